@@ -37,6 +37,7 @@ class JsonResult:
     error: str|None = None
     raw: str = ''
     repaired: bool = False
+    finish_reason: str|None = None   # the backend's: 'length' means the token limit cut (and, with a grammar, closed) the answer
 
 # %% ../nbs/01_llm.ipynb #dc498dfd
 SAMPLING_DEFAULTS = dict(max_tokens=256, temperature=0.7, top_p=0.95, seed=0, stop=None, response_format=None)
@@ -451,11 +452,12 @@ def validate_json(data, schema: dict) -> str|None:
 
 # %% ../nbs/01_llm.ipynb #32ee4f91
 def _check(comp: Completion, schema) -> JsonResult:
-    if comp.error is not None: return JsonResult(None, f'backend error: {comp.error}', comp.text)
+    fr = comp.finish_reason
+    if comp.error is not None: return JsonResult(None, f'backend error: {comp.error}', comp.text, finish_reason=fr)
     try: data = parse_json(comp.text)
-    except ValueError as e: return JsonResult(None, f'invalid JSON: {e}', comp.text)
+    except ValueError as e: return JsonResult(None, f'invalid JSON: {e}', comp.text, finish_reason=fr)
     err = validate_json(data, schema)
-    return JsonResult(None if err else data, err, comp.text)
+    return JsonResult(None if err else data, err, comp.text, finish_reason=fr)
 
 # %% ../nbs/01_llm.ipynb #987a6c14
 REPAIR_PROMPT = ("Your previous reply could not be used ({reason}). Reply again with ONLY a JSON value that matches this JSON schema, "
@@ -475,7 +477,7 @@ def chat_json(backend: Backend, conversations, schema: dict, stage: str = 'defau
                            {'role': 'user', 'content': REPAIR_PROMPT.format(reason=results[i].error, schema=json.dumps(schema))}] for i in bad]
         for i, comp in zip(bad, backend.chat(fix, stage=stage, response_format=schema, **sampling)):
             r = _check(comp, schema)
-            results[i] = JsonResult(r.data, None if r.error is None else f'{results[i].error}; after repair: {r.error}', r.raw, True)
+            results[i] = JsonResult(r.data, None if r.error is None else f'{results[i].error}; after repair: {r.error}', r.raw, True, r.finish_reason)
     return results
 
 # %% ../nbs/01_llm.ipynb #8e04bdd7
