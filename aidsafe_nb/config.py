@@ -11,10 +11,10 @@ import yaml
 
 # %% auto #0
 __all__ = ['PROFILES', 'CHATML_TEMPLATE', 'THINK_OPEN', 'THINK_CLOSE', 'repo_root', 'data_dir', 'cache_dir',
-           'shared_benchmarks_dir', 'RunConfig', 'ConfigError', 'validate', 'make_config', 'atomic_write_text',
-           'atomic_write_json', 'file_lock', 'save_config', 'load_config', 'config_hash', 'seed_everything', 'RunDir',
-           'open_run', 'git_commit', 'now_iso', 'Manifest', 'auto_profile', 'build_tiny_model', 'resolve_model',
-           'format_reasoning', 'split_reasoning']
+           'shared_benchmarks_dir', 'RunConfig', 'ConfigError', 'validate', 'make_config', 'max_tokens_for',
+           'atomic_write_text', 'atomic_write_json', 'file_lock', 'save_config', 'load_config', 'config_hash',
+           'seed_everything', 'RunDir', 'open_run', 'git_commit', 'now_iso', 'Manifest', 'auto_profile',
+           'build_tiny_model', 'resolve_model', 'format_reasoning', 'split_reasoning']
 
 # %% ../nbs/00_config.ipynb #83007b22
 def repo_root() -> Path:
@@ -62,7 +62,8 @@ class RunConfig:
     target_model: str = 'tiny'           # the model fine-tuned and evaluated
     max_concurrency: int = 32            # in-flight requests for the openai backend
     gen_batch_size: int = 16             # prompts per forward batch for the hf backend
-    max_new_tokens: int = 512
+    max_new_tokens: int = 512            # default token budget of a call; each stage may have its own in `stage_max_tokens`
+    stage_max_tokens: dict[str, int] = field(default_factory=dict)  # [R] per-stage budgets, e.g. {intents: 96, cot: 256}; see `max_tokens_for`
     temperature: float = 0.7
     top_p: float = 0.95
     # --- AIDSAFE data (PAPERS.md: 5k BeaverTails + 5k Alpagasus, 2 agents)
@@ -163,6 +164,10 @@ def _coerce(name, value, tp):
     if typing.get_origin(tp) is list:
         if not isinstance(value, (list, tuple)): raise ConfigError(f"parameter {name!r} must be a list, got {value!r}")
         return [_coerce(f'{name}[{i}]', v, typing.get_args(tp)[0]) for i, v in enumerate(value)]
+    if typing.get_origin(tp) is dict:
+        if not isinstance(value, dict): raise ConfigError(f"parameter {name!r} must be a mapping like {{a: 1}}, got {value!r}")
+        kt, vt = typing.get_args(tp)
+        return {_coerce(f'{name} key', k, kt): _coerce(f'{name}[{k}]', v, vt) for k, v in value.items()}
     ok, what = _SCALAR_CHECKS[tp]
     if not ok(value): raise ConfigError(f"parameter {name!r} must be {what}, got {value!r}")
     return float(value) if tp is float else value
@@ -216,6 +221,14 @@ def make_config(profile: str = 'tiny', **overrides) -> RunConfig:
     if overrides.get('profile', profile) != profile: raise ConfigError("parameter 'profile' given twice with different values")
     overrides.pop('profile', None)
     return validate(RunConfig(profile=profile, **{**PROFILES[profile], **overrides}))
+
+# %% ../nbs/00_config.ipynb #8d5f154c
+def max_tokens_for(cfg: RunConfig, # the run config
+                   stage: str, # the stage's name (e.g. 'intents', 'cot', 'judge_refusal')
+                   default: int, # the stage's own budget when `stage_max_tokens` does not name it
+                  ) -> int:
+    "The token budget of `stage`: `cfg.stage_max_tokens[stage]` if set, else `default`; never above `cfg.max_new_tokens`."
+    return max(1, min(int(cfg.stage_max_tokens.get(stage, default)), cfg.max_new_tokens))
 
 # %% ../nbs/00_config.ipynb #469c17d3
 def atomic_write_text(path, text: str):
