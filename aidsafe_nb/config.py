@@ -106,6 +106,10 @@ class RunConfig:
     dpo_loss_type: str = 'sigmoid'
     dpo_learning_rate: float = 5e-6
     merge_adapters: bool = False         # also save each adapter merged into a full-precision copy of the base
+    min_gate_pass_rate: float = 0.5      # [R] a training set in which a smaller share of train-split rows passed the content gates is not trained (model skipped, see models/skipped.json)
+    sft_db_source: str = 'generated'     # SFT_DB data: 'generated' (step 1's data/cot) | 'aidsafe:<config>[:<split>]' (released AmazonScience/AIDSAFE, PAPERS.md) | a local file or folder in the released layout
+    checkpoint_minutes: float = 3.0      # [R] training saves a checkpoint at least this often (and resumes from the last one after a kill)
+    eval_steps: int = 0                  # [R] validation-loss interval in optimizer steps (0 = about 5 evaluations per run)
     # --- evaluation
     benchmarks: list[str] = field(default_factory=lambda: ['beavertails', 'wildchat', 'strongreject', 'xstest', 'mmlu'])
     eval_models: list[str] = field(default_factory=lambda: ['base', 'sft_og', 'sft_db', 'dpo', 'rw', 'dpo_saro', 'dpo_baseline'])  # every trained system; a missing adapter is recorded in eval/skipped.json
@@ -128,6 +132,11 @@ PROFILES: dict[str, dict] = {
                  max_rounds=2, belief_iterations=2, belief_samples=2, rw_samples=2,
                  max_steps=4, grad_accum=2, max_seq_len=512, learning_rate=1e-3, dpo_learning_rate=1e-4,
                  eval_limit=8, mmlu_limit=8, mmlu_shots=2, eval_temperature=0.7),
+    # [R] sizes chosen so that all six steps finish in about 30 minutes on 2 CPU cores (README, "Measured")
+    'smol': dict(agent_model='smol', judge_model='smol', target_model='smol', safety_source='smoke', general_source='smoke',
+                 n_prompts=8, max_new_tokens=192, gen_batch_size=16, max_rounds=2, belief_iterations=1, belief_samples=1, rw_samples=2,
+                 load_in_4bit=False, num_train_epochs=2.0, grad_accum=4, max_seq_len=768, learning_rate=2e-4, dpo_learning_rate=5e-5,
+                 benchmarks=['strongreject', 'xstest', 'mmlu'], eval_limit=16, mmlu_limit=32, mmlu_shots=0, eval_temperature=0.0),
     'colab_t4': dict(agent_model='Qwen/Qwen2.5-7B-Instruct', judge_model='Qwen/Qwen2.5-7B-Instruct',
                      target_model='Qwen/Qwen2.5-7B-Instruct', agent_load_in_4bit=True, judge_load_in_4bit=True, safety_classifier_4bit=True,
                      n_prompts=200, gen_batch_size=8, max_new_tokens=768, eval_limit=100, mmlu_limit=570,
@@ -200,9 +209,11 @@ def _check_values(cfg: RunConfig):
         if getattr(cfg, name) not in allowed: raise ConfigError(f"parameter {name!r} must be one of {sorted(allowed)}, got {getattr(cfg, name)!r}")
     for name in _POSITIVE:
         if getattr(cfg, name) < 1: raise ConfigError(f"parameter {name!r} must be >= 1, got {getattr(cfg, name)}")
-    for name in ('safety_fraction', 'val_fraction', 'near_dup_threshold', 'belief_stop_score', 'srpo_threshold', 'judge_min_kappa', 'judge_max_share'):
+    for name in ('safety_fraction', 'val_fraction', 'near_dup_threshold', 'belief_stop_score', 'srpo_threshold', 'judge_min_kappa', 'judge_max_share', 'min_gate_pass_rate'):
         if not 0 <= getattr(cfg, name) <= 1: raise ConfigError(f"parameter {name!r} must be in [0, 1], got {getattr(cfg, name)}")
     if cfg.temperature < 0: raise ConfigError(f"parameter 'temperature' must be >= 0, got {cfg.temperature}")
+    if cfg.checkpoint_minutes <= 0: raise ConfigError(f"parameter 'checkpoint_minutes' must be > 0, got {cfg.checkpoint_minutes}")
+    if cfg.eval_steps < 0: raise ConfigError(f"parameter 'eval_steps' must be >= 0 (0 = about 5 evaluations per run), got {cfg.eval_steps}")
     if cfg.judge_validation_limit < 0: raise ConfigError(f"parameter 'judge_validation_limit' must be >= 0 (0 = all), got {cfg.judge_validation_limit}")
     if cfg.baseline_samples < 0: raise ConfigError(f"parameter 'baseline_samples' must be >= 0 (0 = equal to the belief attack's draws), got {cfg.baseline_samples}")
     if not re.fullmatch(r'[A-Za-z_][A-Za-z0-9_]*', cfg.api_key_env):
