@@ -52,6 +52,7 @@ class RunConfig:
     agent_base_url: str|None = None      # OpenAI-compatible endpoint for agent_backend='openai' (key: OPENAI_API_KEY)
     agent_load_in_4bit: bool = False
     agent_models: list[str] = field(default_factory=list)  # one model per deliberation agent (empty = all use agent_model)
+    refiner_model: str = ''              # [R] the AIDSAFE refiner (PAPERS.md: an independent judge); '' = agent_model, on agent_backend
     judge_model: str = 'tiny'            # LLM judges (refusal, rubric, CoT quality, belief scorer)
     judge_backend: str = 'hf'
     judge_base_url: str|None = None
@@ -74,7 +75,8 @@ class RunConfig:
     safety_source: str = 'PKU-Alignment/BeaverTails'
     general_source: str = 'mlabonne/alpagasus'
     policy_set: str = 'aidsafe5'         # a name under data/policies/ or a folder path
-    val_fraction: float = 0.1            # [R] share of sampled prompts held out as a validation split
+    val_fraction: float = 0.1            # [R] share of sampled prompts held out as a validation split (never trained on)
+    test_fraction: float = 0.1           # [R] share of sampled prompts held out as a test split (never trained on; PAPERS.md: the released data has train/validation/test)
     near_dup_threshold: float = 0.85     # [R] refiner: similarity at which two thoughts count as near-duplicates
     n_agents: int = 2                    # PAPERS.md: 2 agents
     max_rounds: int = 3                  # [R] deliberation budget, not published
@@ -212,6 +214,8 @@ def _check_values(cfg: RunConfig):
     for name in ('safety_fraction', 'val_fraction', 'near_dup_threshold', 'belief_stop_score', 'srpo_threshold', 'judge_min_kappa', 'judge_max_share', 'min_gate_pass_rate'):
         if not 0 <= getattr(cfg, name) <= 1: raise ConfigError(f"parameter {name!r} must be in [0, 1], got {getattr(cfg, name)}")
     if cfg.temperature < 0: raise ConfigError(f"parameter 'temperature' must be >= 0, got {cfg.temperature}")
+    if not (0 <= cfg.test_fraction < 1 and cfg.val_fraction + cfg.test_fraction < 1):
+        raise ConfigError(f"parameters 'val_fraction' + 'test_fraction' must leave prompts to train on, got {cfg.val_fraction} + {cfg.test_fraction}")
     if cfg.checkpoint_minutes <= 0: raise ConfigError(f"parameter 'checkpoint_minutes' must be > 0, got {cfg.checkpoint_minutes}")
     if cfg.eval_steps < 0: raise ConfigError(f"parameter 'eval_steps' must be >= 0 (0 = about 5 evaluations per run), got {cfg.eval_steps}")
     if cfg.judge_validation_limit < 0: raise ConfigError(f"parameter 'judge_validation_limit' must be >= 0 (0 = all), got {cfg.judge_validation_limit}")
