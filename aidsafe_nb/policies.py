@@ -11,8 +11,9 @@ import jinja2, yaml
 from .config import data_dir, ConfigError
 
 # %% auto #0
-__all__ = ['AIDSAFE_TEMPLATES', 'Policy', 'load_policy', 'policies_dir', 'PolicySet', 'load_policies', 'prompts_dir',
-           'template_path', 'render_template', 'template_schema', 'template_header']
+__all__ = ['AIDSAFE_TEMPLATES', 'AIDSAFE_SYSTEM', 'Policy', 'load_policy', 'policies_dir', 'PolicySet', 'load_policies',
+           'prompts_dir', 'template_path', 'render_template', 'template_schema', 'template_header', 'template_source',
+           'render_messages']
 
 # %% ../nbs/02_policies.ipynb #7f3f9d24
 @dataclass
@@ -113,3 +114,18 @@ def template_header(name: str) -> str:
     "The header comment of template `name` (what it is, what is reconstructed, its variables and output)."
     m = re.match(r'\s*\{#-?(.*?)-?#\}', template_path(name).read_text(encoding='utf-8'), re.S)
     return '\n'.join(l.strip() for l in m.group(1).strip().splitlines()) if m else ''
+
+# %% ../nbs/02_policies.ipynb #8eca42d0
+AIDSAFE_SYSTEM = 'aidsafe_system'
+
+def template_source(name: str, # a template name under `data/prompts/` or a `.j2` path
+                   ) -> str:
+    "The source of template `name` without its `{# #}` comments (what the model is shown, before rendering)."
+    return re.sub(r'\{#.*?#\}', '', template_path(name).read_text(encoding='utf-8'), flags=re.S).strip()
+
+def render_messages(name: str, # the stage's template (the user message)
+                    policies: str, # the policy block (the system message, `aidsafe_system`)
+                    **values) -> list[dict]:
+    "`[system: the policies, user: template name]`: the chat messages of one AIDSAFE stage prompt."
+    return [{'role': 'system', 'content': render_template(AIDSAFE_SYSTEM, policies=policies)},
+            {'role': 'user', 'content': render_template(name, **values)}]

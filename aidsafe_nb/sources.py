@@ -10,7 +10,7 @@ import pandas as pd
 from .config import data_dir, ConfigError
 
 # %% auto #0
-__all__ = ['PROMPT_COLUMNS', 'RESPONSE_COLUMNS', 'ID_COLUMNS', 'HUB_PRESETS', 'normalize_prompt', 'prompt_id',
+__all__ = ['PROMPT_COLUMNS', 'RESPONSE_COLUMNS', 'ID_COLUMNS', 'HUB_PRESETS', 'SPLITS', 'normalize_prompt', 'prompt_id',
            'records_from_frame', 'read_table', 'load_hub_table', 'smoke_path', 'load_source', 'parse_thought_list',
            'load_aidsafe', 'dedup_records', 'assign_splits', 'sample_prompts', 'prompts_for']
 
@@ -112,9 +112,9 @@ def load_hub_table(spec: str, split: str|None = None) -> pd.DataFrame:
 
 # %% ../nbs/03_sources.ipynb #acba392d
 def _aidsafe_kind(spec: str) -> str|None:
-    "The released AIDSAFE configs: `Dataadvisor_CoT` holds general prompts, `Beavertails_CoT` safety prompts."
+    "The released AIDSAFE configs hold safety prompts: `Beavertails_CoT` (BeaverTails) and `Dataadvisor_CoT` (Data Advisor, Wang et al. 2024, a safety-alignment set)."
     if not spec.startswith('AmazonScience/AIDSAFE'): return None
-    return 'general' if 'dataadvisor' in spec.lower() else 'safety'
+    return 'safety'
 
 # %% ../nbs/03_sources.ipynb #548d14cc
 def smoke_path() -> Path:
@@ -195,14 +195,24 @@ def dedup_records(records: list[dict], seen: set|None = None) -> list[dict]:
     return out
 
 # %% ../nbs/03_sources.ipynb #a8db18cc
-def assign_splits(records: list[dict], val_fraction: float = 0.1, seed: int = 0) -> list[dict]:
-    "Add `split` ('train'|'validation') to each record: a seeded, kind-stratified share goes to validation."
+SPLITS = ('train', 'validation', 'test')
+
+def assign_splits(records: list[dict], # records with a `kind`
+                  val_fraction: float = 0.1, # [R] share held out for validation (per kind)
+                  seed: int = 0, # the run's seed
+                  test_fraction: float = 0.0, # [R] share held out for test (per kind)
+                 ) -> list[dict]:
+    "Add `split` ('train'|'validation'|'test') to each record: seeded, kind-stratified shares go to validation and test."
     if not 0 <= val_fraction < 1: raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    if not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
+        raise ConfigError(f"test_fraction must be in [0, 1) and val_fraction + test_fraction < 1, got {val_fraction} + {test_fraction}")
     out = [dict(r, split='train') for r in records]
-    for kind in ('safety', 'general'):
+    for kind in sorted({r['kind'] for r in out}):
         idx = [i for i, r in enumerate(out) if r['kind'] == kind]
         random.Random(f'{seed}-split-{kind}').shuffle(idx)
-        for i in idx[:int(len(idx) * val_fraction)]: out[i]['split'] = 'validation'
+        n_val, n_test = int(len(idx) * val_fraction), int(len(idx) * test_fraction)
+        for i in idx[:n_val]: out[i]['split'] = 'validation'
+        for i in idx[n_val:n_val + n_test]: out[i]['split'] = 'test'
     return out
 
 # %% ../nbs/03_sources.ipynb #d08e9cab
@@ -225,16 +235,17 @@ def _ensure_ids(records: list[dict]) -> list[dict]:
 
 # %% ../nbs/03_sources.ipynb #7c9b3248
 def sample_prompts(n: int, safety_fraction: float = 0.5, safety_source: str = 'PKU-Alignment/BeaverTails',
-                   general_source: str = 'mlabonne/alpagasus', seed: int = 0, val_fraction: float = 0.1) -> list[dict]:
+                   general_source: str = 'mlabonne/alpagasus', seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.0) -> list[dict]:
     "The study's prompt set: seeded, deduplicated, `safety_fraction` safety prompts, the rest general, with splits."
     if n < 1: raise ConfigError(f"n_prompts must be >= 1, got {n}")
     n_safety = round(n * safety_fraction); want = {'safety': n_safety, 'general': n - n_safety}
     seen, out = set(), []
     for kind, spec in (('safety', safety_source), ('general', general_source)):
         if want[kind]: out += _draw(kind, spec, want[kind], seen, seed)
-    return assign_splits(_ensure_ids(out), val_fraction, seed)
+    return assign_splits(_ensure_ids(out), val_fraction, seed, test_fraction)
 
 # %% ../nbs/03_sources.ipynb #ee55589d
 def prompts_for(cfg) -> list[dict]:
     "The prompt set of run config `cfg`."
-    return sample_prompts(cfg.n_prompts, cfg.safety_fraction, cfg.safety_source, cfg.general_source, cfg.seed, cfg.val_fraction)
+    return sample_prompts(cfg.n_prompts, cfg.safety_fraction, cfg.safety_source, cfg.general_source, cfg.seed, cfg.val_fraction,
+                          getattr(cfg, 'test_fraction', 0.0))

@@ -42,7 +42,7 @@ def test_alpagasus_preset_joins_instruction_and_input(fake_hub):
 def test_aidsafe_hub_configs(fake_hub):
     rows = load_aidsafe(config='Dataadvisor_CoT', split='validation')
     assert fake_hub[-1] == ('AmazonScience/AIDSAFE', 'Dataadvisor_CoT', 'validation')
-    assert rows[0]['thoughts'] == ['Policy 2 applies.', 'Offer honest marketing tips.'] and rows[0]['kind'] == 'general'
+    assert rows[0]['thoughts'] == ['Policy 2 applies.', 'Offer honest marketing tips.'] and rows[0]['kind'] == 'safety'   # Data Advisor is a safety-alignment set
     recs = load_source('AmazonScience/AIDSAFE:Beavertails_CoT')
     assert fake_hub[-1] == ('AmazonScience/AIDSAFE', 'Beavertails_CoT', 'train')
     assert (recs[0]['kind'], recs[0]['original_response']) == ('safety', 'I cannot write fake reviews, but...')
