@@ -11,7 +11,7 @@ export PYTHONHASHSEED := 0
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: study test setup sync-check nbdev-test pytest export clean-run bench
+.PHONY: study test test-slow setup sync-check docs-check nbdev-test pytest export clean-run bench
 
 setup: $(STAMP)
 
@@ -31,6 +31,7 @@ study: $(STAMP)
 ## The tests: nbdev sync check, notebook tests, pytest
 test: $(STAMP)
 	$(MAKE) --no-print-directory sync-check
+	$(MAKE) --no-print-directory docs-check
 	$(MAKE) --no-print-directory nbdev-test
 	$(MAKE) --no-print-directory pytest
 
@@ -43,11 +44,22 @@ sync-check:
 	  git status --porcelain -- nbs aidsafe_nb; exit 1; \
 	else echo "sync check: notebooks and aidsafe_nb/ agree"; fi
 
+## nbdev's notebook processing for the docs site, on every notebook (Quarto itself is stubbed: it cannot be installed offline)
+docs-check:
+	PATH="$(CURDIR)/.ci/quarto-stub:$$PATH" $(BIN)/nbdev_proc_nbs --force --n_workers 2
+	rm -rf _proc
+	@echo "docs check: nbdev processed every notebook for the docs site"
+
 nbdev-test:
 	$(BIN)/nbdev_test --n_workers 2 --timing --skip_folder_re '^([_.]|study$$)'
 
 pytest:
-	$(BIN)/pytest tests -x -q --durations=15
+	$(BIN)/pytest tests -x -q --durations=15 -m 'not slow'
+
+## The slow tests: real-model (SmolLM2) checks, the live `transformers serve` test, slow notebook cells
+test-slow: $(STAMP)
+	$(BIN)/nbdev_test --n_workers 1 --timing --flags slow --skip_folder_re '^([_.]|study$$)'
+	$(BIN)/pytest tests -q --durations=15 -m slow
 
 ## Benchmarks: each nbs/bench notebook with papermill into outputs/bench/ (pass sizes with BENCH_ARGS='-p n_requests 256')
 bench: $(STAMP)
