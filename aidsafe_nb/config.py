@@ -135,7 +135,7 @@ PROFILES: dict[str, dict] = {
                  max_steps=4, grad_accum=2, max_seq_len=512, learning_rate=1e-3, dpo_learning_rate=1e-4,
                  eval_limit=8, mmlu_limit=8, mmlu_shots=2, eval_temperature=0.7),
     # [R] sizes chosen so that all six steps finish in about 30 minutes on 2 CPU cores (README, "Measured")
-    'smol': dict(agent_model='smol', judge_model='smol', target_model='smol', safety_source='smoke', general_source='smoke',
+    'smol': dict(agent_model='smol', judge_model='smol', target_model='smol', safety_source='smoke', general_source='smoke', policy_set='aidsafe5_compact',
                  n_prompts=8, max_new_tokens=192, gen_batch_size=16, max_rounds=2, belief_iterations=1, belief_samples=1, rw_samples=2,
                  load_in_4bit=False, num_train_epochs=2.0, grad_accum=4, max_seq_len=768, learning_rate=2e-4, dpo_learning_rate=5e-5,
                  benchmarks=['strongreject', 'xstest', 'mmlu'], eval_limit=16, mmlu_limit=32, mmlu_shots=0, eval_temperature=0.0),
