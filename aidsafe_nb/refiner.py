@@ -155,11 +155,14 @@ def to_sft_messages(row: dict, open_tag: str = THINK_OPEN, close_tag: str = THIN
     return ([{'role': 'system', 'content': system}] if system else []) + [{'role': 'user', 'content': row['prompt']}, {'role': 'assistant', 'content': text}]
 
 # %% ../nbs/05_refiner.ipynb #95e5dc2c
+_JSON_COLUMNS = {'intents', 'deliberation_log', 'removed_thoughts', 'agent_models', 'failures', 'gate_failures', 'gate_stages'}
+
 def _features(columns):
+    "Declared features of the flat columns; JSON-text columns (`_JSON_COLUMNS`) are typed from their values by `aidsafe_nb.dataio`."
     from datasets import Features, Value, Sequence
     ints, bools = {'n_rounds', 'n_thoughts_initial', 'n_thoughts_deliberation', 'n_thoughts_prepass', 'n_thoughts_final'}, {'agreed'}
     return Features({c: Sequence(Value('string')) if c == 'thoughts' else Value('int64') if c in ints else Value('bool') if c in bools
-                     else Value('string') for c in columns})
+                     else Value('string') for c in columns if c not in _JSON_COLUMNS})
 
 # %% ../nbs/05_refiner.ipynb #112374fc
 def _build_in_temp(rows: list[dict], folder: Path, columns, card: str, extra: dict|None) -> Path:
@@ -173,13 +176,11 @@ def _build_in_temp(rows: list[dict], folder: Path, columns, card: str, extra: di
 
 # %% ../nbs/05_refiner.ipynb #37b8635e
 def save_rows(rows: list[dict], folder, columns, card: str = '', extra: dict|None = None) -> Path:
-    "Save `rows` as a dataset folder + `<folder>.jsonl` (atomic), with a README card and extra JSON files."
-    folder = Path(folder); folder.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder.with_suffix('.jsonl'), ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in rows))
-    tmp = _build_in_temp(rows, folder, columns, card, extra)
-    if folder.exists(): os.replace(folder, tmp/'old')
-    os.replace(tmp/'ds', folder); shutil.rmtree(tmp, ignore_errors=True)
-    return folder
+    "Save `rows` as a Hub-ready `DatasetDict` (splits from each row's `split`, JSON-text columns typed) with a dataset card and extra JSON files, plus `<folder>.jsonl` (the rows as given), atomically."
+    from aidsafe_nb.dataio import save_dataset_dict
+    head, _, body = card.strip().partition('\n')
+    info = dict(title=head.lstrip('#').strip(), text=body) if head.startswith('#') else dict(text=card)
+    return save_dataset_dict(rows, folder, card=info, columns=columns, features=_features(columns), extra=extra)
 
 # %% ../nbs/05_refiner.ipynb #3ca80e6f
 def dataset_card(title: str, cfg: RunConfig|None, rows: list[dict], notes: str = '') -> str:
