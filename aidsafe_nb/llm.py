@@ -12,11 +12,13 @@ from tqdm.auto import tqdm
 from .config import RunConfig, RunDir, Manifest, resolve_model
 
 # %% auto #0
-__all__ = ['SAMPLING_DEFAULTS', 'USAGE_KEYS', 'REPAIR_PROMPT', 'Completion', 'JsonResult', 'sampling_params', 'seed_of',
-           'request_key', 'CallCache', 'check_conversations', 'method', 'Backend', 'response_schema', 'FakeBackend',
-           'grammar_closure', 'GrammarLogitsProcessor', 'load_model', 'clear_models', 'HFBackend', 'parse_json',
-           'validate_json', 'chat_json', 'get_backend', 'backend_for', 'record_usage', 'schema_example',
-           'FakeOpenAIServer', 'EndpointUnavailable', 'AdaptiveLimiter', 'OpenAIBackend', 'close', 'VLLMBackend']
+__all__ = ['SAMPLING_DEFAULTS', 'USAGE_KEYS', 'MAX_JSON_CHARS', 'MAX_JSON_DEPTH', 'REPAIR_PROMPT', 'Completion', 'JsonResult',
+           'sampling_params', 'seed_of', 'request_key', 'method', 'clean_text', 'register_secret', 'scrub', 'CallCache',
+           'put', 'get_many', 'put_failure', 'retryable_failures', 'quarantine', 'check_conversations', 'Backend',
+           'response_schema', 'FakeBackend', 'grammar_closure', 'GrammarLogitsProcessor', 'load_model', 'clear_models',
+           'HFBackend', 'parse_json', 'validate_json', 'chat_json', 'get_backend', 'backend_for', 'record_usage',
+           'schema_example', 'FakeOpenAIServer', 'EndpointError', 'probe_endpoint', 'EndpointUnavailable',
+           'AdaptiveLimiter', 'OpenAIBackend', 'close', 'VLLMBackend']
 
 # %% ../nbs/01_llm.ipynb #423b7cef
 @dataclass
@@ -28,6 +30,8 @@ class Completion:
     cached: bool = False
     error: str|None = None
     finish_reason: str|None = None
+    retryable: bool = False       # the call failed for a non-content reason (transport, server, auth): a rerun sends it again
+    key: str|None = field(default=None, compare=False, repr=False)   # the request key (set by `Backend.chat`)
 
 # %% ../nbs/01_llm.ipynb #b50c8b5c
 @dataclass
@@ -66,36 +70,138 @@ def request_key(identity: dict, messages: list, sampling: dict) -> str:
     blob = json.dumps(dict(model=identity, messages=messages, sampling=sampling), sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
+# %% ../nbs/01_llm.ipynb #dbf7eaca
+def method(cls):
+    "Decorator: add a function to `cls` as a method (so a class can be explained over several cells)."
+    def add(f): setattr(cls, f.__name__, f); return f
+    return add
+
+# %% ../nbs/01_llm.ipynb #f5e5573b
+def clean_text(text):
+    "`text` made storable: lone surrogates become U+FFFD (valid surrogate pairs are joined)."
+    if not isinstance(text, str): return text
+    try: text.encode('utf-8'); return text
+    except UnicodeEncodeError: return text.encode('utf-16', 'surrogatepass').decode('utf-16', 'replace')
+
+# %% ../nbs/01_llm.ipynb #1cb6d108
+_SECRETS: set[str] = set()
+_BEARER = re.compile(r'(?i)\b(bearer\s+)(?!\[redacted\])[^\s"\'<>,;]+')
+_KEYLIKE = re.compile(r'(?i)((?:api[_-]?key|x-api-key|authorization)["\']?\s*[:=]\s*["\']?)(?!\[redacted\]|bearer\b)[^\s"\'<>,;}]+')
+
+def register_secret(value: str|None):
+    "Remember a secret (an API key's value) so that `scrub` removes it from every text that is stored."
+    if isinstance(value, str) and len(value) >= 6 and value != 'EMPTY': _SECRETS.add(value)
+
+def scrub(text):
+    "`text` without registered secrets, `Bearer ...` tokens or `api_key=...` values (each becomes `[redacted]`)."
+    if not isinstance(text, str) or not text: return text
+    for s in sorted(_SECRETS, key=len, reverse=True): text = text.replace(s, '[redacted]')
+    return _KEYLIKE.sub(r'\1[redacted]', _BEARER.sub(r'\1[redacted]', text))
+
 # %% ../nbs/01_llm.ipynb #da5471ad
 class CallCache:
-    "SQLite (WAL) store of finished completions keyed by `request_key`; safe across threads and processes."
+    "SQLite (WAL) store of finished completions keyed by `request_key`, with each rendered request; safe across threads and processes."
     def __init__(self, path):
         self.path = Path(path); self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        with self._con() as con:
-            con.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, model TEXT, stage TEXT, text TEXT, "
-                        "prompt_tokens INTEGER, completion_tokens INTEGER, finish_reason TEXT, created REAL)")
+        try: self._create()
+        except sqlite3.DatabaseError as e: self._salvage(e)
     def _con(self) -> sqlite3.Connection:
         con = getattr(self._local, 'con', None)
         if con is None:
             con = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            con.text_factory = lambda b: b.decode('utf-8', 'replace')   # a damaged text cell reads as text, never raises
             con.execute('PRAGMA journal_mode=WAL'); con.execute('PRAGMA synchronous=NORMAL'); con.execute('PRAGMA busy_timeout=60000')
             self._local.con = con
         return con
-    def get_many(self, keys) -> dict[str, Completion]:
-        "The cached completions among `keys`."
-        out, keys = {}, list(dict.fromkeys(keys))
-        for i in range(0, len(keys), 500):
-            chunk = keys[i:i+500]
-            rows = self._con().execute(f"SELECT key, text, prompt_tokens, completion_tokens, finish_reason FROM calls "
-                                       f"WHERE key IN ({','.join('?'*len(chunk))})", chunk).fetchall()
-            for k, text, pt, ct, fr in rows: out[k] = Completion(text, pt, ct, cached=True, finish_reason=fr)
-        return out
-    def put(self, key: str, comp: Completion, model: str = '', stage: str = ''):
-        "Store one successful completion (committed immediately)."
-        self._con().execute("INSERT OR REPLACE INTO calls VALUES (?,?,?,?,?,?,?,?)",
-                            (key, model, stage, comp.text, comp.prompt_tokens, comp.completion_tokens, comp.finish_reason, time.time()))
     def __len__(self): return self._con().execute('SELECT COUNT(*) FROM calls').fetchone()[0]
+
+# %% ../nbs/01_llm.ipynb #2e2c9061
+@method(CallCache)
+def _create(self):
+    con = self._con()
+    con.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, model TEXT, stage TEXT, text TEXT, "
+                "prompt_tokens INTEGER, completion_tokens INTEGER, finish_reason TEXT, created REAL, request TEXT)")
+    if 'request' not in [r[1] for r in con.execute('PRAGMA table_info(calls)')]: con.execute('ALTER TABLE calls ADD COLUMN request TEXT')
+    con.execute("CREATE TABLE IF NOT EXISTS failures (key TEXT, model TEXT, stage TEXT, error TEXT, retryable INTEGER, created REAL)")
+    con.execute("CREATE TABLE IF NOT EXISTS quarantine (key TEXT, model TEXT, stage TEXT, text TEXT, reason TEXT, created REAL)")
+    if str(self.path) not in _CHECKED:
+        ok = con.execute('PRAGMA quick_check').fetchone()[0]
+        if ok != 'ok': raise sqlite3.DatabaseError(f'integrity check: {ok}')
+        _CHECKED.add(str(self.path))
+
+_CHECKED: set[str] = set()
+
+# %% ../nbs/01_llm.ipynb #d6bb44a2
+@method(CallCache)
+def put(self, key: str, comp: Completion, model: str = '', stage: str = '', request: dict|None = None):
+    "Store one successful completion (committed immediately) with its rendered request."
+    req = clean_text(scrub(json.dumps(request, ensure_ascii=False, default=str))) if request is not None else None
+    self._con().execute("INSERT OR REPLACE INTO calls VALUES (?,?,?,?,?,?,?,?,?)",
+                        (key, model, stage, clean_text(comp.text), comp.prompt_tokens, comp.completion_tokens, comp.finish_reason, time.time(), req))
+
+@method(CallCache)
+def get_many(self, keys) -> dict[str, Completion]:
+    "The cached completions among `keys`."
+    out, keys = {}, list(dict.fromkeys(keys))
+    for i in range(0, len(keys), 500):
+        chunk = keys[i:i+500]
+        rows = self._con().execute(f"SELECT key, text, prompt_tokens, completion_tokens, finish_reason FROM calls "
+                                   f"WHERE key IN ({','.join('?'*len(chunk))})", chunk).fetchall()
+        for k, text, pt, ct, fr in rows: out[k] = Completion(text or '', pt or 0, ct or 0, cached=True, finish_reason=fr, key=k)
+    return out
+
+# %% ../nbs/01_llm.ipynb #a214dbba
+@method(CallCache)
+def put_failure(self, key: str, comp: Completion, model: str = '', stage: str = ''):
+    "Record a failed call (its reason scrubbed); a later success of the same request supersedes it."
+    self._con().execute("INSERT INTO failures VALUES (?,?,?,?,?,?)", (key, model, stage, clean_text(scrub(comp.error)), int(comp.retryable), time.time()))
+
+@method(CallCache)
+def retryable_failures(self, since: float = 0.0) -> list[dict]:
+    "Calls that failed for non-content reasons since `since` (a time) and have no answer yet: what a rerun must send again."
+    rows = self._con().execute("SELECT key, model, stage, error, MAX(created) FROM failures WHERE retryable=1 AND created>=? "
+                               "AND key NOT IN (SELECT key FROM calls) GROUP BY key", (since,)).fetchall()
+    return [dict(key=k, model=m, stage=s, error=e, created=t) for k, m, s, e, t in rows]
+
+@method(CallCache)
+def quarantine(self, key: str, reason: str):
+    "Move a cached answer that cannot be used out of `calls` (kept in `quarantine`), so the request is sent again next time."
+    con = self._con()
+    con.execute("INSERT INTO quarantine SELECT key, model, stage, text, ?, ? FROM calls WHERE key=?", (clean_text(scrub(reason))[:500], time.time(), key))
+    con.execute("DELETE FROM calls WHERE key=?", (key,))
+
+# %% ../nbs/01_llm.ipynb #ca02cf26
+def _readable_rows(path) -> list[tuple]:
+    "The rows of `calls` that can still be read from a damaged SQLite file (row by row, skipping damaged ranges)."
+    rows, last = [], -1
+    try: con = sqlite3.connect(f'file:{path}?mode=ro', uri=True); con.text_factory = lambda b: b.decode('utf-8', 'replace')
+    except sqlite3.Error: return rows
+    for _ in range(10_000):
+        try:
+            cur = con.execute("SELECT rowid, key, model, stage, text, prompt_tokens, completion_tokens, finish_reason, created FROM calls "
+                              "WHERE rowid > ? ORDER BY rowid", (last,))
+            for r in cur: rows.append(r[1:]); last = r[0]
+            break
+        except sqlite3.Error:
+            if last < 0 and not rows:
+                try: last = con.execute('SELECT MIN(rowid) FROM calls').fetchone()[0] or 0
+                except sqlite3.Error: break
+            last += 1
+    con.close()
+    return rows
+
+@method(CallCache)
+def _salvage(self, err):
+    "Move an unreadable cache file aside and start a fresh one holding the answers that could still be read."
+    bad = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+    self._local = threading.local()
+    for suffix in ('', '-wal', '-shm'):
+        if Path(f'{self.path}{suffix}').exists(): os.replace(f'{self.path}{suffix}', f'{bad}{suffix}')
+    rows = _readable_rows(bad)
+    self._create()
+    self._con().executemany("INSERT OR IGNORE INTO calls VALUES (?,?,?,?,?,?,?,?,NULL)", rows)
+    warnings.warn(f"call cache {self.path} could not be read ({err}); moved it to {bad.name} and salvaged {len(rows)} readable answers")
 
 # %% ../nbs/01_llm.ipynb #038a8087
 def check_conversations(conversations) -> list[list[dict]]:
@@ -112,14 +218,19 @@ def check_conversations(conversations) -> list[list[dict]]:
                 raise ValueError(f"conversation {i}: unknown role {m['role']!r}")
     return [[{'role': m['role'], 'content': m['content']} for m in conv] for conv in conversations]
 
-# %% ../nbs/01_llm.ipynb #dbf7eaca
-def method(cls):
-    "Decorator: add a function to `cls` as a method (so a class can be explained over several cells)."
-    def add(f): setattr(cls, f.__name__, f); return f
-    return add
-
 # %% ../nbs/01_llm.ipynb #ba09bdd8
-USAGE_KEYS = ('calls', 'chat_calls', 'cached', 'prompt_tokens', 'completion_tokens', 'errors')
+USAGE_KEYS = ('calls', 'chat_calls', 'cached', 'prompt_tokens', 'completion_tokens', 'errors', 'retryable_errors')
+
+# %% ../nbs/01_llm.ipynb #a528c876
+def _progress_line(be, stage: str, n: int, n_todo: int, out=None, seconds: float = 0.0):
+    "Print `[model:stage] ...` to the real stderr when `AIDSAFE_PROGRESS` is set and requests are sent (start and end)."
+    if not os.environ.get('AIDSAFE_PROGRESS') or not n_todo: return
+    import sys
+    if out is None: msg = f'sending {n_todo} of {n} requests ({n - n_todo} cached)'
+    else:
+        errs = sum(o.error is not None for o in out)
+        msg = f'{n} requests done in {seconds:.1f}s ({n - n_todo} cached, {errs} failed)'
+    print(f'  [{be.kind}:{be.name}:{stage}] {msg}', file=sys.__stderr__, flush=True)
 
 # %% ../nbs/01_llm.ipynb #2aaac454
 class Backend:
@@ -135,7 +246,7 @@ class Backend:
     def _count(self, stage, **inc):
         with self._lock:
             u = self.usage.setdefault(stage, dict.fromkeys(USAGE_KEYS, 0))
-            for k, v in inc.items(): u[k] += v
+            for k, v in inc.items(): u[k] = u.get(k, 0) + v
     def chat(self, conversations, stage: str = 'default', **sampling) -> list[Completion]:
         "One `Completion` per conversation, same order; cached requests are not sent again."
         convs, s = check_conversations(conversations), sampling_params(**sampling)
@@ -154,19 +265,24 @@ class Backend:
         uniq = [v[0] for v in todo_keys.values()]
         self._count(stage, cached=len(convs) - len(todo))
         bar = tqdm(total=len(convs), initial=len(convs) - len(todo), desc=f'{self.kind}:{stage}', disable=not self.progress, leave=False)
+        t0 = time.time(); _progress_line(self, stage, len(convs), len(todo))
         def done(j, comp: Completion):
             i = uniq[j]
+            comp = dataclasses.replace(comp, text=scrub(clean_text(comp.text)), error=scrub(clean_text(comp.error)), key=keys[i])
             for i2 in todo_keys[keys[i]]: out[i2] = comp
-            self._count(stage, calls=1, errors=int(comp.error is not None),
+            self._count(stage, calls=1, errors=int(comp.error is not None), retryable_errors=int(comp.error is not None and comp.retryable),
                         prompt_tokens=comp.prompt_tokens, completion_tokens=comp.completion_tokens)
-            if comp.error is None and self.cache is not None: self.cache.put(keys[i], comp, self.name, stage)
+            if self.cache is not None:
+                if comp.error is None: self.cache.put(keys[i], comp, self.name, stage, {'messages': convs[i], 'sampling': {**s, 'seed': seed_of(s, i)}})
+                else: self.cache.put_failure(keys[i], comp, self.name, stage)
             bar.update(len(todo_keys[keys[i]]))
         try:
             run_s = {**s, 'seed': [s['seed'][i] for i in uniq]} if isinstance(s['seed'], list) else s
             if uniq: self._run([convs[i] for i in uniq], run_s, done)
         finally: bar.close()
         missing = [i for i in todo if out[i] is None]
-        for i in missing: out[i] = Completion(error='backend returned no result for this request')
+        for i in missing: out[i] = Completion(error='backend returned no result for this request', retryable=True, key=keys[i])
+        _progress_line(self, stage, len(convs), len(todo), out, time.time() - t0)
         return out
     def _prepare(self, sampling): "Check sampling against what this backend supports (before any work)."
     def _run(self, conversations, sampling, done): raise NotImplementedError
@@ -183,7 +299,7 @@ def response_schema(response_format) -> dict|None:
 
 # %% ../nbs/01_llm.ipynb #9e02f664
 class FakeBackend(Backend):
-    "Answers from a Python function; for tests and examples."
+    "Answers from a Python function; for tests and examples (a responder that raises is a content failure, not retried)."
     kind = 'fake'
     def __init__(self, responder: Callable|None = None, model: str = 'fake', latency: float = 0.0, cache=None, progress: bool = False):
         super().__init__({'model': model}, cache, progress)
@@ -430,9 +546,22 @@ def _clean_strings(obj):
     return obj
 
 # %% ../nbs/01_llm.ipynb #606d2d2d
+MAX_JSON_CHARS, MAX_JSON_DEPTH = 1_000_000, 100
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+
+def _json_depth(text: str) -> int:
+    "Deepest bracket nesting of `text` outside JSON strings (an upper bound on what a parser would recurse)."
+    depth = best = 0
+    for ch in re.sub(r'[^\[\]{}]', '', _JSON_STRING.sub('', text)):
+        depth = depth + 1 if ch in '[{' else max(0, depth - 1)
+        best = max(best, depth)
+    return best
+
 def parse_json(text: str) -> Any:
-    "The first JSON object/array in `text` (code fences, prose around it and trailing commas tolerated)."
+    "The first JSON object/array in `text` (code fences, prose around it and trailing commas tolerated; bounded size and depth)."
     if not isinstance(text, str) or not text.strip(): raise ValueError('empty answer, no JSON')
+    if len(text) > MAX_JSON_CHARS: raise ValueError(f'answer of {len(text):,} characters is over the {MAX_JSON_CHARS:,} limit')
+    if (d := _json_depth(text)) > MAX_JSON_DEPTH: raise ValueError(f'JSON nested {d} levels deep, over the limit of {MAX_JSON_DEPTH}')
     candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
     dec = json.JSONDecoder(strict=False)   # raw control characters inside strings are tolerated
     for cand in candidates:
@@ -440,7 +569,7 @@ def parse_json(text: str) -> Any:
         for k in range(min(50, len(variants[0][1]))):      # outermost bracket first, as written and with trailing commas removed
             for t, starts in variants:
                 try: return _clean_strings(dec.raw_decode(t, starts[k])[0])
-                except json.JSONDecodeError: continue
+                except (json.JSONDecodeError, RecursionError): continue
     raise ValueError(f'no parseable JSON object in the answer (starts {text.strip()[:60]!r})')
 
 # %% ../nbs/01_llm.ipynb #6a33e013
@@ -452,11 +581,14 @@ def validate_json(data, schema: dict) -> str|None:
 
 # %% ../nbs/01_llm.ipynb #32ee4f91
 def _check(comp: Completion, schema) -> JsonResult:
+    "Parse and validate one completion; whatever the text holds, the outcome is a `JsonResult`, never an exception."
     fr = comp.finish_reason
     if comp.error is not None: return JsonResult(None, f'backend error: {comp.error}', comp.text, finish_reason=fr)
     try: data = parse_json(comp.text)
     except ValueError as e: return JsonResult(None, f'invalid JSON: {e}', comp.text, finish_reason=fr)
-    err = validate_json(data, schema)
+    except Exception as e: return JsonResult(None, f'unparseable answer ({type(e).__name__}: {str(e)[:120]})', comp.text, finish_reason=fr)
+    try: err = validate_json(data, schema)
+    except Exception as e: err = f'unparseable answer (schema check raised {type(e).__name__}: {str(e)[:120]})'
     return JsonResult(None if err else data, err, comp.text, finish_reason=fr)
 
 # %% ../nbs/01_llm.ipynb #987a6c14
@@ -464,20 +596,30 @@ REPAIR_PROMPT = ("Your previous reply could not be used ({reason}). Reply again 
                  "no prose and no code fences:\n{schema}")
 
 # %% ../nbs/01_llm.ipynb #5ee75730
+def _quarantine_unusable(backend: Backend, comps, results):
+    "Cached answers whose checking crashed (not merely invalid) leave the cache, so they cannot break a rerun."
+    cache = getattr(backend, 'cache', None)
+    for c, r in zip(comps, results):
+        if cache is not None and c.cached and c.key and r.error and r.error.startswith('unparseable answer'): cache.quarantine(c.key, r.error)
+
 def chat_json(backend: Backend, conversations, schema: dict, stage: str = 'default', repair: bool = True, **sampling) -> list[JsonResult]:
     "One `JsonResult` per conversation: schema-constrained call, tolerant parse, one batched repair of the failures."
     if not isinstance(schema, dict): raise TypeError(f'schema must be a JSON schema dict, got {type(schema).__name__}')
     import jsonschema
     jsonschema.Draft202012Validator.check_schema(schema)
     convs = check_conversations(conversations)
-    results = [_check(c, schema) for c in backend.chat(convs, stage=stage, response_format=schema, **sampling)]
+    comps = backend.chat(convs, stage=stage, response_format=schema, **sampling)
+    results = [_check(c, schema) for c in comps]
+    _quarantine_unusable(backend, comps, results)
     bad = [i for i, r in enumerate(results) if r.error is not None and not r.error.startswith('backend error')]
     if repair and bad:
-        fix = [convs[i] + [{'role': 'assistant', 'content': results[i].raw},
+        fix = [convs[i] + [{'role': 'assistant', 'content': results[i].raw[:20_000]},
                            {'role': 'user', 'content': REPAIR_PROMPT.format(reason=results[i].error, schema=json.dumps(schema))}] for i in bad]
-        for i, comp in zip(bad, backend.chat(fix, stage=stage, response_format=schema, **sampling)):
+        comps2 = backend.chat(fix, stage=stage, response_format=schema, **sampling)
+        for i, comp in zip(bad, comps2):
             r = _check(comp, schema)
             results[i] = JsonResult(r.data, None if r.error is None else f'{results[i].error}; after repair: {r.error}', r.raw, True, r.finish_reason)
+        _quarantine_unusable(backend, comps2, [results[i] for i in bad])
     return results
 
 # %% ../nbs/01_llm.ipynb #8e04bdd7
@@ -490,8 +632,8 @@ def get_backend(kind: str, *, cache=None, **options) -> Backend:
 _LATE_KINDS: dict[str, type] = {}
 
 # %% ../nbs/01_llm.ipynb #ca432624
-def backend_for(cfg: RunConfig, role: str, rd: RunDir|None = None, **options) -> Backend:
-    "The backend of `role` ('agent', 'judge', 'target') as the config describes it, caching into `rd.cache`."
+def backend_for(cfg: RunConfig, role: str, rd: RunDir|None = None, probe: bool = True, **options) -> Backend:
+    "The backend of `role` ('agent', 'judge', 'target') as the config describes it, caching into `rd.cache`; an `openai` endpoint is probed first."
     cache = rd.cache if rd is not None else None
     if role in ('agent', 'judge'):
         kind, model, url = getattr(cfg, f'{role}_backend'), getattr(cfg, f'{role}_model'), getattr(cfg, f'{role}_base_url')
@@ -502,6 +644,7 @@ def backend_for(cfg: RunConfig, role: str, rd: RunDir|None = None, **options) ->
     elif kind == 'openai':
         if not url: raise ValueError(f"{role}_backend='openai' needs {role}_base_url (an OpenAI-compatible endpoint)")
         opts = dict(model=model, base_url=url, max_concurrency=cfg.max_concurrency, api_key_env=getattr(cfg, 'api_key_env', 'OPENAI_API_KEY'))
+        if probe: probe_endpoint(url, options.get('model', model), opts['api_key_env'], role)
     elif kind == 'vllm': opts = dict(model=model)
     else: raise ValueError(f'unknown backend kind {kind!r} for role {role!r}')
     return get_backend(kind, cache=cache, **{**opts, **options})
@@ -538,10 +681,15 @@ def schema_example(schema: dict, text: str = 'x'):
 
 # %% ../nbs/01_llm.ipynb #16c35832
 class FakeOpenAIServer:
-    "OpenAI-compatible chat endpoint on loopback: fixed latency, injected failures, request counters."
+    "OpenAI-compatible chat endpoint on loopback: fixed latency, injected failures, request counters, optional key check and fault modes."
     def __init__(self, latency: float = 0.5, failure_rate: float = 0.0, statuses=(429, 500, 503), retry_after_rate: float = 0.5,
-                 retry_after: float = 1, seed: int = 0, host: str = '127.0.0.1', port: int = 0):
+                 retry_after: float = 1, seed: int = 0, host: str = '127.0.0.1', port: int = 0,
+                 api_key: str|None = None, # if set, requests without `Bearer <api_key>` get a 401
+                 models: list[str]|None = None, # served model ids (`GET /models`; others get a 404); None = any model
+                 reply: Callable|None = None, # `reply(request_body) -> str` replaces the default answer (e.g. hostile text)
+                 echo_auth: bool = False): # error bodies quote the request's Authorization header (a leaky proxy)
         self.latency, self.failure_rate, self.statuses, self.retry_after_rate, self.retry_after = latency, failure_rate, statuses, retry_after_rate, retry_after
+        self.api_key, self.models, self.reply, self.echo_auth = api_key, models, reply, echo_auth
         self.rng, self.lock = random.Random(seed), threading.Lock()
         self.n_requests = self.n_ok = self.n_failed = self.inflight = self.max_inflight = 0
         self.auth_seen: set[str] = set()
@@ -596,22 +744,33 @@ class _FakeHandler(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         for k, v in {'Content-Type': 'application/json', 'Content-Length': str(len(body)), **headers}.items(): self.send_header(k, v)
         self.end_headers(); self.wfile.write(body)
+    def _auth_error(self):
+        "A 401 body when the server checks keys and this request's key is wrong (None when it may pass)."
+        srv, auth = self.server.owner, self.headers.get('Authorization')
+        if srv.api_key is None or auth == f'Bearer {srv.api_key}': return None
+        return {'error': {'message': 'Incorrect API key provided' + (f' (got header Authorization: {auth})' if srv.echo_auth else ''), 'type': 'invalid_request_error'}}
     def do_GET(self):
         srv = self.server.owner
-        if self.path.rstrip('/').endswith('/models'): return self._send(200, {'object': 'list', 'data': [{'id': 'fake', 'object': 'model'}]})
-        self._send(404, {'error': {'message': 'not found'}})
+        if self.path.rstrip('/') != '/v1/models': return self._send(404, {'error': {'message': 'not found'}})
+        if (err := self._auth_error()): return self._send(401, err)
+        self._send(200, {'object': 'list', 'data': [{'id': m, 'object': 'model'} for m in (srv.models or ['fake'])] if srv.models is not None else []})
     def do_POST(self):
         srv = self.server.owner
         req = json.loads(self.rfile.read(int(self.headers.get('Content-Length', 0))) or b'{}')
         fail, status, ra = srv._admit(self.headers.get('Authorization'))
         try:
             if self.path.rstrip('/') != '/v1/chat/completions': return self._send(404, {'error': {'message': 'not found'}})
+            if (err := self._auth_error()): return self._send(401, err)
+            if srv.models is not None and req.get('model') not in srv.models:
+                return self._send(404, {'error': {'message': f"The model {req.get('model')!r} does not exist", 'type': 'NotFoundError'}})
             if fail:
                 with srv.lock: srv.n_failed += 1
-                return self._send(status, {'error': {'message': f'injected {status}', 'type': 'fake'}},
+                echo = f" (request header Authorization: {self.headers.get('Authorization')})" if srv.echo_auth else ''
+                return self._send(status, {'error': {'message': f'injected {status}{echo}', 'type': 'fake'}},
                                   {'Retry-After': str(srv.retry_after)} if ra else {})
             time.sleep(srv.latency)
             last, text, pt = _fake_reply(req)
+            if srv.reply is not None: text = srv.reply(req)
             with srv.lock: srv.n_ok += 1; srv.prompts.append(last)
             self._send(200, {'id': f'fake-{srv.n_requests}', 'object': 'chat.completion', 'created': int(time.time()), 'model': req.get('model', 'fake'),
                              'choices': [{'index': 0, 'message': {'role': 'assistant', 'content': text}, 'finish_reason': 'stop'}],
@@ -630,6 +789,59 @@ def _admit(self, auth: str|None) -> tuple[bool, int, bool]:
         status = self.rng.choice(self.statuses) if fail else 200
         ra = fail and self.rng.random() < self.retry_after_rate
     return fail, status, ra
+
+# %% ../nbs/01_llm.ipynb #6d5e478b
+class EndpointError(RuntimeError):
+    "An OpenAI-compatible endpoint that cannot serve the run (wrong URL, key or model); the message names role, URL and status."
+
+_PROBED: dict[tuple, dict] = {}
+
+def _http(url: str, key: str, body: dict|None = None, timeout: float = 10.0) -> tuple[int|None, str]:
+    "(HTTP status or None when nothing answered, response text) of one GET (or POST of `body`)."
+    import urllib.request, urllib.error
+    req = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(), method='GET' if body is None else 'POST',
+                                 headers={'Authorization': f'Bearer {key}', 'Content-Type': 'application/json'})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r: return r.status, r.read(1_000_000).decode('utf-8', 'replace')
+    except urllib.error.HTTPError as e: return e.code, e.read(2000).decode('utf-8', 'replace')
+    except (urllib.error.URLError, OSError) as e: return None, str(getattr(e, 'reason', e))
+
+# %% ../nbs/01_llm.ipynb #1690af74
+_STATUS_HINT = {401: 'unauthorized: check the API key', 403: 'forbidden: the key may not access this model', 404: 'not found: check the base URL and the model name'}
+
+def probe_endpoint(base_url: str, # the OpenAI-compatible base URL (ending in /v1 for most servers)
+                   model: str, # the model name the calls will use
+                   api_key_env: str = 'OPENAI_API_KEY', # NAME of the variable holding the key
+                   role: str = 'agent', # the role, for the message
+                   timeout: float = 10.0, force: bool = False) -> dict:
+    "Check once that `base_url` answers, accepts the key and serves `model`; raise `EndpointError` if not. Returns what was found."
+    k = (base_url, model, api_key_env)
+    if k in _PROBED and not force: return _PROBED[k]
+    key = os.environ.get(api_key_env) or 'EMPTY'; register_secret(key)
+    url = base_url.rstrip('/')
+    shown = _LOCAL_HIDE.sub(r'\1***@', url)
+    where = f'{role} endpoint {shown} (model {model!r})'
+    status, text = _http(url + '/models', key, timeout=timeout)
+    if status is None: raise EndpointError(f'{where}: no answer ({scrub(text)}); is the server running and the URL right?')
+    if status in (401, 403): raise EndpointError(f'{where}: GET /models answered HTTP {status} ({_STATUS_HINT[status]} in ${api_key_env})')
+    info = dict(status=status, models=None)
+    if status == 200:
+        try: ids = [m.get('id') for m in json.loads(text).get('data', [])]
+        except Exception: ids = []
+        info['models'] = ids
+        if ids and model not in ids and f'{model}:latest' not in ids:
+            raise EndpointError(f'{where}: unknown model (GET /models answered 200 but does not list it; it lists {ids[:10]})')
+    else:   # no model list: one tiny chat request tells whether URL, key and model work
+        status, text = _http(url + '/chat/completions', key, {'model': model, 'messages': [{'role': 'user', 'content': 'ping'}], 'max_tokens': 1}, timeout)
+        info['status'] = status
+        if status in (401, 403, 404): raise EndpointError(f'{where}: POST /chat/completions answered HTTP {status} ({_STATUS_HINT[status]}): {scrub(text)[:200]}')
+        if status is None: raise EndpointError(f'{where}: no answer ({scrub(text)})')
+    if status is not None and (status >= 500 or status == 429):
+        warnings.warn(f'{where}: HTTP {status} at the probe (transient?); the run goes on and failed calls are retried on a rerun')
+    _PROBED[k] = info
+    return info
+
+_LOCAL_HIDE = re.compile(r'(//)[^/@]*@')   # credentials inside a URL never reach a message
 
 # %% ../nbs/01_llm.ipynb #c3decd1b
 class EndpointUnavailable(ConnectionError):
@@ -697,6 +909,7 @@ class OpenAIBackend(Backend):
         if key is None:
             if base_url is None: raise ValueError(f'the OpenAI API needs a key: set the environment variable {api_key_env}')
             key = 'EMPTY'   # local servers (vLLM, SGLang, Ollama...) usually take any key
+        register_secret(key)                                  # scrubbed from every error text that is stored
         super().__init__({'model': model}, cache, progress)   # no URL (it may embed credentials) and never the key
         self.model_name, self.base_url, self.max_concurrency = model, base_url, max_concurrency
         self.max_attempts, self.timeout, self.connect_timeout, self.connect_attempts = max_attempts, timeout, connect_timeout, connect_attempts
@@ -773,6 +986,8 @@ def _backoff(self, attempt: int, wait: float|None) -> float:
     return random.uniform(0, min(self.backoff_max, self.backoff_base * 2**attempt))
 
 # %% ../nbs/01_llm.ipynb #9c406fab
+_CONTENT_STATUS = {400, 413, 422}   # the request itself was refused (too long, bad schema): final, not retried on a rerun
+
 @method(OpenAIBackend)
 async def _arun(self, conversations, s, done):
     import openai
@@ -789,16 +1004,16 @@ async def _arun(self, conversations, s, done):
                 raw = await client.post('/chat/completions', body=self._request(conv, s, j), cast_to=self._httpx_response)
                 r = json.loads(raw.content)   # the client's own request path (auth, errors), minus ~1.5 ms/request of pydantic work
             except openai.APIStatusError as e:
-                status, wait, last = e.status_code, _retry_after(e), f'HTTP {e.status_code}: {str(e)[:200]}'
+                status, wait, last = e.status_code, _retry_after(e), f'HTTP {e.status_code}: {scrub(str(e))[:200]}'
             except (openai.APIConnectionError, openai.APITimeoutError) as e:
-                status, last = 'conn', f'{type(e).__name__}: {e} ({self.base_url})'
+                status, last = 'conn', f'{type(e).__name__}: {scrub(str(e))[:200]} ({self.base_url})'
             except Exception as e:   # e.g. a malformed body from a proxy: retried like a server error
-                status, last = 'bad', f'{type(e).__name__}: {str(e)[:200]}'
+                status, last = 'bad', f'{type(e).__name__}: {scrub(str(e))[:200]}'
             finally: lim.release(status)
             if status == 'ok':
                 state['ok'] += 1; state['conn_streak'] = 0
                 return done(j, _completion_from(r))
-            if isinstance(status, int) and status < 500 and status not in _RETRY_STATUS: break   # 400, 401, 404...: final
+            if isinstance(status, int) and status < 500 and status not in _RETRY_STATUS: break   # 400, 401, 404...: final for this run
             if status == 'conn':
                 conn_fails += 1; state['conn_streak'] += 1
                 if state['ok'] == 0 and conn_fails >= self.connect_attempts or state['conn_streak'] >= max(4*self.max_concurrency, 50):
@@ -809,7 +1024,7 @@ async def _arun(self, conversations, s, done):
                 self.stats['retries'] += 1
                 await asyncio.sleep(self._backoff(attempt, wait))
         reason = f'endpoint unavailable: {state["down"]}' if state['down'] and status != 'ok' and conn_fails == 0 else last
-        done(j, Completion(error=f'failed after {attempt + 1} attempt(s): {reason}'))
+        done(j, Completion(error=f'failed after {attempt + 1} attempt(s): {reason}', retryable=status not in _CONTENT_STATUS))
     await asyncio.gather(*(one(j, c) for j, c in enumerate(conversations)))
     self.stats['concurrency_cuts'] += lim.cuts
     if state['down'] and state['ok'] == 0:
