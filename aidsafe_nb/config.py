@@ -205,30 +205,116 @@ def _local_path_missing(value: str) -> bool:
     return looks_local and not Path(value).expanduser().exists()
 
 # %% ../nbs/00_config.ipynb #f659e6a3
-def _check_values(cfg: RunConfig):
-    "Choices, ranges and the API-key variable name."
+_INF = float('inf')
+_RANGES = {   # name: (low, high, low included, high included)
+    'top_p': (0, 1, False, True), 'temperature': (0, 2, True, True), 'eval_temperature': (0, 2, True, True), 'judge_temperature': (0, 2, True, True),
+    **{n: (0, 1, True, True) for n in ('safety_fraction', 'val_fraction', 'near_dup_threshold', 'belief_stop_score', 'srpo_threshold',
+                                      'judge_min_kappa', 'min_gate_pass_rate')},
+    'judge_max_share': (0, 1, False, True), 'test_fraction': (0, 1, True, False), 'lora_dropout': (0, 1, True, False),
+    'learning_rate': (0, 1, False, True), 'dpo_learning_rate': (0, 1, False, True),
+    **{n: (0, _INF, False, True) for n in ('num_train_epochs', 'dpo_beta', 'lora_alpha', 'checkpoint_minutes')},
+    **{n: (0, _INF, True, True) for n in ('pair_min_gap', 'eval_limit', 'mmlu_limit', 'eval_steps', 'judge_validation_limit',
+                                         'baseline_samples', 'torch_threads')},
+    'seed': (0, 2**32 - 1, True, True), 'mmlu_shots': (0, 5, True, True),
+}
+
+def _range_text(lo, hi, lo_in, hi_in) -> str:
+    if hi == _INF: return f">= {lo:g}" if lo_in else f"> {lo:g}"
+    return f"in {'[' if lo_in else '('}{lo:g}, {hi:g}{']' if hi_in else ')'}"
+
+def _check_ranges(cfg: RunConfig):
+    "Every numeric field with a range (see `_RANGES`, `_POSITIVE`) lies in it."
+    for name in sorted(_POSITIVE):
+        if name in _TYPES and getattr(cfg, name) < 1: raise ConfigError(f"parameter {name!r} must be >= 1, got {getattr(cfg, name)}")
+    for name, (lo, hi, lo_in, hi_in) in _RANGES.items():
+        v = getattr(cfg, name, None)
+        if v is None: continue
+        if not ((lo <= v if lo_in else lo < v) and (v <= hi if hi_in else v < hi)):
+            raise ConfigError(f"parameter {name!r} must be {_range_text(lo, hi, lo_in, hi_in)}, got {v}")
+    if cfg.max_steps == 0 or cfg.max_steps < -1: raise ConfigError(f"parameter 'max_steps' must be -1 (use num_train_epochs) or >= 1, got {cfg.max_steps}")
+    bad = {k: v for k, v in cfg.stage_max_tokens.items() if v < 1}
+    if bad: raise ConfigError(f"parameter 'stage_max_tokens' needs budgets >= 1, got {bad}")
+    if cfg.val_fraction + cfg.test_fraction >= 1:
+        raise ConfigError(f"parameters 'val_fraction' + 'test_fraction' must leave prompts to train on, got {cfg.val_fraction} + {cfg.test_fraction}")
+
+# %% ../nbs/00_config.ipynb #81a1ccd2
+_HUB_ID = re.compile(r'[A-Za-z0-9][\w.-]*/[\w.-]*[\w]')
+
+def _model_problem(value, backend: str = 'hf') -> str|None:
+    "Why `value` cannot name a model for `backend` (None when it can)."
+    if not isinstance(value, str) or not value.strip() or re.search(r'\s', value): return 'must be a model name without spaces'
+    if backend == 'openai': return None
+    if value in (set(globals().get('LOCAL_MODELS', ())) | {'tiny', 'smol'}) or Path(value).expanduser().exists(): return None
+    if _HUB_ID.fullmatch(value) and '..' not in value: return None
+    return f"must be 'tiny', 'smol', an existing local folder or a hub id like 'owner/name', got {value!r}"
+
+def _known_names() -> tuple[set, set]:
+    "(benchmark names, system names) the evaluation knows."
+    from aidsafe_nb.evaluate import BENCHMARK_KIND, SYSTEM_NAMES
+    return set(BENCHMARK_KIND) - {'strongreject_jb'}, set(SYSTEM_NAMES)
+
+# %% ../nbs/00_config.ipynb #293e97a0
+def _check_names(cfg: RunConfig):
+    "Choices, model ids, benchmark and system names, URLs and the API-key variable name."
     for name, allowed in _CHOICES.items():
         if getattr(cfg, name) not in allowed: raise ConfigError(f"parameter {name!r} must be one of {sorted(allowed)}, got {getattr(cfg, name)!r}")
-    for name in _POSITIVE:
-        if getattr(cfg, name) < 1: raise ConfigError(f"parameter {name!r} must be >= 1, got {getattr(cfg, name)}")
-    for name in ('safety_fraction', 'val_fraction', 'near_dup_threshold', 'belief_stop_score', 'srpo_threshold', 'judge_min_kappa', 'judge_max_share', 'min_gate_pass_rate'):
-        if not 0 <= getattr(cfg, name) <= 1: raise ConfigError(f"parameter {name!r} must be in [0, 1], got {getattr(cfg, name)}")
-    if cfg.temperature < 0: raise ConfigError(f"parameter 'temperature' must be >= 0, got {cfg.temperature}")
-    if not (0 <= cfg.test_fraction < 1 and cfg.val_fraction + cfg.test_fraction < 1):
-        raise ConfigError(f"parameters 'val_fraction' + 'test_fraction' must leave prompts to train on, got {cfg.val_fraction} + {cfg.test_fraction}")
-    if cfg.checkpoint_minutes <= 0: raise ConfigError(f"parameter 'checkpoint_minutes' must be > 0, got {cfg.checkpoint_minutes}")
-    if cfg.eval_steps < 0: raise ConfigError(f"parameter 'eval_steps' must be >= 0 (0 = about 5 evaluations per run), got {cfg.eval_steps}")
-    if cfg.judge_validation_limit < 0: raise ConfigError(f"parameter 'judge_validation_limit' must be >= 0 (0 = all), got {cfg.judge_validation_limit}")
-    if cfg.baseline_samples < 0: raise ConfigError(f"parameter 'baseline_samples' must be >= 0 (0 = equal to the belief attack's draws), got {cfg.baseline_samples}")
+    models = [('agent_model', cfg.agent_model, cfg.agent_backend), ('judge_model', cfg.judge_model, cfg.judge_backend), ('target_model', cfg.target_model, 'hf')]
+    models += [(f'agent_models[{i}]', m, cfg.agent_backend) for i, m in enumerate(cfg.agent_models)]
+    models += [(n, getattr(cfg, n), b) for n, b in (('refiner_model', cfg.agent_backend), ('judge2_model', cfg.judge_backend), ('safety_classifier', 'hf'))
+               if getattr(cfg, n, None)]
+    for name, v, backend in models:
+        if (why := _model_problem(v, backend)): raise ConfigError(f"parameter {name!r} {why}")
+    benchmarks, systems = _known_names()
+    for name, v, known in (('benchmarks', cfg.benchmarks, benchmarks), ('eval_models', cfg.eval_models, systems)):
+        bad = [x for x in v if x not in known]
+        if bad: raise ConfigError(f"parameter {name!r}: unknown {bad[0]!r}; choose from {sorted(known)}")
+    for role in ('agent', 'judge'):
+        url = getattr(cfg, f'{role}_base_url')
+        if url is not None and not re.fullmatch(r'https?://[^\s/]+(/\S*)?', url):
+            raise ConfigError(f"parameter '{role}_base_url' must be an http(s) URL like http://localhost:8000/v1, got {url!r}")
     if not re.fullmatch(r'[A-Za-z_][A-Za-z0-9_]*', cfg.api_key_env):
         raise ConfigError("parameter 'api_key_env' must be the NAME of an environment variable (keys never go into the config)")
 
+def _check_values(cfg: RunConfig):
+    "Ranges and names (see `_check_ranges`, `_check_names`)."
+    _check_ranges(cfg); _check_names(cfg)
+
 # %% ../nbs/00_config.ipynb #4d52aa51
+def _check_prompt_file(name: str, path: Path):
+    "A local prompt file must be readable: JSONL line by line, CSV by its header; the error names the file, the line and the problem."
+    if path.is_dir() or path.suffix not in ('.jsonl', '.json', '.csv'): return
+    try:
+        if path.suffix == '.jsonl':
+            with open(path, encoding='utf-8') as f:
+                for i, line in enumerate(f, 1):
+                    if line.strip() and not isinstance(json.loads(line), dict): raise ValueError(f'line {i} is not a JSON object')
+        elif path.suffix == '.json': json.loads(path.read_text(encoding='utf-8'))
+        else:
+            import csv
+            with open(path, encoding='utf-8', newline='') as f: header = next(csv.reader(f), None)
+            if not header: raise ValueError('no header row')
+    except json.JSONDecodeError as e: raise ConfigError(f"parameter {name!r}: {path} is not valid JSON{'L' if path.suffix == '.jsonl' else ''} "
+                                                        f"(line {i if path.suffix == '.jsonl' else e.lineno}: {e.msg})") from None
+    except (ValueError, UnicodeDecodeError, OSError) as e: raise ConfigError(f"parameter {name!r}: cannot read {path}: {e}") from None
+
 def _check_inputs(cfg: RunConfig):
-    "Local files and folders exist; an OpenAI-compatible backend has its endpoint."
-    for name in ('agent_model', 'judge_model', 'target_model', 'safety_source', 'general_source', 'policy_set', 'benchmarks_dir'):
-        v = getattr(cfg, name)
+    "Local files and folders exist and read; sources and the policy set exist; an OpenAI-compatible backend has its endpoint."
+    for name in ('agent_model', 'judge_model', 'target_model', 'safety_source', 'general_source', 'policy_set', 'benchmarks_dir', 'sft_db_source'):
+        v = getattr(cfg, name, None)
         if v and _local_path_missing(v): raise ConfigError(f"parameter {name!r}: file or folder {v!r} does not exist")
+    for name in ('safety_source', 'general_source'):
+        v = getattr(cfg, name)
+        if v != 'smoke' and not Path(v).expanduser().exists() and not re.fullmatch(r'[\w.-]+/[\w.-]+(:[\w.-]+)?', v):
+            raise ConfigError(f"parameter {name!r} must be 'smoke', an existing file or folder, or a hub id 'owner/name[:config]', got {v!r}")
+        if Path(v).expanduser().is_file(): _check_prompt_file(name, Path(v).expanduser())
+    if not (data_dir()/'policies'/cfg.policy_set).is_dir() and not Path(cfg.policy_set).expanduser().is_dir():
+        have = sorted(p.name for p in (data_dir()/'policies').iterdir() if p.is_dir()) if (data_dir()/'policies').is_dir() else []
+        raise ConfigError(f"parameter 'policy_set' must be a set under data/policies/ {have} or a folder, got {cfg.policy_set!r}")
+    if cfg.benchmarks_dir and not Path(cfg.benchmarks_dir).expanduser().is_dir():
+        raise ConfigError(f"parameter 'benchmarks_dir': {cfg.benchmarks_dir!r} is not a folder")
+    src = getattr(cfg, 'sft_db_source', 'generated')
+    if src != 'generated' and not src.startswith('aidsafe:') and not Path(src).expanduser().exists():
+        raise ConfigError(f"parameter 'sft_db_source' must be 'generated', 'aidsafe:<config>[:<split>]' or an existing file or folder, got {src!r}")
     for role in ('agent', 'judge'):
         if getattr(cfg, f'{role}_backend') == 'openai' and not getattr(cfg, f'{role}_base_url'):
             raise ConfigError(f"parameter '{role}_base_url' is required when {role}_backend='openai'")
