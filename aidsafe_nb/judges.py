@@ -591,7 +591,8 @@ def _llm_judge_rows(llm_judge: RefusalJudge, files: dict) -> list[dict]:
     rows = []
     for name, df in files.items():
         pred = [r['label'] for k, r in zip(keys, res) if k == name]
-        judge = f"llm:{getattr(llm_judge.backend, 'name', 'judge')}"
+        be = getattr(llm_judge, 'backend', None)
+        judge = f"llm:{be.name}" if getattr(be, 'name', None) else str(getattr(llm_judge, 'name', None) or 'judge')
         rows.append(_agreement_row(name, judge, '3-class', pred, list(df.final_label)))
         rows.append(_agreement_row(name, judge, 'binary', [collapse_refusal(p) for p in pred], [collapse_refusal(h) for h in df.final_label]))
     return rows
