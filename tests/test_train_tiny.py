@@ -1,4 +1,4 @@
-"The tiny profile end to end: SFT_OG, SFT_DB, RW, DPO and SRPO on CPU through the 4-bit path; loading, generation, resume, errors."
+"The tiny profile end to end: SFT_OG, SFT_DB, RW, DPO and SRPO on CPU (full-precision base); loading, generation, errors."
 import json, math, time
 import pytest
 import torch
@@ -6,7 +6,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 from peft import PeftModel
 from aidsafe_nb.config import open_run, resolve_model, format_reasoning
 from aidsafe_nb.train import (write_demo_data, run_sft, run_dpo, train_sft, read_log, train_info, load_trained, backend_kwargs,
-                              adapter_path, model_dir, is_trained, TrainError, Hardware, sft_dataset, _save)
+                              adapter_path, model_dir, is_trained, TrainError, TrainSkip, Hardware, sft_dataset, _save, skipped_models)
 
 
 @pytest.fixture(scope='module')
@@ -28,7 +28,8 @@ def test_all_models_trained_with_finite_losses(trained):
         assert all(math.isfinite(r['loss']) and math.isfinite(r['grad_norm']) and r['learning_rate'] > 0 for r in log), name
         assert (model_dir(rd, name)/'loss.png').stat().st_size > 1000
         info = train_info(rd, name)
-        assert info['load_in_4bit'] and info['settings']['optim'] == 'adamw_torch'
+        assert info['load_in_4bit'] is False and info['settings']['optim'] == 'adamw_torch'     # CPU: full-precision base
+        assert info['base_precision'].startswith('float32') and backend_kwargs(rd, name)['load_in_4bit'] is False
     assert train_info(rd, 'dpo_saro')['start_adapter'] == 'rw' and train_info(rd, 'dpo')['start_adapter'] == 'sft_db'
     assert secs < 300, f'tiny training took {secs:.0f}s'
 
@@ -78,22 +79,6 @@ def test_rerun_skips_finished_models(trained):
     assert before == {n: (model_dir(rd, n)/'train_info.json').stat().st_mtime for n in before}
 
 
-class Crash(TrainerCallback):
-    def on_step_end(self, args, state, control, **kw):
-        if state.global_step == 3: raise KeyboardInterrupt('simulated kill at step 3')
-
-
-def test_killed_run_resumes_from_checkpoint(tmp_path):
-    rd, cfg = open_run(tmp_path/'run', 'tiny')
-    write_demo_data(rd, n=4)
-    with pytest.raises(KeyboardInterrupt): train_sft(rd, cfg, 'sft_og', save_steps=2, callbacks=[Crash()])
-    assert not is_trained(rd, 'sft_og') and (rd.models/'.sft_og.work'/'checkpoint-2').exists()
-    train_sft(rd, cfg, 'sft_og', save_steps=2)
-    steps = [r['step'] for r in read_log(model_dir(rd, 'sft_og')/'train_log.jsonl')]
-    assert steps == [1, 2, 3, 4], steps          # steps 1-2 before the kill, 3-4 after resuming from checkpoint-2
-    assert not (rd.models/'.sft_og.work').exists()
-
-
 def test_model_too_big_fails_before_loading(tmp_path):
     rd, cfg = open_run(tmp_path/'run', 'tiny')
     write_demo_data(rd, n=2)
@@ -110,8 +95,10 @@ def test_bad_inputs_named(tmp_path):
     _save(rd, 'pairs_belief', [{'prompt': 'text', 'chosen': 'a', 'rejected': 'b'}])
     run_sft(rd, cfg, names=['sft_db'])
     with pytest.raises(TrainError, match="column 'prompt' must be a list"): run_dpo(rd, cfg, names=['dpo'])
-    _save(rd, 'cot', [{'id': 'x', 'prompt': 'p', 'cot': '', 'response': '', 'original_response': ''}])
-    with pytest.raises(TrainError, match='no trainable rows'): sft_dataset(rd, 'sft_og')
+    _save(rd, 'cot', [{'id': 'x', 'prompt': 'p', 'cot': '', 'response': '', 'original_response': '', 'status': 'ok'}])
+    assert len(sft_dataset(rd, 'sft_og')[0]) == 0
+    with pytest.raises(TrainSkip, match='no trainable rows'): train_sft(rd, cfg, 'sft_og')
+    assert 'no trainable rows' in skipped_models(rd)['sft_og']
 
 
 def test_merge_matches_adapter_on_full_precision_base(trained):
