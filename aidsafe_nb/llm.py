@@ -16,9 +16,9 @@ __all__ = ['SAMPLING_DEFAULTS', 'USAGE_KEYS', 'MAX_JSON_CHARS', 'MAX_JSON_DEPTH'
            'sampling_params', 'seed_of', 'request_key', 'method', 'clean_text', 'register_secret', 'scrub', 'CallCache',
            'put', 'get_many', 'put_failure', 'retryable_failures', 'quarantine', 'check_conversations', 'Backend',
            'response_schema', 'FakeBackend', 'grammar_closure', 'GrammarLogitsProcessor', 'load_model', 'clear_models',
-           'HFBackend', 'parse_json', 'validate_json', 'chat_json', 'get_backend', 'backend_for', 'record_usage',
-           'schema_example', 'FakeOpenAIServer', 'EndpointError', 'probe_endpoint', 'EndpointUnavailable',
-           'AdaptiveLimiter', 'OpenAIBackend', 'close', 'VLLMBackend']
+           'HFBackend', 'common_prefix', 'parse_json', 'validate_json', 'chat_json', 'get_backend', 'backend_for',
+           'record_usage', 'schema_example', 'FakeOpenAIServer', 'EndpointError', 'probe_endpoint',
+           'EndpointUnavailable', 'AdaptiveLimiter', 'OpenAIBackend', 'close', 'VLLMBackend']
 
 # %% ../nbs/01_llm.ipynb #423b7cef
 @dataclass
@@ -430,14 +430,17 @@ def clear_models():
 
 # %% ../nbs/01_llm.ipynb #a76f2de8
 class HFBackend(Backend):
-    "transformers generation: chat template, length-sorted left-padded batches, xgrammar for JSON schemas."
+    "transformers generation: chat template, xgrammar for JSON schemas; shared-prefix continuous batching (or static batches)."
     kind = 'hf'
     def __init__(self, model: str = 'tiny', adapter=None, load_in_4bit: bool = False, batch_size: int = 16, cache=None,
-                 progress: bool = True, any_whitespace: bool = False):
+                 progress: bool = True, any_whitespace: bool = False,
+                 prefix_reuse: bool = True, # compute the batch's common token prefix once and refill finished slots (`_run_shared`); False: static left-padded batches (`_run_static`)
+                ):
         if batch_size < 1: raise ValueError(f'batch_size must be >= 1, got {batch_size}')
         super().__init__({'model': model, 'adapter': _adapter_identity(adapter), 'load_in_4bit': bool(load_in_4bit)}, cache, progress)
         self.model_name, self.adapter, self.load_in_4bit, self.batch_size = model, adapter, load_in_4bit, batch_size
         self.any_whitespace, self._compiler, self._grammars = any_whitespace, None, {}
+        self.prefix_reuse, self._prefix = bool(prefix_reuse), ((), None)
     @property
     def model(self): return load_model(self.model_name, self.adapter, self.load_in_4bit)[0]
     @property
@@ -465,6 +468,11 @@ def _grammar(self, schema: dict):
 # %% ../nbs/01_llm.ipynb #5434fd9f
 @method(HFBackend)
 def _run(self, conversations, sampling, done):
+    if self.prefix_reuse and _shared_supported(self.model): return self._run_shared(conversations, sampling, done)
+    return self._run_static(conversations, sampling, done)
+
+@method(HFBackend)
+def _run_static(self, conversations, sampling, done):
     import torch
     model, tok = self.model, self.tokenizer
     schema = response_schema(sampling['response_format'])
@@ -506,20 +514,22 @@ def _generate(self, texts, s, grammar) -> list[Completion]:
     if not sample: gen_kw.update(temperature=None, top_p=None)
     with torch.no_grad(): out = model.generate(**enc, **gen_kw)
     new = out[:, enc['input_ids'].shape[1]:].tolist()
-    res = []
-    for i, ids in enumerate(new):
-        n_prompt = int(enc['attention_mask'][i].sum())
-        gen, finished = _trim_generation(ids, tok.eos_token_id, tok.pad_token_id)
-        body = gen[:-1] if finished else gen
-        if grammar is not None:
-            text, reason = self._close(grammar, body, finished)
-            if not self.any_whitespace: text = _CONTROL.sub(lambda m: '\\u%04x' % ord(m.group()), text)
-        else:
-            text, reason = tok.decode(body, skip_special_tokens=True), 'stop' if finished else 'length'
-            for st in s['stop'] or []:
-                if st in text: text, reason = text[:text.index(st)], 'stop'
-        res.append(Completion(text, n_prompt, len(gen), finish_reason=reason))
-    return res
+    return [self._completion(ids, int(enc['attention_mask'][i].sum()), s, grammar) for i, ids in enumerate(new)]
+
+@method(HFBackend)
+def _completion(self, ids, n_prompt: int, s, grammar) -> Completion:
+    "The `Completion` of generated token `ids`: cut at EOS/padding, decoded, closed by the grammar or cut at a stop string."
+    tok = self.tokenizer
+    gen, finished = _trim_generation(ids, tok.eos_token_id, tok.pad_token_id)
+    body = gen[:-1] if finished else gen
+    if grammar is not None:
+        text, reason = self._close(grammar, body, finished)
+        if not self.any_whitespace: text = _CONTROL.sub(lambda m: '\\u%04x' % ord(m.group()), text)
+    else:
+        text, reason = tok.decode(body, skip_special_tokens=True), 'stop' if finished else 'length'
+        for st in s['stop'] or []:
+            if st in text: text, reason = text[:text.index(st)], 'stop'
+    return Completion(text, n_prompt, len(gen), finish_reason=reason)
 
 # %% ../nbs/01_llm.ipynb #cd428e51
 @method(HFBackend)
@@ -533,6 +543,214 @@ def _close(self, grammar, body, finished) -> tuple[str, str]:
     tail = grammar_closure(m)
     if tail is None: return raw.decode('utf-8', errors='replace'), 'length'
     return (raw + tail).decode('utf-8', errors='replace'), 'length_closed'
+
+# %% ../nbs/01_llm.ipynb #3a2c9af0
+def common_prefix(seqs, # token id lists
+                  keep: int = 1, # tokens of each sequence left out of the prefix (a row needs at least one own token to predict from)
+                 ) -> int:
+    "Length of the token prefix that all `seqs` share."
+    if not seqs: return 0
+    n, first = min(len(s) for s in seqs) - keep, seqs[0]
+    for s in seqs[1:]:
+        i = 0
+        while i < n and s[i] == first[i]: i += 1
+        n = i
+    return max(n, 0)
+
+# %% ../nbs/01_llm.ipynb #0283a037
+_SHARED_ATTN = ('sdpa', 'eager')
+
+def _shared_supported(model) -> bool:
+    "Whether `_run_shared` can drive `model`: full attention layers only, through sdpa or eager attention."
+    cfg = model.config.get_text_config() if hasattr(model.config, 'get_text_config') else model.config
+    types = set(getattr(cfg, 'layer_types', None) or ['full_attention'])
+    return getattr(cfg, '_attn_implementation', None) in _SHARED_ATTN and types == {'full_attention'}
+
+def _attn_mask(model, allowed):
+    "The 4D mask for a boolean `allowed` [batch, 1, queries, keys], in the form the model's attention wants."
+    import torch
+    if model.config._attn_implementation == 'sdpa': return allowed
+    return torch.zeros(allowed.shape, dtype=model.dtype, device=allowed.device).masked_fill(~allowed, torch.finfo(model.dtype).min)
+
+# %% ../nbs/01_llm.ipynb #347d48d8
+import functools
+@functools.cache
+def _slot_cache_class():
+    "The slot cache class (built on first use, so that importing this module does not import transformers)."
+    import torch
+    from transformers.cache_utils import Cache, CacheLayerMixin
+    class SlotLayer(CacheLayerMixin):
+        "One layer's keys/values in preallocated [slots, kv heads, capacity, head dim] buffers; row b writes its new token at column `pos[b]`."
+        is_sliding = False
+        def __init__(self, keys, values, state):
+            super().__init__()
+            self.keys, self.values, self.state, self.is_initialized = keys, values, state, True
+        def lazy_initialization(self, key_states, value_states): pass
+        def update(self, k, v, *args, **kwargs):
+            st = self.state
+            self.keys[st.rows, :, st.pos] = k[:, :, 0]
+            self.values[st.rows, :, st.pos] = v[:, :, 0]
+            return self.keys[:, :, :st.kv_len], self.values[:, :, :st.kv_len]
+        def get_seq_length(self): return self.state.kv_len
+        def get_max_length(self): return self.keys.shape[2]
+        def get_mask_sizes(self, query_length): return self.state.kv_len, 0
+    class SlotCache(Cache):
+        "Decode-time cache of `n_slots` conversations, one token per row and step; a row's column is its token position."
+        def __init__(self, like, n_slots: int, capacity: int, prefix_len: int):
+            dev = like[0].keys.device
+            self.rows, self.pos, self.kv_len = torch.arange(n_slots, device=dev), torch.zeros(n_slots, dtype=torch.long, device=dev), 1
+            layers = []
+            for lay in like:   # shapes, dtype and the shared prefix from a prefill cache
+                k, v = lay.keys, lay.values
+                K = k.new_zeros(n_slots, k.shape[1], capacity, k.shape[3]); V = v.new_zeros(n_slots, v.shape[1], capacity, v.shape[3])
+                if prefix_len: K[:, :, :prefix_len] = k[:1, :, :prefix_len]; V[:, :, :prefix_len] = v[:1, :, :prefix_len]
+                layers.append(SlotLayer(K, V, self))
+            super().__init__(layers=layers)
+        def put(self, slot: int, src, row: int, src_cols: slice, start: int):
+            "Copy columns `src_cols` of `row` of the prefill cache `src` into `slot` from column `start`."
+            n = src_cols.stop - src_cols.start
+            for lay, s in zip(self.layers, src.layers):
+                lay.keys[slot, :, start:start+n] = s.keys[row, :, src_cols]; lay.values[slot, :, start:start+n] = s.values[row, :, src_cols]
+        def keep(self, slots):
+            "Keep only `slots`, in this order (frees the memory and compute of finished rows)."
+            idx = torch.as_tensor(slots, dtype=torch.long, device=self.pos.device)
+            for lay in self.layers: lay.keys, lay.values = lay.keys[idx], lay.values[idx]
+            self.rows, self.pos = torch.arange(len(slots), device=idx.device), self.pos[idx]
+    return SlotCache
+
+# %% ../nbs/01_llm.ipynb #37c7fdbe
+@method(HFBackend)
+def _prefix_kv(self, ids: list):
+    "The KV cache (a `DynamicCache`, batch 1) of token list `ids`; the part it shares with the previous call's prefix is reused."
+    import torch
+    from transformers.cache_utils import DynamicCache
+    model = self.model
+    old_ids, old = self._prefix
+    c = common_prefix([list(old_ids), list(ids)], keep=0) if old is not None else 0
+    dc = DynamicCache()
+    for li, lay in enumerate(old.layers if c else []): dc.update(lay.keys[:, :, :c], lay.values[:, :, :c], li)
+    if len(ids) > c:
+        pos = torch.arange(c, len(ids), device=model.device)[None]
+        with torch.no_grad(): model(input_ids=torch.tensor([ids[c:]], device=model.device), position_ids=pos,
+                                    past_key_values=dc, use_cache=True, logits_to_keep=1)
+    self._prefix = (tuple(ids), dc)
+    return dc
+
+# %% ../nbs/01_llm.ipynb #7b82bc8b
+def _pick(scores, # [rows, vocab] logits
+          s: dict, # sampling parameters
+          matchers=None, # one xgrammar matcher per row (None: no grammar)
+          bitmask=None, # an xgrammar token bitmask with at least `rows` rows
+          generators=None, # one torch.Generator per row (sampling only)
+         ) -> list[int]:
+    "The next token of each row: grammar mask, then arg-max, or temperature / top-k / top-p sampling from the row's generator."
+    import torch
+    scores = scores.float()
+    if matchers is not None:
+        import xgrammar as xgr
+        for r, m in enumerate(matchers): m.fill_next_token_bitmask(bitmask, r)
+        dev = scores.device
+        scores = scores.cpu() if dev.type != 'cuda' else scores
+        xgr.apply_token_bitmask_inplace(scores, bitmask[:len(matchers)].to(scores.device))
+        scores = scores.to(dev)
+    if float(s['temperature']) <= 0: return scores.argmax(-1).tolist()
+    scores = scores / float(s['temperature'])
+    kth = scores.topk(min(50, scores.shape[-1]), dim=-1).values[:, -1:]      # top-k 50, `generate`'s default
+    scores = scores.masked_fill(scores < kth, float('-inf'))
+    if float(s['top_p']) < 1.0:
+        srt, idx = scores.sort(dim=-1, descending=True); pr = srt.softmax(-1)
+        scores = scores.scatter(-1, idx, srt.masked_fill(pr.cumsum(-1) - pr > float(s['top_p']), float('-inf')))
+    probs = scores.softmax(-1).cpu()
+    return [int(torch.multinomial(probs[r], 1, generator=g)) for r, g in enumerate(generators)]
+
+# %% ../nbs/01_llm.ipynb #d63baa97
+@method(HFBackend)
+def _prefill(self, suffixes: list, prefix, P: int):
+    "Run the token lists `suffixes` (left-padded) on top of the shared `prefix` cache of length `P`: (last logits, prefill cache)."
+    import torch
+    from transformers.cache_utils import DynamicCache
+    model, pad, dev = self.model, self.tokenizer.pad_token_id, self.model.device
+    n, S = len(suffixes), max(map(len, suffixes))
+    inp, pos = torch.full((n, S), pad, dtype=torch.long), torch.full((n, S), P, dtype=torch.long)
+    real = torch.zeros(n, S, dtype=torch.bool)
+    for r, x in enumerate(suffixes):
+        inp[r, S-len(x):] = torch.tensor(x); pos[r, S-len(x):] = torch.arange(P, P + len(x)); real[r, S-len(x):] = True
+    see = torch.ones(S, S, dtype=torch.bool).tril()[None] & real[:, None, :]       # causal, padding keys hidden
+    allowed = torch.cat([torch.ones(n, S, P, dtype=torch.bool), see], -1)[:, None]
+    allowed[:, 0, :, 0] |= ~real                  # a padding query sees one key (no empty softmax row); its output is unused
+    dc = DynamicCache()
+    for li, lay in enumerate(prefix.layers if prefix is not None else []):
+        dc.update(lay.keys.expand(n, -1, -1, -1), lay.values.expand(n, -1, -1, -1), li)
+    with torch.no_grad():
+        out = model(input_ids=inp.to(dev), position_ids=pos.to(dev), attention_mask=_attn_mask(model, allowed.to(dev)),
+                    past_key_values=dc, use_cache=True, logits_to_keep=1)
+    return out.logits[:, -1], dc
+
+# %% ../nbs/01_llm.ipynb #599c287a
+@method(HFBackend)
+def _run_shared(self, conversations, s, done):
+    "Continuous batching over `batch_size` slots on top of the common prefix, computed once (see the section's text)."
+    import torch
+    model, tok = self.model, self.tokenizer
+    dev, eos, pad = model.device, tok.eos_token_id, tok.pad_token_id
+    schema = response_schema(s['response_format'])
+    grammar = self._grammar(schema) if schema is not None else None
+    ids = [tok(self._render(c), add_special_tokens=False)['input_ids'] for c in conversations]
+    P = common_prefix(ids)
+    prefix = self._prefix_kv(ids[0][:P]) if P else None
+    max_new, sample = int(s['max_tokens']), float(s['temperature']) > 0
+    queue = sorted(range(len(ids)), key=lambda i: -len(ids[i]))     # longest first, as in the static path
+    B, cap = min(self.batch_size, len(ids)), max(map(len, ids)) + max_new + 1   # the last column is a scratch column
+    conv, gen, last, matchers, gens = [None]*B, [[] for _ in range(B)], [pad]*B, [None]*B, [None]*B
+    if grammar is not None:
+        import xgrammar as xgr
+        bitmask = xgr.allocate_token_bitmask(B, grammar.tokenizer_info.vocab_size)
+    cache = None
+    def pick(logits, slots):
+        return _pick(logits, s, [matchers[b] for b in slots] if grammar is not None else None,
+                     bitmask if grammar is not None else None, [gens[b] for b in slots] if sample else None)
+    def advance(slots, tokens):
+        for b, t in zip(slots, tokens):
+            gen[b].append(t); last[b] = t
+            if grammar is not None and not matchers[b].is_terminated(): matchers[b].accept_token(t)
+            end = t == eos or (t == pad and pad != eos) or len(gen[b]) >= max_new
+            if not end and grammar is None and s['stop']:
+                end = any(st in tok.decode(gen[b], skip_special_tokens=True) for st in s['stop'])
+            if end: done(conv[b], self._completion(gen[b], len(ids[conv[b]]), s, grammar)); conv[b] = None
+    def admit(slots):
+        nonlocal cache
+        take = [queue.pop(0) for _ in slots[:len(queue)]]; slots = slots[:len(take)]
+        suffixes = [ids[i][P:] for i in take]
+        logits, dc = self._prefill(suffixes, prefix, P)
+        if cache is None: cache = _slot_cache_class()(dc.layers, B, cap, P)
+        S = max(map(len, suffixes))
+        for r, (i, b) in enumerate(zip(take, slots)):
+            L = len(suffixes[r])
+            cache.put(b, dc, r, slice(P + S - L, P + S), P)
+            conv[b], gen[b], cache.pos[b] = i, [], len(ids[i])
+            if grammar is not None: matchers[b] = xgr.GrammarMatcher(grammar)
+            if sample: gens[b] = torch.Generator().manual_seed(seed_of(s, i))
+        advance(slots, pick(logits, slots))
+    admit(list(range(B)))
+    while True:
+        active = [b for b, c in enumerate(conv) if c is not None]
+        free = [b for b, c in enumerate(conv) if c is None]
+        if queue and free and (len(free) >= max(1, len(conv)//4) or not active): admit(free); continue
+        if not active: break
+        if not queue and len(active) <= len(conv)//2:               # draining: drop the finished rows
+            cache.keep(active)
+            conv, gen, last, matchers, gens = ([x[b] for b in active] for x in (conv, gen, last, matchers, gens))
+            continue
+        idle = torch.tensor([c is None for c in conv], device=dev)
+        cache.pos[idle] = cap - 1                                       # idle rows write to the scratch column
+        cache.kv_len = int(cache.pos[~idle].max()) + 1
+        allowed = torch.arange(cache.kv_len, device=dev)[None] <= cache.pos[:, None]
+        allowed[idle, 0] = True
+        with torch.no_grad():
+            out = model(input_ids=torch.tensor(last, device=dev)[:, None], position_ids=cache.pos[:, None],
+                        attention_mask=_attn_mask(model, allowed[:, None, None]), past_key_values=cache, use_cache=True, logits_to_keep=1)
+        cache.pos[~idle] += 1
+        advance(active, pick(out.logits[active, -1], active))
 
 # %% ../nbs/01_llm.ipynb #91ec1d93
 _FENCE = re.compile(r'```(?:json|JSON)?\s*\n?(.*?)```', re.S)
