@@ -8,17 +8,18 @@ import difflib, hashlib, json, os, re, shutil, tempfile, time
 from dataclasses import asdict
 from pathlib import Path
 import yaml
-from .config import RunConfig, RunDir, config_hash, atomic_write_text, atomic_write_json, format_reasoning, THINK_OPEN, THINK_CLOSE
-from .policies import load_policies, render_template, template_schema
+from .config import RunConfig, RunDir, config_hash, atomic_write_text, atomic_write_json, format_reasoning, THINK_OPEN, THINK_CLOSE, max_tokens_for
+from .policies import load_policies, render_template, render_messages, template_schema, template_source
 from .sources import prompts_for
-from .deliberation import (structured_call, add_failure, _strings, _pick, decompose_intents, initial_cot, deliberate,
-                                     zero_shot_cot, _agent_name)
+from .gates import gate_summary, write_gate_summary
+from .deliberation import (structured_call, add_failure, gate_items, _attempted, _strings, _pick, decompose_intents, initial_cot,
+                                     deliberate, zero_shot_cot, _agent_name)
 
 # %% auto #0
-__all__ = ['REMOVAL_REASONS', 'COT_COLUMNS', 'ZS_COLUMNS', 'GENERATE_KEYS', 'thought_words', 'thought_similarity',
-           'dedup_thoughts', 'normalize_refined', 'refine', 'row_status', 'cot_row', 'to_sft_messages', 'save_rows',
-           'dataset_card', 'generate_cot', 'fake_agent_responder', 'plot_generation', 'generation_fingerprint',
-           'generation_done', 'run_generate']
+__all__ = ['REMOVAL_REASONS', 'COT_COLUMNS', 'ZS_COLUMNS', 'STAGE_TOKENS', 'GENERATE_KEYS', 'thought_words', 'thought_similarity',
+           'dedup_thoughts', 'normalize_refined', 'refiner_plan', 'refine', 'cot_status', 'cot_row', 'to_sft_messages',
+           'save_rows', 'dataset_card', 'generate_cot', 'fake_agent_responder', 'plot_generation',
+           'generation_fingerprint', 'generation_done', 'run_generate']
 
 # %% ../nbs/05_refiner.ipynb #4302ed0d
 _NEGATIONS = {'not', 'no', 'never', 'cannot', 'cant', 'wont', 'dont', 'doesnt', 'shouldnt', 'mustnt', 'isnt', 'arent', 'nor', 'without'}
@@ -48,11 +49,11 @@ def _duplicate_of(t: str, kept: list[str], threshold: float):
 
 # %% ../nbs/05_refiner.ipynb #3190dd09
 def dedup_thoughts(thoughts: list[str], threshold: float = 0.85) -> tuple[list[str], list[dict]]:
-    "(kept thoughts in order, removed ones with reason `exact_duplicate`/`near_duplicate` and the kept thought they repeat)."
+    "(kept thoughts in order, removed ones: reason `redundant`, `detail` exact_duplicate/near_duplicate, the kept thought they repeat)."
     kept, removed = [], []
     for t in thoughts:
         dup = _duplicate_of(t, kept, threshold)
-        if dup: removed.append(dict(thought=t, reason=dup[0], duplicate_of=dup[1], stage='prepass'))
+        if dup: removed.append(dict(thought=t, reason='redundant', detail=dup[0], duplicate_of=dup[1], stage='prepass'))
         else: kept.append(t)
     return kept, removed
 
@@ -75,58 +76,95 @@ def _removal(x) -> tuple:
     except (TypeError, ValueError): raise ValueError(f'removed index {idx!r} is not a number') from None
 
 # %% ../nbs/05_refiner.ipynb #fc78382c
+def _edit(x) -> tuple:
+    "`(index, text)` of one entry of the refiner's edit list."
+    if not isinstance(x, dict): raise ValueError(f'an edit must be an object with an index and a text, got {x!r}')
+    idx, text = _pick(x, ('index', 'id', 'number'), 'index'), _pick(x, ('text', 'thought', 'edited', 'new_text'), 'edit text')
+    try: idx = int(idx)
+    except (TypeError, ValueError): raise ValueError(f'edited index {idx!r} is not a number') from None
+    if not isinstance(text, str): raise ValueError(f'edit text must be a string, got {type(text).__name__}')
+    return idx, text.strip()
+
 def normalize_refined(d) -> dict:
-    "`{'removed': [(index, reason)], 'thoughts': [...], 'response': str}` from a refiner answer."
+    "`{'removed': [(index, reason)], 'edits': [(index, text)], 'response': str, 'own_thoughts': [...]}` from a refiner answer."
     rem = _pick(d, ('removed', 'removed_thoughts', 'remove'), 'removed', required=False) or []
-    if not isinstance(rem, list): raise ValueError(f'removed must be a list, got {type(rem).__name__}')
-    removed = [_removal(x) for x in rem]
-    thoughts = _strings(_pick(d, ('thoughts', 'final_thoughts', 'refined_thoughts', 'cot'), 'thoughts', required=False), 'thoughts')
+    eds = _pick(d, ('edits', 'edited', 'edited_thoughts', 'rewrites'), 'edits', required=False) or []
+    for name, v in (('removed', rem), ('edits', eds)):
+        if not isinstance(v, list): raise ValueError(f'{name} must be a list, got {type(v).__name__}')
     resp = _pick(d, ('response', 'final_response', 'answer'), 'response')
     if not isinstance(resp, str) or not resp.strip(): raise ValueError('empty response')
-    return dict(removed=removed, thoughts=thoughts, response=resp.strip())
+    own = _strings(_pick(d, ('thoughts', 'final_thoughts', 'refined_thoughts', 'cot'), 'thoughts', required=False), 'thoughts')
+    return dict(removed=[_removal(x) for x in rem], edits=[_edit(x) for x in eds], response=resp.strip(), own_thoughts=own)
 
 # %% ../nbs/05_refiner.ipynb #82f8b5fa
-def _valid_removals(r: dict, removals: list, n_kept: int, raw: str, stage: str) -> dict:
-    "`{index: reason}` of the in-range removals; out-of-range ones are recorded as failures of `r`."
-    gone = {}
-    for idx, why in removals:
-        if 1 <= idx <= n_kept: gone.setdefault(idx, why)
-        else: add_failure(r, stage, f'removed index {idx} out of range 1..{n_kept}', raw)
-    return gone
+def refiner_plan(kept: list[str], # the thoughts the refiner was shown, numbered from 1
+                 v: dict, # the normalised refiner answer
+                ) -> tuple[dict, dict, list]:
+    "`({index: reason} removed, {index: text} edits, [ignored entries with why])`."
+    n, gone, edits, ignored = len(kept), {}, {}, []
+    for idx, why in v['removed']:
+        bad = (f'index out of range 1..{n}' if not 1 <= idx <= n else f'reason {why!r} is not one of {list(REMOVAL_REASONS)}' if why not in REMOVAL_REASONS
+               else 'thought already removed' if idx in gone else None)
+        if bad: ignored.append(dict(what='removal', index=idx, reason=why, why=bad))
+        else: gone[idx] = why
+    for idx, text in v['edits']:
+        bad = (f'index out of range 1..{n}' if not 1 <= idx <= n else 'the thought is removed' if idx in gone
+               else 'thought already edited' if idx in edits else 'same wording' if text == kept[idx - 1].strip() else None)
+        if bad: ignored.append(dict(what='edit', index=idx, text=text, why=bad))
+        else: edits[idx] = text
+    if v.get('own_thoughts'): ignored.append(dict(what='thoughts', text=v['own_thoughts'], why='the refiner wrote its own thought list; the final CoT is the kept thoughts'))
+    return gone, edits, ignored
 
 # %% ../nbs/05_refiner.ipynb #1ab06fca
-def _apply_refiner(r: dict, kept: list, removed: list, v: dict|None, err: str|None, raw: str, stage: str) -> dict:
-    "One record after the refiner: final thoughts and response, every removal with its reason."
-    r = dict(r, failures=list(r.get('failures', [])), removed_thoughts=list(removed), deliberated_response=r.get('response', ''),
-             n_thoughts_prepass=len(kept))
+def _gated_plan(r: dict, edits: dict, ignored: list, v: dict, fr: str|None, stage: str, template: str) -> bool:
+    "Drop the edits that fail a gate (into `ignored`); whether the response passed."
+    items = [(f'edits[{i}]', t) for i, t in edits.items()] + [('response', v['response'])]
+    keep = gate_items(r, stage, items, fr, template)
+    for (_, t), k, i in zip(items[:-1], keep[:-1], list(edits)):
+        if not k: ignored.append(dict(what='edit', index=i, text=t, why='failed a content gate')); del edits[i]
+    return keep[-1]
+
+def _apply_refiner(r: dict, kept: list, removed: list, v: dict|None, err: str|None, raw: str, stage: str,
+                   fr: str|None = None, template: str = '') -> dict:
+    "One record after the refiner: final thoughts (kept minus removed, edits applied), response, and the ledger."
+    r = dict(_attempted(r, stage), removed_thoughts=list(removed), deliberated_response=r.get('response', ''), n_thoughts_prepass=len(kept),
+             edited_thoughts=[], refiner_ignored=[])
+    final, response = list(kept), r['deliberated_response']
     if err is not None:
         add_failure(r, stage, err, raw)
-        return dict(r, thoughts=kept, cot='\n'.join(kept), response=r.get('response', ''))
-    gone = _valid_removals(r, v['removed'], len(kept), raw, stage)
-    r['removed_thoughts'] += [dict(thought=kept[i - 1], reason=why, stage='refiner') for i, why in sorted(gone.items())]
-    final = dedup_thoughts(v['thoughts'] or [t for i, t in enumerate(kept, 1) if i not in gone], 1.0)[0]
-    return dict(r, thoughts=final, cot='\n'.join(final), response=v['response'])
+        if fr == 'length': gate_items(r, stage, [], fr)
+    else:
+        gone, edits, ignored = refiner_plan(kept, v)
+        if _gated_plan(r, edits, ignored, v, fr, stage, template): response = v['response']
+        r['removed_thoughts'] += [dict(index=i, thought=kept[i - 1], reason=why, stage='refiner') for i, why in sorted(gone.items())]
+        r['edited_thoughts'] = [dict(index=i, original=kept[i - 1], edited=t) for i, t in sorted(edits.items())]
+        r['refiner_ignored'] = ignored
+        final = [edits.get(i, t) for i, t in enumerate(kept, 1) if i not in gone]
+    if not final: add_failure(r, stage, 'no thoughts left after the refiner')
+    return dict(r, thoughts=final, cot='\n'.join(final), response=response)
 
 # %% ../nbs/05_refiner.ipynb #6e2e0099
 def refine(records: list[dict], backend, policies: str, threshold: float = 0.85, stage: str = 'refiner', **sampling) -> list[dict]:
-    "Records with the final `thoughts`, `cot`, `response` and `removed_thoughts`; the pre-pass, then one batched refiner call."
+    "Records with the final `thoughts`, `cot`, `response` and the ledger (`removed_thoughts`, `edited_thoughts`, `refiner_ignored`); the pre-pass, then one batched refiner call."
     pre = [dedup_thoughts([t['text'] for t in r.get('thoughts_all', [])], threshold) for r in records]
-    convs = [[{'role': 'user', 'content': render_template('aidsafe_refiner', policies=policies, prompt=r['prompt'], thoughts=kept,
-                                                          intents=r.get('intents') or dict(explicit=[], implicit=[]), response=r.get('response', ''))}]
+    convs = [render_messages('aidsafe_refiner', policies, prompt=r['prompt'], thoughts=kept,
+                             intents=r.get('intents') or dict(explicit=[], implicit=[]), response=r.get('response', ''))
              for r, (kept, _) in zip(records, pre)]
     answers = structured_call(backend, convs, template_schema('aidsafe_refiner'), normalize_refined, stage, **sampling)
-    return [_apply_refiner(r, kept, removed, *ans, stage) for r, (kept, removed), ans in zip(records, pre, answers)]
+    tpl = template_source('aidsafe_refiner')
+    return [_apply_refiner(r, kept, removed, v, err, raw, stage, fr, tpl) for r, (kept, removed), (v, err, raw, fr) in zip(records, pre, answers)]
 
 # %% ../nbs/05_refiner.ipynb #c1271138
 COT_COLUMNS = ('id', 'prompt', 'kind', 'source', 'source_id', 'split', 'category', 'original_response', 'intents', 'initial_cot',
-               'initial_response', 'deliberation_log', 'n_rounds', 'agreed', 'stop_reason', 'thoughts', 'removed_thoughts', 'cot',
-               'response', 'n_thoughts_initial', 'n_thoughts_deliberation', 'n_thoughts_prepass', 'n_thoughts_final',
-               'agent_models', 'refiner_model', 'status', 'failures')
-ZS_COLUMNS = ('id', 'prompt', 'kind', 'thoughts', 'cot', 'response', 'model', 'status', 'failures')
+               'initial_response', 'deliberation_log', 'n_rounds', 'agreed', 'stop_reason', 'thoughts', 'removed_thoughts',
+               'edited_thoughts', 'refiner_ignored', 'cot', 'response', 'n_thoughts_initial', 'n_thoughts_deliberation',
+               'n_thoughts_prepass', 'n_thoughts_final', 'agent_models', 'refiner_model', 'status', 'failures', 'gate_failures', 'gate_stages')
+ZS_COLUMNS = ('id', 'prompt', 'kind', 'split', 'thoughts', 'cot', 'response', 'model', 'status', 'failures', 'gate_failures', 'gate_stages')
 
 # %% ../nbs/05_refiner.ipynb #d5432a62
-def row_status(cot: str, response: str, failures: list) -> str:
-    "ok | partial (failures, but a CoT and a response) | failed."
+def cot_status(cot: str, response: str, failures: list, gate_failures: list = ()) -> str:
+    "gate_failed (a content gate failed) | failed (no CoT or no response) | partial (other failures) | ok."
+    if gate_failures: return 'gate_failed'
     return 'failed' if not (cot.strip() and response.strip()) else ('partial' if failures else 'ok')
 
 # %% ../nbs/05_refiner.ipynb #a3cfb005
@@ -138,11 +176,13 @@ def cot_row(r: dict, agent_models: list[str], refiner_model: str) -> dict:
                intents=js(r.get('intents') or dict(explicit=[], implicit=[])), initial_cot='\n'.join(r.get('initial_thoughts', [])),
                initial_response=r.get('initial_response', ''), deliberation_log=js(r.get('deliberation_log', [])),
                n_rounds=int(r.get('n_rounds', 0)), agreed=bool(r.get('agreed', False)), stop_reason=r.get('stop_reason', ''),
-               thoughts=list(r.get('thoughts', [])), removed_thoughts=js(r.get('removed_thoughts', [])), cot=r.get('cot', ''),
+               thoughts=list(r.get('thoughts', [])), removed_thoughts=js(r.get('removed_thoughts', [])),
+               edited_thoughts=js(r.get('edited_thoughts', [])), refiner_ignored=js(r.get('refiner_ignored', [])), cot=r.get('cot', ''),
                response=r.get('response', ''), n_thoughts_initial=len(r.get('initial_thoughts', [])),
                n_thoughts_deliberation=len(r.get('thoughts_all', [])), n_thoughts_prepass=int(r.get('n_thoughts_prepass', 0)),
                n_thoughts_final=len(r.get('thoughts', [])), agent_models=js(agent_models), refiner_model=refiner_model,
-               status=row_status(r.get('cot', ''), r.get('response', ''), r.get('failures', [])), failures=js(r.get('failures', [])))
+               status=cot_status(r.get('cot', ''), r.get('response', ''), r.get('failures', []), r.get('gate_failures', [])),
+               failures=js(r.get('failures', [])), gate_failures=js(r.get('gate_failures', [])), gate_stages=js(r.get('gate_stages', [])))
     assert tuple(row) == COT_COLUMNS
     return row
 
@@ -193,27 +233,30 @@ def dataset_card(title: str, cfg: RunConfig|None, rows: list[dict], notes: str =
             f"## Counts\n\n```json\n{json.dumps(counts, indent=2)}\n```\n\n## Config\n\n```yaml\n{cfg_txt}```\n")
 
 # %% ../nbs/05_refiner.ipynb #26008866
+STAGE_TOKENS = dict(intents=96, initial_cot=256, deliberation=256, refiner=256, llm_zs=256)   # [R] default token budget per stage
+
 def generate_cot(prompts: list[dict], agents, policies: str, refiner=None, n_agents: int = 2, max_rounds: int = 3,
-                 near_dup_threshold: float = 0.85, **sampling) -> list[dict]:
-    "The AIDSAFE rows of `prompts`: intents, initial CoT, deliberation, refiner (each stage batched)."
+                 near_dup_threshold: float = 0.85, stage_tokens: dict|None = None, **sampling) -> list[dict]:
+    "The AIDSAFE rows of `prompts`: intents, initial CoT, deliberation, refiner (each stage batched, gated, with its own token budget)."
     agents = list(agents) if isinstance(agents, (list, tuple)) else [agents]
     refiner = refiner or agents[0]
-    recs = decompose_intents(prompts, agents[0], policies, **sampling)
-    recs = initial_cot(recs, agents[0], policies, **sampling)
-    recs = deliberate(recs, agents, policies, n_agents=n_agents, max_rounds=max_rounds, **sampling)
-    recs = refine(recs, refiner, policies, near_dup_threshold, **sampling)
+    at = lambda s: dict(sampling, **({'max_tokens': stage_tokens[s]} if stage_tokens and s in stage_tokens else {}))
+    recs = decompose_intents(prompts, agents[0], policies, **at('intents'))
+    recs = initial_cot(recs, agents[0], policies, **at('initial_cot'))
+    recs = deliberate(recs, agents, policies, n_agents=n_agents, max_rounds=max_rounds, **at('deliberation'))
+    recs = refine(recs, refiner, policies, near_dup_threshold, **at('refiner'))
     names = [_agent_name(a) for a in (agents * n_agents if len(agents) == 1 else agents)]
     return [cot_row(r, names, _agent_name(refiner)) for r in recs]
 
 # %% ../nbs/05_refiner.ipynb #e2bb90c3
 def fake_agent_responder(conv) -> str:
     "A fake model answering every AIDSAFE stage with plausible JSON (for tests and examples); agrees from round 2 on."
-    text = conv[0]['content']
-    if 'List the query' in text: return json.dumps({'explicit_intents': ['get an answer'], 'implicit_intents': ['learn something']})
+    text = conv[-1]['content']
+    if 'List the intents' in text: return json.dumps({'explicit_intents': ['get an answer'], 'implicit_intents': ['learn something']})
     if 'deliberation agent' in text:
         rnd = int(text.split('This is turn ')[1].split()[0])
         return json.dumps({'agree': rnd >= 2, 'thoughts': [] if rnd >= 2 else [f'Policy 5 applies: help with the benign intent (round {rnd}).'], 'response': ''})
-    if 'independent judge' in text: return json.dumps({'removed': [{'index': 1, 'reason': 'redundant'}], 'thoughts': ['Final thought.'], 'response': 'Final answer.'})
+    if 'independent judge' in text: return json.dumps({'removed': [{'index': 1, 'reason': 'redundant'}], 'edits': [{'index': 2, 'text': 'No policy forbids this request.'}], 'response': 'Final answer.'})
     return json.dumps({'thoughts': ['The intent is benign.', 'The intent is benign!', 'No policy forbids it.'], 'response': 'Here is an answer.'})
 
 # %% ../nbs/05_refiner.ipynb #49ddba1b
@@ -233,11 +276,10 @@ def _plot_thoughts(df, ax):
 
 # %% ../nbs/05_refiner.ipynb #d4842bcd
 def _plot_removals(rows: list[dict], ax):
-    "Count of removed thoughts by reason."
+    "Count of removed thoughts by reason and by the stage that removed them."
     import pandas as pd, seaborn as sns
     rem = pd.DataFrame([x for r in rows for x in json.loads(r['removed_thoughts'])], columns=['reason', 'stage'])
-    order = ['exact_duplicate', 'near_duplicate', *REMOVAL_REASONS, 'unspecified']
-    sns.countplot(rem, y='reason', order=order, ax=ax).set(title='Removed thoughts by reason', xlabel='thoughts')
+    sns.countplot(rem, y='reason', hue='stage', order=list(REMOVAL_REASONS), hue_order=['prepass', 'refiner'], ax=ax).set(title='Removed thoughts by reason', xlabel='thoughts')
 
 # %% ../nbs/05_refiner.ipynb #726e095b
 def plot_generation(rows: list[dict], path=None):
@@ -252,8 +294,8 @@ def plot_generation(rows: list[dict], path=None):
 
 # %% ../nbs/05_refiner.ipynb #518dfa79
 GENERATE_KEYS = ('seed', 'n_prompts', 'safety_fraction', 'safety_source', 'general_source', 'policy_set', 'n_agents', 'max_rounds',
-                 'agent_model', 'agent_models', 'agent_backend', 'agent_base_url', 'agent_load_in_4bit', 'max_new_tokens', 'temperature',
-                 'top_p', 'val_fraction', 'near_dup_threshold')
+                 'agent_model', 'agent_models', 'refiner_model', 'agent_backend', 'agent_base_url', 'agent_load_in_4bit', 'max_new_tokens',
+                 'stage_max_tokens', 'temperature', 'top_p', 'val_fraction', 'test_fraction', 'near_dup_threshold')
 
 def generation_fingerprint(cfg: RunConfig) -> str:
     "What step 1's outputs depend on: the config fields it reads."
@@ -275,38 +317,44 @@ def _generation_backends(rd: RunDir, cfg: RunConfig, agents=None, refiner=None, 
     if agent_models and len(agent_models) != cfg.n_agents: raise ValueError(f'{len(agent_models)} agent_models for n_agents={cfg.n_agents}')
     if not agents: agents = [backend_for(cfg, 'agent', rd, model=m) for m in agent_models] if agent_models else [backend_for(cfg, 'agent', rd)]
     agents = list(agents) if isinstance(agents, (list, tuple)) else [agents]
+    rm = getattr(cfg, 'refiner_model', '') or ''
+    if not refiner and rm and rm != (agent_models[0] if agent_models else cfg.agent_model): refiner = backend_for(cfg, 'agent', rd, model=rm)
     return agents, refiner or agents[0], baseline or agents[0]
 
 # %% ../nbs/05_refiner.ipynb #5f3b1d35
-def _generation_summary(fp: str, rows: list[dict], zs: list[dict], t0: float, usage: dict) -> dict:
+def _generation_summary(fp: str, rows: list[dict], zs: list[dict], t0: float, usage: dict, stage_tokens: dict|None = None) -> dict:
     "What `data/cot/generation.json` records about a finished step 1."
     return dict(fingerprint=fp, rows=len(rows), baseline_rows=len(zs), seconds=round(time.time() - t0, 1),
-                status={s: sum(r['status'] == s for r in rows) for s in ('ok', 'partial', 'failed')},
-                baseline_status={s: sum(r['status'] == s for r in zs) for s in ('ok', 'failed')},
+                status={s: sum(r['status'] == s for r in rows) for s in ('ok', 'gate_failed', 'partial', 'failed')},
+                baseline_status={s: sum(r['status'] == s for r in zs) for s in ('ok', 'gate_failed', 'failed')},
+                gates=dict(cot=gate_summary(rows), baseline_zs=gate_summary(zs)), stage_tokens=stage_tokens or {},
                 usage={k: v for k, v in usage.items() if k in ('intents', 'initial_cot', 'deliberation', 'refiner', 'llm_zs')})
 
 # %% ../nbs/05_refiner.ipynb #8aba80ad
 def _save_baseline(rd: RunDir, cfg: RunConfig, zs: list[dict]) -> list[dict]:
     "Save the LLM_ZS rows to `data/baseline_zs`; the saved rows."
-    zs = [dict(r, failures=json.dumps(r['failures'], ensure_ascii=False)) for r in zs]
+    js = lambda v: json.dumps(v, ensure_ascii=False)
+    zs = [dict(r, failures=js(r['failures']), gate_failures=js(r['gate_failures']), gate_stages=js(r['gate_stages'])) for r in zs]
     save_rows(zs, rd.data/'baseline_zs', ZS_COLUMNS, dataset_card('AIDSAFE LLM_ZS baseline', cfg, zs, 'Zero-shot policy-embedded CoT (no deliberation, no refiner).'))
     return zs
 
 # %% ../nbs/05_refiner.ipynb #c9abbacc
 def run_generate(rd: RunDir, cfg: RunConfig, agents=None, refiner=None, baseline=None) -> dict:
-    "Study step 1: write `data/cot` and `data/baseline_zs` for the run (skipped when already done)."
+    "Study step 1: write `data/cot` and `data/baseline_zs` (and their `.gates.json`) for the run (skipped when already done)."
     from aidsafe_nb.llm import record_usage
     fp, near_dup_threshold = generation_fingerprint(cfg), cfg.near_dup_threshold
     done = generation_done(rd, cfg, fp)
     if done is not None: return done
     t0, prompts, policies = time.time(), prompts_for(cfg), load_policies(cfg.policy_set)
     agents, refiner, baseline = _generation_backends(rd, cfg, agents, refiner, baseline)
+    tokens = {s: max_tokens_for(cfg, s, d) for s, d in STAGE_TOKENS.items()}
     sampling = dict(max_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
-    zs = zero_shot_cot(prompts, baseline, policies.text(), **sampling)
-    rows = generate_cot(prompts, agents, policies.text(), refiner, cfg.n_agents, cfg.max_rounds, near_dup_threshold, **sampling)
+    zs = zero_shot_cot(prompts, baseline, policies.text(), **dict(sampling, max_tokens=tokens['llm_zs']))
+    rows = generate_cot(prompts, agents, policies.text(), refiner, cfg.n_agents, cfg.max_rounds, near_dup_threshold, tokens, **sampling)
     for b in {id(b): b for b in [*agents, refiner, baseline]}.values(): usage = record_usage(rd, b)
     zs = _save_baseline(rd, cfg, zs)
     plot_generation(rows, rd.figures/'generate.png')
-    summary = _generation_summary(fp, rows, zs, t0, usage)
+    summary = _generation_summary(fp, rows, zs, t0, usage, tokens)
+    for name, g in summary['gates'].items(): write_gate_summary(rd, name, g)
     save_rows(rows, rd.data/'cot', COT_COLUMNS, dataset_card('AIDSAFE policy-embedded CoT', cfg, rows), extra={'generation.json': summary})
     return summary

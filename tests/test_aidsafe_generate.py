@@ -1,12 +1,13 @@
 "Study step 1 on the tiny profile with the real (tiny, random-weight) HF model: rows, columns, failure accounting, resume."
 import json, shutil
 import pytest
-from datasets import load_from_disk
+from aidsafe_nb.dataio import load_dataset_folder as load_from_disk   # one Dataset over the DatasetDict's splits
 from aidsafe_nb.config import open_run, Manifest
 from aidsafe_nb.refiner import run_generate, COT_COLUMNS, ZS_COLUMNS
 
 STAGES = ('intents', 'initial_cot', 'deliberation', 'refiner', 'llm_zs')
-MAY_BE_EMPTY_LIST = {'failures', 'removed_thoughts'}      # JSON '[]' when nothing failed / nothing was removed
+MAY_BE_EMPTY_LIST = {'failures', 'removed_thoughts', 'gate_failures', 'edited_thoughts', 'refiner_ignored'}   # JSON '[]' when nothing failed / removed / edited
+CONTENT = {'thoughts', 'cot', 'response', 'initial_cot', 'initial_response', 'category'}   # empty when the tiny model's text failed the gates
 
 def snapshot(folder):
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob('*')) if p.is_file()}
@@ -25,11 +26,15 @@ def test_one_row_per_prompt_every_column_filled(tiny_generate):
     assert sorted(r['kind'] for r in rows).count('safety') == round(cfg.n_prompts * cfg.safety_fraction)
     for r in rows:
         for c in COT_COLUMNS:
-            if c not in MAY_BE_EMPTY_LIST: assert r[c] not in ('', None, [], '[]'), (c, r['id'])
+            if c not in MAY_BE_EMPTY_LIST | CONTENT: assert r[c] not in ('', None, [], '[]'), (c, r['id'])
         log = json.loads(r['deliberation_log'])
         assert 1 <= r['n_rounds'] == len(log) <= cfg.max_rounds and r['stop_reason'] in ('agreement', 'budget')
-        assert r['status'] in ('ok', 'partial', 'failed')
-        assert (r['status'] == 'ok') == (json.loads(r['failures']) == [])      # failures are accounted for, never hidden
+        assert r['status'] in ('ok', 'gate_failed', 'partial', 'failed')
+        assert (r['status'] == 'ok') == (json.loads(r['failures']) == json.loads(r['gate_failures']) == [])   # failures are accounted for, never hidden
+        assert (r['status'] == 'gate_failed') == bool(json.loads(r['gate_failures']))
+        assert r['n_thoughts_deliberation'] == r['n_thoughts_final'] + len(json.loads(r['removed_thoughts'])), r['id']   # the refiner's ledger balances
+        assert all(x['reason'] in ('redundant', 'deceptive', 'policy_inconsistent') for x in json.loads(r['removed_thoughts']))
+        assert json.loads(r['gate_stages']) == ['intents', 'initial_cot', 'deliberation', 'refiner']
     assert (rd.data/'cot'/'README.md').exists() and 'n_agents' in (rd.data/'cot'/'README.md').read_text()
     assert (rd.figures/'generate.png').stat().st_size > 0
 
@@ -40,7 +45,8 @@ def test_baseline_zs(tiny_generate):
     cot_ids = [json.loads(l)['id'] for l in (rd.data/'cot.jsonl').read_text().splitlines()]
     assert sorted(ds['id']) == sorted(cot_ids)
     for r in ds:
-        assert r['status'] in ('ok', 'failed') and (r['status'] == 'ok') == bool(r['cot'] and r['response'])
+        assert r['status'] in ('ok', 'gate_failed', 'failed') and (r['status'] != 'ok' or bool(r['cot'] and r['response']))
+        assert (r['status'] == 'gate_failed') == bool(r['gate_failures'] if isinstance(r['gate_failures'], list) else json.loads(r['gate_failures']))
 
 def test_calls_counted_per_stage(tiny_generate):
     rd, cfg, summary = tiny_generate
@@ -69,3 +75,18 @@ def test_resume_after_a_kill_answers_every_call_from_the_cache(tiny_generate):
     for s in STAGES:
         assert after[s]['calls'] == usage[s]['calls'] and after[s]['cached'] > usage[s]['cached'], s   # no new model call
     assert (rd.data/'cot.jsonl').read_bytes() == jsonl
+
+def test_gate_summaries_written_per_set(tiny_generate):
+    "data/cot.gates.json and data/baseline_zs.gates.json: n, passed, pass_rate per stage (the tiny random model fails most gates: honest)."
+    rd, cfg, summary = tiny_generate
+    for name, stages in (('cot', ('intents', 'initial_cot', 'deliberation', 'refiner')), ('baseline_zs', ('llm_zs',))):
+        g = json.loads((rd.data/f'{name}.gates.json').read_text())['stages']
+        assert tuple(g) == stages and all(g[s]['n'] == cfg.n_prompts and 0 <= g[s]['passed'] <= g[s]['n'] for s in stages), g
+        assert g == summary['gates'][name]
+    rows = [json.loads(l) for l in (rd.data/'cot.jsonl').read_text().splitlines()]
+    assert summary['status']['ok'] == sum(r['status'] == 'ok' for r in rows)
+
+def test_splits_assigned(tiny_generate):
+    rd, cfg, _ = tiny_generate
+    rows = [json.loads(l) for l in (rd.data/'cot.jsonl').read_text().splitlines()]
+    assert {r['split'] for r in rows} <= {'train', 'validation', 'test'}

@@ -12,10 +12,10 @@ POL = load_policies().text()
 
 def query(conv):
     "The user query inside a rendered AIDSAFE prompt."
-    return conv[0]['content'].split('User query:')[1].split('"""')[1]
+    return conv[-1]['content'].split('User query:')[1].split('"""')[1]
 
 def turn(conv):
-    return int(conv[0]['content'].split('This is turn ')[1].split()[0])
+    return int(conv[-1]['content'].split('This is turn ')[1].split()[0])
 
 def start(n, **kw):
     return [dict(id=f'p{i}', prompt=f'prompt {i}', intents=dict(explicit=['x'], implicit=['y']), initial_thoughts=['Initial thought.'],
@@ -32,7 +32,7 @@ MESSY_INTENTS = {
 }
 
 def test_intents_messy_answers_are_read_or_recorded():
-    fb = get_backend('fake', responder=lambda c: MESSY_INTENTS[query(c)] if len(c) == 1 else 'nope')
+    fb = get_backend('fake', responder=lambda c: MESSY_INTENTS[query(c)] if len(c) == 2 else 'nope')
     recs = decompose_intents([dict(id=k, prompt=k) for k in MESSY_INTENTS], fb, POL)
     assert recs[0]['intents'] == dict(explicit=['obtain a fake ID'], implicit=['get into a bar', 'feel included'])
     assert recs[1]['intents'] == dict(explicit=['kill a Python process'], implicit=['fix a frozen program'])
@@ -46,7 +46,7 @@ def test_initial_cot_messy_answers_and_repair():
                'b': '{"reasoning": ["Policy 4 applies.", "Offer legal alternatives."], "final_response": "I can\'t help with that, but..."}',
                'c': '{"thoughts": "1. Benign.\\n2. Answer fully.", "response": "Paris."}'}
     repaired = '{"thoughts": ["Fixed on repair."], "response": "Repaired answer."}'
-    fb = get_backend('fake', responder=lambda c: answers[query(c)] if len(c) == 1 else repaired)
+    fb = get_backend('fake', responder=lambda c: answers[query(c)] if len(c) == 2 else repaired)
     recs = initial_cot([dict(id=k, prompt=k, intents=dict(explicit=['e'], implicit=[])) for k in answers], fb, POL)
     assert (recs[0]['initial_thoughts'], recs[0]['initial_response'], recs[0]['failures']) == (['Fixed on repair.'], 'Repaired answer.', [])
     assert recs[1]['initial_thoughts'] == ['Policy 4 applies.', 'Offer legal alternatives.']
@@ -56,7 +56,7 @@ def test_deliberation_turn_messy_answers():
     answers = {'prompt 0': 'I agree.\n```json\n{"agree": "yes", "thoughts": [], "response": ""}\n```',
                'prompt 1': '{"agree": false, "new_thoughts": "Policy 5: do not refuse the benign part.", "revised_response": "Here is help."}',
                'prompt 2': '{"agree": "maybe", "thoughts": ["?"], "response": "?"}'}
-    fb = get_backend('fake', responder=lambda c: answers[query(c)] if len(c) == 1 else 'still broken')
+    fb = get_backend('fake', responder=lambda c: answers[query(c)] if len(c) == 2 else 'still broken')
     out = deliberate(start(3), fb, POL, n_agents=2, max_rounds=1)
     assert (out[0]['stop_reason'], out[0]['agreed']) == ('agreement', True)
     assert out[1]['thoughts_all'][-1] == dict(by='agent 1', round=1, text='Policy 5: do not refuse the benign part.')
@@ -69,8 +69,10 @@ def test_refiner_messy_answer():
     rec = dict(id='r', prompt='q', response='resp', thoughts_all=[dict(by='initial', round=0, text=t) for t in thoughts])
     raw = 'Judgement:\n```json\n{"removed_thoughts": [{"id": 2, "reason": "Policy inconsistent"}, 3,], "final_thoughts": "The user may be locked out.", "answer": "Call a locksmith.",}\n```'
     out = refine([rec], get_backend('fake', responder=lambda c: raw), POL)[0]
-    assert [(x['thought'], x['reason']) for x in out['removed_thoughts']] == [(thoughts[1], 'policy_inconsistent'), (thoughts[2], 'unspecified')]
-    assert (out['thoughts'], out['response'], out['failures']) == (['The user may be locked out.'], 'Call a locksmith.', [])
+    assert [(x['thought'], x['reason']) for x in out['removed_thoughts']] == [(thoughts[1], 'policy_inconsistent')]
+    # a removal without one of the three reasons and the refiner's own thought list are ignored, with why; the final CoT is the kept thoughts
+    assert [(x['what'], x.get('index')) for x in out['refiner_ignored']] == [('removal', 3), ('thoughts', None)]
+    assert (out['thoughts'], out['response'], out['failures']) == ([thoughts[0], thoughts[2]], 'Call a locksmith.', [])
 
 def test_zero_shot_messy_answer():
     raw = 'Thinking...\n{"chain_of_thought": ["Sounds violent, but it is about software."], "answer": "Run `kill -9 PID`."}'
@@ -124,18 +126,18 @@ def test_refiner_prepass_removes_exact_and_near_duplicates_keeps_distinct():
           'Policy 5: help with the benign need behind the request.']
     kept, removed = dedup_thoughts(ts)
     assert kept == [ts[0], ts[3], ts[4], ts[5], ts[6]]
-    assert [(r['reason'], r['duplicate_of']) for r in removed] == [('exact_duplicate', ts[0]), ('near_duplicate', ts[0])]
+    assert [(r['reason'], r['detail'], r['duplicate_of']) for r in removed] == [('redundant', 'exact_duplicate', ts[0]), ('redundant', 'near_duplicate', ts[0])]
     kept_strict, _ = dedup_thoughts(ts, threshold=1.01)                 # threshold above 1: only exact duplicates go
     assert kept_strict == [ts[0], ts[2], ts[3], ts[4], ts[5], ts[6]]
 
 def test_refiner_sees_only_prepass_survivors():
     prompts = []
     def ref(c):
-        prompts.append(c[0]['content'])
-        return {'removed': [], 'thoughts': [], 'response': 'ok'}
+        prompts.append(c[-1]['content'])
+        return {'removed': [], 'edits': [], 'response': 'Fine.'}
     rec = dict(id='r', prompt='q', response='r', thoughts_all=[dict(by='initial', round=0, text=t) for t in ['Alpha beta.', 'alpha beta', 'Gamma.']])
     out = refine([rec], get_backend('fake', responder=ref), POL)[0]
-    assert '1. Alpha beta.' in prompts[0] and '2. Gamma.' in prompts[0] and '3.' not in prompts[0].split('Thoughts from all')[1].split('Response after')[0]
+    assert '1. Alpha beta.' in prompts[0] and '2. Gamma.' in prompts[0] and '3.' not in prompts[0].split('\nThoughts:')[1].split('Response after')[0]
     assert out['thoughts'] == ['Alpha beta.', 'Gamma.']
 
 # --- the step function -----------------------------------------------------------------------------------------
@@ -145,6 +147,7 @@ def test_generate_rows_with_fake_agents_fill_every_column():
     assert len(rows) == 6 and all(tuple(r) == COT_COLUMNS for r in rows)
     for r in rows:
         assert all(r[c] not in ('', None, []) for c in COT_COLUMNS), r
+        assert json.loads(r['gate_failures']) == [] and json.loads(r['refiner_ignored']) == []
         assert json.loads(r['deliberation_log']) and r['n_rounds'] >= 1 and r['status'] == 'ok'
 
 def test_all_stages_failing_still_gives_one_row_per_prompt(tmp_path):
@@ -162,8 +165,8 @@ def test_bad_source_fails_before_any_model_is_built(tmp_path, monkeypatch):
     monkeypatch.setattr(llm, 'backend_for', lambda *a, **k: pytest.fail('a backend was built before the inputs were checked'))
     rd, cfg = open_run(tmp_path/'run', 'tiny', n_prompts=60)     # the smoke set has only 24 prompts
     with pytest.raises(ConfigError, match='fewer than'): run_generate(rd, cfg)
-    rd2, cfg2 = open_run(tmp_path/'run2', 'tiny', policy_set='nonexistent_policies')
-    with pytest.raises(ConfigError, match='nonexistent_policies'): run_generate(rd2, cfg2)
+    with pytest.raises(ConfigError, match='nonexistent_policies'):     # rejected when the run opens (or at the latest by the step)
+        rd2, cfg2 = open_run(tmp_path/'run2', 'tiny', policy_set='nonexistent_policies'); run_generate(rd2, cfg2)
 
 def test_run_generate_with_one_model_per_agent(tmp_path, monkeypatch):
     import aidsafe_nb.llm as llm
@@ -172,12 +175,70 @@ def test_run_generate_with_one_model_per_agent(tmp_path, monkeypatch):
         built.append((role, options.get('model')))
         return get_backend('fake', responder=fake_agent_responder, model=options.get('model', cfg.agent_model), cache=rd.cache)
     monkeypatch.setattr(llm, 'backend_for', fake_backend_for)
-    rd, cfg = open_run(tmp_path/'run', 'tiny', n_prompts=2, max_rounds=3, agent_models=['model-a', 'model-b'])
+    rd, cfg = open_run(tmp_path/'run', 'tiny', n_prompts=2, max_rounds=3, agent_models=['org/model-a', 'org/model-b'])
     s = run_generate(rd, cfg)
-    assert built == [('agent', 'model-a'), ('agent', 'model-b')]
+    assert built == [('agent', 'org/model-a'), ('agent', 'org/model-b')]
     rows = [json.loads(l) for l in (rd.data/'cot.jsonl').read_text().splitlines()]
-    assert [e['model'] for e in json.loads(rows[0]['deliberation_log'])] == ['model-a', 'model-b']
-    assert json.loads(rows[0]['agent_models']) == ['model-a', 'model-b'] and rows[0]['refiner_model'] == 'model-a'
+    assert [e['model'] for e in json.loads(rows[0]['deliberation_log'])] == ['org/model-a', 'org/model-b']
+    assert json.loads(rows[0]['agent_models']) == ['org/model-a', 'org/model-b'] and rows[0]['refiner_model'] == 'org/model-a'
     assert run_generate(rd, cfg) == s and len(built) == 2     # done: nothing rebuilt
     import dataclasses
     assert run_generate(rd, dataclasses.replace(cfg, agent_models=[])) != s and len(built) == 3   # different agents: the step reruns (one default agent)
+
+def test_refiner_model_gives_the_refiner_its_own_backend(tmp_path, monkeypatch):
+    import aidsafe_nb.llm as llm
+    built = []
+    def fake_backend_for(cfg, role, rd=None, **options):
+        built.append((role, options.get('model')))
+        return get_backend('fake', responder=fake_agent_responder, model=options.get('model') or cfg.agent_model, cache=rd.cache)
+    monkeypatch.setattr(llm, 'backend_for', fake_backend_for)
+    rd, cfg = open_run(tmp_path/'run', 'tiny', n_prompts=2, refiner_model='org/judge-model')
+    run_generate(rd, cfg)
+    assert built == [('agent', None), ('agent', 'org/judge-model')]
+    rows = [json.loads(l) for l in (rd.data/'cot.jsonl').read_text().splitlines()]
+    assert {r['refiner_model'] for r in rows} == {'org/judge-model'} and json.loads(rows[0]['agent_models']) == ['tiny', 'tiny']
+
+# --- the refiner's ledger and the content gates -----------------------------------------------------------------
+
+def ledger_balances(r) -> bool:
+    "Thoughts in (those that reached the refiner stage) = thoughts out + removals."
+    return r['n_thoughts_deliberation'] == r['n_thoughts_final'] + len(json.loads(r['removed_thoughts']))
+
+def test_ledger_with_a_misbehaving_refiner():
+    "Out-of-range, repeated, reasonless removals, edits of removed thoughts and the refiner's own thoughts: all ignored with why; the ledger balances."
+    answers = iter([{'removed': [{'index': 1, 'reason': 'redundant'}, {'index': 1, 'reason': 'deceptive'}, {'index': 7, 'reason': 'redundant'}, 2],
+                     'edits': [{'index': 1, 'text': 'x'}, {'index': 3, 'text': 'Third, reworded.'}], 'thoughts': ['Invented.'], 'response': 'Done.'}])
+    rec = dict(id='r', prompt='q', response='resp', thoughts_all=[dict(by='initial', round=0, text=t) for t in ['First point.', 'Second point.', 'Third point.']])
+    out = refine([rec], get_backend('fake', responder=lambda c: next(answers)), POL)[0]
+    assert out['thoughts'] == ['Second point.', 'Third, reworded.'] and 'Invented.' not in out['cot']
+    assert [x['why'] for x in out['refiner_ignored']] == ['thought already removed', 'index out of range 1..3',
+        "reason 'unspecified' is not one of ['redundant', 'deceptive', 'policy_inconsistent']", 'the thought is removed',
+        'the refiner wrote its own thought list; the final CoT is the kept thoughts']
+    assert out['edited_thoughts'] == [dict(index=3, original='Third point.', edited='Third, reworded.')]
+    assert len(out['thoughts_all']) == len(out['thoughts']) + len(out['removed_thoughts'])
+    assert all(x['reason'] in ('redundant', 'deceptive', 'policy_inconsistent') for x in out['removed_thoughts'])
+
+def test_junk_answers_fail_the_gates_and_never_flow_on(tmp_path):
+    "A model that answers every stage with SmolLM2-style junk: every row is gate_failed, no junk string reaches the final CoT."
+    junk = {'List the intents': {'explicit_intents': [', '], 'implicit_intents': ['...']},
+            'deliberation agent': {'agree': True, 'thoughts': ['the revised full response'], 'response': ''},
+            'independent judge': {'removed': [], 'edits': [{'index': 1, 'text': '👍' * 20}], 'response': ']'}}
+    def responder(c):
+        text = c[-1]['content']
+        resp = 'Here is some help.' if 'Intents identified' in text else '<your final response to the user>'   # initial CoT / LLM_ZS
+        return next((v for k, v in junk.items() if k in text), {'thoughts': ['The user asks a question.', '###[A]###[B]###[C]###[D]###[E]'], 'response': resp})
+    rd, cfg = open_run(tmp_path/'run', 'tiny', n_prompts=4)
+    s = run_generate(rd, cfg, agents=[get_backend('fake', responder=responder, cache=rd.cache)])
+    assert s['status']['gate_failed'] == 4 and s['baseline_status']['gate_failed'] == 4
+    rows = [json.loads(l) for l in (rd.data/'cot.jsonl').read_text().splitlines()]
+    for r in rows:
+        assert r['thoughts'] == ['The user asks a question.'] and r['status'] == 'gate_failed' and ledger_balances(r)
+        assert {(f['stage'], f['gate']) for f in json.loads(r['gate_failures'])} == {
+            ('intents', 'punctuation'), ('initial_cot', 'repetition'), ('deliberation', 'placeholder'), ('refiner', 'punctuation')}
+        assert r['response'] == 'Here is some help.'                      # the refiner's junk response is replaced by the deliberated one
+        assert [e['agree'] for e in json.loads(r['deliberation_log'])] == [True] * cfg.max_rounds and not r['agreed']   # junk agreement not accepted
+    gates = json.loads((rd.data/'cot.gates.json').read_text())['stages']
+    assert {k: v['pass_rate'] for k, v in gates.items()} == dict(intents=0.0, initial_cot=0.0, deliberation=0.0, refiner=0.0)
+    assert gates['initial_cot']['failures'] == {'repetition': 4}
+    zs = json.loads((rd.data/'baseline_zs.gates.json').read_text())['stages']['llm_zs']
+    assert (zs['n'], zs['passed'], zs['failures']) == (4, 0, {'placeholder': 4, 'repetition': 4})
