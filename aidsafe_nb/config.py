@@ -64,6 +64,7 @@ class RunConfig:
     target_model: str = 'tiny'           # the model fine-tuned and evaluated
     max_concurrency: int = 32            # in-flight requests for the openai backend
     gen_batch_size: int = 16             # prompts per forward batch for the hf backend
+    prefix_reuse: bool = True            # hf backend: compute the prompts' common token prefix (the policy block) once and refill finished batch slots; False = static batches (same greedy results)
     torch_threads: int = 0               # CPU threads for torch; 0 = from the machine (its cores less its current load), see `set_torch_threads`
     max_new_tokens: int = 512            # default token budget of a call; each stage may have its own in `stage_max_tokens`
     stage_max_tokens: dict[str, int] = field(default_factory=dict)  # [R] per-stage budgets, e.g. {intents: 96, cot: 256}; see `max_tokens_for`
