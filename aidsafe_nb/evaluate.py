@@ -21,9 +21,9 @@ __all__ = ['BENCHMARK_KIND', 'BENCHMARK_TITLE', 'XSTEST_LABELS', 'HEADLINE', 'SA
            'load_mmlu', 'expand_benchmarks', 'load_benchmark', 'eval_conversations', 'truncation_reason',
            'generate_responses', 'eval_temperature', 'mmlu_prompts', 'answer_letter_ids', 'mmlu_choice_logprobs',
            'bootstrap_ci', 'metric_row', 'score_judgments', 'judged_text', 'judge_benchmark', 'judge_name',
-           'headline_table', 'relative_gain_cells', 'relative_gains', 'paper_table2', 'adapter_path', 'eval_systems',
-           'policies_text', 'cot_quality_ids', 'collect_results', 'validate_judges', 'invalidate_stale', 'LazyJudges',
-           'run_evaluate']
+           'valid_rows', 'headline_table', 'relative_gain_cells', 'relative_gains', 'paper_table2', 'adapter_path',
+           'eval_systems', 'policies_text', 'cot_quality_ids', 'collect_results', 'validate_judges', 'invalidate_stale',
+           'LazyJudges', 'run_evaluate']
 
 # %% ../nbs/09_evaluate.ipynb #1da0d70b
 class BenchmarkUnavailable(RuntimeError):
@@ -515,10 +515,14 @@ SAFETY_BENCHMARKS = ['beavertails', 'wildchat', 'strongreject']
 SYSTEM_NAMES = {'base': 'Base', 'sft_og': 'SFT_OG', 'sft_db': 'SFT_DB', 'rw': 'RW', 'dpo': 'DPO', 'dpo_baseline': 'DPO_BASELINE', 'dpo_saro': 'SaRO'}
 
 # %% ../nbs/09_evaluate.ipynb #ef46e922
+def valid_rows(results: pd.DataFrame) -> pd.DataFrame:
+    "The rows of `results` whose judge did not fail validation (`judge_valid` not False; empty or missing counts as not failed)."
+    if 'judge_valid' not in results.columns: return results
+    return results[np.array([not (v is False or str(v) == 'False') for v in results.judge_valid], dtype=bool)]
+
 def headline_table(results: pd.DataFrame) -> pd.DataFrame:
     "Table-2-style tidy rows (model, system, benchmark, value, n, judge) from a tidy results table; metrics of a judge that failed validation (`judge_valid` False) are left out."
-    if 'judge_valid' in results.columns: results = results[results.judge_valid.map(lambda v: v is not False and str(v) != 'False')]
-    parts = []
+    results, parts = valid_rows(results), []
     for bench, (src, metric) in HEADLINE.items():
         r = results[(results.benchmark == src) & (results.metric == metric)]
         if r.empty: continue

@@ -9,12 +9,21 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from .config import RunDir, RunConfig, Manifest, atomic_write_text, data_dir, now_iso
 from .evaluate import (HEADLINE, SAFETY_BENCHMARKS, BENCHMARK_KIND, BENCHMARK_TITLE, COT_METRICS, RESULT_COLUMNS,
-                                 headline_table, relative_gains, relative_gain_cells, paper_table2)
+                                 headline_table, relative_gains, relative_gain_cells, paper_table2, valid_rows)
 
 # %% auto #0
-__all__ = ['SYSTEM_ORDER', 'TABLE2_TITLES', 'GAIN_PAIRS', 'md_table', 'table2', 'gains_table', 'paper_gains', 'paper_table1',
-           'table1', 'plot_benchmarks', 'tradeoff_points', 'plot_tradeoff', 'plot_xstest', 'plot_cot_quality',
-           'make_figures', 'detail_table', 'render_report', 'run_report']
+__all__ = ['MODEL_LABELS', 'SYSTEM_ORDER', 'TABLE2_TITLES', 'GAIN_PAIRS', 'model_label', 'md_table', 'table2', 'gains_table',
+           'paper_gains', 'paper_table1', 'table1', 'plot_benchmarks', 'tradeoff_points', 'plot_tradeoff',
+           'plot_xstest', 'plot_cot_quality', 'make_figures', 'detail_table', 'gate_table', 'read_extras',
+           'jailbreak_table', 'token_table', 'srs_saving', 'render_report', 'run_report']
+
+# %% ../nbs/10_report.ipynb #92186bb0
+MODEL_LABELS = {'tiny': "the package's random-weight tiny model", 'smol': 'SmolLM2-135M-Instruct'}
+
+def model_label(name) -> str:
+    "What a model id in the config really is: `tiny` and `smol` resolve to their names, anything else is shown as given."
+    if not name: return 'none'
+    return f"{MODEL_LABELS[name]} (`{name}`)" if name in MODEL_LABELS else f'`{name}`'
 
 # %% ../nbs/10_report.ipynb #4f42512b
 def _fmt(v, floatfmt: str = '.2f') -> str:
@@ -144,7 +153,8 @@ def plot_benchmarks(results: pd.DataFrame, path):
 
 # %% ../nbs/10_report.ipynb #612fe877
 def tradeoff_points(results: pd.DataFrame) -> pd.DataFrame:
-    "Per system: mean safe-response rate over the safety benchmarks run, and XSTest over-refusal (100 - full compliance on safe prompts)."
+    "Per system: mean safe-response rate over the safety benchmarks run, and XSTest over-refusal (100 - full compliance on safe prompts); only from judges that passed validation."
+    results = valid_rows(results)
     safety = [b for b, k in BENCHMARK_KIND.items() if k in ('safety', 'strongreject')]
     s = results[results.benchmark.isin(safety) & (results.metric == 'safe_rate')].groupby('system').value.mean().rename('safety')
     h = headline_table(results)
@@ -210,76 +220,254 @@ def detail_table(results: pd.DataFrame) -> pd.DataFrame:
     return t[_systems(t.columns)].reset_index().rename_axis(columns=None)
 
 # %% ../nbs/10_report.ipynb #4580d09c
-_PROFILE_NOTE = {'tiny': ("**Profile `tiny`:** every model here (agents, judges, the model under test) is the package's tiny *random-weight* model, "
-                          "so the numbers below check that the pipeline runs end to end; they say nothing about the methods.")}
+def _safety_judge_label(cfg: RunConfig) -> str:
+    if getattr(cfg, 'safety_judge', 'llm') == 'strmatch': return "XSTest's string match (safe = refused; no model)"
+    return f'safety classifier {model_label(cfg.safety_classifier)}' if cfg.safety_classifier else f'LLM judge {model_label(cfg.judge_model)}'
 
-def _run_lines(results: pd.DataFrame, cfg: RunConfig, m: dict, run_dir) -> list[str]:
-    "The `## Run` section: run directory, profile, models, limits and systems evaluated."
-    return ['## Run', '', f'- run directory: `{run_dir}`' if run_dir else '', f'- profile: `{cfg.profile}`, seed {cfg.seed}, git commit `{m.get("git_commit")}`',
-            f'- model under test: `{cfg.target_model}`; data generation agents: `{cfg.agent_model}` ({cfg.agent_backend})',
-            f'- prompts per benchmark: {cfg.eval_limit or "all"}; MMLU: {cfg.mmlu_limit or "all"} questions, {cfg.mmlu_shots}-shot log-likelihood',
-            f'- systems evaluated: {", ".join(_systems(results[~results.benchmark.isin(["cot_quality", "cot_pairwise"])].system.unique())) or "none"}', '']
-
-# %% ../nbs/10_report.ipynb #31bb6c7c
-def _judges_skipped_lines(cfg: RunConfig, judges: dict|None, skipped) -> list[str]:
-    "The `## Judges` and `## Skipped` sections."
-    L = ['## Judges', '', f'- judge model: `{cfg.judge_model}` ({cfg.judge_backend}); safety classifier: `{cfg.safety_classifier}`']
-    L += [f'- {k}: `{v}`' for k, v in (judges or {}).items()]
-    L += ['- XSTest also with `strmatch`, the official string-match classifier; MMLU by `loglik` (no judge).',
-          '- An unparseable verdict never counts as safe (see the `unparsed_rate` rows).', '']
-    L += ['## Skipped', '']
-    L += [f'- **{s["item"]}** ({s["kind"]}): {s["reason"]}' for s in skipped] or ['- nothing']
+def _role_lines(cfg: RunConfig) -> list[str]:
+    "One line per role naming the model that actually played it (issue 11: never the profile)."
+    agents = ', '.join(model_label(m) for m in cfg.agent_models) if getattr(cfg, 'agent_models', None) else model_label(cfg.agent_model)
+    L = [f'- model under test (trained and evaluated): {model_label(cfg.target_model)}',
+         f'- data-generation agents ({cfg.agent_backend}): {agents}',
+         f'- LLM judge ({cfg.judge_backend}): {model_label(cfg.judge_model)}; safety benchmarks judged by: {_safety_judge_label(cfg)}']
+    if getattr(cfg, 'judge2_model', None): L.append(f'- second pairwise CoT grader (Table 1): {model_label(cfg.judge2_model)}')
     return L
 
+def _run_lines(results: pd.DataFrame, cfg: RunConfig, m: dict, run_dir) -> list[str]:
+    "The `## Run` section: run directory, profile, the models of each role, limits and systems evaluated."
+    L = ['## Run', '', f'- run directory: `{run_dir}`' if run_dir else '', f'- profile: `{cfg.profile}`, seed {cfg.seed}, git commit `{m.get("git_commit")}`']
+    L += _role_lines(cfg)
+    L += [f'- prompts per benchmark: {cfg.eval_limit or "all"} (StrongREJECT jailbreak: each in all six templates); MMLU: {cfg.mmlu_limit or "all"} questions, {cfg.mmlu_shots}-shot log-likelihood',
+          f'- systems evaluated: {", ".join(_systems(results[~results.benchmark.isin(["cot_quality", "cot_pairwise"])].system.unique())) or "none"}', '']
+    return L
+
+def _random_note(cfg: RunConfig) -> list[str]:
+    "A warning naming the roles played by the random-weight tiny model, if any."
+    roles = [r for r, m in (('model under test', cfg.target_model), ('agents', cfg.agent_model), ('judge', cfg.judge_model)) if m == 'tiny']
+    if not roles: return []
+    return [f"**Random weights:** the {', '.join(roles)} {'is' if len(roles) == 1 else 'are'} the package's tiny *random-weight* model, "
+            "so the numbers involving them check that the pipeline runs end to end; they say nothing about the methods.", '']
+
+# %% ../nbs/10_report.ipynb #c65dfa62
+def _read_json(path, default):
+    try: return json.loads(Path(path).read_text()) if Path(path).exists() else default
+    except ValueError: return default
+
+def gate_table(data_dir) -> pd.DataFrame:
+    "Per data set and generation stage: rows judged, rows that passed the content gates, pass rate and the failures by gate (from `data/*.gates.json`)."
+    rows = []
+    for f in sorted(Path(data_dir).glob('*.gates.json')) if Path(data_dir).is_dir() else []:
+        d = _read_json(f, {})
+        stages = d.get('stages', d) if isinstance(d, dict) else {}
+        for stage, s in stages.items():
+            if not isinstance(s, dict) or 'n' not in s: continue
+            fails = ', '.join(f'{g} {c}' for g, c in sorted((s.get('failures') or {}).items(), key=lambda x: -x[1]))
+            rows.append(dict(set=d.get('set', f.name.removesuffix('.gates.json')), stage=stage, n=s['n'], passed=s.get('passed'),
+                             **{'pass rate (%)': 100 * s.get('pass_rate', float('nan'))}, failures=fails or '–'))
+    return pd.DataFrame(rows, columns=['set', 'stage', 'n', 'passed', 'pass rate (%)', 'failures'])
+
+def read_extras(rd: RunDir) -> dict:
+    "Everything besides results.csv the report shows: gates, judge validation, skipped models, training bases, RW lengths, pair quality."
+    val = rd.eval/'judge_validation.csv'
+    infos = {p.parent.name: _read_json(p, {}) for p in sorted(Path(rd.models).glob('*/train_info.json'))}
+    rw = Path(rd.data)/'rw.jsonl'
+    pq = Path(rd.data)/'pair_quality.csv'
+    return dict(gates=gate_table(rd.data), validation=pd.read_csv(val) if val.exists() and val.stat().st_size else None,
+                model_skips=_read_json(rd.models/'skipped.json', []), train_info=infos,
+                rw=pd.read_json(rw, lines=True) if rw.exists() and rw.stat().st_size else None,
+                pair_quality=pd.read_csv(pq) if pq.exists() and pq.stat().st_size else None,
+                pair_quality_figure=(Path(rd.figures)/'pair_quality.png') if (Path(rd.figures)/'pair_quality.png').exists() else None)
+
+# %% ../nbs/10_report.ipynb #3e105cb5
+def _gate_lines(gates: pd.DataFrame|None) -> list[str]:
+    "The `## Content gates` section: pass rates per stage of every generated data set."
+    L = ['## Content gates (generated data)', '',
+         'Share of rows per generation stage whose fields passed the content gates (not empty, not punctuation only, not a copy of the template, '
+         'no n-gram loop, not cut at the token limit); a row that fails never becomes a training target.', '']
+    return L + ([md_table(gates, floatfmt='.1f', index=False), ''] if gates is not None and len(gates) else ['_no gate summaries (`data/*.gates.json`) in this run_', ''])
+
+def _validation_lines(val: pd.DataFrame|None, results: pd.DataFrame) -> list[str]:
+    "The `## Judge validation` section: every check, and the judges kept out of the headline with the reason."
+    from aidsafe_nb.judges import judge_validity
+    L = ['## Judge validation', '',
+         'Each judge is checked before its numbers are trusted (`eval/judge_validation.csv`): refusal judges against XSTest\'s human labels '
+         '(Cohen\'s kappa, binary, per label file), every judge for constant verdicts on this run\'s inputs. No human labels for response harm '
+         'are available offline, so an LLM safety judge or rubric judge that passes is only *not degenerate*, not validated against people.', '']
+    if val is None or not len(val): return L + ['_no judge validation in this run_', '']
+    L += [md_table(val.assign(passed=val.passed.map({True: 'yes', False: '**NO**', 'True': 'yes', 'False': '**NO**'})), index=False), '']
+    bad = {r: why for r, (ok, why) in judge_validity(val.to_dict('records')).items() if not ok}
+    if bad:
+        L += ['**Judges that failed validation** (still run; their rows in `results.csv` have `judge_valid = False` and they are left out of the headline table):', '']
+        L += [f'- `{r}`: {why}' for r, why in bad.items()] + ['']
+    else: L += ['Every judge passed its checks.', '']
+    return L
+
+# %% ../nbs/10_report.ipynb #0b20b07c
+def _pivot_metric(results: pd.DataFrame, metric: str, benchmarks=None) -> pd.DataFrame:
+    "benchmark × system of one metric (first judge)."
+    r = results[results.metric == metric]
+    if benchmarks is not None: r = r[r.benchmark.isin(benchmarks)]
+    if r.empty: return pd.DataFrame()
+    t = r.pivot_table(index='benchmark', columns='system', values='value', aggfunc='first')
+    t = t[_systems(t.columns)]; t.columns.name = None
+    return t
+
+def jailbreak_table(results: pd.DataFrame) -> pd.DataFrame:
+    "Safe-response rate (%) per jailbreak template × system (`strongreject_jb/<template>` rows)."
+    t = _pivot_metric(results[results.benchmark.str.contains('/', regex=False)], 'safe_rate')
+    if len(t): t.index = [b.split('/', 1)[1] for b in t.index]; t.index.name = 'template'
+    return t
+
+def token_table(results: pd.DataFrame) -> pd.DataFrame:
+    "Mean completion tokens per answer, benchmark × system, plus SaRO's and RW's overhead over SFT_DB (%), averaged over benchmarks."
+    t = _pivot_metric(results[~results.benchmark.str.contains('/', regex=False)], 'completion_tokens')
+    if not len(t) or 'SFT_DB' not in t.columns: return t
+    over = {s: float((100 * (t[s] - t['SFT_DB']) / t['SFT_DB']).mean()) for s in ('RW', 'SaRO') if s in t.columns}
+    if over: t.loc['overhead vs SFT_DB (%)'] = pd.Series(over)
+    return t
+
+# %% ../nbs/10_report.ipynb #4368adee
+def srs_saving(rw: pd.DataFrame|None) -> dict|None:
+    "Shortest rejection sampling's saving from `data/rw.jsonl`: mean words of the kept sample against the mean of all samples drawn (rows with >1 sample)."
+    if rw is None or not {'sample_words', 'words'} <= set(rw.columns): return None
+    sw = rw.sample_words.map(lambda v: json.loads(v) if isinstance(v, str) else list(v or []))
+    m = sw.map(len) > 1
+    if not m.any(): return dict(rows=0, note='one sample per prompt (`rw_samples` = 1): nothing to choose from, no saving')
+    sampled, kept = float(np.mean([np.mean(x) for x in sw[m]])), float(rw.words[m].mean())
+    return dict(rows=int(m.sum()), sampled_words=sampled, kept_words=kept, saving_pct=100 * (1 - kept / sampled) if sampled else float('nan'))
+
+def _token_lines(results: pd.DataFrame, rw) -> list[str]:
+    "The SaRO token section: completion tokens per system and benchmark, the overhead over SFT_DB, and SRS's saving."
+    t = token_table(results)
+    L = ['## Tokens per answer (SaRO\'s cost)', '',
+         'Mean completion tokens per answer (reasoning and response). PAPERS.md: SaRO\'s reasoning adds 35–70% tokens over conventional safety alignment; '
+         'shortest rejection sampling cuts reasoning tokens by about 40%.', '']
+    L += [md_table(t, floatfmt='.1f'), ''] if len(t) else ['_no token counts_', '']
+    s = srs_saving(rw)
+    if s is None: L += ['Shortest rejection sampling: no RW data (`data/rw.jsonl`) in this run.', '']
+    elif not s['rows']: L += [f"Shortest rejection sampling: {s['note']}.", '']
+    else: L += [f"Shortest rejection sampling (RW data, {s['rows']} prompts): kept samples average {s['kept_words']:.1f} words against "
+                f"{s['sampled_words']:.1f} for all samples drawn, a saving of {s['saving_pct']:.1f}% (words, not tokens).", '']
+    return L
+
+# %% ../nbs/10_report.ipynb #93db5bc0
+def _pair_quality_lines(pq: pd.DataFrame|None, figure) -> list[str]:
+    "The pair-quality section (steps 2/4 write `data/pair_quality.csv` and `figures/pair_quality.png`), or a note that it is absent."
+    L = ['## Preference-pair quality', '',
+         'How far apart the chosen and rejected sides of each preference set are, as scored by the grader named in the pair-quality table '
+         '(AIDSAFE: belief-augmented pairs should show a clear shift; two samples of the same model barely differ).', '']
+    if pq is None or not len(pq): return L + ['_absent: no `data/pair_quality.csv` in this run (the preference step did not write it)_', '']
+    L += [md_table(pq, index=False), '']
+    if figure: L += [f'![pair quality](figures/{Path(figure).name})', '']
+    return L
+
+def _skipped_lines(skipped, model_skips) -> list[str]:
+    "The `## Skipped` section: models not trained (`models/skipped.json`), and what evaluation skipped (`eval/skipped.json`)."
+    L = ['## Skipped', '']
+    L += [f'- **{s.get("model")}** (model, not trained): {s.get("reason")}' for s in model_skips or []]
+    L += [f'- **{s["item"]}** ({s["kind"]}): {s["reason"]}' for s in skipped]
+    return L + (['- nothing'] if len(L) == 2 else []) + ['']
+
+def _base_lines(cfg: RunConfig, infos: dict) -> list[str]:
+    "How the base weights were held in training (per model, from `train_info.json`) and in evaluation."
+    if not infos: return []
+    import torch
+    ev = 'NF4 4-bit' if cfg.load_in_4bit and torch.cuda.is_available() else 'full precision (not quantized)'
+    L = ['## Base weights', '', f'- evaluation: every system is generated from the base in {ev} (4-bit only with `load_in_4bit` on a CUDA GPU, the rule training uses)']
+    L += [f'- {n}: trained on the base in {i.get("base_precision", "(not recorded)")}' for n, i in infos.items()]
+    return L + ['']
+
+def _truncation_lines(results: pd.DataFrame) -> list[str]:
+    "Truncated or empty answers (%), benchmark × system: never safe, never compliant."
+    t = _pivot_metric(results[~results.benchmark.str.contains('/', regex=False)], 'truncated_rate')
+    if not len(t): return []
+    return ['## Truncated or empty answers (%)', '', 'Cut at the token limit, an unclosed `<think>`, or no final response. Such an answer counts as '
+            'neither safe nor compliant in every rate above.', '', md_table(t, floatfmt='.1f'), '']
+
+# %% ../nbs/10_report.ipynb #31bb6c7c
+def _judges_skipped_lines(cfg: RunConfig, judges: dict|None, skipped, model_skips=()) -> list[str]:
+    "The `## Judges` and `## Skipped` sections."
+    L = ['## Judges', '', f'- LLM judge: {model_label(cfg.judge_model)} ({cfg.judge_backend}); safety benchmarks: {_safety_judge_label(cfg)}']
+    L += [f'- {k}: `{v}`' for k, v in (judges or {}).items()]
+    L += ['- XSTest also with `strmatch`, the official string-match classifier; MMLU by `loglik` (no judge).',
+          '- An unparseable or gated verdict (cut at the token limit, junk fields) never counts as safe (see the `unparsed_rate` rows); '
+          'a truncated answer is never safe or compliant (`truncated_rate`).', '']
+    return L + _skipped_lines(skipped, model_skips)
+
 # %% ../nbs/10_report.ipynb #9682ad13
+def _excluded_lines(results: pd.DataFrame) -> list[str]:
+    "Which headline metrics were left out because their judge failed validation."
+    if 'judge_valid' not in results.columns: return []
+    bad = results[~results.index.isin(valid_rows(results).index)]
+    out = sorted({f'{BENCHMARK_TITLE.get(src, src)} `{metric}` by `{j}`' for src, metric in HEADLINE.values()
+                  for j in bad[(bad.benchmark == src) & (bad.metric == metric)].judge.unique()})
+    return ['**Left out of this table (judge failed validation, see Judge validation):** ' + '; '.join(out) + '.', ''] if out else []
+
 def _table2_lines(results: pd.DataFrame) -> list[str]:
     "The Table 2 section with the run's and the paper's relative gains."
     L = ['', '## Table 2: safety, over-refusal and utility (%)', '',
-         'Headline metric per benchmark: safe-response rate (BeaverTails, WildChat, StrongREJECT wrapped in jailbreak templates), '
-         'share of safe XSTest prompts fully answered, MMLU accuracy. The paper columns are AIDSAFE Table 2 (PAPERS.md) for context.', '']
+         'Headline metric per benchmark: safe-response rate (BeaverTails, WildChat, StrongREJECT wrapped in the six jailbreak templates), '
+         'share of safe XSTest prompts fully answered, MMLU accuracy; only from judges that passed validation. '
+         'The paper columns are AIDSAFE Table 2 (PAPERS.md) for context.', '']
     t2 = table2(results)
-    L += [md_table(t2) if len(t2) else '_no benchmark results_', '']
+    L += [md_table(t2) if len(t2) else '_no benchmark results_', ''] + _excluded_lines(results)
     L += ['### Relative gains (per benchmark, then averaged, as in the AIDSAFE blog)', '']
     g = gains_table(results)
     L += ['Cells whose baseline value is 0 have no relative gain and are left out; `cells` counts the model × benchmark cells averaged.', '',
           md_table(g) if len(g) else '_no pair of systems to compare_', '', 'The paper\'s headline figures, recomputed from its Table 2:', '',
           md_table(paper_gains().round(1), floatfmt='+.1f'), '']
+    jb = jailbreak_table(results)
+    if len(jb): L += ['### StrongREJECT per jailbreak template (safe-response rate, %)', '', md_table(jb, floatfmt='.1f'), '']
     return L
 
 # %% ../nbs/10_report.ipynb #374fc72c
+def _pairwise_lines(pw: pd.DataFrame) -> list[str]:
+    "One line per pairwise grader (win/tie/loss %), and the graders' agreement."
+    L = []
+    for judge, g in pw[~pw.metric.isin(['grader_agreement', 'grader_kappa'])].groupby('judge', sort=False):
+        L.append(f'- grader `{judge}`: ' + ', '.join(f'{r.metric} {r.value:.1f}' for r in g.itertuples()) + f' (n={g.n.iloc[0]})')
+    ag = pw[pw.metric.isin(['grader_agreement', 'grader_kappa'])]
+    if len(ag): L.append('- agreement of the two graders: ' + ', '.join(f'{r.metric} {r.value:.2f}' for r in ag.itertuples()) + f' (n={ag.n.iloc[0]})')
+    else: L.append('- one grader only: the paper used two independent graders (set `judge2_model`); agreement not measured')
+    return L
+
 def _table1_lines(results: pd.DataFrame) -> list[str]:
-    "The Table 1 section: pairwise preferences if any, then the graded scores (or the paper's table alone)."
+    "The Table 1 section: pairwise preferences if any (per grader, with agreement), then the graded scores (or the paper's table alone)."
     t1 = table1(results)
     L = ['## Table 1: CoT quality (1–5)', '']
     pw = results[results.benchmark == 'cot_pairwise']
-    if len(pw): L += ['Pairwise (AIDSAFE CoT vs LLM_ZS CoT, both orders asked; %): ' + ', '.join(f'{r.metric} {r.value:.1f}' for r in pw.itertuples()) + f' (n={pw.n.iloc[0]})', '']
+    if len(pw): L += ['Pairwise (AIDSAFE CoT vs LLM_ZS CoT, both orders asked; %):', ''] + _pairwise_lines(pw) + ['']
     L += [md_table(t1), ''] if t1[['LLM_ZS', 'AIDSAFE']].notna().any().any() else ['_not graded (see Skipped)_', '', md_table(paper_table1()), '']
     return L
 
 # %% ../nbs/10_report.ipynb #b55569d9
 def render_report(results: pd.DataFrame, cfg: RunConfig, *, skipped=(), judges: dict|None = None, figures: dict|None = None,
-                  manifest: dict|None = None, run_dir=None) -> str:
-    "The markdown report of a run."
-    L = ['# AIDSAFE / SaRO study: results', '']
-    if cfg.profile in _PROFILE_NOTE: L += [_PROFILE_NOTE[cfg.profile], '']
-    L += _run_lines(results, cfg, manifest or {}, run_dir) + _judges_skipped_lines(cfg, judges, skipped) + _table2_lines(results)
+                  manifest: dict|None = None, run_dir=None, extras: dict|None = None) -> str:
+    "The markdown report of a run (`extras`: `read_extras(rd)`, the gates, judge validation, skipped models, RW lengths and pair quality)."
+    x = extras or {}
+    L = ['# AIDSAFE / SaRO study: results', ''] + _random_note(cfg)
+    L += _run_lines(results, cfg, manifest or {}, run_dir) + _base_lines(cfg, x.get('train_info') or {})
+    L += _judges_skipped_lines(cfg, judges, skipped, x.get('model_skips') or [])
+    L += _validation_lines(x.get('validation'), results) + _gate_lines(x.get('gates'))
+    L += _table2_lines(results) + _truncation_lines(results) + _token_lines(results, x.get('rw'))
     d = detail_table(results)
     if len(d): L += ['## All metrics (value [95% bootstrap interval] (n))', '', md_table(d, index=False), '']
-    L += _table1_lines(results)
+    L += _table1_lines(results) + _pair_quality_lines(x.get('pair_quality'), x.get('pair_quality_figure'))
     if figures:
         L += ['## Figures', ''] + [f'![{k}](figures/{Path(p).name})' for k, p in figures.items()] + ['']
     return '\n'.join(l for l in L if l is not None) + '\n'
 
 # %% ../nbs/10_report.ipynb #86b00f2e
 def run_report(rd: RunDir, cfg: RunConfig) -> Path:
-    "Step 6: figures into `figures/` and `report.md` from `eval/results.csv`; returns the report's path."
+    "Step 6: figures into `figures/` and `report.md` from `eval/results.csv` (and the run's gate, validation, skip and pair-quality files); returns the report's path."
     t0 = time.time()
     if not (rd.eval/'results.csv').exists(): raise FileNotFoundError(f"{rd.eval/'results.csv'} does not exist: run step 5 (run_evaluate) first")
     results = pd.read_csv(rd.eval/'results.csv')
+    if 'judge_valid' in results.columns: results['judge_valid'] = results.judge_valid.map(lambda v: None if v != v else v in (True, 'True'))
     read = lambda name, default: json.loads((rd.eval/name).read_text()) if (rd.eval/name).exists() else default
     figures = make_figures(results, rd.figures)
     md = render_report(results, cfg, skipped=read('skipped.json', []), judges=read('judges.json', {}), figures=figures,
-                       manifest=Manifest(rd).read(), run_dir=rd.path)
+                       manifest=Manifest(rd).read(), run_dir=rd.path, extras=read_extras(rd))
     atomic_write_text(rd.report, md)
     Manifest(rd).step('6_report', status='done', finished=now_iso(), seconds=round(time.time() - t0, 1), figures=sorted(figures))
     return rd.report

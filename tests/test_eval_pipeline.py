@@ -54,9 +54,12 @@ def test_results_cover_benchmarks_and_systems(evaluated):
     assert set(on_disk.system) >= {'Base', 'SFT_DB', 'AIDSAFE', 'LLM_ZS'}
     for system in ('Base', 'SFT_DB'):
         got = set(on_disk[on_disk.system == system].benchmark)
-        assert got == {'strongreject', 'strongreject_jb', 'xstest', 'mmlu', 'jbb'}, got
+        assert {b for b in got if '/' not in b} == {'strongreject', 'strongreject_jb', 'xstest', 'mmlu', 'jbb'}, got
+        from aidsafe_nb.evaluate import load_jailbreak_templates   # every jailbreak template has its own rows (issue 12)
+        assert {b.split('/')[1] for b in got if b.startswith('strongreject_jb/')} == set(load_jailbreak_templates()), got
     n = on_disk.set_index(['system', 'benchmark', 'metric', 'judge']).n
     assert n[('Base', 'strongreject', 'safe_rate')].iloc[0] == cfg.eval_limit
+    assert n[('Base', 'strongreject_jb', 'safe_rate')].iloc[0] == 6 * cfg.eval_limit
     assert n[('Base', 'mmlu', 'accuracy', 'loglik')] == cfg.mmlu_limit
     assert (on_disk[on_disk.benchmark == 'cot_quality'].n == 3).all()
     assert set(on_disk[on_disk.benchmark == 'cot_quality'].metric) == set(COT_METRICS)

@@ -92,12 +92,14 @@ def test_unknown_prompt_column_is_a_clear_error(tmp_path):
 
 
 def test_jailbreak_wrapping_uses_every_template():
+    "Every prompt is wrapped in every one of the six evaluation templates (SG-Bench's design), ids stay unique."
     tpl = E.load_jailbreak_templates()
-    assert len(tpl) >= 6
+    assert sorted(tpl) == ['aim', 'distractors_negated', 'evil_confidant', 'poems', 'prefix_injection', 'refusal_suppression']
     df = pd.DataFrame({'id': [str(i) for i in range(12)], 'prompt': [f'request number {i}' for i in range(12)]})
     w = E.wrap_jailbreaks(df, tpl, seed=0)
-    assert set(w.jailbreak) == set(tpl) and all(f'request number {i}' in w.prompt[i] for i in range(12))
-    assert (w.forbidden_prompt == df.prompt).all() and w.id.is_unique
+    assert len(w) == 12 * 6 and w.id.is_unique
+    assert {p: sorted(g.jailbreak) for p, g in w.groupby('forbidden_prompt')} == {p: sorted(tpl) for p in df.prompt}
+    assert all(fp in p and fp != p for fp, p in zip(w.forbidden_prompt, w.prompt))
 
 
 @pytest.mark.skipif(shared_benchmarks_dir() is None, reason='../shared/benchmarks is absent')
