@@ -554,9 +554,10 @@ def strict_parameters():
     try: ip = get_ipython()   # noqa: F821 (defined inside IPython)
     except NameError: return
     def check(lines):
-        ip.input_transformers_post.remove(check)        # only the cell right after the parameters cell
         names = _injected_names(lines)
-        if names is None: return lines
+        if names is None:                               # the first cell that papermill did not inject: done (kernels may transform a cell twice)
+            if check in ip.input_transformers_post: ip.input_transformers_post.remove(check)
+            return lines
         return lines + [f"\nfrom aidsafe_nb.study import _check_injected as _ci; _ci(globals(), {names!r}); del _ci\n"]
     ip.input_transformers_post[:] = [f for f in ip.input_transformers_post if getattr(f, '__name__', '') != 'check'] + [check]
 
