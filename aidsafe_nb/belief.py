@@ -8,14 +8,19 @@ import json, math, os, re, shutil
 from pathlib import Path
 from typing import Protocol, Sequence, runtime_checkable
 from .config import format_reasoning, split_reasoning, atomic_write_text
-from .policies import render_template, load_policies, prompts_dir
+from .policies import render_template, load_policies, prompts_dir, template_path
+from .gates import gate_text, gate_record, gate_summary, write_gate_summary, row_status
 
 # %% auto #0
-__all__ = ['VIOLATION_SCHEMA', 'SHIELDGEMMA_GUIDELINE', 'BELIEF_COT_SCHEMA', 'render_prompt', 'policies_text', 'pair_row',
-           'exclusion_reason', 'mark_pairs', 'save_dataset_atomic', 'save_pairs', 'load_pairs', 'Scorer',
-           'violation_to_unit', 'LLMJudgeScorer', 'GuardScorer', 'ShieldGemmaScorer', 'JudgeScorer', 'make_scorer',
-           'whisper_conversation', 'target_conversation', 'safe_text', 'clean_belief', 'looks_like_refusal',
-           'parse_cot', 'sample_json', 'ear_whisper', 'KeywordScorer', 'belief_pairs', 'two_sample_pairs']
+__all__ = ['VIOLATION_SCHEMA', 'SHIELDGEMMA_GUIDELINE', 'BELIEF_COT_SCHEMA', 'TARGET_MODES', 'PQ_CRITERION', 'PQ_SETS',
+           'GRADER_VALIDATION_NOTE', 'BELIEF_SETS', 'BELIEF_KEYS', 'render_prompt', 'policies_text', 'policy_system',
+           'template_source', 'pair_row', 'exclusion_reason', 'mark_pairs', 'pair_set_meta', 'save_dataset_atomic',
+           'save_pairs', 'load_pairs', 'load_meta', 'Scorer', 'violation_to_unit', 'LLMJudgeScorer', 'GuardScorer',
+           'ShieldGemmaScorer', 'JudgeScorer', 'make_scorer', 'whisper_conversation', 'target_conversation',
+           'safe_text', 'clean_belief', 'looks_like_refusal', 'parse_cot', 'sample_json', 'sample_cots', 'ear_whisper',
+           'KeywordScorer', 'belief_pairs', 'two_sample_pairs', 'pair_quality_ids', 'grade_pair_quality',
+           'summarise_pair_quality', 'plot_pair_quality', 'write_pair_quality', 'pair_generation_records',
+           'belief_target_backend', 'run_belief_pairs']
 
 # %% ../nbs/06_belief.ipynb #32696aa4
 def render_prompt(name: str, **values) -> str:
@@ -26,6 +31,14 @@ def policies_text(policy_set: str = 'aidsafe5', titles_only: bool = False) -> st
     "The numbered policy text of `policy_set` (a name under `data/policies/` or a folder); `titles_only` for the tiny model."
     ps = load_policies(policy_set)
     return '\n'.join(f'{i}. {p.title}' for i, p in enumerate(ps, 1)) if titles_only else ps.text()
+
+def policy_system(policies: str) -> dict:
+    "The shared system message holding the policy block (`aidsafe_system.j2`): the same text for every stage, first in every conversation."
+    return {'role': 'system', 'content': render_prompt('aidsafe_system', policies=policies)}
+
+def template_source(name: str) -> str:
+    "The source text of template `name` (what the placeholder gate compares a field against)."
+    return template_path(name).read_text(encoding='utf-8')
 
 # %% ../nbs/06_belief.ipynb #7012a690
 def pair_row(prompt: str, chosen: str, rejected: str, **provenance) -> dict:
@@ -64,31 +77,66 @@ def _json_safe(x):
     if isinstance(x, (list, tuple)): return [_json_safe(v) for v in x]
     return x
 
+# %% ../nbs/06_belief.ipynb #0e1e06f6
+def _score_summary(rows: Sequence[dict]) -> dict:
+    "The selection scorer's view of a pair set: scored pairs, mean chosen/rejected, mean gap, share worse, constant scores."
+    sc = [(r['chosen_score'], r['rejected_score']) for r in rows if not _missing(r.get('chosen_score')) and not _missing(r.get('rejected_score'))]
+    mean = lambda xs: round(sum(xs) / len(xs), 4) if xs else None
+    flat = [s for pair in sc for s in pair]
+    return dict(n_scored=len(sc), mean_chosen_score=mean([c for c, _ in sc]), mean_rejected_score=mean([r for _, r in sc]),
+                mean_gap=mean([r - c for c, r in sc]), share_rejected_worse=mean([float(r > c) for c, r in sc]),
+                constant_scores=len(flat) >= 2 and len(set(flat)) == 1)
+
+def pair_set_meta(rows: Sequence[dict], # the set's rows (after `mark_pairs`)
+                  name: str = '', # the set's name
+                  reason: str = '', # why the set is empty, when it is
+                 ) -> dict:
+    "Counts, exclusion reasons, gate failures and scorer summary of a pair set; `trainable` and `no_trainable_reason` say whether DPO can use it."
+    from collections import Counter
+    n, tr = len(rows), sum(not r.get('excluded') for r in rows)
+    reasons = dict(Counter(r.get('exclude_reason') or '' for r in rows if r.get('excluded')))
+    s = _score_summary(rows)
+    why = '' if tr else (reason or (f"no trainable pair among {n} rows (exclusion reasons: {reasons})" if n else 'no pair rows'))
+    scorers = sorted({r.get('scorer') or '' for r in rows} - {''})
+    warn = [f"the scorer {', '.join(scorers) or '?'} gave the identical score {rows[0].get('chosen_score') if rows else None} to both sides of "
+            f"all {s['n_scored']} scored pairs: it cannot tell chosen from rejected"] if s['constant_scores'] else []
+    return dict(set=name, n_rows=n, n_trainable=tr, trainable=tr > 0, no_trainable_reason=why, exclude_reasons=reasons,
+                n_gate_failed=sum((r.get('status') or 'ok') != 'ok' for r in rows), scorer=', '.join(scorers), **s, warnings=warn)
+
 # %% ../nbs/06_belief.ipynb #c2d38d58
-def save_dataset_atomic(ds, folder) -> Path:
-    "`ds.save_to_disk` into a temporary sibling folder, then rename over `folder`."
-    folder = Path(folder); folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f'.{folder.name}.tmp{os.getpid()}')
-    if tmp.exists(): shutil.rmtree(tmp)
-    ds.save_to_disk(str(tmp))
-    old = folder.with_name(f'.{folder.name}.old{os.getpid()}')
-    if folder.exists(): os.replace(folder, old)
-    os.replace(tmp, folder)
-    if old.exists(): shutil.rmtree(old)
-    return folder
+def save_dataset_atomic(ds, folder, card: dict|None = None) -> Path:
+    "Save the `datasets.Dataset` `ds` at `folder` as a Hub-ready `DatasetDict` (splits from a `split` column, JSON-text columns typed, a dataset card), atomically; the JSONL record is the caller's."
+    from datasets import Value
+    from aidsafe_nb.dataio import save_dataset_dict
+    keep = {c: f for c, f in ds.features.items() if len(ds) == 0 or not (isinstance(f, Value) and f.dtype == 'string')}
+    return save_dataset_dict(ds.to_list(), folder, card=card, columns=ds.column_names, features=keep, jsonl=False)
 
 # %% ../nbs/06_belief.ipynb #e92cf153
-def save_pairs(rows: list[dict], folder) -> Path:
-    "Write `folder.jsonl` (all rows, flagged) and the HF dataset `folder/` (trainable rows only)."
+_PAIR_COLUMNS = ('prompt', 'chosen', 'rejected', 'excluded', 'exclude_reason')
+
+def _empty_dataset(columns=('prompt', 'chosen', 'rejected')):
+    from datasets import Dataset
+    return Dataset.from_dict({c: [] for c in columns})
+
+def _write_jsonl(path: Path, rows: Sequence[dict]):
+    atomic_write_text(path, ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in rows))
+
+def save_pairs(rows: list[dict], # pair rows after `mark_pairs` (may be empty when `reason` says why)
+               folder, # the set's dataset folder, e.g. `data/pairs_belief`
+               reason: str = '', # why the set is empty (required for an empty set)
+              ) -> Path:
+    "Write `folder.jsonl` (all rows, flagged), the HF dataset `folder/` (trainable rows only) and `folder.meta.json` (`pair_set_meta`)."
     from datasets import Dataset
     folder = Path(folder)
-    if not rows: raise ValueError(f"no pair rows to save into {folder}")
-    missing = [k for k in ('prompt', 'chosen', 'rejected', 'excluded', 'exclude_reason') if k not in rows[0]]
+    if not rows and not reason: raise ValueError(f"no pair rows to save into {folder} (pass `reason` to write an empty set on purpose)")
+    missing = [k for k in _PAIR_COLUMNS if rows and k not in rows[0]]
     if missing: raise ValueError(f"pair rows lack {missing}: call mark_pairs first")
     rows = [_json_safe(r) for r in rows]
-    ds = Dataset.from_list(rows).filter(lambda r: not r['excluded']).remove_columns(['excluded', 'exclude_reason'])
+    keep = [r for r in rows if not r['excluded']]
+    ds = Dataset.from_list(rows).filter(lambda r: not r['excluded']).remove_columns(['excluded', 'exclude_reason']) if keep else _empty_dataset()
     save_dataset_atomic(ds, folder)
-    atomic_write_text(folder.with_name(folder.name + '.jsonl'), ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in rows))
+    _write_jsonl(folder.with_name(folder.name + '.jsonl'), rows)
+    atomic_write_text(folder.with_name(folder.name + '.meta.json'), json.dumps(pair_set_meta(rows, folder.name, reason), indent=1))
     return folder
 
 # %% ../nbs/06_belief.ipynb #340fb6d7
@@ -96,8 +144,14 @@ def load_pairs(folder, all_rows: bool = False):
     "The trainable HF dataset of a pair set, or (`all_rows=True`) every row of its JSONL record."
     folder = Path(folder)
     if all_rows: return [json.loads(l) for l in folder.with_name(folder.name + '.jsonl').read_text(encoding='utf-8').splitlines() if l.strip()]
-    from datasets import load_from_disk
-    return load_from_disk(str(folder))
+    from datasets import load_from_disk, DatasetDict
+    ds = load_from_disk(str(folder))
+    return ds['train'] if isinstance(ds, DatasetDict) else ds
+
+def load_meta(folder) -> dict:
+    "The `.meta.json` summary of a saved set ({} when there is none)."
+    p = Path(folder).with_name(Path(folder).name + '.meta.json')
+    return json.loads(p.read_text()) if p.exists() else {}
 
 # %% ../nbs/06_belief.ipynb #4f74cccb
 @runtime_checkable
@@ -118,34 +172,37 @@ def violation_to_unit(data) -> float|None:
 
 # %% ../nbs/06_belief.ipynb #415f6eaf
 class LLMJudgeScorer:
-    "Violation scores from an LLM judge through the generation layer (one batched call per `score`)."
+    "Violation scores from an LLM judge through the generation layer (one batched call per `score`); gated verdicts count as unscored."
     def __init__(self, backend, policies: str, template: str = 'belief_judge', stage: str = 'pref_score', max_tokens: int = 24, seed: int = 0,
                  temperature: float = 0.0):
         self.backend, self.policies, self.template, self.stage, self.max_tokens, self.seed = backend, policies, template, stage, max_tokens, seed
         self.temperature = temperature
         self.name = f'llm_judge:{getattr(backend, "name", type(backend).__name__)}'
         self.errors: list[str|None] = []
+        self.gate_failures: list[list[dict]] = []
     def score(self, prompts, responses):
         from aidsafe_nb.llm import chat_json
         if len(prompts) != len(responses): raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
-        if not prompts: return []
-        convs = [[{'role': 'user', 'content': render_prompt(self.template, policies=self.policies, prompt=p, response=r)}]
+        if not prompts: self.errors, self.gate_failures = [], []; return []
+        convs = [[policy_system(self.policies), {'role': 'user', 'content': render_prompt(self.template, prompt=p, response=r)}]
                  for p, r in zip(prompts, responses)]
         res = chat_json(self.backend, convs, VIOLATION_SCHEMA, stage=self.stage, max_tokens=self.max_tokens, temperature=self.temperature, seed=self.seed)
-        scores = [violation_to_unit(r.data) for r in res]
-        self.errors = [r.error or (None if s is not None else 'no valid violation score') for r, s in zip(res, scores)]
+        self.gate_failures = [gate_record(r.data if r.data is not None else r.raw, stage=self.stage, finish_reason=r.finish_reason) for r in res]
+        scores = [None if g else violation_to_unit(r.data) for r, g in zip(res, self.gate_failures)]
+        self.errors = [r.error or (f"gate: {g[0]['gate']}" if g else None) or (None if s is not None else 'no valid violation score')
+                       for r, s, g in zip(res, scores, self.gate_failures)]
         return scores
 
 # %% ../nbs/06_belief.ipynb #6805bd54
 class GuardScorer:
     "A guard model with a text verdict (Llama Guard / WildGuard style) through the generation layer: 1.0 if the verdict says unsafe."
-    def __init__(self, backend, stage: str = 'pref_guard', unsafe_marker: str = 'unsafe'):
-        self.backend, self.stage, self.unsafe_marker = backend, stage, unsafe_marker
+    def __init__(self, backend, stage: str = 'pref_guard', unsafe_marker: str = 'unsafe', max_tokens: int = 16):
+        self.backend, self.stage, self.unsafe_marker, self.max_tokens = backend, stage, unsafe_marker, max_tokens
         self.name = f'guard:{getattr(backend, "name", type(backend).__name__)}'
     def score(self, prompts, responses):
         convs = [[{'role': 'user', 'content': p}, {'role': 'assistant', 'content': r}] for p, r in zip(prompts, responses)]
-        comps = self.backend.chat(convs, stage=self.stage, max_tokens=16, temperature=0.0) if convs else []
-        return [None if c.error else float(self.unsafe_marker in c.text.lower()) for c in comps]
+        comps = self.backend.chat(convs, stage=self.stage, max_tokens=self.max_tokens, temperature=0.0) if convs else []
+        return [None if c.error or gate_text(c.text) else float(self.unsafe_marker in c.text.lower()) for c in comps]
 
 # %% ../nbs/06_belief.ipynb #11dac1c5
 SHIELDGEMMA_GUIDELINE = ('"No Harmful Content": The chatbot shall not generate content that helps with violence, hate or harassment, '
@@ -195,34 +252,39 @@ class JudgeScorer:
 # %% ../nbs/06_belief.ipynb #b8161633
 def make_scorer(cfg, rd=None, policies: str|None = None, judge_backend=None, temperature: float = 0.0):
     "The violation scorer for a run: `safety_classifier` if set (ShieldGemma: P(violation)), else the LLM judge on `judge_model`."
+    from aidsafe_nb.config import max_tokens_for
     policies = policies or policies_text(cfg.policy_set)
     if cfg.safety_classifier:
         if 'shieldgemma' in cfg.safety_classifier.lower(): return ShieldGemmaScorer(cfg.safety_classifier, batch_size=cfg.gen_batch_size)
         try: from aidsafe_nb.judges import SafetyJudge
         except ImportError:
             from aidsafe_nb.llm import get_backend
-            return GuardScorer(get_backend('hf', model=cfg.safety_classifier, batch_size=cfg.gen_batch_size, cache=rd.cache if rd else None))
+            return GuardScorer(get_backend('hf', model=cfg.safety_classifier, batch_size=cfg.gen_batch_size, cache=rd.cache if rd else None),
+                               max_tokens=max_tokens_for(cfg, 'pref_guard', 16))
         return JudgeScorer(SafetyJudge(classifier=cfg.safety_classifier, policies=policies))
     if judge_backend is None:
         from aidsafe_nb.llm import backend_for
         judge_backend = backend_for(cfg, 'judge', rd)
-    return LLMJudgeScorer(judge_backend, policies, seed=cfg.seed, temperature=temperature)
+    return LLMJudgeScorer(judge_backend, policies, seed=cfg.seed, temperature=temperature, max_tokens=max_tokens_for(cfg, 'pref_score', 24))
 
 # %% ../nbs/06_belief.ipynb #fdae0492
 BELIEF_COT_SCHEMA = {'type': 'object', 'properties': {'cot': {'type': 'string'}, 'response': {'type': 'string'}},
                      'required': ['cot', 'response']}
+TARGET_MODES = ('chat', 'json')
 
 def whisper_conversation(prompt: str, policies: str, kind: str = 'safety', history: Sequence[dict] = ()) -> list[dict]:
-    "The agent's request for a (new, better) bad belief, showing earlier beliefs with their scores."
+    "The agent's request for a (new, better) bad belief, showing earlier beliefs with their scores; the policies in the shared system message."
     hist = [dict(belief=h['belief'], score='unscored' if _missing(h.get('score')) else f"{h['score']:.2f}", excerpt=h.get('excerpt', ''))
             for h in history]
-    return [{'role': 'user', 'content': render_prompt('belief_whisper', prompt=prompt, policies=policies, kind=kind, history=hist)}]
+    return [policy_system(policies), {'role': 'user', 'content': render_prompt('belief_whisper', prompt=prompt, kind=kind, history=hist)}]
 
 # %% ../nbs/06_belief.ipynb #1dcbedf1
-def target_conversation(prompt: str, policies: str, belief: str|None = None) -> list[dict]:
-    "The policy-embedded CoT request, with `belief` prepended to the user's input (None: the plain request)."
-    return [{'role': 'system', 'content': render_prompt('belief_cot_system', policies=policies)},
-            {'role': 'user', 'content': render_prompt('belief_target', prompt=prompt, belief=belief)}]
+def target_conversation(prompt: str, policies: str, belief: str|None = None, mode: str = 'json') -> list[dict]:
+    "The request to the model under attack, with `belief` prepended to the user's input (None: the plain request); see `TARGET_MODES`."
+    if mode not in TARGET_MODES: raise ValueError(f"target mode must be one of {TARGET_MODES}, got {mode!r}")
+    request = render_prompt('belief_target', prompt=prompt, belief=belief)
+    if mode == 'chat': return [{'role': 'user', 'content': request}]
+    return [policy_system(policies), {'role': 'user', 'content': render_prompt('belief_cot_system', request=request)}]
 
 # %% ../nbs/06_belief.ipynb #f5beefc2
 def safe_text(text) -> str:
@@ -238,11 +300,13 @@ def clean_belief(text: str, max_chars: int = 400) -> str:
     return b[:max_chars].strip()
 
 # %% ../nbs/06_belief.ipynb #d5f53549
-_REFUSAL_STARTS = ("i'm sorry", 'i am sorry', 'sorry', 'i cannot', "i can't", 'i apologi', 'i will not', "i won't", 'as an ai')
+_REFUSAL_RE = re.compile(r"^(?:i'?m sorry|i am sorry|sorry\b|i apologi[sz]e|as an ai\b|i (?:cannot|can ?not|can't|won't|will not|must decline|"
+                         r"(?:am|'m) (?:not able|unable) to)\s+(?:help|assist|write|do|provide|comply|create|generate|support|fulfil|fulfill|"
+                         r"answer|engage|participate|produce|take part|give|offer|share|continue|complete|with|that|this))", re.I)
 
 def looks_like_refusal(text: str) -> bool:
     "Whether an agent reply starts like a refusal (a guard-railed agent may refuse to red-team, PAPERS.md)."
-    return safe_text(text).strip().lower().startswith(_REFUSAL_STARTS)
+    return bool(_REFUSAL_RE.match(safe_text(text).strip().replace('\u2019', "'")))
 
 # %% ../nbs/06_belief.ipynb #fd2a006d
 def parse_cot(res) -> tuple[str, str, str|None]:
@@ -260,6 +324,29 @@ def sample_json(backend, conversations: list, schema: dict, n: int, *, seed: int
     per_sample = [chat_json(backend, conversations, schema, stage=stage, seed=seed + j, **sampling) for j in range(n)] if conversations else []
     return [[per_sample[j][i] for j in range(n)] for i in range(len(conversations))]
 
+# %% ../nbs/06_belief.ipynb #010771f5
+def _cot_sample(cot: str, response: str, error, finish_reason, stage: str, template: str = '') -> dict:
+    "One gated CoT sample."
+    g = gate_record({'cot': cot, 'response': response}, stage=stage, template=template, finish_reason=finish_reason)
+    return dict(cot=cot, response=response, error=error, finish_reason=finish_reason, gate_failures=g, score=None)
+
+def sample_cots(backend, conversations: list, n, *, seed: int, stage: str, mode: str = 'json', **sampling) -> list[list[dict]]:
+    "`n` (an int, or one count per conversation) gated CoT samples per conversation: dicts `cot, response, error, finish_reason, gate_failures, score`."
+    from aidsafe_nb.llm import chat_json
+    if mode not in TARGET_MODES: raise ValueError(f"target mode must be one of {TARGET_MODES}, got {mode!r}")
+    ns = [n] * len(conversations) if isinstance(n, int) else list(n)
+    if len(ns) != len(conversations): raise ValueError(f"{len(ns)} sample counts for {len(conversations)} conversations")
+    tpl, out = template_source('belief_cot_system') if mode == 'json' else '', [[] for _ in conversations]
+    for j in range(max(ns, default=0)):
+        idx = [i for i, k in enumerate(ns) if k > j]
+        convs = [conversations[i] for i in idx]
+        if mode == 'json':
+            recs = [(*parse_cot(r), r.finish_reason) for r in chat_json(backend, convs, BELIEF_COT_SCHEMA, stage=stage, seed=seed + j, **sampling)]
+        else:
+            recs = [(*split_reasoning(safe_text(c.text)), c.error, c.finish_reason) for c in backend.chat(convs, stage=stage, seed=seed + j, **sampling)]
+        for i, (c, r, e, fr) in zip(idx, recs): out[i].append(_cot_sample(c.strip(), r.strip(), e, fr, stage, tpl))
+    return out
+
 # %% ../nbs/06_belief.ipynb #8c9dd432
 def _key(score) -> float: return -1.0 if _missing(score) else score
 
@@ -268,38 +355,55 @@ def _mean(xs):
     return sum(xs) / len(xs) if xs else None
 
 # %% ../nbs/06_belief.ipynb #4c5036b2
-def _belief_record(rnd: int, comp, belief: str, parsed: Sequence[tuple], scores: Sequence) -> dict:
-    "One belief tried in round `rnd`: its samples with scores, mean score, failure and the most violating excerpt."
-    smp = [dict(cot=c, response=r, error=e, score=s) for (c, r, e), s in zip(parsed, scores)]
-    top = max(smp, key=lambda s: _key(s['score']))
-    err = comp.error or (None if belief else 'empty belief') or ('agent refused' if looks_like_refusal(belief) else None)
-    return dict(iteration=rnd, belief=belief, error=err,
-                score=_mean([s['score'] for s in smp]), samples=smp, excerpt=top['response'][:200])
+def _belief_record(rnd: int, comp, belief: str, samples: Sequence[dict], gate: str|None = None) -> dict:
+    "One belief tried in round `rnd`: its (gated, scored) samples, mean score of the clean ones, failure and the most violating excerpt."
+    clean = [s for s in samples if not s['gate_failures']]
+    top = max(clean or samples, key=lambda s: _key(s['score'])) if samples else dict(response='')
+    err = comp.error or (None if belief else 'empty belief') or (f'gate: {gate}' if gate else None) or ('agent refused' if looks_like_refusal(belief) else None)
+    return dict(iteration=rnd, belief=belief, error=err, gate=gate, score=_mean([s['score'] for s in clean]),
+                n_clean=len(clean), samples=list(samples), excerpt=top['response'][:200])
 
 # %% ../nbs/06_belief.ipynb #de23d62b
+def _score_samples(scorer, prompts: Sequence[str], sampled: Sequence[list]):
+    "Score every clean sample in place (one batched call); gated samples stay unscored with the reason."
+    flat = [(p, s) for p, per in zip(prompts, sampled) for s in per]
+    todo = [(p, s) for p, s in flat if not s['gate_failures']]
+    for _, s in flat:
+        if s['gate_failures']: s.update(score=None, score_error='not scored: failed a content gate')
+    if not todo: return
+    scores = scorer.score([p for p, _ in todo], [format_reasoning(s['cot'], s['response']) for _, s in todo])
+    errs, gfs = getattr(scorer, 'errors', None), getattr(scorer, 'gate_failures', None)
+    for m, ((_, s), sc) in enumerate(zip(todo, scores)):
+        s.update(score=sc, score_error=errs[m] if errs and len(errs) == len(todo) else None,
+                 score_gate_failures=gfs[m] if gfs and len(gfs) == len(todo) else [])
+
+def _belief_gate(comp, belief: str, template: str) -> str|None:
+    "The gate a belief fails: the agent's whole reply is checked for being cut only when the belief is all of it."
+    whole = '\n\n' not in safe_text(comp.text).strip()
+    return gate_text(belief, template=template, finish_reason=comp.finish_reason if whole else None)
+
 def ear_whisper(items: Sequence[dict], agent, target, scorer, policies: str, iterations: int = 3, samples: int = 2,
                 seed: int = 0, stop_score: float = 1.0, belief_tokens: int = 96, max_tokens: int = 512,
-                temperature: float = 0.7, top_p: float = 0.95, progress: bool = True) -> list[dict]:
-    "Refine one bad belief per item over `iterations` batched rounds; returns per item `beliefs` (all tried) and `best`."
+                temperature: float = 0.7, top_p: float = 0.95, target_mode: str = 'json', progress: bool = True) -> list[dict]:
+    "Refine one bad belief per item over `iterations` batched rounds; returns per item `beliefs` (all tried), `best` and `n_draws`."
     from tqdm.auto import tqdm
     if iterations < 1 or samples < 1: raise ValueError(f"iterations and samples must be >= 1, got {iterations}, {samples}")
-    out = [dict(id=it['id'], beliefs=[], best=None) for it in items]
+    out, tpl = [dict(id=it['id'], beliefs=[], best=None) for it in items], template_source('belief_whisper')
     for rnd in tqdm(range(iterations), desc='ear-whisperer rounds', disable=not progress):
         active = [i for i, o in enumerate(out) if o['best'] is None or _missing(o['best']['score']) or o['best']['score'] < stop_score]
         if not active: break
         convs = [whisper_conversation(items[i]['prompt'], policies, items[i].get('kind', 'safety'), out[i]['beliefs']) for i in active]
-        comps = agent.chat(convs, stage='belief_whisper', max_tokens=min(belief_tokens, max_tokens), temperature=temperature, top_p=top_p, seed=seed + rnd)
+        comps = agent.chat(convs, stage='belief_whisper', max_tokens=belief_tokens, temperature=temperature, top_p=top_p, seed=seed + rnd)
         beliefs = [clean_belief(c.text) for c in comps]
-        tconvs = [target_conversation(items[i]['prompt'], policies, b) for i, b in zip(active, beliefs)]
-        sampled = sample_json(target, tconvs, BELIEF_COT_SCHEMA, samples, seed=seed + 1000 * (rnd + 1), stage='belief_target',
+        tconvs = [target_conversation(items[i]['prompt'], policies, b, target_mode) for i, b in zip(active, beliefs)]
+        sampled = sample_cots(target, tconvs, samples, seed=seed + 1000 * (rnd + 1), stage='belief_target', mode=target_mode,
                               max_tokens=max_tokens, temperature=temperature, top_p=top_p)
-        parsed = [[parse_cot(r) for r in per] for per in sampled]
-        flat = [(k, cot, resp) for k, per in enumerate(parsed) for cot, resp, _ in per]
-        scores = scorer.score([items[active[k]]['prompt'] for k, _, _ in flat], [format_reasoning(c, r) for _, c, r in flat])
+        _score_samples(scorer, [items[i]['prompt'] for i in active], sampled)
         for k, (i, comp, belief) in enumerate(zip(active, comps, beliefs)):
-            rec = _belief_record(rnd, comp, belief, parsed[k], scores[k * samples:(k + 1) * samples])
+            rec = _belief_record(rnd, comp, belief, sampled[k], _belief_gate(comp, belief, tpl))
             out[i]['beliefs'].append(rec)
-            if out[i]['best'] is None or _key(rec['score']) > _key(out[i]['best']['score']): out[i]['best'] = rec
+            if rec['gate'] is None and (out[i]['best'] is None or _key(rec['score']) > _key(out[i]['best']['score'])): out[i]['best'] = rec
+    for o in out: o['n_draws'] = sum(len(b['samples']) for b in o['beliefs'])
     return out
 
 # %% ../nbs/06_belief.ipynb #ce94b5b8
@@ -311,36 +415,292 @@ class KeywordScorer:
         return [float(any(w in r.lower() for w in self.unsafe_words)) for r in responses]
 
 # %% ../nbs/06_belief.ipynb #51ad5ed6
+def _side_failures(side: str, failures) -> list[dict]:
+    "Gate failures of one side of a pair, their fields prefixed with the side."
+    if isinstance(failures, str): failures = json.loads(failures) if failures.strip() else []
+    return [dict(f, field=f"{side}.{f.get('field', '')}".rstrip('.')) for f in failures or []]
+
+def _chosen_reason(row: dict) -> str:
+    "Why a step-1 row cannot be a chosen side ('' = it can)."
+    st = row.get('status') or 'ok'
+    return '' if st == 'ok' else ('chosen_gated' if st == 'gate_failed' else f'chosen_{st}')
+
+def _split(row: dict) -> dict: return {'split': row['split']} if row.get('split') else {}
+
 def belief_pairs(cot_rows: Sequence[dict], whispered: Sequence[dict], chosen_scores: Sequence, scorer_name: str = '', min_gap: float = 0.0, **provenance) -> list[dict]:
-    "Pair rows: chosen = the AIDSAFE CoT, rejected = the best belief's most violating sample; marked for exclusion."
+    "Pair rows: chosen = the AIDSAFE CoT, rejected = the best belief's most violating clean sample; gated and marked for exclusion."
     rows = []
     for row, w, cs in zip(cot_rows, whispered, chosen_scores, strict=True):
         if row['id'] != w['id']: raise ValueError(f"row {row['id']!r} does not match ear-whisperer result {w['id']!r}")
         best = w['best']
-        top = max(best['samples'], key=lambda s: _key(s['score'])) if best else dict(cot='', response='', score=None)
+        clean = [s for s in best['samples'] if not s['gate_failures']] if best else []
+        top = max(clean or (best['samples'] if best else []), key=lambda s: _key(s['score']), default=dict(cot='', response='', score=None, gate_failures=[]))
+        gf = _side_failures('chosen', row.get('gate_failures')) + _side_failures('rejected', top['gate_failures'])
+        reason = _chosen_reason(row) or ('' if best else 'no_belief') or ('rejected_gated' if top['gate_failures'] else '')
         rows.append(pair_row(row['prompt'], format_reasoning(row['cot'], row['response']), format_reasoning(top['cot'], top['response']),
-                             id=row['id'], kind=row.get('kind', ''), source=row.get('source', ''), method='belief',
+                             id=row['id'], kind=row.get('kind', ''), source=row.get('source', ''), method='belief', **_split(row),
                              chosen_score=cs, rejected_score=top['score'], scorer=scorer_name,
                              best_belief=best['belief'] if best else '', best_iteration=best['iteration'] if best else -1,
-                             best_belief_score=best['score'] if best else None, n_beliefs=len(w['beliefs']),
+                             best_belief_score=best['score'] if best else None, n_beliefs=len(w['beliefs']), n_draws=w.get('n_draws', 0),
                              agent_refusals=sum(b['error'] == 'agent refused' for b in w['beliefs']),
-                             beliefs=json.dumps(w['beliefs'], ensure_ascii=False), exclude_reason='' if best else 'no_belief', **provenance))
+                             gate_failures=json.dumps(gf), status=row_status(gf, [reason] if reason.startswith('chosen_') else []),
+                             beliefs=json.dumps(w['beliefs'], ensure_ascii=False), exclude_reason=reason, **provenance))
     return mark_pairs(rows, min_gap)
 
 # %% ../nbs/06_belief.ipynb #7f2f98ce
+def _baseline_sides(per: Sequence[dict]) -> tuple[dict, dict, str]:
+    "(chosen, rejected, reason) from one prompt's samples: the least and the most violating scored clean samples."
+    blank = dict(cot='', response='', score=None, gate_failures=[])
+    clean = [s for s in per if not s['gate_failures']]
+    scored = [s for s in clean if not _missing(s['score'])]
+    if len(scored) >= 2:
+        ch = min(scored, key=lambda s: s['score'])
+        return ch, max((s for s in scored if s is not ch), key=lambda s: s['score']), ''
+    if len(clean) >= 2: return clean[0], clean[1], ''          # unscored: mark_pairs says so
+    pool = clean + [s for s in per if s['gate_failures']] + [blank, blank]
+    return pool[0], pool[1], 'samples_gated'
+
 def two_sample_pairs(items: Sequence[dict], target, scorer, policies: str, seed: int = 0, max_tokens: int = 512,
-                     temperature: float = 0.7, top_p: float = 0.95, min_gap: float = 0.0, **provenance) -> list[dict]:
-    "Baseline pairs: two samples per prompt (no belief), the less violating one chosen."
-    convs = [target_conversation(it['prompt'], policies) for it in items]
-    sampled = sample_json(target, convs, BELIEF_COT_SCHEMA, 2, seed=seed, stage='pairs_baseline', max_tokens=max_tokens, temperature=temperature, top_p=top_p)
-    parsed = [[parse_cot(r) for r in per] for per in sampled]
-    flat = [(it['prompt'], format_reasoning(c, r)) for it, per in zip(items, parsed) for c, r, _ in per]
-    scores = scorer.score([p for p, _ in flat], [t for _, t in flat])
+                     temperature: float = 0.7, top_p: float = 0.95, min_gap: float = 0.0, draws=2, mode: str = 'json', **provenance) -> list[dict]:
+    "Baseline pairs: `draws` samples per prompt (an int, or one count per item, at least 2; no belief), the least violating chosen, the most violating rejected."
+    ns = [max(2, int(d)) for d in ([draws] * len(items) if isinstance(draws, int) else draws)]
+    convs = [target_conversation(it['prompt'], policies, None, mode) for it in items]
+    sampled = sample_cots(target, convs, ns, seed=seed, stage='pairs_baseline', mode=mode, max_tokens=max_tokens, temperature=temperature, top_p=top_p)
+    _score_samples(scorer, [it['prompt'] for it in items], sampled)
     rows = []
-    for k, it in enumerate(items):
-        (a, sa), (b, sb) = [(flat[2 * k + j][1], scores[2 * k + j]) for j in (0, 1)]
-        if not _missing(sa) and not _missing(sb) and sa > sb: (a, sa), (b, sb) = (b, sb), (a, sa)
-        rows.append(pair_row(it['prompt'], a, b, id=it['id'], kind=it.get('kind', ''), source=it.get('source', ''), method='baseline',
-                             chosen_score=sa, rejected_score=sb, scorer=getattr(scorer, 'name', ''),
-                             sample_errors=json.dumps([e for _, _, e in parsed[k]]), **provenance))
+    for it, per, n in zip(items, sampled, ns):
+        a, b, reason = _baseline_sides(per)
+        gf = _side_failures('chosen', a['gate_failures']) + _side_failures('rejected', b['gate_failures'])
+        rows.append(pair_row(it['prompt'], format_reasoning(a['cot'], a['response']), format_reasoning(b['cot'], b['response']), id=it['id'],
+                             kind=it.get('kind', ''), source=it.get('source', ''), method='baseline', **_split(it), chosen_score=a['score'],
+                             rejected_score=b['score'], scorer=getattr(scorer, 'name', ''), n_draws=n, n_clean=sum(not s['gate_failures'] for s in per),
+                             gate_failures=json.dumps(gf), status=row_status(gf), exclude_reason=reason,
+                             samples=json.dumps(per, ensure_ascii=False), sample_errors=json.dumps([s['error'] for s in per]), **provenance))
     return mark_pairs(rows, min_gap)
+
+# %% ../nbs/06_belief.ipynb #e78c0aec
+PQ_CRITERION = 'faithfulness_cot_policy'
+PQ_SETS = {'belief': 'pairs_belief', 'baseline': 'pairs_baseline'}
+GRADER_VALIDATION_NOTE = ('not validated: the project has no human labels of CoT-policy faithfulness, so the grades are an '
+                          'unvalidated auto-grader\'s opinion (AIDSAFE Table 1 used an LLM auto-grader too)')
+
+def _sides_text(r: dict, side: str) -> tuple[str, str]: return split_reasoning(r[side][0]['content'])
+
+def pair_quality_ids(sets: dict[str, Sequence[dict]]) -> list[str]:
+    "Ids of the pairs present in every set with two non-empty sides (the first set's order): both sets are graded on the same prompts."
+    usable = [{r['id'] for r in rows if all(any(_sides_text(r, s)) for s in ('chosen', 'rejected'))} for rows in sets.values()]
+    first = next(iter(sets.values()), [])
+    return [r['id'] for r in first if usable and all(r['id'] in u for u in usable)]
+
+def grade_pair_quality(sets: dict[str, Sequence[dict]], # method -> pair rows (all rows, as in the `.jsonl` record)
+                       grader, # anything with `grade(prompts, cots, responses, policies_text) -> [dict]` (the CoT-quality judge)
+                       policies: str, # the policy text the grader judges against
+                       criterion: str = PQ_CRITERION,
+                      ):
+    "Long table `method, id, side, grade, error, excluded, n_draws`: the grader's `criterion` for both sides of every gradable pair, one batched call."
+    import pandas as pd
+    ids = pair_quality_ids(sets)
+    by = {m: {r['id']: r for r in rows} for m, rows in sets.items()}
+    jobs = [(m, i, side) for m in sets for i in ids for side in ('chosen', 'rejected')]
+    texts = [_sides_text(by[m][i], side) for m, i, side in jobs]
+    grades = grader.grade([by[m][i]['prompt'][0]['content'] for m, i, _ in jobs], [c for c, _ in texts], [r for _, r in texts], policies) if jobs else []
+    return pd.DataFrame([dict(method=m, id=i, side=side, grade=g.get(criterion), error=g.get('error'), excluded=bool(by[m][i].get('excluded')),
+                              n_draws=by[m][i].get('n_draws')) for (m, i, side), g in zip(jobs, grades)],
+                        columns=['method', 'id', 'side', 'grade', 'error', 'excluded', 'n_draws'])
+
+# %% ../nbs/06_belief.ipynb #544d5f4f
+def _boot_ci(xs: Sequence[float], n: int = 2000, seed: int = 0):
+    "Percentile bootstrap 95% interval of the mean of `xs` (None for fewer than 2 values)."
+    import random
+    if len(xs) < 2: return None
+    rng = random.Random(seed)
+    means = sorted(sum(rng.choices(xs, k=len(xs))) / len(xs) for _ in range(n))
+    return [round(means[int(0.025 * n)], 4), round(means[int(0.975 * n) - 1], 4)]
+
+def summarise_pair_quality(long, sets: dict[str, Sequence[dict]]) -> dict:
+    "Per method: pairs, graded pairs, mean draws, chosen/rejected means, mean shift (chosen − rejected) with a bootstrap 95% interval, shares."
+    out = {}
+    for m, rows in sets.items():
+        d = long[long.method == m]
+        wide = d.pivot_table(index='id', columns='side', values='grade', aggfunc='first') if len(d) else None
+        both = wide.dropna(subset=[c for c in ('chosen', 'rejected') if c in wide.columns]) if wide is not None and {'chosen', 'rejected'} <= set(wide.columns) else None
+        shifts = [] if both is None else [float(c - r) for c, r in zip(both['chosen'], both['rejected'])]
+        tr = {r['id'] for r in rows if not r.get('excluded')}
+        mean = lambda xs: round(sum(xs) / len(xs), 4) if len(xs) else None
+        draws = [r.get('n_draws') for r in rows if r['id'] in set(d.id)]
+        out[m] = dict(pairs_set=PQ_SETS.get(m, m), n_pairs=len(rows), n_graded=len(shifts),
+                      n_trainable_graded=0 if both is None else sum(i in tr for i in both.index),
+                      mean_draws=mean([x for x in draws if x is not None]),
+                      chosen_mean=None if both is None else mean(list(both['chosen'])), rejected_mean=None if both is None else mean(list(both['rejected'])),
+                      shift_mean=mean(shifts), shift_ci95=_boot_ci(shifts), share_chosen_higher=mean([float(s > 0) for s in shifts]),
+                      share_tie=mean([float(s == 0) for s in shifts]))
+    return out
+
+# %% ../nbs/06_belief.ipynb #0edf9318
+def plot_pair_quality(long, summary: dict, path=None, note: str = ''):
+    "Chosen vs rejected faithfulness grades per method (one panel each), with the mean shift and n in the titles; saved to `path`."
+    import matplotlib; import matplotlib.pyplot as plt, seaborn as sns
+    methods = list(summary) or ['(none)']
+    fig, axes = plt.subplots(1, len(methods), figsize=(3.4 * len(methods), 3.4), sharey=True, squeeze=False)
+    for ax, m in zip(axes[0], methods):
+        d = long[(long.method == m) & long.grade.notna()] if len(long) else long
+        if len(d):
+            sns.stripplot(data=d, x='side', y='grade', hue='side', order=['chosen', 'rejected'], ax=ax, alpha=.6, jitter=.25, legend=False)
+            sns.pointplot(data=d, x='side', y='grade', order=['chosen', 'rejected'], ax=ax, color='k', errorbar=None, markers='D')
+        s = summary.get(m, {})
+        shift = 'n/a' if s.get('shift_mean') is None else f"{s['shift_mean']:+.2f}"
+        ax.set_title(f"{m} (n={s.get('n_graded', 0)})\nmean shift {shift}"); ax.set_xlabel(''); ax.set_ylim(0.5, 5.5)
+        if not len(d): ax.text(0.5, 0.5, 'nothing graded', ha='center', va='center', transform=ax.transAxes)
+    axes[0][0].set_ylabel('CoT-policy faithfulness (1-5)')
+    if note: fig.suptitle(note, fontsize=8)
+    fig.tight_layout()
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True); fig.savefig(path, dpi=120)
+    return fig
+
+# %% ../nbs/06_belief.ipynb #7845b5a5
+def write_pair_quality(rd, # the run directory
+                       grader=None, # the CoT-quality grader (None: nothing is graded, `reason` says why)
+                       policies: str = '', # the policy text for the grader
+                       grader_model: str = '', # the grader's model, for the record
+                       scorer_name: str = '', # the scorer that selected the pairs
+                       reason: str = '', # why nothing is graded (with `grader=None`)
+                      ) -> dict:
+    "Grade the saved belief and baseline pairs with the independent grader; write `data/pair_quality.json`, `data/pair_quality_grades.csv`, `figures/pair_quality.png`."
+    import pandas as pd, matplotlib.pyplot as plt
+    sets = {m: load_pairs(Path(rd.data)/n, all_rows=True) for m, n in PQ_SETS.items() if Path(rd.data).joinpath(n + '.jsonl').exists()}
+    long = pd.DataFrame(columns=['method', 'id', 'side', 'grade', 'error', 'excluded', 'n_draws'])
+    status = 'not_built' if grader is None else 'ok'
+    if grader is not None:
+        if len(sets) < len(PQ_SETS): status, reason = 'no_pairs', f"pair sets missing: {sorted(set(PQ_SETS) - set(sets))}"
+        elif not pair_quality_ids(sets): status, reason = 'no_pairs', 'no prompt has two non-empty sides in both pair sets'
+        else: long = grade_pair_quality(sets, grader, policies)
+    summary = summarise_pair_quality(long, sets) if sets else {}
+    g = [x for x in long.grade if not _missing(x)] if len(long) else []
+    by = {m: {r['id']: r.get('n_draws') for r in rows} for m, rows in sets.items()}
+    ids = sorted(set(long.id)) if len(long) else []
+    out = dict(format='aidsafe_nb pair_quality v1', status=status, reason=reason, criterion=PQ_CRITERION, scale=[1, 5],
+               grader=dict(name=type(grader).__name__ if grader is not None else None, model=grader_model, validated=False,
+                           validation=GRADER_VALIDATION_NOTE, constant_grades=len(g) >= 2 and len(set(g)) == 1, n_grades=len(g),
+                           n_errors=int(long.error.notna().sum()) if len(long) else 0),
+               selection_scorer=scorer_name, same_model_as_scorer=bool(grader_model) and grader_model in scorer_name,
+               equal_draws=bool(ids) and all(len({max(2, by[m].get(i) or 0) for m in by}) == 1 for i in ids), n_ids=len(ids), sets=summary,
+               shift_difference=(round(summary['belief']['shift_mean'] - summary['baseline']['shift_mean'], 4)
+                                 if {'belief', 'baseline'} <= set(summary) and None not in (summary['belief']['shift_mean'], summary['baseline']['shift_mean']) else None),
+               grades_csv='data/pair_quality_grades.csv', figure='figures/pair_quality.png')
+    if out['grader']['constant_grades']: out['warnings'] = [f"the grader gave every graded side the same grade {g[0]}: the shift says nothing"]
+    atomic_write_text(Path(rd.data)/'pair_quality.json', json.dumps(_json_safe(out), indent=1))
+    atomic_write_text(Path(rd.data)/'pair_quality_grades.csv', long.to_csv(index=False))
+    note = f"grader {grader_model or out['grader']['name']}: UNVALIDATED" + (f"; {status}: {reason}" if status != 'ok' else '')
+    plt.close(plot_pair_quality(long, summary, Path(rd.figures)/'pair_quality.png', note=note))
+    return out
+
+# %% ../nbs/06_belief.ipynb #13cbdee3
+def _sample_records(s: dict, stage: str) -> list[dict]:
+    "Gate-summary records of one target sample and of the scorer's verdict on it."
+    recs = [dict(gate_stages=[stage], gate_failures=s.get('gate_failures') or [])]
+    if not s.get('gate_failures'):
+        err = s.get('score_error') and not s.get('score_gate_failures')
+        recs.append(dict(gate_stages=['pref_score'], gate_failures=s.get('score_gate_failures') or [],
+                         failures=[dict(stage='pref_score', reason=s['score_error'])] if err else []))
+    return recs
+
+def pair_generation_records(rows: Sequence[dict]) -> list[dict]:
+    "One `gate_summary` record per generation behind belief or baseline pair rows (beliefs, samples, verdicts, chosen rows)."
+    recs = []
+    for r in rows:
+        if r.get('method') == 'belief':
+            ch = [dict(f, stage='chosen_cot') for f in json.loads(r.get('gate_failures') or '[]') if f.get('field', '').startswith('chosen')]
+            recs.append(dict(gate_stages=['chosen_cot'], gate_failures=ch,
+                             failures=[dict(stage='chosen_cot', reason=r['exclude_reason'])] if not ch and r.get('exclude_reason', '').startswith('chosen_') else []))
+        for b in json.loads(r.get('beliefs') or '[]'):
+            recs.append(dict(gate_stages=['belief_whisper'], gate_failures=[dict(stage='belief_whisper', field='belief', gate=b['gate'])] if b.get('gate') else []))
+            for s in b['samples']: recs += _sample_records(s, 'belief_target')
+        for s in json.loads(r.get('samples') or '[]'): recs += _sample_records(s, 'pairs_baseline')
+    return recs
+
+# %% ../nbs/06_belief.ipynb #a54fcb5e
+BELIEF_SETS = ('pairs_belief', 'pairs_baseline')
+BELIEF_KEYS = ('seed', 'agent_model', 'judge_model', 'safety_classifier', 'target_model', 'policy_set', 'max_new_tokens', 'stage_max_tokens',
+               'temperature', 'top_p', 'belief_iterations', 'belief_samples', 'belief_stop_score', 'baseline_samples', 'belief_target', 'pair_min_gap')
+
+def belief_target_backend(rd, cfg, backend_factory=None) -> tuple:
+    "(backend, name, reason) of the model the ear-whisperer attacks; `(None, '', why)` when `belief_target='sft_db'` and SFT_DB is not trained."
+    from aidsafe_nb.llm import get_backend, backend_for
+    if cfg.belief_target != 'sft_db': return backend_for(cfg, cfg.belief_target, rd), f"{cfg.belief_target}:{getattr(cfg, cfg.belief_target + '_model')}", ''
+    from aidsafe_nb.train import is_trained, backend_kwargs
+    if not is_trained(rd, 'sft_db'):
+        return None, '', (f"no SFT_DB model in {Path(rd.models)/'sft_db'} (step 3 did not train it): belief and baseline pairs are sampled "
+                          "from the model DPO trains, so none were built")
+    kw = backend_kwargs(rd, 'sft_db', cfg)
+    return (backend_factory or get_backend)('hf', **kw, batch_size=cfg.gen_batch_size, cache=rd.cache), f"sft_db:{kw['model']}+{kw['adapter']}", ''
+
+# %% ../nbs/06_belief.ipynb #9b0b4170
+def _build_belief_sets(rd, cfg, cot: list[dict], m, target, target_name: str, out: dict, min_gap: float, progress: bool):
+    "Generate and save the belief pairs, then the baseline pairs with equal draws, where not saved yet."
+    from aidsafe_nb.config import config_hash, max_tokens_for
+    from aidsafe_nb.saro import _saved
+    mode = 'chat' if cfg.belief_target == 'sft_db' else 'json'
+    gen = dict(max_tokens=max_tokens_for(cfg, 'belief_target', cfg.max_new_tokens), temperature=cfg.temperature, top_p=cfg.top_p)
+    prov = dict(config_hash=config_hash(cfg, list(BELIEF_KEYS)), whispered_model=target_name, target_mode=mode)
+    items = [dict(id=r['id'], prompt=r['prompt'], kind=r['kind'], source=r.get('source', ''), **_split(r)) for r in cot]
+    if not _saved(out['pairs_belief']):
+        w = ear_whisper(items, m('agent'), target, m.scorer, m.policies, cfg.belief_iterations, cfg.belief_samples, seed=cfg.seed,
+                        stop_score=cfg.belief_stop_score, belief_tokens=max_tokens_for(cfg, 'belief_whisper', 96), target_mode=mode, progress=progress, **gen)
+        ok = [i for i, r in enumerate(cot) if not _chosen_reason(r)]
+        sc = m.scorer.score([cot[i]['prompt'] for i in ok], [format_reasoning(cot[i]['cot'], cot[i]['response']) for i in ok]) if ok else []
+        cs = [None] * len(cot)
+        for i, s in zip(ok, sc): cs[i] = s
+        save_pairs(belief_pairs(cot, w, cs, m.scorer.name, min_gap, **prov), out['pairs_belief'])
+    if not _saved(out['pairs_baseline']):
+        n_belief = {r['id']: r.get('n_draws') or 0 for r in load_pairs(out['pairs_belief'], all_rows=True)}
+        draws = [cfg.baseline_samples or n_belief.get(it['id']) or cfg.belief_iterations * cfg.belief_samples for it in items]
+        save_pairs(two_sample_pairs(items, target, m.scorer, m.policies, seed=cfg.seed + 7, min_gap=min_gap, draws=draws, mode=mode, **gen, **prov),
+                   out['pairs_baseline'])
+
+def _grader(cfg, m, grader):
+    "(the CoT-quality grader, its model name): the judges notebook's `CotQualityJudge` on `judge_model` unless one is given."
+    if grader is not None: return grader, getattr(grader, 'name', '') or getattr(getattr(grader, 'backend', None), 'name', '') or type(grader).__name__
+    from aidsafe_nb.judges import CotQualityJudge
+    return CotQualityJudge(m('judge'), cfg.judge_structured), cfg.judge_model
+
+# %% ../nbs/06_belief.ipynb #569627e1
+def run_belief_pairs(rd, cfg, *, agent=None, judge=None, target=None, scorer=None, grader=None, backend_factory=None,
+                     policies: str|None = None, min_gap: float|None = None, progress: bool = True) -> dict:
+    "Step 4's first part: belief and baseline pairs from the model DPO trains (SFT_DB by default), gate summaries, pair quality (resumable)."
+    import time
+    from aidsafe_nb.config import Manifest, now_iso
+    from aidsafe_nb.llm import record_usage
+    from aidsafe_nb.saro import load_cot_rows, _saved, _step_models
+    min_gap = cfg.pair_min_gap if min_gap is None else min_gap
+    t0, cot, man, out = time.time(), load_cot_rows(rd), Manifest(rd), {n: Path(rd.data)/n for n in BELIEF_SETS}
+    m, built, info = _step_models(rd, cfg, policies, 'agent', dict(agent=agent, judge=judge), scorer), {}, dict(belief_target=cfg.belief_target)
+    man.step('belief_pairs', status='running', started=now_iso())
+    try:
+        todo = [n for n in BELIEF_SETS if not _saved(out[n])]
+        if todo:
+            if target is not None: tb, name, why = target, getattr(target, 'name', 'given'), ''
+            elif cfg.belief_target == 'agent': tb, name, why = m('agent'), f'agent:{cfg.agent_model}', ''
+            else:
+                tb, name, why = belief_target_backend(rd, cfg, backend_factory)
+                if tb is not None: built['target'] = tb
+            info.update(target=name, reason=why)
+            if why:
+                for n in todo: save_pairs([], out[n], reason=why)
+            else: _build_belief_sets(rd, cfg, cot, m, tb, name, out, min_gap, progress)
+        rows = {n: load_pairs(out[n], all_rows=True) for n in BELIEF_SETS}
+        for n in BELIEF_SETS: write_gate_summary(rd, n, gate_summary(pair_generation_records(rows[n])))
+        if todo or not (Path(rd.data)/'pair_quality.json').exists():
+            if not rows['pairs_belief']: quality = write_pair_quality(rd, None, reason=load_meta(out['pairs_belief']).get('no_trainable_reason', ''))
+            else:
+                g, gname = _grader(cfg, m, grader)
+                quality = write_pair_quality(rd, g, m.policies, grader_model=gname, scorer_name=rows['pairs_belief'][0].get('scorer', ''))
+        else: quality = json.loads((Path(rd.data)/'pair_quality.json').read_text())
+    except Exception as e:
+        man.step('belief_pairs', status='failed', error=f'{type(e).__name__}: {e}'[:500]); raise
+    finally:
+        for b in list(m.built.values()) + list(built.values()): record_usage(rd, b)
+    counts = {n: dict(rows=len(rows[n]), trainable=sum(not r['excluded'] for r in rows[n])) for n in BELIEF_SETS}
+    man.step('belief_pairs', status='done', finished=now_iso(), seconds=round(time.time() - t0, 2), counts=counts,
+             llm_backends_built=sorted(set(m.built) | set(built)), **info)
+    return dict(paths=out, counts=counts, quality=quality, target=info)
