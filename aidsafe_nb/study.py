@@ -266,6 +266,12 @@ def _select(only, steps) -> list[str]|None:
     if bad: raise ConfigError(f"unknown step {bad[0]!r}; steps are {[s.name for s in steps]}")
     return [names[str(o)] for o in only]
 
+# %% ../nbs/11_study.ipynb #547883cd
+def _config(profile: str, overrides: dict|None) -> RunConfig:
+    "The validated config of `profile` + `overrides` (a `profile` given among the overrides, e.g. `-p profile paper`, wins)."
+    ov = dict(overrides or {})
+    return make_config(str(ov.pop('profile', profile)), **ov)
+
 # %% ../nbs/11_study.ipynb #5cd4f2d5
 def _usage_delta(before: dict, after: dict) -> dict:
     "Per-stage token/call counts added between two manifest usage snapshots."
@@ -307,7 +313,7 @@ def _execute(s: Step, action: str, rd: RunDir, cfg: RunConfig, fingerprint: str,
 # %% ../nbs/11_study.ipynb #fc5dfa1e
 def run_study(run_dir, profile: str = 'tiny', overrides: dict|None = None, only=None, steps=STEPS, nb_dir=None, progress=True) -> dict:
     "Run (or resume) the study in `run_dir`; returns what happened to each step."
-    cfg = make_config(profile, **(overrides or {}))
+    cfg = _config(profile, overrides)
     only = _select(only, steps)
     rd = RunDir(run_dir)
     with RunLock(rd.path):
@@ -362,7 +368,7 @@ def estimate(rd: RunDir, cfg: RunConfig, steps=STEPS) -> dict[str, dict]:
 # %% ../nbs/11_study.ipynb #12a192c8
 def dry_run(run_dir, profile: str = 'tiny', overrides: dict|None = None, only=None, steps=STEPS) -> str:
     "The plan of a run (what runs or is skipped, estimated calls and tokens per step) without writing anything or calling a model."
-    cfg = make_config(profile, **(overrides or {}))
+    cfg = _config(profile, overrides)
     rd = RunDir(run_dir)
     actions, est = plan(rd, cfg, steps, _select(only, steps)), estimate(rd, cfg, steps)
     roles = {r: f"{getattr(cfg, f'{r}_backend')}:{getattr(cfg, f'{r}_model')}" for r in ('agent', 'judge')}
@@ -508,7 +514,7 @@ def compare_runs(run_dirs: dict[str, Path|str]):
 def run_sweep(sweep_file, run_dir, profile: str = 'tiny', overrides: dict|None = None, only=None, **kwargs):
     "Run every entry of `sweep_file` into `run_dir/<name>` and write `sweep_comparison.csv`; returns the comparison."
     entries = read_sweep(sweep_file)
-    for _, e in entries: make_config(profile, **{**(overrides or {}), **e})      # validate all before running any
+    for _, e in entries: _config(profile, {**(overrides or {}), **e})      # validate all before running any
     root, dirs, failed = Path(run_dir), {}, {}
     for name, e in entries:
         dirs[name] = root/name

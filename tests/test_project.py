@@ -15,7 +15,7 @@ def test_study_notebook_shape(path):
     tagged = [c for c in nb.cells if 'parameters' in c.metadata.get('tags', [])]
     assert len(tagged) == 1, f'{path.name}: needs exactly one cell tagged parameters'
     src = tagged[0].source
-    for name in ('run_dir', 'profile'): assert re.search(rf'^{name}\s*=', src, re.M), f'{path.name}: parameter {name} missing'
+    for name in ('run_dir', 'profile', 'overrides'): assert re.search(rf'^{name}\s*(:\s*\w+\s*)?=', src, re.M), f'{path.name}: parameter {name} missing'
     text = '\n'.join(c.source for c in nb.cells)
     assert 'colab.research.google.com/github' in text and "'google.colab' in sys.modules" in text
     assert 'nbdev_export' not in text, 'study notebooks must run outside the repo'
