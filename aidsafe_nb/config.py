@@ -14,8 +14,8 @@ __all__ = ['PROFILES', 'CHATML_TEMPLATE', 'SMOL_WHEEL', 'SMOL_GGUF', 'SMOL_HUB_I
            'repo_root', 'data_dir', 'cache_dir', 'shared_benchmarks_dir', 'RunConfig', 'ConfigError', 'validate',
            'make_config', 'max_tokens_for', 'atomic_write_text', 'atomic_write_json', 'file_lock', 'save_config',
            'load_config', 'config_hash', 'auto_threads', 'set_torch_threads', 'seed_everything', 'RunDir', 'open_run',
-           'git_commit', 'now_iso', 'Manifest', 'auto_profile', 'build_tiny_model', 'smol_gguf_path',
-           'build_smol_model', 'resolve_model', 'model_label', 'format_reasoning', 'split_reasoning']
+           'git_commit', 'now_iso', 'Manifest', 'gpu_info', 'choose_profile', 'auto_profile', 'build_tiny_model',
+           'smol_gguf_path', 'build_smol_model', 'resolve_model', 'model_label', 'format_reasoning', 'split_reasoning']
 
 # %% ../nbs/00_config.ipynb #83007b22
 def repo_root() -> Path:
@@ -503,11 +503,34 @@ class Manifest:
         with self._locked() as m: m.setdefault('usage', {})[stage] = usage; m['updated'] = now_iso()
 
 # %% ../nbs/00_config.ipynb #0d940b76
-def auto_profile(profile: str = 'tiny') -> str:
-    "`colab_t4` when running on Colab with a CUDA GPU and `profile` is the default `tiny`; else `profile`."
-    import torch
-    on_colab = 'google.colab' in sys.modules
-    if profile == 'tiny' and on_colab and torch.cuda.is_available() and not os.environ.get('AIDSAFE_KEEP_PROFILE'): return 'colab_t4'
+def gpu_info() -> dict|None:
+    "This machine's first CUDA GPU as `{name, memory_gb, capability}` (memory in GiB, capability `(major, minor)`); None without one."
+    try: import torch
+    except ImportError: return None
+    if not torch.cuda.is_available(): return None
+    p = torch.cuda.get_device_properties(0)
+    return dict(name=p.name, memory_gb=round(p.total_memory / 2**30, 1), capability=(p.major, p.minor))
+
+def choose_profile(gpu: dict|None, # GPU info as `gpu_info()` gives it (None = no GPU)
+                   profiles=None, # the profiles to choose from (default: `PROFILES`)
+                  ) -> tuple[str, str]:
+    "(profile, reason) for a GPU [R]: none, compute capability < 7.0 or < 14 GiB -> `tiny`; >= 38 GiB -> `gpu_40g` if that profile exists; else `colab_t4`."
+    profiles = PROFILES if profiles is None else profiles
+    if not gpu: return 'tiny', 'no CUDA GPU'
+    name, mem, cc = gpu.get('name', 'GPU'), float(gpu.get('memory_gb') or 0), tuple(gpu.get('capability') or (0, 0))
+    if cc < (7, 0): return 'tiny', f'{name}: compute capability {cc[0]}.{cc[1]} < 7.0 (the 4-bit QLoRA sizes assume a Volta/Turing or newer GPU)'
+    if mem < 14: return 'tiny', f'{name}: {mem:g} GiB < 14 GiB (a 7B model in 4-bit plus QLoRA training needs a T4-class 15 GB GPU)'
+    if mem >= 38 and 'gpu_40g' in profiles: return 'gpu_40g', f'{name}: {mem:g} GiB >= 38 GiB'
+    return 'colab_t4', f'{name}: {mem:g} GiB, compute capability {cc[0]}.{cc[1]}' + (' (no larger profile `gpu_40g` defined)' if mem >= 38 else '')
+
+def auto_profile(profile: str = 'tiny', # the profile asked for: the default `tiny` is switched on Colab, `auto` everywhere
+                 gpu='detect', # GPU info in `gpu_info()` form (None = no GPU); 'detect' = this machine's
+                 on_colab: bool|None = None, # default: whether `google.colab` is imported
+                ) -> str:
+    "The profile to run: `auto` -> `choose_profile(gpu)`; on Colab, the default `tiny` too (unless `AIDSAFE_KEEP_PROFILE` is set); else `profile`."
+    on_colab = 'google.colab' in sys.modules if on_colab is None else on_colab
+    if profile == 'auto' or (profile == 'tiny' and on_colab and not os.environ.get('AIDSAFE_KEEP_PROFILE')):
+        return choose_profile(gpu_info() if gpu == 'detect' else gpu)[0]
     return profile
 
 # %% ../nbs/00_config.ipynb #e954587c
