@@ -11,15 +11,15 @@ from .config import (RunConfig, RunDir, Manifest, atomic_write_json, atomic_writ
                      resolve_model, seed_everything, now_iso)
 
 # %% auto #0
-__all__ = ['BASE_MODELS', 'TRAIN_FIELDS', 'DPO_JOBS', 'QWEN25_7B_DIMS', 'TOY_DIMS', 'PEAK_TFLOPS', 'TrainError', 'row_split',
-           'load_data', 'TrainSkip', 'passes_gates', 'gate_stats', 'check_gates', 'released_rows', 'sft_dataset',
-           'write_demo_data', 'dpo_dataset', 'pair_gate_stats', 'n_tokens', 'row_tokens', 'length_filter', 'Hardware',
-           'detect_hardware', 'hardware_defaults', 'compute_dtype', 'train_in_4bit', 'base_precision', 'model_shape',
-           'estimate_memory_gb', 'check_fits', 'load_base', 'lora_config', 'JsonlLog', 'TimedCheckpoint', 'read_log',
-           'plot_loss', 'eval_args', 'sft_args', 'dpo_args', 'sft_trainer', 'dpo_trainer', 'base_model_info',
-           'model_card', 'model_dir', 'is_trained', 'train_info', 'skipped_models', 'train_sft', 'train_dpo',
-           'has_rows', 'run_sft', 'run_dpo', 'adapter_path', 'backend_kwargs', 'load_trained', 'merge_adapter',
-           'random_model', 'synthetic_rows', 'peak_tflops', 'train_flops_per_token', 'bench_settings',
+__all__ = ['BASE_MODELS', 'TRAIN_FIELDS', 'DPO_JOBS', 'QWEN25_7B_DIMS', 'TOY_DIMS', 'PEAK_TFLOPS', 'BENCH_CONFIGS', 'TrainError',
+           'row_split', 'load_data', 'TrainSkip', 'passes_gates', 'gate_stats', 'check_gates', 'released_rows',
+           'sft_dataset', 'write_demo_data', 'dpo_dataset', 'pair_gate_stats', 'n_tokens', 'row_tokens',
+           'length_filter', 'Hardware', 'detect_hardware', 'hardware_defaults', 'compute_dtype', 'train_in_4bit',
+           'base_precision', 'model_shape', 'estimate_memory_gb', 'check_fits', 'load_base', 'lora_config', 'JsonlLog',
+           'TimedCheckpoint', 'read_log', 'plot_loss', 'eval_args', 'sft_args', 'dpo_args', 'sft_trainer',
+           'dpo_trainer', 'base_model_info', 'model_card', 'model_dir', 'is_trained', 'train_info', 'skipped_models',
+           'train_sft', 'train_dpo', 'has_rows', 'run_sft', 'run_dpo', 'adapter_path', 'backend_kwargs', 'load_trained',
+           'merge_adapter', 'random_model', 'synthetic_rows', 'peak_tflops', 'train_flops_per_token', 'bench_settings',
            'measure_training']
 
 # %% ../nbs/07_train.ipynb #8c45b8ff
@@ -364,9 +364,9 @@ def check_fits(shape: dict, hw: Hardware, seq_len: int, batch: int = 1, lora_r: 
 
 # %% ../nbs/07_train.ipynb #3e25ef58
 def load_base(model_name: str, settings: dict, load_in_4bit: bool = True):
-    "(base model ready for k-bit training, tokenizer) for `model_name` ('tiny', a hub id or a folder)."
+    "(frozen base model ready for LoRA training, 4-bit NF4 or not, tokenizer) for `model_name` ('tiny', 'smol', a hub id or a folder)."
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
     from peft import prepare_model_for_kbit_training
     path = resolve_model(model_name)
     dtype = getattr(torch, settings['compute_dtype'])
@@ -375,10 +375,14 @@ def load_base(model_name: str, settings: dict, load_in_4bit: bool = True):
         kw['quantization_config'] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True,
                                                        bnb_4bit_compute_dtype=dtype)
     if not settings['use_cpu']: kw['device_map'] = {'': 0}
+    mc = AutoConfig.from_pretrained(path)
+    if (getattr(mc, 'quantization_config', None) or {}).get('quant_method') == 'gguf':
+        del mc.quantization_config; kw['config'] = mc      # a de-quantized GGUF conversion (plain weights) that still names its GGUF source
     model = AutoModelForCausalLM.from_pretrained(path, **kw)
     for mod in model.modules():   # bnb repacks CPU 4-bit weights on an eval forward, which breaks later training steps
         if hasattr(mod, 'support_avx512bf16_for_cpu'): mod.support_avx512bf16_for_cpu = False
-    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True, gradient_checkpointing_kwargs={'use_reentrant': False})
+    gc_on = settings.get('gradient_checkpointing', True)
+    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gc_on, gradient_checkpointing_kwargs={'use_reentrant': False} if gc_on else None)
     tok = AutoTokenizer.from_pretrained(path)
     if tok.pad_token is None: tok.pad_token = tok.eos_token
     return model, tok
@@ -408,7 +412,7 @@ class _JsonlLog:
         if 'loss' not in logs: return
         now, ntok = time.time(), float(logs.get('num_tokens', 0.0))
         prev = ntok if self._tok is None and state.global_step > 1 else (self._tok or 0.0)   # first entry after a resume: no rate
-        row = dict(step=state.global_step, time=round(now, 3), loss=logs.get('loss'), learning_rate=logs.get('learning_rate'),
+        row = dict(step=state.global_step, time=round(now, 3), cpu_time=round(time.process_time(), 3), loss=logs.get('loss'), learning_rate=logs.get('learning_rate'),
                    grad_norm=logs.get('grad_norm'), tokens_per_s=round((ntok - prev)/max(now - self._t, 1e-9), 2))
         row.update({k: v for k, v in logs.items() if k not in row and isinstance(v, (int, float))})
         self._t, self._tok = now, ntok
@@ -885,20 +889,35 @@ def train_flops_per_token(shape: dict, seq_len: int, kind: str = 'sft') -> float
     return fwd*2 + (fwd if kind == 'dpo' else 0)
 
 # %% ../nbs/07_train.ipynb #9863024a
-def bench_settings(config: str, hw: Hardware) -> dict:
-    "Trainer settings of `trl_default` or `tuned` (see above) on `hw`."
-    tuned = hardware_defaults(hw)
-    if config == 'tuned': return {**tuned, 'extra': dict(gradient_checkpointing_kwargs={'use_reentrant': False})}
-    if config != 'trl_default': raise ValueError(f"config must be 'trl_default' or 'tuned', got {config!r}")
-    import torch
-    default_optim = 'adamw_torch_fused' if hw.device == 'cuda' else 'adamw_torch'
-    return {**tuned, 'optim': default_optim, 'padding_free': False, 'packing': False, 'attn_implementation': 'sdpa',
-            'extra': dict(gradient_checkpointing_kwargs=None)}
+BENCH_CONFIGS = {
+    'trl_default': "TRL 1.16's SFTConfig/DPOConfig defaults: 8 rows per device batch (padded), gradient checkpointing, AdamW (fused on CUDA), no packing",
+    'current': "the settings training used before issue 14: 1 row per device batch x grad_accum, non-reentrant gradient checkpointing",
+    'no_gc': "`current` without gradient checkpointing",
+    'padding_free': "a step's rows in one padding-free batch (TRL `padding_free`: rows concatenated, `position_ids` mark the boundaries)",
+    'padding_free_no_gc': "`padding_free` without gradient checkpointing",
+    'packing': "TRL best-fit-decreasing packing into `max_seq_len` bins, 1 bin per device batch (fewer, fuller rows: not the same batches)",
+    'nf4': "`current` on a 4-bit NF4 base (the CPU default before issue 11)",
+    'tuned': "what training uses now: `hardware_defaults(hw)`",
+}
+
+def bench_settings(config: str, hw: Hardware, batch: int = 8) -> dict:
+    "Trainer settings of benchmark configuration `config` (see `BENCH_CONFIGS`) on `hw` for `batch` rows per optimizer step; `per_device` rows per device batch."
+    if config not in BENCH_CONFIGS: raise ValueError(f"config must be one of {list(BENCH_CONFIGS)}, got {config!r}")
+    hd = hardware_defaults(hw)
+    st = {**hd, 'load_in_4bit': hw.device == 'cuda', 'per_device': hd.get('per_device', 1), 'extra': dict(gradient_checkpointing_kwargs={'use_reentrant': False})}
+    if config == 'tuned': return st
+    cur = {**st, 'gradient_checkpointing': True, 'per_device': 1, 'padding_free': False, 'packing': False}
+    if config == 'trl_default':
+        return {**cur, 'optim': 'adamw_torch_fused' if hw.device == 'cuda' else 'adamw_torch', 'attn_implementation': 'sdpa',
+                'per_device': min(8, batch), 'extra': dict(gradient_checkpointing_kwargs=None)}
+    pf = {**cur, 'padding_free': True, 'per_device': batch}
+    return dict(current=cur, no_gc={**cur, 'gradient_checkpointing': False}, padding_free=pf, padding_free_no_gc={**pf, 'gradient_checkpointing': False},
+                packing={**cur, 'packing': True, 'padding_free': True}, nf4={**cur, 'load_in_4bit': True})[config]
 
 # %% ../nbs/07_train.ipynb #7e6eb503
 def _bench_model(model_path, kind, st, cfg, out):
     "(model, tokenizer) for a benchmark run; for DPO the policy starts from a saved LoRA adapter, as in `train_dpo`."
-    model, tok = load_base(str(model_path), st, True)
+    model, tok = load_base(str(model_path), st, st.get('load_in_4bit', True))
     if kind == 'dpo':
         from peft import get_peft_model
         pm = get_peft_model(model, lora_config(cfg)); pm.save_pretrained(str(out/'start_adapter')); model = pm.unload()
@@ -912,37 +931,51 @@ def _throughput(log: list[dict], warmup: int) -> tuple[float, float]:
     return last['num_tokens'] - first['num_tokens'], last['time'] - first['time']
 
 # %% ../nbs/07_train.ipynb #e1013b3c
-def measure_training(model_path, kind: str = 'sft', config: str = 'tuned', seq_len: int = 1024, n_rows: int = 32, steps: int = 6,
-                     warmup: int = 2, grad_accum: int = 4, lora_r: int = 16, memory_cap_gb: float|None = None, seed: int = 0) -> dict:
-    "Train `steps` optimizer steps of `kind` on synthetic rows; peak memory, tokens/s (after `warmup` steps), MFU."
-    import torch, resource
+def _bench_cfg(st: dict, kind: str, steps: int, batch: int, seq_len: int, lora_r: int, seed: int):
     from aidsafe_nb.config import make_config
+    per = 1 if st.get('packing') and kind == 'sft' else st['per_device']
+    ga = max(1, batch//(2 if st.get('packing') and kind == 'sft' else 1)//per)    # packing: 2 bins of seq_len tokens per step
+    return make_config('tiny', max_steps=steps, grad_accum=ga, max_seq_len=seq_len, lora_r=lora_r, seed=seed, per_device_batch_size=per,
+                       learning_rate=1e-4, dpo_learning_rate=5e-6)
+
+def _peak_memory(hw, res: dict):
+    import torch, resource
+    if hw.device == 'cuda':
+        res.update(peak_allocated_gb=round(torch.cuda.max_memory_allocated()/2**30, 2), peak_reserved_gb=round(torch.cuda.max_memory_reserved()/2**30, 2))
+    else: res['peak_rss_gb_process'] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/2**20, 2)
+
+def measure_training(model_path, kind: str = 'sft', config: str = 'tuned', seq_len: int = 1024, n_rows: int = 32, steps: int = 6,
+                     warmup: int = 2, grad_accum: int = 4, lora_r: int = 16, memory_cap_gb: float|None = None, seed: int = 0,
+                     min_frac: float = 0.35) -> dict:
+    "Train `steps` optimizer steps of `kind` with `grad_accum` rows each on synthetic rows; peak memory, tokens/s (after `warmup` steps), MFU, the loss per step."
+    import torch
     if not 1 <= warmup < steps: raise ValueError(f'need 1 <= warmup < steps, got warmup={warmup}, steps={steps}')
-    hw = detect_hardware(); st = bench_settings(config, hw)
-    res = dict(kind=kind, config=config, device=hw.name, seq_len=seq_len, grad_accum=grad_accum, steps=steps, optim=st['optim'],
+    hw = detect_hardware(); st = bench_settings(config, hw, grad_accum)
+    cfg = _bench_cfg(st, kind, steps, grad_accum, seq_len, lora_r, seed)
+    res = dict(kind=kind, config=config, device=hw.name, torch_threads=torch.get_num_threads(), seq_len=seq_len, rows_per_step=grad_accum,
+               per_device=cfg.per_device_batch_size, grad_accum=cfg.grad_accum, steps=steps, optim=st['optim'], load_in_4bit=st['load_in_4bit'],
+               gradient_checkpointing=st.get('gradient_checkpointing', True), padding_free=bool(st['padding_free']) and kind == 'sft',
                packing=bool(st.get('packing')) and kind == 'sft', status='ok')
     if hw.device == 'cuda':
         if memory_cap_gb: torch.cuda.set_per_process_memory_fraction(min(1.0, memory_cap_gb/hw.memory_gb)); res['memory_cap_gb'] = memory_cap_gb
         torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
-    cfg = make_config('tiny', max_steps=steps, grad_accum=grad_accum, max_seq_len=seq_len, lora_r=lora_r, seed=seed, per_device_batch_size=1,
-                      learning_rate=1e-4, dpo_learning_rate=5e-6)
     out = Path(tempfile.mkdtemp(prefix='bench_train_')); log_path = out/'train_log.jsonl'
     try:
         from datasets import Dataset
         model, tok = _bench_model(model_path, kind, st, cfg, out)
-        ds = Dataset.from_list(synthetic_rows(tok, n_rows, seq_len, kind, seed))
+        ds = Dataset.from_list(synthetic_rows(tok, n_rows, seq_len, kind, seed, min_frac))
         cb, kw = [JsonlLog(log_path)], dict(save_strategy='no', **st['extra'])
         tr = (sft_trainer(model, tok, ds, cfg, st, out/'work', callbacks=cb, **kw) if kind == 'sft'
               else dpo_trainer(model, tok, ds, cfg, st, out/'work', out/'start_adapter', callbacks=cb, **kw))
         tr.train()
         log = read_log(log_path); ntok, secs = _throughput(log, warmup)
-        res.update(tokens_per_s=round(ntok/secs, 1), losses_finite=all(math.isfinite(r['loss']) for r in log), final_loss=round(log[-1]['loss'], 4))
+        cpu = log[-1]['cpu_time'] - log[warmup - 1]['cpu_time']
+        res.update(tokens_per_s=round(ntok/secs, 1), tokens_per_cpu_s=round(ntok/max(cpu, 1e-9), 1), losses_finite=all(math.isfinite(r['loss']) for r in log), final_loss=round(log[-1]['loss'], 4),
+                   losses=[round(r['loss'], 4) for r in log], seconds=round(log[-1]['time'] - log[0]['time'], 2))
         peak = peak_tflops(hw.name) if hw.device == 'cuda' else None
         res['mfu'] = round(res['tokens_per_s']*train_flops_per_token(model_shape(str(model_path)), seq_len, kind)/(peak*1e12), 4) if peak else None
         del tr, model
     except torch.OutOfMemoryError as e: res.update(status='OOM', error=str(e).splitlines()[0][:300])
-    if hw.device == 'cuda':
-        res.update(peak_allocated_gb=round(torch.cuda.max_memory_allocated()/2**30, 2), peak_reserved_gb=round(torch.cuda.max_memory_reserved()/2**30, 2))
-    else: res['peak_rss_gb_process'] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/2**20, 2)
+    _peak_memory(hw, res)
     shutil.rmtree(out, ignore_errors=True); _free()
     return res
