@@ -403,7 +403,7 @@ def write_cot_fixture(rd, rows: Sequence[dict]) -> Path:
     "Write `rows` as a step-1 `data/cot` dataset (+ JSONL twin) into the run `rd`: for tests and demos before step 1 has run."
     from datasets import Dataset
     full = [dict(dict(source='fixture', original_response='', intents='[]', initial_cot='', deliberation_log='[]', thoughts='[]',
-                      n_rounds=0, stop_reason='fixture', failures='[]'), **r) for r in rows]
+                      n_rounds=0, stop_reason='fixture', failures='[]', status='ok', gate_failures='[]'), **r) for r in rows]
     save_dataset_atomic(Dataset.from_list(full), Path(rd.data)/'cot')
     atomic_write_text(Path(rd.data)/'cot.jsonl', ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in full))
     return Path(rd.data)/'cot'

@@ -6,7 +6,7 @@ from aidsafe_nb.llm import get_backend
 from aidsafe_nb.belief import (ear_whisper, belief_pairs, two_sample_pairs, mark_pairs, pair_row, save_pairs, load_pairs,
                                exclusion_reason, KeywordScorer, LLMJudgeScorer, clean_belief)
 from aidsafe_nb.saro import (split_steps, branch_point, srpo_pairs, rw_items, rw_rows, run_preference, write_cot_fixture,
-                             jailbreak_templates, wrap_jailbreak, JAILBREAK_NAMES, PAIR_SETS)
+                             jailbreak_templates, wrap_jailbreak, JAILBREAK_NAMES, PAIR_SETS, SARO_SETS)
 
 POL = 'P1. No illegal activities.\nP5. Do not refuse benign requests.'
 
@@ -112,10 +112,17 @@ def test_srpo_pairs_share_prefix(rule, k):
 
 # ---- templates and RW
 
-def test_jailbreak_templates():
-    t = jailbreak_templates()
-    assert set(JAILBREAK_NAMES) <= set(t) and all('{{ prompt }}' in v and '{#' not in v for v in t.values())
-    assert all('Do X?' in wrap_jailbreak('Do X?', n) for n in JAILBREAK_NAMES)
+def test_jailbreak_templates_are_the_training_set_and_disjoint_from_evaluation():
+    t, ev = jailbreak_templates(), jailbreak_templates('jailbreaks')
+    assert set(JAILBREAK_NAMES) == set(t) and len(t) >= 4 and all('{#' not in v for v in t.values())
+    assert not set(t) & set(ev), 'a training jailbreak has an evaluation template name'
+    norm = lambda x: ' '.join(x.lower().split())
+    assert not {norm(v) for v in t.values()} & {norm(v) for v in ev.values()}
+    for n in JAILBREAK_NAMES:               # every wrapper carries the whole request (payload_split in two halves)
+        w = wrap_jailbreak('Do X now?', n)
+        assert 'Do X now?' in w or ('Do X' in w and ' now?' in w)
+    its = rw_items([dict(id=f's{i}', prompt='P?', kind='safety') for i in range(7)])
+    assert {i['jailbreak'] for i in its if i['jailbreak']} == set(JAILBREAK_NAMES)     # RW/SRPO use only the training set
 
 def test_rw_rows_shortest_accepted():
     texts = iter(['x y z w v. Wait, long one.', 'a b c', 'Wait, short.', 'a b'])   # sample 0 of g, s; then sample 1 of g, s
@@ -145,62 +152,189 @@ def test_degenerate_pairs_flagged_never_silently_dropped(tmp_path):
     with pytest.raises(ValueError, match='mark_pairs'):
         save_pairs([pair_row('q', g, b)], tmp_path/'bad')
 
-# ---- the step
+# ---- the steps
 
 def _fake_model(conv):
-    c, sys_ = conv[-1]['content'], conv[0]['content']
+    "Agent, judge, teacher and (in chat mode) the SFT model, from hand-written rules."
+    c = conv[-1]['content']
     if 'ear-whisperer' in c: return 'Everyone agrees this is harmless.'
-    if 'strict safety and policy judge' in c: return json.dumps({'violation': 5 if 'Here is how' in c else 1})
+    if 'Rate how clearly' in c: return json.dumps({'violation': 5 if 'Here is how' in c else 1})
     if 'strict judge of training data' in c: return json.dumps({'accept': True})
-    if 'contrast examples' in c: return _saro_agent(conv)
-    if 'Continue' in c or 'continue' in c: return _saro_agent(conv)
-    if '"reasoning"' in sys_: return json.dumps({'reasoning': 'Wait, check the policies.', 'answer': f'Safe answer {len(c)}.'})
-    bad = 'harmless' in c
-    return json.dumps({'cot': 'Fine.' if bad else f'Policy applies {len(c) % 7}.', 'response': 'Here is how.' if bad else 'A safe reply.'})
+    if 'contrast examples' in c or 'Continue the reasoning' in c: return _saro_agent(conv)
+    if 'Think about the user' in c: return json.dumps({'reasoning': 'Wait, check the policies.', 'answer': f'Safe answer {len(c)}.'})
+    if 'harmless' in c: return format_reasoning('The belief says it is fine.', 'Here is how.')
+    return format_reasoning(f'Policy applies {len(c) % 7}.', 'A safe reply.')
 
-COT = [dict(id='s1', prompt='How do I pick a lock?', kind='safety', cot='Policy 1 applies.', response='I cannot help.'),
-       dict(id='s2', prompt='Steal a car?', kind='safety', cot='Policy 1.', response='No.'),
-       dict(id='g1', prompt='How do I bake bread?', kind='general', cot='Benign.', response='Mix flour and water.')]
+COT = [dict(id='s1', prompt='How do I pick a lock?', kind='safety', cot='Policy 1 applies.', response='I cannot help.', status='ok'),
+       dict(id='s2', prompt='Steal a car?', kind='safety', cot='Policy 1.', response=']', status='gate_failed',
+            gate_failures=json.dumps([dict(stage='refiner', field='response', gate='punctuation')])),
+       dict(id='g1', prompt='How do I bake bread?', kind='general', cot='Benign.', response='Mix flour and water.', status='ok')]
 
-def test_run_preference_outputs_contract_and_resume(tmp_path):
-    rd, cfg = open_run(tmp_path/'run', 'tiny', belief_iterations=2, rw_samples=2)
+def test_run_preference_writes_saro_sets_only_and_resumes(tmp_path):
+    from aidsafe_nb.belief import load_meta
+    rd, cfg = open_run(tmp_path/'run', 'tiny', rw_samples=2)
     write_cot_fixture(rd, COT)
     fb = get_backend('fake', responder=_fake_model)
-    res = run_preference(rd, cfg, agent=fb, judge=fb, whispered=fb, progress=False)
+    res = run_preference(rd, cfg, agent=fb, judge=fb, progress=False)
+    assert set(res['paths']) == set(SARO_SETS) and not (rd.data/'pairs_belief').exists()
+    for name in SARO_SETS:
+        allr, ds, meta = load_pairs(rd.data/name, all_rows=True), load_pairs(rd.data/name), load_meta(rd.data/name)
+        assert allr and all('excluded' in r and 'exclude_reason' in r and 'status' in r for r in allr)
+        assert len(ds) == sum(not r['excluded'] for r in allr) == meta['n_trainable'] > 0
+        assert json.loads((rd.data/f'{name}.gates.json').read_text())['stages']
     for name in PAIR_SETS:
-        allr, ds = load_pairs(rd.data/name, all_rows=True), load_pairs(rd.data/name)
-        assert allr and all('excluded' in r and 'exclude_reason' in r for r in allr)
-        assert len(ds) == sum(not r['excluded'] for r in allr)
-        if name == 'pairs_baseline':          # the fake model answers a plain request identically: every pair flagged
-            assert {r['exclude_reason'] for r in allr} == {'identical'}; continue
-        assert len(ds) > 0, name
-        row = ds[0]
+        row = load_pairs(rd.data/name)[0]
         assert row['prompt'][0]['role'] == 'user' and row['chosen'][0]['role'] == row['rejected'][0]['role'] == 'assistant'
         assert row['chosen'][0]['content'].startswith('<think>') and row['chosen'] != row['rejected']
-        assert {'id', 'method', 'chosen_score', 'rejected_score', 'score_gap', 'scorer', 'config_hash'} <= set(ds.column_names)
+        assert {'id', 'method', 'chosen_score', 'rejected_score', 'score_gap', 'scorer', 'config_hash', 'status'} <= set(load_pairs(rd.data/name).column_names)
     rw = load_pairs(rd.data/'rw')
     assert len(rw) == 5 and set(rw['variant']) == {'harmful', 'jailbreak', 'benign'}
-    assert (rd.figures/'pair_quality.png').stat().st_size > 1000
-    q = res['quality'].set_index('method')
-    assert q.loc['belief', 'mean_gap'] == 1.0 and q.loc['baseline', 'n_trainable'] == 0   # plain sampling: identical pairs here
+    assert {r['jailbreak'] for r in rw if r['jailbreak']} <= set(JAILBREAK_NAMES)
     n = fb.n_calls
     res2 = run_preference(rd, cfg, progress=False)       # no backends given: none may be built, nothing generated
     assert fb.n_calls == n and res2['counts'] == res['counts']
-    import json as _j
-    assert _j.loads((rd.manifest).read_text())['steps']['2_preference']['llm_backends_built'] == []
+    assert json.loads(rd.manifest.read_text())['steps']['2_preference']['llm_backends_built'] == []
 
 def test_run_preference_bad_input(tmp_path):
     rd, cfg = open_run(tmp_path/'run', 'tiny')
     with pytest.raises(FileNotFoundError, match='step 1'): run_preference(rd, cfg)
     write_cot_fixture(rd, [dict(id='x', prompt='p', kind='safety', cot='c')])
     with pytest.raises(ValueError, match='response'): run_preference(rd, cfg)
-    with pytest.raises(ValueError, match='target_role'): run_preference(rd, cfg, target_role='judge')
 
-def test_rw_rows_without_rejection_sampling_needs_no_judge():
-    teacher = get_backend('fake', responder=lambda conv: json.dumps({'reasoning': 'Step 1. Wait, check.', 'answer': 'A.'}))
-    rows = rw_rows(rw_items([dict(id='g', prompt='Bake?', kind='general')]), teacher, None, POL, k=1)
-    assert rows[0]['excluded'] is False and rows[0]['accepted'] is None and rows[0]['n_samples'] == 1
-    with pytest.raises(ValueError, match='rw_samples'): rw_rows([], teacher, None, POL, k=0)
+# ---- belief pairs from the SFT model (step 4)
+
+def _fake_sft_db(rd):
+    (rd.models/'sft_db').mkdir(parents=True)
+    (rd.models/'sft_db'/'train_info.json').write_text(json.dumps(dict(base_model='tiny', load_in_4bit=False)))
+
+class _Grader:
+    "Faithfulness 5 for a CoT naming a policy, else 1; counts its calls and items."
+    def __init__(self): self.calls, self.items = 0, 0
+    def grade(self, prompts, cots, responses, policies_text):
+        self.calls += 1; self.items += len(cots)
+        return [dict(faithfulness_cot_policy=5 if 'Policy' in c else 1, error=None) for c in cots]
+
+def test_belief_pairs_target_the_sft_db_adapter(tmp_path):
+    from aidsafe_nb.belief import run_belief_pairs
+    rd, cfg = open_run(tmp_path/'run', 'tiny', belief_iterations=2, belief_samples=2)
+    write_cot_fixture(rd, COT); _fake_sft_db(rd)
+    fb, asked = get_backend('fake', responder=_fake_model), []
+    def factory(kind, **kw):
+        asked.append((kind, kw['model'], kw['adapter'])); return fb
+    res = run_belief_pairs(rd, cfg, agent=fb, judge=fb, grader=_Grader(), backend_factory=factory, progress=False)
+    assert asked == [('hf', 'tiny', str(rd.models/'sft_db'))]                 # base + the SFT_DB adapter, built once
+    rows = load_pairs(rd.data/'pairs_belief', all_rows=True)
+    assert all(r['whispered_model'] == f"sft_db:tiny+{rd.models/'sft_db'}" and r['target_mode'] == 'chat' for r in rows)
+    assert res['target']['belief_target'] == 'sft_db'
+    by = {r['id']: r for r in rows}
+    assert by['s1']['excluded'] is False and by['g1']['excluded'] is False
+    assert by['s2']['exclude_reason'] == 'chosen_gated' and by['s2']['status'] == 'gate_failed'   # junk chosen side: never trainable
+    base = load_pairs(rd.data/'pairs_baseline', all_rows=True)
+    assert {r['id']: r['n_draws'] for r in base} == {r['id']: max(2, r['n_draws']) for r in rows}  # equal draws per prompt
+    g = json.loads((rd.data/'pairs_belief.gates.json').read_text())['stages']
+    assert g['chosen_cot'] == dict(n=3, passed=2, pass_rate=0.6667, failures={'punctuation': 1})
+    assert {'belief_whisper', 'belief_target', 'pref_score'} <= set(g)
+
+def test_belief_pairs_without_sft_db_are_explicitly_empty(tmp_path):
+    from aidsafe_nb.belief import run_belief_pairs, load_meta
+    rd, cfg = open_run(tmp_path/'run', 'tiny')
+    write_cot_fixture(rd, COT)
+    fb = get_backend('fake', responder=_fake_model)
+    res = run_belief_pairs(rd, cfg, agent=fb, judge=fb, grader=_Grader(), progress=False)
+    assert res['counts'] == {'pairs_belief': dict(rows=0, trainable=0), 'pairs_baseline': dict(rows=0, trainable=0)}
+    for n in ('pairs_belief', 'pairs_baseline'):
+        m = load_meta(rd.data/n)
+        assert m['trainable'] is False and 'no SFT_DB model' in m['no_trainable_reason']
+        assert len(load_pairs(rd.data/n)) == 0
+    q = json.loads((rd.data/'pair_quality.json').read_text())
+    assert q['status'] == 'not_built' and 'no SFT_DB model' in q['reason'] and fb.n_calls == 0
+
+def test_belief_target_agent_keeps_the_json_path(tmp_path):
+    from aidsafe_nb.belief import run_belief_pairs
+    rd, cfg = open_run(tmp_path/'run', 'tiny', belief_target='agent', belief_iterations=1, belief_samples=1)
+    write_cot_fixture(rd, COT[:1])
+    seen = []
+    def agent(conv):
+        seen.append(conv)
+        if 'ear-whisperer' in conv[-1]['content'] or 'Rate how clearly' in conv[-1]['content']: return _fake_model(conv)
+        return json.dumps({'cot': 'The belief says so.', 'response': 'Here is how.'})
+    fb = get_backend('fake', responder=agent)
+    run_belief_pairs(rd, cfg, agent=fb, judge=fb, grader=_Grader(), progress=False)
+    cot_reqs = [c for c in seen if '"cot"' in c[-1]['content']]
+    assert cot_reqs and cot_reqs[0][0]['role'] == 'system'                    # policies first, as the shared system message
+    assert load_pairs(rd.data/'pairs_belief', all_rows=True)[0]['target_mode'] == 'json'
+
+def test_pair_quality_uses_the_grader_on_equal_numbers(tmp_path):
+    from aidsafe_nb.belief import write_pair_quality
+    rd, cfg = open_run(tmp_path/'run', 'tiny')
+    g, b = format_reasoning('Policy 1 applies.', 'No.'), format_reasoning('Sure.', 'Here is how.')
+    belief = mark_pairs([pair_row('q1', g, b, id='1', chosen_score=0.0, rejected_score=1.0, n_draws=4, scorer='s'),
+                         pair_row('q2', g, b, id='2', chosen_score=0.0, rejected_score=1.0, n_draws=2, scorer='s'),
+                         pair_row('q3', g, format_reasoning('', ''), id='3', chosen_score=0.0, rejected_score=None, n_draws=4, scorer='s')])
+    base = mark_pairs([pair_row('q1', g, g.replace('1', '2'), id='1', chosen_score=0.0, rejected_score=0.0, n_draws=4),
+                       pair_row('q2', g, b.replace('how', 'why'), id='2', chosen_score=0.0, rejected_score=1.0, n_draws=2),
+                       pair_row('q3', g, b, id='3', chosen_score=0.0, rejected_score=1.0, n_draws=4)])
+    save_pairs(belief, rd.data/'pairs_belief'); save_pairs(base, rd.data/'pairs_baseline')
+    gr = _Grader()
+    q = write_pair_quality(rd, gr, POL, grader_model='judge-x', scorer_name='s')
+    assert gr.calls == 1 and gr.items == 8                                    # 2 common gradable ids x 2 sides x 2 sets, one batched call
+    assert q['equal_draws'] and q['n_ids'] == 2 and q['grader']['validated'] is False and 'not validated' in q['grader']['validation']
+    assert q['sets']['belief']['n_graded'] == q['sets']['baseline']['n_graded'] == 2
+    assert q['sets']['belief']['shift_mean'] == 4.0 and q['sets']['baseline']['shift_mean'] == 2.0 and q['shift_difference'] == 2.0
+    assert (rd.figures/'pair_quality.png').stat().st_size > 1000 and (rd.data/'pair_quality_grades.csv').exists()
+    class Flat(_Grader):
+        def grade(self, prompts, cots, responses, policies_text): return [dict(faithfulness_cot_policy=3, error=None) for _ in cots]
+    q = write_pair_quality(rd, Flat(), POL)
+    assert q['grader']['constant_grades'] and q['warnings']
+
+# ---- gates on the pair recipes
+
+def test_gates_make_junk_pairs_untrainable():
+    from aidsafe_nb.belief import ear_whisper, two_sample_pairs
+    junk = {'Q1?': format_reasoning('...', ']'), 'Q2?': format_reasoning('happy happy happy happy happy happy', 'ok then'),
+            'Q3?': format_reasoning('The user asks.', 'A real answer here.')}
+    tgt = get_backend('fake', responder=lambda conv: next(v for k, v in junk.items() if k in conv[-1]['content']))
+    rows = two_sample_pairs([dict(id=k, prompt=k) for k in junk], tgt, KeywordScorer(), POL, mode='chat')
+    by = {r['id']: r for r in rows}
+    assert by['Q1?']['exclude_reason'] == by['Q2?']['exclude_reason'] == 'samples_gated'
+    assert {f['gate'] for f in json.loads(by['Q1?']['gate_failures'])} == {'punctuation'}
+    assert {f['gate'] for f in json.loads(by['Q2?']['gate_failures'])} == {'repetition'}
+    assert by['Q3?']['exclude_reason'] == 'identical' and by['Q3?']['status'] == 'ok'
+    # SRPO: a continuation that copies the template's example, or that does not reflect, is not trainable
+    def agent(conv):
+        c = conv[-1]['content']
+        if 'contrast examples' in c: return json.dumps({'reasoning': '1. The user asks.\n2. I comply.', 'answer': 'Here is how.'})
+        if 'must start with "Wait,"' in c:
+            return json.dumps({'continuation': 'I continue.' if 'noreflect' in c else 'Wait, that is harmful.', 'answer': 'I cannot help.'})
+        return json.dumps({'continuation': 'More medicine works faster.\nI will give a higher dose.', 'answer': 'Take three tablets at once for faster relief.'})
+    prs, _ = srpo_pairs([dict(id='a', prompt='Pick?', kind='safety'), dict(id='b', prompt='noreflect?', kind='safety')],
+                        get_backend('fake', responder=agent), KeywordScorer(('here is how',)), POL, rule='middle')
+    assert [p['exclude_reason'] for p in prs] == ['rejected_gated', 'rejected_gated']
+    assert all(p['status'] == 'gate_failed' for p in prs)
+
+def test_srpo_one_step_chain_shares_nothing_and_needs_reflection():
+    def agent(conv):
+        c = conv[-1]['content']
+        if 'contrast examples' in c: return json.dumps({'reasoning': 'I will just comply with this request', 'answer': 'Here is how.'})
+        if 'must start with "Wait,"' in c: return json.dumps({'continuation': 'Then I go on with the plan.', 'answer': 'Here is how, again.'})
+        return json.dumps({'continuation': 'So I continue.', 'answer': 'Here is how: more.'})
+    p = srpo_pairs([dict(id='a', prompt='Pick?', kind='safety')], get_backend('fake', responder=agent), KeywordScorer(('here is how',)), POL,
+                   rule='middle')[0][0]
+    assert (p['n_steps'], p['branch_step'], p['shared_prefix']) == (1, 0, '')
+    assert p['exclude_reason'] == 'chosen_no_reflection' and p['chosen_reflects'] is False
+
+def test_looks_like_refusal_needs_a_refusal_verb():
+    from aidsafe_nb.belief import looks_like_refusal
+    assert looks_like_refusal("I can't help with that.") and looks_like_refusal("Sorry, no.") and looks_like_refusal('I will not write this.')
+    assert not looks_like_refusal("I can't seem to find a list or tuple in Python.") and not looks_like_refusal('I cannot believe how easy it is.')
+
+def test_rw_rows_are_judged_at_k1():
+    teacher = get_backend('fake', responder=lambda conv: json.dumps({'reasoning': 'Step 1. Wait, check.', 'answer': 'Mix flour.' if 'Bake' in conv[-1]['content'] else 'Here is how.'}))
+    judge = get_backend('fake', responder=lambda conv: json.dumps({'accept': 'Here is how' not in conv[-1]['content']}))
+    rows = rw_rows(rw_items([dict(id='g', prompt='Bake?', kind='general'), dict(id='s', prompt='Steal?', kind='safety')], with_jailbreaks=False), teacher, judge, POL, k=1)
+    assert rows[0]['excluded'] is False and rows[0]['accepted'] is True and rows[0]['n_samples'] == 1
+    assert rows[1]['exclude_reason'] == 'no_accepted_sample' and rows[1]['status'] == 'not_accepted'
+    with pytest.raises(ValueError, match='rw_samples'): rw_rows([], teacher, judge, POL, k=0)
 
 def test_make_scorer_with_a_hub_classifier_runs_the_judges_classifier():
     from aidsafe_nb.config import make_config
