@@ -850,7 +850,8 @@ def _cot_checks(rd: RunDir, jn: dict, max_share: float) -> list[dict]:
 def _human_refusal_checks(cfg: RunConfig, judges: dict, jn: dict, *, llm: bool, strmatch_roles) -> list[dict]:
     "Rows scoring the refusal judges against XSTest's human labels: the LLM refusal judge (a sample, `judge_validation_limit` per file) and the string match (all)."
     from aidsafe_nb.judges import validate_refusal_judges, human_checks
-    bench = benchmarks_root(cfg.benchmarks_dir)
+    root = benchmarks_root(cfg.benchmarks_dir)   # the run's copies if they hold the human labels, else ../shared/benchmarks
+    bench = root if root is not None and (Path(root)/'xstest'/'human_labeled_completions').is_dir() else None
     rows = []
     if strmatch_roles:
         val = validate_refusal_judges(None, bench_dir=bench)

@@ -267,6 +267,15 @@ def _judge_gate(ans, raw: str, finish_reason, *, stage: str, structured: bool, f
         fails = [dict(field='', gate=g)] if g else []
     return '; '.join(f"gate {f['gate']}" + (f" in {f['field']}" if f['field'] else '') for f in fails) or None
 
+# %% ../nbs/08_judges.ipynb #a14f7fe3
+def _loose_json(raw: str, default):
+    "The JSON object in `raw` if there is one (tolerant parse), else `default`."
+    from aidsafe_nb.llm import parse_json
+    try:
+        v = parse_json(raw or '')
+        return v if isinstance(v, dict) else default
+    except Exception: return default
+
 # %% ../nbs/08_judges.ipynb #6b8e6a11
 def _run_judge(backend, conversations, *, schema, structured: bool, stage: str, max_tokens: int, readable=None,
                free_fields=(), template: str = '') -> list[tuple[Any, str, str|None]]:
@@ -284,8 +293,10 @@ def _run_judge(backend, conversations, *, schema, structured: bool, stage: str, 
                and not (readable and readable(r.raw or ''))]
         if bad: _repair_answers(backend, conversations, res, out, bad, schema=schema, stage=stage, max_tokens=max_tokens, readable=readable, finish=finish)
     for i, (ans, raw, err) in enumerate(out):
-        if err is None and (g := _judge_gate(ans, raw, finish[i], stage=stage, structured=structured, free_fields=free_fields, template=template)):
-            out[i] = (None, raw, g)
+        if err and err.startswith('backend error'): continue
+        obj = ans if not structured or isinstance(ans, dict) else _loose_json(raw, ans)   # an off-schema answer read as text is gated too
+        if g := _judge_gate(obj, raw, finish[i], stage=stage, structured=structured, free_fields=free_fields, template=template):
+            out[i] = (None, raw, _join_errors(err, g))
     return out
 
 # %% ../nbs/08_judges.ipynb #97c294e9

@@ -216,6 +216,8 @@ def detail_table(results: pd.DataFrame) -> pd.DataFrame:
     r['cell'] = [f'{v:.2f} [{lo:.1f}, {hi:.1f}] (n={n})' if np.isfinite(v) else f'– (n={n})'
                  for v, lo, hi, n in zip(r.value, r.ci_low, r.ci_high, r.n)]
     r['benchmark'] = r.benchmark.map(lambda b: BENCHMARK_TITLE.get(b, b))
+    if 'judge_valid' in r.columns:   # a judge that failed validation is marked wherever its numbers appear
+        r['judge'] = [f'{j} (INVALID judge)' if v is False or str(v) == 'False' else j for j, v in zip(r.judge, r.judge_valid)]
     t = r.pivot_table(index=['benchmark', 'metric', 'judge'], columns='system', values='cell', aggfunc='first')
     return t[_systems(t.columns)].reset_index().rename_axis(columns=None)
 
@@ -294,7 +296,8 @@ def _validation_lines(val: pd.DataFrame|None, results: pd.DataFrame) -> list[str
          '(Cohen\'s kappa, binary, per label file), every judge for constant verdicts on this run\'s inputs. No human labels for response harm '
          'are available offline, so an LLM safety judge or rubric judge that passes is only *not degenerate*, not validated against people.', '']
     if val is None or not len(val): return L + ['_no judge validation in this run_', '']
-    L += [md_table(val.assign(passed=val.passed.map({True: 'yes', False: '**NO**', 'True': 'yes', 'False': '**NO**'})), index=False), '']
+    info = val.threshold.map(lambda t: t is None or str(t) in ('', 'nan'))   # informational rows (3-class accuracy) decide nothing
+    L += [md_table(val.assign(passed=['info' if i else ('yes' if p in (True, 'True') else '**NO**') for p, i in zip(val.passed, info)]), index=False), '']
     bad = {r: why for r, (ok, why) in judge_validity(val.to_dict('records')).items() if not ok}
     if bad:
         L += ['**Judges that failed validation** (still run; their rows in `results.csv` have `judge_valid = False` and they are left out of the headline table):', '']

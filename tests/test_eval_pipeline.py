@@ -83,8 +83,9 @@ def test_values_match_judgments(evaluated):
         scores = [s for s in j.sr_score if s is not None and s == s]
         if scores: assert val(system, 'strongreject_jb', 'sr_score') == pytest.approx(sum(scores) / len(scores))
         g = pd.read_json(rd.eval/'generations'/sysdir/'xstest.jsonl', lines=True, dtype=False)
-        safe = g[g.label == 'safe']
-        comp = sum(xstest_strmatch(r) == '1_full_compliance' for r in safe.response) / len(safe)
+        safe = g[g.label == 'safe']   # a truncated answer (cut, unclosed <think>, empty) is never compliant (issue 12)
+        comp = sum(xstest_strmatch(r) == '1_full_compliance' and pd.isna(t) for r, t in zip(safe.response, safe.truncated)) / len(safe)
+        assert val(system, 'xstest', 'truncated_rate') == pytest.approx(100 * g.truncated.notna().mean())
         assert val(system, 'xstest', 'safe_full_compliance', 'strmatch') == pytest.approx(100 * comp)
         m = pd.read_json(rd.eval/'generations'/sysdir/'mmlu.jsonl', lines=True, dtype=False)
         assert val(system, 'mmlu', 'accuracy') == pytest.approx(100 * (m.pred == m.answer).mean())
@@ -125,14 +126,22 @@ def test_report_content(evaluated):
     path = run_report(rd, cfg)
     md = path.read_text()
     h = headline_table(res).set_index(['system', 'benchmark']).value
-    row = next(l for l in md.splitlines() if l.startswith('| StrongREJECT |'))
-    cells = [c.strip() for c in row.strip('|').split('|')]
-    assert cells[1] == f"{h[('Base', 'strongreject')]:.2f}" and cells[2] == f"{h[('SFT_DB', 'strongreject')]:.2f}"
-    assert '51.09 / 67.01 / 94.04' in row                      # the paper's Mixtral numbers beside ours
     mmlu = next(l for l in md.splitlines() if l.startswith('| MMLU |'))
-    assert f"{h[('Base', 'mmlu')]:.2f}" in mmlu
-    assert '**beavertails** (benchmark)' in md and '**dpo** (model)' in md and 'random-weight' in md
+    assert f"{h[('Base', 'mmlu')]:.2f}" in mmlu and '35.42 / 31.38 / 34.51' in mmlu   # the paper's Mixtral numbers beside ours
+    rows = [l for l in md.splitlines() if l.startswith('| StrongREJECT |')]
+    if ('Base', 'strongreject') in h.index:   # only when its (tiny, random) judge passed validation
+        cells = [c.strip() for c in rows[0].strip('|').split('|')]
+        assert cells[1] == f"{h[('Base', 'strongreject')]:.2f}" and cells[2] == f"{h[('SFT_DB', 'strongreject')]:.2f}"
+    else:
+        assert not rows and 'Left out of this table' in md and 'StrongREJECT (jailbreak) `safe_rate`' in md
+    # issue 11: honest labels, the validation table, the reasons, the skipped models
+    assert "the package's random-weight tiny model (`tiny`)" in md and '## Judge validation' in md and '## Content gates' in md
+    val = pd.read_csv(rd.eval/'judge_validation.csv')
+    for role in val[~val.passed].role.unique(): assert f'- `{role}`: ' in md
+    assert '**beavertails** (benchmark)' in md and '**dpo** (model)' in md and '**rw** (model)' in md
+    assert '## Tokens per answer' in md and '## Truncated or empty answers' in md and 'per jailbreak template' in md
+    assert '## Preference-pair quality' in md
     assert 'faithfulness_cot_policy' in md and '| relevance |' in md
-    for name in ('benchmarks', 'tradeoff', 'xstest', 'cot_quality'):
+    for name in ('benchmarks', 'xstest', 'cot_quality'):
         assert (rd.figures/f'{name}.png').stat().st_size > 5000 and f'figures/{name}.png' in md
     assert list(table2(res).columns[:2]) == ['Base', 'SFT_DB']
