@@ -383,17 +383,19 @@ def dry_run(run_dir, profile: str = 'tiny', overrides: dict|None = None, only=No
 
 # %% ../nbs/11_study.ipynb #e46cbdff
 def _gate_line(p: Path) -> str:
-    "A short account of a `*.gates.json` file (pass rate overall and per gate where it says)."
+    "A short account of a `*.gates.json` file: the pass rate overall and per stage or gate, where it says."
     try: g = json.loads(p.read_text())
     except Exception as e: return f'unreadable ({type(e).__name__})'
     if not isinstance(g, dict): return ''
     rate = g.get('pass_rate', g.get('train_pass_rate'))
-    per = g.get('gates') or g.get('per_gate') or {}
-    parts = [f'pass rate {rate:.0%}' if isinstance(rate, (int, float)) else '']
-    if isinstance(per, dict):
-        parts += [f"{k} {v.get('pass_rate', v) if isinstance(v, dict) else v:.0%}" for k, v in list(per.items())[:6]
-                  if isinstance(v.get('pass_rate', None) if isinstance(v, dict) else v, (int, float))]
-    return ', '.join(x for x in parts if x)
+    parts = [f'pass rate {rate:.0%}'] if isinstance(rate, (int, float)) else []
+    for key in ('stages', 'gates', 'per_gate'):
+        per = g.get(key)
+        if isinstance(per, dict):
+            for k, v in list(per.items())[:8]:
+                r = v.get('pass_rate') if isinstance(v, dict) else v
+                if isinstance(r, (int, float)): parts.append(f'{k} {r:.0%}')
+    return ', '.join(parts)
 
 def _count_lines(p: Path) -> int:
     with open(p, 'rb') as f: return sum(1 for line in f if line.strip())
