@@ -54,15 +54,25 @@ def _has_empty_struct(t) -> bool:
     if pa.types.is_list(t) or pa.types.is_large_list(t): return _has_empty_struct(t.value_type)
     return False
 
+def _no_null(t):
+    "`t` with every null type (a field that was None or an empty list in every row) made `string`, for a stable schema."
+    import pyarrow as pa
+    if pa.types.is_null(t): return pa.string()
+    if pa.types.is_struct(t): return pa.struct([pa.field(f.name, _no_null(f.type)) for f in t])
+    if pa.types.is_list(t): return pa.list_(_no_null(t.value_type))
+    if pa.types.is_large_list(t): return pa.large_list(_no_null(t.value_type))
+    return t
+
 def _typed_column(values: list, decode: bool):
     "(Arrow array, decoded?) for one column; JSON text that fits no single Arrow type stays text."
     import pyarrow as pa
     if decode:
         try:
             arr = pa.array([json.loads(v) if isinstance(v, str) else v for v in values])
-            if not _has_empty_struct(arr.type): return arr, True
+            if not _has_empty_struct(arr.type): return arr.cast(_no_null(arr.type)), True
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError): pass
-    return pa.array(values), False
+    arr = pa.array(values)
+    return arr.cast(_no_null(arr.type)), False
 
 # %% ../nbs/00b_dataio.ipynb #fe84e062
 def typed_table(rows: list[dict], # data rows (missing keys become nulls)
