@@ -591,6 +591,9 @@ def write_pair_quality(rd, # the run directory
     if out['grader']['constant_grades']: out['warnings'] = [f"the grader gave every graded side the same grade {g[0]}: the shift says nothing"]
     atomic_write_text(Path(rd.data)/'pair_quality.json', json.dumps(_json_safe(out), indent=1))
     atomic_write_text(Path(rd.data)/'pair_quality_grades.csv', long.to_csv(index=False))
+    table = pd.DataFrame([dict(method=m, **{k: v for k, v in s.items()}, criterion=PQ_CRITERION, grader=grader_model or out['grader']['name'],
+                               grader_validated=False, equal_draws=out['equal_draws'], status=status) for m, s in summary.items()])
+    atomic_write_text(Path(rd.data)/'pair_quality.csv', table.to_csv(index=False))
     note = f"grader {grader_model or out['grader']['name']}: UNVALIDATED" + (f"; {status}: {reason}" if status != 'ok' else '')
     plt.close(plot_pair_quality(long, summary, Path(rd.figures)/'pair_quality.png', note=note))
     return out
