@@ -243,7 +243,7 @@ RunLock.__enter__, RunLock.__exit__ = _acquire, lambda self, *a: self.release()
 
 # %% ../nbs/11_study.ipynb #da7278ff
 def preflight(cfg: RunConfig, steps) -> list[str]:
-    "Probe the OpenAI-compatible endpoints `steps` call; raise `ConfigError` (naming role, URL, status) if one cannot serve. Returns what was probed."
+    "Probe the OpenAI-compatible endpoints `steps` call (and check offline prompt sources hold `n_prompts`); raise `ConfigError` naming what is wrong. Returns what was checked."
     from aidsafe_nb.llm import probe_endpoint, EndpointError
     done = []
     for role in dict.fromkeys(r for s in steps for r in s.roles):
@@ -256,6 +256,11 @@ def preflight(cfg: RunConfig, steps) -> list[str]:
             try: probe_endpoint(url, m, cfg.api_key_env, role)
             except EndpointError as e: raise ConfigError(f'pre-flight: {e}') from None
             done.append(f'{role}:{m}@{url}')
+    if any(s.name == '1_generate' for s in steps) and all(v == 'smoke' or Path(v).expanduser().exists() for v in (cfg.safety_source, cfg.general_source)):
+        from aidsafe_nb.sources import prompts_for     # offline sources: cheap to check that they hold n_prompts
+        try: prompts_for(cfg)
+        except ConfigError as e: raise ConfigError(f"pre-flight: parameter 'n_prompts' ({cfg.n_prompts}): {e}") from None
+        done.append('prompt sources')
     return done
 
 # %% ../nbs/11_study.ipynb #55e7d2b0

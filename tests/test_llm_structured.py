@@ -55,3 +55,25 @@ def test_per_conversation_seeds_give_k_samples(tiny):
     assert tiny.usage['k']['calls'] == 4 and len({o.text for o in outs}) > 1
     same = tiny.chat([conv] * 4, stage='k2', max_tokens=12, temperature=1.0, seed=7)
     assert tiny.usage['k2']['calls'] == 1 and len({o.text for o in same}) == 1   # identical requests are one request
+
+def test_hostile_answers_are_recorded_failures_and_cache_is_clean(tmp_path):
+    "2,000-deep nesting, lone surrogates and huge answers never raise; what is cached is valid UTF-8; a crashing cached answer is quarantined."
+    import sqlite3
+    from aidsafe_nb.llm import CallCache, Completion, _check
+    answers = {'deep': '{"explicit": ' + '[' * 2000 + ']' * 2000 + '}', 'surrogate': '{"explicit": ["a\ud800b"], "implicit": []}',
+               'huge': '{"explicit": ["' + 'x' * 1_100_000 + '"], "implicit": []}'}
+    fb = get_backend('fake', responder=lambda conv: answers[conv[-1]['content']], cache=tmp_path/'c.sqlite')
+    res = chat_json(fb, [[{'role': 'user', 'content': k}] for k in answers], SCHEMAS['intents'], repair=False)
+    assert 'nested 2001 levels' in res[0].error and res[2].error and 'over the' in res[2].error
+    assert res[1].error is None and res[1].data['explicit'] == ['a\ufffdb']
+    with sqlite3.connect(tmp_path/'c.sqlite') as con: texts = [t for (t,) in con.execute('SELECT text FROM calls')]
+    assert len(texts) == 3 and all(t.encode('utf-8') for t in texts)
+    cc = CallCache(tmp_path/'c.sqlite'); key = next(iter(cc.get_many([r[0] for r in sqlite3.connect(tmp_path/'c.sqlite').execute('SELECT key FROM calls')])))
+    cc.quarantine(key, 'test'); assert len(cc) == 2
+
+def test_check_never_raises():
+    from aidsafe_nb.llm import Completion, _check
+    class Evil(str):
+        def strip(self): raise RuntimeError('boom')
+    r = _check(Completion(Evil('{"explicit": [], "implicit": []}')), SCHEMAS['intents'])
+    assert r.data is None and r.error.startswith('unparseable answer'), r

@@ -15,7 +15,7 @@ BAD = [('top_p', '5'), ('top_p', '0'), ('temperature', '-1'), ('temperature', '3
        ('max_rounds', 'three'), ('stage_max_tokens', '{cot: 0}'), ('stage_max_tokens', '[1, 2]'), ('api_key_env', 'sk-123 x'),
        ('benchmarks_dir', '/no/such/dir'), ('sft_db_source', 'nope'), ('judge_max_share', '0'), ('pair_min_gap', '-1'),
        ('checkpoint_minutes', '0'), ('srpo_branch', 'last'), ('dpo_loss_type', 'magic'), ('agent_backend', 'ollama'), ('profile', 'huge'),
-       ('judge_base_url', 'localhost:8000')]
+       ('judge_base_url', 'localhost:8000'), ('n_prompts', '500')]
 
 @pytest.fixture
 def finished_run(tmp_path):
