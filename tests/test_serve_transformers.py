@@ -1,5 +1,5 @@
 """Step 1 on the `openai` backend against a real OpenAI-compatible server: `transformers serve` on loopback, with the tiny
-model (fast: plumbing) and with the smol model (slow: a real model's answers).
+model (the server's plumbing) and with the smol model (a real model's answers); both slow on a loaded CPU.
 
 `transformers serve` (5.23) accepts `response_format` but ignores it (it logs "Ignoring unsupported fields"), so the JSON the
 stages ask for comes from the prompt alone; the project's parser and its batched repair call must cope with what comes back.
