@@ -12,10 +12,10 @@ from .evaluate import (HEADLINE, SAFETY_BENCHMARKS, BENCHMARK_KIND, BENCHMARK_TI
                                  headline_table, relative_gains, relative_gain_cells, paper_table2, valid_rows)
 
 # %% auto #0
-__all__ = ['MODEL_LABELS', 'SYSTEM_ORDER', 'TABLE2_TITLES', 'GAIN_PAIRS', 'model_label', 'md_table', 'table2', 'gains_table',
-           'paper_gains', 'paper_table1', 'table1', 'plot_benchmarks', 'tradeoff_points', 'plot_tradeoff',
-           'plot_xstest', 'plot_cot_quality', 'make_figures', 'detail_table', 'gate_table', 'read_extras',
-           'jailbreak_table', 'token_table', 'srs_saving', 'render_report', 'run_report']
+__all__ = ['MODEL_LABELS', 'SYSTEM_ORDER', 'TABLE2_TITLES', 'GAIN_PAIRS', 'PQ_COLUMNS', 'model_label', 'md_table', 'table2',
+           'gains_table', 'paper_gains', 'paper_table1', 'table1', 'plot_benchmarks', 'tradeoff_points',
+           'plot_tradeoff', 'plot_xstest', 'plot_cot_quality', 'make_figures', 'detail_table', 'gate_table',
+           'read_extras', 'jailbreak_table', 'token_table', 'srs_saving', 'render_report', 'run_report']
 
 # %% ../nbs/10_report.ipynb #92186bb0
 MODEL_LABELS = {'tiny': "the package's random-weight tiny model", 'smol': 'SmolLM2-135M-Instruct'}
@@ -277,7 +277,7 @@ def read_extras(rd: RunDir) -> dict:
     return dict(gates=gate_table(rd.data), validation=pd.read_csv(val) if val.exists() and val.stat().st_size else None,
                 model_skips=_read_json(rd.models/'skipped.json', []), train_info=infos,
                 rw=pd.read_json(rw, lines=True) if rw.exists() and rw.stat().st_size else None,
-                pair_quality=pd.read_csv(pq) if pq.exists() and pq.stat().st_size else None,
+                pair_quality=pd.read_csv(pq) if pq.exists() and pq.stat().st_size else None, pair_quality_meta=_read_json(Path(rd.data)/'pair_quality.json', {}),
                 pair_quality_figure=(Path(rd.figures)/'pair_quality.png') if (Path(rd.figures)/'pair_quality.png').exists() else None)
 
 # %% ../nbs/10_report.ipynb #3e105cb5
@@ -354,16 +354,6 @@ def _token_lines(results: pd.DataFrame, rw) -> list[str]:
     return L
 
 # %% ../nbs/10_report.ipynb #93db5bc0
-def _pair_quality_lines(pq: pd.DataFrame|None, figure) -> list[str]:
-    "The pair-quality section (steps 2/4 write `data/pair_quality.csv` and `figures/pair_quality.png`), or a note that it is absent."
-    L = ['## Preference-pair quality', '',
-         'How far apart the chosen and rejected sides of each preference set are, as scored by the grader named in the pair-quality table '
-         '(AIDSAFE: belief-augmented pairs should show a clear shift; two samples of the same model barely differ).', '']
-    if pq is None or not len(pq): return L + ['_absent: no `data/pair_quality.csv` in this run (the preference step did not write it)_', '']
-    L += [md_table(pq, index=False), '']
-    if figure: L += [f'![pair quality](figures/{Path(figure).name})', '']
-    return L
-
 def _skipped_lines(skipped, model_skips) -> list[str]:
     "The `## Skipped` section: models not trained (`models/skipped.json`), and what evaluation skipped (`eval/skipped.json`)."
     L = ['## Skipped', '']
@@ -386,6 +376,25 @@ def _truncation_lines(results: pd.DataFrame) -> list[str]:
     if not len(t): return []
     return ['## Truncated or empty answers (%)', '', 'Cut at the token limit, an unclosed `<think>`, or no final response. Such an answer counts as '
             'neither safe nor compliant in every rate above.', '', md_table(t, floatfmt='.1f'), '']
+
+# %% ../nbs/10_report.ipynb #0de33f18
+PQ_COLUMNS = ['method', 'n_pairs', 'n_graded', 'mean_draws', 'chosen_mean', 'rejected_mean', 'shift_mean', 'shift_ci95', 'share_chosen_higher', 'grader']
+
+def _pair_quality_lines(pq: pd.DataFrame|None, figure, meta: dict|None = None) -> list[str]:
+    "The pair-quality section (the preference steps write `data/pair_quality.csv|json` and `figures/pair_quality.png`), or a note that it is absent."
+    L = ['## Preference-pair quality', '',
+         'How far apart the chosen and rejected CoTs of each preference set are, graded by an independent grader of CoT-policy faithfulness '
+         '(AIDSAFE: belief-augmented pairs should show a clear shift; two samples of the same model barely differ).', '']
+    meta = meta or {}
+    if meta:
+        L += [f"- status: `{meta.get('status')}`" + (f" ({meta['reason']})" if meta.get('reason') else '') +
+              f"; criterion: {meta.get('criterion', '?')}; equal draws per method: {meta.get('equal_draws')}; "
+              f"grader validated: {(meta.get('grader') or {}).get('validated', False)}"]
+        L += [f'- **warning:** {w}' for w in meta.get('warnings', [])] + ['']
+    if pq is None or not len(pq): return L + ['_absent: no `data/pair_quality.csv` in this run (the preference step did not write it)_', '']
+    L += [md_table(pq[[c for c in PQ_COLUMNS if c in pq.columns]], index=False), '']
+    if figure: L += [f'![pair quality](figures/{Path(figure).name})', '']
+    return L
 
 # %% ../nbs/10_report.ipynb #31bb6c7c
 def _judges_skipped_lines(cfg: RunConfig, judges: dict|None, skipped, model_skips=()) -> list[str]:
@@ -455,7 +464,7 @@ def render_report(results: pd.DataFrame, cfg: RunConfig, *, skipped=(), judges: 
     L += _table2_lines(results) + _truncation_lines(results) + _token_lines(results, x.get('rw'))
     d = detail_table(results)
     if len(d): L += ['## All metrics (value [95% bootstrap interval] (n))', '', md_table(d, index=False), '']
-    L += _table1_lines(results) + _pair_quality_lines(x.get('pair_quality'), x.get('pair_quality_figure'))
+    L += _table1_lines(results) + _pair_quality_lines(x.get('pair_quality'), x.get('pair_quality_figure'), x.get('pair_quality_meta'))
     if figures:
         L += ['## Figures', ''] + [f'![{k}](figures/{Path(p).name})' for k, p in figures.items()] + ['']
     return '\n'.join(l for l in L if l is not None) + '\n'

@@ -63,7 +63,7 @@ def test_results_cover_benchmarks_and_systems(evaluated):
     assert n[('Base', 'mmlu', 'accuracy', 'loglik')] == cfg.mmlu_limit
     assert (on_disk[on_disk.benchmark == 'cot_quality'].n == 3).all()
     assert set(on_disk[on_disk.benchmark == 'cot_quality'].metric) == set(COT_METRICS)
-    assert seconds < 240, f'evaluation of 2 models took {seconds:.0f} s'
+    assert seconds < 360, f'evaluation of 2 models took {seconds:.0f} s'   # 6x jailbreak prompts and the judge validation since issues 11/12; ~150 s alone on 2 cores
 
 
 def test_skips_are_stated(evaluated):
