@@ -843,7 +843,9 @@ def random_model(dims: dict, path=None, seed: int = 0) -> Path:
         tok = AutoTokenizer.from_pretrained(resolve_model('tiny'))
         cfg = Qwen2Config(**dims, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None)
         old = torch.get_default_dtype(); torch.set_default_dtype(torch.bfloat16); torch.manual_seed(seed)
-        try: model = Qwen2ForCausalLM(cfg)
+        dev = 'cuda' if torch.cuda.is_available() else 'cpu'     # random init of 7B weights takes seconds on a GPU, minutes on a CPU
+        try:
+            with torch.device(dev): model = Qwen2ForCausalLM(cfg)
         finally: torch.set_default_dtype(old)
         tmp = path.with_name(path.name + f'.tmp{os.getpid()}')
         model.save_pretrained(tmp); tok.save_pretrained(tmp); del model; gc.collect()
