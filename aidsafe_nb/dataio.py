@@ -13,7 +13,8 @@ from .config import atomic_write_text, atomic_write_json, data_dir
 
 # %% auto #0
 __all__ = ['SPLITS', 'META_FILE', 'RECIPES', 'MODEL_ROLES', 'HUB_SOURCES', 'split_of', 'json_columns', 'typed_table',
-           'template_hashes', 'policy_hashes', 'dataset_card', 'save_dataset_dict', 'load_dataset_folder', 'load_rows']
+           'template_hashes', 'policy_hashes', 'dataset_card', 'save_dataset_dict', 'load_dataset_folder', 'load_rows',
+           'refresh_card']
 
 # %% ../nbs/00b_dataio.ipynb #1cd04af3
 SPLITS = ('train', 'validation', 'test')
@@ -168,6 +169,8 @@ def _card_body(name: str, info: dict, cfg: dict, folder: Path, counts: dict, typ
            (f"## Prompt templates (sha256[:12])\n\n```json\n{js(tmpl)}\n```\n" if tmpl else '')]
     gates = _gates_table(folder.parent/f'{folder.name}.gates.json')
     out.append(f"## Gate pass rates\n\n{gates}" if gates else "## Gate pass rates\n\nNo gate summary (`data/<name>.gates.json`) was found when this card was written.\n")
+    meta = folder.parent/f'{folder.name}.meta.json'
+    if meta.exists(): out.append(f"## Set summary (`{meta.name}`)\n\n```json\n{meta.read_text().strip()}\n```\n")
     if info.get('text'): out.append(info['text'].strip() + '\n')
     if cfg and '## Config' not in info.get('text', ''): out.append(f"## Config\n\n```yaml\n{yaml.safe_dump(cfg, sort_keys=False)}```\n")
     return '\n'.join(s for s in out if s)
@@ -230,7 +233,8 @@ def save_dataset_dict(rows: list[dict], # the data rows (a `split` value per row
         dd.save_to_disk(str(tmp/'ds'), num_shards={s: 1 for s, x in dd.items() if len(x) == 0})
         counts = {s: len(d) for s, d in dd.items()}
         dataset_card(folder, counts, {c: str(f) for c, f in feats.items()}, card, typed).save(str(tmp/'ds'/'README.md'))
-        (tmp/'ds'/META_FILE).write_text(json.dumps(dict(json_columns=typed, json_text_kept=kept, splits=counts), indent=2) + '\n')
+        info = {k: (_as_dict(v) if k == 'config' else v) for k, v in (card or {}).items()}
+        (tmp/'ds'/META_FILE).write_text(json.dumps(dict(json_columns=typed, json_text_kept=kept, splits=counts, card=info), indent=2, default=str) + '\n')
         for name, obj in (extra or {}).items(): (tmp/'ds'/name).write_text(json.dumps(obj, indent=2, default=str) + '\n')
         if jsonl: atomic_write_text(folder.with_name(folder.name + '.jsonl'), ''.join(json.dumps(r, ensure_ascii=ensure_ascii) + '\n' for r in rows))
         _swap_in(tmp/'ds', folder)
@@ -267,3 +271,18 @@ def load_rows(folder, # a data set folder (`DatasetDict` or `Dataset` saved with
     rows = load_dataset_folder(folder, split).to_list()
     cols = _read_meta(Path(folder)).get('json_columns', []) if json_strings else []
     return [dict(r, **{c: json.dumps(r[c], ensure_ascii=False) for c in cols if c in r}) for r in rows] if cols else rows
+
+# %% ../nbs/00b_dataio.ipynb #113d1668
+def refresh_card(folder, # a data set folder written by `save_dataset_dict`
+                 card: dict|None = None, # card overrides (default: those given when it was saved)
+                ) -> Path:
+    "Rewrite the `README.md` card of a saved data set from its current splits, features, gate and set summaries; its path."
+    from datasets import load_from_disk, DatasetDict
+    folder = Path(folder)
+    dd = load_from_disk(str(folder)); dd = dd if isinstance(dd, DatasetDict) else DatasetDict(train=dd)
+    meta = _read_meta(folder)
+    feats = next(iter(dd.values())).features
+    text = str(dataset_card(folder, {s: len(d) for s, d in dd.items()}, {c: str(f) for c, f in feats.items()},
+                            card if card is not None else meta.get('card'), meta.get('json_columns', [])))
+    atomic_write_text(folder/'README.md', text)
+    return folder/'README.md'
