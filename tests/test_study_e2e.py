@@ -8,6 +8,12 @@ STEP_NAMES = ['1_generate', '2_preference', '3_sft', '4_dpo', '5_evaluate', '6_r
 
 def manifest(run): return json.loads((Path(run)/'manifest.json').read_text())
 
+def n_rows(path):
+    "Rows of a saved data set (a Dataset, or a DatasetDict summed over its splits)."
+    import datasets
+    ds = datasets.load_from_disk(str(path))
+    return sum(len(v) for v in ds.values()) if isinstance(ds, datasets.DatasetDict) else len(ds)
+
 def cache_rows(run):
     with sqlite3.connect(Path(run)/'cache.sqlite') as con:
         tables = [t for (t,) in con.execute("select name from sqlite_master where type='table'")]
@@ -24,7 +30,7 @@ def test_full_tiny_study(tiny_run):
 def test_override_reaches_the_run(tiny_run):
     import datasets
     run, _ = tiny_run
-    assert len(datasets.load_from_disk(str(Path(run)/'data'/'cot'))) == 3
+    assert n_rows(Path(run)/'data'/'cot') == 3
     assert 'n_prompts: 3' in (Path(run)/'config.yaml').read_text()
 
 def test_rerun_executes_nothing_and_calls_no_llm(tiny_run):
@@ -32,6 +38,7 @@ def test_rerun_executes_nothing_and_calls_no_llm(tiny_run):
     before_rows, before = cache_rows(run), manifest(run)
     r = aidsafe_study('--profile', 'tiny', '--run', run, '-p', 'n_prompts', '3')
     assert all(f'[{s}] skip' in r.stdout for s in STEP_NAMES), r.stdout
+    assert 'data sets (rows):' in r.stdout and 'report: ' in r.stdout and 'report.md' in r.stdout, r.stdout   # the end-of-run summary
     after = manifest(run)
     assert cache_rows(run) == before_rows
     for s in STEP_NAMES: assert after['steps'][s]['ended'] == before['steps'][s]['ended']
@@ -73,4 +80,4 @@ def test_sweep_two_settings(tmp_path):
     import pandas as pd, datasets
     table = pd.read_csv(tmp_path/'sweep'/'sweep_comparison.csv')
     assert sorted(table.run.unique()) == ['n_prompts-2', 'n_prompts-3']
-    for n in (2, 3): assert len(datasets.load_from_disk(str(tmp_path/'sweep'/f'n_prompts-{n}'/'data'/'cot'))) == n
+    for n in (2, 3): assert n_rows(tmp_path/'sweep'/f'n_prompts-{n}'/'data'/'cot') == n
