@@ -57,3 +57,15 @@ def test_refusals_before_any_call(tmp_path, monkeypatch, capsys):
     for args, msg in [((run, 'no-slash'), 'ORG/NAME'), ((tmp_path/'none', 'o/n'), 'does not exist'), ((tmp_path, 'o/n'), 'nothing to push')]:
         with pytest.raises(publish.PublishError, match=msg): push_run(*args, api=api)
     assert api.calls == []
+
+def test_calls_fit_the_real_hfapi_signatures(tmp_path):
+    "Every keyword push_run passes exists on huggingface_hub.HfApi's methods (the stand-in is only as good as this)."
+    import inspect
+    calls = []
+    class Spy(RecordingApi):
+        def create_repo(self, **kw): calls.append(('create_repo', kw)); return super().create_repo(**kw)
+        def upload_folder(self, **kw): calls.append(('upload_folder', kw)); return super().upload_folder(**kw)
+    push_run(write_demo_run(tmp_path/'run'), 'org/study', api=Spy())
+    for name, kw in calls:
+        params = inspect.signature(getattr(huggingface_hub.HfApi, name)).parameters
+        assert set(kw) <= set(params), (name, set(kw) - set(params))
