@@ -7,13 +7,14 @@ from __future__ import annotations
 import json, re
 from typing import Callable, Sequence
 from .llm import chat_json, parse_json, REPAIR_PROMPT
-from .policies import render_template, render_messages, template_schema, template_source
+from .policies import render_template, render_messages, template_schema, template_source, AIDSAFE_TEMPLATES, AIDSAFE_SYSTEM
 from .sources import parse_thought_list
-from .gates import gate_text, row_status
+from .gates import gate_text, row_status, CUT_REASONS
 
 # %% auto #0
-__all__ = ['parse_answer', 'structured_call', 'add_failure', 'gate_items', 'normalize_intents', 'decompose_intents',
-           'normalize_cot', 'initial_cot', 'normalize_turn', 'turn_conversation', 'deliberate', 'zero_shot_cot']
+__all__ = ['parse_answer', 'structured_call', 'add_failure', 'gate_items', 'gate_template', 'normalize_intents',
+           'decompose_intents', 'normalize_cot', 'initial_cot', 'normalize_turn', 'turn_conversation', 'deliberate',
+           'zero_shot_cot']
 
 # %% ../nbs/04_deliberation.ipynb #5ee65011
 _TRAILING_COMMA = re.compile(r',(\s*[}\]])')
@@ -74,10 +75,14 @@ def gate_items(rec: dict, # the record; failures go to its `gate_failures`
         g = gate_text(text, template=template)
         if g: fails.append(dict(stage=stage, field=field, gate=g, text=str(text)[:120], **info))
         keep.append(g is None)
-    if finish_reason == 'length':
+    if finish_reason in CUT_REASONS:
         fails.append(dict(stage=stage, field=items[-1][0] if items else '', gate='length_closed', text=str(items[-1][1])[:120] if items else '', **info))
         if keep: keep[-1] = False
     return keep
+
+def gate_template() -> str:
+    "The sources of every AIDSAFE template (system message included): a string copied from any of their examples is a placeholder in any stage (content flows from stage to stage)."
+    return '\n'.join(template_source(t) for t in (AIDSAFE_SYSTEM, *AIDSAFE_TEMPLATES))
 
 def _attempted(rec: dict, stage: str) -> dict:
     "`rec` with `stage` in its `gate_stages` and its own copies of the failure lists."
@@ -125,12 +130,12 @@ def _gated_intents(r: dict, v: dict, fr: str|None, template: str, stage: str) ->
 def decompose_intents(records: list[dict], backend, policies: str, stage: str = 'intents', **sampling) -> list[dict]:
     "Records with `intents` ({'explicit', 'implicit'}, gated) added; one batched call."
     convs = [render_messages('aidsafe_intents', policies, prompt=r['prompt']) for r in records]
-    tpl, out = template_source('aidsafe_intents'), []
+    tpl, out = gate_template(), []
     for r, (v, err, raw, fr) in zip(records, structured_call(backend, convs, template_schema('aidsafe_intents'), normalize_intents, stage, **sampling)):
         r = dict(_attempted(r, stage), intents=dict(explicit=[], implicit=[]))
         if err:
             add_failure(r, stage, err, raw)
-            if fr == 'length': gate_items(r, stage, [], fr)
+            if fr in CUT_REASONS: gate_items(r, stage, [], fr)
         else: r['intents'] = _gated_intents(r, v, fr, tpl, stage)
         out.append(r)
     return out
@@ -155,12 +160,12 @@ def initial_cot(records: list[dict], backend, policies: str, stage: str = 'initi
     "Records with `initial_thoughts` and `initial_response` (gated) added; one batched call."
     convs = [render_messages('aidsafe_initial_cot', policies, prompt=r['prompt'], intents=r.get('intents') or dict(explicit=[], implicit=[]))
              for r in records]
-    tpl, out = template_source('aidsafe_initial_cot'), []
+    tpl, out = gate_template(), []
     for r, (v, err, raw, fr) in zip(records, structured_call(backend, convs, template_schema('aidsafe_initial_cot'), normalize_cot, stage, **sampling)):
         r = _attempted(r, stage)
         if err:
             add_failure(r, stage, err, raw)
-            if fr == 'length': gate_items(r, stage, [], fr)
+            if fr in CUT_REASONS: gate_items(r, stage, [], fr)
         v = _gated_cot(r, v, fr, tpl, stage) if v else dict(thoughts=[], response='')
         out.append(dict(r, initial_thoughts=v['thoughts'], initial_response=v['response']))
     return out
@@ -204,7 +209,7 @@ def _apply_turn(rec: dict, v: dict|None, err: str|None, raw: str, rnd: int, agen
         err = entry['error'] = 'agreed although there is no CoT or response yet'
     if err is not None:
         add_failure(rec, stage, err, raw, round=rnd, agent=agent)
-        if fr == 'length': gate_items(rec, stage, [], fr, round=rnd, agent=agent); entry['gates'] = ['length_closed']
+        if fr in CUT_REASONS: gate_items(rec, stage, [], fr, round=rnd, agent=agent); entry['gates'] = ['length_closed']
     else:
         ok, entry['gates'] = _gated_turn(rec, v, fr, rnd, agent, stage, template)
         entry.update(agree=v['agree'], thoughts=v['thoughts'], response=v['response'])   # the log keeps what the agent wrote
@@ -237,7 +242,7 @@ def _deliberation_round(recs: list, pending: list, agents: list, policies: str, 
     n_agents = len(agents); a = (rnd - 1) % n_agents
     convs = [turn_conversation(recs[i], policies, a + 1, n_agents, rnd, max_rounds) for i in pending]
     answers = structured_call(agents[a], convs, template_schema('aidsafe_deliberation'), normalize_turn, stage, **sampling)
-    tpl, still = template_source('aidsafe_deliberation'), []
+    tpl, still = gate_template(), []
     for i, (v, err, raw, fr) in zip(pending, answers):
         _apply_turn(recs[i], v, err, raw, rnd, a + 1, _agent_name(agents[a]), stage, fr, tpl)
         if not recs[i]['agreed']: still.append(i)
@@ -261,7 +266,7 @@ def _zs_row(r: dict, v: dict|None, err: str|None, raw: str, model: str, stage: s
     row = dict(id=r['id'], prompt=r['prompt'], kind=r.get('kind', ''), split=r.get('split', 'train'), failures=[], gate_failures=[], gate_stages=[stage])
     if err:
         add_failure(row, stage, err, raw)
-        if fr == 'length': gate_items(row, stage, [], fr)
+        if fr in CUT_REASONS: gate_items(row, stage, [], fr)
     v = _gated_cot(row, v, fr, template, stage) if v else dict(thoughts=[], response='')
     status = row_status(row['gate_failures'], row['failures'] or ([] if v['thoughts'] and v['response'] else [{}]))
     return dict(row, thoughts=v['thoughts'], cot='\n'.join(v['thoughts']), response=v['response'], model=model, status=status)
@@ -271,5 +276,5 @@ def zero_shot_cot(records: list[dict], backend, policies: str, stage: str = 'llm
     "Rows `id, prompt, kind, split, thoughts, cot, response, model, status, failures, gate_failures, gate_stages` of the LLM_ZS baseline; one batched call."
     convs = [render_messages('aidsafe_zs', policies, prompt=r['prompt']) for r in records]
     answers = structured_call(backend, convs, template_schema('aidsafe_zs'), normalize_cot, stage, **sampling)
-    tpl = template_source('aidsafe_zs')
+    tpl = gate_template()
     return [_zs_row(r, v, err, raw, _agent_name(backend), stage, fr, tpl) for r, (v, err, raw, fr) in zip(records, answers)]

@@ -10,11 +10,12 @@ from pathlib import Path
 from .config import atomic_write_json
 
 # %% auto #0
-__all__ = ['GATES', 'PLACEHOLDERS', 'template_examples', 'is_placeholder', 'loop_share', 'is_loop', 'gate_text', 'gate_record',
-           'gate_summary', 'write_gate_summary', 'row_status']
+__all__ = ['GATES', 'CUT_REASONS', 'PLACEHOLDERS', 'template_examples', 'is_placeholder', 'loop_share', 'is_loop', 'gate_text',
+           'gate_record', 'gate_summary', 'write_gate_summary', 'row_status']
 
 # %% ../nbs/02a_gates.ipynb #fb44e0e4
 GATES = ('empty', 'punctuation', 'placeholder', 'repetition', 'length_closed')
+CUT_REASONS = ('length', 'length_closed')   # finish reasons of an answer the token limit cut ('length_closed': the hf backend's grammar then closed the JSON)
 
 # %% ../nbs/02a_gates.ipynb #2d88fa5c
 def _has_word_char(text: str) -> bool:
@@ -22,6 +23,7 @@ def _has_word_char(text: str) -> bool:
     return any(unicodedata.category(ch)[0] in 'LN' for ch in text)
 
 # %% ../nbs/02a_gates.ipynb #9419e7cd
+import difflib
 PLACEHOLDERS = ('...', '…', ', ', 'the revised full response', 'your final response to the user', 'the final response',
                 'new thoughts or corrections', 'new thoughts or corrections not repeating earlier ones', 'string', 'str', 'text',
                 'your response here', 'response here', 'thought 1', 'thought 2', 'your answer', 'answer here', 'insert response here',
@@ -52,17 +54,35 @@ def _angle_placeholder(text: str) -> bool:
     return len(words) >= 2 or bool(words and words[0] in _PLACEHOLDER_WORDS)
 
 # %% ../nbs/02a_gates.ipynb #2525ed07
+def _example_units(template: str) -> set[str]:
+    "The template's example values and their sentences (split at . ; ! ?), normalised."
+    body = _COMMENT.sub(' ', template or '')
+    raw = [s for s in _JSON_STRING.findall(body) if '{{' not in s and '{%' not in s]
+    return {n for s in raw for piece in [s, *re.split(r'(?<=[.;!?])\s+', s)] for n in [_norm(piece)] if n}
+
+def _near_copy(n: str, examples, min_words: int = 6, near_copy: float = 0.85, fuzzy_words: int = 10) -> bool:
+    "Whether normalised `n` contains a long example value (or sentence of one), or is a near copy of one (or of its start)."
+    for e in examples:
+        if len(e.split()) < min_words: continue
+        if f' {e} ' in f' {n} ': return True
+        a, b = (n, e[:len(n)]) if len(n) < len(e) else (n[:len(e)], e)      # a copy cut short, or a copy that goes on
+        if len(n.split()) >= fuzzy_words and difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= near_copy: return True
+    return False
+
 def is_placeholder(text: str, # the generated text
                    template: str = '', # the template's source (not the rendered prompt)
                    placeholders=(), # further strings that count as placeholders
                    min_copy_words: int = 4, # [R] a copied stretch of the template this long (in words) or longer is a placeholder
+                   near_copy: float = 0.85, # [R] similarity to a long example value (>= 6 words) that counts as a copy
                   ) -> bool:
-    "Whether `text` echoes a placeholder or the template's own example/instruction text."
+    "Whether `text` echoes a placeholder or the template's own example/instruction text (verbatim or nearly)."
     n = _norm(text)
     if _angle_placeholder(text): return True
     if not n: return str(text).strip() in PLACEHOLDERS
-    if n in {_norm(p) for p in (*PLACEHOLDERS, *placeholders)} or n in template_examples(template): return True
-    return len(n.split()) >= min_copy_words and f' {n} ' in f' {_norm(_COMMENT.sub(" ", template or ""))} '
+    examples = template_examples(template)
+    if n in {_norm(p) for p in (*PLACEHOLDERS, *placeholders)} or n in examples: return True
+    if len(n.split()) >= min_copy_words and f' {n} ' in f' {_norm(_COMMENT.sub(" ", template or ""))} ': return True
+    return _near_copy(n, _example_units(template), near_copy=near_copy)
 
 # %% ../nbs/02a_gates.ipynb #a9efec6b
 def loop_share(seq, n: int) -> tuple[int, float]:
@@ -79,15 +99,16 @@ def loop_share(seq, n: int) -> tuple[int, float]:
 # %% ../nbs/02a_gates.ipynb #42816254
 def is_loop(text: str, # the generated text
             min_repeats: int = 4, # [R] word n-gram repeats that make a loop
-            min_share: float = 0.5, # [R] share of the words the repeated word n-gram must cover
+            min_share: float = 0.4, # [R] share of the words a repeated word n-gram (n >= 3) must cover
+            short_share: float = 0.7, # [R] the same for single words and word pairs (parallel lists reach 50-67%)
             char_repeats: int = 5, # [R] character k-gram repeats that make a loop
             char_share: float = 0.6, # [R] share of the (non-space) characters the k-gram must cover
            ) -> bool:
     "Whether an n-gram loop (of words, or of characters) makes up most of `text`."
     words = re.findall(r'[^\W_]+', text.lower())
-    for n in range(1, 5):
+    for n in range(1, 13):
         c, s = loop_share(words, n)
-        if c >= min_repeats and s >= min_share: return True
+        if c >= min_repeats and s >= (short_share if n <= 2 else min_share): return True
     chars = re.sub(r'\s+', '', text.lower())
     if len(chars) < 20: return False
     for k in range(2, 9):
@@ -107,7 +128,7 @@ def gate_text(text: str, # the generated text (one field)
     if not _has_word_char(text): return 'punctuation'
     if is_placeholder(text, template, placeholders): return 'placeholder'
     if is_loop(text): return 'repetition'
-    if finish_reason == 'length': return 'length_closed'
+    if finish_reason in CUT_REASONS: return 'length_closed'
     return None
 
 # %% ../nbs/02a_gates.ipynb #d61a9b51
@@ -131,7 +152,7 @@ def gate_record(obj, # a parsed structured answer (dict, list or str)
     if fields is not None and isinstance(obj, dict): obj = {k: obj[k] for k in fields if k in obj}
     out = [dict(stage=stage, field=p, gate=g) for p, s in _strings_at(obj)
            for g in [gate_text(s, template=template, placeholders=placeholders)] if g]
-    if finish_reason == 'length': out.append(dict(stage=stage, field='', gate='length_closed'))
+    if finish_reason in CUT_REASONS: out.append(dict(stage=stage, field='', gate='length_closed'))
     return out
 
 # %% ../nbs/02a_gates.ipynb #178d0490

@@ -12,7 +12,7 @@ from .config import RunConfig, RunDir, config_hash, atomic_write_text, atomic_wr
 from .policies import load_policies, render_template, render_messages, template_schema, template_source
 from .sources import prompts_for
 from .gates import gate_summary, write_gate_summary
-from .deliberation import (structured_call, add_failure, gate_items, _attempted, _strings, _pick, decompose_intents, initial_cot,
+from .deliberation import (structured_call, add_failure, gate_items, gate_template, _attempted, _strings, _pick, decompose_intents, initial_cot,
                                      deliberate, zero_shot_cot, _agent_name)
 
 # %% auto #0
@@ -132,7 +132,7 @@ def _apply_refiner(r: dict, kept: list, removed: list, v: dict|None, err: str|No
     final, response = list(kept), r['deliberated_response']
     if err is not None:
         add_failure(r, stage, err, raw)
-        if fr == 'length': gate_items(r, stage, [], fr)
+        if fr in ('length', 'length_closed'): gate_items(r, stage, [], fr)
     else:
         gone, edits, ignored = refiner_plan(kept, v)
         if _gated_plan(r, edits, ignored, v, fr, stage, template): response = v['response']
@@ -151,7 +151,7 @@ def refine(records: list[dict], backend, policies: str, threshold: float = 0.85,
                              intents=r.get('intents') or dict(explicit=[], implicit=[]), response=r.get('response', ''))
              for r, (kept, _) in zip(records, pre)]
     answers = structured_call(backend, convs, template_schema('aidsafe_refiner'), normalize_refined, stage, **sampling)
-    tpl = template_source('aidsafe_refiner')
+    tpl = gate_template()
     return [_apply_refiner(r, kept, removed, v, err, raw, stage, fr, tpl) for r, (kept, removed), (v, err, raw, fr) in zip(records, pre, answers)]
 
 # %% ../nbs/05_refiner.ipynb #c1271138
