@@ -486,9 +486,13 @@ GRADER_VALIDATION_NOTE = ('not validated: the project has no human labels of CoT
 
 def _sides_text(r: dict, side: str) -> tuple[str, str]: return split_reasoning(r[side][0]['content'])
 
+def _gradable(r: dict) -> bool:
+    "Both sides of the pair passed the content gates (`status` ok) and are non-empty."
+    return (r.get('status') or 'ok') == 'ok' and all(any(_sides_text(r, s)) for s in ('chosen', 'rejected'))
+
 def pair_quality_ids(sets: dict[str, Sequence[dict]]) -> list[str]:
-    "Ids of the pairs present in every set with two non-empty sides (the first set's order): both sets are graded on the same prompts."
-    usable = [{r['id'] for r in rows if all(any(_sides_text(r, s)) for s in ('chosen', 'rejected'))} for rows in sets.values()]
+    "Ids of the pairs present in every set with two clean, non-empty sides (the first set's order): both sets are graded on the same prompts."
+    usable = [{r['id'] for r in rows if _gradable(r)} for rows in sets.values()]
     first = next(iter(sets.values()), [])
     return [r['id'] for r in first if usable and all(r['id'] in u for u in usable)]
 
@@ -573,7 +577,7 @@ def write_pair_quality(rd, # the run directory
     status = 'not_built' if grader is None else 'ok'
     if grader is not None:
         if len(sets) < len(PQ_SETS): status, reason = 'no_pairs', f"pair sets missing: {sorted(set(PQ_SETS) - set(sets))}"
-        elif not pair_quality_ids(sets): status, reason = 'no_pairs', 'no prompt has two non-empty sides in both pair sets'
+        elif not pair_quality_ids(sets): status, reason = 'no_pairs', 'no prompt has two clean (gate-passing), non-empty sides in both pair sets'
         else: long = grade_pair_quality(sets, grader, policies)
     summary = summarise_pair_quality(long, sets) if sets else {}
     g = [x for x in long.grade if not _missing(x)] if len(long) else []
