@@ -61,7 +61,13 @@ def test_results_cover_benchmarks_and_systems(evaluated):
     assert n[('Base', 'strongreject', 'safe_rate')].iloc[0] == cfg.eval_limit
     assert n[('Base', 'strongreject_jb', 'safe_rate')].iloc[0] == 6 * cfg.eval_limit
     assert n[('Base', 'mmlu', 'accuracy', 'loglik')] == cfg.mmlu_limit
-    assert (on_disk[on_disk.benchmark == 'cot_quality'].n == 3).all()
+    # 3 prompts graded per set; a grade cut at the token budget (48 on tiny) is a failed judgment, not a grade (issue 11)
+    for k, label in (('aidsafe', 'AIDSAFE'), ('llm_zs', 'LLM_ZS')):
+        g = pd.read_json(rd.eval/'cot_quality'/f'{k}.jsonl', lines=True, dtype=False)
+        assert len(g) == 3
+        ok = g.error.isna().sum() if 'error' in g.columns else 3
+        cq = on_disk[(on_disk.benchmark == 'cot_quality') & (on_disk.system == label)]
+        assert (cq.n <= 3).all() and (cq.n >= ok).all()
     assert set(on_disk[on_disk.benchmark == 'cot_quality'].metric) == set(COT_METRICS)
     assert seconds < 360, f'evaluation of 2 models took {seconds:.0f} s'   # 6x jailbreak prompts and the judge validation since issues 11/12; ~150 s alone on 2 cores
 
