@@ -251,7 +251,10 @@ def _model_problem(value, backend: str = 'hf') -> str|None:
 
 def _known_names() -> tuple[set, set]:
     "(benchmark names, system names) the evaluation knows."
-    from aidsafe_nb.evaluate import BENCHMARK_KIND, SYSTEM_NAMES
+    try: from aidsafe_nb.evaluate import BENCHMARK_KIND, SYSTEM_NAMES
+    except Exception:   # evaluation module unusable here: fall back to the names it had when this was written
+        BENCHMARK_KIND = dict.fromkeys(['beavertails', 'wildchat', 'strongreject', 'xstest', 'mmlu', 'harmbench', 'jbb', 'advbench', 'wildjailbreak'])
+        SYSTEM_NAMES = dict.fromkeys(['base', 'sft_og', 'sft_db', 'rw', 'dpo', 'dpo_baseline', 'dpo_saro'])
     return set(BENCHMARK_KIND) - {'strongreject_jb'}, set(SYSTEM_NAMES)
 
 # %% ../nbs/00_config.ipynb #293e97a0
