@@ -4,10 +4,20 @@ from pathlib import Path
 import nbformat, pytest
 from conftest import ROOT, BIN
 
-STUDY = sorted((ROOT/'nbs'/'study').glob('*.ipynb'))
+ALL_STUDY = sorted((ROOT/'nbs'/'study').glob('*.ipynb'))
+STUDY = [p for p in ALL_STUDY if p.stem != '0_colab']     # the six steps; 0_colab is the Colab driver that runs them
 
 def test_six_study_notebooks():
     assert [p.stem for p in STUDY] == ['1_generate', '2_preference', '3_sft', '4_dpo', '5_evaluate', '6_report']
+
+@pytest.mark.parametrize('path', ALL_STUDY, ids=lambda p: p.stem)
+def test_papermill_reads_every_parameter(path):
+    "papermill infers every assignment of the parameters cell (an `=` inside a comment makes it skip the line)."
+    nb = nbformat.read(path, as_version=4)
+    src = next(c for c in nb.cells if 'parameters' in c.metadata.get('tags', [])).source
+    names = re.findall(r'^(\w+)\s*(?::\s*\w+\s*)?=', src, re.M)
+    r = subprocess.run([str(BIN/'papermill'), '--help-notebook', str(path)], capture_output=True, text=True, check=True)
+    assert names and all(f'  {n}:' in r.stdout for n in names), (names, r.stdout)
 
 @pytest.mark.parametrize('path', STUDY, ids=lambda p: p.stem)
 def test_study_notebook_shape(path):
