@@ -293,10 +293,12 @@ def detect_hardware() -> Hardware:
 
 # %% ../nbs/07_train.ipynb #0a593451
 def hardware_defaults(hw: Hardware) -> dict:
-    "Precision, optimizer, attention and padding-free settings for `hw` (see the table above)."
+    "Precision, optimizer, attention, padding-free and gradient-checkpointing settings for `hw` (see the table above)."
     if hw.device == 'cpu':
-        return dict(bf16=False, fp16=False, use_cpu=True, compute_dtype='float32', optim='adamw_torch', padding_free=False, packing=False,
-                    attn_implementation='sdpa', note='CPU: fp32 and adamw_torch (paged 8-bit optimizers need CUDA); tiny models only')
+        return dict(bf16=False, fp16=False, use_cpu=True, compute_dtype='float32', optim='adamw_torch', padding_free=True, packing=False,
+                    merge_accumulation=True, gradient_checkpointing=False, attn_implementation='sdpa',
+                    note='CPU: fp32 and adamw_torch (paged 8-bit optimizers need CUDA), no gradient checkpointing, '
+                         'SFT rows of a step in one padding-free batch (nbs/bench/07_train_throughput); small models only')
     if hw.bf16:
         return dict(bf16=True, fp16=False, use_cpu=False, compute_dtype='bfloat16', optim='paged_adamw_8bit', padding_free=True, packing=True,
                     attn_implementation='flash_attention_2' if hw.flash_attn else 'sdpa',
@@ -483,10 +485,13 @@ def eval_args(cfg: RunConfig, n_train: int) -> dict:
 
 # %% ../nbs/07_train.ipynb #df0c3972
 def sft_args(cfg: RunConfig, settings: dict, out_dir, **kw):
-    "`SFTConfig` for this run: max_length = max_seq_len (rows are pre-filtered), loss on the completion only."
+    "`SFTConfig` for this run: max_length = max_seq_len (rows are pre-filtered), loss on the completion only; with `merge_accumulation` (CPU) a step's rows go in one padding-free batch."
     from trl import SFTConfig
     pack, pf = settings.get('packing', False), settings['padding_free']
-    return SFTConfig(**{**_common_args(cfg, settings, out_dir, cfg.learning_rate), 'max_length': None if pf and not pack else cfg.max_seq_len,
+    args = _common_args(cfg, settings, out_dir, cfg.learning_rate)
+    if pf and not pack and settings.get('merge_accumulation'):      # same rows per step and the same loss, one forward instead of grad_accum
+        args.update(per_device_train_batch_size=cfg.per_device_batch_size*cfg.grad_accum, gradient_accumulation_steps=1)
+    return SFTConfig(**{**args, 'max_length': None if pf and not pack else cfg.max_seq_len,
                         'padding_free': pf, 'packing': pack, 'packing_strategy': 'bfd', 'completion_only_loss': True, **kw})
 
 # %% ../nbs/07_train.ipynb #971a186f
@@ -957,7 +962,8 @@ def measure_training(model_path, kind: str = 'sft', config: str = 'tuned', seq_l
     hw = detect_hardware(); st = bench_settings(config, hw, grad_accum)
     cfg = _bench_cfg(st, kind, steps, grad_accum, seq_len, lora_r, seed)
     res = dict(kind=kind, config=config, device=hw.name, torch_threads=torch.get_num_threads(), seq_len=seq_len, rows_per_step=grad_accum,
-               per_device=cfg.per_device_batch_size, grad_accum=cfg.grad_accum, steps=steps, optim=st['optim'], load_in_4bit=st['load_in_4bit'],
+               **(dict(per_device=cfg.per_device_batch_size*cfg.grad_accum, grad_accum=1) if kind == 'sft' and st['padding_free'] and not st.get('packing') and st.get('merge_accumulation')
+                  else dict(per_device=cfg.per_device_batch_size, grad_accum=cfg.grad_accum)), steps=steps, optim=st['optim'], load_in_4bit=st['load_in_4bit'],
                gradient_checkpointing=st.get('gradient_checkpointing', True), padding_free=bool(st['padding_free']) and kind == 'sft',
                packing=bool(st.get('packing')) and kind == 'sft', status='ok')
     if hw.device == 'cuda':
