@@ -110,6 +110,7 @@ class RunConfig:
     dpo_learning_rate: float = 5e-6
     merge_adapters: bool = False         # also save each adapter merged into a full-precision copy of the base
     min_gate_pass_rate: float = 0.5      # [R] a training set in which a smaller share of train-split rows passed the content gates is not trained (model skipped, see models/skipped.json)
+    enforce_gates: bool = True           # False trains on rows that failed the content gates too: ONLY for plumbing runs on random weights (the tiny profile); the report says so first
     sft_db_source: str = 'generated'     # SFT_DB data: 'generated' (step 1's data/cot) | 'aidsafe:<config>[:<split>]' (released AmazonScience/AIDSAFE, PAPERS.md) | a local file or folder in the released layout
     checkpoint_minutes: float = 3.0      # [R] training saves a checkpoint at least this often (and resumes from the last one after a kill)
     eval_steps: int = 0                  # [R] validation-loss interval in optimizer steps (0 = about 5 evaluations per run)
@@ -134,7 +135,8 @@ PROFILES: dict[str, dict] = {
     'tiny': dict(n_prompts=8, max_new_tokens=48, gen_batch_size=16, safety_source='smoke', general_source='smoke',
                  max_rounds=2, belief_iterations=2, belief_samples=2, rw_samples=2,
                  max_steps=4, grad_accum=2, max_seq_len=512, learning_rate=1e-3, dpo_learning_rate=1e-4,
-                 eval_limit=8, mmlu_limit=8, mmlu_shots=2, eval_temperature=0.7),
+                 eval_limit=8, mmlu_limit=8, mmlu_shots=2, eval_temperature=0.7,
+                 enforce_gates=False),   # random weights never pass the gates; the tiny run still trains and evaluates every system (plumbing)
     # [R] sizes chosen so that all six steps finish in about 30 minutes on 2 CPU cores (README, "Measured")
     'smol': dict(agent_model='smol', judge_model='smol', target_model='smol', safety_source='smoke', general_source='smoke', policy_set='aidsafe5_compact',
                  n_prompts=8, max_new_tokens=192, gen_batch_size=16, max_rounds=2, belief_iterations=1, belief_samples=1, rw_samples=2,

@@ -609,10 +609,12 @@ def eval_systems(rd: RunDir, cfg: RunConfig) -> tuple[dict, list]:
 
 # %% ../nbs/09_evaluate.ipynb #50cb4b75
 def _target_backend(rd: RunDir, cfg: RunConfig, adapter):
+    "The target model (with `adapter`), on the base exactly as that adapter was trained (`train.backend_kwargs` reads `train_info`)."
     from aidsafe_nb.llm import get_backend
-    import torch
-    return get_backend('hf', model=resolve_model(cfg.target_model), adapter=str(adapter) if adapter else None,
-                       load_in_4bit=bool(cfg.load_in_4bit and torch.cuda.is_available()), batch_size=cfg.gen_batch_size, cache=rd.cache)
+    from aidsafe_nb.train import backend_kwargs
+    kw = backend_kwargs(rd, Path(adapter).name if adapter else 'base', cfg)
+    return get_backend('hf', model=resolve_model(kw['model']), adapter=str(adapter) if adapter else None,
+                       load_in_4bit=kw['load_in_4bit'], batch_size=cfg.gen_batch_size, cache=rd.cache)
 
 # %% ../nbs/09_evaluate.ipynb #6502771f
 def _model_and_tokenizer(backend, cfg: RunConfig, adapter):

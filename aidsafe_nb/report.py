@@ -246,9 +246,13 @@ def _run_lines(results: pd.DataFrame, cfg: RunConfig, m: dict, run_dir) -> list[
 def _random_note(cfg: RunConfig) -> list[str]:
     "A warning naming the roles played by the random-weight tiny model, if any."
     roles = [r for r, m in (('model under test', cfg.target_model), ('agents', cfg.agent_model), ('judge', cfg.judge_model)) if m == 'tiny']
-    if not roles: return []
-    return [f"**Random weights:** the {', '.join(roles)} {'is' if len(roles) == 1 else 'are'} the package's tiny *random-weight* model, "
-            "so the numbers involving them check that the pipeline runs end to end; they say nothing about the methods.", '']
+    L = []
+    if roles: L += [f"**Random weights:** the {', '.join(roles)} {'is' if len(roles) == 1 else 'are'} the package's tiny *random-weight* model, "
+                    "so the numbers involving them check that the pipeline runs end to end; they say nothing about the methods.", '']
+    if not cfg.enforce_gates:
+        L += ["**Content gates not enforced** (`enforce_gates=False`, a plumbing setting): models were trained on rows that failed the "
+              "content gates too. The gate pass rates below are still measured; no number in this report is a result.", '']
+    return L
 
 # %% ../nbs/10_report.ipynb #c65dfa62
 def _read_json(path, default):

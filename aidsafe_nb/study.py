@@ -36,7 +36,7 @@ _GEN = ('agent_model', 'agent_models', 'agent_backend', 'agent_base_url', 'agent
 _JUDGE = ('judge_model', 'judge_backend', 'judge_base_url', 'judge_load_in_4bit', 'safety_classifier', 'safety_classifier_4bit', 'judge_structured',
           'judge_temperature', 'judge2_model')
 _TRAIN = ('target_model', 'load_in_4bit', 'merge_adapters', 'lora_r', 'lora_alpha', 'lora_dropout', 'learning_rate', 'num_train_epochs', 'max_steps',
-          'per_device_batch_size', 'grad_accum', 'max_seq_len', 'seed', 'min_gate_pass_rate', 'eval_steps')
+          'per_device_batch_size', 'grad_accum', 'max_seq_len', 'seed', 'min_gate_pass_rate', 'enforce_gates', 'eval_steps')
 _BELIEF = ('belief_iterations', 'belief_samples', 'belief_target', 'belief_stop_score', 'baseline_samples', 'pair_min_gap')
 
 # %% ../nbs/11_study.ipynb #1ef4e4bf
@@ -64,7 +64,7 @@ STEPS: tuple[Step, ...] = (
 )
 
 # %% ../nbs/11_study.ipynb #72d1f0ee
-_NON_SEMANTIC = {'profile', 'max_concurrency', 'gen_batch_size', 'api_key_env', 'torch_threads', 'checkpoint_minutes'}   # change speed or access, not results
+_NON_SEMANTIC = {'profile', 'max_concurrency', 'gen_batch_size', 'api_key_env', 'torch_threads', 'checkpoint_minutes', 'prefix_reuse'}   # change speed or access, not results
 
 def unclaimed_params(steps=STEPS) -> set[str]:
     "Parameters no step declares: they count for every step."

@@ -70,9 +70,11 @@ def _all_rows(rd: RunDir, name: str, split: str) -> list[dict]:
 class TrainSkip(TrainError):
     "A model that is not trained, for a recorded reason (no usable rows, too few rows passed the content gates, its start adapter was skipped)."
 
-def passes_gates(row: dict) -> bool:
+def passes_gates(row: dict, # a generated row (`status`, `excluded` where recorded)
+                 enforce: bool = True, # False: every row passes (`enforce_gates=False`: plumbing runs on random weights only)
+                ) -> bool:
     "Whether a row may become a training target: its content gates passed (`status == 'ok'` where a status is recorded) and it is not excluded."
-    return row.get('status') in ('ok', None) and not row.get('excluded', False)
+    return not enforce or (row.get('status') in ('ok', None) and not row.get('excluded', False))
 
 def _fail_reasons(row: dict) -> list[str]:
     "Why a row failed: its `gate_failures` (a list, JSON text or a dict), else its `exclude_reason`, else its status."
@@ -85,7 +87,7 @@ def _fail_reasons(row: dict) -> list[str]:
     return out or [row.get('exclude_reason') or f"status {row.get('status')!r}"]
 
 def gate_stats(rows) -> dict:
-    "Rows, rows that passed, the pass rate and the most common failure reasons of `rows`."
+    "Rows, rows that passed, the pass rate and the most common failure reasons of `rows` (always measured with the gates enforced)."
     from collections import Counter
     rows = list(rows); ok = [passes_gates(r) for r in rows]
     why = Counter(x for r, p in zip(rows, ok) if not p for x in _fail_reasons(r))
@@ -165,11 +167,11 @@ def _sft_source(rd: RunDir, name: str, split: str, source: str) -> list[dict]:
     if name == 'rw': return _all_rows(rd, 'rw', split)
     raise TrainError(f"unknown SFT model {name!r}: expected one of sft_db, sft_og, rw")
 
-def sft_dataset(rd: RunDir, name: str, split: str = 'train', source: str = 'generated'):
+def sft_dataset(rd: RunDir, name: str, split: str = 'train', source: str = 'generated', enforce_gates: bool = True):
     "(prompt-completion dataset, dropped rows, gate stats) of SFT model `name` in `sft_db | sft_og | rw` on `split`: only rows that passed the content gates."
     from datasets import Dataset
     src = _sft_source(rd, name, split, source)
-    gated = name != 'sft_og'                      # SFT_OG's target is the prompt source's own response, not generated text
+    gated = name != 'sft_og' and enforce_gates    # SFT_OG's target is the prompt source's own response, not generated text
     stats = gate_stats(src) if gated else gate_stats([{'id': r.get('id')} for r in src])
     rows, dropped = [], []
     for i, r in enumerate(src):
@@ -215,7 +217,7 @@ def write_demo_data(rd: RunDir, n: int = 8, long_rows: int = 0, val_rows: int = 
     return rd
 
 # %% ../nbs/07_train.ipynb #a2f44fb4
-def _pair_set(rd: RunDir, pairs: str, split: str):
+def _pair_set(rd: RunDir, pairs: str, split: str, enforce_gates: bool = True):
     "One saved preference set's rows of `split` that passed the gates, checked: conversational `prompt`, `chosen`, `rejected`."
     ds = load_data(rd, pairs, split)
     if len(ds) == 0: return ds
@@ -225,16 +227,16 @@ def _pair_set(rd: RunDir, pairs: str, split: str):
     for c in ('prompt', 'chosen', 'rejected'):
         if not (isinstance(r[c], list) and r[c] and isinstance(r[c][0], dict) and 'role' in r[c][0]):
             raise TrainError(f"{pairs}: column {c!r} must be a list of {{'role', 'content'}} messages, got {str(r[c])[:80]!r}")
-    if {'status', 'excluded'} & set(ds.column_names): ds = ds.filter(passes_gates)
+    if {'status', 'excluded'} & set(ds.column_names): ds = ds.filter(lambda r: passes_gates(r, enforce_gates))
     return ds.select_columns([c for c in ('id', 'prompt', 'chosen', 'rejected') if c in ds.column_names])
 
-def dpo_dataset(rd: RunDir, pairs: str|tuple, split: str = 'train'):
+def dpo_dataset(rd: RunDir, pairs: str|tuple, split: str = 'train', enforce_gates: bool = True):
     "The rows of `split` of preference set(s) `pairs` (a tuple: the listed sets that exist, concatenated) as step 2 saved them, gate-failed rows left out."
     from datasets import Dataset, concatenate_datasets
     names = _as_tuple(pairs)
     present = [p for p in names if (Path(rd.data)/p).exists()]
     if not present: raise TrainError(f"training data {' / '.join(names)} not found in {rd.data}: run the step that writes it first")
-    parts = [d for d in (_pair_set(rd, p, split) for p in present) if len(d)]
+    parts = [d for d in (_pair_set(rd, p, split, enforce_gates) for p in present) if len(d)]
     return concatenate_datasets(parts) if len(parts) > 1 else parts[0] if parts else Dataset.from_list([])
 
 def pair_gate_stats(rd: RunDir, pairs: str|tuple, split: str = 'train') -> dict:
@@ -683,10 +685,10 @@ def _skip(rd: RunDir, name: str, reason: str):
 def _sft_data(rd: RunDir, cfg: RunConfig, name: str):
     "(train set, validation set, dropped, gate stats, data source) of SFT model `name`; `TrainSkip` when it must not train."
     source = cfg.sft_db_source if name == 'sft_db' else 'generated'
-    ds, dropped, gates = sft_dataset(rd, name, 'train', source)
-    check_gates(name, gates, cfg.min_gate_pass_rate)
+    ds, dropped, gates = sft_dataset(rd, name, 'train', source, cfg.enforce_gates)
+    check_gates(name, gates, cfg.min_gate_pass_rate if cfg.enforce_gates else 0.0)
     if not len(ds): raise TrainSkip(f"{name}: no trainable rows ({len(dropped)} dropped, e.g. {dropped[:3]})")
-    return ds, sft_dataset(rd, name, 'validation', source)[0], dropped, gates, source
+    return ds, sft_dataset(rd, name, 'validation', source, cfg.enforce_gates)[0], dropped, gates, source
 
 def _val_filter(val, tok, max_len: int):
     "The validation rows that fit `max_len` tokens (none is an allowed answer: no validation loss then)."
@@ -717,10 +719,10 @@ def _dpo_data(rd: RunDir, cfg: RunConfig, name: str, pairs, start: str):
         why = skipped_models(rd).get(start)
         if why: raise TrainSkip(f"{name}: its start adapter {start!r} was skipped ({why})")
         raise TrainError(f"{name}: the starting SFT adapter {start!r} is not trained; run run_sft first")
-    ds = dpo_dataset(rd, pairs)
-    gates = check_gates(name, pair_gate_stats(rd, pairs), cfg.min_gate_pass_rate, 'pairs')
+    ds = dpo_dataset(rd, pairs, enforce_gates=cfg.enforce_gates)
+    gates = check_gates(name, pair_gate_stats(rd, pairs), cfg.min_gate_pass_rate if cfg.enforce_gates else 0.0, 'pairs')
     if not len(ds): raise TrainSkip(f"{name}: no trainable pair in {' + '.join(_as_tuple(pairs))} ({gates['n']} train-split pairs; excluded: {gates['failures']})")
-    return ds, dpo_dataset(rd, pairs, 'validation'), gates
+    return ds, dpo_dataset(rd, pairs, 'validation', cfg.enforce_gates), gates
 
 def train_dpo(rd: RunDir, cfg: RunConfig, name: str = 'dpo', pairs: str = 'pairs_belief', start: str = 'sft_db',
               hw: Hardware|None = None, merge: bool = False, save_steps: int = 200, callbacks=()) -> Path:

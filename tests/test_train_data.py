@@ -13,7 +13,7 @@ def ids_of(rd, name, split):
 
 @pytest.fixture(scope='module')
 def split_run(tmp_path_factory):
-    rd, cfg = open_run(tmp_path_factory.mktemp('splits')/'run', 'tiny', max_steps=2)
+    rd, cfg = open_run(tmp_path_factory.mktemp('splits')/'run', 'tiny', max_steps=2, enforce_gates=True)
     write_demo_data(rd, n=4, val_rows=2, test_rows=2, junk_rows=1)
     sft, dpo = run_sft(rd, cfg), run_dpo(rd, cfg)
     return rd, cfg, sft, dpo
@@ -49,7 +49,7 @@ def test_validation_rows_of_a_split_less_set_follow_their_prompt(split_run):
 
 
 def test_low_gate_share_skips_and_the_study_goes_on(tmp_path):
-    rd, cfg = open_run(tmp_path/'run', 'tiny', max_steps=1)
+    rd, cfg = open_run(tmp_path/'run', 'tiny', max_steps=1, enforce_gates=True)
     write_demo_data(rd, n=1, junk_rows=3)                              # 1 of 4 passed: 25% < 50%
     assert set(run_sft(rd, cfg)) == {'sft_og'}                         # SFT_OG is not gated and trains
     out = run_dpo(rd, cfg)
@@ -65,7 +65,7 @@ def test_low_gate_share_skips_and_the_study_goes_on(tmp_path):
 
 
 def test_no_trainable_pair_skips_dpo_instead_of_raising(tmp_path):
-    rd, cfg = open_run(tmp_path/'run', 'tiny', max_steps=1, min_gate_pass_rate=0.0)
+    rd, cfg = open_run(tmp_path/'run', 'tiny', max_steps=1, min_gate_pass_rate=0.0, enforce_gates=True)
     write_demo_data(rd, n=2)
     run_sft(rd, cfg, names=['sft_db'])
     rows = [json.loads(l) for l in (rd.data/'pairs_belief.jsonl').read_text().splitlines()]
