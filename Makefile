@@ -46,7 +46,7 @@ sync-check:
 
 ## nbdev's notebook processing for the docs site, on every notebook (Quarto itself is stubbed: it cannot be installed offline)
 docs-check:
-	PATH="$(CURDIR)/.ci/quarto-stub:$$PATH" $(BIN)/nbdev_proc_nbs --force --n_workers 2
+	PATH="$(CURDIR)/.ci/quarto-stub:$$PATH" $(BIN)/nbdev_proc_nbs --n_workers 2
 	rm -rf _proc
 	@echo "docs check: nbdev processed every notebook for the docs site"
 

@@ -218,8 +218,11 @@ def write_demo_data(rd: RunDir, n: int = 8, long_rows: int = 0, val_rows: int = 
 
 # %% ../nbs/07_train.ipynb #a2f44fb4
 def _pair_set(rd: RunDir, pairs: str, split: str, enforce_gates: bool = True):
-    "One saved preference set's rows of `split` that passed the gates, checked: conversational `prompt`, `chosen`, `rejected`."
-    ds = load_data(rd, pairs, split)
+    "One saved preference set's rows of `split` that passed the gates (all of them when `enforce_gates` is False), checked: conversational `prompt`, `chosen`, `rejected`."
+    if enforce_gates: ds = load_data(rd, pairs, split)     # the saved data set holds the trainable pairs; the JSONL record holds every pair
+    else:
+        from datasets import Dataset
+        ds = Dataset.from_list([{k: r[k] for k in ('id', 'prompt', 'chosen', 'rejected', 'status', 'excluded') if k in r} for r in _all_rows(rd, pairs, split)])
     if len(ds) == 0: return ds
     missing = [c for c in ('prompt', 'chosen', 'rejected') if c not in ds.column_names]
     if missing: raise TrainError(f"{pairs}: missing column(s) {missing}; expected TRL conversational preference rows")

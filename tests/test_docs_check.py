@@ -20,7 +20,7 @@ def _docs_check(tmp_path, notebook: dict):
     (tmp_path/'nbs'/'sidebar.yml').write_text('website:\n  sidebar:\n    contents:\n      - example.ipynb\n')
     (tmp_path/'nbs'/'example.ipynb').write_text(json.dumps(notebook))
     env = {**os.environ, 'PATH': f"{ROOT/'.ci'/'quarto-stub'}:{os.environ['PATH']}"}
-    return subprocess.run([str(BIN/'nbdev_proc_nbs'), '--force', '--n_workers', '0'], cwd=tmp_path, env=env,
+    return subprocess.run([str(BIN/'nbdev_proc_nbs'), '--n_workers', '0'], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
 
 def test_clean_notebook_passes(tmp_path):
