@@ -141,7 +141,8 @@ PROFILES: dict[str, dict] = {
     'smol': dict(agent_model='smol', judge_model='smol', target_model='smol', safety_source='smoke', general_source='smoke', policy_set='aidsafe5_compact',
                  n_prompts=8, max_new_tokens=192, gen_batch_size=16, max_rounds=2, belief_iterations=1, belief_samples=1, rw_samples=2,
                  load_in_4bit=False, num_train_epochs=2.0, grad_accum=4, max_seq_len=768, learning_rate=2e-4, dpo_learning_rate=5e-5,
-                 benchmarks=['strongreject', 'xstest', 'mmlu'], eval_limit=16, mmlu_limit=32, mmlu_shots=0, eval_temperature=0.0),
+                 benchmarks=['strongreject', 'xstest', 'mmlu'], eval_limit=8, mmlu_limit=32, mmlu_shots=0, eval_temperature=0.0,
+                 safety_judge='strmatch', judge_validation_limit=10),   # SmolLM2 as a judge fails validation (kappa -0.05): string match scores safety
     'colab_t4': dict(agent_model='Qwen/Qwen2.5-7B-Instruct', judge_model='Qwen/Qwen2.5-7B-Instruct',
                      target_model='Qwen/Qwen2.5-7B-Instruct', agent_load_in_4bit=True, judge_load_in_4bit=True, safety_classifier_4bit=True,
                      n_prompts=200, gen_batch_size=8, max_new_tokens=768, eval_limit=100, mmlu_limit=570,
