@@ -145,7 +145,9 @@ PROFILES: dict[str, dict] = {
                  safety_judge='strmatch', judge_validation_limit=10),   # SmolLM2 as a judge fails validation (kappa -0.05): string match scores safety
     'colab_t4': dict(agent_model='Qwen/Qwen2.5-7B-Instruct', judge_model='Qwen/Qwen2.5-7B-Instruct',
                      target_model='Qwen/Qwen2.5-7B-Instruct', agent_load_in_4bit=True, judge_load_in_4bit=True, safety_classifier_4bit=True,
-                     n_prompts=200, gen_batch_size=8, max_new_tokens=768, eval_limit=100, mmlu_limit=570,
+                     # [R] sized from call counts (a tiny run's per-stage calls, scaled: nbs/study/0_colab.ipynb): about 8,000 calls;
+                     # 200 prompts and 100 per benchmark were about 32,000. Colab wall time is unmeasured; the driver resumes across sessions.
+                     n_prompts=60, belief_iterations=2, gen_batch_size=8, max_new_tokens=768, eval_limit=25, mmlu_limit=285,
                      grad_accum=8, max_seq_len=1024),
     'paper': dict(agent_model='mistralai/Mixtral-8x22B-Instruct-v0.1', agent_backend='openai',
                   agent_base_url='http://localhost:8000/v1', judge_model='mistralai/Mixtral-8x22B-Instruct-v0.1',

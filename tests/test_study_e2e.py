@@ -27,6 +27,17 @@ def test_full_tiny_study(tiny_run):
     assert m['git_commit'] and m['versions']['transformers'] and 'ended' in m
     for s in STEP_NAMES: assert (Path(run)/'notebooks'/f'{s}.ipynb').exists()
 
+def test_every_trained_system_is_evaluated(tiny_run):
+    "The tiny profile (gates not enforced: plumbing) trains and evaluates all seven systems; truncation and per-template jailbreak rows are there."
+    import pandas as pd
+    run, _ = tiny_run
+    res = pd.read_csv(Path(run)/'eval'/'results.csv')
+    assert {'Base', 'SFT_OG', 'SFT_DB', 'DPO', 'RW', 'SaRO', 'DPO_BASELINE'} <= set(res.system), sorted(res.system.unique())
+    assert 'truncated_rate' in set(res.metric) and 'judge_valid' in res.columns
+    assert res.benchmark.str.startswith('strongreject_jb/').sum() > 0
+    report = (Path(run)/'report.md').read_text()
+    assert 'Content gates not enforced' in report and 'random-weight' in report
+
 def test_override_reaches_the_run(tiny_run):
     import datasets
     run, _ = tiny_run
