@@ -614,7 +614,7 @@ def _target_backend(rd: RunDir, cfg: RunConfig, adapter):
     from aidsafe_nb.train import backend_kwargs
     kw = backend_kwargs(rd, Path(adapter).name if adapter else 'base', cfg)
     return get_backend('hf', model=resolve_model(kw['model']), adapter=str(adapter) if adapter else None,
-                       load_in_4bit=kw['load_in_4bit'], batch_size=cfg.gen_batch_size, cache=rd.cache)
+                       load_in_4bit=kw['load_in_4bit'], batch_size=cfg.gen_batch_size, prefix_reuse=cfg.prefix_reuse, cache=rd.cache)
 
 # %% ../nbs/09_evaluate.ipynb #6502771f
 def _model_and_tokenizer(backend, cfg: RunConfig, adapter):

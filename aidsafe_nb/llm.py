@@ -404,7 +404,9 @@ def load_model(model: str, adapter=None, load_in_4bit: bool = False):
     if adapter is not None and not Path(adapter).exists() and not re.fullmatch(r'[\w.-]+/[\w.-]+', str(adapter)):
         raise FileNotFoundError(f"adapter {adapter!r} is neither a folder nor a hub id")
     cuda = torch.cuda.is_available()
-    dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else (torch.float16 if cuda else torch.float32)
+    # bf16 only where the GPU computes it natively (compute capability >= 8.0, the rule training uses): a T4 reports
+    # `is_bf16_supported()` True through emulation, so that test would pick a slow dtype there
+    dtype = torch.bfloat16 if cuda and torch.cuda.get_device_capability()[0] >= 8 else (torch.float16 if cuda else torch.float32)
     kw = dict(dtype=dtype)
     if load_in_4bit:
         kw['quantization_config'] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True,
@@ -858,7 +860,7 @@ def backend_for(cfg: RunConfig, role: str, rd: RunDir|None = None, probe: bool =
         four = getattr(cfg, f'{role}_load_in_4bit', cfg.agent_load_in_4bit if model == cfg.agent_model else False)
     elif role == 'target': kind, model, url, four = 'hf', cfg.target_model, None, cfg.load_in_4bit
     else: raise ValueError(f"unknown role {role!r}; choose 'agent', 'judge' or 'target'")
-    if kind == 'hf': opts = dict(model=model, load_in_4bit=four, batch_size=cfg.gen_batch_size)
+    if kind == 'hf': opts = dict(model=model, load_in_4bit=four, batch_size=cfg.gen_batch_size, prefix_reuse=cfg.prefix_reuse)
     elif kind == 'openai':
         if not url: raise ValueError(f"{role}_backend='openai' needs {role}_base_url (an OpenAI-compatible endpoint)")
         opts = dict(model=model, base_url=url, max_concurrency=cfg.max_concurrency, api_key_env=getattr(cfg, 'api_key_env', 'OPENAI_API_KEY'))
