@@ -422,7 +422,7 @@ def summarize_run(run_dir) -> str:
         if sk.exists():
             try: skipped = json.loads(sk.read_text())
             except Exception: skipped = {}
-            items = skipped.items() if isinstance(skipped, dict) else [(x.get('name', '?'), x.get('reason', '')) for x in skipped if isinstance(x, dict)]
+            items = skipped.items() if isinstance(skipped, dict) else [(x.get('model', x.get('name', '?')), x.get('reason', '')) for x in skipped if isinstance(x, dict)]
             out += [f'  skipped {n}: {str(r)[:160]}' for n, r in items]
     out += _results_lines(rd)
     usage = read_manifest(rd).get('usage', {})
