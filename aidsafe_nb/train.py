@@ -478,7 +478,7 @@ def _common_args(cfg: RunConfig, settings: dict, out_dir, lr: float, save_steps:
                 num_train_epochs=cfg.num_train_epochs, per_device_train_batch_size=cfg.per_device_batch_size,
                 gradient_accumulation_steps=cfg.grad_accum, gradient_checkpointing=gc_on, gradient_checkpointing_kwargs={'use_reentrant': False} if gc_on else None,
                 bf16=settings['bf16'], fp16=settings['fp16'], use_cpu=settings['use_cpu'], optim=settings['optim'],
-                lr_scheduler_type='cosine', warmup_steps=0 if 0 < cfg.max_steps < 34 else 0.03, logging_steps=1 if cfg.max_steps > 0 and cfg.max_steps <= 50 else 10,
+                lr_scheduler_type='cosine', warmup_steps=0 if 0 < cfg.max_steps < 34 else 0.03, logging_steps=1,   # every step: a short run still has a loss curve
                 save_strategy='steps', save_steps=save_steps, save_total_limit=1, report_to='none', dataloader_num_workers=0,
                 disable_tqdm=not bool(os.environ.get('AIDSAFE_TQDM', '1') == '1'))
 
