@@ -612,7 +612,9 @@ def _target_backend(rd: RunDir, cfg: RunConfig, adapter):
     "The target model (with `adapter`), on the base exactly as that adapter was trained (`train.backend_kwargs` reads `train_info`)."
     from aidsafe_nb.llm import get_backend
     from aidsafe_nb.train import backend_kwargs
-    kw = backend_kwargs(rd, Path(adapter).name if adapter else 'base', cfg)
+    from aidsafe_nb.train import TrainError
+    try: kw = backend_kwargs(rd, Path(adapter).name if adapter else 'base', cfg)
+    except TrainError: kw = backend_kwargs(rd, 'base', cfg)      # an adapter made outside `train` (no train_info): the base rule
     return get_backend('hf', model=resolve_model(kw['model']), adapter=str(adapter) if adapter else None,
                        load_in_4bit=kw['load_in_4bit'], batch_size=cfg.gen_batch_size, prefix_reuse=cfg.prefix_reuse, cache=rd.cache)
 
