@@ -20,7 +20,7 @@ __all__ = ['BENCHMARK_KIND', 'BENCHMARK_TITLE', 'XSTEST_LABELS', 'HEADLINE', 'SA
            'wrap_jailbreaks', 'load_xstest', 'load_harmbench', 'load_jbb', 'load_wildjailbreak', 'load_advbench',
            'load_mmlu', 'expand_benchmarks', 'load_benchmark', 'eval_conversations', 'truncation_reason',
            'generate_responses', 'eval_temperature', 'mmlu_prompts', 'answer_letter_ids', 'mmlu_choice_logprobs',
-           'bootstrap_ci', 'metric_row', 'score_judgments', 'judged_text', 'judge_benchmark', 'judge_name',
+           'wilson_ci', 'bootstrap_ci', 'metric_row', 'score_judgments', 'judged_text', 'judge_benchmark', 'judge_name',
            'valid_rows', 'headline_table', 'relative_gain_cells', 'relative_gains', 'paper_table2', 'adapter_path',
            'eval_systems', 'policies_text', 'cot_quality_ids', 'collect_results', 'validate_judges', 'invalidate_stale',
            'LazyJudges', 'run_evaluate']
@@ -389,10 +389,24 @@ def mmlu_choice_logprobs(model, tokenizer, prompts: list[str], batch_size: int =
     return out
 
 # %% ../nbs/09_evaluate.ipynb #841d1c36
+def wilson_ci(k: int, # successes
+              n: int, # trials
+              alpha: float = 0.05, # 1 - coverage
+             ) -> tuple[float, float]:
+    "Wilson score interval of a proportion k/n: honest at 0/n and n/n, where a bootstrap collapses to a point."
+    from scipy.stats import norm
+    if n == 0: return (float('nan'), float('nan'))
+    z, p = norm.ppf(1 - alpha / 2), k / n
+    d = 1 + z*z/n; c = (p + z*z/(2*n)) / d; h = z * np.sqrt(p*(1-p)/n + z*z/(4*n*n)) / d
+    return (float(max(0.0, c - h)), float(min(1.0, c + h)))
+
 def bootstrap_ci(values, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0, scale: float = 1.0) -> tuple[float, float]:
-    "Percentile bootstrap (1-alpha) interval of the mean of `values`, times `scale`."
+    "(1-alpha) interval of the mean of `values`, times `scale`: Wilson for 0/1 values (rates), else a percentile bootstrap."
     x = np.asarray(values, dtype=float)
     if len(x) == 0: return (float('nan'), float('nan'))
+    if np.isin(x, (0.0, 1.0)).all():
+        lo, hi = wilson_ci(int(x.sum()), len(x), alpha)
+        return (lo * scale, hi * scale)
     means = np.random.default_rng(seed).choice(x, size=(n_boot, len(x)), replace=True).mean(1)
     lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
     return (float(lo * scale), float(hi * scale))
