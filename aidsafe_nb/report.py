@@ -362,7 +362,8 @@ def _skipped_lines(skipped, model_skips) -> list[str]:
     "The `## Skipped` section: models not trained (`models/skipped.json`), and what evaluation skipped (`eval/skipped.json`)."
     L = ['## Skipped', '']
     L += [f'- **{s.get("model")}** (model, not trained): {s.get("reason")}' for s in model_skips or []]
-    L += [f'- **{s["item"]}** ({s["kind"]}): {s["reason"]}' for s in skipped]
+    untrained = {s.get('model') for s in model_skips or []}     # evaluation repeats these: say each once
+    L += [f'- **{s["item"]}** ({s["kind"]}): {s["reason"]}' for s in skipped if not (s.get('kind') == 'model' and s.get('item') in untrained)]
     return L + (['- nothing'] if len(L) == 2 else []) + ['']
 
 def _base_lines(cfg: RunConfig, infos: dict) -> list[str]:
