@@ -204,16 +204,6 @@ def _features(columns):
     return Features({c: Sequence(Value('string')) if c == 'thoughts' else Value('int64') if c in ints else Value('bool') if c in bools
                      else Value('string') for c in columns if c not in _JSON_COLUMNS})
 
-# %% ../nbs/05_refiner.ipynb #112374fc
-def _build_in_temp(rows: list[dict], folder: Path, columns, card: str, extra: dict|None) -> Path:
-    "A temporary folder next to `folder` holding the dataset in `ds/`, with its card and extra JSON files."
-    from datasets import Dataset
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f'.{folder.name}.'))
-    Dataset.from_list([{c: r[c] for c in columns} for r in rows], features=_features(columns)).save_to_disk(str(tmp/'ds'))
-    if card: (tmp/'ds'/'README.md').write_text(card, encoding='utf-8')
-    for name, obj in (extra or {}).items(): (tmp/'ds'/name).write_text(json.dumps(obj, indent=2, default=str) + '\n')
-    return tmp
-
 # %% ../nbs/05_refiner.ipynb #37b8635e
 def save_rows(rows: list[dict], folder, columns, card: str = '', extra: dict|None = None) -> Path:
     "Save `rows` as a Hub-ready `DatasetDict` (splits from each row's `split`, JSON-text columns typed) with a dataset card and extra JSON files, plus `<folder>.jsonl` (the rows as given), atomically."
