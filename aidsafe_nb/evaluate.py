@@ -11,290 +11,16 @@ from typing import Callable
 import numpy as np, pandas as pd
 from .config import (RunDir, RunConfig, Manifest, atomic_write_text, atomic_write_json, data_dir,
                                resolve_model, shared_benchmarks_dir, split_reasoning, format_reasoning, now_iso)
+from .benchmarks import (BENCHMARKS, BenchmarkUnavailable, benchmarks_of, headlines, expand_benchmarks, load_benchmark,
+                                   load_mmlu, read_table)
 
 # %% auto #0
-__all__ = ['BENCHMARK_KIND', 'BENCHMARK_TITLE', 'XSTEST_LABELS', 'HEADLINE', 'SAFETY_BENCHMARKS', 'SYSTEM_NAMES', 'COT_SETS',
-           'COT_METRICS', 'RESULT_COLUMNS', 'PAIR_FILES', 'EVAL_PARAMS', 'BenchmarkUnavailable', 'read_table',
-           'host_reachable', 'load_hub_table', 'load_url_table', 'benchmarks_root', 'resolve_source', 'subsample',
-           'load_beavertails', 'load_wildchat', 'load_strongreject', 'jailbreaks_dir', 'load_jailbreak_templates',
-           'wrap_jailbreaks', 'load_xstest', 'load_harmbench', 'load_jbb', 'load_wildjailbreak', 'load_advbench',
-           'load_mmlu', 'expand_benchmarks', 'load_benchmark', 'eval_conversations', 'truncation_reason',
-           'generate_responses', 'eval_temperature', 'mmlu_prompts', 'answer_letter_ids', 'mmlu_choice_logprobs',
-           'wilson_ci', 'bootstrap_ci', 'metric_row', 'score_judgments', 'judged_text', 'judge_benchmark', 'judge_name',
-           'valid_rows', 'headline_table', 'relative_gain_cells', 'relative_gains', 'paper_table2', 'adapter_path',
-           'eval_systems', 'policies_text', 'cot_quality_ids', 'collect_results', 'validate_judges', 'invalidate_stale',
-           'LazyJudges', 'run_evaluate']
-
-# %% ../nbs/09_evaluate.ipynb #1da0d70b
-class BenchmarkUnavailable(RuntimeError):
-    "A benchmark that cannot be loaded here; the message says why (it is recorded as the reason it was skipped)."
-
-# %% ../nbs/09_evaluate.ipynb #a8426bb8
-def read_table(path) -> pd.DataFrame:
-    "Read a local `.csv`, `.tsv`, `.jsonl`, `.json` or `.parquet` file, or a folder of `.csv` files (column `_file` = file stem)."
-    p = Path(path).expanduser()
-    if p.is_dir():
-        files = sorted(p.glob('*.csv'))
-        if not files: raise BenchmarkUnavailable(f"folder {p} holds no .csv files")
-        return pd.concat([read_table(f).assign(_file=f.stem) for f in files], ignore_index=True)
-    if not p.exists(): raise FileNotFoundError(f"benchmark file {p} does not exist")
-    suf = p.suffix.lower()
-    if suf in ('.csv', '.tsv'): return pd.read_csv(p, sep=',' if suf == '.csv' else '\t', keep_default_na=False)
-    if suf == '.jsonl': return pd.read_json(p, lines=True)
-    if suf == '.json': return pd.read_json(p)
-    if suf == '.parquet': return pd.read_parquet(p)
-    raise ValueError(f"benchmark file {p}: unsupported format {suf!r} (use csv, tsv, jsonl, json or parquet)")
-
-# %% ../nbs/09_evaluate.ipynb #0817c48e
-_REACHABLE: dict = {}
-
-def host_reachable(host: str = 'huggingface.co', timeout: float = 3.0) -> bool:
-    "Whether `host:443` accepts a TCP connection (answer cached per process)."
-    if host not in _REACHABLE:
-        try: socket.create_connection((host, 443), timeout=timeout).close(); _REACHABLE[host] = True
-        except OSError: _REACHABLE[host] = False
-    return _REACHABLE[host]
-
-# %% ../nbs/09_evaluate.ipynb #09a9192d
-def _hf_offline() -> bool: return any(os.environ.get(k, '0') not in ('0', '', 'false') for k in ('HF_HUB_OFFLINE', 'HF_DATASETS_OFFLINE'))
-
-# %% ../nbs/09_evaluate.ipynb #11a16cd0
-def load_hub_table(path: str, *, name=None, split='test', streaming=False, max_rows=None, filter_fn=None) -> pd.DataFrame:
-    "Load a hub dataset split as a DataFrame (streaming: the first `max_rows` rows passing `filter_fn`)."
-    if not _hf_offline() and not host_reachable('huggingface.co'):
-        raise BenchmarkUnavailable(f"{path}: no offline copy and the Hugging Face hub is unreachable")
-    import datasets
-    try:
-        ds = datasets.load_dataset(path, name, split=split, streaming=streaming)
-        if not streaming: return ds.to_pandas()
-        rows = (r for r in ds if filter_fn is None or filter_fn(r))
-        return pd.DataFrame(list(itertools.islice(rows, max_rows)))
-    except Exception as e: raise BenchmarkUnavailable(f"{path}: hub load failed ({type(e).__name__}: {str(e)[:200]})") from e
-
-# %% ../nbs/09_evaluate.ipynb #3f041ead
-def load_url_table(url: str) -> pd.DataFrame:
-    "Read a CSV from an http(s) URL (the official file of a benchmark)."
-    from urllib.parse import urlparse
-    if not host_reachable(urlparse(url).hostname): raise BenchmarkUnavailable(f"{url}: no offline copy and the host is unreachable")
-    try: return pd.read_csv(url, keep_default_na=False)
-    except Exception as e: raise BenchmarkUnavailable(f"{url}: download failed ({type(e).__name__}: {str(e)[:200]})") from e
-
-# %% ../nbs/09_evaluate.ipynb #45fdd99e
-def benchmarks_root(benchmarks_dir=None) -> Path|None:
-    "The folder of offline benchmark copies: `benchmarks_dir` if given, else `../shared/benchmarks` if present."
-    if benchmarks_dir:
-        p = Path(benchmarks_dir).expanduser()
-        if not p.is_dir(): raise BenchmarkUnavailable(f"benchmarks_dir {p} is not a folder")
-        return p
-    return shared_benchmarks_dir()
-
-# %% ../nbs/09_evaluate.ipynb #f18dfe81
-def resolve_source(source, *, offline: str|None, hub: dict, benchmarks_dir=None) -> tuple[pd.DataFrame, str]:
-    "Load (frame, provenance) from `source`, else the offline copy `offline` (relative path), else `hub` (dict: path, name, split, ...)."
-    if source is None:
-        root = benchmarks_root(benchmarks_dir)
-        if offline and root is not None and (root/offline).exists(): return read_table(root/offline), str(root/offline)
-        source = hub['path']
-    source = str(source)
-    if source.startswith(('http://', 'https://')): return load_url_table(source), source
-    if Path(source).expanduser().exists() or source.startswith(('.', '/', '~')): return read_table(source), source
-    kw = {k: v for k, v in hub.items() if k != 'path'}
-    return load_hub_table(source, **kw), f"hub:{source}"
-
-# %% ../nbs/09_evaluate.ipynb #245a34d0
-def subsample(df: pd.DataFrame, limit: int = 0, seed: int = 0, stratify: str|None = None) -> pd.DataFrame:
-    "At most `limit` rows (0 = all), drawn with `seed`, in file order; evenly over the groups of column `stratify`."
-    if not limit or limit >= len(df): return df.reset_index(drop=True)
-    if stratify:
-        groups = list(df.groupby(stratify, sort=True))
-        per = [limit // len(groups) + (i < limit % len(groups)) for i in range(len(groups))]
-        parts = [g.sample(n=min(k, len(g)), random_state=seed) for (_, g), k in zip(groups, per)]
-        return pd.concat(parts).sort_index().reset_index(drop=True)
-    return df.sample(n=limit, random_state=seed).sort_index().reset_index(drop=True)
-
-# %% ../nbs/09_evaluate.ipynb #76bcd1c9
-def _prompt_column(df: pd.DataFrame, candidates, what: str) -> str:
-    "The first of `candidates` that is a column of `df`, else a clear error."
-    for c in candidates:
-        if c in df.columns: return c
-    raise BenchmarkUnavailable(f"{what}: no prompt column (looked for {list(candidates)}; found {list(df.columns)})")
-
-# %% ../nbs/09_evaluate.ipynb #af0c60a0
-def _finish(df: pd.DataFrame, prompt_col: str, prefix: str, where: str, limit: int, seed: int, stratify=None, keep=()) -> pd.DataFrame:
-    df = df.copy()
-    df['prompt'] = df[prompt_col].astype(str).str.strip()
-    df = df[df.prompt.str.len() > 0]
-    if 'id' not in df.columns: df['id'] = [f'{prefix}{i}' for i in range(len(df))]
-    df['id'] = df['id'].astype(str)
-    df = subsample(df.reset_index(drop=True), limit, seed, stratify)
-    out = df[['id', 'prompt'] + [c for c in keep if c in df.columns]].copy()
-    out.attrs['source'] = where
-    return out
-
-# %% ../nbs/09_evaluate.ipynb #10acaeac
-def load_beavertails(source=None, *, limit: int = 0, seed: int = 0, benchmarks_dir=None) -> pd.DataFrame:
-    "BeaverTails-Evaluation: 700 unsafe prompts, 50 for each of 14 harm categories (hub only; PAPERS.md)."
-    df, where = resolve_source(source, offline='beavertails/beavertails_evaluation.csv', benchmarks_dir=benchmarks_dir,
-                               hub=dict(path='PKU-Alignment/BeaverTails-Evaluation', split='test'))
-    return _finish(df, _prompt_column(df, ['prompt', 'question'], 'BeaverTails'), 'bt', where, limit, seed, keep=['category'])
-
-# %% ../nbs/09_evaluate.ipynb #cfd52a0c
-def _first_user_turn(conv) -> str:
-    if isinstance(conv, str):
-        try: conv = json.loads(conv)
-        except json.JSONDecodeError: return conv
-    for turn in conv if conv is not None else []:
-        if turn.get('role') == 'user': return turn.get('content') or ''
-    return ''
-
-# %% ../nbs/09_evaluate.ipynb #7498110f
-def load_wildchat(source=None, *, limit: int = 0, seed: int = 0, benchmarks_dir=None, language: str|None = 'English',
-                  max_pool: int = 5000) -> pd.DataFrame:
-    "WildChat toxic-flagged prompts (first user turn of each toxic conversation)."
-    keep = lambda r: bool(r.get('toxic')) and (language is None or r.get('language') == language)
-    df, where = resolve_source(source, offline='wildchat/wildchat_toxic.jsonl', benchmarks_dir=benchmarks_dir,
-                               hub=dict(path='allenai/WildChat-1M', split='train', streaming=True, max_rows=max_pool, filter_fn=keep))
-    if 'toxic' in df.columns: df = df[df.toxic.astype(bool)]
-    if language and 'language' in df.columns: df = df[df.language == language]
-    if 'prompt' not in df.columns and 'conversation' in df.columns: df = df.assign(prompt=df.conversation.map(_first_user_turn))
-    if 'conversation_hash' in df.columns and 'id' not in df.columns: df = df.rename(columns={'conversation_hash': 'id'})
-    return _finish(df, _prompt_column(df, ['prompt'], 'WildChat'), 'wc', where, limit, seed)
-
-# %% ../nbs/09_evaluate.ipynb #834f4a76
-_SR_URL = 'https://raw.githubusercontent.com/alexandrasouly/strongreject/main/strongreject_dataset/'
-
-def load_strongreject(source=None, *, small: bool = False, limit: int = 0, seed: int = 0, benchmarks_dir=None) -> pd.DataFrame:
-    "StrongREJECT forbidden prompts (313, or the 60 of the small set)."
-    fname = 'strongreject_small_dataset.csv' if small else 'strongreject_dataset.csv'
-    df, where = resolve_source(source, offline=f'strongreject/{fname}', benchmarks_dir=benchmarks_dir, hub=dict(path=_SR_URL + fname))
-    return _finish(df, _prompt_column(df, ['forbidden_prompt', 'prompt'], 'StrongREJECT'), 'sr', where, limit, seed, keep=['category'])
-
-# %% ../nbs/09_evaluate.ipynb #699e6679
-def jailbreaks_dir() -> Path:
-    "The jailbreak template folder: `data/prompts/jailbreaks/`, else `data/prompts/eval_jailbreaks/`."
-    for name in ('jailbreaks', 'eval_jailbreaks'):
-        p = data_dir()/'prompts'/name
-        if p.is_dir() and any(p.glob('*.j2')): return p
-    raise FileNotFoundError(f"no jailbreak templates (*.j2) in {data_dir()/'prompts'}/jailbreaks or eval_jailbreaks")
-
-# %% ../nbs/09_evaluate.ipynb #e8d383ea
-def load_jailbreak_templates(folder=None) -> dict[str, str]:
-    "Jinja templates `{name: text}` from `folder`; each must render its `{{ prompt }}` (comments do not count)."
-    import jinja2
-    folder = Path(folder) if folder else jailbreaks_dir()
-    out = {p.stem: p.read_text() for p in sorted(folder.glob('*.j2'))}
-    marker = '\x00PROMPT\x00'
-    bad = [n for n, t in out.items() if marker not in jinja2.Environment().from_string(t).render(prompt=marker)]
-    if not out or bad: raise ValueError(f"jailbreak templates in {folder}: none found or without '{{{{ prompt }}}}': {bad}")
-    return out
-
-# %% ../nbs/09_evaluate.ipynb #792498e1
-def wrap_jailbreaks(df: pd.DataFrame, # prompts (`id`, `prompt`, ...)
-                    templates: dict[str, str], # `{name: jinja text}` (`load_jailbreak_templates`)
-                    seed: int = 0, # unused: every prompt gets every template (kept for callers that pass it)
-                   ) -> pd.DataFrame:
-    "Every prompt of `df` wrapped in every template (column `jailbreak`, id `<id>_<template>`); the plain request stays in `forbidden_prompt`."
-    import jinja2
-    env = jinja2.Environment(keep_trailing_newline=False)
-    parts = []
-    for name in sorted(templates):
-        tpl = env.from_string(templates[name])
-        out = df.copy()
-        out['jailbreak'], out['forbidden_prompt'] = name, df.prompt
-        out['prompt'] = [tpl.render(prompt=p).strip() for p in df.prompt]
-        out['id'] = out['id'].astype(str) + '_' + name
-        parts.append(out)
-    res = pd.concat(parts, ignore_index=True) if parts else df.iloc[:0]
-    res.attrs = dict(df.attrs)
-    return res
-
-# %% ../nbs/09_evaluate.ipynb #70dc6dd6
-def load_xstest(source=None, *, limit: int = 0, seed: int = 0, benchmarks_dir=None) -> pd.DataFrame:
-    "XSTest prompts with `label` ('safe' | 'unsafe') and `type`."
-    df, where = resolve_source(source, offline='xstest/xstest_prompts.csv', benchmarks_dir=benchmarks_dir,
-                               hub=dict(path='https://raw.githubusercontent.com/paul-rottger/exaggerated-safety/main/xstest_prompts.csv'))
-    if 'label' not in df.columns: raise BenchmarkUnavailable(f"XSTest {where}: no 'label' column (safe/unsafe)")
-    df = df.assign(label=df.label.astype(str).str.strip().str.lower().map(lambda l: 'unsafe' if l.startswith('contrast') or l == 'unsafe' else 'safe'))
-    return _finish(df, _prompt_column(df, ['prompt'], 'XSTest'), 'xs', where, limit, seed, stratify='label', keep=['label', 'type'])
-
-# %% ../nbs/09_evaluate.ipynb #393e9968
-def load_harmbench(source=None, *, limit: int = 0, seed: int = 0, benchmarks_dir=None, functional_category='standard') -> pd.DataFrame:
-    "HarmBench text behaviours (test split; `standard` functional category by default)."
-    df, where = resolve_source(source, offline='harmbench/harmbench_behaviors_text_test.csv', benchmarks_dir=benchmarks_dir,
-                               hub=dict(path='walledai/HarmBench', name='standard', split='train'))
-    if functional_category and 'FunctionalCategory' in df.columns: df = df[df.FunctionalCategory == functional_category]
-    if 'BehaviorID' in df.columns: df = df.rename(columns={'BehaviorID': 'id'})
-    df = df.rename(columns={'SemanticCategory': 'category'})
-    return _finish(df, _prompt_column(df, ['Behavior', 'prompt'], 'HarmBench'), 'hb', where, limit, seed, keep=['category'])
-
-# %% ../nbs/09_evaluate.ipynb #054c4cf8
-def load_jbb(source=None, *, limit: int = 0, seed: int = 0, benchmarks_dir=None) -> pd.DataFrame:
-    "JBB-Behaviors: the 100 harmful goals."
-    df, where = resolve_source(source, offline='jbb_behaviors/jbb_harmful_behaviors.csv', benchmarks_dir=benchmarks_dir,
-                               hub=dict(path='JailbreakBench/JBB-Behaviors', name='behaviors', split='harmful'))
-    df = df.rename(columns={'Category': 'category'})
-    return _finish(df, _prompt_column(df, ['goal', 'Goal', 'prompt'], 'JBB-Behaviors'), 'jbb', where, limit, seed, keep=['category'])
-
-# %% ../nbs/09_evaluate.ipynb #29090c77
-def load_wildjailbreak(source=None, *, limit: int = 0, seed: int = 0, benchmarks_dir=None) -> pd.DataFrame:
-    "WildJailbreak evaluation set: the adversarial harmful prompts (hub only, gated: accept its terms on the hub first)."
-    df, where = resolve_source(source, offline='wildjailbreak/eval.tsv', benchmarks_dir=benchmarks_dir,
-                               hub=dict(path='allenai/wildjailbreak', name='eval', split='train'))
-    if 'data_type' in df.columns: df = df[df.data_type == 'adversarial_harmful']
-    return _finish(df, _prompt_column(df, ['adversarial', 'prompt'], 'WildJailbreak'), 'wj', where, limit, seed)
-
-# %% ../nbs/09_evaluate.ipynb #72ef41c2
-def load_advbench(source=None, *, limit: int = 0, seed: int = 0, benchmarks_dir=None) -> pd.DataFrame:
-    "AdvBench harmful behaviours (520 goals)."
-    df, where = resolve_source(source, offline='advbench/harmful_behaviors.csv', benchmarks_dir=benchmarks_dir,
-                               hub=dict(path='walledai/AdvBench', split='train'))
-    return _finish(df, _prompt_column(df, ['goal', 'prompt'], 'AdvBench'), 'adv', where, limit, seed)
-
-# %% ../nbs/09_evaluate.ipynb #c196c6a1
-def _mmlu_frame(df: pd.DataFrame, split: str) -> pd.DataFrame:
-    "Normalise the hub layout (`choices` list) and the CSV re-export (`choice0..3`, subject from the file name)."
-    if 'choices' not in df.columns: df = df.assign(choices=df[[f'choice{i}' for i in range(4)]].astype(str).values.tolist())
-    if 'subject' not in df.columns: df = df.assign(subject=df['_file'].str.replace(f'_{split}$', '', regex=True))
-    df = df.assign(choices=df.choices.map(list), answer=df.answer.map(lambda a: 'ABCD'.index(a) if isinstance(a, str) and a in 'ABCD' else int(a)))
-    return df[['subject', 'question', 'choices', 'answer']].reset_index(drop=True)
-
-# %% ../nbs/09_evaluate.ipynb #ab732bac
-def load_mmlu(source=None, *, split: str = 'test', limit: int = 0, seed: int = 0, benchmarks_dir=None) -> pd.DataFrame:
-    "MMLU questions of `split` ('test' or 'dev')."
-    df, where = resolve_source(source, offline=f'mmlu/{split}', benchmarks_dir=benchmarks_dir, hub=dict(path='cais/mmlu', name='all', split=split))
-    df = _mmlu_frame(df, split)
-    df['id'] = [f'mmlu_{s}_{i}' for i, s in enumerate(df.subject)]
-    out = subsample(df, limit, seed)[['id', 'subject', 'question', 'choices', 'answer']]
-    out.attrs['source'] = where
-    return out
-
-# %% ../nbs/09_evaluate.ipynb #ed52ec17
-_LOADERS: dict[str, Callable] = dict(beavertails=load_beavertails, wildchat=load_wildchat, strongreject=load_strongreject,
-                                     xstest=load_xstest, mmlu=load_mmlu, harmbench=load_harmbench, jbb=load_jbb, advbench=load_advbench,
-                                     wildjailbreak=load_wildjailbreak)
-BENCHMARK_KIND = dict(beavertails='safety', wildchat='safety', strongreject='strongreject', strongreject_jb='strongreject',
-                      xstest='xstest', mmlu='mmlu', harmbench='safety', jbb='safety', advbench='safety', wildjailbreak='safety')
-BENCHMARK_TITLE = dict(beavertails='BeaverTails', wildchat='WildChat', strongreject='StrongREJECT (plain)',
-                       strongreject_jb='StrongREJECT (jailbreak)', xstest='XSTest', mmlu='MMLU', harmbench='HarmBench',
-                       jbb='JBB-Behaviors', advbench='AdvBench', wildjailbreak='WildJailbreak')
-
-# %% ../nbs/09_evaluate.ipynb #755acb1f
-def expand_benchmarks(names) -> list[str]:
-    "Benchmark names to run: `strongreject` means both its plain and jailbreak-wrapped variants."
-    out = []
-    for n in names:
-        if n not in BENCHMARK_KIND: raise ValueError(f"unknown benchmark {n!r}; known: {sorted(BENCHMARK_KIND)}")
-        for m in (['strongreject', 'strongreject_jb'] if n == 'strongreject' else [n]):
-            if m not in out: out.append(m)
-    return out
-
-# %% ../nbs/09_evaluate.ipynb #0cd0b22f
-def load_benchmark(name: str, *, limit: int = 0, seed: int = 0, benchmarks_dir=None, source=None, **options) -> pd.DataFrame:
-    "Load benchmark `name` (see `BENCHMARK_KIND`) with the run's limit and seed; `options` go to its loader (e.g. WildChat's `language`, `max_pool`)."
-    if name == 'strongreject_jb':
-        return wrap_jailbreaks(load_strongreject(source, limit=limit, seed=seed, benchmarks_dir=benchmarks_dir), load_jailbreak_templates(), seed)
-    if name not in _LOADERS: raise ValueError(f"unknown benchmark {name!r}; known: {sorted(BENCHMARK_KIND)}")
-    return _LOADERS[name](source, limit=limit, seed=seed, benchmarks_dir=benchmarks_dir, **options)
+__all__ = ['XSTEST_LABELS', 'SYSTEM_NAMES', 'COT_SETS', 'COT_METRICS', 'RESULT_COLUMNS', 'PAIR_FILES', 'EVAL_PARAMS',
+           'eval_conversations', 'truncation_reason', 'generate_responses', 'eval_temperature', 'mmlu_prompts',
+           'answer_letter_ids', 'mmlu_choice_logprobs', 'wilson_ci', 'bootstrap_ci', 'metric_row', 'score_judgments',
+           'judged_text', 'judge_benchmark', 'judge_name', 'valid_rows', 'headline_table', 'relative_gain_cells',
+           'relative_gains', 'paper_table2', 'adapter_path', 'eval_systems', 'policies_text', 'cot_quality_ids',
+           'collect_results', 'validate_judges', 'invalidate_stale', 'LazyJudges', 'run_evaluate']
 
 # %% ../nbs/09_evaluate.ipynb #f9e716a1
 def eval_conversations(prompts, system_prompt: str|None = None) -> list[list[dict]]:
@@ -468,7 +194,7 @@ def _per_template_rows(benchmark: str, j: pd.DataFrame, judge_names: dict, seed:
 
 def score_judgments(benchmark: str, j: pd.DataFrame, judge_names: dict, seed: int = 0) -> list[dict]:
     "Metric rows for one model on one benchmark from its judged rows (see above); a row may carry its own `benchmark` (per template)."
-    kind, rows = BENCHMARK_KIND[benchmark], []
+    kind, rows = BENCHMARKS[benchmark].kind, []
     if 'gen_error' in j.columns and j.gen_error.notna().any():   # no response to judge: reported, and left out of the other metrics
         rows += _role([metric_row('gen_error_rate', j.gen_error.notna().tolist(), 'generation', seed=seed)], 'generation')
         j = j[j.gen_error.isna()]
@@ -491,7 +217,7 @@ def judged_text(reasoning: str, response: str) -> str:
 
 def judge_benchmark(benchmark: str, gens: pd.DataFrame, judges: dict) -> pd.DataFrame:
     "Judged copy of `gens` (rows of every model for one benchmark): verdict columns by benchmark kind; a truncated answer is never safe or compliant."
-    kind, out = BENCHMARK_KIND[benchmark], gens.copy()
+    kind, out = BENCHMARKS[benchmark].kind, gens.copy()
     asked = list(out.forbidden_prompt) if 'forbidden_prompt' in out.columns else list(out.prompt)
     resp = [str(r) for r in out.response]
     reasoning = [str(r) if r is not None and r == r else '' for r in out.get('reasoning', pd.Series([''] * len(out), index=out.index))]
@@ -523,9 +249,6 @@ def judge_name(judge) -> str:
     return f"{type(judge).__name__}({be.name})" if getattr(be, 'name', None) else type(judge).__name__
 
 # %% ../nbs/09_evaluate.ipynb #b5cf2ca2
-HEADLINE = {'beavertails': ('beavertails', 'safe_rate'), 'wildchat': ('wildchat', 'safe_rate'), 'strongreject': ('strongreject_jb', 'safe_rate'),
-            'xstest': ('xstest', 'safe_full_compliance'), 'mmlu': ('mmlu', 'accuracy')}
-SAFETY_BENCHMARKS = ['beavertails', 'wildchat', 'strongreject']
 SYSTEM_NAMES = {'base': 'Base', 'sft_og': 'SFT_OG', 'sft_db': 'SFT_DB', 'rw': 'RW', 'dpo': 'DPO', 'dpo_baseline': 'DPO_BASELINE', 'dpo_saro': 'SaRO'}
 
 # %% ../nbs/09_evaluate.ipynb #ef46e922
@@ -537,7 +260,7 @@ def valid_rows(results: pd.DataFrame) -> pd.DataFrame:
 def headline_table(results: pd.DataFrame) -> pd.DataFrame:
     "Table-2-style tidy rows (model, system, benchmark, value, n, judge) from a tidy results table; metrics of a judge that failed validation (`judge_valid` False) are left out."
     results, parts = valid_rows(results), []
-    for bench, (src, metric) in HEADLINE.items():
+    for bench, (src, metric) in headlines().items():
         r = results[(results.benchmark == src) & (results.metric == metric)]
         if r.empty: continue
         if r.judge.nunique() > 1:   # XSTest: prefer the (valid) LLM judge over the string matcher
@@ -674,7 +397,7 @@ def _load_benchmarks(rd: RunDir, cfg: RunConfig, names) -> tuple[dict, list]:
 # %% ../nbs/09_evaluate.ipynb #925112cb
 def _generate_benchmark(be, cfg: RunConfig, system: str, b: str, df: pd.DataFrame, adapter, temperature: float) -> pd.DataFrame:
     "The generations of one benchmark: MMLU choice log-probs, else one batched chat call."
-    if BENCHMARK_KIND[b] == 'mmlu':
+    if BENCHMARKS[b].kind == 'mmlu':
         model, tok = _model_and_tokenizer(be, cfg, adapter)
         lp = mmlu_choice_logprobs(model, tok, list(df.mmlu_prompt), batch_size=cfg.gen_batch_size)
         return df.assign(pred=lp.argmax(1).tolist(), logprobs=lp.round(4).tolist())
@@ -708,7 +431,7 @@ def _judge_all(rd: RunDir, cfg: RunConfig, systems, frames, get_judges):
         todo = [s for s in systems if not (rd.eval/'judgments'/s/f'{b}.jsonl').exists()]
         if not todo: continue
         gens = pd.concat([_read_jsonl(rd.eval/'generations'/s/f'{b}.jsonl') for s in todo], ignore_index=True)
-        if BENCHMARK_KIND[b] == 'mmlu': judged = gens.assign(correct=[int(p) == int(a) for p, a in zip(gens.pred, gens.answer)])
+        if BENCHMARKS[b].kind == 'mmlu': judged = gens.assign(correct=[int(p) == int(a) for p, a in zip(gens.pred, gens.answer)])
         else: judged = judge_benchmark(b, gens, get_judges())
         for s in todo: _write_jsonl(rd.eval/'judgments'/s/f'{b}.jsonl', judged[judged.system == s])
 
@@ -886,7 +609,7 @@ def validate_judges(rd: RunDir, cfg: RunConfig, systems, frames: dict, get_judge
     from aidsafe_nb.judges import constant_checks, schema_order_check, JUDGE_VALIDATION_COLUMNS
     jf = rd.eval/'judges.json'
     jn = json.loads(jf.read_text()) if jf.exists() else {}
-    kinds = {b: BENCHMARK_KIND[b] for b in frames}
+    kinds = {b: BENCHMARKS[b].kind for b in frames}
     safety_b = [b for b, k in kinds.items() if k in ('safety', 'strongreject')]
     rows, ms = [], cfg.judge_max_share
     strmatch_safety = jn.get('safety') == 'strmatch' or getattr(cfg, 'safety_judge', 'llm') == 'strmatch'

@@ -8,14 +8,14 @@ import json, time
 from pathlib import Path
 import numpy as np, pandas as pd
 from .config import RunDir, RunConfig, Manifest, atomic_write_text, data_dir, now_iso
-from .evaluate import (HEADLINE, SAFETY_BENCHMARKS, BENCHMARK_KIND, BENCHMARK_TITLE, COT_METRICS, RESULT_COLUMNS,
-                                 headline_table, relative_gains, relative_gain_cells, paper_table2, valid_rows)
+from .benchmarks import benchmarks_of, headlines, benchmark_title
+from .evaluate import (COT_METRICS, RESULT_COLUMNS, headline_table, relative_gains, relative_gain_cells, paper_table2, valid_rows)
 
 # %% auto #0
-__all__ = ['MODEL_LABELS', 'SYSTEM_ORDER', 'TABLE2_TITLES', 'GAIN_PAIRS', 'PQ_COLUMNS', 'model_label', 'md_table', 'table2',
-           'gains_table', 'paper_gains', 'paper_table1', 'table1', 'plot_benchmarks', 'tradeoff_points',
-           'plot_tradeoff', 'plot_xstest', 'plot_cot_quality', 'make_figures', 'detail_table', 'gate_table',
-           'read_extras', 'jailbreak_table', 'token_table', 'srs_saving', 'render_report', 'run_report']
+__all__ = ['MODEL_LABELS', 'SYSTEM_ORDER', 'GAIN_PAIRS', 'PQ_COLUMNS', 'model_label', 'md_table', 'table2', 'gains_table',
+           'paper_gains', 'paper_table1', 'table1', 'plot_benchmarks', 'tradeoff_points', 'plot_tradeoff',
+           'plot_xstest', 'plot_cot_quality', 'make_figures', 'detail_table', 'gate_table', 'read_extras',
+           'jailbreak_table', 'token_table', 'srs_saving', 'render_report', 'run_report']
 
 # %% ../nbs/10_report.ipynb #92186bb0
 MODEL_LABELS = {'tiny': "the package's random-weight tiny model", 'smol': 'SmolLM2-135M-Instruct'}
@@ -42,7 +42,6 @@ def md_table(df: pd.DataFrame, floatfmt: str = '.2f', index: bool = True) -> str
 
 # %% ../nbs/10_report.ipynb #344e2da3
 SYSTEM_ORDER = ['Base', 'SFT_OG', 'SFT_DB', 'DPO', 'DPO_BASELINE', 'RW', 'SaRO']
-TABLE2_TITLES = {'beavertails': 'BeaverTails', 'wildchat': 'WildChat', 'strongreject': 'StrongREJECT', 'xstest': 'XSTest', 'mmlu': 'MMLU'}
 
 def _systems(systems) -> list[str]:
     "Systems in the paper's order, unknown ones after."
@@ -61,9 +60,9 @@ def table2(results: pd.DataFrame, with_paper: bool = True) -> pd.DataFrame:
     "Table-2-style frame: benchmarks × systems (headline values, %), plus the paper's Base / SFT_OG / SFT_DB per model."
     h = headline_table(results)
     t = h.pivot_table(index='benchmark', columns='system', values='value', aggfunc='first')
-    t = t.reindex(index=[b for b in TABLE2_TITLES if b in t.index], columns=_systems(t.columns))
+    t = t.reindex(index=[b for b in headlines() if b in t.index], columns=_systems(t.columns))
     if with_paper: t = _paper_table2_columns(t)
-    t.index = [TABLE2_TITLES[b] for b in t.index]; t.index.name = 'Benchmark'
+    t.index = [benchmark_title(b, short=True) for b in t.index]; t.index.name = 'Benchmark'
     t.columns.name = None
     return t
 
@@ -87,7 +86,7 @@ def gains_table(results: pd.DataFrame) -> pd.DataFrame:
     for s, b in GAIN_PAIRS:
         if not {s, b} <= set(h.system): continue
         row = {'comparison': f'{s} vs {b}'}
-        for label, benches in (('safety', SAFETY_BENCHMARKS), ('all', None)):
+        for label, benches in (('safety', benchmarks_of(group='safety', headline=True)), ('all', None)):
             hh = h if benches is None else h[h.benchmark.isin(benches)]
             row[f'{label} (%)'], row[f'{label} cells'] = _mean_gain(hh, s, b)
         rows.append(row)
@@ -99,7 +98,7 @@ def paper_gains() -> pd.DataFrame:
     t = paper_table2(); rows = []
     for model in t.model.unique():
         for b in ('Base', 'SFT_OG'):
-            rows.append(dict(figure=f'{model}: SFT_DB vs {b}, safety', value=relative_gains(t[t.model == model], system='SFT_DB', baseline=b, benchmarks=SAFETY_BENCHMARKS).iloc[0]))
+            rows.append(dict(figure=f'{model}: SFT_DB vs {b}, safety', value=relative_gains(t[t.model == model], system='SFT_DB', baseline=b, benchmarks=benchmarks_of(group='safety', headline=True)).iloc[0]))
     rows.append(dict(figure='all 10 cells: SFT_DB vs Base', value=relative_gains(t, system='SFT_DB', baseline='Base', pooled=True)))
     return pd.DataFrame(rows).set_index('figure')
 
@@ -142,8 +141,8 @@ def plot_benchmarks(results: pd.DataFrame, path):
     "Grouped bars: headline value (%) per benchmark and system, with bootstrap 95% intervals."
     import seaborn as sns, matplotlib.pyplot as plt
     h = headline_table(results)
-    h['Benchmark'] = h.benchmark.map(TABLE2_TITLES)
-    order, hue_order = [TABLE2_TITLES[b] for b in TABLE2_TITLES if b in set(h.benchmark)], _systems(h.system)
+    h['Benchmark'] = h.benchmark.map(lambda b: benchmark_title(b, short=True))
+    order, hue_order = [benchmark_title(b, short=True) for b in headlines() if b in set(h.benchmark)], _systems(h.system)
     fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(order), 3.6))
     sns.barplot(h, x='Benchmark', y='value', hue='system', order=order, hue_order=hue_order, ax=ax, errorbar=None)
     _add_ci_bars(ax, h, order, hue_order)
@@ -155,7 +154,7 @@ def plot_benchmarks(results: pd.DataFrame, path):
 def tradeoff_points(results: pd.DataFrame) -> pd.DataFrame:
     "Per system: mean safe-response rate over the safety benchmarks run, and XSTest over-refusal (100 - full compliance on safe prompts); only from judges that passed validation."
     results = valid_rows(results)
-    safety = [b for b, k in BENCHMARK_KIND.items() if k in ('safety', 'strongreject')]
+    safety = benchmarks_of(kind=('safety', 'strongreject'))
     s = results[results.benchmark.isin(safety) & (results.metric == 'safe_rate')].groupby('system').value.mean().rename('safety')
     h = headline_table(results)
     x = (100 - h[h.benchmark == 'xstest'].set_index('system').value).rename('over_refusal')
@@ -215,7 +214,7 @@ def detail_table(results: pd.DataFrame) -> pd.DataFrame:
     r = results[~results.benchmark.isin(['cot_quality', 'cot_pairwise'])].copy()
     r['cell'] = [f'{v:.2f} [{lo:.1f}, {hi:.1f}] (n={n})' if np.isfinite(v) else f'– (n={n})'
                  for v, lo, hi, n in zip(r.value, r.ci_low, r.ci_high, r.n)]
-    r['benchmark'] = r.benchmark.map(lambda b: BENCHMARK_TITLE.get(b, b))
+    r['benchmark'] = r.benchmark.map(benchmark_title)
     if 'judge_valid' in r.columns:   # a judge that failed validation is marked wherever its numbers appear
         r['judge'] = [f'{j} (INVALID judge)' if v is False or str(v) == 'False' else j for j, v in zip(r.judge, r.judge_valid)]
     t = r.pivot_table(index=['benchmark', 'metric', 'judge'], columns='system', values='cell', aggfunc='first')
@@ -416,7 +415,7 @@ def _excluded_lines(results: pd.DataFrame) -> list[str]:
     "Which headline metrics were left out because their judge failed validation."
     if 'judge_valid' not in results.columns: return []
     bad = results[~results.index.isin(valid_rows(results).index)]
-    out = sorted({f'{BENCHMARK_TITLE.get(src, src)} `{metric}` by `{j}`' for src, metric in HEADLINE.values()
+    out = sorted({f'{benchmark_title(src)} `{metric}` by `{j}`' for src, metric in headlines().values()
                   for j in bad[(bad.benchmark == src) & (bad.metric == metric)].judge.unique()})
     return ['**Left out of this table (judge failed validation, see Judge validation):** ' + '; '.join(out) + '.', ''] if out else []
 

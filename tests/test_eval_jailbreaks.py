@@ -6,7 +6,7 @@ from pathlib import Path
 import jinja2, pytest
 
 from aidsafe_nb.config import data_dir
-from aidsafe_nb.evaluate import jailbreaks_dir, load_jailbreak_templates, wrap_jailbreaks
+from aidsafe_nb.benchmarks import jailbreaks_dir, load_jailbreak_templates, wrap_jailbreaks
 
 EVAL_DIR, TRAIN_DIR = data_dir()/'prompts'/'jailbreaks', data_dir()/'prompts'/'jailbreaks_train'
 SIX = ['aim', 'distractors_negated', 'evil_confidant', 'poems', 'prefix_injection', 'refusal_suppression']

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd, pytest
 
 from aidsafe_nb.config import open_run, resolve_model, shared_benchmarks_dir, Manifest
-from aidsafe_nb.evaluate import run_evaluate, headline_table, BENCHMARK_KIND, COT_METRICS
+from aidsafe_nb.evaluate import run_evaluate, headline_table, COT_METRICS
 from aidsafe_nb.report import run_report, table2
 
 pytestmark = pytest.mark.skipif(shared_benchmarks_dir() is None, reason="../shared/benchmarks (offline benchmark copies) is absent")
@@ -55,7 +55,7 @@ def test_results_cover_benchmarks_and_systems(evaluated):
     for system in ('Base', 'SFT_DB'):
         got = set(on_disk[on_disk.system == system].benchmark)
         assert {b for b in got if '/' not in b} == {'strongreject', 'strongreject_jb', 'xstest', 'mmlu', 'jbb'}, got
-        from aidsafe_nb.evaluate import load_jailbreak_templates   # every jailbreak template has its own rows (issue 12)
+        from aidsafe_nb.benchmarks import load_jailbreak_templates # every jailbreak template has its own rows (issue 12)
         assert {b.split('/')[1] for b in got if b.startswith('strongreject_jb/')} == set(load_jailbreak_templates()), got
     n = on_disk.set_index(['system', 'benchmark', 'metric', 'judge']).n
     assert n[('Base', 'strongreject', 'safe_rate')].iloc[0] == cfg.eval_limit
