@@ -4,17 +4,19 @@
 
 # %% ../nbs/00b_dataio.ipynb #30118847
 from __future__ import annotations
-import hashlib, json, os, shutil, tempfile
+import hashlib, itertools, json, os, shutil, socket, tempfile
 from collections import Counter
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-import yaml
-from .config import atomic_write_text, atomic_write_json, data_dir
+from typing import Callable
+import pandas as pd, yaml
+from .config import data_dir, ConfigError
+from .run import atomic_write_text, atomic_write_json
 
 # %% auto #0
 __all__ = ['SPLITS', 'META_FILE', 'RECIPES', 'MODEL_ROLES', 'HUB_SOURCES', 'split_of', 'json_columns', 'typed_table',
            'template_hashes', 'policy_hashes', 'dataset_card', 'save_dataset_dict', 'load_dataset_folder', 'load_rows',
-           'refresh_card']
+           'refresh_card', 'DataUnavailable', 'read_table', 'host_reachable', 'load_hub_table']
 
 # %% ../nbs/00b_dataio.ipynb #1cd04af3
 SPLITS = ('train', 'validation', 'test')
@@ -286,3 +288,79 @@ def refresh_card(folder, # a data set folder written by `save_dataset_dict`
                             card if card is not None else meta.get('card'), meta.get('json_columns', [])))
     atomic_write_text(folder/'README.md', text)
     return folder/'README.md'
+
+# %% ../nbs/00b_dataio.ipynb #8425b3e2
+class DataUnavailable(ConfigError):
+    "A table that cannot be had here (an empty folder, a missing split, an unreachable or failing hub): the message says why."
+
+# %% ../nbs/00b_dataio.ipynb #1a3d1bcd
+_READERS = {'.csv': lambda p: pd.read_csv(p, keep_default_na=False), '.tsv': lambda p: pd.read_csv(p, sep='\t', keep_default_na=False),
+            '.jsonl': lambda p: pd.read_json(p, lines=True), '.json': pd.read_json, '.parquet': pd.read_parquet}
+
+def _is_saved_dataset(path: Path) -> bool:
+    "Whether folder `path` was written by `datasets`' `save_to_disk`."
+    return any((path/f).exists() for f in ('dataset_info.json', 'dataset_dict.json', 'state.json'))
+
+def _read_folder(path: Path, split: str|None) -> pd.DataFrame:
+    "A `save_to_disk` folder's split, or the table files under `path` (those whose name contains `split`) with column `_file`."
+    if _is_saved_dataset(path):
+        from datasets import load_from_disk
+        ds = load_from_disk(str(path))
+        if not hasattr(ds, 'keys'): return ds.to_pandas()
+        split = split or 'train'
+        if split not in ds: raise DataUnavailable(f"folder {str(path)!r} holds no {split!r} split (it holds {sorted(ds)})")
+        return ds[split].to_pandas()
+    files = sorted(f for f in path.rglob('*') if f.suffix.lower() in _READERS and (split is None or split in f.stem))
+    if not files: raise DataUnavailable(f"folder {str(path)!r} holds no {'table' if split is None else repr(split) + ' split'} file ({', '.join(_READERS)})")
+    return pd.concat([read_table(f).assign(_file=f.stem) for f in files], ignore_index=True)
+
+# %% ../nbs/00b_dataio.ipynb #fde5182c
+def read_table(path, # a `.csv`, `.tsv`, `.jsonl`, `.json` or `.parquet` file, a `save_to_disk` folder, or a folder of such files
+               split: str|None = None, # in a folder: that split of a `save_to_disk` folder (None: `train`), or only the files whose name contains it (None: every table file)
+              ) -> pd.DataFrame:
+    "A local table as a DataFrame (an empty CSV cell stays `''`, not NaN); a folder's files are stacked, with column `_file` (the file's stem)."
+    p = Path(path).expanduser()
+    if p.is_dir(): return _read_folder(p, split)
+    if not p.exists(): raise FileNotFoundError(f"table {str(p)!r} does not exist")
+    suf = p.suffix.lower()
+    if suf not in _READERS: raise ConfigError(f"cannot read {str(p)!r}: unsupported format {suf!r} (use {', '.join(_READERS)})")
+    return _READERS[suf](p)
+
+# %% ../nbs/00b_dataio.ipynb #824471ee
+_REACHABLE: dict = {}
+
+def host_reachable(host: str = 'huggingface.co', # a host name
+                   timeout: float = 3.0, # seconds to wait for the connection
+                  ) -> bool:
+    "Whether `host:443` accepts a TCP connection (the answer is cached per process)."
+    if host not in _REACHABLE:
+        try: socket.create_connection((host, 443), timeout=timeout).close(); _REACHABLE[host] = True
+        except OSError: _REACHABLE[host] = False
+    return _REACHABLE[host]
+
+def _hf_offline() -> bool:
+    "Whether `HF_HUB_OFFLINE` or `HF_DATASETS_OFFLINE` is set (then `datasets` reads its local cache only)."
+    return any(os.environ.get(k, '0') not in ('0', '', 'false') for k in ('HF_HUB_OFFLINE', 'HF_DATASETS_OFFLINE'))
+
+# %% ../nbs/00b_dataio.ipynb #da8677b1
+def load_hub_table(path: str, # a hub data set id `owner/name`
+                   *,
+                   name: str|None = None, # the data set's configuration (subset), if it has several
+                   split: str = 'train', # the split to read
+                   streaming: bool = False, # stream rows instead of downloading the split (then `max_rows` and `filter_fn` apply)
+                   max_rows: int|None = None, # streaming: stop after this many kept rows (None: all)
+                   filter_fn: Callable|None = None, # streaming: keep a row (a dict) only when this returns True
+                  ) -> pd.DataFrame:
+    "One split of a hub data set as a DataFrame (from the local Hugging Face cache when offline)."
+    where = f"hub data set {path}{':' + name if name else ''} [{split}]"
+    if not _hf_offline() and not host_reachable('huggingface.co'):
+        raise DataUnavailable(f"{where}: the Hugging Face hub is unreachable (set HF_HUB_OFFLINE=1 to read the local cache); "
+                              "offline, pass a local file or folder instead")
+    import datasets
+    try:
+        ds = datasets.load_dataset(path, name, split=split, streaming=streaming)
+        if not streaming: return ds.to_pandas()
+        rows = (r for r in ds if filter_fn is None or filter_fn(r))
+        return pd.DataFrame(list(itertools.islice(rows, max_rows)))
+    except Exception as e:
+        raise DataUnavailable(f"{where}: loading failed ({type(e).__name__}: {str(e)[:200]}); offline, pass a local file or folder instead") from e

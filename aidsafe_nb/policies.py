@@ -12,8 +12,8 @@ from .config import data_dir, ConfigError
 
 # %% auto #0
 __all__ = ['AIDSAFE_TEMPLATES', 'AIDSAFE_SYSTEM', 'Policy', 'load_policy', 'policies_dir', 'PolicySet', 'load_policies',
-           'prompts_dir', 'template_path', 'render_template', 'template_schema', 'template_header', 'template_source',
-           'render_messages']
+           'policies_text', 'prompts_dir', 'template_path', 'render_template', 'template_schema', 'template_header',
+           'template_source', 'render_messages']
 
 # %% ../nbs/02_policies.ipynb #7f3f9d24
 @dataclass
@@ -80,6 +80,14 @@ def load_policies(name_or_path: str|Path = 'aidsafe5') -> PolicySet:
     dup = {i for i in (q.id for q in pols) if [q.id for q in pols].count(i) > 1}
     if dup: raise ConfigError(f"policy set {str(folder)!r}: duplicate policy ids {sorted(dup)}")
     return PolicySet(folder.name, pols, folder)
+
+# %% ../nbs/02_policies.ipynb #f4f1d787
+def policies_text(policy_set: str|Path = 'aidsafe5', # a policy set name under `data/policies/` or a folder (a run's `cfg.policy_set`)
+                  titles_only: bool = False, # only the numbered titles (a short block for a small context)
+                 ) -> str:
+    "The numbered policy block of `policy_set` that prompts and judges show."
+    ps = load_policies(policy_set)
+    return '\n'.join(f'{i}. {p.title}' for i, p in enumerate(ps, 1)) if titles_only else ps.text()
 
 # %% ../nbs/02_policies.ipynb #7d030aae
 AIDSAFE_TEMPLATES = ('aidsafe_intents', 'aidsafe_initial_cot', 'aidsafe_deliberation', 'aidsafe_refiner', 'aidsafe_zs')

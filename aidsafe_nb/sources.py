@@ -8,11 +8,12 @@ import ast, hashlib, json, random, re
 from pathlib import Path
 import pandas as pd
 from .config import data_dir, ConfigError
+from .dataio import read_table, load_hub_table
 
 # %% auto #0
 __all__ = ['PROMPT_COLUMNS', 'RESPONSE_COLUMNS', 'ID_COLUMNS', 'HUB_PRESETS', 'SPLITS', 'normalize_prompt', 'prompt_id',
-           'records_from_frame', 'read_table', 'load_hub_table', 'smoke_path', 'load_source', 'parse_thought_list',
-           'load_aidsafe', 'dedup_records', 'assign_splits', 'sample_prompts', 'prompts_for']
+           'records_from_frame', 'smoke_path', 'load_source', 'parse_thought_list', 'load_aidsafe', 'dedup_records',
+           'assign_splits', 'sample_prompts', 'prompts_for']
 
 # %% ../nbs/03_sources.ipynb #70b81f62
 PROMPT_COLUMNS = ('prompt', 'instruction', 'question', 'query', 'forbidden_prompt', 'goal', 'user_prompt', 'text')
@@ -71,27 +72,6 @@ def records_from_frame(df: pd.DataFrame, source: str, kind: str|None = None) -> 
                         original_response=_text(row[rcol]).strip() if rcol else '', category=_category(row.get('category', ''))))
     return [r for r in out if r['prompt']]
 
-# %% ../nbs/03_sources.ipynb #d4f19246
-_READERS = {'.csv': pd.read_csv, '.jsonl': lambda p: pd.read_json(p, lines=True), '.json': pd.read_json, '.parquet': pd.read_parquet}
-
-def _read_dir(path: Path, split: str) -> pd.DataFrame:
-    "A `save_to_disk` folder, or the `split` files of a folder of split files."
-    if (path/'dataset_info.json').exists() or (path/'dataset_dict.json').exists() or (path/'state.json').exists():
-        from datasets import load_from_disk
-        ds = load_from_disk(str(path))
-        return (ds[split] if hasattr(ds, 'keys') else ds).to_pandas()
-    files = sorted(f for f in path.rglob('*') if f.suffix in _READERS and split in f.stem)
-    if not files: raise ConfigError(f"folder {str(path)!r} holds no {split!r} split file ({'/'.join(_READERS)})")
-    return pd.concat([read_table(f) for f in files], ignore_index=True)
-
-# %% ../nbs/03_sources.ipynb #9db576c6
-def read_table(path, split: str = 'train') -> pd.DataFrame:
-    "A local CSV/JSONL/JSON/Parquet file, a `save_to_disk` folder, or a folder of split files, as a DataFrame."
-    path = Path(path).expanduser()
-    if path.is_dir(): return _read_dir(path, split)
-    if path.suffix not in _READERS: raise ConfigError(f"cannot read {str(path)!r}: expected one of {sorted(_READERS)}")
-    return _READERS[path.suffix](path)
-
 # %% ../nbs/03_sources.ipynb #169db0e8
 HUB_PRESETS = {
     'PKU-Alignment/BeaverTails': dict(kind='safety', split='30k_train'),
@@ -99,16 +79,13 @@ HUB_PRESETS = {
     'AmazonScience/AIDSAFE': dict(kind=None, split='train', config='Beavertails_CoT'),
 }
 
-def load_hub_table(spec: str, split: str|None = None) -> pd.DataFrame:
-    "Download (or read from the local HF cache) hub dataset `owner/name[:config]`."
+def _hub_frame(spec: str, # a hub id `owner/name[:config]`
+               split: str|None = None, # the split (None: the preset's, else `train`)
+              ) -> pd.DataFrame:
+    "The table of hub source `spec`, with `HUB_PRESETS`' config and split where `spec` and `split` give none."
     hub_id, _, config = spec.partition(':')
     preset = HUB_PRESETS.get(hub_id, {})
-    from datasets import load_dataset
-    try: ds = load_dataset(hub_id, config or preset.get('config'), split=split or preset.get('split', 'train'))
-    except Exception as e:
-        raise ConfigError(f"could not load hub dataset {spec!r} ({type(e).__name__}: {str(e)[:200]}); "
-                          "offline, pass a local file or folder instead") from None
-    return ds.to_pandas()
+    return load_hub_table(hub_id, name=config or preset.get('config'), split=split or preset.get('split', 'train'))
 
 # %% ../nbs/03_sources.ipynb #acba392d
 def _aidsafe_kind(spec: str) -> str|None:
@@ -127,7 +104,7 @@ def _source_frame(spec: str, kind: str|None, split: str|None):
     path = Path(spec).expanduser()
     if path.exists(): return read_table(path, split or 'train'), path.name, kind
     if re.fullmatch(r'[\w.-]+/[\w.-]+(:[\w.-]+)?', spec):
-        df = load_hub_table(spec, split)
+        df = _hub_frame(spec, split)
         return df, spec, kind or HUB_PRESETS.get(spec.partition(':')[0], {}).get('kind') or _aidsafe_kind(spec)
     raise ConfigError(f"prompt source {spec!r} is neither 'smoke', an existing file or folder, nor a hub id 'owner/name'")
 
@@ -175,7 +152,7 @@ def parse_thought_list(value) -> list[str]:
 def load_aidsafe(spec: str = 'AmazonScience/AIDSAFE', config: str = 'Beavertails_CoT', split: str = 'train') -> list[dict]:
     "The released AIDSAFE rows (`prompt`, `thoughts` as a list, `response`, `deliberation_log`) from the hub or a local file/folder."
     path = Path(spec).expanduser()
-    df = read_table(path, split) if path.exists() else load_hub_table(f'{spec}:{config}', split)
+    df = read_table(path, split) if path.exists() else _hub_frame(f'{spec}:{config}', split)
     tcol = _first(list(df.columns), ('refined_thoughts', 'thoughts'))
     missing = [c for c in ('prompt', 'response') if c not in df.columns] + ([] if tcol else ['thoughts|refined_thoughts'])
     if missing: raise ConfigError(f"AIDSAFE source {spec!r}: missing columns {missing} (found {list(df.columns)})")
