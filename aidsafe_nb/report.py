@@ -7,23 +7,17 @@ from __future__ import annotations
 import json, time
 from pathlib import Path
 import numpy as np, pandas as pd
-from .config import RunDir, RunConfig, Manifest, atomic_write_text, data_dir, now_iso
+from .config import RunConfig, data_dir
+from .run import RunDir, Manifest, atomic_write_text, now_iso
+from .models import model_label
 from .benchmarks import benchmarks_of, headlines, benchmark_title
 from .evaluate import (COT_METRICS, RESULT_COLUMNS, headline_table, relative_gains, relative_gain_cells, paper_table2, valid_rows)
 
 # %% auto #0
-__all__ = ['MODEL_LABELS', 'SYSTEM_ORDER', 'GAIN_PAIRS', 'PQ_COLUMNS', 'model_label', 'md_table', 'table2', 'gains_table',
-           'paper_gains', 'paper_table1', 'table1', 'plot_benchmarks', 'tradeoff_points', 'plot_tradeoff',
-           'plot_xstest', 'plot_cot_quality', 'make_figures', 'detail_table', 'gate_table', 'read_extras',
-           'jailbreak_table', 'token_table', 'srs_saving', 'render_report', 'run_report']
-
-# %% ../nbs/10_report.ipynb #92186bb0
-MODEL_LABELS = {'tiny': "the package's random-weight tiny model", 'smol': 'SmolLM2-135M-Instruct'}
-
-def model_label(name) -> str:
-    "What a model id in the config really is: `tiny` and `smol` resolve to their names, anything else is shown as given."
-    if not name: return 'none'
-    return f"{MODEL_LABELS[name]} (`{name}`)" if name in MODEL_LABELS else f'`{name}`'
+__all__ = ['SYSTEM_ORDER', 'GAIN_PAIRS', 'PQ_COLUMNS', 'md_table', 'table2', 'gains_table', 'paper_gains', 'paper_table1',
+           'table1', 'plot_benchmarks', 'tradeoff_points', 'plot_tradeoff', 'plot_xstest', 'plot_cot_quality',
+           'make_figures', 'detail_table', 'gate_table', 'read_extras', 'jailbreak_table', 'token_table', 'srs_saving',
+           'render_report', 'run_report']
 
 # %% ../nbs/10_report.ipynb #4f42512b
 def _fmt(v, floatfmt: str = '.2f') -> str:
