@@ -6,7 +6,7 @@
 from __future__ import annotations
 import json, re
 from typing import Callable, Sequence
-from .llm import chat_json, parse_json, REPAIR_PROMPT
+from .structured import chat_json, parse_json, REPAIR_PROMPT
 from .policies import render_template, render_messages, template_schema, template_source, AIDSAFE_TEMPLATES, AIDSAFE_SYSTEM
 from .sources import parse_thought_list
 from .gates import gate_text, row_status, CUT_REASONS

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, re, unicodedata
 from collections import Counter
 from pathlib import Path
-from .config import atomic_write_json
+from .run import atomic_write_json
 
 # %% auto #0
 __all__ = ['GATES', 'CUT_REASONS', 'PLACEHOLDERS', 'template_examples', 'is_placeholder', 'loop_share', 'is_loop', 'gate_text',

@@ -2,8 +2,9 @@
 import json, shutil
 import pytest
 from aidsafe_nb.dataio import load_dataset_folder as load_from_disk   # one Dataset over the DatasetDict's splits
-from aidsafe_nb.config import open_run, Manifest
-from aidsafe_nb.refiner import run_generate, COT_COLUMNS, ZS_COLUMNS
+from aidsafe_nb.run import open_run, Manifest
+from aidsafe_nb.refiner import COT_COLUMNS, ZS_COLUMNS
+from aidsafe_nb.steps import run_generate
 
 STAGES = ('intents', 'initial_cot', 'deliberation', 'refiner', 'llm_zs')
 MAY_BE_EMPTY_LIST = {'failures', 'removed_thoughts', 'gate_failures', 'edited_thoughts', 'refiner_ignored'}   # JSON '[]' when nothing failed / removed / edited
@@ -60,7 +61,7 @@ def test_calls_counted_per_stage(tiny_generate):
 def test_rerun_makes_no_calls_and_changes_nothing(tiny_generate, monkeypatch):
     rd, cfg, summary = tiny_generate
     before, usage = snapshot(rd.data), Manifest(rd).read()['usage']
-    import aidsafe_nb.llm as llm
+    import aidsafe_nb.backends as llm
     monkeypatch.setattr(llm, 'backend_for', lambda *a, **k: pytest.fail('rerun built a backend'))
     assert run_generate(rd, cfg) == summary
     assert snapshot(rd.data) == before and Manifest(rd).read()['usage'] == usage

@@ -1,12 +1,14 @@
 "AIDSAFE stages with hand-written model answers (fake backend): parsing, stopping rules, batching, refiner, failures."
 import json
 import pytest
-from aidsafe_nb.config import ConfigError, make_config, open_run
-from aidsafe_nb.llm import get_backend
+from aidsafe_nb.config import ConfigError, make_config
+from aidsafe_nb.run import open_run
+from aidsafe_nb.backends import get_backend
 from aidsafe_nb.policies import load_policies
 from aidsafe_nb.sources import sample_prompts
 from aidsafe_nb.deliberation import decompose_intents, initial_cot, deliberate, zero_shot_cot
-from aidsafe_nb.refiner import refine, dedup_thoughts, generate_cot, fake_agent_responder, run_generate, COT_COLUMNS
+from aidsafe_nb.refiner import refine, dedup_thoughts, generate_cot, fake_agent_responder, COT_COLUMNS
+from aidsafe_nb.steps import run_generate
 
 POL = load_policies().text()
 
@@ -161,7 +163,7 @@ def test_all_stages_failing_still_gives_one_row_per_prompt(tmp_path):
     assert all(len(json.loads(r['deliberation_log'])) == cfg.max_rounds for r in rows)   # every round logged, with its error
 
 def test_bad_source_fails_before_any_model_is_built(tmp_path, monkeypatch):
-    import aidsafe_nb.llm as llm
+    import aidsafe_nb.backends as llm
     monkeypatch.setattr(llm, 'backend_for', lambda *a, **k: pytest.fail('a backend was built before the inputs were checked'))
     rd, cfg = open_run(tmp_path/'run', 'tiny', n_prompts=60)     # the smoke set has only 24 prompts
     with pytest.raises(ConfigError, match='fewer than'): run_generate(rd, cfg)
@@ -169,7 +171,7 @@ def test_bad_source_fails_before_any_model_is_built(tmp_path, monkeypatch):
         rd2, cfg2 = open_run(tmp_path/'run2', 'tiny', policy_set='nonexistent_policies'); run_generate(rd2, cfg2)
 
 def test_run_generate_with_one_model_per_agent(tmp_path, monkeypatch):
-    import aidsafe_nb.llm as llm
+    import aidsafe_nb.backends as llm
     built = []
     def fake_backend_for(cfg, role, rd=None, **options):
         built.append((role, options.get('model')))
@@ -186,7 +188,7 @@ def test_run_generate_with_one_model_per_agent(tmp_path, monkeypatch):
     assert run_generate(rd, dataclasses.replace(cfg, agent_models=[])) != s and len(built) == 3   # different agents: the step reruns (one default agent)
 
 def test_refiner_model_gives_the_refiner_its_own_backend(tmp_path, monkeypatch):
-    import aidsafe_nb.llm as llm
+    import aidsafe_nb.backends as llm
     built = []
     def fake_backend_for(cfg, role, rd=None, **options):
         built.append((role, options.get('model')))
