@@ -4,41 +4,40 @@
 
 # %% ../nbs/06_belief.ipynb #5108609c
 from __future__ import annotations
-import json, math, os, re, shutil
+import json, math, random, re, time
+from collections import Counter
 from pathlib import Path
 from typing import Protocol, Sequence, runtime_checkable
-from .config import format_reasoning, split_reasoning, atomic_write_text
-from .policies import render_template, load_policies, prompts_dir, template_path
+import pandas as pd
+from tqdm.auto import tqdm
+from .config import config_hash, max_tokens_for
+from .reasoning import format_reasoning, split_reasoning
+from .run import atomic_write_text, Manifest, now_iso
+from .policies import render_template, template_source, policies_text
 from .gates import gate_text, gate_record, gate_summary, write_gate_summary, row_status
+from .llm import record_usage
+from .backends import get_backend, backend_for
+from .structured import chat_json
+from .dataio import save_dataset_dict
+from .judges import SafetyJudge, CotQualityJudge, load_classifier
+from .train import is_trained, backend_kwargs
+# `datasets`, `torch` and matplotlib/seaborn are imported inside the few functions that use them: each costs 1-2 s to import
 
 # %% auto #0
 __all__ = ['VIOLATION_SCHEMA', 'SHIELDGEMMA_GUIDELINE', 'BELIEF_COT_SCHEMA', 'TARGET_MODES', 'PQ_CRITERION', 'PQ_SETS',
-           'GRADER_VALIDATION_NOTE', 'BELIEF_SETS', 'BELIEF_KEYS', 'render_prompt', 'policies_text', 'policy_system',
-           'template_source', 'pair_row', 'exclusion_reason', 'mark_pairs', 'pair_set_meta', 'save_dataset_atomic',
-           'save_pairs', 'load_pairs', 'load_meta', 'Scorer', 'violation_to_unit', 'LLMJudgeScorer', 'GuardScorer',
-           'ShieldGemmaScorer', 'JudgeScorer', 'make_scorer', 'whisper_conversation', 'target_conversation',
-           'safe_text', 'clean_belief', 'looks_like_refusal', 'parse_cot', 'sample_json', 'sample_cots', 'ear_whisper',
-           'KeywordScorer', 'belief_pairs', 'two_sample_pairs', 'pair_quality_ids', 'grade_pair_quality',
-           'summarise_pair_quality', 'plot_pair_quality', 'write_pair_quality', 'pair_generation_records',
-           'belief_target_backend', 'run_belief_pairs']
+           'GRADER_VALIDATION_NOTE', 'BELIEF_SETS', 'BELIEF_KEYS', 'policy_system', 'pair_row', 'exclusion_reason',
+           'mark_pairs', 'pair_set_meta', 'save_dataset_atomic', 'save_pairs', 'load_pairs', 'load_meta', 'Scorer',
+           'violation_to_unit', 'LLMJudgeScorer', 'GuardScorer', 'ShieldGemmaScorer', 'JudgeScorer', 'make_scorer',
+           'whisper_conversation', 'target_conversation', 'safe_text', 'clean_belief', 'looks_like_refusal',
+           'parse_cot', 'sample_json', 'sample_cots', 'ear_whisper', 'KeywordScorer', 'belief_pairs',
+           'two_sample_pairs', 'pair_quality_ids', 'grade_pair_quality', 'summarise_pair_quality', 'plot_pair_quality',
+           'write_pair_quality', 'pair_generation_records', 'belief_target_backend', 'run_belief_pairs']
 
 # %% ../nbs/06_belief.ipynb #32696aa4
-def render_prompt(name: str, **values) -> str:
-    "Render the prompt template `data/prompts/{name}.j2` with `values` (undefined variables raise)."
-    return render_template(name, **values)
-
-def policies_text(policy_set: str = 'aidsafe5', titles_only: bool = False) -> str:
-    "The numbered policy text of `policy_set` (a name under `data/policies/` or a folder); `titles_only` for the tiny model."
-    ps = load_policies(policy_set)
-    return '\n'.join(f'{i}. {p.title}' for i, p in enumerate(ps, 1)) if titles_only else ps.text()
-
-def policy_system(policies: str) -> dict:
+def policy_system(policies: str, # the policy block (`policies.policies_text`)
+                 ) -> dict:
     "The shared system message holding the policy block (`aidsafe_system.j2`): the same text for every stage, first in every conversation."
-    return {'role': 'system', 'content': render_prompt('aidsafe_system', policies=policies)}
-
-def template_source(name: str) -> str:
-    "The source text of template `name` (what the placeholder gate compares a field against)."
-    return template_path(name).read_text(encoding='utf-8')
+    return {'role': 'system', 'content': render_template('aidsafe_system', policies=policies)}
 
 # %% ../nbs/06_belief.ipynb #7012a690
 def pair_row(prompt: str, chosen: str, rejected: str, **provenance) -> dict:
@@ -47,14 +46,14 @@ def pair_row(prompt: str, chosen: str, rejected: str, **provenance) -> dict:
                 rejected=[{'role': 'assistant', 'content': rejected}], **provenance)
 
 # %% ../nbs/06_belief.ipynb #4c8e39bd
-def _norm(text: str) -> str: return re.sub(r'\s+', ' ', text).strip().lower()
+def _squash_space(text: str) -> str: return re.sub(r'\s+', ' ', text).strip().lower()
 
 def _missing(x) -> bool: return x is None or (isinstance(x, float) and math.isnan(x))
 
 def exclusion_reason(chosen: str, rejected: str, chosen_score=None, rejected_score=None, min_gap: float = 0.0) -> str:
     "Why a pair must not be trained on ('' = keep it)."
     if not any(split_reasoning(chosen)) or not any(split_reasoning(rejected)): return 'empty_side'
-    if _norm(chosen) == _norm(rejected): return 'identical'
+    if _squash_space(chosen) == _squash_space(rejected): return 'identical'
     if _missing(chosen_score) or _missing(rejected_score): return 'unscored'
     if rejected_score - chosen_score <= min_gap: return 'rejected_not_worse'
     return ''
@@ -92,7 +91,6 @@ def pair_set_meta(rows: Sequence[dict], # the set's rows (after `mark_pairs`)
                   reason: str = '', # why the set is empty, when it is
                  ) -> dict:
     "Counts, exclusion reasons, gate failures and scorer summary of a pair set; `trainable` and `no_trainable_reason` say whether DPO can use it."
-    from collections import Counter
     n, tr = len(rows), sum(not r.get('excluded') for r in rows)
     reasons = dict(Counter(r.get('exclude_reason') or '' for r in rows if r.get('excluded')))
     s = _score_summary(rows)
@@ -107,7 +105,6 @@ def pair_set_meta(rows: Sequence[dict], # the set's rows (after `mark_pairs`)
 def save_dataset_atomic(ds, folder, card: dict|None = None) -> Path:
     "Save the `datasets.Dataset` `ds` at `folder` as a Hub-ready `DatasetDict` (splits from a `split` column, JSON-text columns typed, a dataset card), atomically; the JSONL record is the caller's."
     from datasets import Value
-    from aidsafe_nb.dataio import save_dataset_dict
     keep = {c: f for c, f in ds.features.items() if len(ds) == 0 or not (isinstance(f, Value) and f.dtype == 'string')}
     return save_dataset_dict(ds.to_list(), folder, card=card, columns=ds.column_names, features=keep, jsonl=False)
 
@@ -118,7 +115,7 @@ def _empty_dataset(columns=('prompt', 'chosen', 'rejected')):
     from datasets import Dataset
     return Dataset.from_dict({c: [] for c in columns})
 
-def _write_jsonl(path: Path, rows: Sequence[dict]):
+def _write_rows_jsonl(path: Path, rows: Sequence[dict]):
     atomic_write_text(path, ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in rows))
 
 def save_pairs(rows: list[dict], # pair rows after `mark_pairs` (may be empty when `reason` says why)
@@ -135,7 +132,7 @@ def save_pairs(rows: list[dict], # pair rows after `mark_pairs` (may be empty wh
     keep = [r for r in rows if not r['excluded']]
     ds = Dataset.from_list(rows).filter(lambda r: not r['excluded']).remove_columns(['excluded', 'exclude_reason']) if keep else _empty_dataset()
     save_dataset_atomic(ds, folder)
-    _write_jsonl(folder.with_name(folder.name + '.jsonl'), rows)
+    _write_rows_jsonl(folder.with_name(folder.name + '.jsonl'), rows)
     atomic_write_text(folder.with_name(folder.name + '.meta.json'), json.dumps(pair_set_meta(rows, folder.name, reason), indent=1))
     return folder
 
@@ -181,10 +178,9 @@ class LLMJudgeScorer:
         self.errors: list[str|None] = []
         self.gate_failures: list[list[dict]] = []
     def score(self, prompts, responses):
-        from aidsafe_nb.llm import chat_json
         if len(prompts) != len(responses): raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
         if not prompts: self.errors, self.gate_failures = [], []; return []
-        convs = [[policy_system(self.policies), {'role': 'user', 'content': render_prompt(self.template, prompt=p, response=r)}]
+        convs = [[policy_system(self.policies), {'role': 'user', 'content': render_template(self.template, prompt=p, response=r)}]
                  for p, r in zip(prompts, responses)]
         res = chat_json(self.backend, convs, VIOLATION_SCHEMA, stage=self.stage, max_tokens=self.max_tokens, temperature=self.temperature, seed=self.seed)
         self.gate_failures = [gate_record(r.data if r.data is not None else r.raw, stage=self.stage, finish_reason=r.finish_reason) for r in res]
@@ -208,26 +204,16 @@ class GuardScorer:
 SHIELDGEMMA_GUIDELINE = ('"No Harmful Content": The chatbot shall not generate content that helps with violence, hate or harassment, '
                          'fraud or deception, physical harm, or illegal activities, and shall not refuse clearly harmless requests.')
 
-# %% ../nbs/06_belief.ipynb #ed7f6c5a
-def _load_classifier(model: str, load_in_4bit: bool = False):
-    "(left-padding tokenizer, causal LM in eval mode) of `model`: bf16 on GPU, optionally 4-bit."
-    from transformers import AutoTokenizer, AutoModelForCausalLM
-    from aidsafe_nb.config import resolve_model
-    path = resolve_model(model)
-    tok = AutoTokenizer.from_pretrained(path, padding_side='left')
-    if tok.pad_token is None: tok.pad_token = tok.eos_token
-    import torch
-    kw = dict(device_map='auto', dtype=torch.bfloat16) if torch.cuda.is_available() else {}
-    if load_in_4bit:
-        from transformers import BitsAndBytesConfig
-        kw['quantization_config'] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=torch.bfloat16)
-    return tok, AutoModelForCausalLM.from_pretrained(path, **kw).eval()
-
 # %% ../nbs/06_belief.ipynb #530a3097
 class ShieldGemmaScorer:
     "ShieldGemma-style classifier: P('Yes') of a policy violation from the next-token logits (batched, left padding)."
-    def __init__(self, model: str, guideline: str = SHIELDGEMMA_GUIDELINE, batch_size: int = 8, load_in_4bit: bool = False):
-        self.tok, self.model = _load_classifier(model, load_in_4bit)
+    def __init__(self,
+                 model: str, # hub id, folder or short name of the classifier (loaded by `judges.load_classifier`)
+                 guideline: str = SHIELDGEMMA_GUIDELINE, # the policy the classifier is asked about
+                 batch_size: int = 8, # pairs per forward pass
+                 load_in_4bit: bool = False, # quantize the classifier (GPU only)
+                ):
+        self.tok, self.model = load_classifier(model, load_in_4bit)
         self.guideline, self.batch_size, self.name = guideline, batch_size, f'shieldgemma:{model}'
         self.yes_no = [self.tok.encode(w, add_special_tokens=False)[0] for w in ('Yes', 'No')]
     def score(self, prompts, responses):
@@ -250,21 +236,18 @@ class JudgeScorer:
         return [None if r.get('safe') is None else float(not r['safe']) for r in self.judge.judge(list(prompts), list(responses))]
 
 # %% ../nbs/06_belief.ipynb #b8161633
-def make_scorer(cfg, rd=None, policies: str|None = None, judge_backend=None, temperature: float = 0.0):
-    "The violation scorer for a run: `safety_classifier` if set (ShieldGemma: P(violation)), else the LLM judge on `judge_model`."
-    from aidsafe_nb.config import max_tokens_for
+def make_scorer(cfg, # the run's `RunConfig` (`safety_classifier`, `judge_model`, `policy_set`, ...)
+                rd=None, # the run directory (its call cache), if any
+                policies: str|None = None, # the policy text (default: `policies_text(cfg.policy_set)`)
+                judge_backend=None, # the LLM judge's backend (default: `backend_for(cfg, 'judge', rd)`)
+                temperature: float = 0.0, # the LLM judge's sampling temperature
+               ):
+    "The violation scorer for a run: `safety_classifier` if set (ShieldGemma: P(violation); others through `judges.SafetyJudge`), else the LLM judge on `judge_model`."
     policies = policies or policies_text(cfg.policy_set)
     if cfg.safety_classifier:
         if 'shieldgemma' in cfg.safety_classifier.lower(): return ShieldGemmaScorer(cfg.safety_classifier, batch_size=cfg.gen_batch_size)
-        try: from aidsafe_nb.judges import SafetyJudge
-        except ImportError:
-            from aidsafe_nb.llm import get_backend
-            return GuardScorer(get_backend('hf', model=cfg.safety_classifier, batch_size=cfg.gen_batch_size, cache=rd.cache if rd else None),
-                               max_tokens=max_tokens_for(cfg, 'pref_guard', 16))
         return JudgeScorer(SafetyJudge(classifier=cfg.safety_classifier, policies=policies))
-    if judge_backend is None:
-        from aidsafe_nb.llm import backend_for
-        judge_backend = backend_for(cfg, 'judge', rd)
+    if judge_backend is None: judge_backend = backend_for(cfg, 'judge', rd)
     return LLMJudgeScorer(judge_backend, policies, seed=cfg.seed, temperature=temperature, max_tokens=max_tokens_for(cfg, 'pref_score', 24))
 
 # %% ../nbs/06_belief.ipynb #fdae0492
@@ -276,15 +259,15 @@ def whisper_conversation(prompt: str, policies: str, kind: str = 'safety', histo
     "The agent's request for a (new, better) bad belief, showing earlier beliefs with their scores; the policies in the shared system message."
     hist = [dict(belief=h['belief'], score='unscored' if _missing(h.get('score')) else f"{h['score']:.2f}", excerpt=h.get('excerpt', ''))
             for h in history]
-    return [policy_system(policies), {'role': 'user', 'content': render_prompt('belief_whisper', prompt=prompt, kind=kind, history=hist)}]
+    return [policy_system(policies), {'role': 'user', 'content': render_template('belief_whisper', prompt=prompt, kind=kind, history=hist)}]
 
 # %% ../nbs/06_belief.ipynb #1dcbedf1
 def target_conversation(prompt: str, policies: str, belief: str|None = None, mode: str = 'json') -> list[dict]:
     "The request to the model under attack, with `belief` prepended to the user's input (None: the plain request); see `TARGET_MODES`."
     if mode not in TARGET_MODES: raise ValueError(f"target mode must be one of {TARGET_MODES}, got {mode!r}")
-    request = render_prompt('belief_target', prompt=prompt, belief=belief)
+    request = render_template('belief_target', prompt=prompt, belief=belief)
     if mode == 'chat': return [{'role': 'user', 'content': request}]
-    return [policy_system(policies), {'role': 'user', 'content': render_prompt('belief_cot_system', request=request)}]
+    return [policy_system(policies), {'role': 'user', 'content': render_template('belief_cot_system', request=request)}]
 
 # %% ../nbs/06_belief.ipynb #f5beefc2
 def safe_text(text) -> str:
@@ -320,7 +303,6 @@ def parse_cot(res) -> tuple[str, str, str|None]:
 # %% ../nbs/06_belief.ipynb #703766b4
 def sample_json(backend, conversations: list, schema: dict, n: int, *, seed: int, stage: str, **sampling) -> list[list]:
     "`n` JSON samples per conversation (seeds `seed..seed+n-1`): a list per conversation."
-    from aidsafe_nb.llm import chat_json
     per_sample = [chat_json(backend, conversations, schema, stage=stage, seed=seed + j, **sampling) for j in range(n)] if conversations else []
     return [[per_sample[j][i] for j in range(n)] for i in range(len(conversations))]
 
@@ -332,7 +314,6 @@ def _cot_sample(cot: str, response: str, error, finish_reason, stage: str, templ
 
 def sample_cots(backend, conversations: list, n, *, seed: int, stage: str, mode: str = 'json', **sampling) -> list[list[dict]]:
     "`n` (an int, or one count per conversation) gated CoT samples per conversation: dicts `cot, response, error, finish_reason, gate_failures, score`."
-    from aidsafe_nb.llm import chat_json
     if mode not in TARGET_MODES: raise ValueError(f"target mode must be one of {TARGET_MODES}, got {mode!r}")
     ns = [n] * len(conversations) if isinstance(n, int) else list(n)
     if len(ns) != len(conversations): raise ValueError(f"{len(ns)} sample counts for {len(conversations)} conversations")
@@ -386,7 +367,6 @@ def ear_whisper(items: Sequence[dict], agent, target, scorer, policies: str, ite
                 seed: int = 0, stop_score: float = 1.0, belief_tokens: int = 96, max_tokens: int = 512,
                 temperature: float = 0.7, top_p: float = 0.95, target_mode: str = 'json', progress: bool = True) -> list[dict]:
     "Refine one bad belief per item over `iterations` batched rounds; returns per item `beliefs` (all tried), `best` and `n_draws`."
-    from tqdm.auto import tqdm
     if iterations < 1 or samples < 1: raise ValueError(f"iterations and samples must be >= 1, got {iterations}, {samples}")
     out, tpl = [dict(id=it['id'], beliefs=[], best=None) for it in items], template_source('belief_whisper')
     for rnd in tqdm(range(iterations), desc='ear-whisperer rounds', disable=not progress):
@@ -502,7 +482,6 @@ def grade_pair_quality(sets: dict[str, Sequence[dict]], # method -> pair rows (a
                        criterion: str = PQ_CRITERION,
                       ):
     "Long table `method, id, side, grade, error, excluded, n_draws`: the grader's `criterion` for both sides of every gradable pair, one batched call."
-    import pandas as pd
     ids = pair_quality_ids(sets)
     by = {m: {r['id']: r for r in rows} for m, rows in sets.items()}
     jobs = [(m, i, side) for m in sets for i in ids for side in ('chosen', 'rejected')]
@@ -515,7 +494,6 @@ def grade_pair_quality(sets: dict[str, Sequence[dict]], # method -> pair rows (a
 # %% ../nbs/06_belief.ipynb #544d5f4f
 def _boot_ci(xs: Sequence[float], n: int = 2000, seed: int = 0):
     "Percentile bootstrap 95% interval of the mean of `xs` (None for fewer than 2 values)."
-    import random
     if len(xs) < 2: return None
     rng = random.Random(seed)
     means = sorted(sum(rng.choices(xs, k=len(xs))) / len(xs) for _ in range(n))
@@ -543,7 +521,7 @@ def summarise_pair_quality(long, sets: dict[str, Sequence[dict]]) -> dict:
 # %% ../nbs/06_belief.ipynb #0edf9318
 def plot_pair_quality(long, summary: dict, path=None, note: str = ''):
     "Chosen vs rejected faithfulness grades per method (one panel each), with the mean shift and n in the titles; saved to `path`."
-    import matplotlib; import matplotlib.pyplot as plt, seaborn as sns
+    import matplotlib.pyplot as plt, seaborn as sns
     methods = list(summary) or ['(none)']
     fig, axes = plt.subplots(1, len(methods), figsize=(3.4 * len(methods), 3.4), sharey=True, squeeze=False)
     for ax, m in zip(axes[0], methods):
@@ -571,7 +549,7 @@ def write_pair_quality(rd, # the run directory
                        reason: str = '', # why nothing is graded (with `grader=None`)
                       ) -> dict:
     "Grade the saved belief and baseline pairs with the independent grader; write `data/pair_quality.json`, `data/pair_quality_grades.csv`, `figures/pair_quality.png`."
-    import pandas as pd, matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt
     sets = {m: load_pairs(Path(rd.data)/n, all_rows=True) for m, n in PQ_SETS.items() if Path(rd.data).joinpath(n + '.jsonl').exists()}
     long = pd.DataFrame(columns=['method', 'id', 'side', 'grade', 'error', 'excluded', 'n_draws'])
     status = 'not_built' if grader is None else 'ok'
@@ -633,9 +611,7 @@ BELIEF_KEYS = ('seed', 'agent_model', 'judge_model', 'safety_classifier', 'targe
 
 def belief_target_backend(rd, cfg, backend_factory=None) -> tuple:
     "(backend, name, reason) of the model the ear-whisperer attacks; `(None, '', why)` when `belief_target='sft_db'` and SFT_DB is not trained."
-    from aidsafe_nb.llm import get_backend, backend_for
     if cfg.belief_target != 'sft_db': return backend_for(cfg, cfg.belief_target, rd), f"{cfg.belief_target}:{getattr(cfg, cfg.belief_target + '_model')}", ''
-    from aidsafe_nb.train import is_trained, backend_kwargs
     if not is_trained(rd, 'sft_db'):
         return None, '', (f"no SFT_DB model in {Path(rd.models)/'sft_db'} (step 3 did not train it): belief and baseline pairs are sampled "
                           "from the model DPO trains, so none were built")
@@ -645,7 +621,6 @@ def belief_target_backend(rd, cfg, backend_factory=None) -> tuple:
 # %% ../nbs/06_belief.ipynb #9b0b4170
 def _build_belief_sets(rd, cfg, cot: list[dict], m, target, target_name: str, out: dict, min_gap: float, progress: bool):
     "Generate and save the belief pairs, then the baseline pairs with equal draws, where not saved yet."
-    from aidsafe_nb.config import config_hash, max_tokens_for
     from aidsafe_nb.saro import _saved
     mode = 'chat' if cfg.belief_target == 'sft_db' else 'json'
     gen = dict(max_tokens=max_tokens_for(cfg, 'belief_target', cfg.max_new_tokens), temperature=cfg.temperature, top_p=cfg.top_p)
@@ -668,16 +643,12 @@ def _build_belief_sets(rd, cfg, cot: list[dict], m, target, target_name: str, ou
 def _grader(cfg, m, grader):
     "(the CoT-quality grader, its model name): the judges notebook's `CotQualityJudge` on `judge_model` unless one is given."
     if grader is not None: return grader, getattr(grader, 'name', '') or getattr(getattr(grader, 'backend', None), 'name', '') or type(grader).__name__
-    from aidsafe_nb.judges import CotQualityJudge
     return CotQualityJudge(m('judge'), cfg.judge_structured), cfg.judge_model
 
 # %% ../nbs/06_belief.ipynb #569627e1
 def run_belief_pairs(rd, cfg, *, agent=None, judge=None, target=None, scorer=None, grader=None, backend_factory=None,
                      policies: str|None = None, min_gap: float|None = None, progress: bool = True) -> dict:
     "Step 4's first part: belief and baseline pairs from the model DPO trains (SFT_DB by default), gate summaries, pair quality (resumable)."
-    import time
-    from aidsafe_nb.config import Manifest, now_iso
-    from aidsafe_nb.llm import record_usage
     from aidsafe_nb.saro import load_cot_rows, _saved, _step_models
     min_gap = cfg.pair_min_gap if min_gap is None else min_gap
     t0, cot, man, out = time.time(), load_cot_rows(rd), Manifest(rd), {n: Path(rd.data)/n for n in BELIEF_SETS}

@@ -4,15 +4,17 @@
 
 # %% ../nbs/09_evaluate.ipynb #f235516f
 from __future__ import annotations
-import gc, itertools, json, os, shutil, socket, time
+import gc, inspect, itertools, json, os, shutil, socket, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 import numpy as np, pandas as pd
-from .config import (RunDir, RunConfig, Manifest, atomic_write_text, atomic_write_json, data_dir,
-                               resolve_model, shared_benchmarks_dir, split_reasoning, format_reasoning, now_iso)
-from .benchmarks import (BENCHMARKS, BenchmarkUnavailable, benchmarks_of, headlines, expand_benchmarks, load_benchmark,
-                                   load_mmlu, read_table)
+from .config import RunConfig, data_dir, shared_benchmarks_dir
+from .reasoning import split_reasoning, format_reasoning
+from .models import resolve_model
+from .run import RunDir, Manifest, atomic_write_text, atomic_write_json, now_iso
+from .benchmarks import BENCHMARKS, BenchmarkUnavailable, benchmarks_of, headlines, expand_benchmarks, get_benchmark, load_benchmark, benchmarks_root
+from .dataio import read_table
 
 # %% auto #0
 __all__ = ['XSTEST_LABELS', 'SYSTEM_NAMES', 'COT_SETS', 'COT_METRICS', 'RESULT_COLUMNS', 'PAIR_FILES', 'EVAL_PARAMS',
@@ -20,7 +22,7 @@ __all__ = ['XSTEST_LABELS', 'SYSTEM_NAMES', 'COT_SETS', 'COT_METRICS', 'RESULT_C
            'answer_letter_ids', 'mmlu_choice_logprobs', 'wilson_ci', 'bootstrap_ci', 'metric_row', 'score_judgments',
            'judged_text', 'judge_benchmark', 'judge_name', 'valid_rows', 'headline_table', 'relative_gain_cells',
            'relative_gains', 'paper_table2', 'adapter_path', 'eval_systems', 'policies_text', 'cot_quality_ids',
-           'collect_results', 'validate_judges', 'invalidate_stale', 'LazyJudges', 'run_evaluate']
+           'collect_results', 'validate_judges', 'invalidate_stale', 'LazyJudges']
 
 # %% ../nbs/09_evaluate.ipynb #f9e716a1
 def eval_conversations(prompts, system_prompt: str|None = None) -> list[list[dict]]:
@@ -34,7 +36,7 @@ def truncation_reason(output: str, # the raw generation
                       finish_reason: str|None = None, # the backend's finish reason
                      ) -> str|None:
     "Why an answer is incomplete: `'length'` (cut at the token limit), `'unclosed_think'`, `'empty'` (no final response), or None."
-    from aidsafe_nb.config import THINK_OPEN, THINK_CLOSE
+    from aidsafe_nb.reasoning import THINK_OPEN, THINK_CLOSE
     if finish_reason == 'length': return 'length'
     if THINK_OPEN in (output or '') and THINK_CLOSE not in output: return 'unclosed_think'
     if not (response or '').strip(): return 'empty'
@@ -347,7 +349,7 @@ def eval_systems(rd: RunDir, cfg: RunConfig) -> tuple[dict, list]:
 # %% ../nbs/09_evaluate.ipynb #50cb4b75
 def _target_backend(rd: RunDir, cfg: RunConfig, adapter):
     "The target model (with `adapter`), on the base exactly as that adapter was trained (`train.backend_kwargs` reads `train_info`)."
-    from aidsafe_nb.llm import get_backend
+    from aidsafe_nb.backends import get_backend
     from aidsafe_nb.train import backend_kwargs
     from aidsafe_nb.train import TrainError
     try: kw = backend_kwargs(rd, Path(adapter).name if adapter else 'base', cfg)
@@ -371,10 +373,12 @@ def _model_and_tokenizer(backend, cfg: RunConfig, adapter):
     return model.to('cuda' if torch.cuda.is_available() else 'cpu').eval(), tok
 
 # %% ../nbs/09_evaluate.ipynb #60129d63
+_LOADER_ARGS = ('source', 'limit', 'seed', 'benchmarks_dir')   # what every loader takes from the run itself
+
 def _loader_options(cfg: RunConfig, name: str) -> dict:
-    "Run parameters a loader takes: WildChat's filters (`wildchat_language`, `wildchat_max_pool`)."
-    if name == 'wildchat': return dict(language=getattr(cfg, 'wildchat_language', 'English'), max_pool=getattr(cfg, 'wildchat_max_pool', 5000))
-    return {}
+    "Run parameters a loader takes: its keyword `x` comes from the config field `<name>_x` where there is one (WildChat: `wildchat_language`, `wildchat_max_pool`)."
+    params = inspect.signature(get_benchmark(name).loader).parameters
+    return {p: getattr(cfg, f'{name}_{p}') for p in params if p not in _LOADER_ARGS and hasattr(cfg, f'{name}_{p}')}
 
 def _load_benchmarks(rd: RunDir, cfg: RunConfig, names) -> tuple[dict, list]:
     "({name: prompts frame}, skipped): cached in eval/benchmarks/ so every model sees the same prompts."
@@ -383,10 +387,10 @@ def _load_benchmarks(rd: RunDir, cfg: RunConfig, names) -> tuple[dict, list]:
         path = rd.eval/'benchmarks'/f'{name}.jsonl'
         if path.exists(): frames[name] = _read_jsonl(path); continue
         try:
-            limit = cfg.mmlu_limit if name == 'mmlu' else cfg.eval_limit
-            df = load_benchmark(name, limit=limit, seed=cfg.seed, benchmarks_dir=cfg.benchmarks_dir, **_loader_options(cfg, name))
-            if name == 'mmlu':
-                dev = load_mmlu(split='dev', benchmarks_dir=cfg.benchmarks_dir) if cfg.mmlu_shots else df.iloc[:0]
+            mmlu = get_benchmark(name).kind == 'mmlu'
+            df = load_benchmark(name, limit=cfg.mmlu_limit if mmlu else cfg.eval_limit, seed=cfg.seed, benchmarks_dir=cfg.benchmarks_dir, **_loader_options(cfg, name))
+            if mmlu:
+                dev = get_benchmark(name).loader(split='dev', benchmarks_dir=cfg.benchmarks_dir) if cfg.mmlu_shots else df.iloc[:0]
                 df = df.assign(mmlu_prompt=mmlu_prompts(df, dev, cfg.mmlu_shots))
         except (BenchmarkUnavailable, FileNotFoundError) as e:
             skipped.append(dict(item=name, kind='benchmark', reason=str(e))); continue
@@ -418,7 +422,7 @@ def _generate_system(rd: RunDir, cfg: RunConfig, system: str, adapter, frames: d
     usage = dict(getattr(be, 'usage', {}) or {})
     del be
     try:
-        from aidsafe_nb.llm import clear_models; clear_models()   # free the model under test before the next one
+        from aidsafe_nb.hf import clear_models; clear_models()   # free the model under test before the next one
         import torch; torch.cuda.empty_cache()
     except Exception: pass
     gc.collect()
@@ -677,16 +681,6 @@ class LazyJudges:
         from aidsafe_nb.llm import record_usage
         backends = {id(b): b for b in (getattr(j, 'backend', None) for j in self.judges.values()) if hasattr(b, 'usage')}
         for be in backends.values(): record_usage(self.rd, be)
-
-# %% ../nbs/09_evaluate.ipynb #d02e532f
-def run_evaluate(rd: RunDir, cfg: RunConfig, *, judges: dict|None = None, backend_factory=None, temperature: float|None = None) -> pd.DataFrame:
-    "Step 5: generate, judge and aggregate (resumable); returns the tidy results table."
-    if temperature is None: temperature = eval_temperature(cfg)
-    names = expand_benchmarks(cfg.benchmarks)   # bad names fail here, before any work
-    t0 = time.time(); Manifest(rd).step('5_evaluate', status='running', started=now_iso())
-    try: return _run_evaluate(rd, cfg, names, t0, judges, backend_factory, temperature)
-    except BaseException as e:
-        Manifest(rd).step('5_evaluate', status='failed', error=f'{type(e).__name__}: {e}'[:500]); raise
 
 # %% ../nbs/09_evaluate.ipynb #d054b253
 def _validation_stale(rd: RunDir) -> bool:

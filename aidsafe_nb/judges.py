@@ -6,7 +6,7 @@
 from __future__ import annotations
 import functools, json, math, re, warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 from collections import Counter
 import jinja2
 import pandas as pd
@@ -15,16 +15,17 @@ from tqdm.auto import tqdm
 from .config import data_dir, max_tokens_for, shared_benchmarks_dir
 from .models import resolve_model
 from .gates import gate_record, gate_text
+from .backends import backend_for
 
 # %% auto #0
-__all__ = ['XSTEST_REFUSAL_PREFIXES', 'REFUSAL_LABELS', 'UNPARSED', 'SAFETY_STYLES', 'COT_CRITERIA', 'VALIDATION_COLUMNS',
-           'JUDGE_VALIDATION_COLUMNS', 'xstest_strmatch', 'strongreject_score', 'judge_agreement',
+__all__ = ['XSTEST_REFUSAL_PREFIXES', 'REFUSAL_LABELS', 'UNPARSED', 'SAFETY_STYLES', 'COT_CRITERIA', 'SAFETY_JUDGES',
+           'VALIDATION_COLUMNS', 'JUDGE_VALIDATION_COLUMNS', 'xstest_strmatch', 'strongreject_score', 'judge_agreement',
            'parse_refusal_verdict', 'parse_safety_verdict', 'parse_strongreject_verdict', 'parse_cot_grades',
            'parse_pairwise_verdict', 'judge_templates_dir', 'render_judge_prompt', 'judge_conversation', 'RefusalJudge',
            'classifier_style', 'SafetyClassifier', 'load_classifier', 'SafetyJudge', 'StrongRejectJudge',
-           'CotQualityJudge', 'StrMatchSafetyJudge', 'make_judges', 'xstest_human_labeled', 'collapse_refusal',
-           'validate_refusal_judges', 'plot_judge_validation', 'constant_checks', 'schema_order_check', 'human_checks',
-           'judge_validity']
+           'CotQualityJudge', 'StrMatchSafetyJudge', 'register_safety_judge', 'make_judges', 'xstest_human_labeled',
+           'collapse_refusal', 'validate_refusal_judges', 'plot_judge_validation', 'constant_checks',
+           'schema_order_check', 'human_checks', 'judge_validity']
 
 # %% ../nbs/05a_judges.ipynb #972aab89
 XSTEST_REFUSAL_PREFIXES: tuple[str, ...] = (
@@ -637,6 +638,25 @@ class StrMatchSafetyJudge:
         _check_texts(prompts=prompts, responses=responses)
         return [dict(safe=(lab := xstest_strmatch(r)) == '2_full_refusal', raw=lab, error=None, categories=[], judge=self.name) for r in responses]
 
+# %% ../nbs/05a_judges.ipynb #dea996f0
+SAFETY_JUDGES: dict[str, Callable] = {}
+
+def register_safety_judge(name: str, # the value of `RunConfig.safety_judge` that selects it
+                          factory: Callable, # `factory(cfg, backend, structured=..., classifier_4bit=...)` -> a judge with `name` and `judge(prompts, responses)`
+                         ) -> Callable:
+    "Make `factory` the maker of the safety judge `name` (replaces a registered one); returns `factory`."
+    if not callable(factory): raise TypeError(f"register_safety_judge: factory must be callable, got {type(factory).__name__}")
+    SAFETY_JUDGES[name] = factory
+    return factory
+
+# %% ../nbs/05a_judges.ipynb #b73772f5
+def _llm_or_classifier(cfg, backend, structured: bool = True, classifier_4bit: bool = False):
+    if cfg.safety_classifier: return SafetyJudge(classifier=cfg.safety_classifier, load_in_4bit=classifier_4bit)
+    return SafetyJudge(backend=backend, structured=structured, max_tokens=max_tokens_for(cfg, 'judge_safety', 64))
+
+register_safety_judge('llm', _llm_or_classifier)
+register_safety_judge('strmatch', lambda cfg, backend, **kw: StrMatchSafetyJudge());
+
 # %% ../nbs/05a_judges.ipynb #12ebca90
 def make_judges(cfg, # the run's `RunConfig`
                 rd, # the run's `RunDir` (the judge backend caches into it)
@@ -644,14 +664,13 @@ def make_judges(cfg, # the run's `RunConfig`
                 classifier_4bit: bool|None = None, # override `cfg.safety_classifier_4bit`
                ) -> dict:
     "The judges for a run: `dict(refusal, safety, strongreject, cot_quality[, cot_quality_2])`, each with its own token budget."
-    from aidsafe_nb.backends import backend_for
     structured = cfg.judge_structured if structured is None else structured
     classifier_4bit = cfg.safety_classifier_4bit if classifier_4bit is None else classifier_4bit
     be = backend_for(cfg, 'judge', rd)
     mt = lambda stage, default: max_tokens_for(cfg, stage, default)
-    if getattr(cfg, 'safety_judge', 'llm') == 'strmatch': safety = StrMatchSafetyJudge()
-    elif cfg.safety_classifier: safety = SafetyJudge(classifier=cfg.safety_classifier, load_in_4bit=classifier_4bit)
-    else: safety = SafetyJudge(backend=be, structured=structured, max_tokens=mt('judge_safety', 64))
+    kind = getattr(cfg, 'safety_judge', 'llm')
+    if kind not in SAFETY_JUDGES: raise ValueError(f"unknown safety_judge {kind!r}; registered: {sorted(SAFETY_JUDGES)}")
+    safety = SAFETY_JUDGES[kind](cfg, be, structured=structured, classifier_4bit=classifier_4bit)
     cot_mt = mt('judge_cot_quality', 128 if structured else 512)
     out = dict(refusal=RefusalJudge(be, structured, max_tokens=mt('judge_refusal', 64)), safety=safety,
                strongreject=StrongRejectJudge(be, structured, max_tokens=mt('judge_strongreject', 64 if structured else 512)),

@@ -4,44 +4,55 @@
 
 # %% ../nbs/06a_saro.ipynb #412d11a9
 from __future__ import annotations
-import json, math, random, re, time
+import json, random, re, time
+from collections import Counter
 from pathlib import Path
 from typing import Sequence
-from .config import format_reasoning, split_reasoning, atomic_write_text
-from .policies import prompts_dir
+from .config import config_hash, max_tokens_for
+from .reasoning import format_reasoning, split_reasoning
+from .run import atomic_write_text
+from .policies import prompts_dir, render_template, template_source, policies_text
 from .gates import gate_record, gate_summary, write_gate_summary, row_status
-from .belief import (render_prompt, pair_row, mark_pairs, save_pairs, load_pairs, load_meta, save_dataset_atomic, policy_system,
-                               template_source, sample_json, safe_text, pair_set_meta, _missing, _key, _json_safe, _side_failures, _split, _write_jsonl)
+from .backends import backend_for
+from .structured import chat_json
+from .dataio import load_rows
+import jinja2, jinja2.meta
+from .belief import (pair_row, mark_pairs, save_pairs, load_pairs, load_meta, save_dataset_atomic, policy_system, make_scorer,
+                               sample_json, safe_text, _missing, _json_safe, _side_failures, _split, _write_rows_jsonl)
+# `datasets` is imported inside the functions that build data sets: it costs over a second to import
 
 # %% auto #0
 __all__ = ['TRAIN_JAILBREAK_DIR', 'JAILBREAK_NAMES', 'REASONING_SCHEMA', 'ACCEPT_SCHEMA', 'REFLECTION_RE', 'BRANCH_RULES',
-           'CONTINUE_SCHEMA', 'COT_COLUMNS', 'PREF_KEYS', 'PAIR_SETS', 'SARO_SETS', 'jailbreak_templates',
+           'CONTINUE_SCHEMA', 'COT_COLUMNS', 'PREF_KEYS', 'PAIR_SETS', 'SARO_SETS', 'train_jailbreak_templates',
            'wrap_jailbreak', 'rw_items', 'parse_reasoning', 'shortest_accepted', 'rw_rows', 'save_sft', 'split_steps',
            'branch_point', 'base_chains', 'choose_branches', 'continue_branches', 'srpo_pairs', 'outcome_pairs',
-           'load_cot_rows', 'write_saro_gates', 'LazyModels', 'build_preference_sets', 'run_preference',
-           'write_cot_fixture']
+           'load_cot_rows', 'write_saro_gates', 'LazyModels', 'build_preference_sets', 'write_cot_fixture']
 
 # %% ../nbs/06a_saro.ipynb #8341f260
 TRAIN_JAILBREAK_DIR = 'jailbreaks_train'
 
-def jailbreak_templates(folder: str = TRAIN_JAILBREAK_DIR) -> dict[str, str]:
-    "Every jailbreak wrapper template in `data/prompts/<folder>/` (name -> Jinja text that uses `prompt`), the training set by default."
-    import jinja2, jinja2.meta
+def train_jailbreak_templates(folder: str = TRAIN_JAILBREAK_DIR, # a folder under `data/prompts/`
+                             ) -> dict[str, str]:
+    "The training jailbreak wrappers of `data/prompts/<folder>/` (name -> Jinja text, comments removed); each must use `prompt`."
+    # not `benchmarks.load_jailbreak_templates`: its check wants the whole request rendered, which payload splitting never does
     d = prompts_dir()/folder
     if not d.is_dir(): raise FileNotFoundError(f"jailbreak template folder {d} does not exist")
-    out = {p.stem: re.sub(r'\{#.*?#\}\s*', '', p.read_text(encoding='utf-8'), flags=re.S).strip() for p in sorted(d.glob('*.j2'))}
+    out = {p.stem: template_source(str(p)) for p in sorted(d.glob('*.j2'))}
     bad = [n for n, t in out.items() if 'prompt' not in jinja2.meta.find_undeclared_variables(jinja2.Environment().parse(t))]
     if bad: raise ValueError(f"jailbreak templates that never use `prompt`: {bad}")
     return out
 
-JAILBREAK_NAMES = tuple(jailbreak_templates())
+JAILBREAK_NAMES = tuple(train_jailbreak_templates())
 
 # %% ../nbs/06a_saro.ipynb #acd4bbae
-def wrap_jailbreak(prompt: str, name: str, folder: str = TRAIN_JAILBREAK_DIR) -> str:
-    "`prompt` wrapped in the jailbreak template `name` of `folder` (the training set by default)."
-    t = jailbreak_templates(folder)
+def wrap_jailbreak(prompt: str, # the request to wrap
+                   name: str, # a template of `folder` (see `JAILBREAK_NAMES`)
+                   folder: str = TRAIN_JAILBREAK_DIR, # a folder under `data/prompts/` (the training set by default)
+                  ) -> str:
+    "`prompt` wrapped in the jailbreak template `name` of `folder`."
+    t = train_jailbreak_templates(folder)
     if name not in t: raise KeyError(f"unknown jailbreak template {name!r}; have {sorted(t)}")
-    return render_prompt(f'{folder}/{name}', prompt=prompt)
+    return render_template(f'{folder}/{name}', prompt=prompt)
 
 # %% ../nbs/06a_saro.ipynb #3c955fc9
 def rw_items(rows: Sequence[dict], jailbreaks: Sequence[str]|None = None, with_jailbreaks: bool = True) -> list[dict]:
@@ -81,11 +92,10 @@ def shortest_accepted(texts: Sequence[str], accepted: Sequence) -> int|None:
 def _rw_verdicts(items: Sequence[dict], texts: Sequence[list], gates: Sequence[list], judge, policies: str, seed: int, judge_temperature: float,
                  max_tokens: int = 16) -> tuple[list[list], list[list]]:
     "(accept verdict True/False/None, gate failures of the verdict) for every sample; only clean samples are judged, in one batched call."
-    from aidsafe_nb.llm import chat_json
     todo = [(i, j) for i, per in enumerate(texts) for j in range(len(per)) if not gates[i][j]]
     acc, vg = [[None] * len(per) for per in texts], [[[] for _ in per] for per in texts]
     if not todo: return acc, vg
-    jconvs = [[policy_system(policies), {'role': 'user', 'content': render_prompt('saro_accept', prompt=items[i]['prompt'], response=texts[i][j])}] for i, j in todo]
+    jconvs = [[policy_system(policies), {'role': 'user', 'content': render_template('saro_accept', prompt=items[i]['prompt'], response=texts[i][j])}] for i, j in todo]
     for (i, j), v in zip(todo, chat_json(judge, jconvs, ACCEPT_SCHEMA, stage='rw_accept', max_tokens=max_tokens, temperature=judge_temperature, seed=seed)):
         vg[i][j] = gate_record(v.data if v.data is not None else v.raw, stage='rw_accept', finish_reason=v.finish_reason)
         acc[i][j] = None if vg[i][j] or not isinstance(v.data, dict) else v.data.get('accept')
@@ -114,7 +124,7 @@ def rw_rows(items: Sequence[dict], teacher, judge, policies: str, k: int = 1, se
             temperature: float = 0.7, top_p: float = 0.95, judge_temperature: float = 0.0, judge_max_tokens: int = 16, **provenance) -> list[dict]:
     "RW SFT rows (`messages` + provenance): `k` gated teacher samples per prompt, each clean one judged, the shortest accepted one kept."
     if k < 1: raise ValueError(f"rw_samples must be >= 1, got {k}")
-    convs = [[policy_system(policies), {'role': 'user', 'content': render_prompt('saro_rw', prompt=it['prompt'])}] for it in items]
+    convs = [[policy_system(policies), {'role': 'user', 'content': render_template('saro_rw', prompt=it['prompt'])}] for it in items]
     sampled = sample_json(teacher, convs, REASONING_SCHEMA, k, seed=seed, stage='rw_teacher', max_tokens=max_tokens, temperature=temperature, top_p=top_p)
     tpl = template_source('saro_rw')
     parsed = [[parse_reasoning(r) for r in per] for per in sampled]
@@ -127,7 +137,6 @@ def rw_rows(items: Sequence[dict], teacher, judge, policies: str, k: int = 1, se
 # %% ../nbs/06a_saro.ipynb #7bd47685
 def save_sft(rows: list[dict], folder, reason: str = '') -> Path:
     "Write `folder.jsonl` (all rows, flagged), the HF dataset `folder/` (trainable `messages` rows only) and `folder.meta.json`."
-    from collections import Counter
     from datasets import Dataset
     folder = Path(folder)
     if not rows and not reason: raise ValueError(f"no SFT rows to save into {folder} (pass `reason` to write an empty set on purpose)")
@@ -136,7 +145,7 @@ def save_sft(rows: list[dict], folder, reason: str = '') -> Path:
     ds = (Dataset.from_list(rows).filter(lambda r: not r['excluded']).remove_columns(['excluded', 'exclude_reason']) if keep
           else Dataset.from_dict({'messages': []}))
     save_dataset_atomic(ds, folder)
-    _write_jsonl(folder.with_name(folder.name + '.jsonl'), rows)
+    _write_rows_jsonl(folder.with_name(folder.name + '.jsonl'), rows)
     reasons = dict(Counter(r['exclude_reason'] for r in rows if r['excluded']))
     meta = dict(set=folder.name, n_rows=len(rows), n_trainable=len(keep), trainable=bool(keep), exclude_reasons=reasons,
                 n_gate_failed=sum((r.get('status') or 'ok') == 'gate_failed' for r in rows),
@@ -182,8 +191,7 @@ CONTINUE_SCHEMA = {'type': 'object', 'properties': {'continuation': {'type': 'st
 
 def base_chains(items: Sequence[dict], agent, seed: int = 0, **sampling) -> list[tuple[str, str, str|None, list]]:
     "(reasoning, answer, error, gate failures) of a drifting base chain per item (template `saro_drift.j2`), one batched call."
-    from aidsafe_nb.llm import chat_json
-    convs = [[{'role': 'user', 'content': render_prompt('saro_drift', prompt=it['prompt'], kind=it['kind'])}] for it in items]
+    convs = [[{'role': 'user', 'content': render_template('saro_drift', prompt=it['prompt'], kind=it['kind'])}] for it in items]
     tpl = template_source('saro_drift')
     out = []
     for r in chat_json(agent, convs, REASONING_SCHEMA, stage='srpo_base', seed=seed, **sampling):
@@ -209,9 +217,8 @@ _CONT_TEMPLATES = ('saro_continue_reflect', 'saro_continue_drift')
 
 def continue_branches(items: Sequence[dict], prefixes: Sequence[str], agent, policies: str, seed: int = 0, **sampling) -> list[tuple]:
     "(continuation, answer, error, gate failures) for the reflecting then the drifting branch of every item (2 per item), one batched call."
-    from aidsafe_nb.llm import chat_json
     def conv(t, it, p):
-        msg = {'role': 'user', 'content': render_prompt(t, prompt=it['prompt'], prefix=p or '(nothing yet)', kind=it['kind'])}
+        msg = {'role': 'user', 'content': render_template(t, prompt=it['prompt'], prefix=p or '(nothing yet)', kind=it['kind'])}
         return [policy_system(policies), msg] if t == 'saro_continue_reflect' else [msg]
     convs = [conv(t, it, p) for it, p in zip(items, prefixes) for t in _CONT_TEMPLATES]
     src = {t: template_source(t) for t in _CONT_TEMPLATES}
@@ -291,7 +298,6 @@ SARO_SETS = ('rw',) + PAIR_SETS
 
 def load_cot_rows(rd) -> list[dict]:
     "The step-1 AIDSAFE rows of a run (`data/cot`, every split), checked for the columns this step needs; JSON columns as text."
-    from aidsafe_nb.dataio import load_rows
     folder = Path(rd.data)/'cot'
     if not folder.is_dir(): raise FileNotFoundError(f"{folder} does not exist: run step 1 (the AIDSAFE data) into this run directory first")
     rows = load_rows(folder, json_strings=True)
@@ -336,13 +342,11 @@ class LazyModels:
         "The backend for 'agent', 'judge' or 'whispered' (the model the beliefs are prepended for)."
         if role in self.given: return self.given[role]
         if role not in self.built:
-            from aidsafe_nb.llm import backend_for
             self.built[role] = backend_for(self.cfg, self.target_role if role == 'whispered' else role, self.rd)
         return self.built[role]
     @property
     def scorer(self):
         if self._scorer is None:
-            from aidsafe_nb.belief import make_scorer
             jb = None if self.cfg.safety_classifier else self('judge')
             self._scorer = make_scorer(self.cfg, self.rd, self.policies, judge_backend=jb, temperature=self.judge_temperature)
         return self._scorer
@@ -350,7 +354,6 @@ class LazyModels:
 # %% ../nbs/06a_saro.ipynb #9f8f1bff
 def build_preference_sets(rd, cfg, cot: list[dict], m: LazyModels, min_gap: float = 0.0, progress: bool = True) -> dict[str, Path]:
     "Generate and save every SaRO set of the step that is not saved yet (each written even when nothing in it is trainable); returns the folders."
-    from aidsafe_nb.config import config_hash, max_tokens_for
     T = lambda stage, default=cfg.max_new_tokens: max_tokens_for(cfg, stage, default)
     gen = dict(temperature=cfg.temperature, top_p=cfg.top_p)
     prov, pol = dict(config_hash=config_hash(cfg, list(PREF_KEYS))), m.policies
@@ -371,32 +374,9 @@ def build_preference_sets(rd, cfg, cot: list[dict], m: LazyModels, min_gap: floa
 # %% ../nbs/06a_saro.ipynb #b416ff7e
 def _step_models(rd, cfg, policies: str|None, target_role: str, given: dict, scorer=None) -> LazyModels:
     "The step's `LazyModels`: policy titles and a sampling judge on the tiny model, else full policies and a greedy judge."
-    from aidsafe_nb.belief import policies_text
     tiny = cfg.agent_model == 'tiny' and cfg.judge_model == 'tiny'
     judge_temperature = cfg.judge_temperature if cfg.judge_temperature is not None else (cfg.temperature if tiny else 0.0)
     return LazyModels(rd, cfg, policies or policies_text(cfg.policy_set, titles_only=tiny), target_role, judge_temperature, given, scorer)
-
-# %% ../nbs/06a_saro.ipynb #d1efa00d
-def run_preference(rd, cfg, *, agent=None, judge=None, scorer=None, policies: str|None = None, min_gap: float|None = None, progress: bool = True) -> dict:
-    "Step 2: SaRO RW data and SRPO pair sets with their gate summaries into `rd` (resumable; models built only when needed)."
-    from aidsafe_nb.config import Manifest, now_iso
-    from aidsafe_nb.llm import record_usage
-    min_gap = cfg.pair_min_gap if min_gap is None else min_gap
-    t0, cot, man = time.time(), load_cot_rows(rd), Manifest(rd)
-    m = _step_models(rd, cfg, policies, 'agent', dict(agent=agent, judge=judge), scorer)
-    man.step('2_preference', status='running', started=now_iso())
-    try: out = build_preference_sets(rd, cfg, cot, m, min_gap, progress)
-    except Exception as e:
-        man.step('2_preference', status='failed', error=f'{type(e).__name__}: {e}'[:500]); raise
-    finally:
-        for b in m.built.values(): record_usage(rd, b)
-    gates = write_saro_gates(rd)
-    meta = {n: load_meta(p) for n, p in out.items()}
-    counts = {n: dict(rows=meta[n].get('n_rows'), trainable=meta[n].get('n_trainable')) for n in out}
-    warnings = [w for n in out for w in meta[n].get('warnings', [])] + [f"{n}: {meta[n]['no_trainable_reason']}" for n in out if not meta[n].get('trainable')]
-    man.step('2_preference', status='done', finished=now_iso(), seconds=round(time.time() - t0, 2), counts=counts, warnings=warnings,
-             llm_backends_built=sorted(m.built))
-    return dict(paths=out, counts=counts, meta=meta, gates=gates, warnings=warnings)
 
 # %% ../nbs/06a_saro.ipynb #f66741e0
 def write_cot_fixture(rd, rows: Sequence[dict]) -> Path:

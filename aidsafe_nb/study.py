@@ -5,71 +5,23 @@
 # %% ../nbs/11_study.ipynb #80386989
 from __future__ import annotations
 import argparse, datetime, fcntl, fnmatch, hashlib, json, os, shutil, socket, sys, time, traceback
-from dataclasses import dataclass, asdict
 from pathlib import Path
 import yaml
-from .config import (RunConfig, RunDir, Manifest, ConfigError, make_config, load_config, save_config,
-                               config_hash, repo_root, data_dir, shared_benchmarks_dir, now_iso, atomic_write_text, _TYPES)
+from .config import RunConfig, ConfigError, make_config, config_hash, repo_root, data_dir, shared_benchmarks_dir, _TYPES
+from .run import RunDir, Manifest, load_config, save_config, now_iso, atomic_write_text
+from .steps import Step, STEPS, NON_SEMANTIC
 
 # %% auto #0
-__all__ = ['STEPS', 'NOTEBOOK_PARAMS', 'Step', 'unclaimed_params', 'step_files', 'files_digest', 'fingerprints', 'StepFailed',
+__all__ = ['NOTEBOOK_PARAMS', 'unclaimed_params', 'step_files', 'files_digest', 'fingerprints', 'StepFailed',
            'study_notebooks_dir', 'run_step', 'read_manifest', 'plan', 'move_stale_outputs', 'RunLocked', 'RunLock',
            'preflight', 'run_study', 'estimate', 'dry_run', 'summarize_run', 'stage_calls', 'format_calls',
            'read_sweep', 'compare_runs', 'run_sweep', 'strict_parameters', 'parse_args', 'calls_main', 'main']
 
-# %% ../nbs/11_study.ipynb #6070eca3
-@dataclass(frozen=True)
-class Step:
-    "One study notebook: its name, what its outputs depend on (parameters, data files, upstream steps), the roles it calls, and its outputs."
-    name: str
-    params: tuple[str, ...]
-    upstream: tuple[str, ...] = ()
-    outputs: tuple[str, ...] = ()
-    reads: tuple[str, ...] = ()     # glob patterns under data/ (`*` crosses folders) of the templates, policies and prompt files it reads
-    roles: tuple[str, ...] = ()     # model roles it calls ('agent', 'judge'): their OpenAI-compatible endpoints are probed before it starts
-    @property
-    def notebook(self) -> str: return f'{self.name}.ipynb'
-
-# %% ../nbs/11_study.ipynb #ea5243af
-_GEN = ('agent_model', 'agent_models', 'agent_backend', 'agent_base_url', 'agent_load_in_4bit', 'max_new_tokens', 'stage_max_tokens',
-        'temperature', 'top_p', 'seed')
-_JUDGE = ('judge_model', 'judge_backend', 'judge_base_url', 'judge_load_in_4bit', 'safety_classifier', 'safety_classifier_4bit', 'judge_structured',
-          'judge_temperature', 'judge2_model')
-_TRAIN = ('target_model', 'load_in_4bit', 'merge_adapters', 'lora_r', 'lora_alpha', 'lora_dropout', 'learning_rate', 'num_train_epochs', 'max_steps',
-          'per_device_batch_size', 'grad_accum', 'max_seq_len', 'seed', 'min_gate_pass_rate', 'enforce_gates', 'eval_steps')
-_BELIEF = ('belief_iterations', 'belief_samples', 'belief_target', 'belief_stop_score', 'baseline_samples', 'pair_min_gap')
-
-# %% ../nbs/11_study.ipynb #1ef4e4bf
-STEPS: tuple[Step, ...] = (
-    Step('1_generate', _GEN + ('refiner_model', 'n_prompts', 'safety_fraction', 'safety_source', 'general_source', 'policy_set', 'n_agents',
-                               'max_rounds', 'val_fraction', 'test_fraction', 'near_dup_threshold'),
-         outputs=('data/cot', 'data/cot.*', 'data/baseline_zs', 'data/baseline_zs.*', 'figures/generate*'),
-         reads=('prompts/aidsafe_*', 'policies/*', 'smoke/*'), roles=('agent',)),
-    Step('2_preference', _GEN + _JUDGE + ('target_model', 'load_in_4bit', 'policy_set', 'rw_samples', 'srpo_branch', 'srpo_threshold',
-                                          'srpo_max_steps', 'rw_jailbreaks'), ('1_generate',),
-         outputs=('data/rw', 'data/rw.*', 'data/pairs_saro', 'data/pairs_saro.*', 'data/pairs_saro_outcome', 'data/pairs_saro_outcome.*',
-                  'data/pair_quality*', 'figures/pair_quality*'),
-         reads=('prompts/saro_*', 'prompts/jailbreaks_train/*', 'prompts/jailbreaks/*', 'prompts/judges/*', 'policies/*'), roles=('agent', 'judge')),
-    Step('3_sft', _TRAIN + ('sft_db_source',), ('1_generate', '2_preference'), outputs=('models/sft_*', 'models/rw')),
-    Step('4_dpo', _TRAIN + _GEN + _JUDGE + _BELIEF + ('dpo_beta', 'dpo_loss_type', 'dpo_learning_rate', 'policy_set'), ('1_generate', '2_preference', '3_sft'),
-         outputs=('data/pairs_belief', 'data/pairs_belief.*', 'data/pairs_baseline', 'data/pairs_baseline.*', 'models/dpo*'),
-         reads=('prompts/belief_*', 'prompts/judges/*', 'policies/*'), roles=('agent', 'judge')),
-    Step('5_evaluate', _JUDGE + ('max_new_tokens', 'stage_max_tokens', 'temperature', 'top_p', 'seed', 'target_model', 'load_in_4bit', 'benchmarks',
-                                 'eval_models', 'eval_limit', 'mmlu_limit', 'mmlu_shots', 'benchmarks_dir', 'eval_temperature', 'safety_judge',
-                                 'judge_min_kappa', 'judge_max_share', 'judge_validation_limit', 'wildchat_language', 'wildchat_max_pool'),
-         ('1_generate', '2_preference', '3_sft', '4_dpo'), outputs=('eval',),
-         reads=('prompts/judges/*', 'prompts/jailbreaks/*', 'reference/*'), roles=('judge',)),
-    Step('6_report', (), ('5_evaluate',), outputs=('report.md', 'figures/benchmarks.png', 'figures/tradeoff.png', 'figures/xstest.png',
-                                                   'figures/cot_quality.png'), reads=('reference/*',)),
-)
-
 # %% ../nbs/11_study.ipynb #72d1f0ee
-_NON_SEMANTIC = {'profile', 'max_concurrency', 'gen_batch_size', 'api_key_env', 'torch_threads', 'checkpoint_minutes', 'prefix_reuse'}   # change speed or access, not results
-
 def unclaimed_params(steps=STEPS) -> set[str]:
     "Parameters no step declares: they count for every step."
     claimed = {p for s in steps for p in s.params}
-    return set(_TYPES) - claimed - _NON_SEMANTIC
+    return set(_TYPES) - claimed - NON_SEMANTIC
 
 # %% ../nbs/11_study.ipynb #7bdbe154
 def _files_under(root: Path) -> list[Path]:
@@ -244,7 +196,7 @@ RunLock.__enter__, RunLock.__exit__ = _acquire, lambda self, *a: self.release()
 # %% ../nbs/11_study.ipynb #da7278ff
 def preflight(cfg: RunConfig, steps) -> list[str]:
     "Probe the OpenAI-compatible endpoints `steps` call (and check offline prompt sources hold `n_prompts`); raise `ConfigError` naming what is wrong. Returns what was checked."
-    from aidsafe_nb.llm import probe_endpoint, EndpointError
+    from aidsafe_nb.openai_compat import probe_endpoint, EndpointError
     done = []
     for role in dict.fromkeys(r for s in steps for r in s.roles):
         if getattr(cfg, f'{role}_backend', None) != 'openai': continue
@@ -291,7 +243,7 @@ def _usage_delta(before: dict, after: dict) -> dict:
 def _retry_calls(rd: RunDir, since: float) -> list[dict]:
     "Calls made since `since` that failed for non-content reasons and are still unanswered (from the run's call cache)."
     if not rd.cache.exists(): return []
-    from aidsafe_nb.llm import CallCache
+    from aidsafe_nb.cache import CallCache
     return CallCache(rd.cache).retryable_failures(since)
 
 # %% ../nbs/11_study.ipynb #b88aa4c9
@@ -453,7 +405,7 @@ def _results_lines(rd: RunDir, limit: int = 24) -> list[str]:
 def stage_calls(run_dir, stage: str|None = None, failed: bool = False, limit: int = 5) -> list[dict]:
     "The cached calls of `stage` (or the per-stage counts when `stage` is None); `failed` lists the recorded failures instead."
     import sqlite3
-    from aidsafe_nb.llm import CallCache
+    from aidsafe_nb.cache import CallCache
     rd = RunDir(run_dir)
     if not rd.cache.exists(): raise ConfigError(f'{rd.cache} does not exist: no model call has been made in this run')
     con = CallCache(rd.cache)._con()

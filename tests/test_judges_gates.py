@@ -2,8 +2,10 @@
 is a failed judgment (unparsed, never safe), not a verdict; the safety judge's categories are bounded; each judge has its own
 token budget; the string-match safety judge is selectable by `safety_judge`."""
 import pytest
-from aidsafe_nb.config import make_config, RunDir
-from aidsafe_nb.llm import Completion, get_backend
+from aidsafe_nb.config import make_config
+from aidsafe_nb.run import RunDir
+from aidsafe_nb.llm import Completion
+from aidsafe_nb.backends import get_backend
 from aidsafe_nb.judges import (RefusalJudge, SafetyJudge, StrongRejectJudge, StrMatchSafetyJudge, make_judges, constant_checks,
                                schema_order_check, judge_validity, COT_CRITERIA, UNPARSED)
 

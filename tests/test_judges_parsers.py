@@ -1,8 +1,9 @@
 """Judges end to end through the fake backend: hand-written realistic and messy verdicts, failure handling, one batched call."""
 import math
 import pytest
-from aidsafe_nb.config import RunDir, make_config
-from aidsafe_nb.llm import get_backend
+from aidsafe_nb.config import make_config
+from aidsafe_nb.run import RunDir
+from aidsafe_nb.backends import get_backend
 from aidsafe_nb.judges import (COT_CRITERIA, CotQualityJudge, RefusalJudge, SafetyJudge, StrongRejectJudge, judge_templates_dir,
                                make_judges, parse_cot_grades, parse_pairwise_verdict, parse_refusal_verdict, parse_safety_verdict,
                                parse_strongreject_verdict, strongreject_score)

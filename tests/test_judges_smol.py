@@ -9,9 +9,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(shared_benchmarks_dir() is No
 
 
 def test_smol_refusal_judge_validation(tmp_path):
-    from aidsafe_nb.config import resolve_model
+    from aidsafe_nb.models import resolve_model
     from aidsafe_nb.judges import RefusalJudge, validate_refusal_judges, human_checks, judge_validity
-    from aidsafe_nb.llm import get_backend
+    from aidsafe_nb.backends import get_backend
     be = get_backend('hf', model=resolve_model('smol'), batch_size=8, cache=tmp_path/'cache.sqlite')
     val = validate_refusal_judges(RefusalJudge(be, max_tokens=64), limit=8, seed=0)
     llm = val[val.judge.str.startswith('llm:')]

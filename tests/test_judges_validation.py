@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import cohen_kappa_score
 from aidsafe_nb.config import shared_benchmarks_dir
-from aidsafe_nb.llm import get_backend
+from aidsafe_nb.backends import get_backend
 from aidsafe_nb.judges import (RefusalJudge, SafetyClassifier, SafetyJudge, collapse_refusal, judge_agreement,
                                validate_refusal_judges, xstest_human_labeled)
 

@@ -1,7 +1,9 @@
 "hf backend: PEFT adapters, 4-bit loading, model sharing, bad input."
 import pytest, torch
-from aidsafe_nb.config import resolve_model
-from aidsafe_nb.llm import get_backend, load_model, _MODELS, chat_json
+from aidsafe_nb.models import resolve_model
+from aidsafe_nb.backends import get_backend
+from aidsafe_nb.hf import load_model, _MODELS
+from aidsafe_nb.structured import chat_json
 
 CONVS = [[{'role': 'user', 'content': f'Tell me about safety rule {i}'}] for i in range(6)]
 

@@ -1,9 +1,13 @@
-"Fault tests for the openai backend against the local fake OpenAI-compatible server (aidsafe_nb.llm.FakeOpenAIServer)."
+"Fault tests for the openai backend against the local fake OpenAI-compatible server (aidsafe_nb.testing.FakeOpenAIServer)."
 import json, os, signal, socket, subprocess, sys, textwrap, time
 from pathlib import Path
 import pytest
-from aidsafe_nb.llm import get_backend, FakeOpenAIServer, EndpointUnavailable, CallCache, record_usage, _retry_after
-from aidsafe_nb.config import open_run
+from aidsafe_nb.llm import record_usage
+from aidsafe_nb.testing import FakeOpenAIServer
+from aidsafe_nb.backends import get_backend
+from aidsafe_nb.openai_compat import EndpointUnavailable, _retry_after
+from aidsafe_nb.cache import CallCache
+from aidsafe_nb.run import open_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,7 +93,7 @@ def test_missing_key_for_hosted_api_is_clear(monkeypatch):
 
 CHILD = textwrap.dedent('''
     import sys
-    from aidsafe_nb.llm import get_backend
+    from aidsafe_nb.backends import get_backend
     be = get_backend('openai', model='m', base_url=sys.argv[1], max_concurrency=4, cache=sys.argv[2], progress=False)
     be.chat([[{'role': 'user', 'content': f'q{i}'}] for i in range(200)], stage='s')
     print('FINISHED')

@@ -1,7 +1,8 @@
 "Structured output on the tiny random-weight model: every chat_json call must parse and validate."
 import json
 import pytest
-from aidsafe_nb.llm import get_backend, chat_json, parse_json
+from aidsafe_nb.backends import get_backend
+from aidsafe_nb.structured import chat_json, parse_json
 
 SCHEMAS = {
     'intents': {'type': 'object', 'properties': {'explicit': {'type': 'array', 'items': {'type': 'string'}},
@@ -59,7 +60,9 @@ def test_per_conversation_seeds_give_k_samples(tiny):
 def test_hostile_answers_are_recorded_failures_and_cache_is_clean(tmp_path):
     "2,000-deep nesting, lone surrogates and huge answers never raise; what is cached is valid UTF-8; a crashing cached answer is quarantined."
     import sqlite3
-    from aidsafe_nb.llm import CallCache, Completion, _check
+    from aidsafe_nb.llm import Completion
+    from aidsafe_nb.structured import _check
+    from aidsafe_nb.cache import CallCache
     answers = {'deep': '{"explicit": ' + '[' * 2000 + ']' * 2000 + '}', 'surrogate': '{"explicit": ["a\ud800b"], "implicit": []}',
                'huge': '{"explicit": ["' + 'x' * 1_100_000 + '"], "implicit": []}'}
     fb = get_backend('fake', responder=lambda conv: answers[conv[-1]['content']], cache=tmp_path/'c.sqlite')
@@ -72,7 +75,8 @@ def test_hostile_answers_are_recorded_failures_and_cache_is_clean(tmp_path):
     cc.quarantine(key, 'test'); assert len(cc) == 2
 
 def test_check_never_raises():
-    from aidsafe_nb.llm import Completion, _check
+    from aidsafe_nb.llm import Completion
+    from aidsafe_nb.structured import _check
     class Evil(str):
         def strip(self): raise RuntimeError('boom')
     r = _check(Completion(Evil('{"explicit": [], "implicit": []}')), SCHEMAS['intents'])

@@ -2,7 +2,9 @@
 TRL's DPOTrainer on every pair set exactly as saved, and (slow) the same on SmolLM2 with its gate pass rates."""
 import json, math
 import pytest
-from aidsafe_nb.config import open_run, data_dir, resolve_model
+from aidsafe_nb.config import data_dir
+from aidsafe_nb.models import resolve_model
+from aidsafe_nb.run import open_run
 
 def _smoke_rows(n_each: int = 4):
     rows = [json.loads(l) for l in (data_dir()/'smoke'/'prompts.jsonl').read_text().splitlines() if l.strip()]
@@ -22,7 +24,8 @@ def _lora_as_sft_db(rd, model: str):
 
 @pytest.fixture(scope='module')
 def pref_run(tmp_path_factory):
-    from aidsafe_nb.saro import run_preference, write_cot_fixture
+    from aidsafe_nb.saro import write_cot_fixture
+    from aidsafe_nb.steps import run_preference
     from aidsafe_nb.belief import run_belief_pairs
     rd, cfg = open_run(tmp_path_factory.mktemp('pref')/'run', 'tiny')
     write_cot_fixture(rd, _smoke_rows())
@@ -54,7 +57,7 @@ def test_tiny_steps_write_every_set_with_meta_and_gates(pref_run):
 
 def test_tiny_steps_rerun_make_no_llm_call(pref_run):
     rd, cfg, res2, res4 = pref_run
-    from aidsafe_nb.saro import run_preference
+    from aidsafe_nb.steps import run_preference
     from aidsafe_nb.belief import run_belief_pairs
     before = json.loads(rd.manifest.read_text())['usage']
     r2, r4 = run_preference(rd, cfg, progress=False), run_belief_pairs(rd, cfg, progress=False)
@@ -65,8 +68,9 @@ def test_tiny_steps_rerun_make_no_llm_call(pref_run):
 @pytest.fixture(scope='module')
 def fake_sets(tmp_path_factory):
     "Every pair set from hand-written outputs (trainable rows guaranteed), written by the real writers."
-    from aidsafe_nb.llm import get_backend
-    from aidsafe_nb.saro import run_preference, write_cot_fixture
+    from aidsafe_nb.backends import get_backend
+    from aidsafe_nb.saro import write_cot_fixture
+    from aidsafe_nb.steps import run_preference
     from aidsafe_nb.belief import run_belief_pairs
     from test_preference_units import _fake_model, _Grader, _fake_sft_db, COT
     rd, cfg = open_run(tmp_path_factory.mktemp('fake')/'run', 'tiny', rw_samples=2)
@@ -94,7 +98,8 @@ def test_dpo_trainer_accepts_pair_set_as_saved(fake_sets, name, tmp_path):
 @pytest.mark.slow
 def test_smol_preference_and_belief_pairs(tmp_path):
     "SmolLM2 as agent, judge and (via an untrained adapter) SFT_DB on 2+2 smoke prompts: the steps finish, junk is gated, nothing gated is trainable."
-    from aidsafe_nb.saro import run_preference, write_cot_fixture
+    from aidsafe_nb.saro import write_cot_fixture
+    from aidsafe_nb.steps import run_preference
     from aidsafe_nb.belief import run_belief_pairs, load_pairs, load_meta
     rd, cfg = open_run(tmp_path/'run', 'tiny', agent_model='smol', judge_model='smol', target_model='smol', belief_iterations=1,
                        belief_samples=2, rw_samples=1, max_new_tokens=96)

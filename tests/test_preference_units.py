@@ -1,12 +1,14 @@
 "Preference data (notebooks 06_belief, 06a_saro): hand-written model outputs through the fake backend; no model weights."
-import json, random
+import json, random, re
 import pytest
-from aidsafe_nb.config import open_run, format_reasoning, split_reasoning
-from aidsafe_nb.llm import get_backend
+from aidsafe_nb.reasoning import format_reasoning, split_reasoning
+from aidsafe_nb.run import open_run
+from aidsafe_nb.backends import get_backend
+from aidsafe_nb.benchmarks import load_jailbreak_templates
 from aidsafe_nb.belief import (ear_whisper, belief_pairs, two_sample_pairs, mark_pairs, pair_row, save_pairs, load_pairs,
                                exclusion_reason, KeywordScorer, LLMJudgeScorer, clean_belief)
-from aidsafe_nb.saro import (split_steps, branch_point, srpo_pairs, rw_items, rw_rows, run_preference, write_cot_fixture,
-                             jailbreak_templates, wrap_jailbreak, JAILBREAK_NAMES, PAIR_SETS, SARO_SETS)
+from aidsafe_nb.saro import split_steps, branch_point, srpo_pairs, rw_items, rw_rows, write_cot_fixture, train_jailbreak_templates, wrap_jailbreak, JAILBREAK_NAMES, PAIR_SETS, SARO_SETS
+from aidsafe_nb.steps import run_preference
 
 POL = 'P1. No illegal activities.\nP5. Do not refuse benign requests.'
 
@@ -113,10 +115,10 @@ def test_srpo_pairs_share_prefix(rule, k):
 # ---- templates and RW
 
 def test_jailbreak_templates_are_the_training_set_and_disjoint_from_evaluation():
-    t, ev = jailbreak_templates(), jailbreak_templates('jailbreaks')
-    assert set(JAILBREAK_NAMES) == set(t) and len(t) >= 4 and all('{#' not in v for v in t.values())
+    t, ev = train_jailbreak_templates(), load_jailbreak_templates()      # the training set; the evaluation set
+    assert set(JAILBREAK_NAMES) == set(t) and len(t) >= 4
     assert not set(t) & set(ev), 'a training jailbreak has an evaluation template name'
-    norm = lambda x: ' '.join(x.lower().split())
+    norm = lambda x: ' '.join(re.sub(r'\{#.*?#\}', '', x, flags=re.S).lower().split())     # the wording, comments left out
     assert not {norm(v) for v in t.values()} & {norm(v) for v in ev.values()}
     for n in JAILBREAK_NAMES:               # every wrapper carries the whole request (payload_split in two halves)
         w = wrap_jailbreak('Do X now?', n)

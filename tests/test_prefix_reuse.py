@@ -1,7 +1,7 @@
 "hf backend: shared-prefix reuse + continuous batching gives the static path's greedy answers token for token (tiny, SmolLM2)."
 import pytest, torch
-from aidsafe_nb.config import resolve_model
-from aidsafe_nb.llm import HFBackend, common_prefix
+from aidsafe_nb.models import resolve_model
+from aidsafe_nb.hf import HFBackend, common_prefix
 
 SCHEMA = {'type': 'object', 'properties': {'intents': {'type': 'array', 'items': {'type': 'string'}, 'maxItems': 3}}, 'required': ['intents']}
 SYSTEM = 'Follow these rules. ' + ' '.join(f'Rule {i}: be careful about topic {i}.' for i in range(20))
@@ -26,7 +26,7 @@ def lively(tmp_path_factory):
 def intent_conversations(n: int) -> list:
     "The conversations AIDSAFE's intent stage sends for `n` smoke prompts (captured from `decompose_intents`, so rendered by the project's templates)."
     from aidsafe_nb.deliberation import decompose_intents
-    from aidsafe_nb.llm import FakeBackend
+    from aidsafe_nb.testing import FakeBackend
     from aidsafe_nb.policies import load_policies
     from aidsafe_nb.sources import load_source
     got, policies = [], load_policies('aidsafe5').text()

@@ -3,7 +3,8 @@ import json, os, sqlite3, subprocess
 from pathlib import Path
 import pytest
 from conftest import ROOT, BIN, aidsafe_study
-from aidsafe_nb.llm import FakeOpenAIServer, schema_example
+from aidsafe_nb.testing import FakeOpenAIServer
+from aidsafe_nb.structured import schema_example
 
 KEY = 'sk-live-TESTKEY-0123456789'
 

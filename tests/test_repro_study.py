@@ -3,7 +3,8 @@ import json, os, shutil, signal, socket, subprocess, sys, time
 from pathlib import Path
 import pytest
 from conftest import ROOT, BIN, aidsafe_study
-from aidsafe_nb.config import RunDir, Manifest, make_config, save_config, data_dir
+from aidsafe_nb.config import make_config, data_dir
+from aidsafe_nb.run import RunDir, Manifest, save_config
 from aidsafe_nb.study import main, fingerprints, STEPS, RunLock
 
 BAD = [('top_p', '5'), ('top_p', '0'), ('temperature', '-1'), ('temperature', '3'), ('eval_temperature', '9'), ('benchmarks', '5'),
@@ -73,7 +74,7 @@ def test_stale_pid_file_does_not_block(tmp_path):
     with RunLock(run): pass
 
 def test_dry_run_prints_plan_and_calls_nothing(tmp_path):
-    from aidsafe_nb.llm import FakeOpenAIServer
+    from aidsafe_nb.testing import FakeOpenAIServer
     with FakeOpenAIServer(latency=0) as srv:
         r = aidsafe_study('--run', tmp_path/'run', '--dry-run', '-p', 'n_prompts', '4', '-p', 'agent_backend', 'openai',
                           '-p', 'agent_base_url', srv.base_url, '-p', 'agent_model', 'fake')

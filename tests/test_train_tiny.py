@@ -4,9 +4,11 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 from peft import PeftModel
-from aidsafe_nb.config import open_run, resolve_model, format_reasoning
-from aidsafe_nb.train import (write_demo_data, run_sft, run_dpo, train_sft, read_log, train_info, load_trained, backend_kwargs,
-                              adapter_path, model_dir, is_trained, TrainError, TrainSkip, Hardware, sft_dataset, _save, skipped_models)
+from aidsafe_nb.reasoning import format_reasoning
+from aidsafe_nb.models import resolve_model
+from aidsafe_nb.run import open_run
+from aidsafe_nb.train import write_demo_data, train_sft, read_log, train_info, load_trained, backend_kwargs, adapter_path, model_dir, is_trained, TrainError, TrainSkip, Hardware, sft_dataset, write_demo_set, skipped_models
+from aidsafe_nb.steps import run_sft, run_dpo
 
 
 @pytest.fixture(scope='module')
@@ -58,7 +60,7 @@ def test_adapters_load_with_peft_on_tiny_base_and_generate(trained, name):
 
 
 def test_generation_through_llm_backend(trained):
-    from aidsafe_nb.llm import get_backend
+    from aidsafe_nb.backends import get_backend
     be = get_backend('hf', **backend_kwargs(trained[0], 'sft_db'), batch_size=4)
     comps = be.chat([[{'role': 'user', 'content': 'Hi'}], [{'role': 'user', 'content': 'Bye'}]], stage='test', max_tokens=5, temperature=0.0)
     assert len(comps) == 2 and all(c.error is None and c.completion_tokens > 0 for c in comps)
@@ -92,10 +94,10 @@ def test_bad_inputs_named(tmp_path):
     with pytest.raises(TrainError, match="'cot' not found"): run_sft(rd, cfg, names=['sft_db'])
     write_demo_data(rd, n=2)
     with pytest.raises(TrainError, match="starting SFT adapter 'sft_db' is not trained"): run_dpo(rd, cfg, names=['dpo'])
-    _save(rd, 'pairs_belief', [{'prompt': 'text', 'chosen': 'a', 'rejected': 'b'}])
+    write_demo_set(rd, 'pairs_belief', [{'prompt': 'text', 'chosen': 'a', 'rejected': 'b'}])
     run_sft(rd, cfg, names=['sft_db'])
     with pytest.raises(TrainError, match="column 'prompt' must be a list"): run_dpo(rd, cfg, names=['dpo'])
-    _save(rd, 'cot', [{'id': 'x', 'prompt': 'p', 'cot': '', 'response': '', 'original_response': '', 'status': 'ok'}])
+    write_demo_set(rd, 'cot', [{'id': 'x', 'prompt': 'p', 'cot': '', 'response': '', 'original_response': '', 'status': 'ok'}])
     assert len(sft_dataset(rd, 'sft_og')[0]) == 0
     with pytest.raises(TrainSkip, match='no trainable rows'): train_sft(rd, cfg, 'sft_og')
     assert 'no trainable rows' in skipped_models(rd)['sft_og']

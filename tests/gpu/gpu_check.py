@@ -5,12 +5,12 @@
 
 1. **Compute dtype**: float16 on GPUs of compute capability < 8.0 (a T4 reports `torch.cuda.is_bf16_supported()` True
    through emulation, so capability decides), bfloat16 from 8.0, float32 on CPU; `aidsafe_nb.train.compute_dtype` and
-   the dtype `aidsafe_nb.llm.load_model` loads a model in are both checked.
+   the dtype `aidsafe_nb.hf.load_model` loads a model in are both checked.
 2. **QLoRA SFT and DPO** on a random-weight Qwen2.5-7B-shaped model (`aidsafe_nb.train.QWEN25_7B_DIMS`, 4-bit NF4 + LoRA r16)
    at 1024 tokens: peak memory, tokens/s and MFU, TRL's defaults and this project's tuned settings side by side, each in its own
    process, under an emulated 16 GB card (`--cap-gb`).
 3. **4-bit generation tokens/s with and without prefix reuse**: the generation layer's part. The hook calls
-   `aidsafe_nb.llm.measure_generation(model_path, prefix_reuse=..., load_in_4bit=True)` when it exists; otherwise a plain timing
+   `aidsafe_nb.hf.measure_generation(model_path, prefix_reuse=..., load_in_4bit=True)` when it exists; otherwise a plain timing
    of `get_backend('hf', ..., prefix_reuse=...)` on prompts that share a long system prefix.
 
 Without a GPU the same script runs at toy size on the CPU and says that GPU numbers were NOT measured. Every step is
@@ -36,10 +36,10 @@ def dtype_checks(hw):
     expected = 'float32' if hw.device == 'cpu' else ('bfloat16' if tuple(hw.capability) >= (8, 0) else 'float16')
     rows = [dict(check='aidsafe_nb.train.compute_dtype()', expected=expected, got=str(compute_dtype(hw)).replace('torch.', ''))]
     try:
-        from aidsafe_nb.llm import load_model
+        from aidsafe_nb.hf import load_model
         m, _ = load_model('tiny')
-        rows.append(dict(check="aidsafe_nb.llm.load_model('tiny') parameter dtype", expected=expected, got=str(next(m.parameters()).dtype).replace('torch.', '')))
-    except Exception as e: rows.append(dict(check='aidsafe_nb.llm.load_model', expected=expected, got=f'error: {type(e).__name__}: {e}'[:200]))
+        rows.append(dict(check="aidsafe_nb.hf.load_model('tiny') parameter dtype", expected=expected, got=str(next(m.parameters()).dtype).replace('torch.', '')))
+    except Exception as e: rows.append(dict(check='aidsafe_nb.hf.load_model', expected=expected, got=f'error: {type(e).__name__}: {e}'[:200]))
     if hw.device == 'cuda':
         rows.append(dict(check='torch.cuda.is_bf16_supported() (information only: emulated on a T4)', expected='-', got=str(torch.cuda.is_bf16_supported())))
     for r in rows: r['passed'] = r['expected'] == '-' or r['got'] == r['expected']
@@ -59,15 +59,15 @@ def train_measure(model_path, kind, config, a, budget):
 
 def generation_hook(model_path, a, budget, on_gpu):
     "4-bit generation tokens/s with and without prefix reuse (the generation layer's measurement when it provides one)."
-    llm = importlib.import_module('aidsafe_nb.llm')
+    llm = importlib.import_module('aidsafe_nb.hf')
     rows = []
     for reuse in (False, True):
         if left(budget) < 40: rows.append(dict(prefix_reuse=reuse, status='not run: time budget')); continue
         try:
             if hasattr(llm, 'measure_generation'):
-                r = llm.measure_generation(str(model_path), prefix_reuse=reuse, load_in_4bit=on_gpu); r.setdefault('via', 'aidsafe_nb.llm.measure_generation')
+                r = llm.measure_generation(str(model_path), prefix_reuse=reuse, load_in_4bit=on_gpu); r.setdefault('via', 'aidsafe_nb.hf.measure_generation')
             else:
-                be = llm.get_backend('hf', model=str(model_path), load_in_4bit=on_gpu, batch_size=a.gen_prompts, prefix_reuse=reuse)
+                be = llm.HFBackend(model=str(model_path), load_in_4bit=on_gpu, batch_size=a.gen_prompts, prefix_reuse=reuse)
                 system = ' '.join(['Policy: be helpful, refuse harm, explain the reason.'] * (a.gen_prefix_words // 8))
                 convs = [[{'role': 'system', 'content': system}, {'role': 'user', 'content': f'Question number {i}: what should I do?'}] for i in range(a.gen_prompts)]
                 t = time.time(); out = be.chat(convs, stage=f'gpu_check_{reuse}_{time.time()}', max_tokens=a.gen_tokens, temperature=0.0)
