@@ -17,7 +17,7 @@ from .evaluate import (COT_METRICS, RESULT_COLUMNS, headline_table, relative_gai
 __all__ = ['SYSTEM_ORDER', 'GAIN_PAIRS', 'PQ_COLUMNS', 'md_table', 'table2', 'gains_table', 'paper_gains', 'paper_table1',
            'table1', 'plot_benchmarks', 'tradeoff_points', 'plot_tradeoff', 'plot_xstest', 'plot_cot_quality',
            'make_figures', 'detail_table', 'gate_table', 'read_extras', 'jailbreak_table', 'token_table', 'srs_saving',
-           'render_report', 'run_report']
+           'render_report']
 
 # %% ../nbs/10_report.ipynb #4f42512b
 def _fmt(v, floatfmt: str = '.2f') -> str:
@@ -466,18 +466,3 @@ def render_report(results: pd.DataFrame, cfg: RunConfig, *, skipped=(), judges: 
     if figures:
         L += ['## Figures', ''] + [f'![{k}](figures/{Path(p).name})' for k, p in figures.items()] + ['']
     return '\n'.join(l for l in L if l is not None) + '\n'
-
-# %% ../nbs/10_report.ipynb #86b00f2e
-def run_report(rd: RunDir, cfg: RunConfig) -> Path:
-    "Step 6: figures into `figures/` and `report.md` from `eval/results.csv` (and the run's gate, validation, skip and pair-quality files); returns the report's path."
-    t0 = time.time()
-    if not (rd.eval/'results.csv').exists(): raise FileNotFoundError(f"{rd.eval/'results.csv'} does not exist: run step 5 (run_evaluate) first")
-    results = pd.read_csv(rd.eval/'results.csv')
-    if 'judge_valid' in results.columns: results['judge_valid'] = results.judge_valid.map(lambda v: None if v != v else v in (True, 'True'))
-    read = lambda name, default: json.loads((rd.eval/name).read_text()) if (rd.eval/name).exists() else default
-    figures = make_figures(results, rd.figures)
-    md = render_report(results, cfg, skipped=read('skipped.json', []), judges=read('judges.json', {}), figures=figures,
-                       manifest=Manifest(rd).read(), run_dir=rd.path, extras=read_extras(rd))
-    atomic_write_text(rd.report, md)
-    Manifest(rd).step('6_report', status='done', finished=now_iso(), seconds=round(time.time() - t0, 1), figures=sorted(figures))
-    return rd.report

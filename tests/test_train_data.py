@@ -2,9 +2,9 @@
 import dataclasses, json
 import pytest
 import pandas as pd
-from aidsafe_nb.config import open_run
-from aidsafe_nb.train import (write_demo_data, run_sft, run_dpo, sft_dataset, dpo_dataset, skipped_models, train_info, model_dir,
-                              is_trained, released_rows, TrainError, TrainSkip, load_data, _save)
+from aidsafe_nb.run import open_run
+from aidsafe_nb.train import write_demo_data, sft_dataset, dpo_dataset, skipped_models, train_info, model_dir, is_trained, released_rows, TrainError, TrainSkip, load_data, write_demo_set
+from aidsafe_nb.steps import run_sft, run_dpo
 
 
 def ids_of(rd, name, split):
@@ -69,7 +69,7 @@ def test_no_trainable_pair_skips_dpo_instead_of_raising(tmp_path):
     write_demo_data(rd, n=2)
     run_sft(rd, cfg, names=['sft_db'])
     rows = [json.loads(l) for l in (rd.data/'pairs_belief.jsonl').read_text().splitlines()]
-    _save(rd, 'pairs_belief', [dict(r, excluded=True, exclude_reason='small_gap') for r in rows])
+    write_demo_set(rd, 'pairs_belief', [dict(r, excluded=True, exclude_reason='small_gap') for r in rows])
     assert run_dpo(rd, cfg, names=['dpo']) == {}
     assert 'no trainable pair in pairs_belief' in skipped_models(rd)['dpo'] and 'small_gap' in skipped_models(rd)['dpo']
     with pytest.raises(TrainError, match='not found'): run_dpo(rd, cfg, names=['dpo_baseline'])    # missing input: still an error

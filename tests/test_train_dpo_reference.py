@@ -1,9 +1,9 @@
 "The DPO reference is the SFT adapter (a frozen copy), not the raw base, and it stays fixed while the policy trains."
 import torch
 import pytest
-from aidsafe_nb.config import open_run
-from aidsafe_nb.train import (write_demo_data, run_sft, dpo_dataset, length_filter, load_base, hardware_defaults, Hardware,
-                              dpo_trainer, load_trained, model_dir)
+from aidsafe_nb.run import open_run
+from aidsafe_nb.train import write_demo_data, dpo_dataset, length_filter, load_base, hardware_defaults, Hardware, dpo_trainer, load_trained, model_dir
+from aidsafe_nb.steps import run_sft
 
 CPU = hardware_defaults(Hardware('cpu', 'cpu', 8.0))
 

@@ -2,7 +2,7 @@
 import json
 import pytest
 from transformers import TrainerCallback
-from aidsafe_nb.config import open_run
+from aidsafe_nb.run import open_run
 from aidsafe_nb.train import write_demo_data, train_sft, train_dpo, read_log, model_dir, is_trained, train_info
 
 
