@@ -252,12 +252,11 @@ def _model_problem(value, backend: str = 'hf') -> str|None:
     return f"must be 'tiny', 'smol', an existing local folder or a hub id like 'owner/name', got {value!r}"
 
 def _known_names() -> tuple[set, set]:
-    "(benchmark names, system names) the evaluation knows."
-    try: from aidsafe_nb.evaluate import BENCHMARK_KIND, SYSTEM_NAMES
-    except Exception:   # evaluation module unusable here: fall back to the names it had when this was written
-        BENCHMARK_KIND = dict.fromkeys(['beavertails', 'wildchat', 'strongreject', 'xstest', 'mmlu', 'harmbench', 'jbb', 'advbench', 'wildjailbreak'])
-        SYSTEM_NAMES = dict.fromkeys(['base', 'sft_og', 'sft_db', 'rw', 'dpo', 'dpo_baseline', 'dpo_saro'])
-    return set(BENCHMARK_KIND) - {'strongreject_jb'}, set(SYSTEM_NAMES)
+    "(benchmark names a config may list, system names) from the `Benchmark` registry and the evaluation."
+    from aidsafe_nb.benchmarks import BENCHMARKS     # lazy: both modules import `config`
+    from aidsafe_nb.evaluate import SYSTEM_NAMES
+    brought = {b.headline[0] for b in BENCHMARKS.values() if b.headline and b.headline[0] != b.name}   # run along with another entry
+    return set(BENCHMARKS) - brought, set(SYSTEM_NAMES)
 
 # %% ../nbs/00_config.ipynb #293e97a0
 def _check_names(cfg: RunConfig):
