@@ -25,7 +25,9 @@ class Policy:
     allowed: list[str] = field(default_factory=list)
     disallowed: list[str] = field(default_factory=list)
 
-    def text(self, number: int|None = None) -> str:
+    def text(self,
+             number: int|None = None, # the policy's number in its set (None: no number)
+            ) -> str:
         "The policy as plain text for a prompt."
         head = f"{number}. {self.title}" if number else self.title
         lines = [head, f"Objective: {self.objective.strip()}", "Allowed:"] + [f"- {a}" for a in self.allowed]
@@ -34,7 +36,8 @@ class Policy:
 # %% ../nbs/02_policies.ipynb #ee0d9369
 _POLICY_KEYS = ('id', 'title', 'objective', 'allowed', 'disallowed')
 
-def load_policy(path) -> Policy:
+def load_policy(path, # a policy YAML file
+               ) -> Policy:
     "Read one policy YAML file (keys: id, title, objective, allowed, disallowed)."
     path = Path(path)
     try: d = yaml.safe_load(path.read_text(encoding='utf-8'))
@@ -67,7 +70,8 @@ class PolicySet:
         "All policies, numbered, as one block of text for prompts."
         return '\n\n'.join(p.text(i) for i, p in enumerate(self.policies, 1))
 
-def load_policies(name_or_path: str|Path = 'aidsafe5') -> PolicySet:
+def load_policies(name_or_path: str|Path = 'aidsafe5', # a set name under `data/policies/` (a run's `cfg.policy_set`) or a folder of policy files
+                 ) -> PolicySet:
     "The policy set named `name_or_path` under `data/policies/`, or the one in that folder."
     p = Path(name_or_path).expanduser()
     folder = p if p.is_dir() else policies_dir()/str(name_or_path)
@@ -96,7 +100,8 @@ def prompts_dir() -> Path:
     "The folder of the project's prompt templates."
     return data_dir()/'prompts'
 
-def template_path(name: str) -> Path:
+def template_path(name: str, # a template name under `data/prompts/` or a path to a `.j2` file
+                 ) -> Path:
     "The file of template `name` (a name under `data/prompts/` or a path to a `.j2` file)."
     p = Path(name)
     path = p if p.suffix == '.j2' and p.exists() else prompts_dir()/f'{name}.j2'
@@ -106,19 +111,23 @@ def template_path(name: str) -> Path:
 # %% ../nbs/02_policies.ipynb #7e3ab062
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
 
-def render_template(name: str, **values) -> str:
+def render_template(name: str, # a template name under `data/prompts/` or a `.j2` path
+                    **values, # the template's variables (each one it uses is required)
+                   ) -> str:
     "Render template `name` with `values` (missing variables raise)."
     path = template_path(name)
     try: return _ENV.from_string(path.read_text(encoding='utf-8')).render(**values).strip()
     except jinja2.UndefinedError as e: raise ValueError(f"template {name!r}: {e}") from None
 
-def template_schema(name: str) -> dict:
+def template_schema(name: str, # a template name under `data/prompts/` or a `.j2` path
+                   ) -> dict:
     "The JSON schema of template `name`'s answer (`<name>.schema.json` next to it)."
     path = template_path(name).with_suffix('.schema.json')
     if not path.exists(): raise FileNotFoundError(f"no output schema for template {name!r} (expected {path})")
     return json.loads(path.read_text(encoding='utf-8'))
 
-def template_header(name: str) -> str:
+def template_header(name: str, # a template name under `data/prompts/` or a `.j2` path
+                   ) -> str:
     "The header comment of template `name` (what it is, what is reconstructed, its variables and output)."
     m = re.match(r'\s*\{#-?(.*?)-?#\}', template_path(name).read_text(encoding='utf-8'), re.S)
     return '\n'.join(l.strip() for l in m.group(1).strip().splitlines()) if m else ''
