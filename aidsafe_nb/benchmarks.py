@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_benchmarks.ipynb #de97aa2a
 from __future__ import annotations
-import itertools, json, os, re, socket
+import json, re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -12,60 +12,19 @@ from urllib.parse import urlparse
 import jinja2
 import pandas as pd
 from .config import data_dir, shared_benchmarks_dir
+from .dataio import DataUnavailable, read_table, load_hub_table, host_reachable
 
 # %% auto #0
-__all__ = ['BENCHMARK_KINDS', 'BENCHMARK_GROUPS', 'BENCHMARKS', 'BenchmarkUnavailable', 'read_table', 'host_reachable',
-           'load_hub_table', 'load_url_table', 'benchmarks_root', 'resolve_source', 'subsample', 'load_beavertails',
-           'load_wildchat', 'load_strongreject', 'jailbreaks_dir', 'load_jailbreak_templates', 'wrap_jailbreaks',
-           'load_xstest', 'load_harmbench', 'load_jbb', 'load_wildjailbreak', 'load_advbench', 'load_mmlu', 'Benchmark',
-           'register_benchmark', 'get_benchmark', 'load_strongreject_jb', 'benchmarks_of', 'headlines',
-           'benchmark_title', 'expand_benchmarks', 'load_benchmark']
+__all__ = ['BENCHMARK_KINDS', 'BENCHMARK_GROUPS', 'BENCHMARKS', 'BenchmarkUnavailable', 'load_url_table', 'benchmarks_root',
+           'resolve_source', 'subsample', 'load_beavertails', 'load_wildchat', 'load_strongreject', 'jailbreaks_dir',
+           'load_jailbreak_templates', 'wrap_jailbreaks', 'load_xstest', 'load_harmbench', 'load_jbb',
+           'load_wildjailbreak', 'load_advbench', 'load_mmlu', 'Benchmark', 'register_benchmark', 'get_benchmark',
+           'load_strongreject_jb', 'benchmarks_of', 'headlines', 'benchmark_title', 'expand_benchmarks',
+           'load_benchmark']
 
 # %% ../nbs/08_benchmarks.ipynb #1da0d70b
-class BenchmarkUnavailable(RuntimeError):
+class BenchmarkUnavailable(DataUnavailable):
     "A benchmark that cannot be loaded here; the message says why (it is recorded as the reason it was skipped)."
-
-# %% ../nbs/08_benchmarks.ipynb #a8426bb8
-def read_table(path) -> pd.DataFrame:
-    "Read a local `.csv`, `.tsv`, `.jsonl`, `.json` or `.parquet` file, or a folder of `.csv` files (column `_file` = file stem)."
-    p = Path(path).expanduser()
-    if p.is_dir():
-        files = sorted(p.glob('*.csv'))
-        if not files: raise BenchmarkUnavailable(f"folder {p} holds no .csv files")
-        return pd.concat([read_table(f).assign(_file=f.stem) for f in files], ignore_index=True)
-    if not p.exists(): raise FileNotFoundError(f"benchmark file {p} does not exist")
-    suf = p.suffix.lower()
-    if suf in ('.csv', '.tsv'): return pd.read_csv(p, sep=',' if suf == '.csv' else '\t', keep_default_na=False)
-    if suf == '.jsonl': return pd.read_json(p, lines=True)
-    if suf == '.json': return pd.read_json(p)
-    if suf == '.parquet': return pd.read_parquet(p)
-    raise ValueError(f"benchmark file {p}: unsupported format {suf!r} (use csv, tsv, jsonl, json or parquet)")
-
-# %% ../nbs/08_benchmarks.ipynb #0817c48e
-_REACHABLE: dict = {}
-
-def host_reachable(host: str = 'huggingface.co', timeout: float = 3.0) -> bool:
-    "Whether `host:443` accepts a TCP connection (answer cached per process)."
-    if host not in _REACHABLE:
-        try: socket.create_connection((host, 443), timeout=timeout).close(); _REACHABLE[host] = True
-        except OSError: _REACHABLE[host] = False
-    return _REACHABLE[host]
-
-# %% ../nbs/08_benchmarks.ipynb #09a9192d
-def _hf_offline() -> bool: return any(os.environ.get(k, '0') not in ('0', '', 'false') for k in ('HF_HUB_OFFLINE', 'HF_DATASETS_OFFLINE'))
-
-# %% ../nbs/08_benchmarks.ipynb #11a16cd0
-def load_hub_table(path: str, *, name=None, split='test', streaming=False, max_rows=None, filter_fn=None) -> pd.DataFrame:
-    "Load a hub dataset split as a DataFrame (streaming: the first `max_rows` rows passing `filter_fn`)."
-    if not _hf_offline() and not host_reachable('huggingface.co'):
-        raise BenchmarkUnavailable(f"{path}: no offline copy and the Hugging Face hub is unreachable")
-    import datasets
-    try:
-        ds = datasets.load_dataset(path, name, split=split, streaming=streaming)
-        if not streaming: return ds.to_pandas()
-        rows = (r for r in ds if filter_fn is None or filter_fn(r))
-        return pd.DataFrame(list(itertools.islice(rows, max_rows)))
-    except Exception as e: raise BenchmarkUnavailable(f"{path}: hub load failed ({type(e).__name__}: {str(e)[:200]})") from e
 
 # %% ../nbs/08_benchmarks.ipynb #3f041ead
 def load_url_table(url: str) -> pd.DataFrame:
@@ -84,8 +43,7 @@ def benchmarks_root(benchmarks_dir=None) -> Path|None:
     return shared_benchmarks_dir()
 
 # %% ../nbs/08_benchmarks.ipynb #f18dfe81
-def resolve_source(source, *, offline: str|None, hub: dict, benchmarks_dir=None) -> tuple[pd.DataFrame, str]:
-    "Load (frame, provenance) from `source`, else the offline copy `offline` (relative path), else `hub` (dict: path, name, split, ...)."
+def _load_source(source, offline, hub, benchmarks_dir) -> tuple[pd.DataFrame, str]:
     if source is None:
         root = benchmarks_root(benchmarks_dir)
         if offline and root is not None and (root/offline).exists(): return read_table(root/offline), str(root/offline)
@@ -95,6 +53,16 @@ def resolve_source(source, *, offline: str|None, hub: dict, benchmarks_dir=None)
     if Path(source).expanduser().exists() or source.startswith(('.', '/', '~')): return read_table(source), source
     kw = {k: v for k, v in hub.items() if k != 'path'}
     return load_hub_table(source, **kw), f"hub:{source}"
+
+def resolve_source(source, # a local file or folder, an http(s) URL or a hub id; None: the offline copy, else `hub`
+                   *, offline: str|None, # the offline copy's path under the benchmarks folder
+                   hub: dict, # the default: `path` (hub id or URL) and `load_hub_table`'s options (name, split, streaming, ...)
+                   benchmarks_dir=None, # the folder of offline copies (None: `../shared/benchmarks` if present)
+                  ) -> tuple[pd.DataFrame, str]:
+    "Load (frame, provenance) from `source`, else the offline copy, else the `hub` default; a failure is a `BenchmarkUnavailable`."
+    try: return _load_source(source, offline, hub, benchmarks_dir)
+    except BenchmarkUnavailable: raise
+    except DataUnavailable as e: raise BenchmarkUnavailable(str(e)) from e
 
 # %% ../nbs/08_benchmarks.ipynb #245a34d0
 def subsample(df: pd.DataFrame, limit: int = 0, seed: int = 0, stratify: str|None = None) -> pd.DataFrame:
