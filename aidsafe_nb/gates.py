@@ -4,7 +4,7 @@
 
 # %% ../nbs/02a_gates.ipynb #c15ab92a
 from __future__ import annotations
-import json, re, unicodedata
+import difflib, json, re, unicodedata
 from collections import Counter
 from pathlib import Path
 from .run import atomic_write_json
@@ -23,7 +23,6 @@ def _has_word_char(text: str) -> bool:
     return any(unicodedata.category(ch)[0] in 'LN' for ch in text)
 
 # %% ../nbs/02a_gates.ipynb #9419e7cd
-import difflib
 PLACEHOLDERS = ('...', '…', ', ', 'the revised full response', 'your final response to the user', 'the final response',
                 'new thoughts or corrections', 'new thoughts or corrections not repeating earlier ones', 'string', 'str', 'text',
                 'your response here', 'response here', 'thought 1', 'thought 2', 'your answer', 'answer here', 'insert response here',
@@ -85,7 +84,9 @@ def is_placeholder(text: str, # the generated text
     return _near_copy(n, _example_units(template), near_copy=near_copy)
 
 # %% ../nbs/02a_gates.ipynb #a9efec6b
-def loop_share(seq, n: int) -> tuple[int, float]:
+def loop_share(seq, # a sequence (words, characters)
+               n: int, # the n-gram length
+              ) -> tuple[int, float]:
     "`(count, share)`: non-overlapping occurrences of the most frequent n-gram of `seq`, and the share of `seq` they cover."
     seq = list(seq)
     if len(seq) < n or n < 1: return 0, 0.0
