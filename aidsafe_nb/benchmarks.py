@@ -20,7 +20,7 @@ __all__ = ['BENCHMARK_KINDS', 'BENCHMARK_GROUPS', 'BENCHMARKS', 'BenchmarkUnavai
            'load_jailbreak_templates', 'wrap_jailbreaks', 'load_xstest', 'load_harmbench', 'load_jbb',
            'load_wildjailbreak', 'load_advbench', 'load_mmlu', 'Benchmark', 'register_benchmark', 'get_benchmark',
            'load_strongreject_jb', 'benchmarks_of', 'headlines', 'benchmark_title', 'expand_benchmarks',
-           'load_benchmark']
+           'load_benchmark', 'load_harmbench_contextual']
 
 # %% ../nbs/08_benchmarks.ipynb #1da0d70b
 class BenchmarkUnavailable(DataUnavailable):
@@ -328,3 +328,16 @@ def load_benchmark(name: str, # a registered benchmark name
                    **options) -> pd.DataFrame:
     "Load benchmark `name` with its registered loader; `options` go to the loader (e.g. WildChat's `language`, `max_pool`)."
     return get_benchmark(name).loader(source, limit=limit, seed=seed, benchmarks_dir=benchmarks_dir, **options)
+
+# %% ../nbs/08_benchmarks.ipynb #3ab78571
+def load_harmbench_contextual(source=None, *, limit: int = 0, seed: int = 0, benchmarks_dir=None) -> pd.DataFrame:
+    "HarmBench contextual behaviours (test split), each prompt its context, a `---` line and the request (HarmBench's layout)."
+    df, where = resolve_source(source, offline='harmbench/harmbench_behaviors_text_test.csv', benchmarks_dir=benchmarks_dir,
+                               hub=dict(path='walledai/HarmBench', name='contextual', split='train'))
+    if 'FunctionalCategory' in df.columns: df = df[df.FunctionalCategory == 'contextual']
+    ask, ctx = _prompt_column(df, ['Behavior', 'prompt'], 'HarmBench'), _prompt_column(df, ['ContextString', 'context'], 'HarmBench (context)')
+    df = df.rename(columns={'BehaviorID': 'id', 'SemanticCategory': 'category'}).assign(behavior=df[ask])
+    df = df.assign(prompt=[f"{str(c).strip()}\n\n---\n\n{str(b).strip()}" for c, b in zip(df[ctx], df.behavior)])
+    return _finish(df, 'prompt', 'hbc', where, limit, seed, keep=['category', 'behavior'])
+
+register_benchmark(Benchmark('harmbench_contextual', load_harmbench_contextual, 'safety', 'HarmBench (contextual)', 'HarmBench ctx', None, 'safety'));
