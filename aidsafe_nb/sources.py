@@ -24,12 +24,15 @@ def _first(cols, names):
     return next((c for c in names if c in cols), None)
 
 # %% ../nbs/03_sources.ipynb #030dc794
-def normalize_prompt(text: str) -> str:
+def normalize_prompt(text: str, # a prompt
+                    ) -> str:
     "Lower-cased, whitespace-collapsed prompt text: the key for deduplication."
     return re.sub(r'\s+', ' ', str(text)).strip().lower()
 
 # %% ../nbs/03_sources.ipynb #c0481fdb
-def prompt_id(prompt: str, kind: str = '') -> str:
+def prompt_id(prompt: str, # the prompt text
+              kind: str = '', # its kind (`safety`|`general`): the id's first letter (none: `p`)
+             ) -> str:
     "A stable id from the prompt's text."
     return (kind[:1] or 'p') + '-' + hashlib.sha1(normalize_prompt(prompt).encode()).hexdigest()[:12]
 
@@ -58,7 +61,10 @@ def _category(cat) -> str:
     return _text(cat)
 
 # %% ../nbs/03_sources.ipynb #d17c72bb
-def records_from_frame(df: pd.DataFrame, source: str, kind: str|None = None) -> list[dict]:
+def records_from_frame(df: pd.DataFrame, # a table with a prompt column (`PROMPT_COLUMNS`)
+                       source: str, # the source's name, recorded in each record
+                       kind: str|None = None, # `safety`|`general` for every row (None: the table's `kind` column)
+                      ) -> list[dict]:
     "Records (`id, prompt, kind, source, source_id, original_response, category`) from a table with a prompt column."
     cols = list(df.columns)
     pcol = _first(cols, PROMPT_COLUMNS)
@@ -109,7 +115,10 @@ def _source_frame(spec: str, kind: str|None, split: str|None):
     raise ConfigError(f"prompt source {spec!r} is neither 'smoke', an existing file or folder, nor a hub id 'owner/name'")
 
 # %% ../nbs/03_sources.ipynb #c32c5b95
-def load_source(spec: str, kind: str|None = None, split: str|None = None) -> list[dict]:
+def load_source(spec: str, # `'smoke'`, a local file or folder, or a hub id `owner/name[:config]`
+                kind: str|None = None, # keep (or label) only prompts of this kind (None: the source's own)
+                split: str|None = None, # the split to read (None: the hub preset's, else `train`)
+               ) -> list[dict]:
     "Records of one prompt source: `'smoke'`, a local file/folder, or a hub id (`owner/name[:config]`)."
     if not spec: raise ConfigError("empty prompt source")
     if spec == 'smoke':
@@ -139,7 +148,8 @@ def _bullet_lines(s: str) -> list[str]:
     return [l for l in lines if l]
 
 # %% ../nbs/03_sources.ipynb #ba011956
-def parse_thought_list(value) -> list[str]:
+def parse_thought_list(value, # a list, a JSON or Python list literal, or numbered/bulleted lines
+                      ) -> list[str]:
     "A list of thoughts from a serialized list (JSON or Python literal) or numbered/bulleted lines."
     if value is None or (isinstance(value, float) and value != value): return []
     if isinstance(value, (list, tuple)) or hasattr(value, 'tolist'): return _clean(list(value))
@@ -149,7 +159,10 @@ def parse_thought_list(value) -> list[str]:
     return _clean(v) if v is not None else _bullet_lines(s)
 
 # %% ../nbs/03_sources.ipynb #3cb97809
-def load_aidsafe(spec: str = 'AmazonScience/AIDSAFE', config: str = 'Beavertails_CoT', split: str = 'train') -> list[dict]:
+def load_aidsafe(spec: str = 'AmazonScience/AIDSAFE', # the hub id, or a local file or folder of the released rows
+                 config: str = 'Beavertails_CoT', # the released config (`Beavertails_CoT` or `Dataadvisor_CoT`)
+                 split: str = 'train', # the split
+                ) -> list[dict]:
     "The released AIDSAFE rows (`prompt`, `thoughts` as a list, `response`, `deliberation_log`) from the hub or a local file/folder."
     path = Path(spec).expanduser()
     df = read_table(path, split) if path.exists() else _hub_frame(f'{spec}:{config}', split)
@@ -162,7 +175,9 @@ def load_aidsafe(spec: str = 'AmazonScience/AIDSAFE', config: str = 'Beavertails
             for i, r in df.iterrows()]
 
 # %% ../nbs/03_sources.ipynb #8bd44b87
-def dedup_records(records: list[dict], seen: set|None = None) -> list[dict]:
+def dedup_records(records: list[dict], # records with a `prompt`
+                  seen: set|None = None, # normalised prompts already taken (updated in place)
+                 ) -> list[dict]:
     "Records whose normalised prompt was not seen before (first one kept); updates `seen`."
     seen = set() if seen is None else seen
     out = []
@@ -211,8 +226,14 @@ def _ensure_ids(records: list[dict]) -> list[dict]:
     return records
 
 # %% ../nbs/03_sources.ipynb #7c9b3248
-def sample_prompts(n: int, safety_fraction: float = 0.5, safety_source: str = 'PKU-Alignment/BeaverTails',
-                   general_source: str = 'mlabonne/alpagasus', seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.0) -> list[dict]:
+def sample_prompts(n: int, # prompts in all
+                   safety_fraction: float = 0.5, # the share of safety prompts (PAPERS.md: 50/50)
+                   safety_source: str = 'PKU-Alignment/BeaverTails', # where safety prompts come from (see `load_source`)
+                   general_source: str = 'mlabonne/alpagasus', # where general prompts come from
+                   seed: int = 0, # the seed of the draw and the splits
+                   val_fraction: float = 0.1, # [R] share held out for validation (per kind)
+                   test_fraction: float = 0.0, # [R] share held out for test (per kind)
+                  ) -> list[dict]:
     "The study's prompt set: seeded, deduplicated, `safety_fraction` safety prompts, the rest general, with splits."
     if n < 1: raise ConfigError(f"n_prompts must be >= 1, got {n}")
     n_safety = round(n * safety_fraction); want = {'safety': n_safety, 'general': n - n_safety}
@@ -222,7 +243,8 @@ def sample_prompts(n: int, safety_fraction: float = 0.5, safety_source: str = 'P
     return assign_splits(_ensure_ids(out), val_fraction, seed, test_fraction)
 
 # %% ../nbs/03_sources.ipynb #ee55589d
-def prompts_for(cfg) -> list[dict]:
+def prompts_for(cfg, # a `RunConfig` (its `n_prompts`, `safety_fraction`, sources, `seed`, `val_fraction`, `test_fraction`)
+               ) -> list[dict]:
     "The prompt set of run config `cfg`."
     return sample_prompts(cfg.n_prompts, cfg.safety_fraction, cfg.safety_source, cfg.general_source, cfg.seed, cfg.val_fraction,
                           getattr(cfg, 'test_fraction', 0.0))
