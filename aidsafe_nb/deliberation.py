@@ -19,7 +19,8 @@ __all__ = ['parse_answer', 'structured_call', 'add_failure', 'gate_items', 'gate
 # %% ../nbs/04_deliberation.ipynb #5ee65011
 _TRAILING_COMMA = re.compile(r',(\s*[}\]])')
 
-def parse_answer(raw: str):
+def parse_answer(raw: str, # a model answer
+                ):
     "The JSON in a model answer, preferring a whole object (trailing commas removed first, so an inner list is not mistaken for it)."
     try:
         d = parse_json(_TRAILING_COMMA.sub(r'\1', raw or ''))
@@ -43,7 +44,13 @@ def _repair_conversation(conversation: list, raw: str, reason: str, schema: dict
                            {'role': 'user', 'content': REPAIR_PROMPT.format(reason=reason, schema=json.dumps(schema))}]
 
 # %% ../nbs/04_deliberation.ipynb #f0b394ab
-def structured_call(backend, conversations: list, schema: dict, normalize: Callable, stage: str, **sampling) -> list[tuple]:
+def structured_call(backend, # the model (a `Backend`)
+                    conversations: list, # one conversation per record
+                    schema: dict, # the stage's answer schema (`template_schema`)
+                    normalize: Callable, # parsed JSON -> the stage's value; raises `ValueError` with the reason it is unusable
+                    stage: str, # the stage name (usage, cache, failures)
+                    **sampling, # `max_tokens`, `temperature`, `seed`, ...
+                   ) -> list[tuple]:
     "`(value, error, raw, finish_reason)` per conversation: schema-guided call, lenient normalisation, one batched repair of the rest."
     results = chat_json(backend, conversations, schema, stage=stage, repair=False, **sampling)
     out = [(*_read_result(r, normalize), r.raw, r.finish_reason) for r in results]
@@ -56,7 +63,12 @@ def structured_call(backend, conversations: list, schema: dict, normalize: Calla
     return out
 
 # %% ../nbs/04_deliberation.ipynb #e18c975c
-def add_failure(rec: dict, stage: str, reason: str, raw: str = '', **info) -> dict:
+def add_failure(rec: dict, # the record (its `failures` list grows)
+                stage: str, # the stage that failed
+                reason: str, # why
+                raw: str = '', # the model's answer (its first 300 characters are kept)
+                **info, # more to record (`round`, `agent`)
+               ) -> dict:
     "Append a failure (stage, reason, a clip of the raw answer) to `rec['failures']`."
     rec.setdefault('failures', []).append(dict(stage=stage, reason=reason, raw=(raw or '')[:300], **info))
     return rec
@@ -113,7 +125,8 @@ def _bool(v) -> bool:
     raise ValueError(f'agree must be true or false, got {v!r}')
 
 # %% ../nbs/04_deliberation.ipynb #74061415
-def normalize_intents(d) -> dict:
+def normalize_intents(d, # the parsed intents answer
+                     ) -> dict:
     "`{'explicit': [...], 'implicit': [...]}` from an intents answer (lenient about names and shapes)."
     exp = _strings(_pick(d, ('explicit_intents', 'explicit', 'explicit_intent'), 'explicit intents'), 'explicit intents')
     imp = _strings(_pick(d, ('implicit_intents', 'implicit', 'implicit_intent'), 'implicit intents', required=False), 'implicit intents')
@@ -127,7 +140,12 @@ def _gated_intents(r: dict, v: dict, fr: str|None, template: str, stage: str) ->
     keep, ne = gate_items(r, stage, items, fr, template), len(v['explicit'])
     return dict(explicit=[t for (_, t), k in zip(items[:ne], keep[:ne]) if k], implicit=[t for (_, t), k in zip(items[ne:], keep[ne:]) if k])
 
-def decompose_intents(records: list[dict], backend, policies: str, stage: str = 'intents', **sampling) -> list[dict]:
+def decompose_intents(records: list[dict], # records with `id` and `prompt`
+                      backend, # the agent model (a `Backend`)
+                      policies: str, # the policy block (`policies_text`)
+                      stage: str = 'intents', # the stage name
+                      **sampling, # `max_tokens`, `temperature`, `seed`, ...
+                     ) -> list[dict]:
     "Records with `intents` ({'explicit', 'implicit'}, gated) added; one batched call."
     convs = [render_messages('aidsafe_intents', policies, prompt=r['prompt']) for r in records]
     tpl, out = gate_template(), []
@@ -141,7 +159,8 @@ def decompose_intents(records: list[dict], backend, policies: str, stage: str = 
     return out
 
 # %% ../nbs/04_deliberation.ipynb #0cbb504f
-def normalize_cot(d) -> dict:
+def normalize_cot(d, # the parsed CoT answer
+                 ) -> dict:
     "`{'thoughts': [...], 'response': str}` from a CoT answer."
     thoughts = _strings(_pick(d, ('thoughts', 'cot', 'chain_of_thought', 'reasoning', 'refined_thoughts'), 'thoughts'), 'thoughts')
     resp = _pick(d, ('response', 'answer', 'final_response'), 'response')
@@ -156,7 +175,12 @@ def _gated_cot(r: dict, v: dict, fr: str|None, template: str, stage: str) -> dic
     keep = gate_items(r, stage, items, fr, template)
     return dict(thoughts=[t for (_, t), k in zip(items[:-1], keep[:-1]) if k], response=v['response'] if keep[-1] else '')
 
-def initial_cot(records: list[dict], backend, policies: str, stage: str = 'initial_cot', **sampling) -> list[dict]:
+def initial_cot(records: list[dict], # records with `id`, `prompt` and `intents`
+                backend, # the agent model (a `Backend`)
+                policies: str, # the policy block (`policies_text`)
+                stage: str = 'initial_cot', # the stage name
+                **sampling, # `max_tokens`, `temperature`, `seed`, ...
+               ) -> list[dict]:
     "Records with `initial_thoughts` and `initial_response` (gated) added; one batched call."
     convs = [render_messages('aidsafe_initial_cot', policies, prompt=r['prompt'], intents=r.get('intents') or dict(explicit=[], implicit=[]))
              for r in records]
@@ -171,7 +195,8 @@ def initial_cot(records: list[dict], backend, policies: str, stage: str = 'initi
     return out
 
 # %% ../nbs/04_deliberation.ipynb #21914861
-def normalize_turn(d) -> dict:
+def normalize_turn(d, # the parsed deliberation answer
+                  ) -> dict:
     "`{'agree': bool, 'thoughts': [...], 'response': str}` from a deliberation answer."
     agree = _bool(_pick(d, ('agree', 'agreement', 'agreed', 'complete'), 'agree'))
     thoughts = _strings(_pick(d, ('thoughts', 'new_thoughts', 'corrections'), 'thoughts', required=False), 'thoughts')
@@ -181,7 +206,13 @@ def normalize_turn(d) -> dict:
     return dict(agree=agree, thoughts=thoughts, response=resp.strip())
 
 # %% ../nbs/04_deliberation.ipynb #eb5baad4
-def turn_conversation(rec: dict, policies: str, agent: int, n_agents: int, rnd: int, max_rounds: int) -> list[dict]:
+def turn_conversation(rec: dict, # the record being deliberated (`prompt`, `intents`, `thoughts_all`, `response`)
+                      policies: str, # the policy block
+                      agent: int, # the agent whose turn it is (1-based)
+                      n_agents: int, # agents in all
+                      rnd: int, # the round (1-based)
+                      max_rounds: int, # the round budget
+                     ) -> list[dict]:
     "The conversation (system: policies, user: the turn) for agent `agent` (1-based) in round `rnd` of record `rec`."
     return render_messages('aidsafe_deliberation', policies, prompt=rec['prompt'], intents=rec.get('intents') or dict(explicit=[], implicit=[]),
                            thoughts=rec['thoughts_all'], response=rec['response'], agent=agent, n_agents=n_agents, round=rnd, max_rounds=max_rounds)
@@ -249,8 +280,14 @@ def _deliberation_round(recs: list, pending: list, agents: list, policies: str, 
     return still
 
 # %% ../nbs/04_deliberation.ipynb #0244ce52
-def deliberate(records: list[dict], agents, policies: str, n_agents: int = 2, max_rounds: int = 3,
-               stage: str = 'deliberation', **sampling) -> list[dict]:
+def deliberate(records: list[dict], # records with `initial_thoughts` and `initial_response`
+               agents, # one backend shared by all agents, or one per agent
+               policies: str, # the policy block
+               n_agents: int = 2, # agents taking turns (PAPERS.md: 2)
+               max_rounds: int = 3, # [R] the turn budget per prompt
+               stage: str = 'deliberation', # the stage name
+               **sampling, # `max_tokens`, `temperature`, `seed`, ...
+              ) -> list[dict]:
     "Multi-agent deliberation from each record's initial CoT; one batched call per round over the prompts still deliberating."
     agents = _agents_for(agents, n_agents, max_rounds)
     recs = [_start_deliberation(r, stage) for r in records]
@@ -272,7 +309,12 @@ def _zs_row(r: dict, v: dict|None, err: str|None, raw: str, model: str, stage: s
     return dict(row, thoughts=v['thoughts'], cot='\n'.join(v['thoughts']), response=v['response'], model=model, status=status)
 
 # %% ../nbs/04_deliberation.ipynb #e5fb1279
-def zero_shot_cot(records: list[dict], backend, policies: str, stage: str = 'llm_zs', **sampling) -> list[dict]:
+def zero_shot_cot(records: list[dict], # records with `id` and `prompt` (and `kind`, `split`)
+                  backend, # the baseline model (a `Backend`)
+                  policies: str, # the policy block
+                  stage: str = 'llm_zs', # the stage name
+                  **sampling, # `max_tokens`, `temperature`, `seed`, ...
+                 ) -> list[dict]:
     "Rows `id, prompt, kind, split, thoughts, cot, response, model, status, failures, gate_failures, gate_stages` of the LLM_ZS baseline; one batched call."
     convs = [render_messages('aidsafe_zs', policies, prompt=r['prompt']) for r in records]
     answers = structured_call(backend, convs, template_schema('aidsafe_zs'), normalize_cot, stage, **sampling)
