@@ -4,7 +4,7 @@
 
 # %% ../nbs/10a_steps.ipynb #33e7031b
 from __future__ import annotations
-import ast, dataclasses, fnmatch, importlib, inspect, re, textwrap, time, types
+import ast, dataclasses, fnmatch, importlib, inspect, re, sys, textwrap, time, types
 from dataclasses import dataclass, field
 from pathlib import Path
 import pandas as pd
@@ -222,6 +222,12 @@ def _pattern(node) -> str|None:
     return None
 
 # %% ../nbs/10a_steps.ipynb #45052d22
+def _followed(obj) -> bool:
+    "Whether the check reads `obj`'s code: the package's, or code outside the Python installation (a notebook's or a test's), not a library's."
+    if obj.__module__.split('.')[0] == 'aidsafe_nb' or obj.__module__ == '__main__': return True
+    f = getattr(sys.modules.get(obj.__module__), '__file__', None) or ''
+    return bool(f) and 'site-packages' not in f and not f.startswith((sys.base_prefix, sys.prefix))
+
 def _resolve(node, ns: dict):
     "The object a name or dotted name refers to in namespace `ns`, if it is a module attribute or class attribute."
     if isinstance(node, ast.Name): return ns.get(node.id)
@@ -270,7 +276,7 @@ def _function_reads(fn, fields: set, roles) -> tuple[set, set, list]:
         elif isinstance(n, ast.comprehension): reads |= _names(n.iter, ns) & fields
         if isinstance(n, (ast.Name, ast.Attribute)) and isinstance(n.ctx, ast.Load):
             v = _resolve(n, ns)
-            if (inspect.isfunction(v) or inspect.isclass(v)) and v.__module__.split('.')[0] in ('aidsafe_nb', fn.__module__.split('.')[0]): refs.append(v)
+            if (inspect.isfunction(v) or inspect.isclass(v)) and _followed(v): refs.append(v)
     if generic: reads = {f for f in reads if _role_of(f) in (None, *roles)}
     return reads, maybe, refs
 

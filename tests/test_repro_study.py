@@ -132,3 +132,20 @@ def test_notebook_run_directly_rejects_bad_p_and_parses_dict_overrides(tmp_path)
 def test_dict_override_from_aidsafe_study_command_line(tmp_path, capsys):
     assert main(['--run', str(tmp_path/'r'), '--dry-run', '-p', 'stage_max_tokens', '{intents: 64, cot: 128}']) == 0
     assert main(['--run', str(tmp_path/'r'), '--dry-run', '-p', 'stage_max_tokens', '{intents: many}']) == 2
+
+def test_every_step_declares_exactly_the_config_fields_it_reads():
+    "A step's fingerprint covers what it reads: the static check of each step's call tree finds no undeclared and no unused field."
+    from aidsafe_nb.steps import check_params
+    assert {s.name: check_params(s) for s in STEPS} == {s.name: dict(undeclared=set(), not_read=set(), stale_unread=set()) for s in STEPS}
+
+def test_an_undeclared_read_is_caught(monkeypatch):
+    "A step function that starts reading a field its declaration lacks (here through a helper in the package) fails the check."
+    import dataclasses, aidsafe_nb.refiner as refiner
+    from aidsafe_nb.steps import check_params
+    s1 = STEPS[0]
+    orig = refiner.generation_done
+    def generation_done(rd, cfg, fp=None): return orig(rd, cfg, fp) if cfg.lora_r else None
+    monkeypatch.setattr(refiner, 'generation_done', generation_done)
+    monkeypatch.setitem(s1.fns[0].__globals__, 'generation_done', generation_done)
+    assert check_params(s1)['undeclared'] == {'lora_r'}
+    assert check_params(dataclasses.replace(s1, params=s1.params + ('lora_r',)))['undeclared'] == set()
