@@ -5,8 +5,8 @@
 # %% ../nbs/01b_structured.ipynb #606c4f9c
 from __future__ import annotations
 import json, re
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
 import jsonschema
 from .llm import Backend, Completion, check_conversations
 
@@ -23,6 +23,8 @@ class JsonResult:
     raw: str = ''             # the answer text the result comes from (the repair's, when repaired)
     repaired: bool = False    # the data (or final error) comes from the repair turn
     finish_reason: str|None = None   # the backend's: 'length' means the token limit cut (and, with a grammar, closed) the answer
+    readable: bool = False    # not usable JSON, but the caller's `readable(raw)` check accepts the text (kept as text in `raw`, not repaired)
+    attempts: list = field(default_factory=list, compare=False, repr=False)   # the trace: `dict(raw, error, finish_reason)` per answer (first, then the repair's)
 
 # %% ../nbs/01b_structured.ipynb #c3e771e3
 def response_schema(response_format, # None, a bare JSON schema, `{'type': 'json_schema', ...}` or `{'type': 'json_object'}`
@@ -105,7 +107,28 @@ def _quarantine_unusable(backend: Backend, comps, results):
     for c, r in zip(comps, results):
         if cache is not None and c.cached and c.key and r.error and r.error.startswith('unparseable answer'): cache.quarantine(c.key, r.error)
 
-def chat_json(backend: Backend, conversations, schema: dict, stage: str = 'default', repair: bool = True, **sampling) -> list[JsonResult]:
+def _settle(r: JsonResult, normalize=None, lenient: bool = False, readable=None) -> JsonResult:
+    "`r` under the caller's hooks (see `chat_json`), with its attempt added to the trace."
+    err = r.error or ''
+    if normalize is not None and not err.startswith('backend error') and (r.data is not None or (lenient and err.startswith('schema'))):
+        data = r.data if r.data is not None else parse_json(r.raw)     # a schema failure parsed fine
+        try: r = replace(r, data=normalize(data), error=None)
+        except (ValueError, TypeError, AttributeError) as e: r = replace(r, data=None, error=f'unusable answer: {e}')
+    if r.error is not None and readable is not None and not r.error.startswith('backend error') and readable(r.raw or ''): r = replace(r, readable=True)
+    return replace(r, attempts=[dict(raw=r.raw, error=r.error, finish_reason=r.finish_reason)])
+
+def chat_json(backend: Backend, # any backend (`hf`, `openai`, `vllm`, `fake`)
+              conversations, # a list of conversations (see `check_conversations`)
+              schema: dict, # the JSON schema the answers must match (sent as `response_format`; the backend enforces it where it can)
+              stage: str = 'default', # the stage usage and the cache count the calls under (the repair call too)
+              repair: bool = True, # send the unusable answers back once, in ONE batched call, with the reason and the schema
+              normalize: Callable|None = None, # `normalize(data) -> value`: the value becomes `data`; raising ValueError/TypeError/AttributeError makes the answer unusable (`unusable answer: ...`, repaired)
+              lenient: bool = False, # with `normalize`: an answer that parses but fails the schema goes to `normalize` instead of being rejected
+              readable: Callable|None = None, # `readable(raw) -> bool`: an answer that is not usable JSON but readable as text is kept (`readable=True`, the text in `raw`), not repaired
+              gate: Callable|None = None, # `gate(result) -> str|None`: after the repair, a reason to reject an answer (e.g. content gates): `data` becomes None and the reason joins `error`; not repaired
+              repair_sampling: dict|None = None, # sampling overrides for the repair call only (e.g. `{'max_tokens': 512}`)
+              **sampling, # the call's sampling (see `sampling_params`); `response_format` is `schema`
+             ) -> list[JsonResult]:
     "One `JsonResult` per conversation: schema-constrained call, tolerant parse, one batched repair of the failures."
     if not isinstance(schema, dict): raise TypeError(f'schema must be a JSON schema dict, got {type(schema).__name__}')
     jsonschema.Draft202012Validator.check_schema(schema)
@@ -113,15 +136,21 @@ def chat_json(backend: Backend, conversations, schema: dict, stage: str = 'defau
     comps = backend.chat(convs, stage=stage, response_format=schema, **sampling)
     results = [_check(c, schema) for c in comps]
     _quarantine_unusable(backend, comps, results)
-    bad = [i for i, r in enumerate(results) if r.error is not None and not r.error.startswith('backend error')]
+    results = [_settle(r, normalize, lenient, readable) for r in results]
+    bad = [i for i, r in enumerate(results) if r.error is not None and not r.readable and not r.error.startswith('backend error')]
     if repair and bad:
         fix = [convs[i] + [{'role': 'assistant', 'content': results[i].raw[:20_000]},
                            {'role': 'user', 'content': REPAIR_PROMPT.format(reason=results[i].error, schema=json.dumps(schema))}] for i in bad]
-        comps2 = backend.chat(fix, stage=stage, response_format=schema, **sampling)
-        for i, comp in zip(bad, comps2):
-            r = _check(comp, schema)
-            results[i] = JsonResult(r.data, None if r.error is None else f'{results[i].error}; after repair: {r.error}', r.raw, True, r.finish_reason)
-        _quarantine_unusable(backend, comps2, [results[i] for i in bad])
+        comps2 = backend.chat(fix, stage=stage, response_format=schema, **{**sampling, **(repair_sampling or {})})
+        checked = [_check(c, schema) for c in comps2]
+        _quarantine_unusable(backend, comps2, checked)
+        for i, r in zip(bad, checked):
+            r = _settle(r, normalize, lenient, readable)
+            results[i] = replace(r, error=None if r.error is None else f'{results[i].error}; after repair: {r.error}', repaired=True,
+                                 attempts=results[i].attempts + r.attempts)
+    for i, r in enumerate(results if gate is not None else []):
+        if (r.error or '').startswith('backend error') or not (g := gate(r)): continue
+        results[i] = replace(r, data=None, readable=False, error='; '.join(e for e in (r.error, g) if e))
     return results
 
 # %% ../nbs/01b_structured.ipynb #3ef7f235
