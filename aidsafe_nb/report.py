@@ -46,7 +46,8 @@ def _paper_table2_columns(t: pd.DataFrame) -> pd.DataFrame:
     "Add one `paper <model> (Base / SFT_OG / SFT_DB)` column per paper model to `t` (indexed by benchmark)."
     for model, g in paper_table2().groupby('model', sort=False):
         w = g.pivot_table(index='benchmark', columns='system', values='value')
-        t[f'paper {model} (Base / SFT_OG / SFT_DB)'] = [' / '.join(f'{w.loc[b, s]:.2f}' for s in ('Base', 'SFT_OG', 'SFT_DB')) for b in t.index]
+        t[f'paper {model} (Base / SFT_OG / SFT_DB)'] = [' / '.join(f'{w.loc[b, s]:.2f}' for s in ('Base', 'SFT_OG', 'SFT_DB')) if b in w.index else '–'
+                                                   for b in t.index]   # '–': a benchmark the paper does not report
     return t
 
 # %% ../nbs/10_report.ipynb #23be6b60
@@ -90,9 +91,10 @@ def gains_table(results: pd.DataFrame) -> pd.DataFrame:
 def paper_gains() -> pd.DataFrame:
     "The five headline figures of PAPERS.md recomputed from the shipped Table 2."
     t = paper_table2(); rows = []
+    safety = [b for b in benchmarks_of(group='safety', headline=True) if b in set(t.benchmark)]   # the paper's safety benchmarks
     for model in t.model.unique():
         for b in ('Base', 'SFT_OG'):
-            rows.append(dict(figure=f'{model}: SFT_DB vs {b}, safety', value=relative_gains(t[t.model == model], system='SFT_DB', baseline=b, benchmarks=benchmarks_of(group='safety', headline=True)).iloc[0]))
+            rows.append(dict(figure=f'{model}: SFT_DB vs {b}, safety', value=relative_gains(t[t.model == model], system='SFT_DB', baseline=b, benchmarks=safety).iloc[0]))
     rows.append(dict(figure='all 10 cells: SFT_DB vs Base', value=relative_gains(t, system='SFT_DB', baseline='Base', pooled=True)))
     return pd.DataFrame(rows).set_index('figure')
 
