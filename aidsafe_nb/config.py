@@ -40,22 +40,22 @@ def shared_benchmarks_dir() -> Path|None:
 @dataclass
 class RunConfig:
     "Every parameter of one study run (see the profiles below for the defaults per scale)."
-    profile: str = 'tiny'                # tiny | colab_t4 | paper
-    seed: int = 0
+    profile: str = 'tiny'                # the profile the defaults came from: tiny | smol | colab_t4 | paper
+    seed: int = 0                        # seed of prompt sampling, splits, sampling calls and training
     # --- models: 'tiny' is the package's own random-weight chat model; anything else is a hub id or a local path
     agent_model: str = 'tiny'            # deliberation agents, refiner, LLM_ZS, ear-whisperer, SaRO teacher
     agent_backend: str = 'hf'            # hf | openai | vllm
     agent_base_url: str|None = None      # OpenAI-compatible endpoint for agent_backend='openai' (key: OPENAI_API_KEY)
-    agent_load_in_4bit: bool = False
+    agent_load_in_4bit: bool = False     # load the agent model in 4-bit (bitsandbytes, needs a GPU)
     agent_models: list[str] = field(default_factory=list)  # one model per deliberation agent (empty = all use agent_model)
     refiner_model: str = ''              # [R] the AIDSAFE refiner (PAPERS.md: an independent judge); '' = agent_model, on agent_backend
     judge_model: str = 'tiny'            # LLM judges (refusal, rubric, CoT quality, belief scorer)
-    judge_backend: str = 'hf'
-    judge_base_url: str|None = None
-    judge_load_in_4bit: bool = False
+    judge_backend: str = 'hf'            # hf | openai | vllm, for `judge_model`
+    judge_base_url: str|None = None      # OpenAI-compatible endpoint for judge_backend='openai'
+    judge_load_in_4bit: bool = False     # load the judge model in 4-bit (needs a GPU)
     api_key_env: str = 'OPENAI_API_KEY'  # NAME of the environment variable holding the endpoint's API key (never the key)
     safety_classifier: str|None = None   # hub safety classifier (e.g. meta-llama/Llama-Guard-3-8B); None = LLM judge
-    safety_classifier_4bit: bool = False
+    safety_classifier_4bit: bool = False  # load the safety classifier in 4-bit (needs a GPU)
     judge_structured: bool = True        # JSON-schema judge outputs; False sends the official judge prompts as free text
     target_model: str = 'tiny'           # the model fine-tuned and evaluated
     max_concurrency: int = 32            # in-flight requests for the openai backend
@@ -64,13 +64,13 @@ class RunConfig:
     torch_threads: int = 0               # CPU threads for torch; 0 = from the machine (its cores less its current load), see `set_torch_threads`
     max_new_tokens: int = 512            # default token budget of a call; each stage may have its own in `stage_max_tokens`
     stage_max_tokens: dict[str, int] = field(default_factory=dict)  # [R] per-stage budgets, e.g. {intents: 96, cot: 256}; see `max_tokens_for`
-    temperature: float = 0.7
-    top_p: float = 0.95
+    temperature: float = 0.7             # sampling temperature of generation (agents, targets under attack, SaRO samples)
+    top_p: float = 0.95                  # nucleus sampling threshold of generation
     # --- AIDSAFE data (PAPERS.md: 5k BeaverTails + 5k Alpagasus, 2 agents)
-    n_prompts: int = 10000
+    n_prompts: int = 10000               # prompts sampled for data generation (safety + general)
     safety_fraction: float = 0.5         # PAPERS.md: 50/50 safety/general
-    safety_source: str = 'PKU-Alignment/BeaverTails'
-    general_source: str = 'mlabonne/alpagasus'
+    safety_source: str = 'PKU-Alignment/BeaverTails'  # harmful prompts: a hub id, a local file or folder, or 'smoke' (the bundled smoke set)
+    general_source: str = 'mlabonne/alpagasus'  # benign prompts: a hub id, a local file or folder, or 'smoke'
     policy_set: str = 'aidsafe5'         # a name under data/policies/ or a folder path
     val_fraction: float = 0.1            # [R] share of sampled prompts held out as a validation split (never trained on)
     test_fraction: float = 0.1           # [R] share of sampled prompts held out as a test split (never trained on; PAPERS.md: the released data has train/validation/test)
@@ -91,19 +91,19 @@ class RunConfig:
     judge_temperature: float|None = None # [R] pair scorer sampling; None = greedy, except sampling at `temperature` when every role is tiny
     rw_jailbreaks: bool = True           # SaRO RW prompts include jailbreak-wrapped variants of the harmful prompts
     # --- training (QLoRA; hyperparameters not published: all [R])
-    load_in_4bit: bool = True
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    learning_rate: float = 2e-4
-    num_train_epochs: float = 1.0
-    max_steps: int = -1                  # >0 overrides epochs
-    per_device_batch_size: int = 1
-    grad_accum: int = 8
-    max_seq_len: int = 1024
-    dpo_beta: float = 0.1
-    dpo_loss_type: str = 'sigmoid'
-    dpo_learning_rate: float = 5e-6
+    load_in_4bit: bool = True            # QLoRA: load the target model in 4-bit for SFT and DPO (needs a GPU)
+    lora_r: int = 16                     # [R] LoRA rank
+    lora_alpha: int = 32                 # [R] LoRA scaling alpha
+    lora_dropout: float = 0.05           # [R] dropout on the LoRA layers
+    learning_rate: float = 2e-4          # [R] SFT learning rate
+    num_train_epochs: float = 1.0        # [R] epochs of SFT and DPO (unless `max_steps` > 0)
+    max_steps: int = -1                  # [R] optimizer steps; > 0 overrides the epochs, -1 = use `num_train_epochs`
+    per_device_batch_size: int = 1       # [R] training rows per device per step
+    grad_accum: int = 8                  # [R] gradient accumulation steps (effective batch = per_device_batch_size x grad_accum)
+    max_seq_len: int = 1024              # [R] training sequences are truncated to this many tokens
+    dpo_beta: float = 0.1                # [R] DPO beta: strength of the pull towards the reference model
+    dpo_loss_type: str = 'sigmoid'       # [R] TRL's DPO loss ('sigmoid' = the original DPO loss)
+    dpo_learning_rate: float = 5e-6      # [R] DPO learning rate
     merge_adapters: bool = False         # also save each adapter merged into a full-precision copy of the base
     min_gate_pass_rate: float = 0.5      # [R] a training set in which a smaller share of train-split rows passed the content gates is not trained (model skipped, see models/skipped.json)
     enforce_gates: bool = True           # False trains on rows that failed the content gates too: ONLY for plumbing runs on random weights (the tiny profile); the report says so first
@@ -111,7 +111,7 @@ class RunConfig:
     checkpoint_minutes: float = 3.0      # [R] training saves a checkpoint at least this often (and resumes from the last one after a kill)
     eval_steps: int = 0                  # [R] validation-loss interval in optimizer steps (0 = about 5 evaluations per run)
     # --- evaluation
-    benchmarks: list[str] = field(default_factory=lambda: ['beavertails', 'wildchat', 'strongreject', 'xstest', 'mmlu'])
+    benchmarks: list[str] = field(default_factory=lambda: ['beavertails', 'wildchat', 'strongreject', 'xstest', 'mmlu'])  # benchmarks to evaluate: names in the `Benchmark` registry (`aidsafe_nb.benchmarks`)
     eval_models: list[str] = field(default_factory=lambda: ['base', 'sft_og', 'sft_db', 'dpo', 'rw', 'dpo_saro', 'dpo_baseline'])  # every trained system; a missing adapter is recorded in eval/skipped.json
     safety_judge: str = 'llm'            # [R] judge of the safety benchmarks: 'llm' (judge_model, or safety_classifier) | 'strmatch' (XSTest's string match, safe = refused)
     judge2_model: str|None = None        # PAPERS.md: Table 1's pairwise comparison used two independent graders; the second one (None = one grader only)
@@ -122,7 +122,7 @@ class RunConfig:
     wildchat_max_pool: int = 5000        # [R] WildChat from the hub: toxic conversations streamed before sampling
     eval_limit: int = 0                  # prompts per benchmark (0 = all)
     mmlu_limit: int = 0                  # MMLU questions (0 = all 14,042)
-    mmlu_shots: int = 5
+    mmlu_shots: int = 5                  # few-shot examples per MMLU question (0-5)
     eval_temperature: float = 0.0        # [R] decoding for benchmark responses (greedy by default)
     benchmarks_dir: str|None = None      # offline benchmark copies; None = ../shared/benchmarks if present, else the hub
 
@@ -173,8 +173,12 @@ def _from_text(name, value, tp):
     "Parse a command-line string for a non-string field as YAML (list fields also as `a, b`)."
     if not isinstance(value, str) or tp is str: return value
     if typing.get_origin(tp) is list and not value.lstrip().startswith('['): return [v.strip() for v in value.split(',') if v.strip()]
-    try: return yaml.safe_load(value)
+    try: v = yaml.safe_load(value)
     except yaml.YAMLError as e: raise ConfigError(f"parameter {name!r}: cannot parse {value!r}: {e}") from None
+    if tp is float and isinstance(v, str):     # YAML 1.1 reads `2e-4` (no dot) as text
+        try: v = float(v)
+        except ValueError: pass
+    return v
 
 # %% ../nbs/00_config.ipynb #c54970c9
 _SCALAR_CHECKS = {bool: (lambda v: isinstance(v, bool), 'true or false'),
@@ -324,14 +328,17 @@ def _check_inputs(cfg: RunConfig):
             raise ConfigError(f"parameter '{role}_base_url' is required when {role}_backend='openai'")
 
 # %% ../nbs/00_config.ipynb #71746c5c
-def validate(cfg: RunConfig) -> RunConfig:
+def validate(cfg: RunConfig, # a config built by hand (values may still be command-line strings)
+            ) -> RunConfig:
     "Check every value of `cfg`; raise one `ConfigError` naming the first bad parameter."
     for name, tp in _TYPES.items(): setattr(cfg, name, _coerce(name, getattr(cfg, name), tp))
     _check_values(cfg); _check_inputs(cfg)
     return cfg
 
 # %% ../nbs/00_config.ipynb #f67101d1
-def make_config(profile: str = 'tiny', **overrides) -> RunConfig:
+def make_config(profile: str = 'tiny', # a key of `PROFILES`
+                **overrides, # any `RunConfig` field; strings are parsed (command-line values)
+               ) -> RunConfig:
     "Resolve `profile` plus `overrides` into a validated `RunConfig`."
     if profile not in PROFILES: raise ConfigError(f"parameter 'profile' must be one of {sorted(PROFILES)}, got {profile!r}")
     unknown = [k for k in overrides if k not in _TYPES]
@@ -351,7 +358,9 @@ def max_tokens_for(cfg: RunConfig, # the run config
     return max(1, min(int(cfg.stage_max_tokens.get(stage, default)), cfg.max_new_tokens))
 
 # %% ../nbs/00_config.ipynb #142576a6
-def config_hash(cfg: RunConfig, keys=None) -> str:
+def config_hash(cfg: RunConfig, # the run config
+                keys=None, # the field names to hash (None = all)
+               ) -> str:
     "A short stable hash of the parameters `keys` (all by default): what a step's outputs depend on."
     d = asdict(cfg); d = {k: d[k] for k in (sorted(d) if keys is None else keys)}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
