@@ -18,20 +18,21 @@ from .gates import gate_text, gate_record, gate_summary, write_gate_summary, row
 from .llm import record_usage
 from .backends import get_backend, backend_for
 from .structured import chat_json
-from .dataio import save_dataset_dict
+from .dataio import save_dataset_dict, load_rows
 from .judges import SafetyJudge, CotQualityJudge, load_classifier
 from .train import is_trained, backend_kwargs
 # `datasets`, `torch` and matplotlib/seaborn are imported inside the few functions that use them: each costs 1-2 s to import
 
 # %% auto #0
 __all__ = ['VIOLATION_SCHEMA', 'SHIELDGEMMA_GUIDELINE', 'BELIEF_COT_SCHEMA', 'TARGET_MODES', 'PQ_CRITERION', 'PQ_SETS',
-           'GRADER_VALIDATION_NOTE', 'BELIEF_SETS', 'BELIEF_KEYS', 'policy_system', 'pair_row', 'exclusion_reason',
-           'mark_pairs', 'pair_set_meta', 'save_dataset_atomic', 'save_pairs', 'load_pairs', 'load_meta', 'Scorer',
-           'violation_to_unit', 'LLMJudgeScorer', 'GuardScorer', 'ShieldGemmaScorer', 'JudgeScorer', 'make_scorer',
-           'whisper_conversation', 'target_conversation', 'safe_text', 'clean_belief', 'looks_like_refusal',
-           'parse_cot', 'sample_json', 'sample_cots', 'ear_whisper', 'KeywordScorer', 'belief_pairs',
-           'two_sample_pairs', 'pair_quality_ids', 'grade_pair_quality', 'summarise_pair_quality', 'plot_pair_quality',
-           'write_pair_quality', 'pair_generation_records', 'belief_target_backend', 'run_belief_pairs']
+           'GRADER_VALIDATION_NOTE', 'COT_COLUMNS', 'BELIEF_SETS', 'BELIEF_KEYS', 'policy_system', 'pair_row',
+           'exclusion_reason', 'mark_pairs', 'pair_set_meta', 'save_dataset_atomic', 'save_pairs', 'load_pairs',
+           'load_meta', 'Scorer', 'violation_to_unit', 'LLMJudgeScorer', 'GuardScorer', 'ShieldGemmaScorer',
+           'JudgeScorer', 'make_scorer', 'whisper_conversation', 'target_conversation', 'safe_text', 'clean_belief',
+           'looks_like_refusal', 'parse_cot', 'sample_json', 'sample_cots', 'ear_whisper', 'KeywordScorer',
+           'belief_pairs', 'two_sample_pairs', 'pair_quality_ids', 'grade_pair_quality', 'summarise_pair_quality',
+           'plot_pair_quality', 'write_pair_quality', 'pair_generation_records', 'load_cot_rows', 'write_cot_fixture',
+           'LazyModels', 'belief_target_backend', 'run_belief_pairs']
 
 # %% ../nbs/06_belief.ipynb #32696aa4
 def policy_system(policies: str, # the policy block (`policies.policies_text`)
@@ -604,6 +605,69 @@ def pair_generation_records(rows: Sequence[dict]) -> list[dict]:
         for s in json.loads(r.get('samples') or '[]'): recs += _sample_records(s, 'pairs_baseline')
     return recs
 
+# %% ../nbs/06_belief.ipynb #e409a3f2
+COT_COLUMNS = ('id', 'prompt', 'kind', 'cot', 'response')
+
+def load_cot_rows(rd, # the run directory (`rd.data/cot` is read)
+                 ) -> list[dict]:
+    "The step-1 AIDSAFE rows of a run (`data/cot`, every split), checked for the columns the preference steps need; JSON columns as text."
+    folder = Path(rd.data)/'cot'
+    if not folder.is_dir(): raise FileNotFoundError(f"{folder} does not exist: run step 1 (the AIDSAFE data) into this run directory first")
+    rows = load_rows(folder, json_strings=True)
+    missing = [c for c in COT_COLUMNS if rows and c not in rows[0]]
+    if missing: raise ValueError(f"{folder} lacks columns {missing} (has {sorted(rows[0])})")
+    if not rows: raise ValueError(f"{folder} is empty")
+    return [dict(r, id=str(r['id'])) for r in rows]
+
+def write_cot_fixture(rd, # the run directory to write `data/cot` into
+                      rows: Sequence[dict], # step-1 rows: `id`, `prompt`, `kind`, `cot`, `response` (other columns get neutral values)
+                     ) -> Path:
+    "Write `rows` as a step-1 `data/cot` dataset (+ JSONL twin) into the run `rd`: for tests and demos before step 1 has run."
+    from datasets import Dataset
+    full = [dict(dict(source='fixture', original_response='', intents='[]', initial_cot='', deliberation_log='[]', thoughts='[]',
+                      n_rounds=0, stop_reason='fixture', failures='[]', status='ok', gate_failures='[]'), **r) for r in rows]
+    save_dataset_atomic(Dataset.from_list(full), Path(rd.data)/'cot')
+    _write_rows_jsonl(Path(rd.data)/'cot.jsonl', full)
+    return Path(rd.data)/'cot'
+
+# %% ../nbs/06_belief.ipynb #733aae2b
+def _saved(folder: Path) -> bool: return folder.is_dir() and folder.with_name(folder.name + '.jsonl').exists()
+
+# %% ../nbs/06_belief.ipynb #ac357be7
+class LazyModels:
+    "The step's models, each built on first use only (so a finished run builds none): backends by role, and the scorer."
+    def __init__(self,
+                 rd, # the run directory (its call cache)
+                 cfg, # the run's `RunConfig` (the models of each role)
+                 policies: str, # the policy block every prompt shows
+                 target_role: str = 'agent', # the role whose model the beliefs are prepended for: 'agent' or 'target'
+                 judge_temperature: float = 0.0, # the LLM judge's sampling temperature
+                 given: dict|None = None, # backends to use instead of building them, by role
+                 scorer=None, # the violation scorer to use instead of `make_scorer`'s
+                ):
+        if target_role not in ('agent', 'target'): raise ValueError(f"target_role must be 'agent' or 'target', got {target_role!r}")
+        self.rd, self.cfg, self.policies, self.target_role, self.judge_temperature = rd, cfg, policies, target_role, judge_temperature
+        self.given, self.built, self._scorer = {k: v for k, v in (given or {}).items() if v is not None}, {}, scorer
+    def __call__(self, role: str):
+        "The backend for 'agent', 'judge' or 'whispered' (the model the beliefs are prepended for)."
+        if role in self.given: return self.given[role]
+        if role not in self.built:
+            self.built[role] = backend_for(self.cfg, self.target_role if role == 'whispered' else role, self.rd)
+        return self.built[role]
+    @property
+    def scorer(self):
+        "The violation scorer (`make_scorer`), built on first use."
+        if self._scorer is None:
+            jb = None if self.cfg.safety_classifier else self('judge')
+            self._scorer = make_scorer(self.cfg, self.rd, self.policies, judge_backend=jb, temperature=self.judge_temperature)
+        return self._scorer
+
+def _step_models(rd, cfg, policies: str|None, target_role: str, given: dict, scorer=None) -> LazyModels:
+    "The step's `LazyModels`: policy titles and a sampling judge on the tiny model, else full policies and a greedy judge."
+    tiny = cfg.agent_model == 'tiny' and cfg.judge_model == 'tiny'
+    judge_temperature = cfg.judge_temperature if cfg.judge_temperature is not None else (cfg.temperature if tiny else 0.0)
+    return LazyModels(rd, cfg, policies or policies_text(cfg.policy_set, titles_only=tiny), target_role, judge_temperature, given, scorer)
+
 # %% ../nbs/06_belief.ipynb #a54fcb5e
 BELIEF_SETS = ('pairs_belief', 'pairs_baseline')
 BELIEF_KEYS = ('seed', 'agent_model', 'judge_model', 'safety_classifier', 'target_model', 'policy_set', 'max_new_tokens', 'stage_max_tokens',
@@ -621,7 +685,6 @@ def belief_target_backend(rd, cfg, backend_factory=None) -> tuple:
 # %% ../nbs/06_belief.ipynb #9b0b4170
 def _build_belief_sets(rd, cfg, cot: list[dict], m, target, target_name: str, out: dict, min_gap: float, progress: bool):
     "Generate and save the belief pairs, then the baseline pairs with equal draws, where not saved yet."
-    from aidsafe_nb.saro import _saved
     mode = 'chat' if cfg.belief_target == 'sft_db' else 'json'
     gen = dict(max_tokens=max_tokens_for(cfg, 'belief_target', cfg.max_new_tokens), temperature=cfg.temperature, top_p=cfg.top_p)
     prov = dict(config_hash=config_hash(cfg, list(BELIEF_KEYS)), whispered_model=target_name, target_mode=mode)
@@ -649,7 +712,6 @@ def _grader(cfg, m, grader):
 def run_belief_pairs(rd, cfg, *, agent=None, judge=None, target=None, scorer=None, grader=None, backend_factory=None,
                      policies: str|None = None, min_gap: float|None = None, progress: bool = True) -> dict:
     "Step 4's first part: belief and baseline pairs from the model DPO trains (SFT_DB by default), gate summaries, pair quality (resumable)."
-    from aidsafe_nb.saro import load_cot_rows, _saved, _step_models
     min_gap = cfg.pair_min_gap if min_gap is None else min_gap
     t0, cot, man, out = time.time(), load_cot_rows(rd), Manifest(rd), {n: Path(rd.data)/n for n in BELIEF_SETS}
     m, built, info = _step_models(rd, cfg, policies, 'agent', dict(agent=agent, judge=judge), scorer), {}, dict(belief_target=cfg.belief_target)

@@ -4,29 +4,27 @@
 
 # %% ../nbs/06a_saro.ipynb #412d11a9
 from __future__ import annotations
-import json, random, re, time
+import json, random, re
 from collections import Counter
 from pathlib import Path
 from typing import Sequence
+import jinja2, jinja2.meta
 from .config import config_hash, max_tokens_for
 from .reasoning import format_reasoning, split_reasoning
 from .run import atomic_write_text
-from .policies import prompts_dir, render_template, template_source, policies_text
+from .policies import prompts_dir, render_template, template_source
 from .gates import gate_record, gate_summary, write_gate_summary, row_status
-from .backends import backend_for
 from .structured import chat_json
-from .dataio import load_rows
-import jinja2, jinja2.meta
-from .belief import (pair_row, mark_pairs, save_pairs, load_pairs, load_meta, save_dataset_atomic, policy_system, make_scorer,
+from .belief import (pair_row, mark_pairs, save_pairs, load_pairs, save_dataset_atomic, policy_system, LazyModels, _saved,
                                sample_json, safe_text, _missing, _json_safe, _side_failures, _split, _write_rows_jsonl)
 # `datasets` is imported inside the functions that build data sets: it costs over a second to import
 
 # %% auto #0
 __all__ = ['TRAIN_JAILBREAK_DIR', 'JAILBREAK_NAMES', 'REASONING_SCHEMA', 'ACCEPT_SCHEMA', 'REFLECTION_RE', 'BRANCH_RULES',
-           'CONTINUE_SCHEMA', 'COT_COLUMNS', 'PREF_KEYS', 'PAIR_SETS', 'SARO_SETS', 'train_jailbreak_templates',
-           'wrap_jailbreak', 'rw_items', 'parse_reasoning', 'shortest_accepted', 'rw_rows', 'save_sft', 'split_steps',
-           'branch_point', 'base_chains', 'choose_branches', 'continue_branches', 'srpo_pairs', 'outcome_pairs',
-           'load_cot_rows', 'write_saro_gates', 'LazyModels', 'build_preference_sets', 'write_cot_fixture']
+           'CONTINUE_SCHEMA', 'PREF_KEYS', 'PAIR_SETS', 'SARO_SETS', 'train_jailbreak_templates', 'wrap_jailbreak',
+           'rw_items', 'parse_reasoning', 'shortest_accepted', 'rw_rows', 'save_sft', 'split_steps', 'branch_point',
+           'base_chains', 'choose_branches', 'continue_branches', 'srpo_pairs', 'outcome_pairs', 'write_saro_gates',
+           'build_preference_sets']
 
 # %% ../nbs/06a_saro.ipynb #8341f260
 TRAIN_JAILBREAK_DIR = 'jailbreaks_train'
@@ -290,24 +288,10 @@ def outcome_pairs(items: Sequence[dict], rw: Sequence[dict], chains: Sequence[di
     return mark_pairs(rows, min_gap)
 
 # %% ../nbs/06a_saro.ipynb #0749a158
-COT_COLUMNS = ('id', 'prompt', 'kind', 'cot', 'response')
 PREF_KEYS = ('seed', 'agent_model', 'judge_model', 'safety_classifier', 'policy_set', 'max_new_tokens', 'stage_max_tokens', 'temperature',
              'top_p', 'rw_samples', 'srpo_branch', 'srpo_threshold', 'srpo_max_steps', 'pair_min_gap', 'rw_jailbreaks')
 PAIR_SETS = ('pairs_saro', 'pairs_saro_outcome')
 SARO_SETS = ('rw',) + PAIR_SETS
-
-def load_cot_rows(rd) -> list[dict]:
-    "The step-1 AIDSAFE rows of a run (`data/cot`, every split), checked for the columns this step needs; JSON columns as text."
-    folder = Path(rd.data)/'cot'
-    if not folder.is_dir(): raise FileNotFoundError(f"{folder} does not exist: run step 1 (the AIDSAFE data) into this run directory first")
-    rows = load_rows(folder, json_strings=True)
-    missing = [c for c in COT_COLUMNS if rows and c not in rows[0]]
-    if missing: raise ValueError(f"{folder} lacks columns {missing} (has {sorted(rows[0])})")
-    if not rows: raise ValueError(f"{folder} is empty")
-    return [dict(r, id=str(r['id'])) for r in rows]
-
-# %% ../nbs/06a_saro.ipynb #1b9feffc
-def _saved(folder: Path) -> bool: return folder.is_dir() and folder.with_name(folder.name + '.jsonl').exists()
 
 # %% ../nbs/06a_saro.ipynb #ab82100f
 def _rw_generation_records(rows: Sequence[dict]) -> list[dict]:
@@ -331,28 +315,14 @@ def write_saro_gates(rd) -> dict:
         write_gate_summary(rd, n, out[n])
     return out
 
-# %% ../nbs/06a_saro.ipynb #aa5defd9
-class LazyModels:
-    "The step's models, each built on first use only (so a finished run builds none): backends by role, and the scorer."
-    def __init__(self, rd, cfg, policies: str, target_role: str = 'agent', judge_temperature: float = 0.0, given: dict|None = None, scorer=None):
-        if target_role not in ('agent', 'target'): raise ValueError(f"target_role must be 'agent' or 'target', got {target_role!r}")
-        self.rd, self.cfg, self.policies, self.target_role, self.judge_temperature = rd, cfg, policies, target_role, judge_temperature
-        self.given, self.built, self._scorer = {k: v for k, v in (given or {}).items() if v is not None}, {}, scorer
-    def __call__(self, role: str):
-        "The backend for 'agent', 'judge' or 'whispered' (the model the beliefs are prepended for)."
-        if role in self.given: return self.given[role]
-        if role not in self.built:
-            self.built[role] = backend_for(self.cfg, self.target_role if role == 'whispered' else role, self.rd)
-        return self.built[role]
-    @property
-    def scorer(self):
-        if self._scorer is None:
-            jb = None if self.cfg.safety_classifier else self('judge')
-            self._scorer = make_scorer(self.cfg, self.rd, self.policies, judge_backend=jb, temperature=self.judge_temperature)
-        return self._scorer
-
 # %% ../nbs/06a_saro.ipynb #9f8f1bff
-def build_preference_sets(rd, cfg, cot: list[dict], m: LazyModels, min_gap: float = 0.0, progress: bool = True) -> dict[str, Path]:
+def build_preference_sets(rd, # the run directory (`data/` is written)
+                          cfg, # the run's `RunConfig` (`rw_samples`, `srpo_*`, sampling, token budgets)
+                          cot: list[dict], # the step-1 rows (`belief.load_cot_rows`)
+                          m: LazyModels, # the step's models (`belief._step_models`): agent, judge, scorer
+                          min_gap: float = 0.0, # a pair's least score gap to be trainable (`pair_min_gap`)
+                          progress: bool = True, # unused here (the stages make one batched call each); kept for the step's signature
+                         ) -> dict[str, Path]:
     "Generate and save every SaRO set of the step that is not saved yet (each written even when nothing in it is trainable); returns the folders."
     T = lambda stage, default=cfg.max_new_tokens: max_tokens_for(cfg, stage, default)
     gen = dict(temperature=cfg.temperature, top_p=cfg.top_p)
@@ -370,20 +340,3 @@ def build_preference_sets(rd, cfg, cot: list[dict], m: LazyModels, min_gap: floa
         save_pairs(outcome_pairs(ritems, load_pairs(out['rw'], all_rows=True), chains, m.scorer, min_gap, **prov), out['pairs_saro_outcome'],
                    reason='no prompt with both an RW row and a base chain')
     return out
-
-# %% ../nbs/06a_saro.ipynb #b416ff7e
-def _step_models(rd, cfg, policies: str|None, target_role: str, given: dict, scorer=None) -> LazyModels:
-    "The step's `LazyModels`: policy titles and a sampling judge on the tiny model, else full policies and a greedy judge."
-    tiny = cfg.agent_model == 'tiny' and cfg.judge_model == 'tiny'
-    judge_temperature = cfg.judge_temperature if cfg.judge_temperature is not None else (cfg.temperature if tiny else 0.0)
-    return LazyModels(rd, cfg, policies or policies_text(cfg.policy_set, titles_only=tiny), target_role, judge_temperature, given, scorer)
-
-# %% ../nbs/06a_saro.ipynb #f66741e0
-def write_cot_fixture(rd, rows: Sequence[dict]) -> Path:
-    "Write `rows` as a step-1 `data/cot` dataset (+ JSONL twin) into the run `rd`: for tests and demos before step 1 has run."
-    from datasets import Dataset
-    full = [dict(dict(source='fixture', original_response='', intents='[]', initial_cot='', deliberation_log='[]', thoughts='[]',
-                      n_rounds=0, stop_reason='fixture', failures='[]', status='ok', gate_failures='[]'), **r) for r in rows]
-    save_dataset_atomic(Dataset.from_list(full), Path(rd.data)/'cot')
-    atomic_write_text(Path(rd.data)/'cot.jsonl', ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in full))
-    return Path(rd.data)/'cot'

@@ -24,7 +24,7 @@ def _lora_as_sft_db(rd, model: str):
 
 @pytest.fixture(scope='module')
 def pref_run(tmp_path_factory):
-    from aidsafe_nb.saro import write_cot_fixture
+    from aidsafe_nb.belief import write_cot_fixture
     from aidsafe_nb.steps import run_preference
     from aidsafe_nb.belief import run_belief_pairs
     rd, cfg = open_run(tmp_path_factory.mktemp('pref')/'run', 'tiny')
@@ -69,7 +69,7 @@ def test_tiny_steps_rerun_make_no_llm_call(pref_run):
 def fake_sets(tmp_path_factory):
     "Every pair set from hand-written outputs (trainable rows guaranteed), written by the real writers."
     from aidsafe_nb.backends import get_backend
-    from aidsafe_nb.saro import write_cot_fixture
+    from aidsafe_nb.belief import write_cot_fixture
     from aidsafe_nb.steps import run_preference
     from aidsafe_nb.belief import run_belief_pairs
     from test_preference_units import _fake_model, _Grader, _fake_sft_db, COT
@@ -98,7 +98,7 @@ def test_dpo_trainer_accepts_pair_set_as_saved(fake_sets, name, tmp_path):
 @pytest.mark.slow
 def test_smol_preference_and_belief_pairs(tmp_path):
     "SmolLM2 as agent, judge and (via an untrained adapter) SFT_DB on 2+2 smoke prompts: the steps finish, junk is gated, nothing gated is trainable."
-    from aidsafe_nb.saro import write_cot_fixture
+    from aidsafe_nb.belief import write_cot_fixture
     from aidsafe_nb.steps import run_preference
     from aidsafe_nb.belief import run_belief_pairs, load_pairs, load_meta
     rd, cfg = open_run(tmp_path/'run', 'tiny', agent_model='smol', judge_model='smol', target_model='smol', belief_iterations=1,

@@ -7,7 +7,8 @@ from aidsafe_nb.backends import get_backend
 from aidsafe_nb.benchmarks import load_jailbreak_templates
 from aidsafe_nb.belief import (ear_whisper, belief_pairs, two_sample_pairs, mark_pairs, pair_row, save_pairs, load_pairs,
                                exclusion_reason, KeywordScorer, LLMJudgeScorer, clean_belief)
-from aidsafe_nb.saro import split_steps, branch_point, srpo_pairs, rw_items, rw_rows, write_cot_fixture, train_jailbreak_templates, wrap_jailbreak, JAILBREAK_NAMES, PAIR_SETS, SARO_SETS
+from aidsafe_nb.saro import split_steps, branch_point, srpo_pairs, rw_items, rw_rows, train_jailbreak_templates, wrap_jailbreak, JAILBREAK_NAMES, PAIR_SETS, SARO_SETS
+from aidsafe_nb.belief import write_cot_fixture
 from aidsafe_nb.steps import run_preference
 
 POL = 'P1. No illegal activities.\nP5. Do not refuse benign requests.'
