@@ -6,8 +6,11 @@
 from __future__ import annotations
 import argparse, json, os, re, shutil, sys, tempfile
 from pathlib import Path
-import yaml
-from .dataio import load_dataset_folder, SPLITS
+import huggingface_hub, yaml
+from datasets import load_from_disk, DatasetDict
+from huggingface_hub import DatasetCard, DatasetCardData
+from huggingface_hub.utils import filter_repo_objects
+from .dataio import load_dataset_folder, save_dataset_dict, SPLITS
 
 # %% auto #0
 __all__ = ['REPO_RE', 'ADAPTER_IGNORE', 'PublishError', 'data_sets', 'adapters', 'stage_datasets', 'push_run', 'RecordingApi',
@@ -20,20 +23,21 @@ ADAPTER_IGNORE = ['checkpoint-*', 'checkpoint-*/**', 'optimizer.pt', 'scheduler.
 class PublishError(ValueError):
     "A push that cannot start: the message says why."
 
-def data_sets(run_dir) -> dict[str, Path]:
+def data_sets(run_dir, # the run directory
+             ) -> dict[str, Path]:
     "`{name: folder}` of the saved data sets under `<run>/data/` (folders written by `save_to_disk`)."
     d = Path(run_dir)/'data'
     is_ds = lambda p: p.is_dir() and not p.name.startswith('.') and any((p/f).exists() for f in ('dataset_dict.json', 'state.json'))
     return {p.name: p for p in sorted(d.iterdir()) if is_ds(p)} if d.is_dir() else {}
 
-def adapters(run_dir) -> dict[str, Path]:
+def adapters(run_dir, # the run directory
+            ) -> dict[str, Path]:
     "`{name: folder}` of the trained adapters under `<run>/models/` (folders with an `adapter_config.json`)."
     d = Path(run_dir)/'models'
     return {p.name: p for p in sorted(d.iterdir()) if (p/'adapter_config.json').exists()} if d.is_dir() else {}
 
 # %% ../nbs/12_publish.ipynb #f0004a5d
 def _set_splits(folder: Path) -> dict:
-    from datasets import load_from_disk, DatasetDict
     ds = load_from_disk(str(folder))
     return dict(ds) if isinstance(ds, DatasetDict) else {'train': ds}
 
@@ -42,7 +46,6 @@ def _strip_yaml(text: str) -> str:
     return text.split('---', 2)[2].lstrip() if text.startswith('---') and text.count('---') >= 2 else text
 
 def _root_card(repo: str, sets: dict, metas: list[dict]):
-    from huggingface_hub import DatasetCard, DatasetCardData
     lic = sorted({m.get('license') for m in metas if m.get('license')})
     srcs = sorted({s for m in metas for s in (m.get('source_datasets') or [])})
     configs = [dict(config_name=n, data_files=[dict(split=s, path=f'data/{n}/{s}-*.parquet') for s in splits]) for n, splits in sets.items()]
@@ -85,8 +88,7 @@ def _api(api, token_env: str):
     if api is not None: return api
     token = os.environ.get(token_env)
     if not token: raise PublishError(f"no Hugging Face token: set the environment variable {token_env} (a write token from https://huggingface.co/settings/tokens)")
-    from huggingface_hub import HfApi
-    return HfApi(token=token)
+    return huggingface_hub.HfApi(token=token)
 
 def _check(run_dir: Path, repo: str, token_env: str):
     if not REPO_RE.match(repo or ''): raise PublishError(f"repo must look like ORG/NAME, got {repo!r}")
@@ -122,24 +124,34 @@ def push_run(run_dir, # the run directory (`outputs/<run>`)
 # %% ../nbs/12_publish.ipynb #b84238cc
 def _ignored(rel: Path, patterns) -> bool:
     "Whether `rel` is left out by `upload_folder`'s `ignore_patterns` (huggingface_hub's own matcher)."
-    from huggingface_hub.utils import filter_repo_objects
     return bool(patterns) and not list(filter_repo_objects([Path(rel).as_posix()], ignore_patterns=patterns))
 
 # %% ../nbs/12_publish.ipynb #347e1333
 class RecordingApi:
     "A stand-in for `huggingface_hub.HfApi`: records `create_repo` and `upload_folder` calls (with the files and their bytes)."
     def __init__(self): self.calls = []
-    def create_repo(self, repo_id, repo_type=None, private=False, exist_ok=False, **kw):
+    def create_repo(self,
+                    repo_id, # `ORG/NAME`
+                    repo_type=None, # 'dataset' or 'model'
+                    private=False, # a private repo
+                    exist_ok=False, # no error when it exists
+                    **kw):
         self.calls.append(dict(op='create_repo', repo_id=repo_id, repo_type=repo_type, private=private)); return f'https://huggingface.co/{repo_id}'
-    def upload_folder(self, folder_path, repo_id, repo_type=None, ignore_patterns=None, commit_message=None, **kw):
+    def upload_folder(self,
+                      folder_path, # the folder to upload
+                      repo_id, # `ORG/NAME`
+                      repo_type=None, # 'dataset' or 'model'
+                      ignore_patterns=None, # glob patterns of files left out
+                      commit_message=None, # the commit's message
+                      **kw):
         root = Path(folder_path)
         files = {str(f.relative_to(root)): f.read_bytes() for f in sorted(root.rglob('*')) if f.is_file() and not _ignored(f.relative_to(root), ignore_patterns)}
         self.calls.append(dict(op='upload_folder', repo_id=repo_id, repo_type=repo_type, files=files, commit_message=commit_message))
 
 # %% ../nbs/12_publish.ipynb #6e55d03b
-def write_demo_run(run_dir) -> Path:
+def write_demo_run(run_dir, # the folder to create
+                  ) -> Path:
     "A small run directory (two data sets, one adapter with a checkpoint) for examples and tests of `push_run`."
-    from aidsafe_nb.dataio import save_dataset_dict
     run_dir = Path(run_dir); (run_dir/'data').mkdir(parents=True, exist_ok=True)
     (run_dir/'config.yaml').write_text('profile: tiny\nsafety_source: PKU-Alignment/BeaverTails\n')
     (run_dir/'manifest.json').write_text('{"steps": {}}\n')
@@ -153,7 +165,8 @@ def write_demo_run(run_dir) -> Path:
     return run_dir
 
 # %% ../nbs/12_publish.ipynb #75cd96fc
-def main(argv=None) -> int:
+def main(argv=None, # the arguments after `push` (None: `sys.argv[1:]`)
+        ) -> int:
     "`push --run DIR --repo ORG/NAME [--private] [--token-env NAME] [--dry-run]`: push a run to the Hub; prints the plan."
     ap = argparse.ArgumentParser(prog='aidsafe-study push', description='Push a run\'s data sets and adapters to the Hugging Face Hub.')
     ap.add_argument('--run', required=True, help='the run directory')
