@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from .config import data_dir, max_tokens_for, shared_benchmarks_dir
 from .models import resolve_model
 from .gates import gate_record, gate_text
+from .structured import chat_json, parse_json
 from .backends import backend_for
 
 # %% auto #0
@@ -271,18 +272,6 @@ def _policies_list(policies_text, n: int) -> list[str]:
     _check_texts(policies_text=policies_text, items=[''] * n)
     return policies_text
 
-# %% ../nbs/05a_judges.ipynb #7be05e99
-def _repair_answers(backend, conversations, res, out, bad, *, schema, stage: str, max_tokens: int, readable=None, finish=None):
-    "One batched repair call for the answers at indices `bad`; updates `out` (and the finish reasons `finish`) in place."
-    from aidsafe_nb.structured import chat_json, REPAIR_PROMPT
-    fix = [conversations[i] + [{'role': 'assistant', 'content': res[i].raw},
-                               {'role': 'user', 'content': REPAIR_PROMPT.format(reason=res[i].error, schema=json.dumps(schema))}] for i in bad]
-    for i, r in zip(bad, chat_json(backend, fix, schema, stage=stage, repair=False, max_tokens=max_tokens, temperature=0.0)):
-        if r.data is not None or (readable and readable(r.raw or '')):
-            out[i] = (r.data if r.data is not None else r.raw, r.raw, None)
-            if finish is not None: finish[i] = r.finish_reason
-        else: out[i] = (out[i][0], out[i][1], f'{out[i][2]}; after repair: {r.error}')
-
 # %% ../nbs/05a_judges.ipynb #3df9b1d3
 def _judge_gate(ans, raw: str, finish_reason, *, stage: str, structured: bool, free_fields=(), template: str = '') -> str|None:
     "Why one judge answer is not a verdict (`'gate <name> in <field>'`), or None when it passes the content gates."
@@ -296,7 +285,6 @@ def _judge_gate(ans, raw: str, finish_reason, *, stage: str, structured: bool, f
 # %% ../nbs/05a_judges.ipynb #a14f7fe3
 def _loose_json(raw: str, default):
     "The JSON object in `raw` if there is one (tolerant parse), else `default`."
-    from aidsafe_nb.structured import parse_json
     try:
         v = parse_json(raw or '')
         return v if isinstance(v, dict) else default
@@ -307,23 +295,19 @@ def _run_judge(backend, conversations, *, schema, structured: bool, stage: str, 
                free_fields=(), template: str = '') -> list[tuple[Any, str, str|None]]:
     "One batched call: `(answer, raw text, error)` per conversation; answer is the JSON dict when there is one, None when a content gate failed."
     if not conversations: return []
+    gate = lambda obj, raw, fr: _judge_gate(obj, raw, fr, stage=stage, structured=structured, free_fields=free_fields, template=template)
     if not structured:
         comps = backend.chat(conversations, stage=stage, max_tokens=max_tokens, temperature=0.0)
-        out, finish = [(c.text or '', c.text or '', c.error) for c in comps], [c.finish_reason for c in comps]
-    else:
-        from aidsafe_nb.structured import chat_json
-        res = chat_json(backend, conversations, schema, stage=stage, repair=False, max_tokens=max_tokens, temperature=0.0)
-        out, finish = [(r.data if r.data is not None else (r.raw or ''), r.raw or '', r.error) for r in res], [r.finish_reason for r in res]
-        # one batched repair, only for answers that are neither valid JSON nor readable as free text
-        bad = [i for i, r in enumerate(res) if r.data is None and not (r.error or '').startswith('backend error')
-               and not (readable and readable(r.raw or ''))]
-        if bad: _repair_answers(backend, conversations, res, out, bad, schema=schema, stage=stage, max_tokens=max_tokens, readable=readable, finish=finish)
-    for i, (ans, raw, err) in enumerate(out):
-        if err and err.startswith('backend error'): continue
-        obj = ans if not structured or isinstance(ans, dict) else _loose_json(raw, ans)   # an off-schema answer read as text is gated too
-        if g := _judge_gate(obj, raw, finish[i], stage=stage, structured=structured, free_fields=free_fields, template=template):
-            out[i] = (None, raw, _join_errors(err, g))
-    return out
+        return [(c.text or '', c.text or '', c.error) if c.error or not (g := gate(c.text or '', c.text or '', c.finish_reason))
+                else (None, c.text or '', g) for c in comps]
+    gated = {}     # the gate depends only on (raw, finish_reason): what it rejected, by that key
+    def gate_result(r):
+        obj = r.data if r.data is not None else _loose_json(r.raw, r.raw)     # an off-schema answer read as text is gated too
+        if g := gate(obj, r.raw or '', r.finish_reason): gated[(r.raw, r.finish_reason)] = g
+        return g
+    res = chat_json(backend, conversations, schema, stage=stage, max_tokens=max_tokens, temperature=0.0, readable=readable, gate=gate_result)
+    return [(r.data if r.data is not None else None if (r.raw, r.finish_reason) in gated and not (r.error or '').startswith('backend error')
+             else r.raw or '', r.raw or '', r.error) for r in res]
 
 # %% ../nbs/05a_judges.ipynb #97c294e9
 def _join_errors(*errs) -> str|None:
