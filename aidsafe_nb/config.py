@@ -4,8 +4,8 @@
 
 # %% ../nbs/00_config.ipynb #abc2ef2f
 from __future__ import annotations
-import csv, dataclasses, difflib, hashlib, json, os, re, sys, typing
-from dataclasses import dataclass, field, asdict, fields
+import csv, difflib, hashlib, json, os, re, sys, typing
+from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import yaml
 import aidsafe_nb
