@@ -9,9 +9,11 @@ from collections import Counter
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Callable
-import pandas as pd, yaml
+import pandas as pd, pyarrow as pa, yaml
+from huggingface_hub import DatasetCard, DatasetCardData
 from .config import data_dir, ConfigError
 from .run import atomic_write_text, atomic_write_json
+# `datasets` is imported inside the functions that build or read data sets: it adds ~0.4 s to an import that `sources` (so every step's preflight) makes
 
 # %% auto #0
 __all__ = ['SPLITS', 'META_FILE', 'RECIPES', 'MODEL_ROLES', 'HUB_SOURCES', 'split_of', 'json_columns', 'typed_table',
@@ -52,14 +54,12 @@ def json_columns(rows: list[dict], # data rows
 
 # %% ../nbs/00b_dataio.ipynb #df8535f1
 def _has_empty_struct(t) -> bool:
-    import pyarrow as pa
     if pa.types.is_struct(t): return t.num_fields == 0 or any(_has_empty_struct(t.field(i).type) for i in range(t.num_fields))
     if pa.types.is_list(t) or pa.types.is_large_list(t): return _has_empty_struct(t.value_type)
     return False
 
 def _no_null(t):
     "`t` with every null type (a field that was None or an empty list in every row) made `string`, for a stable schema."
-    import pyarrow as pa
     if pa.types.is_null(t): return pa.string()
     if pa.types.is_struct(t): return pa.struct([pa.field(f.name, _no_null(f.type)) for f in t])
     if pa.types.is_list(t): return pa.list_(_no_null(t.value_type))
@@ -68,7 +68,6 @@ def _no_null(t):
 
 def _typed_column(values: list, decode: bool):
     "(Arrow array, decoded?) for one column; JSON text that fits no single Arrow type stays text."
-    import pyarrow as pa
     if decode:
         try:
             arr = pa.array([json.loads(v) if isinstance(v, str) else v for v in values])
@@ -84,7 +83,6 @@ def typed_table(rows: list[dict], # data rows (missing keys become nulls)
                 nested='auto', # columns holding JSON text to type: 'auto' (`json_columns`), a list, or None
                ):
     "(pyarrow table, typed JSON columns, JSON columns kept as text)."
-    import pyarrow as pa
     from datasets import Features
     features = dict(features or {})
     want = json_columns(rows, [c for c in columns if c not in features]) if nested == 'auto' else [c for c in (nested or []) if c not in features]
@@ -117,7 +115,8 @@ def template_hashes(prefix: str = '', # template file name prefix (e.g. 'aidsafe
     d = data_dir()/'prompts'
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:12] for p in sorted(d.glob(f'{prefix}*')) if p.is_file()}
 
-def policy_hashes(policy_set: str = 'aidsafe5') -> dict[str, str]:
+def policy_hashes(policy_set: str = 'aidsafe5', # a policy set name under `data/policies/` or a folder
+                 ) -> dict[str, str]:
     "`{file: sha256[:12]}` of a policy set's files (a name under `data/policies/` or a folder)."
     d = Path(policy_set) if Path(policy_set).is_dir() else data_dir()/'policies'/policy_set
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:12] for p in sorted(d.glob('*')) if p.is_file()}
@@ -145,7 +144,6 @@ def _gates_table(path: Path) -> str:
 
 # %% ../nbs/00b_dataio.ipynb #dcf967f5
 def _card_meta(name: str, info: dict, cfg: dict, n_rows: int):
-    from huggingface_hub import DatasetCardData
     srcs = info.get('source_datasets')
     if srcs is None: srcs = [s for s in (cfg.get('safety_source'), cfg.get('general_source')) if s and '/' in str(s) and not Path(str(s)).exists()]
     return DatasetCardData(license=info.get('license', 'cc-by-nc-4.0'), language=info.get('language', ['en']),
@@ -185,7 +183,6 @@ def dataset_card(folder, # the data set folder (`<run>/data/<name>` gets the run
                  typed: list|None = None, # columns typed from JSON text
                 ):
     "The `huggingface_hub.DatasetCard` of a data set."
-    from huggingface_hub import DatasetCard
     folder, info = Path(folder), dict(card or {})
     cfg = _as_dict(info.pop('config', None)) or _run_config(folder)
     meta = _card_meta(folder.name, info, cfg, sum(counts.values()))
