@@ -49,14 +49,22 @@ _CHECKED: set[str] = set()
 
 # %% ../nbs/01a_cache.ipynb #d6bb44a2
 @patch
-def put(self: CallCache, key: str, comp: Completion, model: str = '', stage: str = '', request: dict|None = None):
+def put(self: CallCache,
+        key: str, # the `request_key`
+        comp: Completion, # a successful completion
+        model: str = '', # the model name (for reading the cache)
+        stage: str = '', # the stage name
+        request: dict|None = None, # the rendered request (messages and sampling), stored scrubbed
+       ):
     "Store one successful completion (committed immediately) with its rendered request."
     req = clean_text(scrub(json.dumps(request, ensure_ascii=False, default=str))) if request is not None else None
     self._con().execute("INSERT OR REPLACE INTO calls VALUES (?,?,?,?,?,?,?,?,?)",
                         (key, model, stage, clean_text(comp.text), comp.prompt_tokens, comp.completion_tokens, comp.finish_reason, time.time(), req))
 
 @patch
-def get_many(self: CallCache, keys) -> dict[str, Completion]:
+def get_many(self: CallCache,
+             keys, # request keys (duplicates allowed)
+            ) -> dict[str, Completion]:
     "The cached completions among `keys`."
     out, keys = {}, list(dict.fromkeys(keys))
     for i in range(0, len(keys), 500):
@@ -68,19 +76,29 @@ def get_many(self: CallCache, keys) -> dict[str, Completion]:
 
 # %% ../nbs/01a_cache.ipynb #a214dbba
 @patch
-def put_failure(self: CallCache, key: str, comp: Completion, model: str = '', stage: str = ''):
+def put_failure(self: CallCache,
+                key: str, # the `request_key`
+                comp: Completion, # the failed completion (`error` set)
+                model: str = '', # the model name
+                stage: str = '', # the stage name
+               ):
     "Record a failed call (its reason scrubbed); a later success of the same request supersedes it."
     self._con().execute("INSERT INTO failures VALUES (?,?,?,?,?,?)", (key, model, stage, clean_text(scrub(comp.error)), int(comp.retryable), time.time()))
 
 @patch
-def retryable_failures(self: CallCache, since: float = 0.0) -> list[dict]:
+def retryable_failures(self: CallCache,
+                       since: float = 0.0, # a `time.time()`: only failures since then
+                      ) -> list[dict]:
     "Calls that failed for non-content reasons since `since` (a time) and have no answer yet: what a rerun must send again."
     rows = self._con().execute("SELECT key, model, stage, error, MAX(created) FROM failures WHERE retryable=1 AND created>=? "
                                "AND key NOT IN (SELECT key FROM calls) GROUP BY key", (since,)).fetchall()
     return [dict(key=k, model=m, stage=s, error=e, created=t) for k, m, s, e, t in rows]
 
 @patch
-def quarantine(self: CallCache, key: str, reason: str):
+def quarantine(self: CallCache,
+               key: str, # the `request_key` of the cached answer
+               reason: str, # why it cannot be used (stored, scrubbed)
+              ):
     "Move a cached answer that cannot be used out of `calls` (kept in `quarantine`), so the request is sent again next time."
     con = self._con()
     con.execute("INSERT INTO quarantine SELECT key, model, stage, text, ?, ? FROM calls WHERE key=?", (clean_text(scrub(reason))[:500], time.time(), key))

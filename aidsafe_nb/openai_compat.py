@@ -91,7 +91,8 @@ class AdaptiveLimiter:
         except asyncio.CancelledError:
             if f.done() and not f.cancelled(): self.inflight -= 1; self._wake()
             raise
-    def release(self, status):
+    def release(self, status, # 'ok', an HTTP status, 'conn' or 'bad': how the attempt ended
+               ):
         self.inflight -= 1
         self.recent.append(status == 429)
         now = time.monotonic()

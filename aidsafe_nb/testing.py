@@ -25,7 +25,10 @@ class FakeBackend(Backend):
                 ):
         super().__init__({'model': model}, cache, progress)
         self.responder, self.latency, self.n_calls, self.chat_calls = responder or (lambda conv: conv[-1]['content']), latency, 0, 0
-    def chat(self, conversations, stage='default', **sampling):
+    def chat(self, conversations, # see `Backend.chat`
+             stage='default', # the usage stage
+             **sampling, # see `sampling_params`
+            ):
         self.chat_calls += 1
         return super().chat(conversations, stage, **sampling)
     def _run(self, conversations, sampling, done):
