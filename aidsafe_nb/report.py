@@ -4,14 +4,16 @@
 
 # %% ../nbs/10_report.ipynb #4eb3c129
 from __future__ import annotations
-import json, time
+import json, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 from .config import RunConfig, data_dir
-from .run import RunDir, Manifest, atomic_write_text, now_iso
+from .run import RunDir
 from .models import model_label
+from .judges import judge_validity
 from .benchmarks import benchmarks_of, headlines, benchmark_title
-from .evaluate import (COT_METRICS, RESULT_COLUMNS, headline_table, relative_gains, relative_gain_cells, paper_table2, valid_rows)
+from .evaluate import COT_METRICS, RESULT_COLUMNS
+from .scoring import headline_table, relative_gains, relative_gain_cells, paper_table2, valid_rows
 
 # %% auto #0
 __all__ = ['SYSTEM_ORDER', 'GAIN_PAIRS', 'PQ_COLUMNS', 'md_table', 'table2', 'gains_table', 'paper_gains', 'paper_table1',
@@ -26,7 +28,10 @@ def _fmt(v, floatfmt: str = '.2f') -> str:
     return str(v)
 
 # %% ../nbs/10_report.ipynb #10026e64
-def md_table(df: pd.DataFrame, floatfmt: str = '.2f', index: bool = True) -> str:
+def md_table(df: pd.DataFrame, # the table
+             floatfmt: str = '.2f', # the format of float cells
+             index: bool = True, # show the index as the first column
+            ) -> str:
     "`df` as a GitHub markdown table."
     d = df.reset_index() if index else df
     head = '| ' + ' | '.join(str(c) for c in d.columns) + ' |'
@@ -51,7 +56,9 @@ def _paper_table2_columns(t: pd.DataFrame) -> pd.DataFrame:
     return t
 
 # %% ../nbs/10_report.ipynb #23be6b60
-def table2(results: pd.DataFrame, with_paper: bool = True) -> pd.DataFrame:
+def table2(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
+           with_paper: bool = True, # add the paper's Base / SFT_OG / SFT_DB per model beside them
+          ) -> pd.DataFrame:
     "Table-2-style frame: benchmarks × systems (headline values, %), plus the paper's Base / SFT_OG / SFT_DB per model."
     h = headline_table(results)
     t = h.pivot_table(index='benchmark', columns='system', values='value', aggfunc='first')
@@ -67,7 +74,6 @@ GAIN_PAIRS = [('SFT_DB', 'Base'), ('SFT_DB', 'SFT_OG'), ('DPO', 'SFT_DB'), ('DPO
 def _mean_gain(h: pd.DataFrame, system: str, baseline: str) -> tuple[float, int]:
     "(mean relative gain %, number of cells) of `system` over `baseline` in the headline frame `h`."
     try:
-        import warnings
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             cells = relative_gain_cells(h, system=system, baseline=baseline)
@@ -75,7 +81,8 @@ def _mean_gain(h: pd.DataFrame, system: str, baseline: str) -> tuple[float, int]
     except ValueError: return float('nan'), 0
 
 # %% ../nbs/10_report.ipynb #b5a2dc6a
-def gains_table(results: pd.DataFrame) -> pd.DataFrame:
+def gains_table(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
+               ) -> pd.DataFrame:
     "Mean relative gain (%) per comparison: safety benchmarks, all benchmarks, and the number of cells."
     h = headline_table(results); rows = []
     for s, b in GAIN_PAIRS:
@@ -104,7 +111,9 @@ def paper_table1() -> pd.DataFrame:
     return pd.read_csv(data_dir()/'reference'/'aidsafe_table1.csv').set_index('metric')
 
 # %% ../nbs/10_report.ipynb #af39ff2e
-def table1(results: pd.DataFrame, with_paper: bool = True) -> pd.DataFrame:
+def table1(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
+           with_paper: bool = True, # add the paper's Table 1 values beside them
+          ) -> pd.DataFrame:
     "Table-1-style frame: CoT-quality criteria × (LLM_ZS, AIDSAFE, change %), plus the paper's values."
     c = results[results.benchmark == 'cot_quality']
     t = c.pivot_table(index='metric', columns='system', values='value', aggfunc='first').reindex(index=COT_METRICS, columns=['LLM_ZS', 'AIDSAFE'])
@@ -133,7 +142,9 @@ def _add_ci_bars(ax, h: pd.DataFrame, order, hue_order):
                 ax.errorbar(x, r.value.iloc[0], yerr=[[r.value.iloc[0] - r.ci_low.iloc[0]], [r.ci_high.iloc[0] - r.value.iloc[0]]], color='k', lw=1, capsize=2)
 
 # %% ../nbs/10_report.ipynb #60ac4237
-def plot_benchmarks(results: pd.DataFrame, path):
+def plot_benchmarks(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
+                    path, # the PNG file to write
+                   ):
     "Grouped bars: headline value (%) per benchmark and system, with bootstrap 95% intervals."
     import seaborn as sns, matplotlib.pyplot as plt
     h = headline_table(results)
@@ -147,7 +158,8 @@ def plot_benchmarks(results: pd.DataFrame, path):
     return _save(fig, path)
 
 # %% ../nbs/10_report.ipynb #612fe877
-def tradeoff_points(results: pd.DataFrame) -> pd.DataFrame:
+def tradeoff_points(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
+                   ) -> pd.DataFrame:
     "Per system: mean safe-response rate over the safety benchmarks run, and XSTest over-refusal (100 - full compliance on safe prompts); only from judges that passed validation."
     results = valid_rows(results)
     safety = benchmarks_of(kind=('safety', 'strongreject'))
@@ -157,7 +169,9 @@ def tradeoff_points(results: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([s, x], axis=1).dropna().reset_index(names='system')
 
 # %% ../nbs/10_report.ipynb #50643600
-def plot_tradeoff(results: pd.DataFrame, path):
+def plot_tradeoff(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
+                 path, # the PNG file to write
+                ):
     "Scatter: safety (y) against over-refusal (x), one point per system."
     import seaborn as sns, matplotlib.pyplot as plt
     pts = tradeoff_points(results)
@@ -172,7 +186,9 @@ def plot_tradeoff(results: pd.DataFrame, path):
     return _save(fig, path)
 
 # %% ../nbs/10_report.ipynb #eb7b9e60
-def plot_xstest(results: pd.DataFrame, path):
+def plot_xstest(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
+                path, # the PNG file to write
+               ):
     "Stacked bars: XSTest full compliance / full refusal / partial refusal on the safe and unsafe halves, per system and judge."
     import seaborn as sns, matplotlib.pyplot as plt
     x = results[results.benchmark == 'xstest'].copy()
@@ -184,7 +200,9 @@ def plot_xstest(results: pd.DataFrame, path):
     return _save(g.figure, path)
 
 # %% ../nbs/10_report.ipynb #3f74d230
-def plot_cot_quality(results: pd.DataFrame, path):
+def plot_cot_quality(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
+                     path, # the PNG file to write
+                    ):
     "Bars: the six CoT-quality scores of LLM_ZS and AIDSAFE (1–5)."
     import seaborn as sns, matplotlib.pyplot as plt
     c = results[results.benchmark == 'cot_quality']
@@ -195,7 +213,9 @@ def plot_cot_quality(results: pd.DataFrame, path):
     return _save(fig, path)
 
 # %% ../nbs/10_report.ipynb #19c0d08b
-def make_figures(results: pd.DataFrame, folder) -> dict[str, Path]:
+def make_figures(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
+                 folder, # where the PNG files go (a run's `figures/`)
+                ) -> dict[str, Path]:
     "Every figure the results allow, into `folder`: {name: path}."
     folder, out = Path(folder), {}
     if not headline_table(results).empty: out['benchmarks'] = plot_benchmarks(results, folder/'benchmarks.png')
@@ -205,7 +225,8 @@ def make_figures(results: pd.DataFrame, folder) -> dict[str, Path]:
     return out
 
 # %% ../nbs/10_report.ipynb #e74978f4
-def detail_table(results: pd.DataFrame) -> pd.DataFrame:
+def detail_table(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
+                ) -> pd.DataFrame:
     "Every non-CoT results row, as benchmark / metric / judge × system, with n and the 95% interval."
     r = results[~results.benchmark.isin(['cot_quality', 'cot_pairwise'])].copy()
     r['cell'] = [f'{v:.2f} [{lo:.1f}, {hi:.1f}] (n={n})' if np.isfinite(v) else f'– (n={n})'
@@ -254,7 +275,8 @@ def _read_json(path, default):
     try: return json.loads(Path(path).read_text()) if Path(path).exists() else default
     except ValueError: return default
 
-def gate_table(data_dir) -> pd.DataFrame:
+def gate_table(data_dir, # a run's `data/` folder (its `*.gates.json` files)
+              ) -> pd.DataFrame:
     "Per data set and generation stage: rows judged, rows that passed the content gates, pass rate and the failures by gate (from `data/*.gates.json`)."
     rows = []
     for f in sorted(Path(data_dir).glob('*.gates.json')) if Path(data_dir).is_dir() else []:
@@ -267,7 +289,8 @@ def gate_table(data_dir) -> pd.DataFrame:
                              **{'pass rate (%)': 100 * s.get('pass_rate', float('nan'))}, failures=fails or '–'))
     return pd.DataFrame(rows, columns=['set', 'stage', 'n', 'passed', 'pass rate (%)', 'failures'])
 
-def read_extras(rd: RunDir) -> dict:
+def read_extras(rd: RunDir, # the run directory
+               ) -> dict:
     "Everything besides results.csv the report shows: gates, judge validation, skipped models, training bases, RW lengths, pair quality."
     val = rd.eval/'judge_validation.csv'
     infos = {p.parent.name: _read_json(p, {}) for p in sorted(Path(rd.models).glob('*/train_info.json'))}
@@ -289,7 +312,6 @@ def _gate_lines(gates: pd.DataFrame|None) -> list[str]:
 
 def _validation_lines(val: pd.DataFrame|None, results: pd.DataFrame) -> list[str]:
     "The `## Judge validation` section: every check, and the judges kept out of the headline with the reason."
-    from aidsafe_nb.judges import judge_validity
     L = ['## Judge validation', '',
          'Each judge is checked before its numbers are trusted (`eval/judge_validation.csv`): refusal judges against XSTest\'s human labels '
          '(Cohen\'s kappa, binary, per label file), every judge for constant verdicts on this run\'s inputs. No human labels for response harm '
@@ -314,13 +336,15 @@ def _pivot_metric(results: pd.DataFrame, metric: str, benchmarks=None) -> pd.Dat
     t = t[_systems(t.columns)]; t.columns.name = None
     return t
 
-def jailbreak_table(results: pd.DataFrame) -> pd.DataFrame:
+def jailbreak_table(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
+                   ) -> pd.DataFrame:
     "Safe-response rate (%) per jailbreak template × system (`strongreject_jb/<template>` rows)."
     t = _pivot_metric(results[results.benchmark.str.contains('/', regex=False)], 'safe_rate')
     if len(t): t.index = [b.split('/', 1)[1] for b in t.index]; t.index.name = 'template'
     return t
 
-def token_table(results: pd.DataFrame) -> pd.DataFrame:
+def token_table(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
+               ) -> pd.DataFrame:
     "Mean completion tokens per answer, benchmark × system, plus SaRO's and RW's overhead over SFT_DB (%), averaged over benchmarks."
     t = _pivot_metric(results[~results.benchmark.str.contains('/', regex=False)], 'completion_tokens')
     if not len(t) or 'SFT_DB' not in t.columns: return t
@@ -329,7 +353,8 @@ def token_table(results: pd.DataFrame) -> pd.DataFrame:
     return t
 
 # %% ../nbs/10_report.ipynb #4368adee
-def srs_saving(rw: pd.DataFrame|None) -> dict|None:
+def srs_saving(rw: pd.DataFrame|None, # `data/rw.jsonl` as a frame (`sample_words`, `words`), or None
+              ) -> dict|None:
     "Shortest rejection sampling's saving from `data/rw.jsonl`: mean words of the kept sample against the mean of all samples drawn (rows with >1 sample)."
     if rw is None or not {'sample_words', 'words'} <= set(rw.columns): return None
     sw = rw.sample_words.map(lambda v: json.loads(v) if isinstance(v, str) else list(v or []))
@@ -453,8 +478,15 @@ def _table1_lines(results: pd.DataFrame) -> list[str]:
     return L
 
 # %% ../nbs/10_report.ipynb #b55569d9
-def render_report(results: pd.DataFrame, cfg: RunConfig, *, skipped=(), judges: dict|None = None, figures: dict|None = None,
-                  manifest: dict|None = None, run_dir=None, extras: dict|None = None) -> str:
+def render_report(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
+                  cfg: RunConfig, # the run's config (models, judges, gates)
+                  *, skipped=(), # what evaluation skipped (`eval/skipped.json`: item, kind, reason)
+                  judges: dict|None = None, # the judge names per role (`eval/judges.json`)
+                  figures: dict|None = None, # `make_figures` output: {name: path}
+                  manifest: dict|None = None, # the run manifest (steps, seeds, timings)
+                  run_dir=None, # the run directory (shown in the report)
+                  extras: dict|None = None, # `read_extras(rd)`: gates, judge validation, skipped models, RW lengths, pair quality
+                 ) -> str:
     "The markdown report of a run (`extras`: `read_extras(rd)`, the gates, judge validation, skipped models, RW lengths and pair quality)."
     x = extras or {}
     L = ['# AIDSAFE / SaRO study: results', ''] + _random_note(cfg)
