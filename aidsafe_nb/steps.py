@@ -4,7 +4,7 @@
 
 # %% ../nbs/10a_steps.ipynb #33e7031b
 from __future__ import annotations
-import ast, dataclasses, fnmatch, importlib, inspect, re, sys, textwrap, time, types
+import ast, dataclasses, fnmatch, importlib, inspect, json, re, sys, textwrap, time, types
 from dataclasses import dataclass, field
 from pathlib import Path
 import pandas as pd
@@ -22,12 +22,14 @@ from .saro import build_preference_sets, write_saro_gates
 from .belief import load_cot_rows, _step_models
 from .train import train_sft, train_dpo, is_trained, skipped_models, TrainSkip, TrainError, DPO_JOBS, _as_tuple
 from .benchmarks import expand_benchmarks
-from .evaluate import eval_temperature, _run_evaluate
+from .evaluate import _run_evaluate
+from .responses import eval_temperature
 from .report import make_figures, render_report, read_extras
 
 # %% auto #0
-__all__ = ['NON_SEMANTIC', 'STEPS', 'ROLES', 'Step', 'step', 'run_generate', 'run_preference', 'run_sft', 'run_dpo',
-           'run_evaluate', 'run_report', 'config_reads', 'check_params']
+__all__ = ['NON_SEMANTIC', 'STEPS', 'ROLES', 'Step', 'step', 'GenerationSetup', 'generation_setup', 'run_generate', 'stage_table',
+           'round_table', 'calls_table', 'run_preference', 'run_sft', 'run_dpo', 'run_evaluate', 'run_report',
+           'config_reads', 'check_params']
 
 # %% ../nbs/10a_steps.ipynb #835a3267
 @dataclass(frozen=True)
@@ -73,30 +75,100 @@ def step(name: str,          # the step's notebook (without `.ipynb`), e.g. '1_g
         return fn
     return register
 
+# %% ../nbs/10a_steps.ipynb #43bda114
+@dataclass
+class GenerationSetup:
+    "Step 1's models and settings: the backends, the policy text, each stage's token budget and the sampling."
+    agents: list           # the deliberation agents (one backend shared, or one per agent)
+    refiner: object        # the refiner's backend
+    baseline: object       # the LLM_ZS baseline's backend
+    policies: str          # the policy block every stage prompt shows
+    tokens: dict           # {stage: max_tokens}
+    sampling: dict         # temperature, top_p, seed and the default max_tokens
+    n_agents: int = 2
+    max_rounds: int = 3
+    near_dup_threshold: float = 0.85
+    def at(self, stage: str) -> dict: return dict(self.sampling, max_tokens=self.tokens.get(stage, self.sampling['max_tokens']))
+    @property
+    def backends(self) -> list: return list({id(b): b for b in [*self.agents, self.refiner, self.baseline]}.values())
+
+def generation_setup(rd: RunDir, # the run directory (its call cache)
+                     cfg: RunConfig, # the run's config
+                     agents=None, refiner=None, baseline=None, # backends to use instead of the config's (tests)
+                    ) -> GenerationSetup:
+    "The models and settings step 1 runs with (the policies load before any model is built)."
+    policies = load_policies(cfg.policy_set).text()
+    agents, refiner, baseline = _generation_backends(rd, cfg, agents, refiner, baseline)
+    return GenerationSetup(agents, refiner, baseline, policies, {s: max_tokens_for(cfg, s, d) for s, d in STAGE_TOKENS.items()},
+                           dict(max_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed),
+                           cfg.n_agents, cfg.max_rounds, cfg.near_dup_threshold)
+
 # %% ../nbs/10a_steps.ipynb #c9abbacc
 @step('1_generate', _GEN + ('agent_models', 'refiner_model', 'n_prompts', 'safety_fraction', 'safety_source', 'general_source', 'policy_set', 'n_agents',
                            'max_rounds', 'val_fraction', 'test_fraction', 'near_dup_threshold'),
       outputs=('data/cot', 'data/cot.*', 'data/baseline_zs', 'data/baseline_zs.*', 'figures/generate*'),
       reads=('prompts/aidsafe_*', 'policies/*', 'smoke/*'), roles=('agent',))
-def run_generate(rd: RunDir, cfg: RunConfig, agents=None, refiner=None, baseline=None) -> dict:
+def run_generate(rd: RunDir, # the run directory
+                 cfg: RunConfig, # the run's config
+                 agents=None, refiner=None, baseline=None, # backends to use instead of the config's (tests)
+                ) -> dict:
     "Study step 1: write `data/cot` and `data/baseline_zs` (and their `.gates.json`) for the run (skipped when already done)."
-    from aidsafe_nb.llm import record_usage
-    fp, near_dup_threshold = generation_fingerprint(cfg), cfg.near_dup_threshold
+    fp = generation_fingerprint(cfg)
     done = generation_done(rd, cfg, fp)
     if done is not None: return done
-    t0, prompts, policies = time.time(), prompts_for(cfg), load_policies(cfg.policy_set)
-    agents, refiner, baseline = _generation_backends(rd, cfg, agents, refiner, baseline)
-    tokens = {s: max_tokens_for(cfg, s, d) for s, d in STAGE_TOKENS.items()}
-    sampling = dict(max_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
-    zs = zero_shot_cot(prompts, baseline, policies.text(), **dict(sampling, max_tokens=tokens['llm_zs']))
-    rows = generate_cot(prompts, agents, policies.text(), refiner, cfg.n_agents, cfg.max_rounds, near_dup_threshold, tokens, **sampling)
-    for b in {id(b): b for b in [*agents, refiner, baseline]}.values(): usage = record_usage(rd, b)
+    t0, prompts = time.time(), prompts_for(cfg)
+    g = generation_setup(rd, cfg, agents, refiner, baseline)
+    zs = zero_shot_cot(prompts, g.baseline, g.policies, **g.at('llm_zs'))
+    rows = generate_cot(prompts, g.agents, g.policies, g.refiner, g.n_agents, g.max_rounds, g.near_dup_threshold, g.tokens, **g.sampling)
+    for b in g.backends: usage = record_usage(rd, b)
     zs = _save_baseline(rd, cfg, zs)
     plot_generation(rows, rd.figures/'generate.png')
-    summary = _generation_summary(fp, rows, zs, t0, usage, tokens)
-    for name, g in summary['gates'].items(): write_gate_summary(rd, name, g)
+    summary = _generation_summary(fp, rows, zs, t0, usage, g.tokens)
+    for name, gs in summary['gates'].items(): write_gate_summary(rd, name, gs)
     save_rows(rows, rd.data/'cot', COT_COLUMNS, dict(title='AIDSAFE policy-embedded CoT', config=cfg), extra={'generation.json': summary})
     return summary
+
+# %% ../nbs/10a_steps.ipynb #32a513bc
+def _short(v, width: int = 160) -> str:
+    s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+    return s if len(s) <= width else s[:width - 1] + '…'
+
+_STAGE_FIELDS = {'prompts': ('kind', 'source', 'split', 'prompt'), 'intents': ('intents',), 'initial_cot': ('initial_thoughts', 'initial_response'),
+                 'deliberation': ('n_rounds', 'stop_reason', 'thoughts_all', 'response'),
+                 'refiner': ('thoughts', 'removed_thoughts', 'edited_thoughts', 'response'), 'llm_zs': ('cot', 'response', 'status')}
+
+def stage_table(records: list[dict], # records after `stage` (e.g. `decompose_intents`'s output)
+                stage: str, # one of 'prompts', 'intents', 'initial_cot', 'deliberation', 'refiner', 'llm_zs'
+                width: int = 160, # longest text shown per cell
+               ) -> pd.DataFrame:
+    "What `stage` produced for each record, and the content gates it failed there."
+    if stage not in _STAGE_FIELDS: raise ValueError(f"stage must be one of {list(_STAGE_FIELDS)}, got {stage!r}")
+    rows = []
+    for r in records:
+        row = {'id': r['id'], **{f: _short(r.get(f, ''), width) for f in _STAGE_FIELDS[stage]}}
+        if stage != 'prompts': row['gates_failed'] = _gate_names(g for g in r.get('gate_failures', []) if g.get('stage') == stage)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+def _turns(r: dict) -> list[dict]:
+    log = r.get('deliberation_log') or []
+    return json.loads(log) if isinstance(log, str) else log
+
+def _gate_names(gates) -> str: return ', '.join(g.get('gate', '?') if isinstance(g, dict) else str(g) for g in gates or []) or '-'
+
+def round_table(records: list[dict], # records after `deliberate` (or CoT rows, whose log is JSON text)
+                rnd: int, # the round (1-based)
+                width: int = 160, # longest text shown per cell
+               ) -> pd.DataFrame:
+    "The turns of deliberation round `rnd`: which agent spoke, whether it agreed, its new thoughts and revised response, what failed."
+    return pd.DataFrame([dict(id=r['id'], agent=t['agent'], agree=t['agree'], thoughts=_short(t['thoughts'], width), response=_short(t['response'], width),
+                              error=_short(t['error'] or '-', width), gates_failed=_gate_names(t.get('gates')))
+                         for r in records for t in _turns(r) if t['round'] == rnd])
+
+def calls_table(backends) -> pd.DataFrame:
+    "Per backend and stage: requests sent to the model, and requests the call cache answered."
+    return pd.DataFrame([dict(model=getattr(b, 'name', type(b).__name__), stage=s, sent=u.get('calls', 0), from_cache=u.get('cached', 0))
+                         for b in backends for s, u in (getattr(b, 'usage', None) or {}).items()])
 
 # %% ../nbs/10a_steps.ipynb #d1efa00d
 @step('2_preference', _GEN + _JUDGE + ('policy_set', 'rw_samples', 'srpo_branch', 'srpo_threshold', 'srpo_max_steps', 'rw_jailbreaks', 'pair_min_gap'),

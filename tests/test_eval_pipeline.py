@@ -8,7 +8,8 @@ import pandas as pd, pytest
 from aidsafe_nb.config import shared_benchmarks_dir
 from aidsafe_nb.models import resolve_model
 from aidsafe_nb.run import open_run, Manifest
-from aidsafe_nb.evaluate import headline_table, COT_METRICS
+from aidsafe_nb.evaluate import COT_METRICS
+from aidsafe_nb.scoring import headline_table
 from aidsafe_nb.steps import run_evaluate
 from aidsafe_nb.report import table2
 from aidsafe_nb.steps import run_report

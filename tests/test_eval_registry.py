@@ -9,7 +9,7 @@ from aidsafe_nb.benchmarks import (BENCHMARKS, Benchmark, register_benchmark, lo
                                    resolve_source, subsample)
 from aidsafe_nb.config import RunConfig, ConfigError, validate
 from aidsafe_nb.run import RunDir
-from aidsafe_nb.evaluate import headline_table
+from aidsafe_nb.scoring import headline_table
 from aidsafe_nb.steps import run_evaluate
 from aidsafe_nb.report import table2, detail_table, render_report
 

@@ -12,7 +12,9 @@ import pandas as pd, pytest
 from aidsafe_nb.config import RunConfig
 from aidsafe_nb.reasoning import format_reasoning
 from aidsafe_nb.run import RunDir
-from aidsafe_nb.evaluate import generate_responses, judge_benchmark, score_judgments, headline_table, SYSTEM_NAMES
+from aidsafe_nb.evaluate import SYSTEM_NAMES
+from aidsafe_nb.scoring import judge_benchmark, score_judgments, headline_table
+from aidsafe_nb.responses import generate_responses
 from aidsafe_nb.steps import run_evaluate
 from aidsafe_nb.benchmarks import load_jailbreak_templates
 from aidsafe_nb.judges import xstest_strmatch

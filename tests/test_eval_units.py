@@ -7,7 +7,8 @@ from aidsafe_nb import dataio
 from aidsafe_nb.config import RunConfig, data_dir, shared_benchmarks_dir
 from aidsafe_nb.benchmarks import (BenchmarkUnavailable, load_benchmark, load_jailbreak_templates, load_mmlu, load_strongreject, load_wildchat,
                                    load_xstest, wrap_jailbreaks)
-from aidsafe_nb.evaluate import COT_METRICS, headline_table, judge_benchmark, relative_gains, score_judgments
+from aidsafe_nb.evaluate import COT_METRICS
+from aidsafe_nb.scoring import headline_table, judge_benchmark, relative_gains, score_judgments
 from aidsafe_nb.steps import run_evaluate
 from aidsafe_nb.run import RunDir
 
