@@ -331,7 +331,11 @@ def _namespace(fn, tree) -> dict:
 def _function_reads(fn, fields: set, roles) -> tuple[set, set, list]:
     "(fields `fn`'s own code reads, fields it may read through a name too computed to tell, the package functions and classes it refers to)."
     try: tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
-    except (OSError, TypeError, SyntaxError): return set(), set(), []
+    except TypeError: return set(), set(), []                    # built-in: no source
+    except (OSError, SyntaxError) as e:
+        f = fn.__code__.co_filename
+        if fn.__name__ == '<lambda>' or f.startswith(('<', sys.base_prefix, sys.prefix)): return set(), set(), []   # a lambda mid-expression, generated code (dataclass methods)
+        raise RuntimeError(f"cannot read the code of {fn.__module__}.{fn.__qualname__} ({e}); was its module edited since it was imported?") from None
     ns, reads, maybe, refs = _namespace(fn, tree), set(), set(), []
     generic = 'role' in inspect.signature(fn).parameters
     subs = roles if generic else ROLES
