@@ -41,7 +41,11 @@ def policy_system(policies: str, # the policy block (`policies.policies_text`)
     return {'role': 'system', 'content': render_template('aidsafe_system', policies=policies)}
 
 # %% ../nbs/06_belief.ipynb #7012a690
-def pair_row(prompt: str, chosen: str, rejected: str, **provenance) -> dict:
+def pair_row(prompt: str, # the user request
+             chosen: str, # the preferred assistant text (reasoning format)
+             rejected: str, # the dispreferred assistant text
+             **provenance, # extra columns (id, method, scores, ...)
+            ) -> dict:
     "One conversational preference row (assistant texts already in the reasoning format) with provenance columns."
     return dict(prompt=[{'role': 'user', 'content': prompt}], chosen=[{'role': 'assistant', 'content': chosen}],
                 rejected=[{'role': 'assistant', 'content': rejected}], **provenance)
@@ -51,7 +55,12 @@ def _squash_space(text: str) -> str: return re.sub(r'\s+', ' ', text).strip().lo
 
 def _missing(x) -> bool: return x is None or (isinstance(x, float) and math.isnan(x))
 
-def exclusion_reason(chosen: str, rejected: str, chosen_score=None, rejected_score=None, min_gap: float = 0.0) -> str:
+def exclusion_reason(chosen: str, # the chosen assistant text
+                     rejected: str, # the rejected assistant text
+                     chosen_score=None, # the chosen side's violation score (None: unscored)
+                     rejected_score=None, # the rejected side's violation score
+                     min_gap: float = 0.0, # the rejected side must score worse by more than this (`pair_min_gap`)
+                    ) -> str:
     "Why a pair must not be trained on ('' = keep it)."
     if not any(split_reasoning(chosen)) or not any(split_reasoning(rejected)): return 'empty_side'
     if _squash_space(chosen) == _squash_space(rejected): return 'identical'
@@ -60,7 +69,9 @@ def exclusion_reason(chosen: str, rejected: str, chosen_score=None, rejected_sco
     return ''
 
 # %% ../nbs/06_belief.ipynb #0c9e3c88
-def mark_pairs(rows: list[dict], min_gap: float = 0.0) -> list[dict]:
+def mark_pairs(rows: list[dict], # pair rows (`pair_row`), with scores where scored
+               min_gap: float = 0.0, # see `exclusion_reason`
+              ) -> list[dict]:
     "Set `excluded`, `exclude_reason` and `score_gap` on every row (in place; returns `rows`)."
     for r in rows:
         reason = r.get('exclude_reason') or exclusion_reason(r['chosen'][0]['content'], r['rejected'][0]['content'],
@@ -103,7 +114,10 @@ def pair_set_meta(rows: Sequence[dict], # the set's rows (after `mark_pairs`)
                 n_gate_failed=sum((r.get('status') or 'ok') != 'ok' for r in rows), scorer=', '.join(scorers), **s, warnings=warn)
 
 # %% ../nbs/06_belief.ipynb #c2d38d58
-def save_dataset_atomic(ds, folder, card: dict|None = None) -> Path:
+def save_dataset_atomic(ds, # a `datasets.Dataset`
+                        folder, # where the `DatasetDict` goes (replaced atomically)
+                        card: dict|None = None, # dataset card overrides (`dataio.save_dataset_dict`)
+                       ) -> Path:
     "Save the `datasets.Dataset` `ds` at `folder` as a Hub-ready `DatasetDict` (splits from a `split` column, JSON-text columns typed, a dataset card), atomically; the JSONL record is the caller's."
     from datasets import Value
     keep = {c: f for c, f in ds.features.items() if len(ds) == 0 or not (isinstance(f, Value) and f.dtype == 'string')}
@@ -138,7 +152,9 @@ def save_pairs(rows: list[dict], # pair rows after `mark_pairs` (may be empty wh
     return folder
 
 # %% ../nbs/06_belief.ipynb #340fb6d7
-def load_pairs(folder, all_rows: bool = False):
+def load_pairs(folder, # a saved pair or SFT set, e.g. `data/pairs_belief`
+               all_rows: bool = False, # every row of the `.jsonl` record (excluded ones too) instead of the trainable dataset
+              ):
     "The trainable HF dataset of a pair set, or (`all_rows=True`) every row of its JSONL record."
     folder = Path(folder)
     if all_rows: return [json.loads(l) for l in folder.with_name(folder.name + '.jsonl').read_text(encoding='utf-8').splitlines() if l.strip()]
@@ -146,7 +162,8 @@ def load_pairs(folder, all_rows: bool = False):
     ds = load_from_disk(str(folder))
     return ds['train'] if isinstance(ds, DatasetDict) else ds
 
-def load_meta(folder) -> dict:
+def load_meta(folder, # a saved set
+             ) -> dict:
     "The `.meta.json` summary of a saved set ({} when there is none)."
     p = Path(folder).with_name(Path(folder).name + '.meta.json')
     return json.loads(p.read_text()) if p.exists() else {}
@@ -156,13 +173,19 @@ def load_meta(folder) -> dict:
 class Scorer(Protocol):
     "Anything that rates assistant turns: violation scores in [0, 1] (None = could not score)."
     name: str
-    def score(self, prompts: Sequence[str], responses: Sequence[str]) -> list[float|None]: ...
+    def score(self,
+              prompts: Sequence[str], # the user requests
+              responses: Sequence[str], # the assistant turns to rate (same length as `prompts`)
+             ) -> list[float|None]:
+        "Violation scores of the (prompt, response) pairs, one batched call."
+        ...
 
 # %% ../nbs/06_belief.ipynb #b50855b4
 VIOLATION_SCHEMA = {'type': 'object', 'properties': {'violation': {'type': 'integer', 'minimum': 1, 'maximum': 5}},
                     'required': ['violation'], 'additionalProperties': False}
 
-def violation_to_unit(data) -> float|None:
+def violation_to_unit(data, # a judge's parsed JSON answer
+                     ) -> float|None:
     "A judge's 1-5 `violation` (dict) as a score in [0, 1]; None if absent or out of range."
     v = (data or {}).get('violation') if isinstance(data, dict) else None
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not 1 <= v <= 5: return None
@@ -171,14 +194,24 @@ def violation_to_unit(data) -> float|None:
 # %% ../nbs/06_belief.ipynb #415f6eaf
 class LLMJudgeScorer:
     "Violation scores from an LLM judge through the generation layer (one batched call per `score`); gated verdicts count as unscored."
-    def __init__(self, backend, policies: str, template: str = 'belief_judge', stage: str = 'pref_score', max_tokens: int = 24, seed: int = 0,
-                 temperature: float = 0.0):
+    def __init__(self,
+                 backend, # the judge model (a generation backend)
+                 policies: str, # the policy block the judge sees
+                 template: str = 'belief_judge', # the judge prompt template
+                 stage: str = 'pref_score', # the stage name (usage, cache, gates)
+                 max_tokens: int = 24, # the verdict's token budget
+                 seed: int = 0, # sampling seed
+                 temperature: float = 0.0, # sampling temperature (0: greedy)
+                ):
         self.backend, self.policies, self.template, self.stage, self.max_tokens, self.seed = backend, policies, template, stage, max_tokens, seed
         self.temperature = temperature
         self.name = f'llm_judge:{getattr(backend, "name", type(backend).__name__)}'
         self.errors: list[str|None] = []
         self.gate_failures: list[list[dict]] = []
-    def score(self, prompts, responses):
+    def score(self,
+              prompts, # the user requests
+              responses, # the assistant turns to rate (same length as `prompts`)
+             ):
         if len(prompts) != len(responses): raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
         if not prompts: self.errors, self.gate_failures = [], []; return []
         convs = [[policy_system(self.policies), {'role': 'user', 'content': render_template(self.template, prompt=p, response=r)}]
@@ -193,10 +226,18 @@ class LLMJudgeScorer:
 # %% ../nbs/06_belief.ipynb #6805bd54
 class GuardScorer:
     "A guard model with a text verdict (Llama Guard / WildGuard style) through the generation layer: 1.0 if the verdict says unsafe."
-    def __init__(self, backend, stage: str = 'pref_guard', unsafe_marker: str = 'unsafe', max_tokens: int = 16):
+    def __init__(self,
+                 backend, # the guard model (a generation backend)
+                 stage: str = 'pref_guard', # the stage name
+                 unsafe_marker: str = 'unsafe', # the verdict word that means unsafe
+                 max_tokens: int = 16, # the verdict's token budget
+                ):
         self.backend, self.stage, self.unsafe_marker, self.max_tokens = backend, stage, unsafe_marker, max_tokens
         self.name = f'guard:{getattr(backend, "name", type(backend).__name__)}'
-    def score(self, prompts, responses):
+    def score(self,
+              prompts, # the user requests
+              responses, # the assistant turns to rate (same length as `prompts`)
+             ):
         convs = [[{'role': 'user', 'content': p}, {'role': 'assistant', 'content': r}] for p, r in zip(prompts, responses)]
         comps = self.backend.chat(convs, stage=self.stage, max_tokens=self.max_tokens, temperature=0.0) if convs else []
         return [None if c.error or gate_text(c.text) else float(self.unsafe_marker in c.text.lower()) for c in comps]
@@ -217,7 +258,10 @@ class ShieldGemmaScorer:
         self.tok, self.model = load_classifier(model, load_in_4bit)
         self.guideline, self.batch_size, self.name = guideline, batch_size, f'shieldgemma:{model}'
         self.yes_no = [self.tok.encode(w, add_special_tokens=False)[0] for w in ('Yes', 'No')]
-    def score(self, prompts, responses):
+    def score(self,
+              prompts, # the user requests
+              responses, # the assistant turns to rate (same length as `prompts`)
+             ):
         import torch
         out = []
         for i in range(0, len(prompts), self.batch_size):
@@ -232,8 +276,14 @@ class ShieldGemmaScorer:
 # %% ../nbs/06_belief.ipynb #e8cdd5d1
 class JudgeScorer:
     "A judge with `judge(prompts, responses) -> [dict(safe=...)]` as a scorer: 1.0 unsafe, 0.0 safe, None unreadable."
-    def __init__(self, judge): self.judge, self.name = judge, f"judge:{getattr(judge, 'name', type(judge).__name__)}"
-    def score(self, prompts, responses):
+    def __init__(self,
+                 judge, # anything with `judge(prompts, responses) -> [dict(safe=...)]` (e.g. `judges.SafetyJudge`)
+                ):
+        self.judge, self.name = judge, f"judge:{getattr(judge, 'name', type(judge).__name__)}"
+    def score(self,
+              prompts, # the user requests
+              responses, # the assistant turns to rate (same length as `prompts`)
+             ):
         return [None if r.get('safe') is None else float(not r['safe']) for r in self.judge.judge(list(prompts), list(responses))]
 
 # %% ../nbs/06_belief.ipynb #b8161633
@@ -256,14 +306,22 @@ BELIEF_COT_SCHEMA = {'type': 'object', 'properties': {'cot': {'type': 'string'},
                      'required': ['cot', 'response']}
 TARGET_MODES = ('chat', 'json')
 
-def whisper_conversation(prompt: str, policies: str, kind: str = 'safety', history: Sequence[dict] = ()) -> list[dict]:
+def whisper_conversation(prompt: str, # the request the belief is for
+                         policies: str, # the policy block
+                         kind: str = 'safety', # 'safety' or 'general'
+                         history: Sequence[dict] = (), # earlier beliefs with `score` and `excerpt`
+                        ) -> list[dict]:
     "The agent's request for a (new, better) bad belief, showing earlier beliefs with their scores; the policies in the shared system message."
     hist = [dict(belief=h['belief'], score='unscored' if _missing(h.get('score')) else f"{h['score']:.2f}", excerpt=h.get('excerpt', ''))
             for h in history]
     return [policy_system(policies), {'role': 'user', 'content': render_template('belief_whisper', prompt=prompt, kind=kind, history=hist)}]
 
 # %% ../nbs/06_belief.ipynb #1dcbedf1
-def target_conversation(prompt: str, policies: str, belief: str|None = None, mode: str = 'json') -> list[dict]:
+def target_conversation(prompt: str, # the user request
+                        policies: str, # the policy block (json mode)
+                        belief: str|None = None, # the belief prepended to the request (None: the plain request)
+                        mode: str = 'json', # `TARGET_MODES`: chat or json
+                       ) -> list[dict]:
     "The request to the model under attack, with `belief` prepended to the user's input (None: the plain request); see `TARGET_MODES`."
     if mode not in TARGET_MODES: raise ValueError(f"target mode must be one of {TARGET_MODES}, got {mode!r}")
     request = render_template('belief_target', prompt=prompt, belief=belief)
@@ -271,12 +329,15 @@ def target_conversation(prompt: str, policies: str, belief: str|None = None, mod
     return [policy_system(policies), {'role': 'user', 'content': render_template('belief_cot_system', request=request)}]
 
 # %% ../nbs/06_belief.ipynb #f5beefc2
-def safe_text(text) -> str:
+def safe_text(text, # model text (None becomes empty)
+             ) -> str:
     "`text` as a string that encodes to UTF-8 (lone surrogates become U+FFFD)."
     return str(text or '').encode('utf-8', 'surrogatepass').decode('utf-8', 'replace')
 
 # %% ../nbs/06_belief.ipynb #82686d6b
-def clean_belief(text: str, max_chars: int = 400) -> str:
+def clean_belief(text: str, # the agent's reply
+                 max_chars: int = 400, # the longest belief kept
+                ) -> str:
     "The first non-empty paragraph of an agent reply, unlabelled and unquoted, capped at `max_chars`."
     paras = [p.strip() for p in re.split(r'\n\s*\n', safe_text(text).strip()) if p.strip()]
     b = paras[0] if paras else ''
@@ -288,12 +349,14 @@ _REFUSAL_RE = re.compile(r"^(?:i'?m sorry|i am sorry|sorry\b|i apologi[sz]e|as a
                          r"(?:am|'m) (?:not able|unable) to)\s+(?:help|assist|write|do|provide|comply|create|generate|support|fulfil|fulfill|"
                          r"answer|engage|participate|produce|take part|give|offer|share|continue|complete|with|that|this))", re.I)
 
-def looks_like_refusal(text: str) -> bool:
+def looks_like_refusal(text: str, # the agent's reply
+                      ) -> bool:
     "Whether an agent reply starts like a refusal (a guard-railed agent may refuse to red-team, PAPERS.md)."
     return bool(_REFUSAL_RE.match(safe_text(text).strip().replace('\u2019', "'")))
 
 # %% ../nbs/06_belief.ipynb #fd2a006d
-def parse_cot(res) -> tuple[str, str, str|None]:
+def parse_cot(res, # a `JsonResult` of `BELIEF_COT_SCHEMA`
+             ) -> tuple[str, str, str|None]:
     "(cot, response, error) from a `JsonResult` of `BELIEF_COT_SCHEMA`; falls back to the `<think>` format of the raw text."
     d = res.data if isinstance(getattr(res, 'data', None), dict) else None
     if d is not None and isinstance(d.get('cot'), str) and isinstance(d.get('response'), str):
@@ -302,7 +365,14 @@ def parse_cot(res) -> tuple[str, str, str|None]:
     return cot, resp, getattr(res, 'error', None) or 'no cot/response fields'
 
 # %% ../nbs/06_belief.ipynb #703766b4
-def sample_json(backend, conversations: list, schema: dict, n: int, *, seed: int, stage: str, **sampling) -> list[list]:
+def sample_json(backend, # the generation backend
+                conversations: list, # the conversations to sample
+                schema: dict, # the JSON schema of the answer
+                n: int, # samples per conversation
+                *, seed: int, # seed of sample 0 (sample j uses seed + j)
+                stage: str, # the stage name (usage, cache)
+                **sampling, # `max_tokens`, `temperature`, `top_p`
+               ) -> list[list]:
     "`n` JSON samples per conversation (seeds `seed..seed+n-1`): a list per conversation."
     per_sample = [chat_json(backend, conversations, schema, stage=stage, seed=seed + j, **sampling) for j in range(n)] if conversations else []
     return [[per_sample[j][i] for j in range(n)] for i in range(len(conversations))]
@@ -313,7 +383,14 @@ def _cot_sample(cot: str, response: str, error, finish_reason, stage: str, templ
     g = gate_record({'cot': cot, 'response': response}, stage=stage, template=template, finish_reason=finish_reason)
     return dict(cot=cot, response=response, error=error, finish_reason=finish_reason, gate_failures=g, score=None)
 
-def sample_cots(backend, conversations: list, n, *, seed: int, stage: str, mode: str = 'json', **sampling) -> list[list[dict]]:
+def sample_cots(backend, # the model under attack (a generation backend)
+                conversations: list, # the conversations to sample (`target_conversation`)
+                n, # samples per conversation: an int, or one count each
+                *, seed: int, # seed of sample 0 (sample j uses seed + j)
+                stage: str, # the stage name (usage, cache, gates)
+                mode: str = 'json', # `TARGET_MODES`: chat (reasoning format) or json
+                **sampling, # `max_tokens`, `temperature`, `top_p`
+               ) -> list[list[dict]]:
     "`n` (an int, or one count per conversation) gated CoT samples per conversation: dicts `cot, response, error, finish_reason, gate_failures, score`."
     if mode not in TARGET_MODES: raise ValueError(f"target mode must be one of {TARGET_MODES}, got {mode!r}")
     ns = [n] * len(conversations) if isinstance(n, int) else list(n)
@@ -364,9 +441,22 @@ def _belief_gate(comp, belief: str, template: str) -> str|None:
     whole = '\n\n' not in safe_text(comp.text).strip()
     return gate_text(belief, template=template, finish_reason=comp.finish_reason if whole else None)
 
-def ear_whisper(items: Sequence[dict], agent, target, scorer, policies: str, iterations: int = 3, samples: int = 2,
-                seed: int = 0, stop_score: float = 1.0, belief_tokens: int = 96, max_tokens: int = 512,
-                temperature: float = 0.7, top_p: float = 0.95, target_mode: str = 'json', progress: bool = True) -> list[dict]:
+def ear_whisper(items: Sequence[dict], # the prompts: `id`, `prompt`, `kind`
+                agent, # the ear-whisperer (a generation backend)
+                target, # the model under attack
+                scorer, # a `Scorer` of violations
+                policies: str, # the policy block
+                iterations: int = 3, # refinement rounds (`belief_iterations`) [R]
+                samples: int = 2, # samples of the attacked model per belief (`belief_samples`) [R]
+                seed: int = 0, # sampling seed
+                stop_score: float = 1.0, # a prompt stops once its best belief scores this (`belief_stop_score`) [R]
+                belief_tokens: int = 96, # the belief's token budget (`belief_whisper`)
+                max_tokens: int = 512, # the attacked model's token budget
+                temperature: float = 0.7, # sampling temperature
+                top_p: float = 0.95, # nucleus sampling
+                target_mode: str = 'json', # how the attacked model is asked (`TARGET_MODES`)
+                progress: bool = True, # show a progress bar over the rounds
+               ) -> list[dict]:
     "Refine one bad belief per item over `iterations` batched rounds; returns per item `beliefs` (all tried), `best` and `n_draws`."
     if iterations < 1 or samples < 1: raise ValueError(f"iterations and samples must be >= 1, got {iterations}, {samples}")
     out, tpl = [dict(id=it['id'], beliefs=[], best=None) for it in items], template_source('belief_whisper')
@@ -390,8 +480,14 @@ def ear_whisper(items: Sequence[dict], agent, target, scorer, policies: str, ite
 # %% ../nbs/06_belief.ipynb #ce94b5b8
 class KeywordScorer:
     "A toy scorer for tests and demos: 1.0 if the text contains any of `unsafe_words`, else 0.0."
-    def __init__(self, unsafe_words=('here is how',)): self.unsafe_words, self.name, self.calls = tuple(unsafe_words), 'keyword', 0
-    def score(self, prompts, responses):
+    def __init__(self,
+                 unsafe_words=('here is how',), # lower-case phrases that mark a violation
+                ):
+        self.unsafe_words, self.name, self.calls = tuple(unsafe_words), 'keyword', 0
+    def score(self,
+              prompts, # the user requests
+              responses, # the assistant turns to rate (same length as `prompts`)
+             ):
         self.calls += 1
         return [float(any(w in r.lower() for w in self.unsafe_words)) for r in responses]
 
@@ -408,7 +504,13 @@ def _chosen_reason(row: dict) -> str:
 
 def _split(row: dict) -> dict: return {'split': row['split']} if row.get('split') else {}
 
-def belief_pairs(cot_rows: Sequence[dict], whispered: Sequence[dict], chosen_scores: Sequence, scorer_name: str = '', min_gap: float = 0.0, **provenance) -> list[dict]:
+def belief_pairs(cot_rows: Sequence[dict], # the step-1 rows (`load_cot_rows`): the chosen sides
+                 whispered: Sequence[dict], # `ear_whisper`'s results, in the same order
+                 chosen_scores: Sequence, # the scorer's violation score of every chosen side
+                 scorer_name: str = '', # the scorer that picked the rejected sides
+                 min_gap: float = 0.0, # see `exclusion_reason`
+                 **provenance, # extra columns for every row (e.g. `config_hash`)
+                ) -> list[dict]:
     "Pair rows: chosen = the AIDSAFE CoT, rejected = the best belief's most violating clean sample; gated and marked for exclusion."
     rows = []
     for row, w, cs in zip(cot_rows, whispered, chosen_scores, strict=True):
@@ -441,8 +543,19 @@ def _baseline_sides(per: Sequence[dict]) -> tuple[dict, dict, str]:
     pool = clean + [s for s in per if s['gate_failures']] + [blank, blank]
     return pool[0], pool[1], 'samples_gated'
 
-def two_sample_pairs(items: Sequence[dict], target, scorer, policies: str, seed: int = 0, max_tokens: int = 512,
-                     temperature: float = 0.7, top_p: float = 0.95, min_gap: float = 0.0, draws=2, mode: str = 'json', **provenance) -> list[dict]:
+def two_sample_pairs(items: Sequence[dict], # the prompts: `id`, `prompt`, `kind`
+                     target, # the model to sample (SFT_DB by default)
+                     scorer, # a `Scorer` that orders the samples
+                     policies: str, # the policy block (json mode)
+                     seed: int = 0, # seed of sample 0
+                     max_tokens: int = 512, # token budget of a sample
+                     temperature: float = 0.7, # sampling temperature
+                     top_p: float = 0.95, # nucleus sampling
+                     min_gap: float = 0.0, # see `exclusion_reason`
+                     draws=2, # samples per prompt: an int or one count per item (at least 2)
+                     mode: str = 'json', # `TARGET_MODES`
+                     **provenance, # extra columns for every row
+                    ) -> list[dict]:
     "Baseline pairs: `draws` samples per prompt (an int, or one count per item, at least 2; no belief), the least violating chosen, the most violating rejected."
     ns = [max(2, int(d)) for d in ([draws] * len(items) if isinstance(draws, int) else draws)]
     convs = [target_conversation(it['prompt'], policies, None, mode) for it in items]
@@ -471,7 +584,8 @@ def _gradable(r: dict) -> bool:
     "Both sides of the pair passed the content gates (`status` ok) and are non-empty."
     return (r.get('status') or 'ok') == 'ok' and all(any(_sides_text(r, s)) for s in ('chosen', 'rejected'))
 
-def pair_quality_ids(sets: dict[str, Sequence[dict]]) -> list[str]:
+def pair_quality_ids(sets: dict[str, Sequence[dict]], # method -> pair rows (all rows)
+                    ) -> list[str]:
     "Ids of the pairs present in every set with two clean, non-empty sides (the first set's order): both sets are graded on the same prompts."
     usable = [{r['id'] for r in rows if _gradable(r)} for rows in sets.values()]
     first = next(iter(sets.values()), [])
@@ -500,7 +614,9 @@ def _boot_ci(xs: Sequence[float], n: int = 2000, seed: int = 0):
     means = sorted(sum(rng.choices(xs, k=len(xs))) / len(xs) for _ in range(n))
     return [round(means[int(0.025 * n)], 4), round(means[int(0.975 * n) - 1], 4)]
 
-def summarise_pair_quality(long, sets: dict[str, Sequence[dict]]) -> dict:
+def summarise_pair_quality(long, # `grade_pair_quality`'s table
+                           sets: dict[str, Sequence[dict]], # method -> pair rows (all rows)
+                          ) -> dict:
     "Per method: pairs, graded pairs, mean draws, chosen/rejected means, mean shift (chosen − rejected) with a bootstrap 95% interval, shares."
     out = {}
     for m, rows in sets.items():
@@ -520,7 +636,11 @@ def summarise_pair_quality(long, sets: dict[str, Sequence[dict]]) -> dict:
     return out
 
 # %% ../nbs/06_belief.ipynb #0edf9318
-def plot_pair_quality(long, summary: dict, path=None, note: str = ''):
+def plot_pair_quality(long, # `grade_pair_quality`'s table
+                      summary: dict, # `summarise_pair_quality`'s dict
+                      path=None, # where to save the PNG (None: not saved)
+                      note: str = '', # a line above the panels
+                     ):
     "Chosen vs rejected faithfulness grades per method (one panel each), with the mean shift and n in the titles; saved to `path`."
     import matplotlib.pyplot as plt, seaborn as sns
     methods = list(summary) or ['(none)']
@@ -591,7 +711,8 @@ def _sample_records(s: dict, stage: str) -> list[dict]:
                          failures=[dict(stage='pref_score', reason=s['score_error'])] if err else []))
     return recs
 
-def pair_generation_records(rows: Sequence[dict]) -> list[dict]:
+def pair_generation_records(rows: Sequence[dict], # belief or baseline pair rows (all rows)
+                           ) -> list[dict]:
     "One `gate_summary` record per generation behind belief or baseline pair rows (beliefs, samples, verdicts, chosen rows)."
     recs = []
     for r in rows:
@@ -673,7 +794,10 @@ BELIEF_SETS = ('pairs_belief', 'pairs_baseline')
 BELIEF_KEYS = ('seed', 'agent_model', 'judge_model', 'safety_classifier', 'target_model', 'policy_set', 'max_new_tokens', 'stage_max_tokens',
                'temperature', 'top_p', 'belief_iterations', 'belief_samples', 'belief_stop_score', 'baseline_samples', 'belief_target', 'pair_min_gap')
 
-def belief_target_backend(rd, cfg, backend_factory=None) -> tuple:
+def belief_target_backend(rd, # the run directory
+                          cfg, # the run's `RunConfig` (`belief_target`)
+                          backend_factory=None, # builds the SFT_DB backend (default `backends.get_backend`)
+                         ) -> tuple:
     "(backend, name, reason) of the model the ear-whisperer attacks; `(None, '', why)` when `belief_target='sft_db'` and SFT_DB is not trained."
     if cfg.belief_target != 'sft_db': return backend_for(cfg, cfg.belief_target, rd), f"{cfg.belief_target}:{getattr(cfg, cfg.belief_target + '_model')}", ''
     if not is_trained(rd, 'sft_db'):
@@ -709,8 +833,18 @@ def _grader(cfg, m, grader):
     return CotQualityJudge(m('judge'), cfg.judge_structured), cfg.judge_model
 
 # %% ../nbs/06_belief.ipynb #569627e1
-def run_belief_pairs(rd, cfg, *, agent=None, judge=None, target=None, scorer=None, grader=None, backend_factory=None,
-                     policies: str|None = None, min_gap: float|None = None, progress: bool = True) -> dict:
+def run_belief_pairs(rd, # the run directory
+                     cfg, # the run's `RunConfig`
+                     *, agent=None, # the ear-whisperer backend (default: built for the agent role)
+                     judge=None, # the LLM judge backend
+                     target=None, # the model under attack (default: `belief_target_backend`)
+                     scorer=None, # the violation scorer (default: `make_scorer`)
+                     grader=None, # the CoT-quality grader (default: `judges.CotQualityJudge` on `judge_model`)
+                     backend_factory=None, # builds the SFT_DB backend (tests inject one)
+                     policies: str|None = None, # the policy block (default: from `policy_set`)
+                     min_gap: float|None = None, # see `exclusion_reason` (default `pair_min_gap`)
+                     progress: bool = True, # show progress bars
+                    ) -> dict:
     "Step 4's first part: belief and baseline pairs from the model DPO trains (SFT_DB by default), gate summaries, pair quality (resumable)."
     min_gap = cfg.pair_min_gap if min_gap is None else min_gap
     t0, cot, man, out = time.time(), load_cot_rows(rd), Manifest(rd), {n: Path(rd.data)/n for n in BELIEF_SETS}

