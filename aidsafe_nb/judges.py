@@ -301,11 +301,11 @@ def _run_judge(backend, conversations, *, schema, structured: bool, stage: str, 
         return [(c.text or '', c.text or '', c.error) if c.error or not (g := gate(c.text or '', c.text or '', c.finish_reason))
                 else (None, c.text or '', g) for c in comps]
     gated = {}     # the gate depends only on (raw, finish_reason): what it rejected, by that key
-    def gate_result(r):
+    def _gate_result(r):
         obj = r.data if r.data is not None else _loose_json(r.raw, r.raw)     # an off-schema answer read as text is gated too
         if g := gate(obj, r.raw or '', r.finish_reason): gated[(r.raw, r.finish_reason)] = g
         return g
-    res = chat_json(backend, conversations, schema, stage=stage, max_tokens=max_tokens, temperature=0.0, readable=readable, gate=gate_result)
+    res = chat_json(backend, conversations, schema, stage=stage, max_tokens=max_tokens, temperature=0.0, readable=readable, gate=_gate_result)
     return [(r.data if r.data is not None else None if (r.raw, r.finish_reason) in gated and not (r.error or '').startswith('backend error')
              else r.raw or '', r.raw or '', r.error) for r in res]
 
