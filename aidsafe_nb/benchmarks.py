@@ -27,14 +27,16 @@ class BenchmarkUnavailable(DataUnavailable):
     "A benchmark that cannot be loaded here; the message says why (it is recorded as the reason it was skipped)."
 
 # %% ../nbs/08_benchmarks.ipynb #3f041ead
-def load_url_table(url: str) -> pd.DataFrame:
+def load_url_table(url: str, # an http(s) URL of a CSV file
+                  ) -> pd.DataFrame:
     "Read a CSV from an http(s) URL (the official file of a benchmark)."
     if not host_reachable(urlparse(url).hostname): raise BenchmarkUnavailable(f"{url}: no offline copy and the host is unreachable")
     try: return pd.read_csv(url, keep_default_na=False)
     except Exception as e: raise BenchmarkUnavailable(f"{url}: download failed ({type(e).__name__}: {str(e)[:200]})") from e
 
 # %% ../nbs/08_benchmarks.ipynb #45fdd99e
-def benchmarks_root(benchmarks_dir=None) -> Path|None:
+def benchmarks_root(benchmarks_dir=None, # a folder of offline copies (None: `../shared/benchmarks` if present)
+                   ) -> Path|None:
     "The folder of offline benchmark copies: `benchmarks_dir` if given, else `../shared/benchmarks` if present."
     if benchmarks_dir:
         p = Path(benchmarks_dir).expanduser()
@@ -65,7 +67,11 @@ def resolve_source(source, # a local file or folder, an http(s) URL or a hub id;
     except DataUnavailable as e: raise BenchmarkUnavailable(str(e)) from e
 
 # %% ../nbs/08_benchmarks.ipynb #245a34d0
-def subsample(df: pd.DataFrame, limit: int = 0, seed: int = 0, stratify: str|None = None) -> pd.DataFrame:
+def subsample(df: pd.DataFrame, # the rows
+              limit: int = 0, # at most this many (0 = all)
+              seed: int = 0, # the sampling seed
+              stratify: str|None = None, # a column whose groups get (nearly) equal shares
+             ) -> pd.DataFrame:
     "At most `limit` rows (0 = all), drawn with `seed`, in file order; evenly over the groups of column `stratify`."
     if not limit or limit >= len(df): return df.reset_index(drop=True)
     if stratify:
@@ -95,7 +101,11 @@ def _finish(df: pd.DataFrame, prompt_col: str, prefix: str, where: str, limit: i
     return out
 
 # %% ../nbs/08_benchmarks.ipynb #10acaeac
-def load_beavertails(source=None, *, limit: int = 0, seed: int = 0, benchmarks_dir=None) -> pd.DataFrame:
+def load_beavertails(source=None, # a local file or folder, URL or hub id instead of the default (offline copy, else the hub)
+                     *, limit: int = 0, # at most this many rows, drawn with `seed` (0 = all)
+                     seed: int = 0, # the subsampling seed
+                     benchmarks_dir=None, # the folder of offline copies (None: `../shared/benchmarks` if present)
+                    ) -> pd.DataFrame:
     "BeaverTails-Evaluation: 700 unsafe prompts, 50 for each of 14 harm categories (hub only; PAPERS.md)."
     df, where = resolve_source(source, offline='beavertails/beavertails_evaluation.csv', benchmarks_dir=benchmarks_dir,
                                hub=dict(path='PKU-Alignment/BeaverTails-Evaluation', split='test'))
@@ -111,8 +121,13 @@ def _first_user_turn(conv) -> str:
     return ''
 
 # %% ../nbs/08_benchmarks.ipynb #7498110f
-def load_wildchat(source=None, *, limit: int = 0, seed: int = 0, benchmarks_dir=None, language: str|None = 'English',
-                  max_pool: int = 5000) -> pd.DataFrame:
+def load_wildchat(source=None, # a local file or folder, URL or hub id instead of the default (offline copy, else the hub)
+                  *, limit: int = 0, # at most this many rows, drawn with `seed` (0 = all)
+                  seed: int = 0, # the subsampling seed
+                  benchmarks_dir=None, # the folder of offline copies (None: `../shared/benchmarks` if present)
+                  language: str|None = 'English', # keep conversations in this language (None: all)
+                  max_pool: int = 5000, # streaming from the hub: stop after this many toxic conversations
+                 ) -> pd.DataFrame:
     "WildChat toxic-flagged prompts (first user turn of each toxic conversation)."
     keep = lambda r: bool(r.get('toxic')) and (language is None or r.get('language') == language)
     df, where = resolve_source(source, offline='wildchat/wildchat_toxic.jsonl', benchmarks_dir=benchmarks_dir,
@@ -126,7 +141,12 @@ def load_wildchat(source=None, *, limit: int = 0, seed: int = 0, benchmarks_dir=
 # %% ../nbs/08_benchmarks.ipynb #834f4a76
 _SR_URL = 'https://raw.githubusercontent.com/alexandrasouly/strongreject/main/strongreject_dataset/'
 
-def load_strongreject(source=None, *, small: bool = False, limit: int = 0, seed: int = 0, benchmarks_dir=None) -> pd.DataFrame:
+def load_strongreject(source=None, # a local file or folder, URL or hub id instead of the default (offline copy, else the hub)
+                      *, limit: int = 0, # at most this many rows, drawn with `seed` (0 = all)
+                      seed: int = 0, # the subsampling seed
+                      benchmarks_dir=None, # the folder of offline copies (None: `../shared/benchmarks` if present)
+                      small: bool = False, # the 60-prompt small set instead of the 313
+                     ) -> pd.DataFrame:
     "StrongREJECT forbidden prompts (313, or the 60 of the small set)."
     fname = 'strongreject_small_dataset.csv' if small else 'strongreject_dataset.csv'
     df, where = resolve_source(source, offline=f'strongreject/{fname}', benchmarks_dir=benchmarks_dir, hub=dict(path=_SR_URL + fname))
@@ -141,7 +161,8 @@ def jailbreaks_dir() -> Path:
     raise FileNotFoundError(f"no jailbreak templates (*.j2) in {data_dir()/'prompts'}/jailbreaks or eval_jailbreaks")
 
 # %% ../nbs/08_benchmarks.ipynb #e8d383ea
-def load_jailbreak_templates(folder=None) -> dict[str, str]:
+def load_jailbreak_templates(folder=None, # a folder of `*.j2` templates (None: `jailbreaks_dir()`; training uses `data/prompts/jailbreaks_train`)
+                            ) -> dict[str, str]:
     "Jinja templates `{name: text}` from `folder`; each must render its `{{ prompt }}` (comments do not count)."
     folder = Path(folder) if folder else jailbreaks_dir()
     out = {p.stem: p.read_text() for p in sorted(folder.glob('*.j2'))}
@@ -170,7 +191,11 @@ def wrap_jailbreaks(df: pd.DataFrame, # prompts (`id`, `prompt`, ...)
     return res
 
 # %% ../nbs/08_benchmarks.ipynb #70dc6dd6
-def load_xstest(source=None, *, limit: int = 0, seed: int = 0, benchmarks_dir=None) -> pd.DataFrame:
+def load_xstest(source=None, # a local file or folder, URL or hub id instead of the default (offline copy, else the hub)
+                *, limit: int = 0, # at most this many rows, drawn with `seed` (0 = all)
+                seed: int = 0, # the subsampling seed
+                benchmarks_dir=None, # the folder of offline copies (None: `../shared/benchmarks` if present)
+               ) -> pd.DataFrame:
     "XSTest prompts with `label` ('safe' | 'unsafe') and `type`."
     df, where = resolve_source(source, offline='xstest/xstest_prompts.csv', benchmarks_dir=benchmarks_dir,
                                hub=dict(path='https://raw.githubusercontent.com/paul-rottger/exaggerated-safety/main/xstest_prompts.csv'))
@@ -179,7 +204,12 @@ def load_xstest(source=None, *, limit: int = 0, seed: int = 0, benchmarks_dir=No
     return _finish(df, _prompt_column(df, ['prompt'], 'XSTest'), 'xs', where, limit, seed, stratify='label', keep=['label', 'type'])
 
 # %% ../nbs/08_benchmarks.ipynb #393e9968
-def load_harmbench(source=None, *, limit: int = 0, seed: int = 0, benchmarks_dir=None, functional_category='standard') -> pd.DataFrame:
+def load_harmbench(source=None, # a local file or folder, URL or hub id instead of the default (offline copy, else the hub)
+                   *, limit: int = 0, # at most this many rows, drawn with `seed` (0 = all)
+                   seed: int = 0, # the subsampling seed
+                   benchmarks_dir=None, # the folder of offline copies (None: `../shared/benchmarks` if present)
+                   functional_category='standard', # keep this FunctionalCategory (None: all)
+                  ) -> pd.DataFrame:
     "HarmBench text behaviours (test split; `standard` functional category by default)."
     df, where = resolve_source(source, offline='harmbench/harmbench_behaviors_text_test.csv', benchmarks_dir=benchmarks_dir,
                                hub=dict(path='walledai/HarmBench', name='standard', split='train'))
@@ -189,7 +219,11 @@ def load_harmbench(source=None, *, limit: int = 0, seed: int = 0, benchmarks_dir
     return _finish(df, _prompt_column(df, ['Behavior', 'prompt'], 'HarmBench'), 'hb', where, limit, seed, keep=['category'])
 
 # %% ../nbs/08_benchmarks.ipynb #054c4cf8
-def load_jbb(source=None, *, limit: int = 0, seed: int = 0, benchmarks_dir=None) -> pd.DataFrame:
+def load_jbb(source=None, # a local file or folder, URL or hub id instead of the default (offline copy, else the hub)
+             *, limit: int = 0, # at most this many rows, drawn with `seed` (0 = all)
+             seed: int = 0, # the subsampling seed
+             benchmarks_dir=None, # the folder of offline copies (None: `../shared/benchmarks` if present)
+            ) -> pd.DataFrame:
     "JBB-Behaviors: the 100 harmful goals."
     df, where = resolve_source(source, offline='jbb_behaviors/jbb_harmful_behaviors.csv', benchmarks_dir=benchmarks_dir,
                                hub=dict(path='JailbreakBench/JBB-Behaviors', name='behaviors', split='harmful'))
@@ -197,7 +231,11 @@ def load_jbb(source=None, *, limit: int = 0, seed: int = 0, benchmarks_dir=None)
     return _finish(df, _prompt_column(df, ['goal', 'Goal', 'prompt'], 'JBB-Behaviors'), 'jbb', where, limit, seed, keep=['category'])
 
 # %% ../nbs/08_benchmarks.ipynb #29090c77
-def load_wildjailbreak(source=None, *, limit: int = 0, seed: int = 0, benchmarks_dir=None) -> pd.DataFrame:
+def load_wildjailbreak(source=None, # a local file or folder, URL or hub id instead of the default (offline copy, else the hub)
+                       *, limit: int = 0, # at most this many rows, drawn with `seed` (0 = all)
+                       seed: int = 0, # the subsampling seed
+                       benchmarks_dir=None, # the folder of offline copies (None: `../shared/benchmarks` if present)
+                      ) -> pd.DataFrame:
     "WildJailbreak evaluation set: the adversarial harmful prompts (hub only, gated: accept its terms on the hub first)."
     df, where = resolve_source(source, offline='wildjailbreak/eval.tsv', benchmarks_dir=benchmarks_dir,
                                hub=dict(path='allenai/wildjailbreak', name='eval', split='train'))
@@ -205,7 +243,11 @@ def load_wildjailbreak(source=None, *, limit: int = 0, seed: int = 0, benchmarks
     return _finish(df, _prompt_column(df, ['adversarial', 'prompt'], 'WildJailbreak'), 'wj', where, limit, seed)
 
 # %% ../nbs/08_benchmarks.ipynb #72ef41c2
-def load_advbench(source=None, *, limit: int = 0, seed: int = 0, benchmarks_dir=None) -> pd.DataFrame:
+def load_advbench(source=None, # a local file or folder, URL or hub id instead of the default (offline copy, else the hub)
+                  *, limit: int = 0, # at most this many rows, drawn with `seed` (0 = all)
+                  seed: int = 0, # the subsampling seed
+                  benchmarks_dir=None, # the folder of offline copies (None: `../shared/benchmarks` if present)
+                 ) -> pd.DataFrame:
     "AdvBench harmful behaviours (520 goals)."
     df, where = resolve_source(source, offline='advbench/harmful_behaviors.csv', benchmarks_dir=benchmarks_dir,
                                hub=dict(path='walledai/AdvBench', split='train'))
@@ -220,7 +262,12 @@ def _mmlu_frame(df: pd.DataFrame, split: str) -> pd.DataFrame:
     return df[['subject', 'question', 'choices', 'answer']].reset_index(drop=True)
 
 # %% ../nbs/08_benchmarks.ipynb #ab732bac
-def load_mmlu(source=None, *, split: str = 'test', limit: int = 0, seed: int = 0, benchmarks_dir=None) -> pd.DataFrame:
+def load_mmlu(source=None, # a local file or folder, URL or hub id instead of the default (offline copy, else the hub)
+              *, limit: int = 0, # at most this many rows, drawn with `seed` (0 = all)
+              seed: int = 0, # the subsampling seed
+              benchmarks_dir=None, # the folder of offline copies (None: `../shared/benchmarks` if present)
+              split: str = 'test', # 'test' (14,042 questions) or 'dev' (285, the few-shot examples)
+             ) -> pd.DataFrame:
     "MMLU questions of `split` ('test' or 'dev')."
     df, where = resolve_source(source, offline=f'mmlu/{split}', benchmarks_dir=benchmarks_dir, hub=dict(path='cais/mmlu', name='all', split=split))
     df = _mmlu_frame(df, split)
@@ -269,7 +316,11 @@ def get_benchmark(name: str, # a registered benchmark name
     return BENCHMARKS[name]
 
 # %% ../nbs/08_benchmarks.ipynb #6564520d
-def load_strongreject_jb(source=None, *, limit: int = 0, seed: int = 0, benchmarks_dir=None) -> pd.DataFrame:
+def load_strongreject_jb(source=None, # a local file or folder, URL or hub id instead of the default (offline copy, else the hub)
+                         *, limit: int = 0, # at most this many rows, drawn with `seed` (0 = all)
+                         seed: int = 0, # the subsampling seed
+                         benchmarks_dir=None, # the folder of offline copies (None: `../shared/benchmarks` if present)
+                        ) -> pd.DataFrame:
     "StrongREJECT prompts, each wrapped in every evaluation jailbreak template (`wrap_jailbreaks`)."
     return wrap_jailbreaks(load_strongreject(source, limit=limit, seed=seed, benchmarks_dir=benchmarks_dir), load_jailbreak_templates(), seed)
 
@@ -330,7 +381,11 @@ def load_benchmark(name: str, # a registered benchmark name
     return get_benchmark(name).loader(source, limit=limit, seed=seed, benchmarks_dir=benchmarks_dir, **options)
 
 # %% ../nbs/08_benchmarks.ipynb #3ab78571
-def load_harmbench_contextual(source=None, *, limit: int = 0, seed: int = 0, benchmarks_dir=None) -> pd.DataFrame:
+def load_harmbench_contextual(source=None, # a local file or folder, URL or hub id instead of the default (offline copy, else the hub)
+                              *, limit: int = 0, # at most this many rows, drawn with `seed` (0 = all)
+                              seed: int = 0, # the subsampling seed
+                              benchmarks_dir=None, # the folder of offline copies (None: `../shared/benchmarks` if present)
+                             ) -> pd.DataFrame:
     "HarmBench contextual behaviours (test split), each prompt its context, a `---` line and the request (HarmBench's layout)."
     df, where = resolve_source(source, offline='harmbench/harmbench_behaviors_text_test.csv', benchmarks_dir=benchmarks_dir,
                                hub=dict(path='walledai/HarmBench', name='contextual', split='train'))

@@ -27,7 +27,8 @@ __all__ = ['SYSTEM_NAMES', 'COT_SETS', 'COT_METRICS', 'RESULT_COLUMNS', 'PAIR_FI
            'cot_quality_ids', 'collect_results', 'validate_judges', 'invalidate_stale', 'LazyJudges']
 
 # %% ../nbs/09_evaluate.ipynb #0075b0f0
-def judge_name(judge) -> str:
+def judge_name(judge, # a judge object
+              ) -> str:
     "A readable name for a judge object: its `name`, else its class and its backend's model."
     if getattr(judge, 'name', None): return str(judge.name)
     be = getattr(judge, 'backend', None)
@@ -50,7 +51,9 @@ def _training_skips(rd: RunDir) -> dict:
     try: return {d['model']: d['reason'] for d in json.loads(f.read_text())} if f.exists() else {}
     except (ValueError, KeyError, TypeError): return {}
 
-def eval_systems(rd: RunDir, cfg: RunConfig) -> tuple[dict, list]:
+def eval_systems(rd: RunDir, # the run directory (its `models/`)
+                 cfg: RunConfig, # the run's config (`eval_models`, `target_model`)
+                ) -> tuple[dict, list]:
     "({name: adapter path or None}, skipped) for Base and each of `cfg.eval_models`; every model without an adapter is in `skipped` with the reason."
     systems, skipped, why = {'base': None}, [], _training_skips(rd)
     for name in cfg.eval_models:
@@ -156,7 +159,10 @@ def _judge_all(rd: RunDir, cfg: RunConfig, systems, frames, get_judges):
         for s in todo: _write_jsonl(rd.eval/'judgments'/s/f'{b}.jsonl', judged[judged.system == s])
 
 # %% ../nbs/09_evaluate.ipynb #f414a6d7
-def cot_quality_ids(sets: dict, limit: int = 0, seed: int = 0) -> tuple[list[str], list[dict]]:
+def cot_quality_ids(sets: dict, # `{'aidsafe': frame, 'llm_zs': frame}` of step 1's CoT sets
+                    limit: int = 0, # at most this many ids (0 = all)
+                    seed: int = 0, # the sampling seed
+                   ) -> tuple[list[str], list[dict]]:
     "The prompt ids to grade: in both sets, with a CoT in both (status not 'failed'), at most `limit` (seeded); plus notes on what was left out."
     ok = lambda df: set(df[df['status'] != 'failed'].id.astype(str)) if 'status' in df.columns else set(df.id.astype(str))
     both = set(sets['aidsafe'].id.astype(str)) & set(sets['llm_zs'].id.astype(str))
@@ -263,7 +269,10 @@ def _mark_validity(res: pd.DataFrame, validity: dict) -> pd.DataFrame:
     res['judge_valid'] = [True if r in always else (validity[r][0] if r in validity else None) for r in res.judge_role]
     return res
 
-def collect_results(rd: RunDir, cfg: RunConfig, judge_names: dict|None = None) -> pd.DataFrame:
+def collect_results(rd: RunDir, # the run directory (its `eval/`)
+                    cfg: RunConfig, # the run's config
+                    judge_names: dict|None = None, # `{role: name}` over those in eval/judges.json
+                   ) -> pd.DataFrame:
     "The tidy results table from eval/judgments and eval/cot_quality, with `judge_valid` from eval/judge_validation.csv (also written to eval/results.csv)."
     meta = json.loads((rd.eval/'judges.json').read_text()) if (rd.eval/'judges.json').exists() else {}
     jn = {**dict(safety='safety', strongreject='strongreject', refusal='refusal', cot_quality='cot_quality'), **meta, **(judge_names or {})}
@@ -314,7 +323,12 @@ def _human_refusal_checks(cfg: RunConfig, judges: dict, jn: dict, *, llm: bool, 
     return rows
 
 # %% ../nbs/09_evaluate.ipynb #a85ac335
-def validate_judges(rd: RunDir, cfg: RunConfig, systems, frames: dict, get_judges) -> pd.DataFrame:
+def validate_judges(rd: RunDir, # the run directory
+                    cfg: RunConfig, # the run's config (`judge_max_share`, `judge_validation_limit`, ...)
+                    systems, # the systems evaluated
+                    frames: dict, # `{benchmark: prompts}` evaluated
+                    get_judges, # a callable returning `{role: judge}` (built only when needed)
+                   ) -> pd.DataFrame:
     "Issue 11: score every judge used in this run (human labels where they exist, degenerate verdicts on the run's own inputs); writes eval/judge_validation.csv."
     jf = rd.eval/'judges.json'
     jn = json.loads(jf.read_text()) if jf.exists() else {}
@@ -353,7 +367,11 @@ def _adapter_hash(adapter) -> str|None:
     return h.hexdigest()[:16]
 
 # %% ../nbs/09_evaluate.ipynb #1962d347
-def invalidate_stale(rd: RunDir, cfg: RunConfig, systems: dict, temperature: float = 0.0) -> list[str]:
+def invalidate_stale(rd: RunDir, # the run directory
+                     cfg: RunConfig, # the run's config (its `EVAL_PARAMS`)
+                     systems: dict, # `{system: adapter folder or None}`
+                     temperature: float = 0.0, # the sampling temperature of this evaluation
+                    ) -> list[str]:
     "Remove saved evaluation files made with other parameters or other adapter weights; returns what was removed."
     state_f, removed = rd.eval/'state.json', []
     new = dict(params={**{k: getattr(cfg, k) for k in EVAL_PARAMS}, 'eval_temperature': temperature}, adapters={s: _adapter_hash(a) for s, a in systems.items()})

@@ -14,7 +14,9 @@ __all__ = ['eval_conversations', 'truncation_reason', 'generate_responses', 'eva
            'answer_letter_ids', 'mmlu_choice_logprobs']
 
 # %% ../nbs/08a_responses.ipynb #f9e716a1
-def eval_conversations(prompts, system_prompt: str|None = None) -> list[list[dict]]:
+def eval_conversations(prompts, # the user messages
+                       system_prompt: str|None = None, # a system message for each (None: the model's own default)
+                      ) -> list[list[dict]]:
     "One single-turn conversation per prompt (optionally with a system message)."
     head = [{'role': 'system', 'content': system_prompt}] if system_prompt else []
     return [head + [{'role': 'user', 'content': str(p)}] for p in prompts]
@@ -31,8 +33,14 @@ def truncation_reason(output: str, # the raw generation
     return None
 
 # %% ../nbs/08a_responses.ipynb #e0623ff4
-def generate_responses(backend, frame: pd.DataFrame, *, stage: str = 'eval', max_tokens: int = 512, temperature: float = 0.0,
-                       seed: int = 0, system_prompt: str|None = None) -> pd.DataFrame:
+def generate_responses(backend, # anything with the `chat(conversations, **sampling)` method of `aidsafe_nb.llm.Backend`
+                       frame: pd.DataFrame, # the prompts (`prompt`, ...)
+                       *, stage: str = 'eval', # the stage name the backend records usage and cache keys under
+                       max_tokens: int = 512, # the generation budget per answer
+                       temperature: float = 0.0, # 0 = greedy **[R]**
+                       seed: int = 0, # the sampling seed
+                       system_prompt: str|None = None, # a system message (None: the model's own default)
+                      ) -> pd.DataFrame:
     "`frame` plus `output`, `reasoning`, `response`, `gen_error`, `completion_tokens`, `finish_reason` and `truncated` (its reason), from one batched chat call."
     comps = backend.chat(eval_conversations(frame.prompt, system_prompt), stage=stage, max_tokens=max_tokens,
                          temperature=temperature, top_p=1.0, seed=seed)
@@ -48,7 +56,8 @@ def generate_responses(backend, frame: pd.DataFrame, *, stage: str = 'eval', max
     return out
 
 # %% ../nbs/08a_responses.ipynb #4614026a
-def eval_temperature(cfg: RunConfig) -> float:
+def eval_temperature(cfg: RunConfig, # the run's config
+                    ) -> float:
     "Sampling temperature for the models under test: `cfg.eval_temperature` if the config has it, else 0 (greedy) **[R]**."
     return float(getattr(cfg, 'eval_temperature', 0.0))
 
@@ -58,7 +67,10 @@ def _mmlu_block(q, choices, answer=None) -> str:
     return '\n'.join(lines) + '\nAnswer:' + (f" {'ABCD'[answer]}\n\n" if answer is not None else '')
 
 # %% ../nbs/08a_responses.ipynb #4c1be581
-def mmlu_prompts(test: pd.DataFrame, dev: pd.DataFrame, shots: int = 5) -> list[str]:
+def mmlu_prompts(test: pd.DataFrame, # the questions to ask (`subject`, `question`, `choices`, `answer`)
+                 dev: pd.DataFrame, # the solved examples (MMLU's dev split)
+                 shots: int = 5, # solved examples of the same subject before each question
+                ) -> list[str]:
     "The few-shot prompt of each test question (examples: the first `shots` dev questions of its subject)."
     out = []
     for r in test.itertuples():
@@ -68,7 +80,8 @@ def mmlu_prompts(test: pd.DataFrame, dev: pd.DataFrame, shots: int = 5) -> list[
     return out
 
 # %% ../nbs/08a_responses.ipynb #2b02d0b4
-def answer_letter_ids(tokenizer) -> list[int]:
+def answer_letter_ids(tokenizer, # a Hugging Face tokenizer
+                     ) -> list[int]:
     "Token id of ' A' .. ' D' right after 'Answer:' (the first token the letter adds)."
     ctx = tokenizer.encode('Answer:', add_special_tokens=False)
     ids = []
@@ -86,7 +99,12 @@ def _last_logits(model, enc):
     except TypeError: return model(**enc).logits[:, -1, :].float()
 
 # %% ../nbs/08a_responses.ipynb #46e9b4bf
-def mmlu_choice_logprobs(model, tokenizer, prompts: list[str], batch_size: int = 8, max_length: int = 4096) -> np.ndarray:
+def mmlu_choice_logprobs(model, # a causal LM (transformers)
+                         tokenizer, # its tokenizer
+                         prompts: list[str], # `mmlu_prompts`
+                         batch_size: int = 8, # prompts per forward pass
+                         max_length: int = 4096, # longer prompts are cut from the left
+                        ) -> np.ndarray:
     "Log-probabilities (n, 4) of the next token being ' A'..' D', from batched forward passes (left padded, length sorted)."
     import torch
     letters, dev = answer_letter_ids(tokenizer), next(model.parameters()).device
