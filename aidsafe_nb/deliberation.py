@@ -6,42 +6,14 @@
 from __future__ import annotations
 import json, re
 from typing import Callable, Sequence
-from .structured import chat_json, parse_json, REPAIR_PROMPT
+from .structured import chat_json
 from .policies import render_template, render_messages, template_schema, template_source, AIDSAFE_TEMPLATES, AIDSAFE_SYSTEM
 from .sources import parse_thought_list
 from .gates import gate_text, row_status, CUT_REASONS
 
 # %% auto #0
-__all__ = ['parse_answer', 'structured_call', 'add_failure', 'gate_items', 'gate_template', 'normalize_intents',
-           'decompose_intents', 'normalize_cot', 'initial_cot', 'normalize_turn', 'turn_conversation', 'deliberate',
-           'zero_shot_cot']
-
-# %% ../nbs/04_deliberation.ipynb #5ee65011
-_TRAILING_COMMA = re.compile(r',(\s*[}\]])')
-
-def parse_answer(raw: str, # a model answer
-                ):
-    "The JSON in a model answer, preferring a whole object (trailing commas removed first, so an inner list is not mistaken for it)."
-    try:
-        d = parse_json(_TRAILING_COMMA.sub(r'\1', raw or ''))
-        if isinstance(d, dict): return d
-    except ValueError: pass
-    return parse_json(raw)
-
-# %% ../nbs/04_deliberation.ipynb #2843ceda
-def _read_result(res, normalize: Callable) -> tuple:
-    "`(value, error)` of one `JsonResult` under the stage's normaliser."
-    if res.error and res.error.startswith('backend error'): return None, res.error
-    try: data = res.data if res.data is not None else parse_answer(res.raw)
-    except ValueError as e: return None, f'invalid JSON: {e}'
-    try: return normalize(data), None
-    except (ValueError, TypeError, AttributeError) as e: return None, f'unusable answer: {e}'
-
-# %% ../nbs/04_deliberation.ipynb #d47aaf5a
-def _repair_conversation(conversation: list, raw: str, reason: str, schema: dict) -> list:
-    "`conversation` followed by the unusable answer and the repair request."
-    return conversation + [{'role': 'assistant', 'content': raw or '(empty)'},
-                           {'role': 'user', 'content': REPAIR_PROMPT.format(reason=reason, schema=json.dumps(schema))}]
+__all__ = ['structured_call', 'add_failure', 'gate_items', 'gate_template', 'normalize_intents', 'decompose_intents',
+           'normalize_cot', 'initial_cot', 'normalize_turn', 'turn_conversation', 'deliberate', 'zero_shot_cot']
 
 # %% ../nbs/04_deliberation.ipynb #f0b394ab
 def structured_call(backend, # the model (a `Backend`)
@@ -51,16 +23,9 @@ def structured_call(backend, # the model (a `Backend`)
                     stage: str, # the stage name (usage, cache, failures)
                     **sampling, # `max_tokens`, `temperature`, `seed`, ...
                    ) -> list[tuple]:
-    "`(value, error, raw, finish_reason)` per conversation: schema-guided call, lenient normalisation, one batched repair of the rest."
-    results = chat_json(backend, conversations, schema, stage=stage, repair=False, **sampling)
-    out = [(*_read_result(r, normalize), r.raw, r.finish_reason) for r in results]
-    bad = [i for i, (v, err, raw, fr) in enumerate(out) if err is not None and not err.startswith('backend error')]
-    if bad:
-        fix = [_repair_conversation(conversations[i], out[i][2], out[i][1], schema) for i in bad]
-        for i, r in zip(bad, chat_json(backend, fix, schema, stage=stage, repair=False, **sampling)):
-            v, err = _read_result(r, normalize)
-            out[i] = (v, None if err is None else f'{out[i][1]}; after repair: {err}', r.raw, r.finish_reason)
-    return out
+    "`(value, error, raw, finish_reason)` per conversation: `chat_json` with the stage's normaliser (lenient about the schema) and one batched repair."
+    res = chat_json(backend, conversations, schema, stage=stage, normalize=normalize, lenient=True, **sampling)
+    return [(r.data, r.error, r.raw, r.finish_reason) for r in res]
 
 # %% ../nbs/04_deliberation.ipynb #e18c975c
 def add_failure(rec: dict, # the record (its `failures` list grows)

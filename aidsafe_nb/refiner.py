@@ -16,7 +16,7 @@ from .policies import load_policies, render_template, render_messages, template_
 from .sources import prompts_for
 from .dataio import save_dataset_dict
 from .gates import gate_summary, write_gate_summary
-from .backends import backend_for
+from . import backends   # `backends.backend_for` looked up at call time: tests replace it there
 from .deliberation import (structured_call, add_failure, gate_items, gate_template, _attempted, _strings, _pick, decompose_intents, initial_cot,
                                      deliberate, zero_shot_cot, _agent_name)
 
@@ -344,10 +344,10 @@ def _generation_backends(rd: RunDir, cfg: RunConfig, agents=None, refiner=None, 
     "`(agents, refiner, baseline)` backends of step 1."
     agent_models = cfg.agent_models
     if agent_models and len(agent_models) != cfg.n_agents: raise ValueError(f'{len(agent_models)} agent_models for n_agents={cfg.n_agents}')
-    if not agents: agents = [backend_for(cfg, 'agent', rd, model=m) for m in agent_models] if agent_models else [backend_for(cfg, 'agent', rd)]
+    if not agents: agents = [backends.backend_for(cfg, 'agent', rd, model=m) for m in agent_models] if agent_models else [backends.backend_for(cfg, 'agent', rd)]
     agents = list(agents) if isinstance(agents, (list, tuple)) else [agents]
     rm = getattr(cfg, 'refiner_model', '') or ''
-    if not refiner and rm and rm != (agent_models[0] if agent_models else cfg.agent_model): refiner = backend_for(cfg, 'agent', rd, model=rm)
+    if not refiner and rm and rm != (agent_models[0] if agent_models else cfg.agent_model): refiner = backends.backend_for(cfg, 'agent', rd, model=rm)
     return agents, refiner or agents[0], baseline or agents[0]
 
 # %% ../nbs/05_refiner.ipynb #5f3b1d35
