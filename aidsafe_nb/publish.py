@@ -14,7 +14,7 @@ from .dataio import load_dataset_folder, save_dataset_dict, SPLITS
 
 # %% auto #0
 __all__ = ['REPO_RE', 'ADAPTER_IGNORE', 'PublishError', 'data_sets', 'adapters', 'stage_datasets', 'push_run', 'RecordingApi',
-           'write_demo_run', 'main']
+           'write_demo_run', 'push_main']
 
 # %% ../nbs/12_publish.ipynb #7e1656eb
 REPO_RE = re.compile(r'^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$')
@@ -90,7 +90,7 @@ def _api(api, token_env: str):
     if not token: raise PublishError(f"no Hugging Face token: set the environment variable {token_env} (a write token from https://huggingface.co/settings/tokens)")
     return huggingface_hub.HfApi(token=token)
 
-def _check(run_dir: Path, repo: str, token_env: str):
+def _check_push(run_dir: Path, repo: str, token_env: str):
     if not REPO_RE.match(repo or ''): raise PublishError(f"repo must look like ORG/NAME, got {repo!r}")
     if not run_dir.is_dir(): raise PublishError(f"run directory {str(run_dir)!r} does not exist")
     if not (data_sets(run_dir) or adapters(run_dir)): raise PublishError(f"{run_dir} holds no data set under data/ and no adapter under models/: nothing to push")
@@ -105,7 +105,7 @@ def push_run(run_dir, # the run directory (`outputs/<run>`)
              dry_run: bool = False, # stage and list what would be sent, send nothing (no token needed)
             ) -> dict:
     "Push the run's data sets (one dataset repo, one config per set) and adapters (one model repo each); the plan `{repo_id: {...}}`."
-    run_dir = Path(run_dir); _check(run_dir, repo, token_env)
+    run_dir = Path(run_dir); _check_push(run_dir, repo, token_env)
     api = None if dry_run else _api(api, token_env)
     plan = {}
     with tempfile.TemporaryDirectory(prefix='aidsafe_push_') as tmp:
@@ -165,8 +165,8 @@ def write_demo_run(run_dir, # the folder to create
     return run_dir
 
 # %% ../nbs/12_publish.ipynb #75cd96fc
-def main(argv=None, # the arguments after `push` (None: `sys.argv[1:]`)
-        ) -> int:
+def push_main(argv=None, # the arguments after `push` (None: `sys.argv[1:]`)
+             ) -> int:
     "`push --run DIR --repo ORG/NAME [--private] [--token-env NAME] [--dry-run]`: push a run to the Hub; prints the plan."
     ap = argparse.ArgumentParser(prog='aidsafe-study push', description='Push a run\'s data sets and adapters to the Hugging Face Hub.')
     ap.add_argument('--run', required=True, help='the run directory')

@@ -559,7 +559,7 @@ def main(argv=None):
     "Entry point of `aidsafe-study` (subcommands `calls` and `push`)."
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ['push']:
-        from aidsafe_nb.publish import main as push_main     # helper H7's publishing command
+        from aidsafe_nb.publish import push_main     # helper H7's publishing command
         return push_main(argv[1:])
     if argv[:1] == ['calls']: return calls_main(argv[1:])
     a = parse_args(argv)

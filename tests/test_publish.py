@@ -3,7 +3,7 @@ import io, json
 import pandas as pd, pytest, yaml
 import huggingface_hub
 from aidsafe_nb import publish
-from aidsafe_nb.publish import push_run, write_demo_run, RecordingApi, main
+from aidsafe_nb.publish import push_run, write_demo_run, RecordingApi, push_main
 
 def test_push_sends_datasets_and_adapters(tmp_path):
     run, api = write_demo_run(tmp_path/'run'), RecordingApi()
@@ -44,7 +44,7 @@ def test_token_from_environment_only(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(huggingface_hub, 'HfApi', FakeHfApi)
     monkeypatch.setenv('MY_HF_WRITE', 'hf_SECRET_value_123')
     run = write_demo_run(tmp_path/'run')
-    assert main(['--run', str(run), '--repo', 'org/study', '--private', '--token-env', 'MY_HF_WRITE']) == 0
+    assert push_main(['--run', str(run), '--repo', 'org/study', '--private', '--token-env', 'MY_HF_WRITE']) == 0
     out = capsys.readouterr()
     assert seen['token'] == 'hf_SECRET_value_123' and 'SECRET' not in out.out + out.err
     assert all(c['private'] for c in seen['api'].calls if c['op'] == 'create_repo')
@@ -53,7 +53,7 @@ def test_token_from_environment_only(tmp_path, monkeypatch, capsys):
 def test_refusals_before_any_call(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv('HF_TOKEN', raising=False)
     run, api = write_demo_run(tmp_path/'run'), RecordingApi()
-    assert main(['--run', str(run), '--repo', 'org/study']) == 2 and 'HF_TOKEN' in capsys.readouterr().err
+    assert push_main(['--run', str(run), '--repo', 'org/study']) == 2 and 'HF_TOKEN' in capsys.readouterr().err
     for args, msg in [((run, 'no-slash'), 'ORG/NAME'), ((tmp_path/'none', 'o/n'), 'does not exist'), ((tmp_path, 'o/n'), 'nothing to push')]:
         with pytest.raises(publish.PublishError, match=msg): push_run(*args, api=api)
     assert api.calls == []
