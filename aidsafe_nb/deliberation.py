@@ -75,7 +75,7 @@ def _strings(v, what: str) -> list[str]:
     raise ValueError(f'{what} must be a list of strings, got {type(v).__name__}')
 
 # %% ../nbs/04_deliberation.ipynb #1cdb5592
-def _pick(d: dict, names: Sequence[str], what: str, required: bool = True):
+def _field(d: dict, names: Sequence[str], what: str, required: bool = True):
     if not isinstance(d, dict): raise ValueError(f'expected a JSON object, got {type(d).__name__}')
     for n in names:
         if n in d: return d[n]
@@ -93,8 +93,8 @@ def _bool(v) -> bool:
 def normalize_intents(d, # the parsed intents answer
                      ) -> dict:
     "`{'explicit': [...], 'implicit': [...]}` from an intents answer (lenient about names and shapes)."
-    exp = _strings(_pick(d, ('explicit_intents', 'explicit', 'explicit_intent'), 'explicit intents'), 'explicit intents')
-    imp = _strings(_pick(d, ('implicit_intents', 'implicit', 'implicit_intent'), 'implicit intents', required=False), 'implicit intents')
+    exp = _strings(_field(d, ('explicit_intents', 'explicit', 'explicit_intent'), 'explicit intents'), 'explicit intents')
+    imp = _strings(_field(d, ('implicit_intents', 'implicit', 'implicit_intent'), 'implicit intents', required=False), 'implicit intents')
     if not exp and not imp: raise ValueError('no intents listed')
     return dict(explicit=exp, implicit=imp)
 
@@ -127,8 +127,8 @@ def decompose_intents(records: list[dict], # records with `id` and `prompt`
 def normalize_cot(d, # the parsed CoT answer
                  ) -> dict:
     "`{'thoughts': [...], 'response': str}` from a CoT answer."
-    thoughts = _strings(_pick(d, ('thoughts', 'cot', 'chain_of_thought', 'reasoning', 'refined_thoughts'), 'thoughts'), 'thoughts')
-    resp = _pick(d, ('response', 'answer', 'final_response'), 'response')
+    thoughts = _strings(_field(d, ('thoughts', 'cot', 'chain_of_thought', 'reasoning', 'refined_thoughts'), 'thoughts'), 'thoughts')
+    resp = _field(d, ('response', 'answer', 'final_response'), 'response')
     if not isinstance(resp, str) or not resp.strip(): raise ValueError('empty response')
     if not thoughts: raise ValueError('no thoughts')
     return dict(thoughts=thoughts, response=resp.strip())
@@ -163,9 +163,9 @@ def initial_cot(records: list[dict], # records with `id`, `prompt` and `intents`
 def normalize_turn(d, # the parsed deliberation answer
                   ) -> dict:
     "`{'agree': bool, 'thoughts': [...], 'response': str}` from a deliberation answer."
-    agree = _bool(_pick(d, ('agree', 'agreement', 'agreed', 'complete'), 'agree'))
-    thoughts = _strings(_pick(d, ('thoughts', 'new_thoughts', 'corrections'), 'thoughts', required=False), 'thoughts')
-    resp = _pick(d, ('response', 'revised_response', 'answer'), 'response', required=False) or ''
+    agree = _bool(_field(d, ('agree', 'agreement', 'agreed', 'complete'), 'agree'))
+    thoughts = _strings(_field(d, ('thoughts', 'new_thoughts', 'corrections'), 'thoughts', required=False), 'thoughts')
+    resp = _field(d, ('response', 'revised_response', 'answer'), 'response', required=False) or ''
     if not isinstance(resp, str): raise ValueError(f'response must be a string, got {type(resp).__name__}')
     if not agree and not thoughts and not resp.strip(): raise ValueError('disagrees but gives no thoughts and no response')
     return dict(agree=agree, thoughts=thoughts, response=resp.strip())

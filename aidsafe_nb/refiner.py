@@ -17,7 +17,7 @@ from .sources import prompts_for
 from .dataio import save_dataset_dict
 from .gates import gate_summary, write_gate_summary
 from . import backends   # `backends.backend_for` looked up at call time: tests replace it there
-from .deliberation import (structured_call, add_failure, gate_items, gate_template, _attempted, _strings, _pick, decompose_intents, initial_cot,
+from .deliberation import (structured_call, add_failure, gate_items, gate_template, _attempted, _strings, _field, decompose_intents, initial_cot,
                                      deliberate, zero_shot_cot, _agent_name)
 
 # %% auto #0
@@ -80,7 +80,7 @@ def _reason(r) -> str:
 # %% ../nbs/05_refiner.ipynb #6f5297b1
 def _removal(x) -> tuple:
     "`(index, reason)` of one entry of the refiner's removal list."
-    if isinstance(x, dict): idx, why = _pick(x, ('index', 'id', 'number'), 'index'), x.get('reason')
+    if isinstance(x, dict): idx, why = _field(x, ('index', 'id', 'number'), 'index'), x.get('reason')
     else: idx, why = x, None
     try: return int(idx), _reason(why)
     except (TypeError, ValueError): raise ValueError(f'removed index {idx!r} is not a number') from None
@@ -89,7 +89,7 @@ def _removal(x) -> tuple:
 def _edit(x) -> tuple:
     "`(index, text)` of one entry of the refiner's edit list."
     if not isinstance(x, dict): raise ValueError(f'an edit must be an object with an index and a text, got {x!r}')
-    idx, text = _pick(x, ('index', 'id', 'number'), 'index'), _pick(x, ('text', 'thought', 'edited', 'new_text'), 'edit text')
+    idx, text = _field(x, ('index', 'id', 'number'), 'index'), _field(x, ('text', 'thought', 'edited', 'new_text'), 'edit text')
     try: idx = int(idx)
     except (TypeError, ValueError): raise ValueError(f'edited index {idx!r} is not a number') from None
     if not isinstance(text, str): raise ValueError(f'edit text must be a string, got {type(text).__name__}')
@@ -98,13 +98,13 @@ def _edit(x) -> tuple:
 def normalize_refined(d, # the parsed refiner answer
                      ) -> dict:
     "`{'removed': [(index, reason)], 'edits': [(index, text)], 'response': str, 'own_thoughts': [...]}` from a refiner answer."
-    rem = _pick(d, ('removed', 'removed_thoughts', 'remove'), 'removed', required=False) or []
-    eds = _pick(d, ('edits', 'edited', 'edited_thoughts', 'rewrites'), 'edits', required=False) or []
+    rem = _field(d, ('removed', 'removed_thoughts', 'remove'), 'removed', required=False) or []
+    eds = _field(d, ('edits', 'edited', 'edited_thoughts', 'rewrites'), 'edits', required=False) or []
     for name, v in (('removed', rem), ('edits', eds)):
         if not isinstance(v, list): raise ValueError(f'{name} must be a list, got {type(v).__name__}')
-    resp = _pick(d, ('response', 'final_response', 'answer'), 'response')
+    resp = _field(d, ('response', 'final_response', 'answer'), 'response')
     if not isinstance(resp, str) or not resp.strip(): raise ValueError('empty response')
-    own = _strings(_pick(d, ('thoughts', 'final_thoughts', 'refined_thoughts', 'cot'), 'thoughts', required=False), 'thoughts')
+    own = _strings(_field(d, ('thoughts', 'final_thoughts', 'refined_thoughts', 'cot'), 'thoughts', required=False), 'thoughts')
     return dict(removed=[_removal(x) for x in rem], edits=[_edit(x) for x in eds], response=resp.strip(), own_thoughts=own)
 
 # %% ../nbs/05_refiner.ipynb #82f8b5fa
