@@ -165,7 +165,7 @@ def tradeoff_points(results: pd.DataFrame, # `eval/results.csv` as a frame (`RES
     safety = benchmarks_of(kind=('safety', 'strongreject'))
     s = results[results.benchmark.isin(safety) & (results.metric == 'safe_rate')].groupby('system').value.mean().rename('safety')
     h = headline_table(results)
-    x = (100 - h[h.benchmark == 'xstest'].set_index('system').value).rename('over_refusal')
+    x = (100 - h[h.benchmark.isin(benchmarks_of(kind='xstest'))].groupby('system').value.mean()).rename('over_refusal')
     return pd.concat([s, x], axis=1).dropna().reset_index(names='system')
 
 # %% ../nbs/10_report.ipynb #50643600
@@ -191,7 +191,7 @@ def plot_xstest(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_
                ):
     "Stacked bars: XSTest full compliance / full refusal / partial refusal on the safe and unsafe halves, per system and judge."
     import seaborn as sns, matplotlib.pyplot as plt
-    x = results[results.benchmark == 'xstest'].copy()
+    x = results[results.benchmark.isin(benchmarks_of(kind='xstest'))].copy()
     x = x[x.metric.str.contains('full_compliance|full_refusal|partial_refusal')]
     x['half'] = x.metric.str.split('_').str[0]; x['class'] = x.metric.str.split('_', n=1).str[1]
     g = sns.catplot(x, kind='bar', x='system', y='value', hue='class', col='half', row='judge', order=_systems(x.system),
@@ -220,7 +220,7 @@ def make_figures(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT
     folder, out = Path(folder), {}
     if not headline_table(results).empty: out['benchmarks'] = plot_benchmarks(results, folder/'benchmarks.png')
     if not tradeoff_points(results).empty: out['tradeoff'] = plot_tradeoff(results, folder/'tradeoff.png')
-    if (results.benchmark == 'xstest').any(): out['xstest'] = plot_xstest(results, folder/'xstest.png')
+    if results.benchmark.isin(benchmarks_of(kind='xstest')).any(): out['xstest'] = plot_xstest(results, folder/'xstest.png')
     if (results.benchmark == 'cot_quality').any(): out['cot_quality'] = plot_cot_quality(results, folder/'cot_quality.png')
     return out
 
@@ -239,7 +239,9 @@ def detail_table(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT
 
 # %% ../nbs/10_report.ipynb #4580d09c
 def _safety_judge_label(cfg: RunConfig) -> str:
-    if getattr(cfg, 'safety_judge', 'llm') == 'strmatch': return "XSTest's string match (safe = refused; no model)"
+    kind = getattr(cfg, 'safety_judge', 'llm')
+    if kind == 'strmatch': return "XSTest's string match (safe = refused; no model)"
+    if kind != 'llm': return f'`{kind}` (a judge registered in `aidsafe_nb.judges.SAFETY_JUDGES`)'
     return f'safety classifier {model_label(cfg.safety_classifier)}' if cfg.safety_classifier else f'LLM judge {model_label(cfg.judge_model)}'
 
 def _role_lines(cfg: RunConfig) -> list[str]:
