@@ -20,7 +20,8 @@ from .refiner import (generation_fingerprint, generation_done, generate_cot, plo
 from .belief import load_meta, run_belief_pairs
 from .saro import build_preference_sets, write_saro_gates
 from .belief import load_cot_rows, _step_models
-from .train import train_sft, train_dpo, is_trained, skipped_models, TrainSkip, TrainError, DPO_JOBS, _as_tuple
+from .train import (train_sft, train_dpo, is_trained, skipped_models, train_info, model_dir, pair_gate_stats, TrainSkip, TrainError,
+                              DPO_JOBS, _as_tuple)
 from .benchmarks import expand_benchmarks
 from .evaluate import _run_evaluate
 from .responses import eval_temperature
@@ -28,8 +29,8 @@ from .report import make_figures, render_report, read_extras
 
 # %% auto #0
 __all__ = ['NON_SEMANTIC', 'STEPS', 'ROLES', 'Step', 'step', 'GenerationSetup', 'generation_setup', 'run_generate', 'stage_table',
-           'round_table', 'calls_table', 'run_preference', 'run_sft', 'run_dpo', 'run_evaluate', 'run_report',
-           'config_reads', 'check_params']
+           'round_table', 'calls_table', 'run_preference', 'run_sft', 'run_dpo', 'chat_table', 'dpo_plan',
+           'sft_summary', 'run_evaluate', 'run_report', 'config_reads', 'check_params']
 
 # %% ../nbs/10a_steps.ipynb #835a3267
 @dataclass(frozen=True)
@@ -232,6 +233,38 @@ def run_dpo(rd: RunDir, cfg: RunConfig, names=None, **kw) -> dict[str, Path]:
         try: out[n] = train_dpo(rd, cfg, n, pairs, start, **kw)
         except TrainSkip: pass
     return out
+
+# %% ../nbs/10a_steps.ipynb #f5fea8c0
+def chat_table(ds, # a prompt-completion or preference dataset (`sft_dataset`, `dpo_dataset`) or a list of its rows
+               n: int = 3, # rows shown
+               width: int = 200, # longest text shown per cell
+               extra=(), # more columns to show as they are (e.g. 'exclude_reason' of a pair record)
+              ) -> pd.DataFrame:
+    "The first `n` rows of a chat training set: its id, each message column as 'role: text' (cut at `width`), and the `extra` columns."
+    rows = [ds[i] for i in range(min(n, len(ds)))]
+    text = lambda msgs: _short(' | '.join(f"{m['role']}: {m['content']}" for m in msgs), width) if isinstance(msgs, list) else _short(msgs, width)
+    cols = [k for k in ('id', 'prompt', 'completion', 'chosen', 'rejected') if rows and k in rows[0]]
+    return pd.DataFrame([{**{k: r[k] if k == 'id' else text(r[k]) for k in cols}, **{k: r.get(k) for k in extra}} for r in rows])
+
+def dpo_plan(rd: RunDir) -> pd.DataFrame:
+    "Per DPO model: its pair sets, whether they exist, train pairs and how many passed the gates, and its start adapter's state."
+    skipped = skipped_models(rd)
+    def job(n, pairs, start):
+        present = tuple(x for x in _as_tuple(pairs) if (Path(rd.data)/x).exists())
+        g = pair_gate_stats(rd, present) if present else None
+        return dict(model=n, pairs=' + '.join(_as_tuple(pairs)), pairs_present=bool(present), train_pairs=g['n'] if g else 0,
+                    passed=g['n_passed'] if g else 0, start=start, start_trained=is_trained(rd, start), start_skipped=skipped.get(start, ''))
+    return pd.DataFrame([job(n, p, s) for n, (p, s) in DPO_JOBS.items()])
+
+def sft_summary(rd: RunDir, names) -> pd.DataFrame:
+    "Per trained SFT model in `names`: its data, gate pass, rows kept and too long, steps, final train and validation loss, time."
+    def one(n):
+        i, rep = train_info(rd, n), json.loads((model_dir(rd, n)/'data_report.json').read_text())
+        return dict(model=n, data=i.get('data_source', 'generated'), gate_pass=f"{i['gates']['n_passed']}/{i['gates']['n']}", train_rows=i['n_train_rows'],
+                    too_long=rep['n_too_long'], tokens_median=rep['tokens']['median'], validation_rows=i.get('n_eval_rows', 0), steps=i['steps'],
+                    final_loss=i['final_loss'], final_validation_loss=i.get('final_eval_loss'), base_precision=i['base_precision'], seconds=i['train_seconds'])
+    return pd.DataFrame([one(n) for n in names], columns=['model', 'data', 'gate_pass', 'train_rows', 'too_long', 'tokens_median', 'validation_rows',
+                                                          'steps', 'final_loss', 'final_validation_loss', 'base_precision', 'seconds'])
 
 # %% ../nbs/10a_steps.ipynb #d02e532f
 @step('5_evaluate', _JUDGE + ('safety_classifier_4bit', 'judge_structured', 'judge2_model', 'agent_model', 'policy_set', 'max_new_tokens',
