@@ -228,6 +228,7 @@ def _range_text(lo, hi, lo_in, hi_in) -> str:
     if hi == _INF: return f">= {lo:g}" if lo_in else f"> {lo:g}"
     return f"in {'[' if lo_in else '('}{lo:g}, {hi:g}{']' if hi_in else ')'}"
 
+# %% ../nbs/00_config.ipynb #2ce02854
 def _check_ranges(cfg: RunConfig):
     "Every numeric field with a range (see `_RANGES`, `_POSITIVE`) lies in it."
     for name in sorted(_POSITIVE):
@@ -284,6 +285,7 @@ def _check_names(cfg: RunConfig):
     if not re.fullmatch(r'[A-Za-z_][A-Za-z0-9_]*', cfg.api_key_env):
         raise ConfigError("parameter 'api_key_env' must be the NAME of an environment variable (keys never go into the config)")
 
+# %% ../nbs/00_config.ipynb #85d2976e
 def _check_values(cfg: RunConfig):
     "Ranges and names (see `_check_ranges`, `_check_names`)."
     _check_ranges(cfg); _check_names(cfg)
@@ -305,6 +307,7 @@ def _check_prompt_file(name: str, path: Path):
                                                         f"(line {i if path.suffix == '.jsonl' else e.lineno}: {e.msg})") from None
     except (ValueError, UnicodeDecodeError, OSError) as e: raise ConfigError(f"parameter {name!r}: cannot read {path}: {e}") from None
 
+# %% ../nbs/00_config.ipynb #cbc8852f
 def _check_inputs(cfg: RunConfig):
     "Local files and folders exist and read; sources and the policy set exist; an OpenAI-compatible backend has its endpoint."
     for name in ('agent_model', 'judge_model', 'target_model', 'safety_source', 'general_source', 'policy_set', 'benchmarks_dir', 'sft_db_source'):
@@ -374,6 +377,7 @@ def gpu_info() -> dict|None:
     p = torch.cuda.get_device_properties(0)
     return dict(name=p.name, memory_gb=round(p.total_memory / 2**30, 1), capability=(p.major, p.minor))
 
+# %% ../nbs/00_config.ipynb #5b08ae56
 def choose_profile(gpu: dict|None, # GPU info as `gpu_info()` gives it (None = no GPU)
                    profiles=None, # the profiles to choose from (default: `PROFILES`)
                   ) -> tuple[str, str]:
@@ -386,6 +390,7 @@ def choose_profile(gpu: dict|None, # GPU info as `gpu_info()` gives it (None = n
     if mem >= 38 and 'gpu_40g' in profiles: return 'gpu_40g', f'{name}: {mem:g} GiB >= 38 GiB'
     return 'colab_t4', f'{name}: {mem:g} GiB, compute capability {cc[0]}.{cc[1]}' + (' (no larger profile `gpu_40g` defined)' if mem >= 38 else '')
 
+# %% ../nbs/00_config.ipynb #9209d06e
 def auto_profile(profile: str = 'tiny', # the profile asked for: the default `tiny` is switched on Colab, `auto` everywhere
                  gpu='detect', # GPU info in `gpu_info()` form (None = no GPU); 'detect' = this machine's
                  on_colab: bool|None = None, # default: whether `google.colab` is imported

@@ -110,6 +110,7 @@ def _smol_from_gguf(gguf: Path):
     if tok.pad_token is None: tok.pad_token = tok.eos_token
     return model.eval(), tok
 
+# %% ../nbs/00c_models.ipynb #a79cb975
 def build_smol_model(path=None, # where to save the folder (default: the package cache)
                      force: bool = False, # rebuild even if the folder is there
                     ) -> Path:

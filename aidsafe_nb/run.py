@@ -9,6 +9,7 @@ from dataclasses import asdict, fields
 from importlib.metadata import version, PackageNotFoundError
 from pathlib import Path
 import yaml
+from fastcore.basics import patch
 from .config import RunConfig, ConfigError, make_config, config_hash, repo_root
 
 # %% auto #0
@@ -145,25 +146,34 @@ class Manifest:
         with file_lock(self.rd.path/'.manifest.lock'):
             m = self.read(); yield m
             atomic_write_json(self.rd.manifest, m)
-    def start(self, cfg: RunConfig, # the run's config (seed, profile and hash are recorded)
-              **info, # more top-level entries, e.g. `torch_threads`
+
+# %% ../nbs/00a_run.ipynb #64221ff2
+@patch
+def start(self: Manifest, cfg: RunConfig, # the run's config (seed, profile and hash are recorded)
+          **info, # more top-level entries, e.g. `torch_threads`
+         ):
+    "Record versions, commit, seed and `info` such as thread counts (first start time is kept)."
+    with self._locked() as m:
+        m.setdefault('started', now_iso()); m['updated'] = now_iso()
+        m.update(versions=_versions(), git_commit=git_commit(), seed=cfg.seed, profile=cfg.profile, config_hash=config_hash(cfg), **info)
+        m.setdefault('steps', {}); m.setdefault('usage', {})
+
+# %% ../nbs/00a_run.ipynb #50a4ef4c
+@patch
+def step(self: Manifest, name: str, # the step, e.g. '1_generate'
+         **info, # entries merged into the step's record (status, seconds, config_hash, error...)
+        ):
+    "Merge `info` (status, times, config hash, error...) into step `name`."
+    with self._locked() as m:
+        m.setdefault('steps', {}).setdefault(name, {}).update(info); m['updated'] = now_iso()
+
+# %% ../nbs/00a_run.ipynb #688e06a3
+@patch
+def set_usage(self: Manifest, stage: str, # the stage, e.g. 'deliberation'
+              usage: dict, # its absolute totals (calls, prompt_tokens, ...)
              ):
-        "Record versions, commit, seed and `info` such as thread counts (first start time is kept)."
-        with self._locked() as m:
-            m.setdefault('started', now_iso()); m['updated'] = now_iso()
-            m.update(versions=_versions(), git_commit=git_commit(), seed=cfg.seed, profile=cfg.profile, config_hash=config_hash(cfg), **info)
-            m.setdefault('steps', {}); m.setdefault('usage', {})
-    def step(self, name: str, # the step, e.g. '1_generate'
-             **info, # entries merged into the step's record (status, seconds, config_hash, error...)
-            ):
-        "Merge `info` (status, times, config hash, error...) into step `name`."
-        with self._locked() as m:
-            m.setdefault('steps', {}).setdefault(name, {}).update(info); m['updated'] = now_iso()
-    def set_usage(self, stage: str, # the stage, e.g. 'deliberation'
-                  usage: dict, # its absolute totals (calls, prompt_tokens, ...)
-                 ):
-        "Store the token/call counts of `stage` (absolute totals, so resumes never double count)."
-        with self._locked() as m: m.setdefault('usage', {})[stage] = usage; m['updated'] = now_iso()
+    "Store the token/call counts of `stage` (absolute totals, so resumes never double count)."
+    with self._locked() as m: m.setdefault('usage', {})[stage] = usage; m['updated'] = now_iso()
 
 # %% ../nbs/00a_run.ipynb #a82d0858
 def open_run(run_dir=None, # the run's folder (default `outputs/<profile>` in the checkout)
