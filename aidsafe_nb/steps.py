@@ -166,7 +166,8 @@ def round_table(records: list[dict], # records after `deliberate` (or CoT rows, 
                               error=_short(t['error'] or '-', width), gates_failed=_gate_names(t.get('gates')))
                          for r in records for t in _turns(r) if t['round'] == rnd])
 
-def calls_table(backends) -> pd.DataFrame:
+def calls_table(backends, # backends that made calls (e.g. `GenerationSetup.backends`)
+               ) -> pd.DataFrame:
     "Per backend and stage: requests sent to the model, and requests the call cache answered."
     return pd.DataFrame([dict(model=getattr(b, 'name', type(b).__name__), stage=s, sent=u.get('calls', 0), from_cache=u.get('cached', 0))
                          for b in backends for s, u in (getattr(b, 'usage', None) or {}).items()])
@@ -177,7 +178,13 @@ def calls_table(backends) -> pd.DataFrame:
       outputs=('data/rw', 'data/rw.*', 'data/pairs_saro', 'data/pairs_saro.*', 'data/pairs_saro_outcome', 'data/pairs_saro_outcome.*',
                'data/pair_quality*', 'figures/pair_quality*'),
       reads=('prompts/saro_*', 'prompts/jailbreaks_train/*', 'prompts/jailbreaks/*', 'prompts/judges/*', 'policies/*'), roles=('agent', 'judge'))
-def run_preference(rd, cfg, *, agent=None, judge=None, scorer=None, policies: str|None = None, min_gap: float|None = None, progress: bool = True) -> dict:
+def run_preference(rd, # the run directory (reads `data/cot`)
+                   cfg, # the run's config
+                   *, agent=None, judge=None, scorer=None, # backends and scorer to use instead of the config's (tests)
+                   policies: str|None = None, # the policy block (default: from `policy_set`)
+                   min_gap: float|None = None, # smallest chosen/rejected score gap of a trainable pair (default `pair_min_gap`)
+                   progress: bool = True, # show progress bars
+                  ) -> dict:
     "Step 2: SaRO RW data and SRPO pair sets with their gate summaries into `rd` (resumable; models built only when needed)."
     from aidsafe_nb.run import Manifest, now_iso
     from aidsafe_nb.llm import record_usage
@@ -201,7 +208,11 @@ def run_preference(rd, cfg, *, agent=None, judge=None, scorer=None, policies: st
 # %% ../nbs/10a_steps.ipynb #1db1e3c5
 @step('3_sft', _TRAIN + ('sft_db_source',), ('1_generate', '2_preference'), outputs=('models/sft_*', 'models/rw'), roles=('target',),
       unread={f: 'recorded in train_info (TRAIN_FIELDS) as provenance; SFT never uses the DPO settings' for f in ('dpo_beta', 'dpo_loss_type', 'dpo_learning_rate')})
-def run_sft(rd: RunDir, cfg: RunConfig, names=None, **kw) -> dict[str, Path]:
+def run_sft(rd: RunDir, # the run directory
+            cfg: RunConfig, # the run's config
+            names=None, # SFT models to train (default: sft_og, sft_db, and rw when step 2 wrote `data/rw`)
+            **kw, # passed to `train_sft` (e.g. `hw`, `callbacks`)
+           ) -> dict[str, Path]:
     "Train the SFT models `names` (default: sft_og, sft_db, and rw when step 2 wrote `data/rw`); finished ones are kept, skipped ones recorded in `models/skipped.json`."
     names = names or ['sft_og', 'sft_db'] + (['rw'] if is_trained(rd, 'rw') or (Path(rd.data)/'rw').exists() else [])
     kw.setdefault('merge', cfg.merge_adapters)
@@ -217,7 +228,11 @@ def run_sft(rd: RunDir, cfg: RunConfig, names=None, **kw) -> dict[str, Path]:
       outputs=('data/pairs_belief', 'data/pairs_belief.*', 'data/pairs_baseline', 'data/pairs_baseline.*', 'models/dpo*'),
       reads=('prompts/belief_*', 'prompts/judges/*', 'policies/*'), roles=('agent', 'judge', 'target'), before=(run_belief_pairs,),
       unread={'sft_db_source': "only SFT_DB reads it; step 4 trains at most RW (when step 3 did not); train_info records it as provenance"})
-def run_dpo(rd: RunDir, cfg: RunConfig, names=None, **kw) -> dict[str, Path]:
+def run_dpo(rd: RunDir, # the run directory
+            cfg: RunConfig, # the run's config
+            names=None, # DPO models to train (default: dpo, plus dpo_saro / dpo_baseline when their pairs exist)
+            **kw, # passed to `train_dpo`
+           ) -> dict[str, Path]:
     "Train the DPO models `names` (default: dpo, plus dpo_saro / dpo_baseline when step 2 wrote their pairs); a model without usable pairs or start adapter is skipped with its reason."
     if names is None:
         names = ['dpo'] + [n for n, (p, s) in DPO_JOBS.items() if n != 'dpo' and any((Path(rd.data)/x).exists() for x in _as_tuple(p))]
@@ -246,7 +261,8 @@ def chat_table(ds, # a prompt-completion or preference dataset (`sft_dataset`, `
     cols = [k for k in ('id', 'prompt', 'completion', 'chosen', 'rejected') if rows and k in rows[0]]
     return pd.DataFrame([{**{k: r[k] if k == 'id' else text(r[k]) for k in cols}, **{k: r.get(k) for k in extra}} for r in rows])
 
-def dpo_plan(rd: RunDir) -> pd.DataFrame:
+def dpo_plan(rd: RunDir, # the run directory
+            ) -> pd.DataFrame:
     "Per DPO model: its pair sets, whether they exist, train pairs and how many passed the gates, and its start adapter's state."
     skipped = skipped_models(rd)
     def job(n, pairs, start):
@@ -256,7 +272,9 @@ def dpo_plan(rd: RunDir) -> pd.DataFrame:
                     passed=g['n_passed'] if g else 0, start=start, start_trained=is_trained(rd, start), start_skipped=skipped.get(start, ''))
     return pd.DataFrame([job(n, p, s) for n, (p, s) in DPO_JOBS.items()])
 
-def sft_summary(rd: RunDir, names) -> pd.DataFrame:
+def sft_summary(rd: RunDir, # the run directory
+                names, # trained SFT models (e.g. `run_sft`'s result)
+               ) -> pd.DataFrame:
     "Per trained SFT model in `names`: its data, gate pass, rows kept and too long, steps, final train and validation loss, time."
     def one(n):
         i, rep = train_info(rd, n), json.loads((model_dir(rd, n)/'data_report.json').read_text())
@@ -273,7 +291,12 @@ def sft_summary(rd: RunDir, names) -> pd.DataFrame:
                               'judge_min_kappa', 'judge_max_share', 'judge_validation_limit', 'wildchat_language', 'wildchat_max_pool'),
       ('1_generate', '2_preference', '3_sft', '4_dpo'), outputs=('eval',), reads=('prompts/judges/*', 'prompts/jailbreaks/*', 'reference/*'),
       roles=('judge', 'target'))
-def run_evaluate(rd: RunDir, cfg: RunConfig, *, judges: dict|None = None, backend_factory=None, temperature: float|None = None) -> pd.DataFrame:
+def run_evaluate(rd: RunDir, # the run directory
+                 cfg: RunConfig, # the run's config
+                 *, judges: dict|None = None, # judges to use instead of `make_judges(cfg, rd)` (tests)
+                 backend_factory=None, # builds each system's backend (tests)
+                 temperature: float|None = None, # decoding temperature (default `eval_temperature`)
+                ) -> pd.DataFrame:
     "Step 5: generate, judge and aggregate (resumable); returns the tidy results table."
     if temperature is None: temperature = eval_temperature(cfg)
     names = expand_benchmarks(cfg.benchmarks)   # bad names fail here, before any work
@@ -286,7 +309,9 @@ def run_evaluate(rd: RunDir, cfg: RunConfig, *, judges: dict|None = None, backen
 @step('6_report', ('agent_model', 'agent_models', 'agent_backend', 'judge_model', 'judge_backend', 'judge2_model', 'safety_classifier',
                     'safety_judge', 'target_model', 'load_in_4bit', 'enforce_gates', 'seed', 'eval_limit', 'mmlu_limit', 'mmlu_shots'), ('5_evaluate',), outputs=('report.md', 'figures/benchmarks.png', 'figures/tradeoff.png', 'figures/xstest.png',
                                                 'figures/cot_quality.png'), reads=('reference/*',))
-def run_report(rd: RunDir, cfg: RunConfig) -> Path:
+def run_report(rd: RunDir, # the run directory (reads `eval/results.csv`)
+               cfg: RunConfig, # the run's config
+              ) -> Path:
     "Step 6: figures into `figures/` and `report.md` from `eval/results.csv` (and the run's gate, validation, skip and pair-quality files); returns the report's path."
     t0 = time.time()
     if not (rd.eval/'results.csv').exists(): raise FileNotFoundError(f"{rd.eval/'results.csv'} does not exist: run step 5 (run_evaluate) first")
@@ -415,7 +440,8 @@ def config_reads(*fns,        # step functions (or classes) to start from
     return reads
 
 # %% ../nbs/10a_steps.ipynb #602105b7
-def check_params(s: Step) -> dict[str, set]:
+def check_params(s: Step, # the step whose declaration is checked
+                ) -> dict[str, set]:
     "What is wrong with step `s`'s declaration: fields its functions read but it does not declare, declared fields they never read, stale `unread` entries."
     maybe = set()
     reads = config_reads(*s.fns, roles=s.roles, maybe=maybe)

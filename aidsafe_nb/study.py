@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse, datetime, fcntl, fnmatch, hashlib, json, os, shutil, socket, sys, time, traceback
 from pathlib import Path
 import yaml
+from fastcore.basics import patch
 from .config import RunConfig, ConfigError, make_config, config_hash, repo_root, data_dir, shared_benchmarks_dir, _TYPES
 from .run import RunDir, Manifest, load_config, save_config, now_iso, atomic_write_text
 from .steps import Step, STEPS, NON_SEMANTIC
@@ -18,7 +19,8 @@ __all__ = ['NOTEBOOK_PARAMS', 'unclaimed_params', 'step_files', 'files_digest', 
            'read_sweep', 'compare_runs', 'run_sweep', 'strict_parameters', 'parse_args', 'calls_main', 'main']
 
 # %% ../nbs/11_study.ipynb #72d1f0ee
-def unclaimed_params(steps=STEPS) -> set[str]:
+def unclaimed_params(steps=STEPS, # the study's steps
+                    ) -> set[str]:
     "Parameters no step declares: they count for every step."
     claimed = {p for s in steps for p in s.params}
     return set(_TYPES) - claimed - NON_SEMANTIC
@@ -35,7 +37,10 @@ def _claimed(rel: str, patterns) -> bool: return any(fnmatch.fnmatch(rel, pat) f
 # %% ../nbs/11_study.ipynb #47d240cc
 _CONFIG_FILES = ('safety_source', 'general_source', 'policy_set', 'sft_db_source')
 
-def step_files(step: Step, cfg: RunConfig, steps=STEPS) -> list[Path]:
+def step_files(step: Step, # the step
+               cfg: RunConfig, # the run's config (local prompt, policy and benchmark files it names count)
+               steps=STEPS, # all steps (a data file none of them claims counts for every step)
+              ) -> list[Path]:
     "The files whose contents `step`'s outputs depend on."
     root, params = data_dir(), set(step.params) | unclaimed_params(steps)
     data = _files_under(root)
@@ -63,7 +68,8 @@ def _file_digest(p: Path) -> str:
         _DIGESTS[k] = h.hexdigest()
     return _DIGESTS[k]
 
-def files_digest(paths) -> str:
+def files_digest(paths, # the files (`step_files`)
+                ) -> str:
     "One hash over the names and contents of `paths` (names relative to `data/` where they lie inside it)."
     root, h = data_dir(), hashlib.sha256()
     for p in paths:
@@ -76,7 +82,9 @@ def _package_version() -> str:
     try: return version('aidsafe_nb')
     except PackageNotFoundError: return 'unknown'
 
-def fingerprints(cfg: RunConfig, steps=STEPS) -> dict[str, str]:
+def fingerprints(cfg: RunConfig, # the run's config
+                 steps=STEPS, # the steps, in order (upstream before downstream)
+                ) -> dict[str, str]:
     "Each step's fingerprint: its parameters (and the unclaimed ones), the contents of the files it reads, the package version, its upstream steps' fingerprints."
     extra, out, version = sorted(unclaimed_params(steps)), {}, _package_version()
     for s in steps:
@@ -104,7 +112,12 @@ def _failure_message(step: Step, out_nb: Path, err) -> str:
                  f"  executed notebook: {out_nb}")
 
 # %% ../nbs/11_study.ipynb #dacd9b1f
-def run_step(step: Step, rd: RunDir, cfg: RunConfig, nb_dir=None, progress=True):
+def run_step(step: Step, # the step to run
+             rd: RunDir, # the run directory
+             cfg: RunConfig, # the run's config (its profile is passed to the notebook)
+             nb_dir=None, # where the step notebooks are (default `study_notebooks_dir()`)
+             progress=True, # papermill's progress bar
+            ):
     "Execute `step`'s notebook into `rd.notebooks`; raise `StepFailed` with a readable message on error."
     import papermill as pm
     src = Path(nb_dir or study_notebooks_dir())/step.notebook
@@ -122,14 +135,19 @@ def run_step(step: Step, rd: RunDir, cfg: RunConfig, nb_dir=None, progress=True)
     return out
 
 # %% ../nbs/11_study.ipynb #ae22d08a
-def read_manifest(rd: RunDir) -> dict:
+def read_manifest(rd: RunDir, # the run directory
+                 ) -> dict:
     "The run's manifest; an unreadable one stops the run with a message naming the file and the problem."
     try: return Manifest(rd).read()
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{rd.manifest} is not valid JSON ({e}); it records which steps finished. Restore it, or move it aside "
                           f"to rerun every step (finished model calls still come from the call cache)") from None
 
-def plan(rd: RunDir, cfg: RunConfig, steps=STEPS, only=None) -> dict[str, str]:
+def plan(rd: RunDir, # the run directory (its manifest)
+         cfg: RunConfig, # the config to run with
+         steps=STEPS, # the study's steps
+         only=None, # step names to run (None: all)
+        ) -> dict[str, str]:
     "For each step: 'skip' (done, same fingerprint), 'run' (never finished), 'rerun' (changed or incomplete), or 'not selected'."
     fps, done, out = fingerprints(cfg, steps), read_manifest(rd).get('steps', {}), {}
     for s in steps:
@@ -141,7 +159,9 @@ def plan(rd: RunDir, cfg: RunConfig, steps=STEPS, only=None) -> dict[str, str]:
     return out
 
 # %% ../nbs/11_study.ipynb #b033ee6a
-def move_stale_outputs(rd: RunDir, step: Step) -> list[Path]:
+def move_stale_outputs(rd: RunDir, # the run directory
+                       step: Step, # the step whose `outputs` move
+                      ) -> list[Path]:
     "Move `step`'s outputs into `.stale/<time>/` of the run directory; returns what moved."
     stamp, moved = datetime.datetime.now().strftime('%Y%m%d-%H%M%S-%f'), []
     for pattern in step.outputs:
@@ -170,7 +190,8 @@ class RunLock:
         except PermissionError: return True
 
 # %% ../nbs/11_study.ipynb #6840bac5
-def _acquire(self: RunLock) -> RunLock:
+@patch
+def acquire(self: RunLock) -> RunLock:
     "Take the lock or raise `RunLocked` naming the holder."
     self.path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -184,17 +205,24 @@ def _acquire(self: RunLock) -> RunLock:
     self.fd = fd
     return self
 
-def _release(self: RunLock):
+@patch
+def release(self: RunLock):
+    "Give the lock up (its file stays, emptied)."
     if self.fd is not None:
         try: os.ftruncate(self.fd, 0); fcntl.flock(self.fd, fcntl.LOCK_UN)
         except OSError: pass
         os.close(self.fd); self.fd = None
 
-RunLock.acquire, RunLock.release = _acquire, _release
-RunLock.__enter__, RunLock.__exit__ = _acquire, lambda self, *a: self.release()
+@patch
+def __enter__(self: RunLock) -> RunLock: return self.acquire()
+
+@patch
+def __exit__(self: RunLock, *exc): self.release()
 
 # %% ../nbs/11_study.ipynb #da7278ff
-def preflight(cfg: RunConfig, steps) -> list[str]:
+def preflight(cfg: RunConfig, # the run's config
+              steps, # the steps about to run (their `roles` are probed)
+             ) -> list[str]:
     "Probe the OpenAI-compatible endpoints `steps` call (and check offline prompt sources hold `n_prompts`); raise `ConfigError` naming what is wrong. Returns what was checked."
     from aidsafe_nb.openai_compat import probe_endpoint, EndpointError
     done = []
@@ -268,7 +296,14 @@ def _execute(s: Step, action: str, rd: RunDir, cfg: RunConfig, fingerprint: str,
     print(f'[{s.name}] done in {time.time() - t0:.0f}s', flush=True)
 
 # %% ../nbs/11_study.ipynb #fc5dfa1e
-def run_study(run_dir, profile: str = 'tiny', overrides: dict|None = None, only=None, steps=STEPS, nb_dir=None, progress=True) -> dict:
+def run_study(run_dir, # the run directory (created if missing)
+              profile: str = 'tiny', # tiny | colab_t4 | paper
+              overrides: dict|None = None, # config fields to change, e.g. {'n_prompts': 3}
+              only=None, # steps to run (names or numbers; None: all)
+              steps=STEPS, # the study's steps
+              nb_dir=None, # where the step notebooks are (default `study_notebooks_dir()`)
+              progress=True, # papermill's progress bar
+             ) -> dict:
     "Run (or resume) the study in `run_dir`; returns what happened to each step."
     cfg = _config(profile, overrides)
     only = _select(only, steps)
@@ -304,7 +339,10 @@ def _usage_total(usage: dict) -> tuple[int, int]:
     return (sum(u.get('calls', 0) for u in usage.values()),
             sum(u.get('prompt_tokens', 0) + u.get('completion_tokens', 0) for u in usage.values()))
 
-def estimate(rd: RunDir, cfg: RunConfig, steps=STEPS) -> dict[str, dict]:
+def estimate(rd: RunDir, # the run directory (a previous run's usage, if any)
+             cfg: RunConfig, # the config to run with
+             steps=STEPS, # the study's steps
+            ) -> dict[str, dict]:
     "Per step: estimated model calls and tokens, and what the estimate is based on."
     man = read_manifest(rd).get('steps', {})
     try: prev = load_config(rd.config) if rd.config.exists() else None
@@ -323,7 +361,12 @@ def estimate(rd: RunDir, cfg: RunConfig, steps=STEPS) -> dict[str, dict]:
     return out
 
 # %% ../nbs/11_study.ipynb #12a192c8
-def dry_run(run_dir, profile: str = 'tiny', overrides: dict|None = None, only=None, steps=STEPS) -> str:
+def dry_run(run_dir, # the run directory (nothing is written)
+            profile: str = 'tiny', # tiny | colab_t4 | paper
+            overrides: dict|None = None, # config fields to change
+            only=None, # steps to run (None: all)
+            steps=STEPS, # the study's steps
+           ) -> str:
     "The plan of a run (what runs or is skipped, estimated calls and tokens per step) without writing anything or calling a model."
     cfg = _config(profile, overrides)
     rd = RunDir(run_dir)
@@ -358,7 +401,8 @@ def _count_lines(p: Path) -> int:
     with open(p, 'rb') as f: return sum(1 for line in f if line.strip())
 
 # %% ../nbs/11_study.ipynb #c5b7e832
-def summarize_run(run_dir) -> str:
+def summarize_run(run_dir, # the run directory
+                 ) -> str:
     "A readable account of what the run in `run_dir` produced."
     rd, out = RunDir(run_dir), []
     sets = sorted(rd.data.glob('*.jsonl')) if rd.data.is_dir() else []
@@ -402,7 +446,11 @@ def _results_lines(rd: RunDir, limit: int = 24) -> list[str]:
     return lines
 
 # %% ../nbs/11_study.ipynb #00be15a3
-def stage_calls(run_dir, stage: str|None = None, failed: bool = False, limit: int = 5) -> list[dict]:
+def stage_calls(run_dir, # the run directory (its call cache)
+                stage: str|None = None, # None: one line per stage; else that stage's calls
+                failed: bool = False, # the stage's failed calls instead of its answers
+                limit: int = 5, # calls shown
+               ) -> list[dict]:
     "The cached calls of `stage` (or the per-stage counts when `stage` is None); `failed` lists the recorded failures instead."
     import sqlite3
     from aidsafe_nb.cache import CallCache
@@ -422,7 +470,9 @@ def stage_calls(run_dir, stage: str|None = None, failed: bool = False, limit: in
             for m, s, q, a, pt, ct, fr in rows]
 
 # %% ../nbs/11_study.ipynb #4581e176
-def format_calls(calls: list[dict], width: int = 400) -> str:
+def format_calls(calls: list[dict], # `stage_calls` results
+                 width: int = 400, # longest text shown per message
+                ) -> str:
     "Readable text for `stage_calls` results."
     out = []
     for i, c in enumerate(calls):
@@ -437,7 +487,8 @@ def format_calls(calls: list[dict], width: int = 400) -> str:
     return '\n'.join(out)
 
 # %% ../nbs/11_study.ipynb #f6ac7d0f
-def read_sweep(path) -> list[tuple[str, dict]]:
+def read_sweep(path, # a YAML list of override mappings (a `name` key names the run)
+              ) -> list[tuple[str, dict]]:
     "Parse a sweep YAML file into (run name, overrides) pairs, validating each against the config fields."
     path = Path(path)
     if not path.exists(): raise ConfigError(f"sweep file {str(path)!r} does not exist")
@@ -455,7 +506,8 @@ def read_sweep(path) -> list[tuple[str, dict]]:
     return out
 
 # %% ../nbs/11_study.ipynb #93c7c1ca
-def compare_runs(run_dirs: dict[str, Path|str]):
+def compare_runs(run_dirs: dict[str, Path|str], # {run name: run directory}
+                ):
     "One table across runs: each run's results (if any), the parameters that differ, and step timings."
     import pandas as pd
     cfgs = {n: load_config(Path(d)/'config.yaml') for n, d in run_dirs.items() if (Path(d)/'config.yaml').exists()}
@@ -470,7 +522,13 @@ def compare_runs(run_dirs: dict[str, Path|str]):
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 # %% ../nbs/11_study.ipynb #4dac0d79
-def run_sweep(sweep_file, run_dir, profile: str = 'tiny', overrides: dict|None = None, only=None, **kwargs):
+def run_sweep(sweep_file, # the sweep YAML file (`read_sweep`)
+              run_dir, # the folder holding one run directory per entry
+              profile: str = 'tiny', # tiny | colab_t4 | paper
+              overrides: dict|None = None, # config fields changed in every entry
+              only=None, # steps to run (None: all)
+              **kwargs, # passed to `run_study`
+             ):
     "Run every entry of `sweep_file` into `run_dir/<name>` and write `sweep_comparison.csv`; returns the comparison."
     entries = read_sweep(sweep_file)
     for _, e in entries: _config(profile, {**(overrides or {}), **e})      # validate all before running any
@@ -527,7 +585,8 @@ def strict_parameters():
     ip.input_transformers_post[:] = [f for f in ip.input_transformers_post if getattr(f, '__name__', '') != 'check'] + [check]
 
 # %% ../nbs/11_study.ipynb #93fff91a
-def parse_args(argv=None):
+def parse_args(argv=None, # the arguments (default: the command line)
+              ):
     "Parse `aidsafe-study` arguments."
     ap = argparse.ArgumentParser('aidsafe-study', description='Run the aidsafe_nb study notebooks with papermill into one run directory. '
                                  'Subcommands: `aidsafe-study calls --run DIR` (browse model calls), `aidsafe-study push` (publish).')
@@ -544,7 +603,8 @@ def parse_args(argv=None):
     return a
 
 # %% ../nbs/11_study.ipynb #a52a5fa3
-def calls_main(argv) -> int:
+def calls_main(argv, # the arguments after `calls`
+              ) -> int:
     "`aidsafe-study calls --run DIR [--stage NAME] [--failed] [--limit N]`: browse the model calls of a run."
     ap = argparse.ArgumentParser('aidsafe-study calls', description="Show a run's model calls: the stages, or one stage's requests and answers.")
     ap.add_argument('--run', required=True); ap.add_argument('--stage', default=None); ap.add_argument('--failed', action='store_true')
@@ -555,7 +615,8 @@ def calls_main(argv) -> int:
     return 0
 
 # %% ../nbs/11_study.ipynb #b51cc3e0
-def main(argv=None):
+def main(argv=None, # the arguments (default: the command line)
+        ):
     "Entry point of `aidsafe-study` (subcommands `calls` and `push`)."
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ['push']:
