@@ -6,6 +6,7 @@
 from __future__ import annotations
 import dataclasses, hashlib, json, os, re, sys, threading, time
 from dataclasses import dataclass, field
+from fastcore.basics import patch
 from tqdm.auto import tqdm
 from .run import RunDir, Manifest
 
@@ -132,48 +133,51 @@ class Backend:
         with self._lock:
             u = self.usage.setdefault(stage, dict.fromkeys(USAGE_KEYS, 0))
             for k, v in inc.items(): u[k] = u.get(k, 0) + v
-    def chat(self, conversations, # a list of conversations (see `check_conversations`)
-             stage: str = 'default', # the name usage is counted under (and stored with each call)
-             **sampling, # see `sampling_params`
-            ) -> list[Completion]:
-        "One `Completion` per conversation, same order; cached requests are not sent again."
-        convs, s = check_conversations(conversations), sampling_params(**sampling)
-        self._prepare(s)
-        self._count(stage, chat_calls=1)
-        if isinstance(s['seed'], list) and len(s['seed']) != len(convs):
-            raise ValueError(f"seed is a list of {len(s['seed'])} seeds for {len(convs)} conversations; give one per conversation or one int")
-        keys = [request_key(self.identity, c, {**s, 'seed': seed_of(s, i)}) for i, c in enumerate(convs)]
-        out: list[Completion|None] = [None]*len(convs)
-        hits = self.cache.get_many(keys) if self.cache is not None else {}
-        for i, k in enumerate(keys):
-            if k in hits: out[i] = dataclasses.replace(hits[k])
-        todo = [i for i in range(len(convs)) if out[i] is None]
-        todo_keys = {}  # identical requests inside one batch are sent once
-        for i in todo: todo_keys.setdefault(keys[i], []).append(i)
-        uniq = [v[0] for v in todo_keys.values()]
-        self._count(stage, cached=len(convs) - len(todo))
-        bar = tqdm(total=len(convs), initial=len(convs) - len(todo), desc=f'{self.kind}:{stage}', disable=not self.progress, leave=False)
-        t0 = time.time(); _progress_line(self, stage, len(convs), len(todo))
-        def done(j, comp: Completion):
-            i = uniq[j]
-            comp = dataclasses.replace(comp, text=scrub(clean_text(comp.text)), error=scrub(clean_text(comp.error)), key=keys[i])
-            for i2 in todo_keys[keys[i]]: out[i2] = comp
-            self._count(stage, calls=1, errors=int(comp.error is not None), retryable_errors=int(comp.error is not None and comp.retryable),
-                        prompt_tokens=comp.prompt_tokens, completion_tokens=comp.completion_tokens)
-            if self.cache is not None:
-                if comp.error is None: self.cache.put(keys[i], comp, self.name, stage, {'messages': convs[i], 'sampling': {**s, 'seed': seed_of(s, i)}})
-                else: self.cache.put_failure(keys[i], comp, self.name, stage)
-            bar.update(len(todo_keys[keys[i]]))
-        try:
-            run_s = {**s, 'seed': [s['seed'][i] for i in uniq]} if isinstance(s['seed'], list) else s
-            if uniq: self._run([convs[i] for i in uniq], run_s, done)
-        finally: bar.close()
-        missing = [i for i in todo if out[i] is None]
-        for i in missing: out[i] = Completion(error='backend returned no result for this request', retryable=True, key=keys[i])
-        _progress_line(self, stage, len(convs), len(todo), out, time.time() - t0)
-        return out
     def _prepare(self, sampling): "Check sampling against what this backend supports (before any work)."
     def _run(self, conversations, sampling, done): raise NotImplementedError
+
+# %% ../nbs/01_llm.ipynb #0e85bb91
+@patch
+def chat(self: Backend, conversations, # a list of conversations (see `check_conversations`)
+         stage: str = 'default', # the name usage is counted under (and stored with each call)
+         **sampling, # see `sampling_params`
+        ) -> list[Completion]:
+    "One `Completion` per conversation, same order; cached requests are not sent again."
+    convs, s = check_conversations(conversations), sampling_params(**sampling)
+    self._prepare(s)
+    self._count(stage, chat_calls=1)
+    if isinstance(s['seed'], list) and len(s['seed']) != len(convs):
+        raise ValueError(f"seed is a list of {len(s['seed'])} seeds for {len(convs)} conversations; give one per conversation or one int")
+    keys = [request_key(self.identity, c, {**s, 'seed': seed_of(s, i)}) for i, c in enumerate(convs)]
+    out: list[Completion|None] = [None]*len(convs)
+    hits = self.cache.get_many(keys) if self.cache is not None else {}
+    for i, k in enumerate(keys):
+        if k in hits: out[i] = dataclasses.replace(hits[k])
+    todo = [i for i in range(len(convs)) if out[i] is None]
+    todo_keys = {}  # identical requests inside one batch are sent once
+    for i in todo: todo_keys.setdefault(keys[i], []).append(i)
+    uniq = [v[0] for v in todo_keys.values()]
+    self._count(stage, cached=len(convs) - len(todo))
+    bar = tqdm(total=len(convs), initial=len(convs) - len(todo), desc=f'{self.kind}:{stage}', disable=not self.progress, leave=False)
+    t0 = time.time(); _progress_line(self, stage, len(convs), len(todo))
+    def done(j, comp: Completion):
+        i = uniq[j]
+        comp = dataclasses.replace(comp, text=scrub(clean_text(comp.text)), error=scrub(clean_text(comp.error)), key=keys[i])
+        for i2 in todo_keys[keys[i]]: out[i2] = comp
+        self._count(stage, calls=1, errors=int(comp.error is not None), retryable_errors=int(comp.error is not None and comp.retryable),
+                    prompt_tokens=comp.prompt_tokens, completion_tokens=comp.completion_tokens)
+        if self.cache is not None:
+            if comp.error is None: self.cache.put(keys[i], comp, self.name, stage, {'messages': convs[i], 'sampling': {**s, 'seed': seed_of(s, i)}})
+            else: self.cache.put_failure(keys[i], comp, self.name, stage)
+        bar.update(len(todo_keys[keys[i]]))
+    try:
+        run_s = {**s, 'seed': [s['seed'][i] for i in uniq]} if isinstance(s['seed'], list) else s
+        if uniq: self._run([convs[i] for i in uniq], run_s, done)
+    finally: bar.close()
+    missing = [i for i in todo if out[i] is None]
+    for i in missing: out[i] = Completion(error='backend returned no result for this request', retryable=True, key=keys[i])
+    _progress_line(self, stage, len(convs), len(todo), out, time.time() - t0)
+    return out
 
 # %% ../nbs/01_llm.ipynb #e0beca1b
 def record_usage(rd: RunDir, # the run directory whose manifest is updated

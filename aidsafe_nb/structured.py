@@ -100,13 +100,14 @@ def _check(comp: Completion, schema) -> JsonResult:
 REPAIR_PROMPT = ("Your previous reply could not be used ({reason}). Reply again with ONLY a JSON value that matches this JSON schema, "
                  "no prose and no code fences:\n{schema}")
 
-# %% ../nbs/01b_structured.ipynb #5ee75730
+# %% ../nbs/01b_structured.ipynb #f3cf5049
 def _quarantine_unusable(backend: Backend, comps, results):
     "Cached answers whose checking crashed (not merely invalid) leave the cache, so they cannot break a rerun."
     cache = getattr(backend, 'cache', None)
     for c, r in zip(comps, results):
         if cache is not None and c.cached and c.key and r.error and r.error.startswith('unparseable answer'): cache.quarantine(c.key, r.error)
 
+# %% ../nbs/01b_structured.ipynb #531e6437
 def _settle(r: JsonResult, normalize=None, lenient: bool = False, readable=None) -> JsonResult:
     "`r` under the caller's hooks (see `chat_json`), with its attempt added to the trace."
     err = r.error or ''
@@ -117,6 +118,7 @@ def _settle(r: JsonResult, normalize=None, lenient: bool = False, readable=None)
     if r.error is not None and readable is not None and not r.error.startswith('backend error') and readable(r.raw or ''): r = replace(r, readable=True)
     return replace(r, attempts=[dict(raw=r.raw, error=r.error, finish_reason=r.finish_reason)])
 
+# %% ../nbs/01b_structured.ipynb #47d0a8fe
 def chat_json(backend: Backend, # any backend (`hf`, `openai`, `vllm`, `fake`)
               conversations, # a list of conversations (see `check_conversations`)
               schema: dict, # the JSON schema the answers must match (sent as `response_format`; the backend enforces it where it can)

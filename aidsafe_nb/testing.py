@@ -118,34 +118,40 @@ class _FakeHandler(http.server.BaseHTTPRequestHandler):
         srv, auth = self.server.owner, self.headers.get('Authorization')
         if srv.api_key is None or auth == f'Bearer {srv.api_key}': return None
         return {'error': {'message': 'Incorrect API key provided' + (f' (got header Authorization: {auth})' if srv.echo_auth else ''), 'type': 'invalid_request_error'}}
-    def do_GET(self):
-        srv = self.server.owner
-        if self.path.rstrip('/') != '/v1/models': return self._send(404, {'error': {'message': 'not found'}})
+
+# %% ../nbs/01g_testing.ipynb #2f1f7123
+@patch
+def do_GET(self: _FakeHandler):
+    srv = self.server.owner
+    if self.path.rstrip('/') != '/v1/models': return self._send(404, {'error': {'message': 'not found'}})
+    if (err := self._auth_error()): return self._send(401, err)
+    self._send(200, {'object': 'list', 'data': [{'id': m, 'object': 'model'} for m in (srv.models or ['fake'])] if srv.models is not None else []})
+
+# %% ../nbs/01g_testing.ipynb #dffa47d1
+@patch
+def do_POST(self: _FakeHandler):
+    srv = self.server.owner
+    req = json.loads(self.rfile.read(int(self.headers.get('Content-Length', 0))) or b'{}')
+    fail, status, ra = srv._admit(self.headers.get('Authorization'))
+    try:
+        if self.path.rstrip('/') != '/v1/chat/completions': return self._send(404, {'error': {'message': 'not found'}})
         if (err := self._auth_error()): return self._send(401, err)
-        self._send(200, {'object': 'list', 'data': [{'id': m, 'object': 'model'} for m in (srv.models or ['fake'])] if srv.models is not None else []})
-    def do_POST(self):
-        srv = self.server.owner
-        req = json.loads(self.rfile.read(int(self.headers.get('Content-Length', 0))) or b'{}')
-        fail, status, ra = srv._admit(self.headers.get('Authorization'))
-        try:
-            if self.path.rstrip('/') != '/v1/chat/completions': return self._send(404, {'error': {'message': 'not found'}})
-            if (err := self._auth_error()): return self._send(401, err)
-            if srv.models is not None and req.get('model') not in srv.models:
-                return self._send(404, {'error': {'message': f"The model {req.get('model')!r} does not exist", 'type': 'NotFoundError'}})
-            if fail:
-                with srv.lock: srv.n_failed += 1
-                echo = f" (request header Authorization: {self.headers.get('Authorization')})" if srv.echo_auth else ''
-                return self._send(status, {'error': {'message': f'injected {status}{echo}', 'type': 'fake'}},
-                                  {'Retry-After': str(srv.retry_after)} if ra else {})
-            time.sleep(srv.latency)
-            last, text, pt = _fake_reply(req)
-            if srv.reply is not None: text = srv.reply(req)
-            with srv.lock: srv.n_ok += 1; srv.prompts.append(last)
-            self._send(200, {'id': f'fake-{srv.n_requests}', 'object': 'chat.completion', 'created': int(time.time()), 'model': req.get('model', 'fake'),
-                             'choices': [{'index': 0, 'message': {'role': 'assistant', 'content': text}, 'finish_reason': 'stop'}],
-                             'usage': {'prompt_tokens': pt, 'completion_tokens': len(text.split()), 'total_tokens': pt + len(text.split())}})
-        finally:
-            with srv.lock: srv.inflight -= 1
+        if srv.models is not None and req.get('model') not in srv.models:
+            return self._send(404, {'error': {'message': f"The model {req.get('model')!r} does not exist", 'type': 'NotFoundError'}})
+        if fail:
+            with srv.lock: srv.n_failed += 1
+            echo = f" (request header Authorization: {self.headers.get('Authorization')})" if srv.echo_auth else ''
+            return self._send(status, {'error': {'message': f'injected {status}{echo}', 'type': 'fake'}},
+                              {'Retry-After': str(srv.retry_after)} if ra else {})
+        time.sleep(srv.latency)
+        last, text, pt = _fake_reply(req)
+        if srv.reply is not None: text = srv.reply(req)
+        with srv.lock: srv.n_ok += 1; srv.prompts.append(last)
+        self._send(200, {'id': f'fake-{srv.n_requests}', 'object': 'chat.completion', 'created': int(time.time()), 'model': req.get('model', 'fake'),
+                         'choices': [{'index': 0, 'message': {'role': 'assistant', 'content': text}, 'finish_reason': 'stop'}],
+                         'usage': {'prompt_tokens': pt, 'completion_tokens': len(text.split()), 'total_tokens': pt + len(text.split())}})
+    finally:
+        with srv.lock: srv.inflight -= 1
 
 # %% ../nbs/01g_testing.ipynb #4d9be124
 @patch
