@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_study.ipynb #80386989
 from __future__ import annotations
-import argparse, datetime, fcntl, fnmatch, hashlib, json, os, shutil, socket, sys, time, traceback
+import argparse, datetime, fcntl, fnmatch, hashlib, json, os, shutil, socket, sys, tempfile, time, traceback
 from pathlib import Path
 import yaml
 from fastcore.basics import patch
@@ -13,10 +13,11 @@ from .run import RunDir, Manifest, load_config, save_config, now_iso, atomic_wri
 from .steps import Step, STEPS, NON_SEMANTIC
 
 # %% auto #0
-__all__ = ['NOTEBOOK_PARAMS', 'unclaimed_params', 'step_files', 'files_digest', 'fingerprints', 'StepFailed',
-           'study_notebooks_dir', 'run_step', 'read_manifest', 'plan', 'move_stale_outputs', 'RunLocked', 'RunLock',
-           'preflight', 'run_study', 'estimate', 'dry_run', 'summarize_run', 'stage_calls', 'format_calls',
-           'read_sweep', 'compare_runs', 'run_sweep', 'strict_parameters', 'parse_args', 'calls_main', 'main']
+__all__ = ['NOTEBOOK_PARAMS', 'MAX_TEXT', 'MAX_IMAGE', 'unclaimed_params', 'step_files', 'files_digest', 'fingerprints',
+           'StepFailed', 'study_notebooks_dir', 'run_step', 'read_manifest', 'plan', 'move_stale_outputs', 'RunLocked',
+           'RunLock', 'preflight', 'run_study', 'estimate', 'dry_run', 'summarize_run', 'stage_calls', 'format_calls',
+           'read_sweep', 'compare_runs', 'run_sweep', 'strict_parameters', 'output_sizes', 'clean_outputs',
+           'save_outputs', 'parse_args', 'calls_main', 'outputs_main', 'main']
 
 # %% ../nbs/11_study.ipynb #72d1f0ee
 def unclaimed_params(steps=STEPS, # the study's steps
@@ -584,6 +585,105 @@ def strict_parameters():
         return lines + [f"\nfrom aidsafe_nb.study import _check_injected as _ci; _ci(globals(), {names!r}); del _ci\n"]
     ip.input_transformers_post[:] = [f for f in ip.input_transformers_post if getattr(f, '__name__', '') != 'check'] + [check]
 
+# %% ../nbs/11_study.ipynb #76a886f6
+MAX_TEXT, MAX_IMAGE = 4096, 150_000      # per cell: characters of text output; bytes of one PNG
+
+def _text_size(out: dict) -> int:
+    "Characters of text in one output (stream text, or the text/plain, text/html, text/markdown of a result)."
+    if out.get('output_type') == 'stream': return len(''.join(out.get('text', '')))
+    return sum(len(''.join(v) if isinstance(v, list) else v) for k, v in out.get('data', {}).items() if k.startswith('text/'))
+
+def _png_size(out: dict) -> int:
+    import base64
+    v = out.get('data', {}).get('image/png')
+    return len(base64.b64decode(''.join(v) if isinstance(v, list) else v)) if v else 0
+
+def output_sizes(nb: dict) -> list[dict]:
+    "Per code cell with outputs: its index, characters of text output and the largest PNG in bytes."
+    return [dict(cell=i, text=sum(_text_size(o) for o in c.get('outputs', [])), png=max([_png_size(o) for o in c.get('outputs', [])] or [0]))
+            for i, c in enumerate(nb['cells']) if c['cell_type'] == 'code' and c.get('outputs')]
+
+# %% ../nbs/11_study.ipynb #3f44023f
+def _shrink(out: dict, max_text: int) -> dict:
+    "A result output over `max_text` characters: its plain text only, cut with a note."
+    if _text_size(out) <= max_text: return out
+    data = out.get('data', {})
+    txt = ''.join(data.get('text/plain', '')) if out.get('output_type') != 'stream' else ''.join(out.get('text', ''))
+    note = f'\n… (output cut at {max_text} characters; the run directory has it all)'
+    txt = txt if len(txt) <= max_text else txt[:max_text - len(note)] + note
+    if out.get('output_type') == 'stream': return dict(out, text=txt)
+    return dict(out, data={k: v for k, v in data.items() if not k.startswith('text/')} | {'text/plain': txt})
+
+def clean_outputs(nb: dict, # an executed study notebook (nbformat JSON)
+                  paths: dict, # {absolute path: what to show instead}, longest first
+                  max_text: int = MAX_TEXT, # largest text output of a cell kept whole
+                 ) -> dict:
+    "`nb` without papermill's injected cell and metadata, stderr streams or execution counts, with `paths` replaced in every text output."
+    def sub(v):
+        s = ''.join(v) if isinstance(v, list) else v
+        for k, r in paths.items(): s = s.replace(k, r)
+        return s
+    cells = []
+    for c in nb['cells']:
+        if 'injected-parameters' in c.get('metadata', {}).get('tags', []): continue
+        c = dict(c, metadata={k: v for k, v in c.get('metadata', {}).items() if k == 'tags'})
+        if c['cell_type'] == 'code':
+            outs = []
+            for o in c.get('outputs', []):
+                if o.get('output_type') == 'stream' and o.get('name') == 'stderr': continue
+                o = {k: v for k, v in o.items() if k != 'execution_count'} | ({'execution_count': None} if 'execution_count' in o else {})
+                if o.get('output_type') == 'stream': o['text'] = sub(o['text'])
+                if 'data' in o: o['data'] = {k: sub(v) if k.startswith('text/') else v for k, v in o['data'].items()}
+                if o.get('output_type') == 'error': o['traceback'] = [sub(t) for t in o.get('traceback', [])]
+                outs.append(_shrink(o, max_text))
+            c.update(outputs=outs, execution_count=None)
+        cells.append(c)
+    meta = {k: v for k, v in nb.get('metadata', {}).items() if k in ('kernelspec',)}
+    return dict(nb, cells=cells, metadata=meta)
+
+# %% ../nbs/11_study.ipynb #ca31b44b
+def save_outputs(run_dir, # a finished run directory (every step done)
+                 nb_dir=None, # the study notebooks to execute and overwrite (default `study_notebooks_dir()`)
+                 steps=STEPS, # the study's steps
+                 max_text: int = MAX_TEXT, # largest text output of a cell kept whole
+                 max_image: int = MAX_IMAGE, # largest PNG allowed, in bytes
+                 progress: bool = True, # papermill's progress bar
+                ) -> list[dict]:
+    "Execute each study notebook against the finished run and save it, with small path-free outputs, into `nb_dir`; returns what was saved."
+    import papermill as pm
+    from nbdev.clean import nbdev_clean
+    rd, nb_dir = RunDir(run_dir), Path(nb_dir or study_notebooks_dir())
+    done = read_manifest(rd).get('steps', {})
+    todo = [s.name for s in steps if done.get(s.name, {}).get('status') != 'done']
+    if todo: raise ConfigError(f"run {rd.path} has not finished {todo}: run `aidsafe-study --run {run_dir}` first")
+    root, run = repo_root(), rd.path.resolve()
+    shown = run.relative_to(root).as_posix() if root in run.parents else f'outputs/{run.name}'
+    paths = {str(run): shown, str(root): '.', str(Path.home()): '~'}
+    quiet = dict(TQDM_DISABLE='1', HF_DATASETS_DISABLE_PROGRESS_BARS='1', TRANSFORMERS_VERBOSITY='error', PYTHONWARNINGS='ignore')
+    old = {k: os.environ.get(k) for k in [*quiet, 'AIDSAFE_PROGRESS']}
+    os.environ.update(quiet); os.environ.pop('AIDSAFE_PROGRESS', None)
+    out = []
+    try:
+        for s in steps:
+            src = nb_dir/s.notebook
+            with tempfile.TemporaryDirectory() as d:
+                try: pm.execute_notebook(str(src), f'{d}/out.ipynb', parameters=dict(run_dir=str(run), profile=load_config(rd.config).profile),
+                                         cwd=str(src.parent), kernel_name='python3', progress_bar=progress, log_output=False)
+                except pm.PapermillExecutionError as e: raise StepFailed(_failure_message(s, Path(d)/'out.ipynb', e)) from None
+                nb = clean_outputs(json.loads(Path(d, 'out.ipynb').read_text()), paths, max_text)
+            big = [x for x in output_sizes(nb) if x['png'] > max_image]
+            if big: raise ConfigError(f"{s.notebook}: cell {big[0]['cell']} holds a {big[0]['png']:,}-byte PNG (limit {max_image:,}): make the figure smaller")
+            atomic_write_text(src, json.dumps(nb, indent=1, ensure_ascii=False) + '\n')
+            nbdev_clean(fname=str(src))               # exactly what the sync check's nbdev_clean leaves
+            sizes = output_sizes(nb)
+            out.append(dict(notebook=s.notebook, cells_with_output=len(sizes), largest_text=max([x['text'] for x in sizes] or [0]),
+                            largest_png=max([x['png'] for x in sizes] or [0])))
+    finally:
+        for k, v in old.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+    return out
+
 # %% ../nbs/11_study.ipynb #93fff91a
 def parse_args(argv=None, # the arguments (default: the command line)
               ):
@@ -614,15 +714,29 @@ def calls_main(argv, # the arguments after `calls`
     except ConfigError as e: print(f'aidsafe-study calls: {e}', file=sys.stderr); return 2
     return 0
 
+# %% ../nbs/11_study.ipynb #bc55c06d
+def outputs_main(argv, # the arguments after `outputs`
+                ) -> int:
+    "`aidsafe-study outputs --run DIR`: save the study notebooks with the outputs of the finished run `DIR`."
+    ap = argparse.ArgumentParser('aidsafe-study outputs', description='Execute the study notebooks against a finished run (every model call comes from '
+                                 'its cache) and save them into nbs/study/ with small, path-free outputs.')
+    ap.add_argument('--run', required=True); ap.add_argument('--no-progress', action='store_true')
+    a = ap.parse_args(argv)
+    try: saved = save_outputs(a.run, progress=not a.no_progress)
+    except (ConfigError, StepFailed) as e: print(f'aidsafe-study outputs: {e}', file=sys.stderr); return 2 if isinstance(e, ConfigError) else 1
+    for x in saved: print(f"{x['notebook']:<20} {x['cells_with_output']:>3} cells with output, largest text {x['largest_text']:,} chars, largest PNG {x['largest_png']:,} bytes")
+    return 0
+
 # %% ../nbs/11_study.ipynb #b51cc3e0
 def main(argv=None, # the arguments (default: the command line)
         ):
-    "Entry point of `aidsafe-study` (subcommands `calls` and `push`)."
+    "Entry point of `aidsafe-study` (subcommands `calls`, `outputs` and `push`)."
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ['push']:
         from aidsafe_nb.publish import push_main     # helper H7's publishing command
         return push_main(argv[1:])
     if argv[:1] == ['calls']: return calls_main(argv[1:])
+    if argv[:1] == ['outputs']: return outputs_main(argv[1:])
     a = parse_args(argv)
     t0 = time.time()
     try:
