@@ -157,7 +157,7 @@ class ConfigError(ValueError):
     "A bad run parameter: the message names it."
 
 _CHOICES = dict(profile=set(PROFILES), agent_backend={'hf', 'openai', 'vllm'}, judge_backend={'hf', 'openai', 'vllm'},
-                srpo_branch={'first_unsafe', 'middle', 'random'}, belief_target={'sft_db', 'agent', 'target'}, safety_judge={'llm', 'strmatch'},
+                srpo_branch={'first_unsafe', 'middle', 'random'}, belief_target={'sft_db', 'agent', 'target'},
                 dpo_loss_type={'sigmoid', 'ipo', 'hinge', 'robust', 'bco_pair', 'sppo_hard', 'nca_pair', 'apo_zero', 'apo_down'})
 _POSITIVE = {'n_prompts', 'n_agents', 'max_rounds', 'belief_iterations', 'belief_samples', 'rw_samples', 'srpo_max_steps', 'lora_r',
              'per_device_batch_size', 'grad_accum', 'max_seq_len', 'max_concurrency', 'gen_batch_size', 'max_new_tokens', 'wildchat_max_pool'}
@@ -257,11 +257,12 @@ def _model_problem(value, backend: str = 'hf') -> str|None:
     return f"must be 'tiny', 'smol', an existing local folder or a hub id like 'owner/name', got {value!r}"
 
 def _known_names() -> tuple[set, set]:
-    "(benchmark names a config may list, system names) from the `Benchmark` registry and the evaluation."
-    from aidsafe_nb.benchmarks import BENCHMARKS     # lazy: both modules import `config`
+    "(benchmark names a config may list, system names, safety judges) from the `Benchmark` registry, the evaluation and the judges' registry."
+    from aidsafe_nb.benchmarks import BENCHMARKS     # lazy: these modules import `config`
     from aidsafe_nb.evaluate import SYSTEM_NAMES
+    from aidsafe_nb.judges import SAFETY_JUDGES
     brought = {b.headline[0] for b in BENCHMARKS.values() if b.headline and b.headline[0] != b.name}   # run along with another entry
-    return set(BENCHMARKS) - brought, set(SYSTEM_NAMES)
+    return set(BENCHMARKS) - brought, set(SYSTEM_NAMES), set(SAFETY_JUDGES)
 
 # %% ../nbs/00_config.ipynb #293e97a0
 def _check_names(cfg: RunConfig):
@@ -274,7 +275,8 @@ def _check_names(cfg: RunConfig):
                if getattr(cfg, n, None)]
     for name, v, backend in models:
         if (why := _model_problem(v, backend)): raise ConfigError(f"parameter {name!r} {why}")
-    benchmarks, systems = _known_names()
+    benchmarks, systems, safety_judges = _known_names()
+    if cfg.safety_judge not in safety_judges: raise ConfigError(f"parameter 'safety_judge' must be one of {sorted(safety_judges)}, got {cfg.safety_judge!r}")
     for name, v, known in (('benchmarks', cfg.benchmarks, benchmarks), ('eval_models', cfg.eval_models, systems)):
         bad = [x for x in v if x not in known]
         if bad: raise ConfigError(f"parameter {name!r}: unknown {bad[0]!r}; choose from {sorted(known)}")
