@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
-import jinja2
+import jinja2, jinja2.meta
 import pandas as pd
 from .config import data_dir, shared_benchmarks_dir
 from .dataio import DataUnavailable, read_table, load_hub_table, host_reachable
@@ -161,13 +161,20 @@ def jailbreaks_dir() -> Path:
     raise FileNotFoundError(f"no jailbreak templates (*.j2) in {data_dir()/'prompts'}/jailbreaks or eval_jailbreaks")
 
 # %% ../nbs/08_benchmarks.ipynb #e8d383ea
+def _uses_prompt(text: str, whole: bool) -> bool:
+    "Whether a template renders the whole `{{ prompt }}` (`whole`), or at least uses the variable `prompt` (e.g. split in halves)."
+    env = jinja2.Environment()
+    if not whole: return 'prompt' in jinja2.meta.find_undeclared_variables(env.parse(text))
+    marker = '\x00PROMPT\x00'
+    return marker in env.from_string(text).render(prompt=marker)
+
 def load_jailbreak_templates(folder=None, # a folder of `*.j2` templates (None: `jailbreaks_dir()`; training uses `data/prompts/jailbreaks_train`)
+                             whole_prompt: bool = True, # each must render the whole `{{ prompt }}` (False: only use `prompt`, as payload splitting does)
                             ) -> dict[str, str]:
-    "Jinja templates `{name: text}` from `folder`; each must render its `{{ prompt }}` (comments do not count)."
+    "Jinja templates `{name: text}` from `folder`, each checked to carry the request (comments do not count)."
     folder = Path(folder) if folder else jailbreaks_dir()
     out = {p.stem: p.read_text() for p in sorted(folder.glob('*.j2'))}
-    marker = '\x00PROMPT\x00'
-    bad = [n for n, t in out.items() if marker not in jinja2.Environment().from_string(t).render(prompt=marker)]
+    bad = [n for n, t in out.items() if not _uses_prompt(t, whole_prompt)]
     if not out or bad: raise ValueError(f"jailbreak templates in {folder}: none found or without '{{{{ prompt }}}}': {bad}")
     return out
 
