@@ -129,6 +129,7 @@ class Backend:
         self._lock = threading.Lock()
     @property
     def name(self) -> str: return str(self.identity.get('model'))
+    def __repr__(self): return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.identity.items() if k != 'kind' and v not in (None, False))})"
     def _count(self, stage, **inc):
         with self._lock:
             u = self.usage.setdefault(stage, dict.fromkeys(USAGE_KEYS, 0))
