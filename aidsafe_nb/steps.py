@@ -29,8 +29,9 @@ from .report import make_figures, render_report, read_extras
 
 # %% auto #0
 __all__ = ['NON_SEMANTIC', 'STEPS', 'ROLES', 'Step', 'step', 'GenerationSetup', 'generation_setup', 'run_generate', 'stage_table',
-           'round_table', 'calls_table', 'run_preference', 'run_sft', 'run_dpo', 'chat_table', 'dpo_plan',
-           'sft_summary', 'run_evaluate', 'run_report', 'config_reads', 'check_params']
+           'round_table', 'calls_table', 'failures_table', 'gate_failures_table', 'ledger_table', 'gates_table',
+           'run_preference', 'run_sft', 'run_dpo', 'chat_table', 'dpo_plan', 'sft_summary', 'run_evaluate',
+           'run_report', 'config_reads', 'check_params']
 
 # %% ../nbs/10a_steps.ipynb #835a3267
 @dataclass(frozen=True)
@@ -171,6 +172,45 @@ def calls_table(backends, # backends that made calls (e.g. `GenerationSetup.back
     "Per backend and stage: requests sent to the model, and requests the call cache answered."
     return pd.DataFrame([dict(model=getattr(b, 'name', type(b).__name__), stage=s, sent=u.get('calls', 0), from_cache=u.get('cached', 0))
                          for b in backends for s, u in (getattr(b, 'usage', None) or {}).items()])
+
+# %% ../nbs/10a_steps.ipynb #af49a6cb
+def _js(v): return json.loads(v) if isinstance(v, str) else (v or [])
+
+def failures_table(rows: pd.DataFrame, # saved rows (`pd.read_json(rd.data/'cot.jsonl', lines=True)`)
+                  ) -> pd.DataFrame:
+    "Every recorded failure: row, stage and reason (rows are never dropped)."
+    return pd.DataFrame([dict(id=r['id'], stage=f.get('stage'), reason=_short(f.get('reason', ''))) for _, r in rows.iterrows() for f in _js(r['failures'])],
+                        columns=['id', 'stage', 'reason'])
+
+def gate_failures_table(rows: pd.DataFrame, # saved rows with a `gate_failures` column
+                        n: int = 10, # failures shown
+                        width: int = 80, # longest text shown
+                       ) -> pd.DataFrame:
+    "The first `n` strings that failed a content gate: row, status, stage, field, gate, round and the start of the text."
+    return pd.DataFrame([dict(id=r['id'], status=r['status'], stage=f.get('stage'), field=f.get('field'), gate=f.get('gate'), round=f.get('round'),
+                              text=_short(f.get('text', ''), width)) for _, r in rows.iterrows() for f in _js(r['gate_failures'])][:n],
+                        columns=['id', 'status', 'stage', 'field', 'gate', 'round', 'text'])
+
+def ledger_table(rows: pd.DataFrame, # saved CoT rows
+                 n: int = 8, # rows shown
+                ) -> pd.DataFrame:
+    "The refiner's ledger: thoughts that reached it, kept, removed (with the reasons), edited, and refiner instructions it ignored."
+    return pd.DataFrame([dict(id=r['id'], thoughts_in=r['n_thoughts_deliberation'], final=r['n_thoughts_final'], removed=len(_js(r['removed_thoughts'])),
+                              reasons=', '.join(sorted({x['reason'] for x in _js(r['removed_thoughts'])})), edits=len(_js(r['edited_thoughts'])),
+                              ignored=', '.join(x['why'] for x in _js(r['refiner_ignored']))) for _, r in rows.head(n).iterrows()])
+
+def gates_table(rd: RunDir, # the run directory
+                sets=('cot', 'baseline_zs'), # data sets whose `data/<set>.gates.json` is read
+               ) -> pd.DataFrame:
+    "Per set and stage: rows that attempted it, passed, the pass rate and the count per failed gate (`fail_<gate>`)."
+    out = []
+    for name in sets:
+        g = json.loads((rd.data/f'{name}.gates.json').read_text())
+        for stage, v in g.get('stages', g).items():
+            if isinstance(v, dict) and 'n' in v:
+                out.append(dict(set=name, stage=stage, n=v['n'], passed=v.get('passed'), pass_rate=v.get('pass_rate'),
+                                **{f'fail_{k}': c for k, c in (v.get('failures') or {}).items()}))
+    return pd.DataFrame(out).fillna(0)
 
 # %% ../nbs/10a_steps.ipynb #d1efa00d
 @step('2_preference', _GEN + _JUDGE + ('policy_set', 'rw_samples', 'srpo_branch', 'srpo_threshold', 'srpo_max_steps', 'rw_jailbreaks', 'pair_min_gap'),
