@@ -27,7 +27,9 @@ def grammar_closure(matcher, # an xgrammar `GrammarMatcher` (not modified)
                    ) -> bytes|None:
     "Bytes that complete the document of an xgrammar `matcher` (not modified); None if none found within the limits."
     steps = 0
-    def dfs(m, depth):
+    def dfs(m, # a fork of the matcher, advanced by the pieces tried so far
+            depth: int, # pieces appended so far
+           ):
         nonlocal steps
         if m.is_completed(): return b''
         if depth >= max_depth or steps > max_steps: return None
@@ -293,15 +295,17 @@ def _slot_cache_class():
         def __init__(self, keys, values, state):
             super().__init__()
             self.keys, self.values, self.state, self.is_initialized = keys, values, state, True
-        def lazy_initialization(self, key_states, value_states): pass
-        def update(self, k, v, *args, **kwargs):
+        def lazy_initialization(self, key_states, value_states): pass   # key_states, value_states: unused (the buffers are preallocated)
+        def update(self, k, # the new keys [slots, heads, 1, dim]
+                   v, # the new values, same shape
+                   *args, **kwargs):
             st = self.state
             self.keys[st.rows, :, st.pos] = k[:, :, 0]
             self.values[st.rows, :, st.pos] = v[:, :, 0]
             return self.keys[:, :, :st.kv_len], self.values[:, :, :st.kv_len]
         def get_seq_length(self): return self.state.kv_len
         def get_max_length(self): return self.keys.shape[2]
-        def get_mask_sizes(self, query_length): return self.state.kv_len, 0
+        def get_mask_sizes(self, query_length): return self.state.kv_len, 0   # query_length: unused (one token per row)
     class SlotCache(Cache):
         "Decode-time cache of `n_slots` conversations, one token per row and step; a row's column is its token position."
         def __init__(self, like, n_slots: int, capacity: int, prefix_len: int):
@@ -314,12 +318,18 @@ def _slot_cache_class():
                 if prefix_len: K[:, :, :prefix_len] = k[:1, :, :prefix_len]; V[:, :, :prefix_len] = v[:1, :, :prefix_len]
                 layers.append(SlotLayer(K, V, self))
             super().__init__(layers=layers)
-        def put(self, slot: int, src, row: int, src_cols: slice, start: int):
+        def put(self, slot: int, # the destination row
+                src, # a prefill cache (`DynamicCache`)
+                row: int, # the row of `src` to copy
+                src_cols: slice, # its columns to copy (the row's own tokens)
+                start: int, # the first destination column
+               ):
             "Copy columns `src_cols` of `row` of the prefill cache `src` into `slot` from column `start`."
             n = src_cols.stop - src_cols.start
             for lay, s in zip(self.layers, src.layers):
                 lay.keys[slot, :, start:start+n] = s.keys[row, :, src_cols]; lay.values[slot, :, start:start+n] = s.values[row, :, src_cols]
-        def keep(self, slots):
+        def keep(self, slots, # the slot indices to keep, in their new order
+                ):
             "Keep only `slots`, in this order (frees the memory and compute of finished rows)."
             idx = torch.as_tensor(slots, dtype=torch.long, device=self.pos.device)
             for lay in self.layers: lay.keys, lay.values = lay.keys[idx], lay.values[idx]
@@ -414,10 +424,14 @@ def _run_shared(self: HFBackend, conversations, s, done):
         import xgrammar as xgr
         bitmask = xgr.allocate_token_bitmask(B, grammar.tokenizer_info.vocab_size)
     cache = None
-    def pick(logits, slots):
+    def pick(logits, # [len(slots), vocab] last logits
+             slots, # the slots they belong to
+            ):
         return _pick(logits, s, [matchers[b] for b in slots] if grammar is not None else None,
                      bitmask if grammar is not None else None, [gens[b] for b in slots] if sample else None)
-    def advance(slots, tokens):
+    def advance(slots, # the slots that got a token
+                tokens, # one token per slot
+               ):
         for b, t in zip(slots, tokens):
             gen[b].append(t); last[b] = t
             if grammar is not None and not matchers[b].is_terminated(): matchers[b].accept_token(t)
@@ -425,7 +439,8 @@ def _run_shared(self: HFBackend, conversations, s, done):
             if not end and grammar is None and s['stop']:
                 end = any(st in tok.decode(gen[b], skip_special_tokens=True) for st in s['stop'])
             if end: done(conv[b], self._completion(gen[b], len(ids[conv[b]]), s, grammar)); conv[b] = None
-    def admit(slots):
+    def admit(slots, # free slots to fill from the queue
+             ):
         nonlocal cache
         take = [queue.pop(0) for _ in slots[:len(queue)]]; slots = slots[:len(take)]
         suffixes = [ids[i][P:] for i in take]

@@ -161,7 +161,9 @@ def chat(self: Backend, conversations, # a list of conversations (see `check_con
     self._count(stage, cached=len(convs) - len(todo))
     bar = tqdm(total=len(convs), initial=len(convs) - len(todo), desc=f'{self.kind}:{stage}', disable=not self.progress, leave=False)
     t0 = time.time(); _progress_line(self, stage, len(convs), len(todo))
-    def done(j, comp: Completion):
+    def done(j: int, # the index of the request among those sent (`uniq`)
+             comp: Completion, # its answer or failure
+            ):
         i = uniq[j]
         comp = dataclasses.replace(comp, text=scrub(clean_text(comp.text)), error=scrub(clean_text(comp.error)), key=keys[i])
         for i2 in todo_keys[keys[i]]: out[i2] = comp

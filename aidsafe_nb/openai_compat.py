@@ -228,7 +228,9 @@ async def _arun(self: OpenAIBackend, conversations, s, done):
     import openai
     client, lim = await self._get_client(), AdaptiveLimiter(self.max_concurrency)
     state = dict(ok=0, conn_streak=0, down=None)
-    async def one(j, conv):
+    async def one(j: int, # the index of the request
+                  conv, # its conversation
+                 ):
         last, conn_fails, status, attempt = 'no attempt', 0, None, 0
         for attempt in range(self.max_attempts):
             if state['down']: break
