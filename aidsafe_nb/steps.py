@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import pandas as pd
 from .config import RunConfig, max_tokens_for
-from .run import RunDir, Manifest, now_iso
+from .run import RunDir, Manifest, now_iso, atomic_write_text
 from .llm import record_usage
 from .policies import load_policies
 from .sources import prompts_for
