@@ -13,8 +13,8 @@ from huggingface_hub.utils import filter_repo_objects
 from .dataio import load_dataset_folder, save_dataset_dict, SPLITS
 
 # %% auto #0
-__all__ = ['REPO_RE', 'ADAPTER_IGNORE', 'PublishError', 'data_sets', 'adapters', 'stage_datasets', 'push_run', 'RecordingApi',
-           'write_demo_run', 'push_main']
+__all__ = ['REPO_RE', 'ADAPTER_IGNORE', 'PublishError', 'data_sets', 'adapters', 'stage_datasets', 'push_run', 'write_demo_run',
+           'push_main']
 
 # %% ../nbs/12_publish.ipynb #7e1656eb
 REPO_RE = re.compile(r'^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$')
@@ -125,28 +125,6 @@ def push_run(run_dir, # the run directory (`outputs/<run>`)
 def _ignored(rel: Path, patterns) -> bool:
     "Whether `rel` is left out by `upload_folder`'s `ignore_patterns` (huggingface_hub's own matcher)."
     return bool(patterns) and not list(filter_repo_objects([Path(rel).as_posix()], ignore_patterns=patterns))
-
-# %% ../nbs/12_publish.ipynb #347e1333
-class RecordingApi:
-    "A stand-in for `huggingface_hub.HfApi`: records `create_repo` and `upload_folder` calls (with the files and their bytes)."
-    def __init__(self): self.calls = []
-    def create_repo(self,
-                    repo_id, # `ORG/NAME`
-                    repo_type=None, # 'dataset' or 'model'
-                    private=False, # a private repo
-                    exist_ok=False, # no error when it exists
-                    **kw):
-        self.calls.append(dict(op='create_repo', repo_id=repo_id, repo_type=repo_type, private=private)); return f'https://huggingface.co/{repo_id}'
-    def upload_folder(self,
-                      folder_path, # the folder to upload
-                      repo_id, # `ORG/NAME`
-                      repo_type=None, # 'dataset' or 'model'
-                      ignore_patterns=None, # glob patterns of files left out
-                      commit_message=None, # the commit's message
-                      **kw):
-        root = Path(folder_path)
-        files = {str(f.relative_to(root)): f.read_bytes() for f in sorted(root.rglob('*')) if f.is_file() and not _ignored(f.relative_to(root), ignore_patterns)}
-        self.calls.append(dict(op='upload_folder', repo_id=repo_id, repo_type=repo_type, files=files, commit_message=commit_message))
 
 # %% ../nbs/12_publish.ipynb #6e55d03b
 def write_demo_run(run_dir, # the folder to create

@@ -23,8 +23,7 @@ from .deliberation import (structured_call, add_failure, gate_items, gate_templa
 # %% auto #0
 __all__ = ['REMOVAL_REASONS', 'COT_COLUMNS', 'ZS_COLUMNS', 'STAGE_TOKENS', 'GENERATE_KEYS', 'thought_words', 'thought_similarity',
            'dedup_thoughts', 'normalize_refined', 'refiner_plan', 'refine', 'cot_status', 'cot_row', 'to_sft_messages',
-           'save_rows', 'generate_cot', 'fake_agent_responder', 'plot_generation', 'generation_fingerprint',
-           'generation_done']
+           'save_rows', 'generate_cot', 'plot_generation', 'generation_fingerprint', 'generation_done']
 
 # %% ../nbs/05_refiner.ipynb #4302ed0d
 _NEGATIONS = {'not', 'no', 'never', 'cannot', 'cant', 'wont', 'dont', 'doesnt', 'shouldnt', 'mustnt', 'isnt', 'arent', 'nor', 'without'}
@@ -270,18 +269,6 @@ def generate_cot(prompts: list[dict], # the prompt records (`sources.prompts_for
     recs = refine(recs, refiner, policies, near_dup_threshold, **at('refiner'))
     names = [_agent_name(a) for a in (agents * n_agents if len(agents) == 1 else agents)]
     return [cot_row(r, names, _agent_name(refiner)) for r in recs]
-
-# %% ../nbs/05_refiner.ipynb #e2bb90c3
-def fake_agent_responder(conv, # one conversation (the stage is read from its last message)
-                        ) -> str:
-    "A fake model answering every AIDSAFE stage with plausible JSON (for tests and examples); agrees from round 2 on."
-    text = conv[-1]['content']
-    if 'List the intents' in text: return json.dumps({'explicit_intents': ['get an answer'], 'implicit_intents': ['learn something']})
-    if 'deliberation agent' in text:
-        rnd = int(text.split('This is turn ')[1].split()[0])
-        return json.dumps({'agree': rnd >= 2, 'thoughts': [] if rnd >= 2 else [f'Policy 5 applies: help with the benign intent (round {rnd}).'], 'response': ''})
-    if 'independent judge' in text: return json.dumps({'removed': [{'index': 1, 'reason': 'redundant'}], 'edits': [{'index': 2, 'text': 'No policy forbids this request.'}], 'response': 'Final answer.'})
-    return json.dumps({'thoughts': ['The intent is benign.', 'The intent is benign!', 'No policy forbids it.'], 'response': 'Here is an answer.'})
 
 # %% ../nbs/05_refiner.ipynb #49ddba1b
 def _plot_rounds(df, ax):

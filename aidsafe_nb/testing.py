@@ -5,13 +5,15 @@
 # %% ../nbs/01g_testing.ipynb #bf3492f4
 from __future__ import annotations
 import http.server, inspect, json, random, socket, threading, time
+from pathlib import Path
 from typing import Callable
 from fastcore.basics import patch
 from .llm import Backend, Completion
 from .structured import response_schema, schema_example
+from .publish import _ignored
 
 # %% auto #0
-__all__ = ['FakeBackend', 'FakeOpenAIServer']
+__all__ = ['FakeBackend', 'FakeOpenAIServer', 'fake_agent_responder', 'RecordingApi']
 
 # %% ../nbs/01g_testing.ipynb #9e02f664
 class FakeBackend(Backend):
@@ -164,3 +166,37 @@ def _admit(self: FakeOpenAIServer, auth: str|None) -> tuple[bool, int, bool]:
         status = self.rng.choice(self.statuses) if fail else 200
         ra = fail and self.rng.random() < self.retry_after_rate
     return fail, status, ra
+
+# %% ../nbs/01g_testing.ipynb #e2bb90c3
+def fake_agent_responder(conv, # one conversation (the stage is read from its last message)
+                        ) -> str:
+    "A fake model answering every AIDSAFE stage with plausible JSON (for tests and examples); agrees from round 2 on."
+    text = conv[-1]['content']
+    if 'List the intents' in text: return json.dumps({'explicit_intents': ['get an answer'], 'implicit_intents': ['learn something']})
+    if 'deliberation agent' in text:
+        rnd = int(text.split('This is turn ')[1].split()[0])
+        return json.dumps({'agree': rnd >= 2, 'thoughts': [] if rnd >= 2 else [f'Policy 5 applies: help with the benign intent (round {rnd}).'], 'response': ''})
+    if 'independent judge' in text: return json.dumps({'removed': [{'index': 1, 'reason': 'redundant'}], 'edits': [{'index': 2, 'text': 'No policy forbids this request.'}], 'response': 'Final answer.'})
+    return json.dumps({'thoughts': ['The intent is benign.', 'The intent is benign!', 'No policy forbids it.'], 'response': 'Here is an answer.'})
+
+# %% ../nbs/01g_testing.ipynb #347e1333
+class RecordingApi:
+    "A stand-in for `huggingface_hub.HfApi`: records `create_repo` and `upload_folder` calls (with the files and their bytes)."
+    def __init__(self): self.calls = []
+    def create_repo(self,
+                    repo_id, # `ORG/NAME`
+                    repo_type=None, # 'dataset' or 'model'
+                    private=False, # a private repo
+                    exist_ok=False, # no error when it exists
+                    **kw):
+        self.calls.append(dict(op='create_repo', repo_id=repo_id, repo_type=repo_type, private=private)); return f'https://huggingface.co/{repo_id}'
+    def upload_folder(self,
+                      folder_path, # the folder to upload
+                      repo_id, # `ORG/NAME`
+                      repo_type=None, # 'dataset' or 'model'
+                      ignore_patterns=None, # glob patterns of files left out
+                      commit_message=None, # the commit's message
+                      **kw):
+        root = Path(folder_path)
+        files = {str(f.relative_to(root)): f.read_bytes() for f in sorted(root.rglob('*')) if f.is_file() and not _ignored(f.relative_to(root), ignore_patterns)}
+        self.calls.append(dict(op='upload_folder', repo_id=repo_id, repo_type=repo_type, files=files, commit_message=commit_message))

@@ -7,7 +7,8 @@ from aidsafe_nb.backends import get_backend
 from aidsafe_nb.policies import load_policies
 from aidsafe_nb.sources import sample_prompts
 from aidsafe_nb.deliberation import decompose_intents, initial_cot, deliberate, zero_shot_cot
-from aidsafe_nb.refiner import refine, dedup_thoughts, generate_cot, fake_agent_responder, COT_COLUMNS
+from aidsafe_nb.refiner import refine, dedup_thoughts, generate_cot, COT_COLUMNS
+from aidsafe_nb.testing import fake_agent_responder
 from aidsafe_nb.steps import run_generate
 
 POL = load_policies().text()

@@ -3,7 +3,8 @@ import io, json
 import pandas as pd, pytest, yaml
 import huggingface_hub
 from aidsafe_nb import publish
-from aidsafe_nb.publish import push_run, write_demo_run, RecordingApi, push_main
+from aidsafe_nb.publish import push_run, write_demo_run, push_main
+from aidsafe_nb.testing import RecordingApi
 
 def test_push_sends_datasets_and_adapters(tmp_path):
     run, api = write_demo_run(tmp_path/'run'), RecordingApi()
