@@ -605,14 +605,18 @@ def output_sizes(nb: dict) -> list[dict]:
 
 # %% ../nbs/11_study.ipynb #3f44023f
 def _shrink(out: dict, max_text: int) -> dict:
-    "A result output over `max_text` characters: its plain text only, cut with a note."
+    "An output over `max_text` characters: markdown cut with a note; else its HTML or plain form, whichever fits, else its plain text cut with a note."
     if _text_size(out) <= max_text: return out
-    data = out.get('data', {})
-    txt = ''.join(data.get('text/plain', '')) if out.get('output_type') != 'stream' else ''.join(out.get('text', ''))
     note = f'\n… (output cut at {max_text} characters; the run directory has it all)'
-    txt = txt if len(txt) <= max_text else txt[:max_text - len(note)] + note
-    if out.get('output_type') == 'stream': return dict(out, text=txt)
-    return dict(out, data={k: v for k, v in data.items() if not k.startswith('text/')} | {'text/plain': txt})
+    cut = lambda s: s if len(s) <= max_text else s[:max_text - len(note)] + note
+    if out.get('output_type') == 'stream': return dict(out, text=cut(''.join(out.get('text', ''))))
+    data = out.get('data', {})
+    texts = {k: ''.join(v) if isinstance(v, list) else v for k, v in data.items() if k.startswith('text/')}
+    rest = {k: v for k, v in data.items() if not k.startswith('text/')}
+    if 'text/markdown' in texts: return dict(out, data=rest | {'text/markdown': cut(texts['text/markdown'])})   # its plain form is only a repr
+    for k in ('text/html', 'text/plain'):
+        if k in texts and len(texts[k]) <= max_text: return dict(out, data=rest | {k: texts[k]})
+    return dict(out, data=rest | {'text/plain': cut(texts.get('text/plain', ''))})
 
 def clean_outputs(nb: dict, # an executed study notebook (nbformat JSON)
                   paths: dict, # {absolute path: what to show instead}, longest first
@@ -635,8 +639,10 @@ def clean_outputs(nb: dict, # an executed study notebook (nbformat JSON)
                 if o.get('output_type') == 'stream': o['text'] = sub(o['text'])
                 if 'data' in o: o['data'] = {k: sub(v) if k.startswith('text/') else v for k, v in o['data'].items()}
                 if o.get('output_type') == 'error': o['traceback'] = [sub(t) for t in o.get('traceback', [])]
-                outs.append(_shrink(o, max_text))
-            c.update(outputs=outs, execution_count=None)
+                outs.append(o)
+            n = sum(1 for o in outs if _text_size(o)) or 1
+            budget = max_text if sum(map(_text_size, outs)) <= max_text else max_text // n   # the whole cell within max_text
+            c.update(outputs=[_shrink(o, budget) for o in outs], execution_count=None)
         cells.append(c)
     meta = {k: v for k, v in nb.get('metadata', {}).items() if k in ('kernelspec',)}
     return dict(nb, cells=cells, metadata=meta)
