@@ -383,6 +383,7 @@ def _cot_sample(cot: str, response: str, error, finish_reason, stage: str, templ
     g = gate_record({'cot': cot, 'response': response}, stage=stage, template=template, finish_reason=finish_reason)
     return dict(cot=cot, response=response, error=error, finish_reason=finish_reason, gate_failures=g, score=None)
 
+# %% ../nbs/06_belief.ipynb #fedb0066
 def sample_cots(backend, # the model under attack (a generation backend)
                 conversations: list, # the conversations to sample (`target_conversation`)
                 n, # samples per conversation: an int, or one count each
@@ -436,11 +437,13 @@ def _score_samples(scorer, prompts: Sequence[str], sampled: Sequence[list]):
         s.update(score=sc, score_error=errs[m] if errs and len(errs) == len(todo) else None,
                  score_gate_failures=gfs[m] if gfs and len(gfs) == len(todo) else [])
 
+# %% ../nbs/06_belief.ipynb #0c10786d
 def _belief_gate(comp, belief: str, template: str) -> str|None:
     "The gate a belief fails: the agent's whole reply is checked for being cut only when the belief is all of it."
     whole = '\n\n' not in safe_text(comp.text).strip()
     return gate_text(belief, template=template, finish_reason=comp.finish_reason if whole else None)
 
+# %% ../nbs/06_belief.ipynb #d393768d
 def ear_whisper(items: Sequence[dict], # the prompts: `id`, `prompt`, `kind`
                 agent, # the ear-whisperer (a generation backend)
                 target, # the model under attack
@@ -497,13 +500,16 @@ def _side_failures(side: str, failures) -> list[dict]:
     if isinstance(failures, str): failures = json.loads(failures) if failures.strip() else []
     return [dict(f, field=f"{side}.{f.get('field', '')}".rstrip('.')) for f in failures or []]
 
+# %% ../nbs/06_belief.ipynb #22280908
 def _chosen_reason(row: dict) -> str:
     "Why a step-1 row cannot be a chosen side ('' = it can)."
     st = row.get('status') or 'ok'
     return '' if st == 'ok' else ('chosen_gated' if st == 'gate_failed' else f'chosen_{st}')
 
+# %% ../nbs/06_belief.ipynb #03dc7c53
 def _split(row: dict) -> dict: return {'split': row['split']} if row.get('split') else {}
 
+# %% ../nbs/06_belief.ipynb #064e11dd
 def belief_pairs(cot_rows: Sequence[dict], # the step-1 rows (`load_cot_rows`): the chosen sides
                  whispered: Sequence[dict], # `ear_whisper`'s results, in the same order
                  chosen_scores: Sequence, # the scorer's violation score of every chosen side
@@ -543,6 +549,7 @@ def _baseline_sides(per: Sequence[dict]) -> tuple[dict, dict, str]:
     pool = clean + [s for s in per if s['gate_failures']] + [blank, blank]
     return pool[0], pool[1], 'samples_gated'
 
+# %% ../nbs/06_belief.ipynb #b57accd2
 def two_sample_pairs(items: Sequence[dict], # the prompts: `id`, `prompt`, `kind`
                      target, # the model to sample (SFT_DB by default)
                      scorer, # a `Scorer` that orders the samples
@@ -580,10 +587,12 @@ GRADER_VALIDATION_NOTE = ('not validated: the project has no human labels of CoT
 
 def _sides_text(r: dict, side: str) -> tuple[str, str]: return split_reasoning(r[side][0]['content'])
 
+# %% ../nbs/06_belief.ipynb #25da7ff8
 def _gradable(r: dict) -> bool:
     "Both sides of the pair passed the content gates (`status` ok) and are non-empty."
     return (r.get('status') or 'ok') == 'ok' and all(any(_sides_text(r, s)) for s in ('chosen', 'rejected'))
 
+# %% ../nbs/06_belief.ipynb #2a750613
 def pair_quality_ids(sets: dict[str, Sequence[dict]], # method -> pair rows (all rows)
                     ) -> list[str]:
     "Ids of the pairs present in every set with two clean, non-empty sides (the first set's order): both sets are graded on the same prompts."
@@ -591,6 +600,7 @@ def pair_quality_ids(sets: dict[str, Sequence[dict]], # method -> pair rows (all
     first = next(iter(sets.values()), [])
     return [r['id'] for r in first if usable and all(r['id'] in u for u in usable)]
 
+# %% ../nbs/06_belief.ipynb #a883db70
 def grade_pair_quality(sets: dict[str, Sequence[dict]], # method -> pair rows (all rows, as in the `.jsonl` record)
                        grader, # anything with `grade(prompts, cots, responses, policies_text) -> [dict]` (the CoT-quality judge)
                        policies: str, # the policy text the grader judges against
@@ -614,6 +624,7 @@ def _boot_ci(xs: Sequence[float], n: int = 2000, seed: int = 0):
     means = sorted(sum(rng.choices(xs, k=len(xs))) / len(xs) for _ in range(n))
     return [round(means[int(0.025 * n)], 4), round(means[int(0.975 * n) - 1], 4)]
 
+# %% ../nbs/06_belief.ipynb #33d6b7ab
 def summarise_pair_quality(long, # `grade_pair_quality`'s table
                            sets: dict[str, Sequence[dict]], # method -> pair rows (all rows)
                           ) -> dict:
@@ -783,6 +794,7 @@ class LazyModels:
             self._scorer = make_scorer(self.cfg, self.rd, self.policies, judge_backend=jb, temperature=self.judge_temperature)
         return self._scorer
 
+# %% ../nbs/06_belief.ipynb #d2224984
 def _step_models(rd, cfg, policies: str|None, target_role: str, given: dict, scorer=None) -> LazyModels:
     "The step's `LazyModels`: policy titles and a sampling judge on the tiny model, else full policies and a greedy judge."
     tiny = cfg.agent_model == 'tiny' and cfg.judge_model == 'tiny'

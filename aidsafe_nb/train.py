@@ -83,12 +83,14 @@ def _all_rows(rd: RunDir, name: str, split: str) -> list[dict]:
 class TrainSkip(TrainError):
     "A model that is not trained, for a recorded reason (no usable rows, too few rows passed the content gates, its start adapter was skipped)."
 
+# %% ../nbs/07_train.ipynb #2b2e0af9
 def passes_gates(row: dict, # a generated row (`status`, `excluded` where recorded)
                  enforce: bool = True, # False: every row passes (`enforce_gates=False`: plumbing runs on random weights only)
                 ) -> bool:
     "Whether a row may become a training target: its content gates passed (`status == 'ok'` where a status is recorded) and it is not excluded."
     return not enforce or (row.get('status') in ('ok', None) and not row.get('excluded', False))
 
+# %% ../nbs/07_train.ipynb #1406edd9
 def _fail_reasons(row: dict) -> list[str]:
     "Why a row failed: its `gate_failures` (a list, JSON text or a dict), else its `exclude_reason`, else its status."
     g = row.get('gate_failures')
@@ -99,6 +101,7 @@ def _fail_reasons(row: dict) -> list[str]:
     out = [x if isinstance(x, str) else ':'.join(str(x.get(k)) for k in ('field', 'gate') if x.get(k)) or json.dumps(x)[:60] for x in (g or [])]
     return out or [row.get('exclude_reason') or f"status {row.get('status')!r}"]
 
+# %% ../nbs/07_train.ipynb #ff873f1f
 def gate_stats(rows, # generated rows (`status`, `excluded`, `gate_failures`)
               ) -> dict:
     "Rows, rows that passed, the pass rate and the most common failure reasons of `rows` (always measured with the gates enforced)."
@@ -106,6 +109,7 @@ def gate_stats(rows, # generated rows (`status`, `excluded`, `gate_failures`)
     why = Counter(x for r, p in zip(rows, ok) if not p for x in _fail_reasons(r))
     return dict(n=len(rows), n_passed=sum(ok), pass_rate=round(sum(ok)/len(rows), 4) if rows else 0.0, failures=dict(why.most_common(6)))
 
+# %% ../nbs/07_train.ipynb #7630e685
 def check_gates(name: str, # the model (for the message)
                 stats: dict, # `gate_stats` of its train split
                 min_rate: float, # least share of rows that passed (`min_gate_pass_rate`) [R]
@@ -118,6 +122,7 @@ def check_gates(name: str, # the model (for the message)
                         f"({stats['pass_rate']:.0%} < min_gate_pass_rate {min_rate:.0%}); failures: {stats['failures']}")
     return stats
 
+# %% ../nbs/07_train.ipynb #14246f4a
 def _as_tuple(p): return (p,) if isinstance(p, str) else tuple(p)
 
 # %% ../nbs/07_train.ipynb #1c75e4ad
@@ -148,6 +153,7 @@ def _released_spec(source: str) -> tuple[str, str|None, str]:
     raise TrainError(f"sft_db_source {source!r} is neither 'generated', 'aidsafe:<config>[:<split>]' nor an existing file or folder "
                      "in the released AIDSAFE layout ('<path>' or '<path>:<split>')")
 
+# %% ../nbs/07_train.ipynb #d0e8ee68
 def released_rows(source: str, # `sft_db_source`: 'aidsafe:<config>[:<split>]' or a local file or folder
                   which: str = 'train', # 'train' or 'validation'
                  ) -> list[dict]:
@@ -174,6 +180,7 @@ def _sft_target(name: str, r: dict, i: int):
     answer, why = (_sft_db if name == 'sft_db' else _sft_og)(r)
     return (None, why) if why else (_chat_row(rid, r['prompt'], answer), None)
 
+# %% ../nbs/07_train.ipynb #c38954c9
 def _sft_source(rd: RunDir, name: str, split: str, source: str) -> list[dict]:
     if name == 'sft_db' and source != 'generated':
         rows = released_rows(source, split)
@@ -185,6 +192,7 @@ def _sft_source(rd: RunDir, name: str, split: str, source: str) -> list[dict]:
     if name == 'rw': return _all_rows(rd, 'rw', split)
     raise TrainError(f"unknown SFT model {name!r}: expected one of sft_db, sft_og, rw")
 
+# %% ../nbs/07_train.ipynb #b3b9f2f1
 def sft_dataset(rd: RunDir, # the run directory
                 name: str, # `sft_db`, `sft_og` or `rw`
                 split: str = 'train', # 'train' or 'validation'
@@ -232,6 +240,7 @@ def _demo_rows(i: int, split: str, junk: bool, long: bool):
                 excluded=junk, exclude_reason='gate: placeholder_echo' if junk else '')
     return cot, rw, pair
 
+# %% ../nbs/07_train.ipynb #b7343c24
 def write_demo_data(rd: RunDir, # the run directory
                     n: int = 8, # train rows
                     long_rows: int = 0, # overlong train rows (dropped by the length filter)
@@ -264,6 +273,7 @@ def _pair_set(rd: RunDir, pairs: str, split: str, enforce_gates: bool = True):
     if {'status', 'excluded'} & set(ds.column_names): ds = ds.filter(lambda r: passes_gates(r, enforce_gates))
     return ds.select_columns([c for c in ('id', 'prompt', 'chosen', 'rejected') if c in ds.column_names])
 
+# %% ../nbs/07_train.ipynb #7e5c3b08
 def dpo_dataset(rd: RunDir, # the run directory
                 pairs: str|tuple, # a pair set under `data/`, or a tuple of them (concatenated)
                 split: str = 'train', # 'train' or 'validation'
@@ -277,6 +287,7 @@ def dpo_dataset(rd: RunDir, # the run directory
     parts = [d for d in (_pair_set(rd, p, split, enforce_gates) for p in present) if len(d)]
     return concatenate_datasets(parts) if len(parts) > 1 else parts[0] if parts else Dataset.from_list([])
 
+# %% ../nbs/07_train.ipynb #5c1bbc3d
 def pair_gate_stats(rd: RunDir, # the run directory
                     pairs: str|tuple, # a pair set or a tuple of them
                     split: str = 'train', # 'train' or 'validation'
@@ -507,12 +518,14 @@ class _JsonlLog:
         self._t, self._tok = now, ntok
         self._write(self.path, row)
 
+# %% ../nbs/07_train.ipynb #b9fbcec8
 def JsonlLog(path, # the `train_log.jsonl` to append to
             ):
     "A `TrainerCallback` writing `train_log.jsonl` and `eval_log.jsonl` (transformers is imported only when training)."
     from transformers import TrainerCallback
     return type('JsonlLog', (_JsonlLog, TrainerCallback), {})(path)
 
+# %% ../nbs/07_train.ipynb #85257188
 def _truncate_log(path, last_step: int):
     "Keep the rows of a JSONL log up to `last_step` (a resumed run drops the dead attempt's rows past its checkpoint)."
     p = Path(path)
@@ -545,6 +558,7 @@ class _TimedCheckpoint:
         if time.time() - self._t >= self.every: control.should_save = True
         return control
 
+# %% ../nbs/07_train.ipynb #2426145b
 def TimedCheckpoint(minutes: float, # the longest time between two checkpoints (`checkpoint_minutes`) [R]
                    ):
     "A `TrainerCallback` that checkpoints at least every `minutes` (see `checkpoint_minutes`)."
@@ -710,6 +724,7 @@ def model_card(info: dict, # the adapter's `train_info` (base, kind, data, losse
             '', '## Training config', '', '```yaml', yaml.safe_dump(info['train_config'], sort_keys=False).strip(), '```']
     return '---\n' + yaml.safe_dump(meta, sort_keys=False) + '---\n\n' + '\n'.join(body) + '\n'
 
+# %% ../nbs/07_train.ipynb #feb0bd4a
 def _write_card(folder: Path, info: dict):
     "Write README.md (the model card) and point `adapter_config.json`'s `base_model_name_or_path` at the real base id, not a local path."
     atomic_write_text(folder/'README.md', model_card(info))
@@ -833,10 +848,12 @@ def _sft_data(rd: RunDir, cfg: RunConfig, name: str):
     if not len(ds): raise TrainSkip(f"{name}: no trainable rows ({len(dropped)} dropped, e.g. {dropped[:3]})")
     return ds, sft_dataset(rd, name, 'validation', source, cfg.enforce_gates)[0], dropped, gates, source
 
+# %% ../nbs/07_train.ipynb #0a8e9d8a
 def _val_filter(val, tok, max_len: int):
     "The validation rows that fit `max_len` tokens (none is an allowed answer: no validation loss then)."
     return val.select([i for i, r in enumerate(val) if row_tokens(tok, r) <= max_len]) if len(val) else val
 
+# %% ../nbs/07_train.ipynb #8c736740
 def train_sft(rd: RunDir, # the run directory
               cfg: RunConfig, # the run's `RunConfig`
               name: str, # `sft_db`, `sft_og` or `rw`
@@ -874,6 +891,7 @@ def _dpo_data(rd: RunDir, cfg: RunConfig, name: str, pairs, start: str):
     if not len(ds): raise TrainSkip(f"{name}: no trainable pair in {' + '.join(_as_tuple(pairs))} ({gates['n']} train-split pairs; excluded: {gates['failures']})")
     return ds, dpo_dataset(rd, pairs, 'validation', cfg.enforce_gates), gates
 
+# %% ../nbs/07_train.ipynb #708ab049
 def train_dpo(rd: RunDir, # the run directory
               cfg: RunConfig, # the run's `RunConfig`
               name: str = 'dpo', # the DPO model (`DPO_JOBS`)
@@ -1110,12 +1128,14 @@ def _bench_cfg(st: dict, kind: str, steps: int, batch: int, seq_len: int, lora_r
     return make_config('tiny', max_steps=steps, grad_accum=ga, max_seq_len=seq_len, lora_r=lora_r, seed=seed, per_device_batch_size=per,
                        learning_rate=1e-4, dpo_learning_rate=5e-6)
 
+# %% ../nbs/07_train.ipynb #a4b9b28b
 def _peak_memory(hw, res: dict):
     import torch
     if hw.device == 'cuda':
         res.update(peak_allocated_gb=round(torch.cuda.max_memory_allocated()/2**30, 2), peak_reserved_gb=round(torch.cuda.max_memory_reserved()/2**30, 2))
     else: res['peak_rss_gb_process'] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/2**20, 2)
 
+# %% ../nbs/07_train.ipynb #d995d78b
 def measure_training(model_path, # a model folder (`random_model`)
                      kind: str = 'sft', # 'sft' or 'dpo'
                      config: str = 'tuned', # a `BENCH_CONFIGS` key
