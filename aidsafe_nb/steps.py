@@ -226,8 +226,6 @@ def run_preference(rd, # the run directory (reads `data/cot`)
                    progress: bool = True, # show progress bars
                   ) -> dict:
     "Step 2: SaRO RW data and SRPO pair sets with their gate summaries into `rd` (resumable; models built only when needed)."
-    from aidsafe_nb.run import Manifest, now_iso
-    from aidsafe_nb.llm import record_usage
     min_gap = cfg.pair_min_gap if min_gap is None else min_gap
     t0, cot, man = time.time(), load_cot_rows(rd), Manifest(rd)
     m = _step_models(rd, cfg, policies, 'agent', dict(agent=agent, judge=judge), scorer)

@@ -4,13 +4,19 @@
 
 # %% ../nbs/11_study.ipynb #80386989
 from __future__ import annotations
-import argparse, datetime, fcntl, fnmatch, hashlib, json, os, shutil, socket, sys, tempfile, time, traceback
+import argparse, ast, base64, datetime, difflib, fcntl, fnmatch, hashlib, json, os, shutil, socket, sqlite3, sys, tempfile, time, traceback
+from importlib.metadata import version, PackageNotFoundError
+import pandas as pd
 from pathlib import Path
 import yaml
 from fastcore.basics import patch
 from .config import RunConfig, ConfigError, make_config, config_hash, repo_root, data_dir, shared_benchmarks_dir, _TYPES
 from .run import RunDir, Manifest, load_config, save_config, now_iso, atomic_write_text
 from .steps import Step, STEPS, NON_SEMANTIC
+from .llm import scrub
+from .cache import CallCache
+from .openai_compat import probe_endpoint, EndpointError
+from .sources import prompts_for
 
 # %% auto #0
 __all__ = ['NOTEBOOK_PARAMS', 'MAX_TEXT', 'MAX_IMAGE', 'unclaimed_params', 'step_files', 'files_digest', 'fingerprints',
@@ -79,7 +85,6 @@ def files_digest(paths, # the files (`step_files`)
 
 # %% ../nbs/11_study.ipynb #e268feb8
 def _package_version() -> str:
-    from importlib.metadata import version, PackageNotFoundError
     try: return version('aidsafe_nb')
     except PackageNotFoundError: return 'unknown'
 
@@ -105,7 +110,6 @@ def study_notebooks_dir() -> Path:
 
 # %% ../nbs/11_study.ipynb #a548a7fd
 def _failure_message(step: Step, out_nb: Path, err) -> str:
-    from aidsafe_nb.llm import scrub
     cell = getattr(err, 'exec_count', None)
     src = (getattr(err, 'source', '') or '').strip().splitlines()
     what = f"{getattr(err, 'ename', type(err).__name__)}: {getattr(err, 'evalue', err)}"
@@ -225,7 +229,6 @@ def preflight(cfg: RunConfig, # the run's config
               steps, # the steps about to run (their `roles` are probed)
              ) -> list[str]:
     "Probe the OpenAI-compatible endpoints `steps` call (and check offline prompt sources hold `n_prompts`); raise `ConfigError` naming what is wrong. Returns what was checked."
-    from aidsafe_nb.openai_compat import probe_endpoint, EndpointError
     done = []
     for role in dict.fromkeys(r for s in steps for r in s.roles):
         if getattr(cfg, f'{role}_backend', None) != 'openai': continue
@@ -238,8 +241,7 @@ def preflight(cfg: RunConfig, # the run's config
             except EndpointError as e: raise ConfigError(f'pre-flight: {e}') from None
             done.append(f'{role}:{m}@{url}')
     if any(s.name == '1_generate' for s in steps) and all(v == 'smoke' or Path(v).expanduser().exists() for v in (cfg.safety_source, cfg.general_source)):
-        from aidsafe_nb.sources import prompts_for     # offline sources: cheap to check that they hold n_prompts
-        try: prompts_for(cfg)
+        try: prompts_for(cfg)                       # offline sources: cheap to check that they hold n_prompts
         except ConfigError as e: raise ConfigError(f"pre-flight: parameter 'n_prompts' ({cfg.n_prompts}): {e}") from None
         done.append('prompt sources')
     return done
@@ -272,7 +274,6 @@ def _usage_delta(before: dict, after: dict) -> dict:
 def _retry_calls(rd: RunDir, since: float) -> list[dict]:
     "Calls made since `since` that failed for non-content reasons and are still unanswered (from the run's call cache)."
     if not rd.cache.exists(): return []
-    from aidsafe_nb.cache import CallCache
     return CallCache(rd.cache).retryable_failures(since)
 
 # %% ../nbs/11_study.ipynb #b88aa4c9
@@ -288,7 +289,6 @@ def _execute(s: Step, action: str, rd: RunDir, cfg: RunConfig, fingerprint: str,
         man.step(s.name, status='failed', ended=now_iso(), seconds=round(time.time() - t0, 1), error=str(e), retry_calls=len(_retry_calls(rd, t0))); raise
     usage, retry = _usage_delta(before, man.read().get('usage', {})), _retry_calls(rd, t0)
     if retry:
-        from aidsafe_nb.llm import scrub
         msg = scrub(f"step {s.name}: {len(retry)} model call(s) failed for non-content reasons (e.g. stage {retry[0]['stage']!r}: {retry[0]['error'][:300]}); "
                     f"its outputs are incomplete, so it is not marked done. Rerun the same command once the endpoint is healthy: exactly those calls are sent again.")
         man.step(s.name, status='incomplete', ended=now_iso(), seconds=round(time.time() - t0, 1), usage=usage, error=msg, retry_calls=len(retry))
@@ -435,7 +435,6 @@ def _results_lines(rd: RunDir, limit: int = 24) -> list[str]:
     "Headline numbers from `eval/results.csv` (one line per system and benchmark, first metric)."
     p = rd.eval/'results.csv'
     if not p.exists(): return []
-    import pandas as pd
     try: df = pd.read_csv(p)
     except Exception as e: return [f'eval/results.csv unreadable: {e}']
     who = 'system' if 'system' in df.columns else 'model'
@@ -453,8 +452,6 @@ def stage_calls(run_dir, # the run directory (its call cache)
                 limit: int = 5, # calls shown
                ) -> list[dict]:
     "The cached calls of `stage` (or the per-stage counts when `stage` is None); `failed` lists the recorded failures instead."
-    import sqlite3
-    from aidsafe_nb.cache import CallCache
     rd = RunDir(run_dir)
     if not rd.cache.exists(): raise ConfigError(f'{rd.cache} does not exist: no model call has been made in this run')
     con = CallCache(rd.cache)._con()
@@ -510,7 +507,6 @@ def read_sweep(path, # a YAML list of override mappings (a `name` key names the 
 def compare_runs(run_dirs: dict[str, Path|str], # {run name: run directory}
                 ):
     "One table across runs: each run's results (if any), the parameters that differ, and step timings."
-    import pandas as pd
     cfgs = {n: load_config(Path(d)/'config.yaml') for n, d in run_dirs.items() if (Path(d)/'config.yaml').exists()}
     varying = [k for k in _TYPES if len({json.dumps(getattr(c, k)) for c in cfgs.values()}) > 1]
     frames = []
@@ -550,7 +546,6 @@ def _check_injected(ns: dict, names: list[str]):
     "Reject injected parameters the study notebooks do not take; parse a YAML `overrides` string."
     bad = [n for n in names if n not in NOTEBOOK_PARAMS]
     if bad:
-        import difflib
         close = difflib.get_close_matches(bad[0], NOTEBOOK_PARAMS, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else (f"; a run parameter goes in overrides: -p overrides \"{{{bad[0]}: ...}}\"" if bad[0] in _TYPES else '')
         raise ConfigError(f"unknown notebook parameter {bad[0]!r}{hint}; study notebooks take {list(NOTEBOOK_PARAMS)}")
@@ -565,7 +560,6 @@ def _check_injected(ns: dict, names: list[str]):
 # %% ../nbs/11_study.ipynb #cef975da
 def _injected_names(lines: list[str]) -> list[str]|None:
     "The names a papermill-injected parameters cell assigns (None if `lines` is not such a cell)."
-    import ast
     src = ''.join(lines)
     if not src.lstrip().startswith('# Parameters'): return None
     try: tree = ast.parse(src)
@@ -594,7 +588,6 @@ def _text_size(out: dict) -> int:
     return sum(len(''.join(v) if isinstance(v, list) else v) for k, v in out.get('data', {}).items() if k.startswith('text/'))
 
 def _png_size(out: dict) -> int:
-    import base64
     v = out.get('data', {}).get('image/png')
     return len(base64.b64decode(''.join(v) if isinstance(v, list) else v)) if v else 0
 
@@ -750,7 +743,6 @@ def main(argv=None, # the arguments (default: the command line)
         if a.sweep: print(run_sweep(a.sweep, a.run, a.profile, a.overrides, only=a.steps, progress=not a.no_progress).to_string())
         else: run_study(a.run, a.profile, a.overrides, only=a.steps, progress=not a.no_progress)
     except (ConfigError, StepFailed) as e:
-        from aidsafe_nb.llm import scrub
         print(f'aidsafe-study: {scrub(str(e))}', file=sys.stderr); return 3 if isinstance(e, RunLocked) else 2 if isinstance(e, ConfigError) else 1
     if not a.sweep: print(summarize_run(a.run))
     print(f'aidsafe-study: finished in {time.time() - t0:.0f}s; run directory {a.run}')
