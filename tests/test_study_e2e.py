@@ -38,6 +38,17 @@ def test_every_trained_system_is_evaluated(tiny_run):
     report = (Path(run)/'report.md').read_text()
     assert 'Content gates not enforced' in report and 'random-weight' in report
 
+def test_inside_the_step_cells_hit_the_call_cache(tiny_run):
+    "Study 1's stage-by-stage cells send the step's own requests: the executed notebook's call table shows none sent, all from the cache."
+    run, _ = tiny_run
+    nb = json.loads((Path(run)/'notebooks'/'1_generate.ipynb').read_text())
+    cell = next(c for c in nb['cells'] if ''.join(c['source']).strip() == 'calls_table(g.backends)')
+    text = ''.join(cell['outputs'][0]['data']['text/plain']).splitlines()
+    assert text[0].split() == ['model', 'stage', 'sent', 'from_cache'], text
+    rows = [l.split() for l in text[1:]]
+    assert {r[2] for r in rows} == {'intents', 'initial_cot', 'deliberation', 'refiner', 'llm_zs'}, rows
+    assert all(r[3] == '0' and int(r[4]) > 0 for r in rows), rows
+
 def test_override_reaches_the_run(tiny_run):
     import datasets
     run, _ = tiny_run
