@@ -8,39 +8,26 @@ import json, random, re
 from collections import Counter
 from pathlib import Path
 from typing import Sequence
-import jinja2, jinja2.meta
 from .config import config_hash, max_tokens_for
 from .reasoning import format_reasoning, split_reasoning
 from .run import atomic_write_text
 from .policies import prompts_dir, render_template, template_source
 from .gates import gate_record, gate_summary, write_gate_summary, row_status
 from .structured import chat_json
+from .benchmarks import load_jailbreak_templates
 from .belief import (pair_row, mark_pairs, save_pairs, load_pairs, save_dataset_atomic, policy_system, LazyModels, _saved,
                                sample_json, safe_text, _missing, _json_safe, _side_failures, _split, _write_rows_jsonl)
 # `datasets` is imported inside the functions that build data sets: it costs over a second to import
 
 # %% auto #0
 __all__ = ['TRAIN_JAILBREAK_DIR', 'JAILBREAK_NAMES', 'REASONING_SCHEMA', 'ACCEPT_SCHEMA', 'REFLECTION_RE', 'BRANCH_RULES',
-           'CONTINUE_SCHEMA', 'PREF_KEYS', 'PAIR_SETS', 'SARO_SETS', 'train_jailbreak_templates', 'wrap_jailbreak',
-           'rw_items', 'parse_reasoning', 'shortest_accepted', 'rw_rows', 'save_sft', 'split_steps', 'branch_point',
-           'base_chains', 'choose_branches', 'continue_branches', 'srpo_pairs', 'outcome_pairs', 'write_saro_gates',
-           'build_preference_sets']
+           'CONTINUE_SCHEMA', 'PREF_KEYS', 'PAIR_SETS', 'SARO_SETS', 'wrap_jailbreak', 'rw_items', 'parse_reasoning',
+           'shortest_accepted', 'rw_rows', 'save_sft', 'split_steps', 'branch_point', 'base_chains', 'choose_branches',
+           'continue_branches', 'srpo_pairs', 'outcome_pairs', 'write_saro_gates', 'build_preference_sets']
 
 # %% ../nbs/06a_saro.ipynb #8341f260
 TRAIN_JAILBREAK_DIR = 'jailbreaks_train'
-
-def train_jailbreak_templates(folder: str = TRAIN_JAILBREAK_DIR, # a folder under `data/prompts/`
-                             ) -> dict[str, str]:
-    "The training jailbreak wrappers of `data/prompts/<folder>/` (name -> Jinja text, comments removed); each must use `prompt`."
-    # not `benchmarks.load_jailbreak_templates`: its check wants the whole request rendered, which payload splitting never does
-    d = prompts_dir()/folder
-    if not d.is_dir(): raise FileNotFoundError(f"jailbreak template folder {d} does not exist")
-    out = {p.stem: template_source(str(p)) for p in sorted(d.glob('*.j2'))}
-    bad = [n for n, t in out.items() if 'prompt' not in jinja2.meta.find_undeclared_variables(jinja2.Environment().parse(t))]
-    if bad: raise ValueError(f"jailbreak templates that never use `prompt`: {bad}")
-    return out
-
-JAILBREAK_NAMES = tuple(train_jailbreak_templates())
+JAILBREAK_NAMES = tuple(load_jailbreak_templates(prompts_dir()/TRAIN_JAILBREAK_DIR, whole_prompt=False))   # payload splitting never renders the request whole
 
 # %% ../nbs/06a_saro.ipynb #acd4bbae
 def wrap_jailbreak(prompt: str, # the request to wrap
@@ -48,7 +35,7 @@ def wrap_jailbreak(prompt: str, # the request to wrap
                    folder: str = TRAIN_JAILBREAK_DIR, # a folder under `data/prompts/` (the training set by default)
                   ) -> str:
     "`prompt` wrapped in the jailbreak template `name` of `folder`."
-    t = train_jailbreak_templates(folder)
+    t = load_jailbreak_templates(prompts_dir()/folder, whole_prompt=False)
     if name not in t: raise KeyError(f"unknown jailbreak template {name!r}; have {sorted(t)}")
     return render_template(f'{folder}/{name}', prompt=prompt)
 

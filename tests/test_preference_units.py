@@ -5,9 +5,10 @@ from aidsafe_nb.reasoning import format_reasoning, split_reasoning
 from aidsafe_nb.run import open_run
 from aidsafe_nb.backends import get_backend
 from aidsafe_nb.benchmarks import load_jailbreak_templates
+from aidsafe_nb.policies import prompts_dir
 from aidsafe_nb.belief import (ear_whisper, belief_pairs, two_sample_pairs, mark_pairs, pair_row, save_pairs, load_pairs,
                                exclusion_reason, KeywordScorer, LLMJudgeScorer, clean_belief)
-from aidsafe_nb.saro import split_steps, branch_point, srpo_pairs, rw_items, rw_rows, train_jailbreak_templates, wrap_jailbreak, JAILBREAK_NAMES, PAIR_SETS, SARO_SETS
+from aidsafe_nb.saro import split_steps, branch_point, srpo_pairs, rw_items, rw_rows, TRAIN_JAILBREAK_DIR, wrap_jailbreak, JAILBREAK_NAMES, PAIR_SETS, SARO_SETS
 from aidsafe_nb.belief import write_cot_fixture
 from aidsafe_nb.steps import run_preference
 
@@ -116,7 +117,7 @@ def test_srpo_pairs_share_prefix(rule, k):
 # ---- templates and RW
 
 def test_jailbreak_templates_are_the_training_set_and_disjoint_from_evaluation():
-    t, ev = train_jailbreak_templates(), load_jailbreak_templates()      # the training set; the evaluation set
+    t, ev = load_jailbreak_templates(prompts_dir()/TRAIN_JAILBREAK_DIR, whole_prompt=False), load_jailbreak_templates()   # training; evaluation
     assert set(JAILBREAK_NAMES) == set(t) and len(t) >= 4
     assert not set(t) & set(ev), 'a training jailbreak has an evaluation template name'
     norm = lambda x: ' '.join(re.sub(r'\{#.*?#\}', '', x, flags=re.S).lower().split())     # the wording, comments left out
