@@ -20,7 +20,7 @@ from .refiner import (generation_fingerprint, generation_done, generate_cot, plo
 from .belief import load_meta, run_belief_pairs
 from .saro import build_preference_sets, write_saro_gates
 from .belief import load_cot_rows, _step_models
-from .train import (train_sft, train_dpo, is_trained, skipped_models, train_info, model_dir, pair_gate_stats, TrainSkip, TrainError,
+from .train import (train_sft, train_dpo, is_trained, skipped_models, train_info, model_dir, pair_gate_stats, read_log, TrainSkip, TrainError,
                               DPO_JOBS, _as_tuple)
 from .benchmarks import expand_benchmarks
 from .evaluate import _run_evaluate
@@ -30,8 +30,8 @@ from .report import make_figures, render_report, read_extras
 # %% auto #0
 __all__ = ['NON_SEMANTIC', 'STEPS', 'ROLES', 'Step', 'step', 'GenerationSetup', 'generation_setup', 'run_generate', 'stage_table',
            'round_table', 'calls_table', 'failures_table', 'gate_failures_table', 'ledger_table', 'gates_table',
-           'run_preference', 'run_sft', 'run_dpo', 'chat_table', 'dpo_plan', 'sft_summary', 'run_evaluate',
-           'run_report', 'config_reads', 'check_params']
+           'run_preference', 'run_sft', 'run_dpo', 'chat_table', 'dpo_plan', 'sft_summary', 'log_table',
+           'skipped_table', 'run_evaluate', 'run_report', 'config_reads', 'check_params']
 
 # %% ../nbs/10a_steps.ipynb #835a3267
 @dataclass(frozen=True)
@@ -321,6 +321,21 @@ def sft_summary(rd: RunDir, # the run directory
                     final_loss=i['final_loss'], final_validation_loss=i.get('final_eval_loss'), base_precision=i['base_precision'], seconds=i['train_seconds'])
     return pd.DataFrame([one(n) for n in names], columns=['model', 'data', 'gate_pass', 'train_rows', 'too_long', 'tokens_median', 'validation_rows',
                                                           'steps', 'final_loss', 'final_validation_loss', 'base_precision', 'seconds'])
+
+# %% ../nbs/10a_steps.ipynb #082d0f52
+def log_table(trained: dict, # {model: its folder} (`run_sft` / `run_dpo`'s result)
+              columns=('loss', 'learning_rate', 'grad_norm', 'tokens_per_s'), # the log's columns shown (a missing one is blank)
+              log: str = 'train_log.jsonl', # the log file: 'train_log.jsonl' or 'eval_log.jsonl' (validation)
+             ) -> pd.DataFrame:
+    "The models' training (or validation) logs in one table: model, step and `columns`."
+    frames = [pd.DataFrame(read_log(Path(p)/log)).assign(model=n) for n, p in trained.items() if (Path(p)/log).exists()]
+    cols = ['model', 'step', *columns]
+    return pd.concat(frames).reindex(columns=cols).reset_index(drop=True) if frames else pd.DataFrame(columns=cols)
+
+def skipped_table(rd: RunDir, # the run directory
+                 ) -> pd.DataFrame:
+    "Every model of steps 3 and 4 that was not trained, with the reason (`models/skipped.json`)."
+    return pd.DataFrame([dict(model=k, reason=v) for k, v in skipped_models(rd).items()], columns=['model', 'reason'])
 
 # %% ../nbs/10a_steps.ipynb #d02e532f
 @step('5_evaluate', _JUDGE + ('safety_classifier_4bit', 'judge_structured', 'judge2_model', 'agent_model', 'policy_set', 'max_new_tokens',
