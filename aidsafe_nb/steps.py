@@ -71,11 +71,11 @@ def step(name: str,          # the step's notebook (without `.ipynb`), e.g. '1_g
          unread: dict|None = None, # {field: why}: fields a shared helper reads only on a path this step never takes
         ):
     "Decorator: declare the decorated function as study step `name` (steps are kept in the order they are declared)."
-    def register(fn):
+    def _register(fn):
         _REGISTRY[name] = Step(name, tuple(dict.fromkeys(params)), tuple(upstream), tuple(outputs), tuple(reads), tuple(roles),
                                (*before, fn), dict(unread or {}))
         return fn
-    return register
+    return _register
 
 # %% ../nbs/10a_steps.ipynb #43bda114
 @dataclass
@@ -90,7 +90,8 @@ class GenerationSetup:
     n_agents: int = 2
     max_rounds: int = 3
     near_dup_threshold: float = 0.85
-    def at(self, stage: str) -> dict: return dict(self.sampling, max_tokens=self.tokens.get(stage, self.sampling['max_tokens']))
+    def at(self, stage: str, # e.g. 'intents', 'deliberation', 'llm_zs'
+          ) -> dict: return dict(self.sampling, max_tokens=self.tokens.get(stage, self.sampling['max_tokens']))
     @property
     def backends(self) -> list: return list({id(b): b for b in [*self.agents, self.refiner, self.baseline]}.values())
 
@@ -303,23 +304,23 @@ def dpo_plan(rd: RunDir, # the run directory
             ) -> pd.DataFrame:
     "Per DPO model: its pair sets, whether they exist, train pairs and how many passed the gates, and its start adapter's state."
     skipped = skipped_models(rd)
-    def job(n, pairs, start):
+    def _job(n, pairs, start):
         present = tuple(x for x in _as_tuple(pairs) if (Path(rd.data)/x).exists())
         g = pair_gate_stats(rd, present) if present else None
         return dict(model=n, pairs=' + '.join(_as_tuple(pairs)), pairs_present=bool(present), train_pairs=g['n'] if g else 0,
                     passed=g['n_passed'] if g else 0, start=start, start_trained=is_trained(rd, start), start_skipped=skipped.get(start, ''))
-    return pd.DataFrame([job(n, p, s) for n, (p, s) in DPO_JOBS.items()])
+    return pd.DataFrame([_job(n, p, s) for n, (p, s) in DPO_JOBS.items()])
 
 def sft_summary(rd: RunDir, # the run directory
                 names, # trained SFT models (e.g. `run_sft`'s result)
                ) -> pd.DataFrame:
     "Per trained SFT model in `names`: its data, gate pass, rows kept and too long, steps, final train and validation loss, time."
-    def one(n):
+    def _one(n):
         i, rep = train_info(rd, n), json.loads((model_dir(rd, n)/'data_report.json').read_text())
         return dict(model=n, data=i.get('data_source', 'generated'), gate_pass=f"{i['gates']['n_passed']}/{i['gates']['n']}", train_rows=i['n_train_rows'],
                     too_long=rep['n_too_long'], tokens_median=rep['tokens']['median'], validation_rows=i.get('n_eval_rows', 0), steps=i['steps'],
                     final_loss=i['final_loss'], final_validation_loss=i.get('final_eval_loss'), base_precision=i['base_precision'], seconds=i['train_seconds'])
-    return pd.DataFrame([one(n) for n in names], columns=['model', 'data', 'gate_pass', 'train_rows', 'too_long', 'tokens_median', 'validation_rows',
+    return pd.DataFrame([_one(n) for n in names], columns=['model', 'data', 'gate_pass', 'train_rows', 'too_long', 'tokens_median', 'validation_rows',
                                                           'steps', 'final_loss', 'final_validation_loss', 'base_precision', 'seconds'])
 
 # %% ../nbs/10a_steps.ipynb #082d0f52
@@ -450,7 +451,7 @@ def _function_reads(fn, fields: set, roles) -> tuple[set, set, list]:
     ns, reads, maybe, refs = _namespace(fn, tree), set(), set(), []
     generic = 'role' in inspect.signature(fn).parameters
     subs = roles if generic else ROLES
-    def match(pat):
+    def _match(pat):
         if '*' not in pat: return {pat} & fields, set()
         if len(pat.replace('*', '')) < 2: return set(), set(fnmatch.filter(fields, pat))       # e.g. f'{name}_{p}': cannot tell
         return {f for f in fnmatch.filter(fields, pat) if any(fnmatch.fnmatch(f, pat.replace('*', r, 1)) for r in subs)}, set()
@@ -458,7 +459,7 @@ def _function_reads(fn, fields: set, roles) -> tuple[set, set, list]:
         if isinstance(n, ast.Attribute) and _is_cfg(n.value) and n.attr in fields: reads.add(n.attr)
         elif isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and len(n.args) >= 2:
             if n.func.id in ('getattr', 'hasattr') and _is_cfg(n.args[0]) and (p := _pattern(n.args[1])):
-                r, m = match(p); reads |= r; maybe |= m
+                r, m = _match(p); reads |= r; maybe |= m
             elif n.func.id == 'config_hash': reads |= _names(n.args[1], ns) & fields
         elif isinstance(n, ast.comprehension): reads |= _names(n.iter, ns) & fields
         if isinstance(n, (ast.Name, ast.Attribute)) and isinstance(n.ctx, ast.Load):

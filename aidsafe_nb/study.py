@@ -591,7 +591,8 @@ def _png_size(out: dict) -> int:
     v = out.get('data', {}).get('image/png')
     return len(base64.b64decode(''.join(v) if isinstance(v, list) else v)) if v else 0
 
-def output_sizes(nb: dict) -> list[dict]:
+def output_sizes(nb: dict, # a notebook (nbformat JSON)
+                ) -> list[dict]:
     "Per code cell with outputs: its index, characters of text output and the largest PNG in bytes."
     return [dict(cell=i, text=sum(_text_size(o) for o in c.get('outputs', [])), png=max([_png_size(o) for o in c.get('outputs', [])] or [0]))
             for i, c in enumerate(nb['cells']) if c['cell_type'] == 'code' and c.get('outputs')]
@@ -616,7 +617,7 @@ def clean_outputs(nb: dict, # an executed study notebook (nbformat JSON)
                   max_text: int = MAX_TEXT, # largest text output of a cell kept whole
                  ) -> dict:
     "`nb` without papermill's injected cell and metadata, stderr streams or execution counts, with `paths` replaced in every text output."
-    def sub(v):
+    def _sub(v):
         s = ''.join(v) if isinstance(v, list) else v
         for k, r in paths.items(): s = s.replace(k, r)
         return s
@@ -629,9 +630,9 @@ def clean_outputs(nb: dict, # an executed study notebook (nbformat JSON)
             for o in c.get('outputs', []):
                 if o.get('output_type') == 'stream' and o.get('name') == 'stderr': continue
                 o = {k: v for k, v in o.items() if k != 'execution_count'} | ({'execution_count': None} if 'execution_count' in o else {})
-                if o.get('output_type') == 'stream': o['text'] = sub(o['text'])
-                if 'data' in o: o['data'] = {k: sub(v) if k.startswith('text/') else v for k, v in o['data'].items()}
-                if o.get('output_type') == 'error': o['traceback'] = [sub(t) for t in o.get('traceback', [])]
+                if o.get('output_type') == 'stream': o['text'] = _sub(o['text'])
+                if 'data' in o: o['data'] = {k: _sub(v) if k.startswith('text/') else v for k, v in o['data'].items()}
+                if o.get('output_type') == 'error': o['traceback'] = [_sub(t) for t in o.get('traceback', [])]
                 outs.append(o)
             n = sum(1 for o in outs if _text_size(o)) or 1
             budget = max_text if sum(map(_text_size, outs)) <= max_text else max_text // n   # the whole cell within max_text
