@@ -11,7 +11,7 @@ export PYTHONHASHSEED := 0
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: study test test-slow setup sync-check docs-check nbdev-test pytest export clean-run bench
+.PHONY: study test test-slow setup sync-check docs-check nbdev-test pytest export clean-run bench outputs
 
 setup: $(STAMP)
 
@@ -62,6 +62,12 @@ test-slow: $(STAMP)
 	$(BIN)/pytest tests -q --durations=15 -m slow
 
 ## Benchmarks: each nbs/bench notebook with papermill into outputs/bench/ (pass sizes with BENCH_ARGS='-p n_requests 256')
+## The outputs committed in the study and benchmark notebooks (the docs site shows them): the study notebooks
+## re-executed against a finished tiny run (every model call from its cache), the benchmarks at their toy sizes
+outputs: study
+	$(BIN)/aidsafe-study outputs --run $(RUN)
+	OMP_NUM_THREADS=1 $(PY) .ci/bench_outputs.py
+
 bench: $(STAMP)
 	mkdir -p outputs/bench
 	for nb in nbs/bench/*.ipynb; do $(BIN)/papermill $$nb outputs/bench/$$(basename $$nb) --cwd nbs/bench $(BENCH_ARGS) || exit 1; done
