@@ -624,7 +624,7 @@ def clean_outputs(nb: dict, # an executed study notebook (nbformat JSON)
     cells = []
     for c in nb['cells']:
         if 'injected-parameters' in c.get('metadata', {}).get('tags', []): continue
-        c = dict(c, metadata={k: v for k, v in c.get('metadata', {}).items() if k == 'tags'})
+        c = dict(c, metadata={k: v for k, v in c.get('metadata', {}).items() if k == 'tags' and v})
         if c['cell_type'] == 'code':
             outs = []
             for o in c.get('outputs', []):
