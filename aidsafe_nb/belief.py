@@ -32,7 +32,7 @@ __all__ = ['VIOLATION_SCHEMA', 'SHIELDGEMMA_GUIDELINE', 'BELIEF_COT_SCHEMA', 'TA
            'looks_like_refusal', 'parse_cot', 'sample_json', 'sample_cots', 'ear_whisper', 'KeywordScorer',
            'belief_pairs', 'two_sample_pairs', 'pair_quality_ids', 'grade_pair_quality', 'summarise_pair_quality',
            'plot_pair_quality', 'write_pair_quality', 'pair_generation_records', 'load_cot_rows', 'write_cot_fixture',
-           'LazyModels', 'belief_target_backend', 'run_belief_pairs']
+           'LazyModels', 'step_models', 'belief_target_backend', 'run_belief_pairs']
 
 # %% ../nbs/06_belief.ipynb #32696aa4
 def policy_system(policies: str, # the policy block (`policies.policies_text`)
@@ -795,7 +795,13 @@ class LazyModels:
         return self._scorer
 
 # %% ../nbs/06_belief.ipynb #d2224984
-def _step_models(rd, cfg, policies: str|None, target_role: str, given: dict, scorer=None) -> LazyModels:
+def step_models(rd, # the run directory
+                cfg, # the run config
+                policies: str|None, # the policy block (None: from `cfg.policy_set`)
+                target_role: str, # the role whose model is attacked or sampled
+                given: dict, # backends passed in by the caller (tests, notebooks), by role
+                scorer=None, # a pair scorer (None: built from the judge)
+               ) -> LazyModels:
     "The step's `LazyModels`: policy titles and a sampling judge on the tiny model, else full policies and a greedy judge."
     tiny = cfg.agent_model == 'tiny' and cfg.judge_model == 'tiny'
     judge_temperature = cfg.judge_temperature if cfg.judge_temperature is not None else (cfg.temperature if tiny else 0.0)
@@ -860,7 +866,7 @@ def run_belief_pairs(rd, # the run directory
     "Step 4's first part: belief and baseline pairs from the model DPO trains (SFT_DB by default), gate summaries, pair quality (resumable)."
     min_gap = cfg.pair_min_gap if min_gap is None else min_gap
     t0, cot, man, out = time.time(), load_cot_rows(rd), Manifest(rd), {n: Path(rd.data)/n for n in BELIEF_SETS}
-    m, built, info = _step_models(rd, cfg, policies, 'agent', dict(agent=agent, judge=judge), scorer), {}, dict(belief_target=cfg.belief_target)
+    m, built, info = step_models(rd, cfg, policies, 'agent', dict(agent=agent, judge=judge), scorer), {}, dict(belief_target=cfg.belief_target)
     man.step('belief_pairs', status='running', started=now_iso())
     try:
         todo = [n for n in BELIEF_SETS if not _saved(out[n])]

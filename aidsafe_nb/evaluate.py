@@ -24,7 +24,7 @@ from .scoring import metric_row, score_judgments, judge_benchmark
 
 # %% auto #0
 __all__ = ['SYSTEM_NAMES', 'COT_SETS', 'COT_METRICS', 'RESULT_COLUMNS', 'PAIR_FILES', 'EVAL_PARAMS', 'judge_name', 'eval_systems',
-           'cot_quality_ids', 'collect_results', 'validate_judges', 'invalidate_stale', 'LazyJudges']
+           'cot_quality_ids', 'collect_results', 'validate_judges', 'invalidate_stale', 'LazyJudges', 'evaluate_all']
 
 # %% ../nbs/09_evaluate.ipynb #0075b0f0
 def judge_name(judge, # a judge object
@@ -410,7 +410,15 @@ def _validation_stale(rd: RunDir) -> bool:
     files = [f for sub in ('judgments', 'cot_quality') if (rd.eval/sub).exists() for f in (rd.eval/sub).rglob('*.jsonl')]
     return any(f.stat().st_mtime > vf.stat().st_mtime for f in files)
 
-def _run_evaluate(rd, cfg, names, t0, judges, backend_factory, temperature):
+def evaluate_all(rd: RunDir, # the run directory
+                 cfg: RunConfig, # the run config
+                 names: list, # the benchmarks to run (`expand_benchmarks(cfg.benchmarks)`)
+                 t0: float, # the step's start time (for the summary)
+                 judges, # a dict of judges, or None to build them lazily from `cfg`
+                 backend_factory, # `(cfg, adapter) -> backend` for the systems under test, or None for the default
+                 temperature: float, # the sampling temperature of the benchmark answers
+                ) -> pd.DataFrame:
+    "Generate, judge, validate and score every system on `names`; writes `eval/` and returns `results.csv`'s frame (the body of step 5)."
     systems, skipped = eval_systems(rd, cfg)
     invalidate_stale(rd, cfg, systems, temperature)
     frames, sk = _load_benchmarks(rd, cfg, names); skipped += sk

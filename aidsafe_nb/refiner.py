@@ -23,7 +23,8 @@ from .deliberation import (structured_call, add_failure, gate_items, gate_templa
 # %% auto #0
 __all__ = ['REMOVAL_REASONS', 'COT_COLUMNS', 'ZS_COLUMNS', 'STAGE_TOKENS', 'GENERATE_KEYS', 'thought_words', 'thought_similarity',
            'dedup_thoughts', 'normalize_refined', 'refiner_plan', 'refine', 'cot_status', 'cot_row', 'to_sft_messages',
-           'save_rows', 'generate_cot', 'plot_generation', 'generation_fingerprint', 'generation_done']
+           'save_rows', 'generate_cot', 'plot_generation', 'generation_fingerprint', 'generation_done',
+           'generation_backends', 'generation_summary', 'save_baseline']
 
 # %% ../nbs/05_refiner.ipynb #4302ed0d
 _NEGATIONS = {'not', 'no', 'never', 'cannot', 'cant', 'wont', 'dont', 'doesnt', 'shouldnt', 'mustnt', 'isnt', 'arent', 'nor', 'without'}
@@ -327,7 +328,12 @@ def generation_done(rd: RunDir, # the run directory
     return info if info.get('fingerprint') == (fingerprint or generation_fingerprint(cfg)) else None
 
 # %% ../nbs/05_refiner.ipynb #53f6a3b7
-def _generation_backends(rd: RunDir, cfg: RunConfig, agents=None, refiner=None, baseline=None) -> tuple:
+def generation_backends(rd: RunDir, # the run directory (its call cache)
+                        cfg: RunConfig, # the run config
+                        agents=None, # agent backends to use instead of `cfg`'s (one per agent, or one shared)
+                        refiner=None, # the refiner's backend (None: `refiner_model`, else the first agent)
+                        baseline=None, # the LLM_ZS backend (None: the first agent)
+                       ) -> tuple:
     "`(agents, refiner, baseline)` backends of step 1."
     agent_models = cfg.agent_models
     if agent_models and len(agent_models) != cfg.n_agents: raise ValueError(f'{len(agent_models)} agent_models for n_agents={cfg.n_agents}')
@@ -338,7 +344,13 @@ def _generation_backends(rd: RunDir, cfg: RunConfig, agents=None, refiner=None, 
     return agents, refiner or agents[0], baseline or agents[0]
 
 # %% ../nbs/05_refiner.ipynb #5f3b1d35
-def _generation_summary(fp: str, rows: list[dict], zs: list[dict], t0: float, usage: dict, stage_tokens: dict|None = None) -> dict:
+def generation_summary(fp: str, # the step's fingerprint
+                       rows: list[dict], # the CoT rows
+                       zs: list[dict], # the LLM_ZS rows
+                       t0: float, # the start time
+                       usage: dict, # token and call usage per stage
+                       stage_tokens: dict|None = None, # the per-stage token budgets used
+                      ) -> dict:
     "What `data/cot/generation.json` records about a finished step 1."
     return dict(fingerprint=fp, rows=len(rows), baseline_rows=len(zs), seconds=round(time.time() - t0, 1),
                 status={s: sum(r['status'] == s for r in rows) for s in ('ok', 'gate_failed', 'partial', 'failed')},
@@ -347,7 +359,10 @@ def _generation_summary(fp: str, rows: list[dict], zs: list[dict], t0: float, us
                 usage={k: v for k, v in usage.items() if k in ('intents', 'initial_cot', 'deliberation', 'refiner', 'llm_zs')})
 
 # %% ../nbs/05_refiner.ipynb #8aba80ad
-def _save_baseline(rd: RunDir, cfg: RunConfig, zs: list[dict]) -> list[dict]:
+def save_baseline(rd: RunDir, # the run directory
+                  cfg: RunConfig, # the run config (for the card)
+                  zs: list[dict], # the LLM_ZS rows
+                 ) -> list[dict]:
     "Save the LLM_ZS rows to `data/baseline_zs`; the saved rows."
     js = lambda v: json.dumps(v, ensure_ascii=False)
     zs = [dict(r, failures=js(r['failures']), gate_failures=js(r['gate_failures']), gate_stages=js(r['gate_stages'])) for r in zs]

@@ -371,7 +371,7 @@ def write_saro_gates(rd, # the run directory (`data/<set>.gates.json` is written
 def build_preference_sets(rd, # the run directory (`data/` is written)
                           cfg, # the run's `RunConfig` (`rw_samples`, `srpo_*`, sampling, token budgets)
                           cot: list[dict], # the step-1 rows (`belief.load_cot_rows`)
-                          m: LazyModels, # the step's models (`belief._step_models`): agent, judge, scorer
+                          m: LazyModels, # the step's models (`belief.step_models`): agent, judge, scorer
                           min_gap: float = 0.0, # a pair's least score gap to be trainable (`pair_min_gap`)
                           progress: bool = True, # unused here (the stages make one batched call each); kept for the step's signature
                          ) -> dict[str, Path]:

@@ -16,14 +16,14 @@ from .sources import prompts_for
 from .gates import write_gate_summary
 from .deliberation import zero_shot_cot
 from .refiner import (generation_fingerprint, generation_done, generate_cot, plot_generation, save_rows, STAGE_TOKENS,
-                                COT_COLUMNS, _generation_backends, _save_baseline, _generation_summary)
+                                COT_COLUMNS, generation_backends, save_baseline, generation_summary)
 from .belief import load_meta, run_belief_pairs
 from .saro import build_preference_sets, write_saro_gates
-from .belief import load_cot_rows, _step_models
+from .belief import load_cot_rows, step_models
 from .train import (train_sft, train_dpo, is_trained, skipped_models, train_info, model_dir, pair_gate_stats, read_log, TrainSkip, TrainError,
-                              DPO_JOBS, _as_tuple)
+                              DPO_JOBS, as_tuple)
 from .benchmarks import expand_benchmarks
-from .evaluate import _run_evaluate
+from .evaluate import evaluate_all
 from .responses import eval_temperature
 from .report import make_figures, render_report, read_extras
 
@@ -101,7 +101,7 @@ def generation_setup(rd: RunDir, # the run directory (its call cache)
                     ) -> GenerationSetup:
     "The models and settings step 1 runs with (the policies load before any model is built)."
     policies = load_policies(cfg.policy_set).text()
-    agents, refiner, baseline = _generation_backends(rd, cfg, agents, refiner, baseline)
+    agents, refiner, baseline = generation_backends(rd, cfg, agents, refiner, baseline)
     return GenerationSetup(agents, refiner, baseline, policies, {s: max_tokens_for(cfg, s, d) for s, d in STAGE_TOKENS.items()},
                            dict(max_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed),
                            cfg.n_agents, cfg.max_rounds, cfg.near_dup_threshold)
@@ -124,9 +124,9 @@ def run_generate(rd: RunDir, # the run directory
     zs = zero_shot_cot(prompts, g.baseline, g.policies, **g.at('llm_zs'))
     rows = generate_cot(prompts, g.agents, g.policies, g.refiner, g.n_agents, g.max_rounds, g.near_dup_threshold, g.tokens, **g.sampling)
     for b in g.backends: usage = record_usage(rd, b)
-    zs = _save_baseline(rd, cfg, zs)
+    zs = save_baseline(rd, cfg, zs)
     plot_generation(rows, rd.figures/'generate.png')
-    summary = _generation_summary(fp, rows, zs, t0, usage, g.tokens)
+    summary = generation_summary(fp, rows, zs, t0, usage, g.tokens)
     for name, gs in summary['gates'].items(): write_gate_summary(rd, name, gs)
     save_rows(rows, rd.data/'cot', COT_COLUMNS, dict(title='AIDSAFE policy-embedded CoT', config=cfg), extra={'generation.json': summary})
     return summary
@@ -229,7 +229,7 @@ def run_preference(rd, # the run directory (reads `data/cot`)
     "Step 2: SaRO RW data and SRPO pair sets with their gate summaries into `rd` (resumable; models built only when needed)."
     min_gap = cfg.pair_min_gap if min_gap is None else min_gap
     t0, cot, man = time.time(), load_cot_rows(rd), Manifest(rd)
-    m = _step_models(rd, cfg, policies, 'agent', dict(agent=agent, judge=judge), scorer)
+    m = step_models(rd, cfg, policies, 'agent', dict(agent=agent, judge=judge), scorer)
     man.step('2_preference', status='running', started=now_iso())
     try: out = build_preference_sets(rd, cfg, cot, m, min_gap, progress)
     except Exception as e:
@@ -274,7 +274,7 @@ def run_dpo(rd: RunDir, # the run directory
            ) -> dict[str, Path]:
     "Train the DPO models `names` (default: dpo, plus dpo_saro / dpo_baseline when step 2 wrote their pairs); a model without usable pairs or start adapter is skipped with its reason."
     if names is None:
-        names = ['dpo'] + [n for n, (p, s) in DPO_JOBS.items() if n != 'dpo' and any((Path(rd.data)/x).exists() for x in _as_tuple(p))]
+        names = ['dpo'] + [n for n, (p, s) in DPO_JOBS.items() if n != 'dpo' and any((Path(rd.data)/x).exists() for x in as_tuple(p))]
     unknown = [n for n in names if n not in DPO_JOBS]
     if unknown: raise TrainError(f"unknown DPO model(s) {unknown}: expected some of {list(DPO_JOBS)}")
     out = {}
@@ -305,9 +305,9 @@ def dpo_plan(rd: RunDir, # the run directory
     "Per DPO model: its pair sets, whether they exist, train pairs and how many passed the gates, and its start adapter's state."
     skipped = skipped_models(rd)
     def _job(n, pairs, start):
-        present = tuple(x for x in _as_tuple(pairs) if (Path(rd.data)/x).exists())
+        present = tuple(x for x in as_tuple(pairs) if (Path(rd.data)/x).exists())
         g = pair_gate_stats(rd, present) if present else None
-        return dict(model=n, pairs=' + '.join(_as_tuple(pairs)), pairs_present=bool(present), train_pairs=g['n'] if g else 0,
+        return dict(model=n, pairs=' + '.join(as_tuple(pairs)), pairs_present=bool(present), train_pairs=g['n'] if g else 0,
                     passed=g['n_passed'] if g else 0, start=start, start_trained=is_trained(rd, start), start_skipped=skipped.get(start, ''))
     return pd.DataFrame([_job(n, p, s) for n, (p, s) in DPO_JOBS.items()])
 
@@ -355,7 +355,7 @@ def run_evaluate(rd: RunDir, # the run directory
     if temperature is None: temperature = eval_temperature(cfg)
     names = expand_benchmarks(cfg.benchmarks)   # bad names fail here, before any work
     t0 = time.time(); Manifest(rd).step('5_evaluate', status='running', started=now_iso())
-    try: return _run_evaluate(rd, cfg, names, t0, judges, backend_factory, temperature)
+    try: return evaluate_all(rd, cfg, names, t0, judges, backend_factory, temperature)
     except BaseException as e:
         Manifest(rd).step('5_evaluate', status='failed', error=f'{type(e).__name__}: {e}'[:500]); raise
 

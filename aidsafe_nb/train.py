@@ -20,15 +20,15 @@ from .sources import load_aidsafe
 
 # %% auto #0
 __all__ = ['BASE_MODELS', 'TRAIN_FIELDS', 'DPO_JOBS', 'QWEN25_7B_DIMS', 'TOY_DIMS', 'PEAK_TFLOPS', 'BENCH_CONFIGS', 'TrainError',
-           'row_split', 'load_data', 'TrainSkip', 'passes_gates', 'gate_stats', 'check_gates', 'released_rows',
-           'sft_dataset', 'write_demo_set', 'write_demo_data', 'dpo_dataset', 'pair_gate_stats', 'n_tokens',
-           'row_tokens', 'length_filter', 'Hardware', 'detect_hardware', 'hardware_defaults', 'compute_dtype',
-           'train_in_4bit', 'base_precision', 'model_shape', 'estimate_memory_gb', 'check_fits', 'load_base',
-           'lora_config', 'JsonlLog', 'TimedCheckpoint', 'read_log', 'plot_loss', 'eval_args', 'sft_args', 'dpo_args',
-           'sft_trainer', 'dpo_trainer', 'base_model_info', 'model_card', 'model_dir', 'is_trained', 'train_info',
-           'skipped_models', 'train_sft', 'train_dpo', 'has_rows', 'adapter_path', 'backend_kwargs', 'load_trained',
-           'merge_adapter', 'random_model', 'synthetic_rows', 'peak_tflops', 'train_flops_per_token', 'bench_settings',
-           'measure_training']
+           'row_split', 'load_data', 'TrainSkip', 'passes_gates', 'gate_stats', 'check_gates', 'as_tuple',
+           'released_rows', 'sft_dataset', 'write_demo_set', 'write_demo_data', 'dpo_dataset', 'pair_gate_stats',
+           'n_tokens', 'row_tokens', 'length_filter', 'Hardware', 'detect_hardware', 'hardware_defaults',
+           'compute_dtype', 'train_in_4bit', 'base_precision', 'model_shape', 'estimate_memory_gb', 'check_fits',
+           'load_base', 'lora_config', 'JsonlLog', 'TimedCheckpoint', 'read_log', 'plot_loss', 'eval_args', 'sft_args',
+           'dpo_args', 'sft_trainer', 'dpo_trainer', 'base_model_info', 'model_card', 'model_dir', 'is_trained',
+           'train_info', 'skipped_models', 'train_sft', 'train_dpo', 'has_rows', 'adapter_path', 'backend_kwargs',
+           'load_trained', 'merge_adapter', 'random_model', 'synthetic_rows', 'peak_tflops', 'train_flops_per_token',
+           'bench_settings', 'measure_training']
 
 # %% ../nbs/07_train.ipynb #8c45b8ff
 class TrainError(RuntimeError):
@@ -123,7 +123,10 @@ def check_gates(name: str, # the model (for the message)
     return stats
 
 # %% ../nbs/07_train.ipynb #14246f4a
-def _as_tuple(p): return (p,) if isinstance(p, str) else tuple(p)
+def as_tuple(p, # one name or several
+            ) -> tuple:
+    "`p` as a tuple of names (a single string is one name)."
+    return (p,) if isinstance(p, str) else tuple(p)
 
 # %% ../nbs/07_train.ipynb #1c75e4ad
 def _chat_row(rid, prompt: str, answer: str) -> dict:
@@ -281,7 +284,7 @@ def dpo_dataset(rd: RunDir, # the run directory
                ):
     "The rows of `split` of preference set(s) `pairs` (a tuple: the listed sets that exist, concatenated) as step 2 saved them, gate-failed rows left out."
     from datasets import Dataset, concatenate_datasets
-    names = _as_tuple(pairs)
+    names = as_tuple(pairs)
     present = [p for p in names if (Path(rd.data)/p).exists()]
     if not present: raise TrainError(f"training data {' / '.join(names)} not found in {rd.data}: run the step that writes it first")
     parts = [d for d in (_pair_set(rd, p, split, enforce_gates) for p in present) if len(d)]
@@ -293,7 +296,7 @@ def pair_gate_stats(rd: RunDir, # the run directory
                     split: str = 'train', # 'train' or 'validation'
                    ) -> dict:
     "Gate stats over every pair of `split` that step 2 produced for `pairs` (excluded ones included)."
-    return gate_stats([r for p in _as_tuple(pairs) if (Path(rd.data)/p).exists() for r in _all_rows(rd, p, split)])
+    return gate_stats([r for p in as_tuple(pairs) if (Path(rd.data)/p).exists() for r in _all_rows(rd, p, split)])
 
 # %% ../nbs/07_train.ipynb #a8cf915c
 def n_tokens(tok, # a tokenizer with a chat template
@@ -888,7 +891,7 @@ def _dpo_data(rd: RunDir, cfg: RunConfig, name: str, pairs, start: str):
         raise TrainError(f"{name}: the starting SFT adapter {start!r} is not trained; run run_sft first")
     ds = dpo_dataset(rd, pairs, enforce_gates=cfg.enforce_gates)
     gates = check_gates(name, pair_gate_stats(rd, pairs), cfg.min_gate_pass_rate if cfg.enforce_gates else 0.0, 'pairs')
-    if not len(ds): raise TrainSkip(f"{name}: no trainable pair in {' + '.join(_as_tuple(pairs))} ({gates['n']} train-split pairs; excluded: {gates['failures']})")
+    if not len(ds): raise TrainSkip(f"{name}: no trainable pair in {' + '.join(as_tuple(pairs))} ({gates['n']} train-split pairs; excluded: {gates['failures']})")
     return ds, dpo_dataset(rd, pairs, 'validation', cfg.enforce_gates), gates
 
 # %% ../nbs/07_train.ipynb #708ab049
