@@ -63,3 +63,16 @@ def test_readme_and_index_tell_the_same_story():
 
 def test_ci_runs_make_test():
     assert 'make test' in (ROOT/'.ci'/'run').read_text()
+
+def test_sidebar_lists_every_notebook_once():
+    "The docs site's sidebar (custom: `custom_sidebar = True`) names every notebook exactly once, and nothing that does not exist."
+    import yaml
+    def names(items):
+        for it in items:
+            if isinstance(it, dict): yield from names(it.get('contents', []))
+            else: yield it
+    listed = list(names(yaml.safe_load((ROOT/'nbs'/'sidebar.yml').read_text())['website']['sidebar']['contents']))
+    present = sorted(p.relative_to(ROOT/'nbs').as_posix() for p in (ROOT/'nbs').rglob('*.ipynb') if not any(q.startswith(('_', '.')) for q in p.parts))
+    assert len(listed) == len(set(listed)), [n for n in listed if listed.count(n) > 1]
+    assert sorted(listed) == present, (set(present) - set(listed), set(listed) - set(present))
+    assert not (ROOT/'nbs'/'study'/'sidebar.yml').exists() and not (ROOT/'nbs'/'bench'/'sidebar.yml').exists()
