@@ -23,7 +23,8 @@ from .belief import (pair_row, mark_pairs, save_pairs, load_pairs, save_dataset_
 __all__ = ['TRAIN_JAILBREAK_DIR', 'JAILBREAK_NAMES', 'REASONING_SCHEMA', 'ACCEPT_SCHEMA', 'REFLECTION_RE', 'BRANCH_RULES',
            'CONTINUE_SCHEMA', 'PREF_KEYS', 'PAIR_SETS', 'SARO_SETS', 'wrap_jailbreak', 'rw_items', 'parse_reasoning',
            'shortest_accepted', 'rw_rows', 'save_sft', 'split_steps', 'branch_point', 'base_chains', 'choose_branches',
-           'continue_branches', 'srpo_pairs', 'outcome_pairs', 'write_saro_gates', 'build_preference_sets']
+           'continue_branches', 'srpo_pairs', 'outcome_pairs', 'write_saro_gates', 'rw_stage', 'srpo_stage',
+           'build_preference_sets']
 
 # %% ../nbs/06a_saro.ipynb #8341f260
 TRAIN_JAILBREAK_DIR = 'jailbreaks_train'
@@ -367,6 +368,28 @@ def write_saro_gates(rd, # the run directory (`data/<set>.gates.json` is written
         write_gate_summary(rd, n, out[n])
     return out
 
+# %% ../nbs/06a_saro.ipynb #5454bc5f
+def rw_stage(items: Sequence[dict], # RW prompts (`rw_items` of the step-1 rows)
+             cfg, # the run's `RunConfig` (`rw_samples`, `seed`, sampling, `stage_max_tokens`)
+             m: LazyModels, # the step's models (`belief.step_models`): the teacher (`agent`) and the acceptance judge
+            ) -> list[dict]:
+    "Step 2's RW stage on `items`: `rw_rows` with the step's teacher, judge, sampling, token budgets and provenance."
+    return rw_rows(items, m('agent'), m('judge'), m.policies, k=cfg.rw_samples, seed=cfg.seed, judge_temperature=m.judge_temperature,
+                   max_tokens=max_tokens_for(cfg, 'rw_teacher', cfg.max_new_tokens), judge_max_tokens=max_tokens_for(cfg, 'rw_accept', 16),
+                   teacher_model=m('agent').name, temperature=cfg.temperature, top_p=cfg.top_p, config_hash=config_hash(cfg, list(PREF_KEYS)))
+
+# %% ../nbs/06a_saro.ipynb #dd60c691
+def srpo_stage(items: Sequence[dict], # SRPO prompts (`rw_items` of the step-1 rows)
+               cfg, # the run's `RunConfig` (`srpo_branch`, `srpo_threshold`, `srpo_max_steps`, `seed`, sampling, `stage_max_tokens`)
+               m: LazyModels, # the step's models: the base-chain writer (`agent`) and the violation scorer
+               min_gap: float = 0.0, # a pair's least score gap to be trainable (`pair_min_gap`)
+              ) -> tuple[list[dict], list[dict]]:
+    "Step 2's SRPO stage on `items`: `(process pairs, base chains)` from `srpo_pairs` with the step's models and settings."
+    return srpo_pairs(items, m('agent'), m.scorer, m.policies, rule=cfg.srpo_branch, seed=cfg.seed, threshold=cfg.srpo_threshold,
+                      max_steps=cfg.srpo_max_steps, min_gap=min_gap, max_tokens=max_tokens_for(cfg, 'srpo_continue', cfg.max_new_tokens),
+                      base_tokens=max_tokens_for(cfg, 'srpo_base', cfg.max_new_tokens), temperature=cfg.temperature, top_p=cfg.top_p,
+                      config_hash=config_hash(cfg, list(PREF_KEYS)))
+
 # %% ../nbs/06a_saro.ipynb #9f8f1bff
 def build_preference_sets(rd, # the run directory (`data/` is written)
                           cfg, # the run's `RunConfig` (`rw_samples`, `srpo_*`, sampling, token budgets)
@@ -376,19 +399,11 @@ def build_preference_sets(rd, # the run directory (`data/` is written)
                           progress: bool = True, # unused here (the stages make one batched call each); kept for the step's signature
                          ) -> dict[str, Path]:
     "Generate and save every SaRO set of the step that is not saved yet (each written even when nothing in it is trainable); returns the folders."
-    T = lambda stage, default=cfg.max_new_tokens: max_tokens_for(cfg, stage, default)
-    gen = dict(temperature=cfg.temperature, top_p=cfg.top_p)
-    prov, pol = dict(config_hash=config_hash(cfg, list(PREF_KEYS))), m.policies
-    out = {n: Path(rd.data)/n for n in SARO_SETS}
-    ritems = rw_items(cot, with_jailbreaks=cfg.rw_jailbreaks)
-    if not _saved(out['rw']):
-        save_sft(rw_rows(ritems, m('agent'), m('judge'), pol, k=cfg.rw_samples, seed=cfg.seed, judge_temperature=m.judge_temperature,
-                         max_tokens=T('rw_teacher'), judge_max_tokens=T('rw_accept', 16), teacher_model=m('agent').name, **gen, **prov), out['rw'],
-                 reason='no RW prompt')
+    out, ritems = {n: Path(rd.data)/n for n in SARO_SETS}, rw_items(cot, with_jailbreaks=cfg.rw_jailbreaks)
+    if not _saved(out['rw']): save_sft(rw_stage(ritems, cfg, m), out['rw'], reason='no RW prompt')
     if not (_saved(out['pairs_saro']) and _saved(out['pairs_saro_outcome'])):
-        proc, chains = srpo_pairs(ritems, m('agent'), m.scorer, pol, rule=cfg.srpo_branch, seed=cfg.seed, threshold=cfg.srpo_threshold,
-                                  max_steps=cfg.srpo_max_steps, min_gap=min_gap, max_tokens=T('srpo_continue'), base_tokens=T('srpo_base'), **gen, **prov)
+        proc, chains = srpo_stage(ritems, cfg, m, min_gap)
         if not _saved(out['pairs_saro']): save_pairs(proc, out['pairs_saro'], reason='no SRPO prompt')
-        save_pairs(outcome_pairs(ritems, load_pairs(out['rw'], all_rows=True), chains, m.scorer, min_gap, **prov), out['pairs_saro_outcome'],
-                   reason='no prompt with both an RW row and a base chain')
+        save_pairs(outcome_pairs(ritems, load_pairs(out['rw'], all_rows=True), chains, m.scorer, min_gap, config_hash=config_hash(cfg, list(PREF_KEYS))),
+                   out['pairs_saro_outcome'], reason='no prompt with both an RW row and a base chain')
     return out
