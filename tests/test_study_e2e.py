@@ -49,6 +49,16 @@ def test_inside_the_step_cells_hit_the_call_cache(tiny_run):
     assert {r[2] for r in rows} == {'intents', 'initial_cot', 'deliberation', 'refiner', 'llm_zs'}, rows
     assert all(r[3] == '0' and int(r[4]) > 0 for r in rows), rows
 
+def test_inside_step_2_cells_hit_the_call_cache(tiny_run):
+    "Study 2's RW and SRPO cells (`rw_stage`, `srpo_stage` on three prompts) send nothing: the step's cache answers every request."
+    run, _ = tiny_run
+    nb = json.loads((Path(run)/'notebooks'/'2_preference.ipynb').read_text())
+    cell = next(c for c in nb['cells'] if ''.join(c['source']).strip() == 'calls_table(m.built.values())')
+    text = ''.join(cell['outputs'][0]['data']['text/plain']).splitlines()
+    rows = [l.split() for l in text[1:]]
+    assert {'rw_teacher', 'srpo_base', 'srpo_continue'} <= {r[2] for r in rows}, rows
+    assert all(r[3] == '0' and int(r[4]) > 0 for r in rows), rows
+
 def test_override_reaches_the_run(tiny_run):
     import datasets
     run, _ = tiny_run
