@@ -100,7 +100,7 @@ class RunConfig:
     max_steps: int = -1                  # [R] optimizer steps; > 0 overrides the epochs, -1 = use `num_train_epochs`
     per_device_batch_size: int = 1       # [R] training rows per device per step
     grad_accum: int = 8                  # [R] gradient accumulation steps (effective batch = per_device_batch_size x grad_accum)
-    max_seq_len: int = 1024              # [R] training sequences are truncated to this many tokens
+    max_seq_len: int = 1024              # [R] longest training row in tokens: longer rows are DROPPED, never truncated (counted in data_report.json and train_info)
     dpo_beta: float = 0.1                # [R] DPO beta: strength of the pull towards the reference model
     dpo_loss_type: str = 'sigmoid'       # [R] TRL's DPO loss ('sigmoid' = the original DPO loss)
     dpo_learning_rate: float = 5e-6      # [R] DPO learning rate
@@ -110,6 +110,8 @@ class RunConfig:
     sft_db_source: str = 'generated'     # SFT_DB data: 'generated' (step 1's data/cot) | 'aidsafe:<config>[:<split>]' (released AmazonScience/AIDSAFE, PAPERS.md) | a local file or folder in the released layout
     checkpoint_minutes: float = 3.0      # [R] training saves a checkpoint at least this often (and resumes from the last one after a kill)
     eval_steps: int = 0                  # [R] validation-loss interval in optimizer steps (0 = about 5 evaluations per run)
+    sft_og_rows: str = 'same_as_sft_db'  # [R] SFT_OG's train rows: 'same_as_sft_db' (the prompt ids SFT_DB trains on, a fair comparison) | 'all' (every train-split row)
+    report_to: str = 'tensorboard'       # training logs besides train_log.jsonl: none | tensorboard | wandb | trackio (TensorBoard events in models/<name>/runs)
     # --- evaluation
     benchmarks: list[str] = field(default_factory=lambda: ['beavertails', 'wildchat', 'strongreject', 'xstest', 'mmlu'])  # benchmarks to evaluate: names in the `Benchmark` registry (`aidsafe_nb.benchmarks`)
     eval_models: list[str] = field(default_factory=lambda: ['base', 'sft_og', 'sft_db', 'dpo', 'rw', 'dpo_saro', 'dpo_baseline'])  # every trained system; a missing adapter is recorded in eval/skipped.json
@@ -158,7 +160,8 @@ class ConfigError(ValueError):
 
 _CHOICES = dict(profile=set(PROFILES), agent_backend={'hf', 'openai', 'vllm'}, judge_backend={'hf', 'openai', 'vllm'},
                 srpo_branch={'first_unsafe', 'middle', 'random'}, belief_target={'sft_db', 'agent', 'target'},
-                dpo_loss_type={'sigmoid', 'ipo', 'hinge', 'robust', 'bco_pair', 'sppo_hard', 'nca_pair', 'apo_zero', 'apo_down'})
+                dpo_loss_type={'sigmoid', 'ipo', 'hinge', 'robust', 'bco_pair', 'sppo_hard', 'nca_pair', 'apo_zero', 'apo_down'},
+                sft_og_rows={'same_as_sft_db', 'all'}, report_to={'none', 'tensorboard', 'wandb', 'trackio'})
 _POSITIVE = {'n_prompts', 'n_agents', 'max_rounds', 'belief_iterations', 'belief_samples', 'rw_samples', 'srpo_max_steps', 'lora_r',
              'per_device_batch_size', 'grad_accum', 'max_seq_len', 'max_concurrency', 'gen_batch_size', 'max_new_tokens', 'wildchat_max_pool'}
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_train.ipynb #8f3ff210
 from __future__ import annotations
-import gc, importlib.util, json, math, os, platform, random, resource, shutil, tempfile, time
+import gc, hashlib, importlib.util, json, math, os, platform, random, resource, shutil, sys, tempfile, time
 from collections import Counter
 from dataclasses import dataclass, asdict
 from pathlib import Path
@@ -19,14 +19,15 @@ from .sources import load_aidsafe
 # that train, load or plot: importing them takes seconds, and the data checks, memory estimate and model cards need none of them
 
 # %% auto #0
-__all__ = ['BASE_MODELS', 'TRAIN_FIELDS', 'DPO_JOBS', 'QWEN25_7B_DIMS', 'TOY_DIMS', 'PEAK_TFLOPS', 'BENCH_CONFIGS', 'TrainError',
-           'row_split', 'load_data', 'TrainSkip', 'passes_gates', 'gate_stats', 'check_gates', 'as_tuple',
-           'released_rows', 'sft_dataset', 'write_demo_set', 'write_demo_data', 'dpo_dataset', 'pair_gate_stats',
-           'n_tokens', 'row_tokens', 'length_filter', 'Hardware', 'detect_hardware', 'hardware_defaults',
-           'compute_dtype', 'train_in_4bit', 'base_precision', 'model_shape', 'estimate_memory_gb', 'check_fits',
-           'load_base', 'lora_config', 'JsonlLog', 'TimedCheckpoint', 'read_log', 'plot_loss', 'eval_args', 'sft_args',
-           'dpo_args', 'sft_trainer', 'dpo_trainer', 'base_model_info', 'model_card', 'model_dir', 'is_trained',
-           'train_info', 'skipped_models', 'train_sft', 'train_dpo', 'has_rows', 'adapter_path', 'backend_kwargs',
+__all__ = ['REPORT_TO', 'BASE_MODELS', 'TRAIN_FIELDS', 'DPO_JOBS', 'QWEN25_7B_DIMS', 'TOY_DIMS', 'PEAK_TFLOPS', 'BENCH_CONFIGS',
+           'TrainError', 'row_split', 'load_data', 'TrainSkip', 'passes_gates', 'gate_failed', 'gate_stats',
+           'check_gates', 'as_tuple', 'released_rows', 'sft_dataset', 'write_demo_set', 'write_demo_data',
+           'dpo_dataset', 'pair_gate_stats', 'n_tokens', 'row_tokens', 'length_filter', 'Hardware', 'detect_hardware',
+           'hardware_defaults', 'compute_dtype', 'train_in_4bit', 'base_precision', 'model_shape', 'estimate_memory_gb',
+           'check_fits', 'load_base', 'lora_config', 'JsonlLog', 'TimedCheckpoint', 'TrainProgress', 'reporting',
+           'read_log', 'plot_loss', 'eval_args', 'sft_args', 'dpo_args', 'sft_trainer', 'dpo_trainer',
+           'base_model_info', 'gate_line', 'caveats', 'model_card', 'model_dir', 'is_trained', 'train_info',
+           'skipped_models', 'train_rows', 'train_sft', 'train_dpo', 'has_rows', 'adapter_path', 'backend_kwargs',
            'load_trained', 'merge_adapter', 'random_model', 'synthetic_rows', 'peak_tflops', 'train_flops_per_token',
            'bench_settings', 'measure_training']
 
@@ -87,8 +88,14 @@ class TrainSkip(TrainError):
 def passes_gates(row: dict, # a generated row (`status`, `excluded` where recorded)
                  enforce: bool = True, # False: every row passes (`enforce_gates=False`: plumbing runs on random weights only)
                 ) -> bool:
-    "Whether a row may become a training target: its content gates passed (`status == 'ok'` where a status is recorded) and it is not excluded."
+    "Whether a row may become a training target: no content gate failed and no recipe exclusion (`status == 'ok'` where a status is recorded, not `excluded`)."
     return not enforce or (row.get('status') in ('ok', None) and not row.get('excluded', False))
+
+def gate_failed(row: dict, # a generated row
+               ) -> bool:
+    "Whether the row failed a content gate (`status == 'gate_failed'`); any other non-ok status or `excluded` flag is a recipe exclusion."
+    return row.get('status') == 'gate_failed'
+
 
 # %% ../nbs/07_train.ipynb #1406edd9
 def _fail_reasons(row: dict) -> list[str]:
@@ -101,26 +108,38 @@ def _fail_reasons(row: dict) -> list[str]:
     out = [x if isinstance(x, str) else ':'.join(str(x.get(k)) for k in ('field', 'gate') if x.get(k)) or json.dumps(x)[:60] for x in (g or [])]
     return out or [row.get('exclude_reason') or f"status {row.get('status')!r}"]
 
+def _exclusion_reason(row: dict) -> str:
+    "Why a row that passed the content gates is still left out by the recipe."
+    return row.get('exclude_reason') or f"status {row.get('status')!r}"
+
+
 # %% ../nbs/07_train.ipynb #ff873f1f
 def gate_stats(rows, # generated rows (`status`, `excluded`, `gate_failures`)
               ) -> dict:
-    "Rows, rows that passed, the pass rate and the most common failure reasons of `rows` (always measured with the gates enforced)."
-    rows = list(rows); ok = [passes_gates(r) for r in rows]
-    why = Counter(x for r, p in zip(rows, ok) if not p for x in _fail_reasons(r))
-    return dict(n=len(rows), n_passed=sum(ok), pass_rate=round(sum(ok)/len(rows), 4) if rows else 0.0, failures=dict(why.most_common(6)))
+    "Content gates and recipe exclusions of `rows`, counted apart (always measured as if the gates were enforced)."
+    rows = list(rows); failed = [r for r in rows if gate_failed(r)]
+    excl = [r for r in rows if not gate_failed(r) and not passes_gates(r)]
+    n, n_passed = len(rows), len(rows) - len(failed)
+    return dict(n=n, n_passed=n_passed, pass_rate=round(n_passed/n, 4) if n else 0.0, n_gate_failed=len(failed),
+                failures=dict(Counter(x for r in failed for x in _fail_reasons(r)).most_common(6)),
+                n_excluded=len(excl), exclusions=dict(Counter(_exclusion_reason(r) for r in excl).most_common(6)),
+                n_trainable=n - len(failed) - len(excl))
+
 
 # %% ../nbs/07_train.ipynb #7630e685
 def check_gates(name: str, # the model (for the message)
                 stats: dict, # `gate_stats` of its train split
-                min_rate: float, # least share of rows that passed (`min_gate_pass_rate`) [R]
+                min_rate: float, # least share of rows that passed the content gates (`min_gate_pass_rate`) [R]
                 what: str = 'rows', # what a row is, for the message ('rows', 'pairs')
                ):
-    "Raise `TrainSkip` when the train split is empty or fewer than `min_rate` of its rows passed the content gates."
+    "Raise `TrainSkip` when the train split is empty or fewer than `min_rate` of its rows passed the content gates (recipe exclusions do not count)."
     if stats['n'] == 0: raise TrainSkip(f"{name}: no {what} in the train split")
     if stats['pass_rate'] < min_rate:
         raise TrainSkip(f"{name}: only {stats['n_passed']}/{stats['n']} train-split {what} passed the content gates "
-                        f"({stats['pass_rate']:.0%} < min_gate_pass_rate {min_rate:.0%}); failures: {stats['failures']}")
+                        f"({stats['pass_rate']:.0%} < min_gate_pass_rate {min_rate:.0%}); content-gate failures: {stats['failures']}"
+                        + (f"; recipe exclusions (not counted): {stats['exclusions']}" if stats.get('n_excluded') else ''))
     return stats
+
 
 # %% ../nbs/07_train.ipynb #14246f4a
 def as_tuple(p, # one name or several
@@ -201,20 +220,28 @@ def sft_dataset(rd: RunDir, # the run directory
                 split: str = 'train', # 'train' or 'validation'
                 source: str = 'generated', # SFT_DB's data (`sft_db_source`): 'generated' or a released set
                 enforce_gates: bool = True, # drop rows that failed the content gates (`enforce_gates`)
+                only_ids=None, # keep only rows with these ids (SFT_OG with `sft_og_rows='same_as_sft_db'`); None keeps all
                ):
     "(prompt-completion dataset, dropped rows, gate stats) of SFT model `name` in `sft_db | sft_og | rw` on `split`: only rows that passed the content gates."
     from datasets import Dataset
     src = _sft_source(rd, name, split, source)
     gated = name != 'sft_og' and enforce_gates    # SFT_OG's target is the prompt source's own response, not generated text
-    stats = gate_stats(src) if gated else gate_stats([{'id': r.get('id')} for r in src])
+    stats = (gate_stats(src) if name != 'sft_og'  # measured on the real rows even when the gates are not enforced
+             else dict(gate_stats([{'id': r.get('id')} for r in src]), applicable=False))
+    keep = None if only_ids is None else {str(i) for i in only_ids}
     rows, dropped = [], []
     for i, r in enumerate(src):
+        rid = str(r.get('id', i))
+        if keep is not None and rid not in keep:
+            dropped.append({'id': rid, 'reason': "not among SFT_DB's train rows (sft_og_rows='same_as_sft_db')"}); continue
         if gated and not passes_gates(r):
-            dropped.append({'id': str(r.get('id', i)), 'reason': 'content gates: ' + ', '.join(_fail_reasons(r))}); continue
+            why = 'content gates: ' if gate_failed(r) else 'recipe exclusion: '
+            dropped.append({'id': rid, 'reason': why + ', '.join(_fail_reasons(r))}); continue
         row, why = _sft_target(name, r, i)
-        if why: dropped.append({'id': str(r.get('id', i)), 'reason': why})
+        if why: dropped.append({'id': rid, 'reason': why})
         else: rows.append(row)
     return Dataset.from_list(rows), dropped, stats
+
 
 # %% ../nbs/07_train.ipynb #a0aa4f2d
 def write_demo_set(rd: RunDir, # the run directory
@@ -232,7 +259,7 @@ def _demo_rows(i: int, split: str, junk: bool, long: bool):
     if long: prompt = ' '.join(['The user asks a question about policy.'] * 400)
     c, resp = 'The request involves fraud; policy forbids helping.', 'Sorry, I cannot help with that. Here is a safe alternative.'
     if junk: c, resp = '...', 'the revised full response'
-    gate = dict(status='failed' if junk else 'ok', gate_failures=json.dumps(['response: placeholder_echo'] if junk else []))
+    gate = dict(status='gate_failed' if junk else 'ok', gate_failures=json.dumps(['response: placeholder_echo'] if junk else []))
     cot = dict(id=f'demo-{i}', prompt=prompt, kind=kind, source='demo', split=split, original_response='I cannot help with that.',
                intents=json.dumps(['explicit', 'implicit']), initial_cot=c, deliberation_log='[]', thoughts=json.dumps([c]),
                cot=c, response=resp, n_rounds=1, stop_reason='agree', failures='[]', **gate)
@@ -240,7 +267,7 @@ def _demo_rows(i: int, split: str, junk: bool, long: bool):
     rw = dict(id=f'demo-{i}', messages=user + [{'role': 'assistant', 'content': format_reasoning(c + ' Wait, let me reconsider.', resp)}], **gate)
     pair = dict(id=f'demo-{i}', prompt=user, chosen=[{'role': 'assistant', 'content': format_reasoning(c, resp)}],
                 rejected=[{'role': 'assistant', 'content': format_reasoning('The user is right to ask.', 'Here is how to do it: step one.')}],
-                excluded=junk, exclude_reason='gate: placeholder_echo' if junk else '')
+                excluded=junk, exclude_reason='chosen_gated' if junk else '', **gate)
     return cot, rw, pair
 
 # %% ../nbs/07_train.ipynb #b7343c24
@@ -568,6 +595,100 @@ def TimedCheckpoint(minutes: float, # the longest time between two checkpoints (
     from transformers import TrainerCallback
     return type('TimedCheckpoint', (_TimedCheckpoint, TrainerCallback), {})(minutes)
 
+# %% ../nbs/07_train.ipynb #tr-progress
+def _fmt_secs(s: float) -> str:
+    "Seconds as `1h02m`, `2m03s` or `7s`."
+    s = int(round(s))
+    return f'{s//3600}h{s%3600//60:02d}m' if s >= 3600 else f'{s//60}m{s%60:02d}s' if s >= 60 else f'{s}s'
+
+def _progress_stream():
+    "(stream, interval in seconds): the real stderr when `AIDSAFE_PROGRESS` is set (the study's terminal), else `sys.stderr`."
+    v = os.environ.get('AIDSAFE_PROGRESS')
+    try: every = float(v) if v and float(v) > 1 else 10.0
+    except ValueError: every = 10.0
+    return (sys.__stderr__ if v and sys.__stderr__ is not None else sys.stderr), every
+
+class _TrainProgress:
+    "Print `[train:<name>] step k/N (p%) loss L r step/s, ETA t` every `every` seconds (first and last step always), and a `done` line."
+    def __init__(self, name: str, every: float|None = None, stream=None):
+        st, ev = _progress_stream()
+        self.name, self.every, self.stream = name, every if every is not None else ev, stream or st
+        self.loss, self._last, self._due, self.lines = None, 0.0, None, []
+    def _say(self, text: str):
+        line = f'  [train:{self.name}] {text}'; self.lines.append(line)
+        print(line, file=self.stream, flush=True)
+    def on_train_begin(self,
+                       args, # the `TrainingArguments`
+                       state, # the `TrainerState` (step, logs)
+                       control, # the `TrainerControl`
+                       **kw, # the trainer's other callback arguments
+                      ):
+        self.t0, self.step0 = time.time(), state.global_step
+        self._say(f'training {state.max_steps} steps' + (f' (resuming at step {state.global_step})' if state.global_step else ''))
+    def on_step_end(self,
+                    args, # the `TrainingArguments`
+                    state, # the `TrainerState`
+                    control, # the `TrainerControl`
+                    **kw, # the trainer's other callback arguments
+                   ):
+        self._flush()                            # a due step that logged no loss prints without one
+        k, n, now = state.global_step, state.max_steps, time.time()
+        if k == self.step0 + 1 or k >= n or now - self._last >= self.every: self._due, self._last = (k, n, now), now
+    def on_log(self,
+               args, # the `TrainingArguments`
+               state, # the `TrainerState`
+               control, # the `TrainerControl`
+               logs=None, # the trainer's log entry (it comes after the step's end)
+               **kw, # the trainer's other callback arguments
+              ):
+        if logs and 'loss' in logs: self.loss = logs['loss']; self._flush()
+    def _flush(self):
+        if not self._due: return
+        (k, n, now), self._due = self._due, None
+        rate = (k - self.step0)/max(now - self.t0, 1e-9)
+        loss = f' loss {self.loss:.4g}' if isinstance(self.loss, (int, float)) else ''
+        self._say(f'step {k}/{n} ({k/max(n, 1):.0%}){loss} {rate:.3g} step/s, ETA {_fmt_secs((n - k)/max(rate, 1e-9))}')
+    def on_train_end(self,
+                     args, # the `TrainingArguments`
+                     state, # the `TrainerState`
+                     control, # the `TrainerControl`
+                     **kw, # the trainer's other callback arguments
+                    ):
+        self._flush(); secs = time.time() - self.t0
+        self._say(f'done: {state.global_step - self.step0} steps in {_fmt_secs(secs)} ({(state.global_step - self.step0)/max(secs, 1e-9):.3g} step/s)')
+
+def TrainProgress(name: str, # the model, shown in every line
+                  every: float|None = None, # seconds between lines (default: `AIDSAFE_PROGRESS` when a number > 1, else 10)
+                  stream=None, # where to write (default: the real stderr when `AIDSAFE_PROGRESS` is set, else `sys.stderr`)
+                 ):
+    "A `TrainerCallback` printing training progress (step, loss, rate, ETA) to the terminal."
+    from transformers import TrainerCallback
+    return type('TrainProgress', (_TrainProgress, TrainerCallback), {})(name, every, stream)
+
+
+# %% ../nbs/07_train.ipynb #tr-reporting
+REPORT_TO = ('none', 'tensorboard', 'wandb', 'trackio')
+_TRACKER_MODULE = dict(tensorboard='tensorboard', wandb='wandb', trackio='trackio')
+
+def reporting(report_to: str, # `report_to`: none | tensorboard | wandb | trackio
+              log_dir, # the TensorBoard folder for this model (`<run>/tensorboard/<model>`)
+             ) -> tuple[str, list, str]:
+    "(`report_to` for the trainer arguments, extra callbacks, what was done): TensorBoard writes into `log_dir`; a missing tracker is a `TrainError` (the default tensorboard falls back to none, with a warning)."
+    if report_to not in REPORT_TO: raise TrainError(f"report_to must be one of {list(REPORT_TO)}, got {report_to!r}")
+    if report_to == 'none': return 'none', [], 'none'
+    if importlib.util.find_spec(_TRACKER_MODULE[report_to]) is None:
+        if report_to == 'tensorboard':
+            print("WARNING: report_to='tensorboard' but the tensorboard package is not installed (pip install tensorboard): "
+                  "training logs go to train_log.jsonl only", file=sys.stderr)
+            return 'none', [], 'none (tensorboard not installed)'
+        raise TrainError(f"report_to={report_to!r} needs the {_TRACKER_MODULE[report_to]!r} package: pip install {_TRACKER_MODULE[report_to]}")
+    if report_to != 'tensorboard': return report_to, [], report_to
+    from torch.utils.tensorboard import SummaryWriter
+    from transformers.integrations import TensorBoardCallback
+    Path(log_dir).mkdir(parents=True, exist_ok=True)
+    return 'none', [TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(log_dir)))], f'tensorboard ({log_dir})'
+
+
 # %% ../nbs/07_train.ipynb #63edeb27
 def read_log(path, # a `train_log.jsonl` or `eval_log.jsonl`
             ) -> list[dict]:
@@ -601,7 +722,7 @@ def _common_args(cfg: RunConfig, settings: dict, out_dir, lr: float, save_steps:
                 gradient_accumulation_steps=cfg.grad_accum, gradient_checkpointing=gc_on, gradient_checkpointing_kwargs={'use_reentrant': False} if gc_on else None,
                 bf16=settings['bf16'], fp16=settings['fp16'], use_cpu=settings['use_cpu'], optim=settings['optim'],
                 lr_scheduler_type='cosine', warmup_steps=0 if 0 < cfg.max_steps < 34 else 0.03, logging_steps=1,   # every step: a short run still has a loss curve
-                save_strategy='steps', save_steps=save_steps, save_total_limit=1, report_to='none', dataloader_num_workers=0,
+                save_strategy='steps', save_steps=save_steps, save_total_limit=1, report_to='none', dataloader_num_workers=0,   # trackers: `reporting`
                 disable_tqdm=not bool(os.environ.get('AIDSAFE_TQDM', '1') == '1'))
 
 def eval_args(cfg: RunConfig, # the run's `RunConfig` (`eval_steps`)
@@ -706,7 +827,28 @@ def base_model_info(name: str, # the base model: 'tiny', 'smol', a hub id or a f
 # %% ../nbs/07_train.ipynb #h6-card2
 TRAIN_FIELDS = ('target_model', 'load_in_4bit', 'lora_r', 'lora_alpha', 'lora_dropout', 'learning_rate', 'dpo_learning_rate', 'num_train_epochs',
                 'max_steps', 'per_device_batch_size', 'grad_accum', 'max_seq_len', 'dpo_beta', 'dpo_loss_type', 'min_gate_pass_rate',
-                'sft_db_source', 'checkpoint_minutes', 'eval_steps', 'seed')
+                'sft_db_source', 'sft_og_rows', 'checkpoint_minutes', 'eval_steps', 'report_to', 'seed')
+
+def gate_line(info: dict, # the adapter's `train_info`
+             ) -> str:
+    "What the content gates measured on the adapter's train split, and whether they were enforced, in one line."
+    g = info['gates']
+    if g.get('applicable') is False: return "not applicable: the target is the prompt source's own response, not generated text"
+    line = (f"{g['n_passed']}/{g['n']} train-split rows passed the content gates ({g.get('n_gate_failed', g['n'] - g['n_passed'])} failed a gate"
+            + (f"; {g['n_excluded']} more left out by the recipe: {g.get('exclusions')}" if g.get('n_excluded') else '')
+            + f"; min_gate_pass_rate {info['train_config']['min_gate_pass_rate']})")
+    if info.get('enforce_gates') is False: line += '; **the gates were NOT enforced: rows that failed them were trained on too**'
+    return line
+
+def caveats(info: dict, # the adapter's `train_info`
+           ) -> list[str]:
+    "The warnings a card must open with: random weights, gates not enforced (each a markdown quote line and a blank line)."
+    out = []
+    if (info.get('base') or {}).get('name') == 'tiny' or info.get('base_model') == 'tiny':
+        out += ['> **Not a model of anything: random weights.** The base is the package\'s random-weight test model; this adapter tests plumbing only.', '']
+    if info.get('enforce_gates') is False:
+        out += ['> **Content gates not enforced** (`enforce_gates=False`): trained on rows that failed them. Never use it for a result.', '']
+    return out
 
 def model_card(info: dict, # the adapter's `train_info` (base, kind, data, losses, gates, hardware, config)
               ) -> str:
@@ -716,12 +858,14 @@ def model_card(info: dict, # the adapter's `train_info` (base, kind, data, losse
                 tags=['aidsafe_nb', 'lora', 'trl', info['kind'], 'safety-reasoning'], **({'license': base['license']} if base['license'] else {}))
     data = (f"DPO on `{info['pairs']}` starting from (and referenced to) the `{info['start_adapter']}` adapter" if info['kind'] == 'dpo'
             else f"SFT on `{info.get('data_source', 'generated')}` data for `{info['name']}`")
-    body = [f"# {info['name']}: a LoRA adapter from aidsafe_nb", '',
+    body = [f"# {info['name']}: a LoRA adapter from aidsafe_nb", '', *caveats(info),
             f"- **Base model**: {base['hub_id'] or base['name']}: {base['description']}",
             f"- **Base precision while training**: {info['base_precision']} (evaluation loads the base the same way)",
             f"- **Training**: {data}; {info.get('n_train_rows')} train-split rows, {info.get('steps')} optimizer steps, "
             f"final train loss {info.get('final_loss')}, final validation loss {info.get('final_eval_loss')} ({info.get('n_eval_rows', 0)} validation rows)",
-            f"- **Content gates**: {info['gates']['n_passed']}/{info['gates']['n']} train-split rows passed (min_gate_pass_rate {info['train_config']['min_gate_pass_rate']})",
+            f"- **Content gates**: {gate_line(info)}",
+            f"- **Train rows**: {info.get('row_selection', 'not recorded')}" + (f"; {info['train_rows']['n']} rows from {info['train_rows']['n_prompts']} prompts "
+                                                                                f"(prompt ids sha256 {info['train_rows']['prompt_ids_sha256']})" if info.get('train_rows') else ''),
             f"- **Hardware**: {info['hardware']['name']} ({info['hardware']['device']}); {info['settings']['note']}",
             '', 'Recipes: AIDSAFE (Kumarage et al., 2025) and SaRO (Mou et al., 2025); training hyperparameters are reconstructions [R] (neither paper publishes them).',
             '', '## Training config', '', '```yaml', yaml.safe_dump(info['train_config'], sort_keys=False).strip(), '```']
@@ -806,17 +950,28 @@ def _save_trained(rd: RunDir, name: str, trainer, tok, work: Path, info: dict, r
     return out
 
 # %% ../nbs/07_train.ipynb #8e02afb3
+def train_rows(ids, # the ids of the rows a model trains on
+              ) -> dict:
+    "A model's train rows for the report: rows, distinct prompts (`x#jb-aim` is a variant of prompt `x`) and a hash of the sorted prompt ids (same hash: same prompts)."
+    ids = [str(i) for i in ids]; prompts = sorted({i.split('#')[0] for i in ids})
+    return dict(n=len(ids), n_prompts=len(prompts), prompt_ids_sha256=hashlib.sha256('\n'.join(prompts).encode()).hexdigest()[:16])
+
 def _prepare(rd, cfg, kind, name, hw):
     hw = hw or detect_hardware(); settings = hardware_defaults(hw); four = train_in_4bit(cfg, hw)
     shape = model_shape(cfg.target_model)
     est = check_fits(shape, hw, cfg.max_seq_len, cfg.per_device_batch_size, cfg.lora_r, kind, four, cfg.target_model)
+    report_to, tracker_cbs, tracking = reporting(cfg.report_to, Path(rd.path)/'tensorboard'/name)
     work = Path(rd.models)/f'.{name}.work'; work.mkdir(parents=True, exist_ok=True)
+    tc = {k: getattr(cfg, k) for k in TRAIN_FIELDS if hasattr(cfg, k)}
+    tc.update(load_in_4bit=four, load_in_4bit_requested=cfg.load_in_4bit)      # what training did, not only what was asked
     info = dict(name=name, kind=kind, base_model=cfg.target_model, base=base_model_info(cfg.target_model), load_in_4bit=four,
                 compute_dtype=settings['compute_dtype'], base_precision=base_precision(four, settings['compute_dtype']),
                 hardware=asdict(hw), settings=settings, memory_estimate_gb=est, seed=cfg.seed, config_hash=config_hash(cfg),
-                train_config={k: getattr(cfg, k) for k in TRAIN_FIELDS if hasattr(cfg, k)}, started=now_iso())
-    print(f'{name}: {settings["note"]}; base {info["base_precision"]}; estimated peak {est["total"]} GB')
-    return hw, settings, work, info
+                enforce_gates=cfg.enforce_gates, profile=cfg.profile, report_to=tracking, train_config=tc, started=now_iso())
+    print(f'{name}: {settings["note"]}; base {info["base_precision"]}; estimated peak {est["total"]} GB; logs: {tracking}')
+    callbacks = [JsonlLog(work/'train_log.jsonl'), TimedCheckpoint(cfg.checkpoint_minutes), TrainProgress(name), *tracker_cbs]
+    return hw, settings, work, info, dict(report_to=report_to), callbacks
+
 
 # %% ../nbs/07_train.ipynb #a95f8b8f
 def _train_and_save(rd: RunDir, name: str, tr, tok, work: Path, info: dict, report: dict, n_rows: int, merge: bool) -> Path:
@@ -827,7 +982,8 @@ def _train_and_save(rd: RunDir, name: str, tr, tok, work: Path, info: dict, repo
     if ck: print(f'{name}: resuming from {Path(ck).name}')
     tr.train(resume_from_checkpoint=ck)
     if tr.eval_dataset is not None and not any(r['step'] == tr.state.global_step for r in read_log(work/'eval_log.jsonl')): tr.evaluate()
-    info.update(n_train_rows=n_rows, train_seconds=round(time.time() - t0, 2), resumed_from=Path(ck).name if ck else None)
+    info.update(n_train_rows=n_rows, n_train=n_rows, train_rows=train_rows(report.get('train_ids') or []), n_too_long=report.get('n_too_long', 0),
+                train_seconds=round(time.time() - t0, 2), resumed_from=Path(ck).name if ck else None)
     out = _save_trained(rd, name, tr, tok, work, info, report)
     tr.model = tr.model_wrapped = None; del tr; _free()
     if merge: merge_adapter(rd, name)
@@ -843,18 +999,38 @@ def _skip(rd: RunDir, name: str, reason: str):
     print(f'{name}: SKIPPED: {reason}')
 
 # %% ../nbs/07_train.ipynb #04366a60
+def _og_selection(rd: RunDir, cfg: RunConfig):
+    "(SFT_DB's train rows or None, the rule): which prompts SFT_OG trains on under `sft_og_rows`."
+    if cfg.sft_og_rows == 'all': return None, "every train-split row (sft_og_rows='all')"
+    if cfg.sft_db_source != 'generated':
+        return None, f"every train-split row: SFT_DB trains on released data ({cfg.sft_db_source}), another prompt set, so 'same_as_sft_db' cannot apply"
+    return sft_dataset(rd, 'sft_db', 'train', 'generated', cfg.enforce_gates)[0], "the prompt ids SFT_DB trains on (sft_og_rows='same_as_sft_db')"
+
 def _sft_data(rd: RunDir, cfg: RunConfig, name: str):
-    "(train set, validation set, dropped, gate stats, data source) of SFT model `name`; `TrainSkip` when it must not train."
+    "(train set, validation set, dropped, gate stats, data source, selection) of SFT model `name`; `TrainSkip` when it must not train."
     source = cfg.sft_db_source if name == 'sft_db' else 'generated'
-    ds, dropped, gates = sft_dataset(rd, name, 'train', source, cfg.enforce_gates)
+    db, rule = _og_selection(rd, cfg) if name == 'sft_og' else (None, 'every train-split row that passed the gates and the recipe')
+    ds, dropped, gates = sft_dataset(rd, name, 'train', source, cfg.enforce_gates, None if db is None else [r['id'] for r in db])
     check_gates(name, gates, cfg.min_gate_pass_rate if cfg.enforce_gates else 0.0)
+    if not len(ds) and db is not None:
+        raise TrainSkip(f"{name}: no trainable rows: SFT_DB has {len(db)} train rows to share (sft_og_rows='same_as_sft_db'; "
+                        f"sft_og_rows='all' trains on every row), {len(dropped)} dropped, e.g. {dropped[:3]}")
     if not len(ds): raise TrainSkip(f"{name}: no trainable rows ({len(dropped)} dropped, e.g. {dropped[:3]})")
-    return ds, sft_dataset(rd, name, 'validation', source, cfg.enforce_gates)[0], dropped, gates, source
+    return ds, sft_dataset(rd, name, 'validation', source, cfg.enforce_gates)[0], dropped, gates, source, dict(rule=rule, sft_db=db)
+
 
 # %% ../nbs/07_train.ipynb #0a8e9d8a
 def _val_filter(val, tok, max_len: int):
     "The validation rows that fit `max_len` tokens (none is an allowed answer: no validation loss then)."
     return val.select([i for i, r in enumerate(val) if row_tokens(tok, r) <= max_len]) if len(val) else val
+
+def _same_as_db(ds, dropped: list, db, tok, max_len: int):
+    "SFT_OG rows whose SFT_DB row is kept by the length filter too (`sft_og_rows='same_as_sft_db'`); the others join `dropped`."
+    if db is None: return ds
+    long = {r['id'] for r in db if row_tokens(tok, r) > max_len}
+    dropped += [{'id': i, 'reason': f"SFT_DB's row is longer than max_seq_len {max_len}"} for i in ds['id'] if i in long]
+    return ds.select([i for i, r in enumerate(ds) if r['id'] not in long])
+
 
 # %% ../nbs/07_train.ipynb #8c736740
 def train_sft(rd: RunDir, # the run directory
@@ -867,20 +1043,24 @@ def train_sft(rd: RunDir, # the run directory
              ) -> Path:
     "Train SFT model `name` (`sft_db | sft_og | rw`) into `models/<name>` on its train split, validation loss on its validation split; a finished one is kept."
     if is_trained(rd, name): print(f'{name}: already trained, skipped'); return model_dir(rd, name)
-    try: ds, val, dropped, gates, source = _sft_data(rd, cfg, name)
+    try: ds, val, dropped, gates, source, sel = _sft_data(rd, cfg, name)
     except TrainSkip as e: _skip(rd, name, str(e)); raise
     seed_everything(cfg.seed)
-    hw, settings, work, info = _prepare(rd, cfg, 'sft', name, hw)
+    hw, settings, work, info, targs, cbs = _prepare(rd, cfg, 'sft', name, hw)
     model, tok = load_base(cfg.target_model, settings, info['load_in_4bit'])
+    ds = _same_as_db(ds, dropped, sel['sft_db'], tok, cfg.max_seq_len)
+    if not len(ds): _skip(rd, name, f"{name}: every row SFT_DB trains on is longer than max_seq_len {cfg.max_seq_len}"); raise TrainSkip(name)
     ds, report = length_filter(ds, tok, cfg.max_seq_len, dropped)
     val = _val_filter(val, tok, cfg.max_seq_len)
-    report.update(train_ids=[str(i) for i in ds['id']] if 'id' in ds.column_names else None, validation_ids=[str(i) for i in val['id']] if len(val) and 'id' in val.column_names else [])
-    info.update(gates=gates, data_source=source, n_eval_rows=len(val))
-    print(f"{name}: {report['n_kept']}/{report['n_rows'] + len(dropped)} train rows kept ({len(report['dropped'])} dropped, see data_report.json); {len(val)} validation rows")
-    tr = sft_trainer(model, tok, ds, cfg, settings, work, eval_dataset=val, save_steps=save_steps,
-                     callbacks=[JsonlLog(work/'train_log.jsonl'), TimedCheckpoint(cfg.checkpoint_minutes), *callbacks])
+    report.update(train_ids=[str(i) for i in ds['id']] if 'id' in ds.column_names else None, validation_ids=[str(i) for i in val['id']] if len(val) and 'id' in val.column_names else [],
+                  selection=sel['rule'])
+    info.update(gates=gates, data_source=source, n_eval_rows=len(val), row_selection=sel['rule'])
+    print(f"{name}: {report['n_kept']}/{report['n_rows'] + len(dropped)} train rows kept ({len(report['dropped'])} dropped, {report['n_too_long']} of them "
+          f"longer than max_seq_len {cfg.max_seq_len}, see data_report.json); {len(val)} validation rows; rows: {sel['rule']}")
+    tr = sft_trainer(model, tok, ds, cfg, settings, work, eval_dataset=val, save_steps=save_steps, callbacks=[*cbs, *callbacks], **targs)
     del model                                  # the trainer holds it; freed after training
     return _train_and_save(rd, name, tr, tok, work, info, report, len(ds), merge)
+
 
 # %% ../nbs/07_train.ipynb #c74e73df
 def _dpo_data(rd: RunDir, cfg: RunConfig, name: str, pairs, start: str):
@@ -891,7 +1071,9 @@ def _dpo_data(rd: RunDir, cfg: RunConfig, name: str, pairs, start: str):
         raise TrainError(f"{name}: the starting SFT adapter {start!r} is not trained; run run_sft first")
     ds = dpo_dataset(rd, pairs, enforce_gates=cfg.enforce_gates)
     gates = check_gates(name, pair_gate_stats(rd, pairs), cfg.min_gate_pass_rate if cfg.enforce_gates else 0.0, 'pairs')
-    if not len(ds): raise TrainSkip(f"{name}: no trainable pair in {' + '.join(as_tuple(pairs))} ({gates['n']} train-split pairs; excluded: {gates['failures']})")
+    if not len(ds): raise TrainSkip(f"{name}: no trainable pair in {' + '.join(as_tuple(pairs))} ({gates['n']} train-split pairs: "
+                                    f"{gates['n_excluded']} left out by the recipe {gates['exclusions']}, "
+                                    f"{gates['n_gate_failed']} failed a content gate {gates['failures']})")
     return ds, dpo_dataset(rd, pairs, 'validation', cfg.enforce_gates), gates
 
 # %% ../nbs/07_train.ipynb #708ab049
@@ -910,15 +1092,16 @@ def train_dpo(rd: RunDir, # the run directory
     try: ds, val, gates = _dpo_data(rd, cfg, name, pairs, start)
     except TrainSkip as e: _skip(rd, name, str(e)); raise
     seed_everything(cfg.seed)
-    hw, settings, work, info = _prepare(rd, cfg, 'dpo', name, hw)
-    info.update(pairs=pairs, start_adapter=start, reference=f'{start} (frozen copy of the SFT adapter)', gates=gates)
+    hw, settings, work, info, targs, cbs = _prepare(rd, cfg, 'dpo', name, hw)
+    info.update(pairs=pairs, start_adapter=start, reference=f'{start} (frozen copy of the SFT adapter)', gates=gates, row_selection='every train-split pair that passed the gates and the recipe')
     model, tok = load_base(cfg.target_model, settings, info['load_in_4bit'])
     ds, report = length_filter(ds, tok, cfg.max_seq_len)
     val = _val_filter(val, tok, cfg.max_seq_len); info['n_eval_rows'] = len(val)
     report.update(train_ids=[str(i) for i in ds['id']] if 'id' in ds.column_names else None, validation_ids=[str(i) for i in val['id']] if len(val) and 'id' in val.column_names else [])
-    print(f"{name}: {report['n_kept']}/{report['n_rows']} train pairs of {pairs} kept, {len(val)} validation pairs, starting from {start}")
+    print(f"{name}: {report['n_kept']}/{report['n_rows']} train pairs of {pairs} kept ({report['n_too_long']} longer than max_seq_len "
+          f"{cfg.max_seq_len} dropped), {len(val)} validation pairs, starting from {start}")
     tr = dpo_trainer(model, tok, ds, cfg, settings, work, model_dir(rd, start), eval_dataset=val, save_steps=save_steps,
-                     callbacks=[JsonlLog(work/'train_log.jsonl'), TimedCheckpoint(cfg.checkpoint_minutes), *callbacks])
+                     callbacks=[*cbs, *callbacks], **targs)
     del model                                  # the trainer holds it; freed after training
     return _train_and_save(rd, name, tr, tok, work, info, report, len(ds), merge)
 

@@ -36,9 +36,10 @@ def test_gate_failed_rows_never_train(split_run):
     for name in ('sft_db', 'rw', 'dpo', 'dpo_saro'):
         rep = json.loads((model_dir(rd, name)/'data_report.json').read_text())
         assert 'demo-4' not in rep['train_ids'], name                  # demo-4 is the junk row
-    assert 'demo-4' in json.loads((model_dir(rd, 'sft_og')/'data_report.json').read_text())['train_ids']   # SFT_OG is not gated
+    og = json.loads((model_dir(rd, 'sft_og')/'data_report.json').read_text())['train_ids']   # SFT_OG is not gated, but by default
+    assert og == json.loads((model_dir(rd, 'sft_db')/'data_report.json').read_text())['train_ids']   # it trains on SFT_DB's prompts
     g = train_info(rd, 'sft_db')['gates']
-    assert (g['n'], g['n_passed']) == (5, 4) and g['failures'] == {'response: placeholder_echo': 1}
+    assert (g['n'], g['n_passed'], g['n_gate_failed']) == (5, 4, 1) and g['failures'] == {'response: placeholder_echo': 1}
 
 
 def test_validation_rows_of_a_split_less_set_follow_their_prompt(split_run):
@@ -51,11 +52,11 @@ def test_validation_rows_of_a_split_less_set_follow_their_prompt(split_run):
 def test_low_gate_share_skips_and_the_study_goes_on(tmp_path):
     rd, cfg = open_run(tmp_path/'run', 'tiny', max_steps=1, enforce_gates=True)
     write_demo_data(rd, n=1, junk_rows=3)                              # 1 of 4 passed: 25% < 50%
-    assert set(run_sft(rd, cfg)) == {'sft_og'}                         # SFT_OG is not gated and trains
+    assert set(run_sft(rd, cfg)) == {'sft_og'}                         # SFT_OG is not gated and trains (on SFT_DB's one passing prompt)
     out = run_dpo(rd, cfg)
     sk = skipped_models(rd)
     assert out == {} and set(sk) == {'sft_db', 'rw', 'dpo', 'dpo_saro'}, sk
-    assert 'only 1/4 train-split rows passed' in sk['sft_db'] and 'min_gate_pass_rate 50%' in sk['sft_db']
+    assert 'only 1/4 train-split rows passed the content gates' in sk['sft_db'] and 'min_gate_pass_rate 50%' in sk['sft_db']
     assert "start adapter 'sft_db' was skipped" in sk['dpo'] and "start adapter 'rw' was skipped" in sk['dpo_saro']
     assert json.loads((rd.models/'skipped.json').read_text())[0].keys() == {'model', 'reason'}
     # a lower threshold trains it, and the record is cleared
