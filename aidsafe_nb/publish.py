@@ -13,8 +13,8 @@ from huggingface_hub.utils import filter_repo_objects
 from .dataio import load_dataset_folder, save_dataset_dict, SPLITS
 
 # %% auto #0
-__all__ = ['REPO_RE', 'ADAPTER_IGNORE', 'PublishError', 'data_sets', 'adapters', 'stage_datasets', 'push_run', 'write_demo_run',
-           'push_main']
+__all__ = ['REPO_RE', 'ADAPTER_IGNORE', 'PublishError', 'data_sets', 'adapters', 'stage_datasets', 'empty_sets', 'refusals',
+           'push_run', 'write_demo_run', 'push_main']
 
 # %% ../nbs/12_publish.ipynb #7e1656eb
 REPO_RE = re.compile(r'^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$')
@@ -63,11 +63,12 @@ def stage_datasets(run_dir, # the run directory
                    repo: str, # the dataset repo id `ORG/NAME`
                    out, # an empty folder to write the repo's files into
                   ) -> dict:
-    "Write the dataset repo's files into `out`; `{set: {split: rows}}`."
+    "Write the dataset repo's files into `out`; `{set: {split: rows}}`. A set with no row is left out (`empty_sets` names them)."
     run_dir, out = Path(run_dir), Path(out)
     sets, metas = {}, []
     for name, folder in data_sets(run_dir).items():
         splits = _set_splits(folder)
+        if not sum(len(ds) for ds in splits.values()): continue            # never an empty config (see `empty_sets`)
         (out/'data'/name).mkdir(parents=True, exist_ok=True)
         for s, ds in splits.items(): ds.to_parquet(str(out/'data'/name/f'{s}-00000-of-00001.parquet'))
         sets[name] = {s: len(ds) for s, ds in splits.items()}
@@ -82,6 +83,35 @@ def stage_datasets(run_dir, # the run directory
         if (run_dir/f).exists(): (out/'run').mkdir(exist_ok=True); shutil.copy(run_dir/f, out/'run'/f)
     if sets: _root_card(repo, sets, metas).save(str(out/'README.md'))
     return sets
+
+# %% ../nbs/12_publish.ipynb #pub-empty
+def empty_sets(run_dir, # the run directory
+              ) -> dict[str, str]:
+    "`{set: why}` for each saved data set with no row (never pushed as a config), with how many rows its JSONL record holds."
+    out = {}
+    for name, folder in data_sets(run_dir).items():
+        if sum(len(ds) for ds in _set_splits(folder).values()): continue
+        j = Path(run_dir)/'data'/f'{name}.jsonl'
+        n = sum(1 for l in j.read_text(encoding='utf-8').splitlines() if l.strip()) if j.exists() else 0
+        out[name] = f'0 rows' + (f' (its JSONL record holds {n} rows, every one excluded)' if n else '')
+    return out
+
+
+# %% ../nbs/12_publish.ipynb #pub-refuse
+def refusals(run_dir, # the run directory
+            ) -> list[str]:
+    "Why `push` refuses this run without `force` (random weights, gates not enforced, no config); empty when it may be pushed."
+    run_dir, out = Path(run_dir), []
+    cfg = yaml.safe_load((run_dir/'config.yaml').read_text()) or {} if (run_dir/'config.yaml').exists() else None
+    infos = {p.parent.name: json.loads(p.read_text()) for p in sorted((run_dir/'models').glob('*/train_info.json'))}
+    if cfg is None: out.append("the run has no config.yaml: what it is (profile, gates) cannot be checked")
+    tiny = [f'{k} {cfg[k]!r}' for k in ('profile', 'target_model') if cfg and cfg.get(k) == 'tiny']
+    tiny += [f'adapter {n} trained on base {i["base_model"]!r}' for n, i in infos.items() if i.get('base_model') == 'tiny']
+    if tiny: out.append(f"random weights ({', '.join(tiny)}): a plumbing run, its adapters and data say nothing about the methods")
+    ungated = (['config.yaml'] if cfg and cfg.get('enforce_gates') is False else []) + [n for n, i in infos.items() if i.get('enforce_gates') is False]
+    if ungated: out.append(f"content gates not enforced (enforce_gates=False: {', '.join(ungated)}): trained on rows that failed them")
+    return out
+
 
 # %% ../nbs/12_publish.ipynb #e1d4dd07
 def _api(api, token_env: str):
@@ -103,14 +133,17 @@ def push_run(run_dir, # the run directory (`outputs/<run>`)
              token_env: str = 'HF_TOKEN', # NAME of the environment variable holding the write token
              api=None, # an `HfApi`-like object (default: `HfApi(token=<from token_env>)`)
              dry_run: bool = False, # stage and list what would be sent, send nothing (no token needed)
+             force: bool = False, # push even a run that `refusals` names (random weights, gates not enforced)
             ) -> dict:
     "Push the run's data sets (one dataset repo, one config per set) and adapters (one model repo each); the plan `{repo_id: {...}}`."
     run_dir = Path(run_dir); _check_push(run_dir, repo, token_env)
+    why = refusals(run_dir)
+    if why and not (force or dry_run): raise PublishError('refusing to push: ' + '; '.join(why) + '. Pass --force (force=True) to push it anyway')
     api = None if dry_run else _api(api, token_env)
     plan = {}
     with tempfile.TemporaryDirectory(prefix='aidsafe_push_') as tmp:
         sets = stage_datasets(run_dir, repo, Path(tmp)/'ds')
-        todo = ([(repo, 'dataset', Path(tmp)/'ds', None, dict(configs=sets))] if sets else []) + \
+        todo = ([(repo, 'dataset', Path(tmp)/'ds', None, dict(configs=sets, empty=empty_sets(run_dir)))] if sets else []) + \
                [(f'{repo}-{n}', 'model', p, ADAPTER_IGNORE, dict(card=(p/'README.md').exists())) for n, p in adapters(run_dir).items()]
         for rid, kind, folder, ignore, info in todo:
             files = sorted(str(f.relative_to(folder)) for f in folder.rglob('*') if f.is_file() and not _ignored(f.relative_to(folder), ignore))
@@ -131,7 +164,7 @@ def write_demo_run(run_dir, # the folder to create
                   ) -> Path:
     "A small run directory (two data sets, one adapter with a checkpoint) for examples and tests of `push_run`."
     run_dir = Path(run_dir); (run_dir/'data').mkdir(parents=True, exist_ok=True)
-    (run_dir/'config.yaml').write_text('profile: tiny\nsafety_source: PKU-Alignment/BeaverTails\n')
+    (run_dir/'config.yaml').write_text('profile: smol\ntarget_model: smol\nenforce_gates: true\nsafety_source: PKU-Alignment/BeaverTails\n')
     (run_dir/'manifest.json').write_text('{"steps": {}}\n')
     rows = [dict(id=str(i), split='validation' if i == 3 else 'train', prompt=f'q{i}', log=json.dumps([dict(round=1, agree=True)])) for i in range(4)]
     save_dataset_dict(rows, run_dir/'data'/'cot', card=dict(title='demo CoT'))
@@ -151,11 +184,16 @@ def push_main(argv=None, # the arguments after `push` (None: `sys.argv[1:]`)
     ap.add_argument('--repo', required=True, help='ORG/NAME of the dataset repo; adapters go to ORG/NAME-<adapter>')
     ap.add_argument('--private', action='store_true', help='create private repos')
     ap.add_argument('--token-env', default='HF_TOKEN', help='NAME of the environment variable holding the write token')
-    ap.add_argument('--dry-run', action='store_true', help='list what would be pushed, push nothing')
+    ap.add_argument('--dry-run', action='store_true', help='list what would be pushed and what would be refused, push nothing')
+    ap.add_argument('--force', action='store_true', help='push even a random-weight (tiny) run or one whose content gates were not enforced')
     a = ap.parse_args(argv)
-    try: plan = push_run(a.run, a.repo, private=a.private, token_env=a.token_env, dry_run=a.dry_run)
+    try: plan = push_run(a.run, a.repo, private=a.private, token_env=a.token_env, dry_run=a.dry_run, force=a.force)
     except PublishError as e: print(f'aidsafe-study push: {e}', file=sys.stderr); return 2
     for rid, p in plan.items():
         print(f"{'would push' if a.dry_run else 'pushed'} {p['repo_type']} {rid}{' (private)' if p['private'] else ''}: {len(p['files'])} files"
               + (f", configs {', '.join(p['configs'])}" if p.get('configs') else ''))
+        for name, why in (p.get('empty') or {}).items(): print(f"  left out: data set {name} ({why})")
+    why = refusals(a.run) if a.dry_run else []
+    for w in why: print(f"{'would REFUSE' if not a.force else 'forced past'}: {w}", file=sys.stderr)
+    if why and not a.force: print('aidsafe-study push: the real push refuses this run without --force', file=sys.stderr); return 2
     return 0

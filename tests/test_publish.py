@@ -70,3 +70,36 @@ def test_calls_fit_the_real_hfapi_signatures(tmp_path):
     for name, kw in calls:
         params = inspect.signature(getattr(huggingface_hub.HfApi, name)).parameters
         assert set(kw) <= set(params), (name, set(kw) - set(params))
+
+def _plumbing_run(tmp_path):
+    "A run as the tiny profile leaves it: random weights, gates not enforced, an adapter card from training, a set with no row."
+    from aidsafe_nb.dataio import save_dataset_dict
+    run = write_demo_run(tmp_path/'run')
+    (run/'config.yaml').write_text('profile: tiny\ntarget_model: tiny\nenforce_gates: false\n')
+    (run/'models'/'sft_db'/'train_info.json').write_text(json.dumps(dict(base_model='tiny', enforce_gates=False)))
+    save_dataset_dict([], run/'data'/'pairs_saro', columns=['prompt', 'chosen', 'rejected'], jsonl=False)
+    return run
+
+def test_push_refuses_a_random_weight_ungated_run_unless_forced(tmp_path, monkeypatch, capsys):
+    run, api = _plumbing_run(tmp_path), RecordingApi()
+    monkeypatch.setenv('HF_TOKEN', 'hf_x')
+    with pytest.raises(publish.PublishError, match='refusing to push: random weights .*content gates not enforced.*--force'):
+        push_run(run, 'org/study', api=api)
+    assert api.calls == []
+    assert push_main(['--run', str(run), '--repo', 'org/study']) == 2 and 'refusing to push' in capsys.readouterr().err
+    # the dry run says what it would refuse (exit 2) and which set it leaves out
+    assert push_main(['--run', str(run), '--repo', 'org/study', '--dry-run']) == 2
+    out = capsys.readouterr()
+    assert 'would REFUSE: random weights' in out.err and 'would REFUSE: content gates not enforced' in out.err
+    assert 'left out: data set pairs_saro (0 rows)' in out.out
+    # forced: pushed, but never the empty config
+    plan = push_run(run, 'org/study', api=api, force=True)
+    assert list(plan['org/study']['configs']) == ['cot', 'pairs_belief'] and not any('pairs_saro' in f for f in plan['org/study']['files'])
+    meta = yaml.safe_load(api.calls[1]['files']['README.md'].decode().split('---')[1])
+    assert [c['config_name'] for c in meta['configs']] == ['cot', 'pairs_belief']
+
+def test_a_real_run_is_not_refused(tmp_path):
+    run = write_demo_run(tmp_path/'run')                                 # smol, gates enforced
+    assert publish.refusals(run) == []
+    (run/'config.yaml').unlink()
+    assert publish.refusals(run) == ['the run has no config.yaml: what it is (profile, gates) cannot be checked']
