@@ -21,8 +21,9 @@ def repo_root() -> Path:
     return Path(aidsafe_nb.__file__).resolve().parent.parent
 
 def data_dir() -> Path:
-    "The project's own small inputs (policies, prompt templates, smoke prompts)."
-    return repo_root()/'data'
+    "The project's own small inputs (policies, prompt templates, smoke prompts): `<checkout>/data`, or in an installed wheel its copy `aidsafe_nb/data`."
+    installed = Path(aidsafe_nb.__file__).resolve().parent/'data'     # setup.py installs the checkout's data/ there
+    return installed if installed.is_dir() and not os.environ.get('AIDSAFE_ROOT') else repo_root()/'data'
 
 # %% ../nbs/00_config.ipynb #be68c70a
 def cache_dir() -> Path:
