@@ -106,10 +106,11 @@ def refusals(run_dir, # the run directory
     infos = {p.parent.name: json.loads(p.read_text()) for p in sorted((run_dir/'models').glob('*/train_info.json'))}
     if cfg is None: out.append("the run has no config.yaml: what it is (profile, gates) cannot be checked")
     tiny = [f'{k} {cfg[k]!r}' for k in ('profile', 'target_model') if cfg and cfg.get(k) == 'tiny']
-    tiny += [f'adapter {n} trained on base {i["base_model"]!r}' for n, i in infos.items() if i.get('base_model') == 'tiny']
+    on_tiny = [n for n, i in infos.items() if i.get('base_model') == 'tiny']
+    tiny += [f"adapters trained on base 'tiny': {', '.join(on_tiny)}"] if on_tiny else []
     if tiny: out.append(f"random weights ({', '.join(tiny)}): a plumbing run, its adapters and data say nothing about the methods")
     ungated = (['config.yaml'] if cfg and cfg.get('enforce_gates') is False else []) + [n for n, i in infos.items() if i.get('enforce_gates') is False]
-    if ungated: out.append(f"content gates not enforced (enforce_gates=False: {', '.join(ungated)}): trained on rows that failed them")
+    if ungated: out.append(f"content gates not enforced (enforce_gates=False in {', '.join(ungated)}): trained on rows that failed them")
     return out
 
 

@@ -49,13 +49,13 @@ class Step:
     def notebook(self) -> str: return f'{self.name}.ipynb'
 
 # %% ../nbs/10a_steps.ipynb #2cdeabdc
-NON_SEMANTIC = frozenset({'profile', 'max_concurrency', 'gen_batch_size', 'api_key_env', 'torch_threads', 'checkpoint_minutes', 'prefix_reuse'})
+NON_SEMANTIC = frozenset({'profile', 'max_concurrency', 'gen_batch_size', 'api_key_env', 'torch_threads', 'checkpoint_minutes', 'prefix_reuse', 'report_to'})
 
 _GEN = ('agent_model', 'agent_backend', 'agent_base_url', 'agent_load_in_4bit', 'max_new_tokens', 'stage_max_tokens',
         'temperature', 'top_p', 'seed')
 _JUDGE = ('judge_model', 'judge_backend', 'judge_base_url', 'judge_load_in_4bit', 'safety_classifier', 'judge_temperature')
 _TRAIN = ('target_model', 'load_in_4bit', 'merge_adapters', 'lora_r', 'lora_alpha', 'lora_dropout', 'learning_rate', 'num_train_epochs', 'max_steps',
-          'per_device_batch_size', 'grad_accum', 'max_seq_len', 'seed', 'min_gate_pass_rate', 'enforce_gates', 'eval_steps')
+          'per_device_batch_size', 'grad_accum', 'max_seq_len', 'seed', 'min_gate_pass_rate', 'enforce_gates', 'eval_steps', 'sft_og_rows')
 _BELIEF = ('belief_iterations', 'belief_samples', 'belief_target', 'belief_stop_score', 'baseline_samples', 'pair_min_gap')
 
 # %% ../nbs/10a_steps.ipynb #64c7530e
