@@ -1016,7 +1016,8 @@ def _sft_data(rd: RunDir, cfg: RunConfig, name: str):
         raise TrainSkip(f"{name}: no trainable rows: SFT_DB has {len(db)} train rows to share (sft_og_rows='same_as_sft_db'; "
                         f"sft_og_rows='all' trains on every row), {len(dropped)} dropped, e.g. {dropped[:3]}")
     if not len(ds): raise TrainSkip(f"{name}: no trainable rows ({len(dropped)} dropped, e.g. {dropped[:3]})")
-    return ds, sft_dataset(rd, name, 'validation', source, cfg.enforce_gates)[0], dropped, gates, source, dict(rule=rule, sft_db=db)
+    val_ids = None if db is None else [r['id'] for r in sft_dataset(rd, 'sft_db', 'validation', 'generated', cfg.enforce_gates)[0]]
+    return ds, sft_dataset(rd, name, 'validation', source, cfg.enforce_gates, val_ids)[0], dropped, gates, source, dict(rule=rule, sft_db=db)
 
 
 # %% ../nbs/07_train.ipynb #0a8e9d8a

@@ -11,7 +11,10 @@ from aidsafe_nb.steps import run_sft, run_dpo
 def fair_run(tmp_path_factory):
     "6 good train rows, 3 gate-failed ones, 1 overlong one; SFT_OG and SFT_DB trained with the defaults."
     rd, cfg = open_run(tmp_path_factory.mktemp('fair')/'run', 'tiny', max_steps=1, enforce_gates=True, min_gate_pass_rate=0.5, max_seq_len=512)
-    write_demo_data(rd, n=6, long_rows=1, junk_rows=3)
+    write_demo_data(rd, n=6, long_rows=1, junk_rows=3, val_rows=2)
+    rows = [json.loads(l) for l in (rd.data/'cot.jsonl').read_text().splitlines()]
+    rows[-1].update(status='gate_failed', gate_failures='["response: loop"]')     # one validation row failed a gate
+    write_demo_set(rd, 'cot', rows)
     run_sft(rd, cfg, names=['sft_db', 'sft_og'])
     return rd, cfg
 
@@ -22,6 +25,7 @@ def test_sft_og_trains_on_the_prompts_sft_db_trains_on(fair_run):
     assert og['n_train'] == db['n_train'] == 6                            # 10 train rows: 3 failed a gate, 1 is too long for SFT_DB
     assert og['train_rows'] == db['train_rows'] and og['train_rows']['n_prompts'] == 6
     assert 'same_as_sft_db' in og['row_selection']
+    assert og['n_eval_rows'] == db['n_eval_rows'] == 1                      # validation loss on the same prompts too
     rep = json.loads((model_dir(rd, 'sft_og')/'data_report.json').read_text())
     reasons = [d['reason'] for d in rep['dropped']]
     assert sum("not among SFT_DB's train rows" in r for r in reasons) == 3 and sum("SFT_DB's row is longer" in r for r in reasons) == 1
