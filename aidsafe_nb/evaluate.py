@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_evaluate.ipynb #f235516f
 from __future__ import annotations
-import gc, hashlib, importlib.util, inspect, json, re, shlex, shutil, time, urllib.parse
+import gc, hashlib, importlib.util, inspect, json, os, re, shlex, shutil, sys, time, urllib.parse
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -232,7 +232,9 @@ def check_target(rd: RunDir, # the run directory
         raise ValueError(f"target_backend='openai' needs target_base_url, an http(s) URL like http://localhost:8001/v1; got {cfg.target_base_url!r}")
     cmd = target_serve_command(rd, cfg, systems)
     atomic_write_text(rd.eval/'serve_command.txt', cmd + '\n')
-    print(f"[target] {len(systems)} system(s) through {cfg.target_base_url}; serve them with:\n  {cmd}", flush=True)
+    msg = f"[target] {len(systems)} system(s) through {cfg.target_base_url}; serve them with:\n  {cmd}"
+    print(msg, flush=True)
+    if os.environ.get('AIDSAFE_PROGRESS'): print(msg, file=sys.__stderr__, flush=True)   # the study's terminal, not only the executed notebook
     check_served(cfg.target_base_url, list(served_names(cfg, systems).values()), cfg.api_key_env, cmd)
 
 class TargetPool:

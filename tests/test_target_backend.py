@@ -219,3 +219,16 @@ def test_mmlu_through_an_endpoint_without_logprobs_fails_clearly(monkeypatch):
         with pytest.raises(RuntimeError, match="cannot score MMLU .*no log-probabilities.*leave 'mmlu' out"):
             endpoint_choice_logprobs(srv.url, 'tiny', ['Q?\nAnswer:'], progress=False)
     finally: srv.shutdown(); srv.server_close()
+
+
+def test_study_preflight_probes_the_target_endpoint_only_for_step_5():
+    "Training runs the target in process: steps 3 and 4 need no endpoint; step 5 with target_backend='openai' needs it up."
+    import socket
+    from aidsafe_nb.config import make_config, ConfigError
+    from aidsafe_nb.steps import STEPS
+    from aidsafe_nb.study import preflight
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]   # nothing listens there
+    cfg = make_config('tiny', target_backend='openai', target_base_url=f'http://127.0.0.1:{port}/v1')
+    by = {s.name: s for s in STEPS}
+    assert preflight(cfg, [by['3_sft'], by['4_dpo']]) == []
+    with pytest.raises(ConfigError, match=f'pre-flight: target endpoint http://127.0.0.1:{port}/v1'): preflight(cfg, [by['5_evaluate']])
