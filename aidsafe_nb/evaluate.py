@@ -199,7 +199,8 @@ def check_served(base_url: str, # the endpoint
     for n in names:
         try: probe_endpoint(base_url, n, api_key_env, 'target', force=True)
         except EndpointError as e:
-            if 'unknown model' not in str(e) and 'HTTP 404' not in str(e): raise
+            if 'unknown model' not in str(e) and 'HTTP 404' not in str(e):   # down, wrong URL or key: say so, with what to serve
+                raise EndpointError(str(e) + (f' Serve every system with:\n  {hint}' if hint else '')) from None
             missing.append(n); why = str(e)
     if missing:
         listed = why.split('it lists ')[-1].rstrip(')') if 'it lists ' in why else 'not these'
@@ -225,17 +226,19 @@ def check_target(rd: RunDir, # the run directory
                  cfg: RunConfig, # the run's config (`target_backend`, ...)
                  systems: dict, # {system: adapter folder or None} still to generate
                 ) -> None:
-    "Fail before any work if `cfg.target_backend` cannot run `systems`: the `openai` endpoint must list every name (the serve command is printed first), `vllm` must be installed."
+    "Before any work: print (and save in eval/serve_command.txt) the `vllm serve` command for `systems`; fail if `cfg.target_backend` cannot run them (the `openai` endpoint must list every name, `vllm` must be installed)."
     if cfg.target_backend == 'vllm' and importlib.util.find_spec('vllm') is None: raise ImportError(f"target_backend='vllm' {VLLM_MISSING}")
-    if cfg.target_backend != 'openai' or not systems: return
-    if not re.fullmatch(r'https?://[^\s/]+(/\S*)?', cfg.target_base_url or ''):
+    if not systems: return
+    openai = cfg.target_backend == 'openai'
+    if openai and not re.fullmatch(r'https?://[^\s/]+(/\S*)?', cfg.target_base_url or ''):
         raise ValueError(f"target_backend='openai' needs target_base_url, an http(s) URL like http://localhost:8001/v1; got {cfg.target_base_url!r}")
     cmd = target_serve_command(rd, cfg, systems)
     atomic_write_text(rd.eval/'serve_command.txt', cmd + '\n')
-    msg = f"[target] {len(systems)} system(s) through {cfg.target_base_url}; serve them with:\n  {cmd}"
+    msg = (f"[target] {len(systems)} system(s) through {cfg.target_base_url}; serve them with:\n  {cmd}" if openai else
+           f"[target] {len(systems)} system(s) in process ({cfg.target_backend}); to serve them with vLLM instead (target_backend='openai'):\n  {cmd}")
     print(msg, flush=True)
     if os.environ.get('AIDSAFE_PROGRESS'): print(msg, file=sys.__stderr__, flush=True)   # the study's terminal, not only the executed notebook
-    check_served(cfg.target_base_url, list(served_names(cfg, systems).values()), cfg.api_key_env, cmd)
+    if openai: check_served(cfg.target_base_url, list(served_names(cfg, systems).values()), cfg.api_key_env, cmd)
 
 class TargetPool:
     "The backends of the systems under test on `cfg.target_backend`, each base loaded once: `hf` shares a `SharedBase`, `openai` names each system on one endpoint, `vllm` shares one engine."

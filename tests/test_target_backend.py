@@ -221,14 +221,15 @@ def test_mmlu_through_an_endpoint_without_logprobs_fails_clearly(monkeypatch):
     finally: srv.shutdown(); srv.server_close()
 
 
-def test_study_preflight_probes_the_target_endpoint_only_for_step_5():
-    "Training runs the target in process: steps 3 and 4 need no endpoint; step 5 with target_backend='openai' needs it up."
+def test_study_preflight_leaves_the_target_endpoint_to_step_5():
+    "Training runs the target in process, and the endpoint can serve the adapters only once they are trained: the study's pre-flight probes no target endpoint; step 5 checks it (above) before any work."
     import socket
-    from aidsafe_nb.config import make_config, ConfigError
+    from aidsafe_nb.config import make_config
     from aidsafe_nb.steps import STEPS
     from aidsafe_nb.study import preflight
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]   # nothing listens there
     cfg = make_config('tiny', target_backend='openai', target_base_url=f'http://127.0.0.1:{port}/v1')
-    by = {s.name: s for s in STEPS}
-    assert preflight(cfg, [by['3_sft'], by['4_dpo']]) == []
-    with pytest.raises(ConfigError, match=f'pre-flight: target endpoint http://127.0.0.1:{port}/v1'): preflight(cfg, [by['5_evaluate']])
+    assert not [c for c in preflight(cfg, STEPS) if c.startswith('target')]
+    from aidsafe_nb.config import ConfigError                                     # an agent endpoint is still probed before step 1
+    with pytest.raises(ConfigError, match='pre-flight: agent endpoint'):
+        preflight(make_config('tiny', agent_backend='openai', agent_base_url=f'http://127.0.0.1:{port}/v1'), STEPS[:1])
