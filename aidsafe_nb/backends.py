@@ -39,7 +39,8 @@ def backend_for(cfg: RunConfig, # the run configuration
     "The backend of `role` ('agent', 'judge', 'target') as the config describes it, caching into `rd.cache`; an `openai` endpoint is probed first."
     cache = rd.cache if rd is not None else None
     if role in ('agent', 'judge'):
-        kind, model, url = getattr(cfg, f'{role}_backend'), getattr(cfg, f'{role}_model'), getattr(cfg, f'{role}_base_url')
+        # each field by name: a role-generic `getattr(cfg, f'{role}_backend')` would read like `target_backend` too (step 5's own field)
+        kind, model, url = (cfg.agent_backend, cfg.agent_model, cfg.agent_base_url) if role == 'agent' else (cfg.judge_backend, cfg.judge_model, cfg.judge_base_url)
         four = getattr(cfg, f'{role}_load_in_4bit', cfg.agent_load_in_4bit if model == cfg.agent_model else False)
     elif role == 'target': kind, model, url, four = 'hf', cfg.target_model, None, cfg.load_in_4bit
     else: raise ValueError(f"unknown role {role!r}; choose 'agent', 'judge' or 'target'")

@@ -59,6 +59,8 @@ class RunConfig:
     safety_classifier_4bit: bool = False  # load the safety classifier in 4-bit (needs a GPU)
     judge_structured: bool = True        # JSON-schema judge outputs; False sends the official judge prompts as free text
     target_model: str = 'tiny'           # the model fine-tuned and evaluated
+    target_backend: str = 'hf'           # how step 5 runs the systems under test: hf (one base in process, adapters switched) | openai (one endpoint serving the base as `target_model` and each adapter by its system name, e.g. `vllm serve --enable-lora`; see `evaluate.serve_command`) | vllm (in process)
+    target_base_url: str = 'http://localhost:8001/v1'  # the endpoint for target_backend='openai' (key: api_key_env); port 8001 leaves 8000 to an agent/judge server
     max_concurrency: int = 32            # in-flight requests for the openai backend
     gen_batch_size: int = 16             # prompts per forward batch for the hf backend
     prefix_reuse: bool = True            # hf backend: compute the prompts' common token prefix (the policy block) once and refill finished batch slots; False = static batches (same greedy results)
@@ -160,6 +162,7 @@ class ConfigError(ValueError):
     "A bad run parameter: the message names it."
 
 _CHOICES = dict(profile=set(PROFILES), agent_backend={'hf', 'openai', 'vllm'}, judge_backend={'hf', 'openai', 'vllm'},
+                target_backend={'hf', 'openai', 'vllm'},
                 srpo_branch={'first_unsafe', 'middle', 'random'}, belief_target={'sft_db', 'agent', 'target'},
                 dpo_loss_type={'sigmoid', 'ipo', 'hinge', 'robust', 'bco_pair', 'sppo_hard', 'nca_pair', 'apo_zero', 'apo_down'},
                 sft_og_rows={'same_as_sft_db', 'all'}, report_to={'none', 'tensorboard', 'wandb', 'trackio'})

@@ -4,7 +4,8 @@
 
 # %% ../nbs/09_evaluate.ipynb #f235516f
 from __future__ import annotations
-import gc, hashlib, inspect, json, shutil, time
+import gc, hashlib, importlib.util, inspect, json, os, re, shlex, shutil, sys, time, urllib.parse
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 import numpy as np, pandas as pd
 from tqdm.auto import tqdm
@@ -13,18 +14,23 @@ from .models import resolve_model
 from .run import RunDir, Manifest, atomic_write_text, atomic_write_json, now_iso
 from .llm import record_usage
 from .backends import get_backend
+from .hf import HFBackend
+from .openai_compat import probe_endpoint, EndpointError
+from .vllm_backend import VLLM_MISSING
 from .policies import policies_text
 from .hf import clear_models
-from .train import adapter_path, backend_kwargs, TrainError
+from .train import adapter_path, backend_kwargs, compute_dtype, TrainError
 from .judges import (make_judges, judge_agreement, judge_validity, constant_checks, schema_order_check, validate_refusal_judges,
                                human_checks, COT_CRITERIA, JUDGE_VALIDATION_COLUMNS)
 from .benchmarks import BENCHMARKS, BenchmarkUnavailable, get_benchmark, load_benchmark, benchmarks_root
-from .responses import generate_responses, mmlu_prompts, mmlu_choice_logprobs
+from .responses import generate_responses, mmlu_prompts, mmlu_choice_logprobs, endpoint_choice_logprobs
 from .scoring import metric_row, score_judgments, judge_benchmark
 
 # %% auto #0
-__all__ = ['SYSTEM_NAMES', 'COT_SETS', 'COT_METRICS', 'RESULT_COLUMNS', 'PAIR_FILES', 'EVAL_PARAMS', 'judge_name', 'eval_systems',
-           'cot_quality_ids', 'collect_results', 'validate_judges', 'invalidate_stale', 'LazyJudges', 'evaluate_all']
+__all__ = ['SYSTEM_NAMES', 'VLLM_LORA_RANKS', 'COT_SETS', 'COT_METRICS', 'RESULT_COLUMNS', 'PAIR_FILES', 'EVAL_PARAMS',
+           'judge_name', 'eval_systems', 'load_base', 'SharedBase', 'SharedBaseBackend', 'lora_rank', 'serve_command',
+           'served_names', 'check_served', 'target_serve_command', 'check_target', 'TargetPool', 'cot_quality_ids',
+           'collect_results', 'validate_judges', 'invalidate_stale', 'LazyJudges', 'evaluate_all']
 
 # %% ../nbs/09_evaluate.ipynb #0075b0f0
 def judge_name(judge, # a judge object
@@ -69,12 +75,205 @@ def eval_systems(rd: RunDir, # the run directory (its `models/`)
     return systems, skipped
 
 # %% ../nbs/09_evaluate.ipynb #50cb4b75
-def _target_backend(rd: RunDir, cfg: RunConfig, adapter):
-    "The target model (with `adapter`), on the base exactly as that adapter was trained (`train.backend_kwargs` reads `train_info`)."
-    try: kw = backend_kwargs(rd, Path(adapter).name if adapter else 'base', cfg)
-    except TrainError: kw = backend_kwargs(rd, 'base', cfg)      # an adapter made outside `train` (no train_info): the base rule
-    return get_backend('hf', model=resolve_model(kw['model']), adapter=str(adapter) if adapter else None,
-                       load_in_4bit=kw['load_in_4bit'], batch_size=cfg.gen_batch_size, prefix_reuse=cfg.prefix_reuse, cache=rd.cache)
+def load_base(model: str, # a local path or hub id (`resolve_model` of the config's name)
+              load_in_4bit: bool = False, # quantise with bitsandbytes NF4 (as the adapters were trained)
+             ):
+    "The base model alone, in eval mode, loaded as `hf.load_model` loads it but outside its registry (the adapters are added to this copy)."
+    import torch
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+    dtype, cuda = compute_dtype(), torch.cuda.is_available()
+    kw = dict(dtype=dtype, device_map={'': 0} if cuda else None)
+    if load_in_4bit: kw['quantization_config'] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True,
+                                                                    bnb_4bit_compute_dtype=dtype)
+    return AutoModelForCausalLM.from_pretrained(model, **kw).eval()
+
+def _adapter_hash(adapter) -> str|None:
+    if adapter is None: return None
+    h = hashlib.sha256()
+    for f in sorted(Path(adapter).glob('adapter_model.*')) + [Path(adapter)/'adapter_config.json']: h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+# %% ../nbs/09_evaluate.ipynb #f54a46c8
+class SharedBase:
+    "One base model for every system: loaded once (`load_base`), each adapter added once (peft `load_adapter`) and chosen per call (`set_adapter`); Base runs with the adapters disabled (`disable_adapter`)."
+    def __init__(self, model: str, # a local path or hub id
+                 load_in_4bit: bool = False, # NF4 quantisation of the base
+                ):
+        self.model_name, self.load_in_4bit, self.base, self.peft, self.adapters, self._toks = model, bool(load_in_4bit), None, None, {}, {}
+    def model(self, name: str, # the system (its adapter's name in the model)
+              adapter=None, # its adapter folder (None: Base)
+             ):
+        "The model system `name` runs on (the base loaded, and the adapter added, on first use)."
+        if self.base is None: self.base = load_base(self.model_name, self.load_in_4bit)
+        if adapter is None: return self.base
+        if name not in self.adapters:
+            from peft import PeftModel
+            if self.peft is None: self.peft = PeftModel.from_pretrained(self.base, str(adapter), adapter_name=name)
+            else: self.peft.load_adapter(str(adapter), adapter_name=name)
+            self.peft.eval(); self.adapters[name] = str(adapter)
+        return self.peft
+    def tokenizer(self, adapter=None, # the adapter folder: its own tokenizer (chat template) when it saved one
+                 ):
+        "The tokenizer of a system, as `hf.load_model` picks it (left padding, a pad token)."
+        from transformers import AutoTokenizer
+        src = str(adapter) if adapter is not None and (Path(adapter)/'tokenizer_config.json').exists() else self.model_name
+        if src not in self._toks:
+            tok = AutoTokenizer.from_pretrained(src); tok.padding_side = 'left'
+            if tok.pad_token is None: tok.pad_token = tok.eos_token
+            self._toks[src] = tok
+        return self._toks[src]
+    @contextmanager
+    def active(self, name: str, # the system
+               adapter=None, # its adapter folder (None: Base)
+              ):
+        "Run system `name` inside this block: its adapter set, or (Base) every adapter disabled."
+        m = self.model(name, adapter)
+        if adapter is not None:
+            self.peft.set_adapter(name); yield m
+        elif self.peft is not None:
+            with self.peft.disable_adapter(): yield m
+        else: yield m
+
+class SharedBaseBackend(HFBackend):
+    "An `HFBackend` for one system on a `SharedBase`: the same requests and cache keys as `HFBackend(model, adapter)`, without loading the base again."
+    def __init__(self, shared: SharedBase, # the base every system shares
+                 name: str, # the system
+                 adapter=None, # its adapter folder (None: Base)
+                 **options, # for `HFBackend` (`batch_size`, `cache`, `prefix_reuse`, ...)
+                ):
+        super().__init__(model=shared.model_name, adapter=adapter, load_in_4bit=shared.load_in_4bit, **options)
+        self.shared, self.system = shared, name
+    @property
+    def model(self): return self.shared.model(self.system, self.adapter)
+    @property
+    def tokenizer(self): return self.shared.tokenizer(self.adapter)
+    def active(self): return self.shared.active(self.system, self.adapter)
+    def _run(self, conversations, sampling, done):
+        with self.active(): return super()._run(conversations, sampling, done)
+
+# %% ../nbs/09_evaluate.ipynb #2300c923
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)   # the values vLLM accepts for --max-lora-rank
+
+def lora_rank(adapters, # adapter folders
+             ) -> int:
+    "The largest LoRA rank among `adapters` (`r` and any `rank_pattern` entry of their `adapter_config.json`; 16 if none says)."
+    ranks = []
+    for a in adapters:
+        f = Path(a)/'adapter_config.json'
+        if f.exists():
+            c = json.loads(f.read_text()); ranks += [int(c.get('r') or 0), *map(int, (c.get('rank_pattern') or {}).values())]
+    return max([r for r in ranks if r] or [16])
+
+def serve_command(base_model: str, # the base model (hub id or local path) the adapters were trained on
+                  adapters: dict, # {name: adapter folder}: each is served under its name
+                  served_name: str|None = None, # the name Base is asked for by (None: `base_model` itself)
+                  port: int = 8000, # the port to serve on
+                  max_lora_rank: int|None = None, # None: the smallest vLLM rank holding every adapter's rank
+                 ) -> str:
+    "The `vllm serve` command serving `base_model` and every adapter by its name on one OpenAI-compatible endpoint."
+    if max_lora_rank is None:
+        r = lora_rank(adapters.values())
+        max_lora_rank = next((x for x in VLLM_LORA_RANKS if x >= r), None)
+        if max_lora_rank is None: raise ValueError(f'LoRA rank {r} is above what vLLM serves ({VLLM_LORA_RANKS[-1]})')
+    parts = ['vllm', 'serve', str(base_model)]
+    if served_name and served_name != base_model: parts += ['--served-model-name', served_name]
+    if adapters:
+        parts += ['--enable-lora', '--max-lora-rank', str(max_lora_rank), '--max-loras', str(len(adapters)), '--lora-modules']
+        parts += [f'{n}={Path(a).resolve()}' for n, a in adapters.items()]
+    return shlex.join(parts + ['--port', str(port)])
+
+# %% ../nbs/09_evaluate.ipynb #8915beea
+def served_names(cfg: RunConfig, # the run's config (`target_model`)
+                 systems, # the systems to evaluate
+                ) -> dict[str, str]:
+    "{system: the model name an `openai` target endpoint serves it under}: Base as `target_model`, every adapter as its system name."
+    return {s: cfg.target_model if s == 'base' else s for s in systems}
+
+def check_served(base_url: str, # the endpoint
+                 names, # the model names that will be asked for
+                 api_key_env: str = 'OPENAI_API_KEY', # NAME of the variable holding the key
+                 hint: str = '', # what to run to serve them (added to the error)
+                ) -> list[str]:
+    "Check that the endpoint answers and serves every name in `names`; raise `EndpointError` naming every missing one. Returns `names`."
+    missing = []
+    for n in names:
+        try: probe_endpoint(base_url, n, api_key_env, 'target', force=True)
+        except EndpointError as e:
+            if 'unknown model' not in str(e) and 'HTTP 404' not in str(e):   # down, wrong URL or key: say so, with what to serve
+                raise EndpointError(str(e) + (f' Serve every system with:\n  {hint}' if hint else '')) from None
+            missing.append(n); why = str(e)
+    if missing:
+        listed = why.split('it lists ')[-1].rstrip(')') if 'it lists ' in why else 'not these'
+        raise EndpointError(f"target endpoint {base_url} does not serve {missing} (each system is asked for by that name; it lists {listed})"
+                            + (f'. Serve every system with:\n  {hint}' if hint else ''))
+    return list(names)
+
+# %% ../nbs/09_evaluate.ipynb #a7747e84
+def _trained_as(rd: RunDir, cfg: RunConfig, adapter) -> dict:
+    "`train.backend_kwargs` of a system: the base exactly as its adapter was trained (an adapter made outside `train`, without train_info: the base rule)."
+    try: return backend_kwargs(rd, Path(adapter).name if adapter else 'base', cfg)
+    except TrainError: return backend_kwargs(rd, 'base', cfg)
+
+def target_serve_command(rd: RunDir, # the run directory (its adapters)
+                         cfg: RunConfig, # the run's config (`target_model`, `target_base_url`)
+                         systems: dict, # {system: adapter folder or None}
+                        ) -> str:
+    "`serve_command` for this run's systems, on the port of `cfg.target_base_url`."
+    port = urllib.parse.urlparse(cfg.target_base_url).port or 8000
+    return serve_command(resolve_model(cfg.target_model), {s: a for s, a in systems.items() if a is not None}, served_name=cfg.target_model, port=port)
+
+def check_target(rd: RunDir, # the run directory
+                 cfg: RunConfig, # the run's config (`target_backend`, ...)
+                 systems: dict, # {system: adapter folder or None} still to generate
+                ) -> None:
+    "Before any work: print (and save in eval/serve_command.txt) the `vllm serve` command for `systems`; fail if `cfg.target_backend` cannot run them (the `openai` endpoint must list every name, `vllm` must be installed)."
+    if cfg.target_backend == 'vllm' and importlib.util.find_spec('vllm') is None: raise ImportError(f"target_backend='vllm' {VLLM_MISSING}")
+    if not systems: return
+    openai = cfg.target_backend == 'openai'
+    if openai and not re.fullmatch(r'https?://[^\s/]+(/\S*)?', cfg.target_base_url or ''):
+        raise ValueError(f"target_backend='openai' needs target_base_url, an http(s) URL like http://localhost:8001/v1; got {cfg.target_base_url!r}")
+    cmd = target_serve_command(rd, cfg, systems)
+    atomic_write_text(rd.eval/'serve_command.txt', cmd + '\n')
+    msg = (f"[target] {len(systems)} system(s) through {cfg.target_base_url}; serve them with:\n  {cmd}" if openai else
+           f"[target] {len(systems)} system(s) in process ({cfg.target_backend}); to serve them with vLLM instead (target_backend='openai'):\n  {cmd}")
+    print(msg, flush=True)
+    if os.environ.get('AIDSAFE_PROGRESS'): print(msg, file=sys.__stderr__, flush=True)   # the study's terminal, not only the executed notebook
+    if openai: check_served(cfg.target_base_url, list(served_names(cfg, systems).values()), cfg.api_key_env, cmd)
+
+class TargetPool:
+    "The backends of the systems under test on `cfg.target_backend`, each base loaded once: `hf` shares a `SharedBase`, `openai` names each system on one endpoint, `vllm` shares one engine."
+    def __init__(self, rd: RunDir, # the run directory (its cache and adapters)
+                 cfg: RunConfig, # the run's config
+                 systems: dict, # {system: adapter folder or None}
+                ):
+        self.rd, self.cfg, self.systems, self.bases, self.engine = rd, cfg, systems, {}, None
+    def backend(self, system: str, # the system
+                adapter=None, # its adapter folder (None: Base)
+               ):
+        "The backend of `system`."
+        cfg, cache = self.cfg, self.rd.cache
+        if cfg.target_backend == 'openai':
+            be = get_backend('openai', cache=cache, model=served_names(cfg, [system])[system], base_url=cfg.target_base_url,
+                             max_concurrency=cfg.max_concurrency, api_key_env=cfg.api_key_env)
+            if adapter is not None: be.identity = {**be.identity, 'adapter': _adapter_hash(adapter)}   # a retrained adapter is another model
+            return be
+        kw = _trained_as(self.rd, cfg, adapter)
+        if cfg.target_backend == 'vllm':
+            opts = dict(adapter=str(adapter), adapter_name=system) if adapter is not None else {}
+            if self.engine is not None: return get_backend('vllm', cache=cache, model=kw['model'], engine=self.engine, **opts)
+            loras = [a for a in self.systems.values() if a is not None]
+            eng = dict(enable_lora=True, max_lora_rank=next(x for x in VLLM_LORA_RANKS if x >= lora_rank(loras)), max_loras=len(loras)) if loras else {}
+            be = get_backend('vllm', cache=cache, model=kw['model'], **opts, **eng); self.engine = be.llm
+            return be
+        key = (resolve_model(kw['model']), bool(kw['load_in_4bit']))
+        if key not in self.bases: self.bases[key] = SharedBase(*key)
+        return SharedBaseBackend(self.bases[key], system, adapter, batch_size=cfg.gen_batch_size, prefix_reuse=cfg.prefix_reuse, cache=cache)
+    def close(self):
+        "Free the bases and the engine."
+        self.bases.clear(); self.engine = None; gc.collect()
+        try:
+            import torch; torch.cuda.empty_cache()
+        except Exception: pass
 
 # %% ../nbs/09_evaluate.ipynb #6502771f
 def _model_and_tokenizer(backend, cfg: RunConfig, adapter):
@@ -118,20 +317,29 @@ def _load_benchmarks(rd: RunDir, cfg: RunConfig, names) -> tuple[dict, list]:
     return frames, skipped
 
 # %% ../nbs/09_evaluate.ipynb #925112cb
+def _mmlu_logprobs(be, cfg: RunConfig, adapter, prompts: list[str]) -> np.ndarray:
+    "MMLU's (n, 4) letter log-probabilities on the backend's own route: an endpoint's completions API, vLLM's prompt log-probabilities, or a forward pass."
+    kind = getattr(be, 'kind', None)
+    if kind == 'openai': return endpoint_choice_logprobs(be.base_url, be.model_name, prompts, cfg.api_key_env, cfg.max_concurrency)
+    if kind == 'vllm': return be.choice_logprobs(prompts)
+    with (be.active() if callable(getattr(be, 'active', None)) else nullcontext()):
+        model, tok = _model_and_tokenizer(be, cfg, adapter)
+        return mmlu_choice_logprobs(model, tok, prompts, batch_size=cfg.gen_batch_size)
+
 def _generate_benchmark(be, cfg: RunConfig, system: str, b: str, df: pd.DataFrame, adapter, temperature: float) -> pd.DataFrame:
     "The generations of one benchmark: MMLU choice log-probs, else one batched chat call."
     if BENCHMARKS[b].kind == 'mmlu':
-        model, tok = _model_and_tokenizer(be, cfg, adapter)
-        lp = mmlu_choice_logprobs(model, tok, list(df.mmlu_prompt), batch_size=cfg.gen_batch_size)
+        lp = _mmlu_logprobs(be, cfg, adapter, list(df.mmlu_prompt))
         return df.assign(pred=lp.argmax(1).tolist(), logprobs=lp.round(4).tolist())
     return generate_responses(be, df, stage=f'eval_{system}_{b}', max_tokens=cfg.max_new_tokens, temperature=temperature, seed=cfg.seed)
 
 # %% ../nbs/09_evaluate.ipynb #a803924a
-def _generate_system(rd: RunDir, cfg: RunConfig, system: str, adapter, frames: dict, backend_factory=None, temperature: float = 0.0) -> dict:
+def _generate_system(rd: RunDir, cfg: RunConfig, system: str, adapter, frames: dict, backend_factory=None, temperature: float = 0.0,
+                     pool: TargetPool|None = None) -> dict:
     "Write eval/generations/<system>/<bench>.jsonl for each benchmark still missing; returns the backend's usage."
     todo = [b for b in frames if not (rd.eval/'generations'/system/f'{b}.jsonl').exists()]
     if not todo: return {}
-    be = (backend_factory or _target_backend)(rd, cfg, adapter)
+    be = backend_factory(rd, cfg, adapter) if backend_factory else (pool or TargetPool(rd, cfg, {system: adapter})).backend(system, adapter)
     for b in todo:
         out = _generate_benchmark(be, cfg, system, b, frames[b], adapter, temperature)
         _write_jsonl(rd.eval/'generations'/system/f'{b}.jsonl', out.assign(system=system))
@@ -139,12 +347,14 @@ def _generate_system(rd: RunDir, cfg: RunConfig, system: str, adapter, frames: d
         record_usage(rd, be)
     except Exception: pass
     usage = dict(getattr(be, 'usage', {}) or {})
+    if callable(getattr(be, 'close', None)): be.close()   # an endpoint's client
     del be
-    try:
-        clear_models()   # free the model under test before the next one
-        import torch; torch.cuda.empty_cache()
-    except Exception: pass
-    gc.collect()
+    if pool is None:
+        try:
+            clear_models()   # free the model under test before the next one (a pool keeps its shared base for the next system)
+            import torch; torch.cuda.empty_cache()
+        except Exception: pass
+        gc.collect()
     return usage
 
 # %% ../nbs/09_evaluate.ipynb #ea9ec549
@@ -357,14 +567,8 @@ def validate_judges(rd: RunDir, # the run directory
 
 # %% ../nbs/09_evaluate.ipynb #6f4a8c96
 EVAL_PARAMS = ('target_model', 'benchmarks', 'eval_limit', 'mmlu_limit', 'mmlu_shots', 'benchmarks_dir', 'max_new_tokens', 'seed',
-               'judge_model', 'judge_backend', 'safety_classifier', 'policy_set', 'load_in_4bit', 'safety_judge', 'judge_structured',
+               'target_backend', 'judge_model', 'judge_backend', 'safety_classifier', 'policy_set', 'load_in_4bit', 'safety_judge', 'judge_structured',
                'stage_max_tokens', 'wildchat_language', 'wildchat_max_pool')
-
-def _adapter_hash(adapter) -> str|None:
-    if adapter is None: return None
-    h = hashlib.sha256()
-    for f in sorted(Path(adapter).glob('adapter_model.*')) + [Path(adapter)/'adapter_config.json']: h.update(f.read_bytes())
-    return h.hexdigest()[:16]
 
 # %% ../nbs/09_evaluate.ipynb #1962d347
 def invalidate_stale(rd: RunDir, # the run directory
@@ -422,8 +626,11 @@ def evaluate_all(rd: RunDir, # the run directory
     systems, skipped = eval_systems(rd, cfg)
     invalidate_stale(rd, cfg, systems, temperature)
     frames, sk = _load_benchmarks(rd, cfg, names); skipped += sk
-    t = {}; t1 = time.time()
-    for system, adapter in tqdm(systems.items(), desc='generate'): _generate_system(rd, cfg, system, adapter, frames, backend_factory, temperature)
+    todo = {s: a for s, a in systems.items() if any(not (rd.eval/'generations'/s/f'{b}.jsonl').exists() for b in frames)}
+    if backend_factory is None: check_target(rd, cfg, todo)   # before any model is loaded or request sent
+    t = {}; t1 = time.time(); pool = TargetPool(rd, cfg, systems)
+    for system, adapter in tqdm(systems.items(), desc='generate'): _generate_system(rd, cfg, system, adapter, frames, backend_factory, temperature, pool)
+    pool.close(); clear_models()
     t['generate'] = round(time.time() - t1, 1); t1 = time.time()
     get_judges = LazyJudges(rd, cfg, judges)
     _judge_all(rd, cfg, systems, frames, get_judges)

@@ -4,14 +4,17 @@
 
 # %% ../nbs/08a_responses.ipynb #10555109
 from __future__ import annotations
+import json, os, random, time, urllib.error, urllib.request
+from concurrent.futures import ThreadPoolExecutor
 import numpy as np, pandas as pd
 from tqdm.auto import tqdm
 from .config import RunConfig
+from .llm import register_secret, scrub
 from .reasoning import THINK_OPEN, THINK_CLOSE, split_reasoning
 
 # %% auto #0
 __all__ = ['eval_conversations', 'truncation_reason', 'generate_responses', 'eval_temperature', 'mmlu_prompts',
-           'answer_letter_ids', 'mmlu_choice_logprobs']
+           'answer_letter_ids', 'mmlu_choice_logprobs', 'echoed_letter_logprob', 'endpoint_choice_logprobs']
 
 # %% ../nbs/08a_responses.ipynb #f9e716a1
 def eval_conversations(prompts, # the user messages
@@ -120,3 +123,60 @@ def mmlu_choice_logprobs(model, # a causal LM (transformers)
                 out[idx] = torch.log_softmax(_last_logits(model, enc), -1)[:, letters].cpu().numpy()
     finally: tokenizer.padding_side = side
     return out
+
+# %% ../nbs/08a_responses.ipynb #d93a294f
+def echoed_letter_logprob(body: dict, # the JSON answer of a completions request with `echo=true, logprobs=1`
+                          letter: str, # the letter the prompt ends with
+                         ) -> float:
+    "The log-probability of the prompt's last token (the answer letter) in an echoed completions answer."
+    ch = (body.get('choices') or [{}])[0]
+    lp = ch.get('logprobs') or {}
+    toks, lps = lp.get('tokens'), lp.get('token_logprobs')
+    if not toks or not lps: raise ValueError('the endpoint returned no log-probabilities for the prompt (completions with echo=true, logprobs=1)')
+    gen = int((body.get('usage') or {}).get('completion_tokens', 1) or 0)
+    i = len(toks) - 1 - gen
+    if i < 1 or str(toks[i]).strip().lstrip('\u0120\u2581') != letter or lps[i] is None:
+        raise ValueError(f'the echoed token before the {gen} generated one(s) is {toks[i] if 0 <= i < len(toks) else None!r}, not the letter {letter!r}')
+    return float(lps[i])
+
+# %% ../nbs/08a_responses.ipynb #e66a5bdc
+_NO_LOGPROBS = ("cannot score MMLU through {url} (model {model!r}): {why}. The completions API with echo=true and logprobs=1 must return the "
+                "prompt's log-probabilities (vLLM's does; `transformers serve` ignores logprobs): serve the target with vLLM, or leave "
+                "'mmlu' out of `benchmarks`")
+
+def _post(url: str, body: dict, key: str, timeout: float) -> dict:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method='POST',
+                                 headers={'Authorization': f'Bearer {key}', 'Content-Type': 'application/json'})
+    with urllib.request.urlopen(req, timeout=timeout) as r: return json.loads(r.read())
+
+def endpoint_choice_logprobs(base_url: str, # the OpenAI-compatible base URL (ending in /v1)
+                             model: str, # the name the endpoint serves the model under (an adapter's name for `vllm serve --lora-modules`)
+                             prompts: list[str], # `mmlu_prompts` (each ends with 'Answer:')
+                             api_key_env: str = 'OPENAI_API_KEY', # NAME of the variable holding the key (local servers take any)
+                             max_concurrency: int = 8, # requests in flight
+                             timeout: float = 120.0, # seconds per request
+                             attempts: int = 4, # tries per request (HTTP 429/5xx and connection errors are retried with backoff)
+                             letters: str = 'ABCD', # the answer letters
+                             progress: bool = True, # a progress bar
+                            ) -> np.ndarray:
+    "Log-probabilities (n, 4) of ' A'..' D' after each prompt, through an endpoint's completions API (echoed prompt log-probabilities)."
+    key = os.environ.get(api_key_env) or 'EMPTY'; register_secret(key)
+    url = base_url.rstrip('/') + '/completions'
+    def one(job):
+        p, l = job
+        body = dict(model=model, prompt=f'{p} {l}', max_tokens=1, temperature=0.0, echo=True, logprobs=1)
+        for a in range(attempts):
+            try: r = _post(url, body, key, timeout); break
+            except urllib.error.HTTPError as e:
+                msg = scrub(e.read(500).decode('utf-8', 'replace'))
+                if e.code != 429 and e.code < 500 or a + 1 == attempts:
+                    raise RuntimeError(_NO_LOGPROBS.format(url=base_url, model=model, why=f'HTTP {e.code}: {msg}')) from None
+            except (urllib.error.URLError, OSError) as e:
+                if a + 1 == attempts: raise RuntimeError(f'cannot reach {base_url} (model {model!r}) for MMLU: {scrub(str(e))}') from None
+            time.sleep(random.uniform(0, min(30.0, 0.5 * 2**a)))
+        try: return echoed_letter_logprob(r, l)
+        except ValueError as e: raise RuntimeError(_NO_LOGPROBS.format(url=base_url, model=model, why=str(e))) from None
+    jobs = [(p, l) for p in prompts for l in letters]
+    with ThreadPoolExecutor(max(1, min(max_concurrency, len(jobs) or 1))) as ex:
+        out = list(tqdm(ex.map(one, jobs), total=len(jobs), desc=f'mmlu:{model}', leave=False, disable=not progress))
+    return np.array(out, dtype=np.float32).reshape(len(prompts), len(letters))

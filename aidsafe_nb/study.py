@@ -230,7 +230,7 @@ def preflight(cfg: RunConfig, # the run's config
              ) -> list[str]:
     "Probe the OpenAI-compatible endpoints `steps` call (and check offline prompt sources hold `n_prompts`); raise `ConfigError` naming what is wrong. Returns what was checked."
     done = []
-    for role in dict.fromkeys(r for s in steps for r in s.roles):
+    for role in dict.fromkeys(r for s in steps for r in s.roles if r != 'target'):   # step 5 checks its endpoint itself, once the adapters exist (evaluate.check_target)
         if getattr(cfg, f'{role}_backend', None) != 'openai': continue
         url = getattr(cfg, f'{role}_base_url')
         models = [getattr(cfg, f'{role}_model')] + (list(cfg.agent_models) if role == 'agent' else []) + \

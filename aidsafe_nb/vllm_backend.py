@@ -4,6 +4,8 @@
 
 # %% ../nbs/01e_vllm.ipynb #3653e70a
 from __future__ import annotations
+import hashlib
+from pathlib import Path
 from fastcore.basics import patch
 from .models import resolve_model
 from .llm import Backend, Completion, seed_of
@@ -11,23 +13,44 @@ from .structured import response_schema
 # `vllm` is optional (Linux + CUDA): it is imported when a backend is made
 
 # %% auto #0
-__all__ = ['VLLMBackend']
+__all__ = ['VLLM_MISSING', 'VLLMBackend']
 
 # %% ../nbs/01e_vllm.ipynb #7f090465
+VLLM_MISSING = ("needs the vllm package, which the project's pinned environment does not hold: install the `vllm` extra in its own "
+                "environment (pip install 'aidsafe_nb[vllm]'; Linux + CUDA; see the README's serving environment). Alternatively serve "
+                "the model with `vllm serve` there and use the `openai` kind with its base_url (for step 5: target_backend='openai').")
+
+_LORA_IDS: dict[str, int] = {}   # adapter name -> the integer id vLLM wants, unique in this process
+
+def _adapter_sha(adapter) -> str:
+    "A hash of an adapter folder's weights and config (a retrained adapter is a different model)."
+    h = hashlib.sha256()
+    for f in sorted(Path(adapter).glob('adapter_model.*')) + sorted(Path(adapter).glob('adapter_config.json')): h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
 class VLLMBackend(Backend):
-    "vLLM offline engine in process (needs the `vllm` package and a GPU)."
+    "vLLM offline engine in process (needs the `vllm` package and a GPU); optionally through one LoRA adapter, on a shared engine."
     kind = 'vllm'
     def __init__(self, model: str, # 'tiny', 'smol', a hub id or a local path
                  cache=None, # a `CallCache` or its path
                  progress: bool = True, # vLLM's progress bar
-                 **engine_options, # passed to `vllm.LLM` (e.g. `gpu_memory_utilization`)
+                 adapter=None, # a LoRA adapter folder every request goes through (None: the base)
+                 adapter_name: str|None = None, # the adapter's name in the engine (default: its folder's name)
+                 engine=None, # a `vllm.LLM` to share (None: build one from `model` and `engine_options`)
+                 **engine_options, # passed to `vllm.LLM` (e.g. `gpu_memory_utilization`; `enable_lora=True` is set for an adapter)
                 ):
         try: import vllm
-        except ImportError as e:
-            raise ImportError("backend kind 'vllm' needs the vllm package (pip install vllm; Linux + CUDA). "
-                              "Alternatively serve the model with `vllm serve` and use kind='openai' with base_url.") from e
-        super().__init__({'model': model}, cache, progress)
-        self.llm = vllm.LLM(model=resolve_model(model), **engine_options)
+        except ImportError as e: raise ImportError(f"backend kind 'vllm' {VLLM_MISSING}") from e
+        ident = {'model': model}
+        if adapter is not None: ident['adapter'] = {'adapter': str(Path(adapter).resolve()), 'sha256': _adapter_sha(adapter)}
+        super().__init__(ident, cache, progress)
+        if adapter is not None and engine is None: engine_options.setdefault('enable_lora', True)
+        self.llm = engine if engine is not None else vllm.LLM(model=resolve_model(model), **engine_options)
+        self.lora = None
+        if adapter is not None:
+            from vllm.lora.request import LoRARequest
+            name = adapter_name or Path(adapter).name
+            self.lora = LoRARequest(name, _LORA_IDS.setdefault(name, len(_LORA_IDS) + 1), str(Path(adapter).resolve()))
 
 # %% ../nbs/01e_vllm.ipynb #4175a0b0
 @patch
@@ -47,7 +70,24 @@ def _params(self: VLLMBackend, s, j=0):
 # %% ../nbs/01e_vllm.ipynb #5d7be8ec
 @patch
 def _run(self: VLLMBackend, conversations, sampling, done):
-    outs = self.llm.chat(conversations, sampling_params=[self._params(sampling, j) for j in range(len(conversations))], use_tqdm=self.progress)
+    outs = self.llm.chat(conversations, sampling_params=[self._params(sampling, j) for j in range(len(conversations))], use_tqdm=self.progress,
+                         lora_request=self.lora)
     for j, o in enumerate(outs):
         c = o.outputs[0]
         done(j, Completion(c.text, len(o.prompt_token_ids or []), len(c.token_ids), finish_reason=c.finish_reason))
+
+# %% ../nbs/01e_vllm.ipynb #7af597b3
+@patch
+def choice_logprobs(self: VLLMBackend, prompts: list[str], # `responses.mmlu_prompts` (each ends with 'Answer:')
+                    letters: str = 'ABCD', # the answer letters
+                   ):
+    "Log-probabilities (n, len(letters)) of ' A'..' D' after each prompt, from the prompts' own log-probabilities."
+    import numpy as np
+    from vllm import SamplingParams
+    texts = [f'{p} {l}' for p in prompts for l in letters]
+    outs = self.llm.generate(texts, SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0), lora_request=self.lora, use_tqdm=self.progress)
+    out = np.zeros(len(texts), dtype=np.float32)
+    for i, o in enumerate(outs):
+        tid = o.prompt_token_ids[-1]
+        out[i] = o.prompt_logprobs[-1][tid].logprob
+    return out.reshape(len(prompts), len(letters))
