@@ -16,8 +16,8 @@ from .structured import response_schema
 __all__ = ['VLLM_MISSING', 'VLLMBackend']
 
 # %% ../nbs/01e_vllm.ipynb #7f090465
-VLLM_MISSING = ("needs the vllm package, which the project's pinned environment does not hold: install the `vllm` extra in its own "
-                "environment (pip install 'aidsafe_nb[vllm]'; Linux + CUDA; see the README's serving environment). Alternatively serve "
+VLLM_MISSING = ("needs the vllm package, which the project's pinned environment does not hold: install vLLM in its own "
+                "environment (make setup-vllm: constraints-vllm.txt; Linux + CUDA; see the README's serving environment). Alternatively serve "
                 "the model with `vllm serve` there and use the `openai` kind with its base_url (for step 5: target_backend='openai').")
 
 _LORA_IDS: dict[str, int] = {}   # adapter name -> the integer id vLLM wants, unique in this process
