@@ -890,7 +890,7 @@ def run_belief_pairs(rd, # the run directory
                 for n in todo: save_pairs([], out[n], reason=why)
             else: _build_belief_sets(rd, cfg, cot, m, tb, name, out, min_gap, progress)
         rows = {n: load_pairs(out[n], all_rows=True) for n in BELIEF_SETS}
-        for n in BELIEF_SETS: write_gate_summary(rd, n, gate_summary(pair_generation_records(rows[n])))
+        for n in BELIEF_SETS: write_gate_summary(rd, n, gate_summary(pair_generation_records(rows[n])), rows=rows[n])
         if todo or not (Path(rd.data)/'pair_quality.json').exists():
             if not rows['pairs_belief']: quality = write_pair_quality(rd, None, reason=load_meta(out['pairs_belief']).get('no_trainable_reason', ''))
             else:

@@ -14,8 +14,8 @@ from .run import atomic_write_json
 __all__ = ['GATES', 'CUT_REASONS', 'GATE_PARAMS', 'PLACEHOLDERS', 'EMPTY_MARKERS', 'GateParams', 'template_examples',
            'template_keys', 'is_placeholder', 'is_empty_marker', 'is_fragment', 'copied_words', 'is_policy_copy',
            'loop_share', 'is_loop', 'gate_text', 'gate_record', 'gate_summary', 'cut_warnings', 'gate_set_path',
-           'load_gate_set', 'validate_gates', 'gate_validation_table', 'write_gate_validation', 'write_gate_summary',
-           'row_status']
+           'load_gate_set', 'validate_gates', 'gate_validation_table', 'write_gate_validation', 'row_counts',
+           'write_gate_summary', 'row_status']
 
 # %% ../nbs/02a_gates.ipynb #14e59c0e
 GATES = ('empty', 'punctuation', 'placeholder', 'fragment', 'policy_copy', 'repetition', 'length_closed')
@@ -346,23 +346,33 @@ def write_gate_validation(data_dir, # the run's data folder (`rd.data`)
     table.to_csv(path, index=False)
     return path
 
-# %% ../nbs/02a_gates.ipynb #7d2614cb
+# %% ../nbs/02a_gates.ipynb #07a9bc13
+def row_counts(rows, # a data set's rows (dicts, or a DataFrame) with `status` and optionally `excluded`, `exclude_reason`
+              ) -> dict:
+    "`{n, n_ok, n_gate_failed, status: {status: rows}, exclude_reasons: {reason: rows}}`: content-gate failures (`status == 'gate_failed'`) apart from every other status and recipe exclusion."
+    if hasattr(rows, 'to_dict'): rows = rows.to_dict('records')
+    st = Counter(str(r.get('status') or 'ok') for r in rows)
+    ex = Counter(str(r.get('exclude_reason') or '') for r in rows if r.get('excluded') and r.get('exclude_reason'))
+    return dict(n=len(rows), n_ok=st.get('ok', 0), n_gate_failed=st.get('gate_failed', 0), status=dict(sorted(st.items())), exclude_reasons=dict(sorted(ex.items())))
+
+# %% ../nbs/02a_gates.ipynb #e09f02c5
 def write_gate_summary(rd, # the run directory (`RunDir`)
                        set_name: str, # the data set's name (`cot`, `baseline_zs`, ...)
                        summary: dict, # `gate_summary(...)` of its rows
                        max_cut_rate: float = 0.05, # [R] stages cut at the token limit more often than this are warned about (`cut_warnings`)
                        params: GateParams = GATE_PARAMS, # the gate thresholds the run used (recorded, and validated into `gate_validation.csv`)
+                       rows=None, # the set's rows: adds `row_counts` (`n_gate_failed` apart from the other statuses and exclusion reasons)
                       ) -> Path:
     "Write `summary` (with cut-rate `warnings` and the thresholds) to `rd.data/'<set_name>.gates.json'`, and `gate_validation.csv` if missing; its path."
     warn = cut_warnings(summary, max_cut_rate)
     for w in warn: _log.warning('%s: %s', set_name, w)
     path = Path(rd.data)/f'{set_name}.gates.json'
     atomic_write_json(path, dict(set=set_name, gates=list(GATES), stages=summary, warnings=warn, max_cut_rate=max_cut_rate,
-                                 params=asdict(params), validation='gate_validation.csv'))
+                                 params=asdict(params), validation='gate_validation.csv', **({'row_counts': row_counts(rows)} if rows is not None else {})))
     if not (Path(rd.data)/'gate_validation.csv').exists(): write_gate_validation(rd.data, params=params)
     return path
 
-# %% ../nbs/02a_gates.ipynb #8d0f65d8
+# %% ../nbs/02a_gates.ipynb #3bcd619d
 def row_status(gate_failures: list, # the row's gate failures (those that decide its status: its training targets')
                failures: list = (), # the row's other failures
                other: str = 'failed', # the status for other failures

@@ -366,7 +366,7 @@ def write_saro_gates(rd, # the run directory (`data/<set>.gates.json` is written
         if not _saved(Path(rd.data)/n): continue
         rows = load_pairs(Path(rd.data)/n, all_rows=True)
         out[n] = gate_summary(_rw_generation_records(rows) if n == 'rw' else rows)
-        write_gate_summary(rd, n, out[n])
+        write_gate_summary(rd, n, out[n], rows=rows)
     return out
 
 # %% ../nbs/06a_saro.ipynb #5454bc5f
