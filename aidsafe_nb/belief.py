@@ -111,7 +111,9 @@ def pair_set_meta(rows: Sequence[dict], # the set's rows (after `mark_pairs`)
     warn = [f"the scorer {', '.join(scorers) or '?'} gave the identical score {rows[0].get('chosen_score') if rows else None} to both sides of "
             f"all {s['n_scored']} scored pairs: it cannot tell chosen from rejected"] if s['constant_scores'] else []
     return dict(set=name, n_rows=n, n_trainable=tr, trainable=tr > 0, no_trainable_reason=why, exclude_reasons=reasons,
-                n_gate_failed=sum((r.get('status') or 'ok') != 'ok' for r in rows), scorer=', '.join(scorers), **s, warnings=warn)
+                n_gate_failed=sum((r.get('status') or 'ok') == 'gate_failed' for r in rows),      # content-gate failures only (issue 20) ...
+                n_excluded_other=sum(bool(r.get('excluded')) and (r.get('status') or 'ok') != 'gate_failed' for r in rows),   # ... recipe exclusions apart
+                scorer=', '.join(scorers), **s, warnings=warn)
 
 # %% ../nbs/06_belief.ipynb #c2d38d58
 def save_dataset_atomic(ds, # a `datasets.Dataset`
@@ -501,6 +503,13 @@ def _side_failures(side: str, failures) -> list[dict]:
     return [dict(f, field=f"{side}.{f.get('field', '')}".rstrip('.')) for f in failures or []]
 
 # %% ../nbs/06_belief.ipynb #22280908
+def _target_failures(row: dict) -> list[dict]:
+    "The gate failures that decide a step-1 row's status (its final targets', stage `final`); all of them when the gates removed a target."
+    gf = row.get('gate_failures') or []
+    gf = json.loads(gf) if isinstance(gf, str) else list(gf)
+    final = [f for f in gf if f.get('stage') == 'final']
+    return final or (gf if (row.get('status') or 'ok') == 'gate_failed' else [])
+
 def _chosen_reason(row: dict) -> str:
     "Why a step-1 row cannot be a chosen side ('' = it can)."
     st = row.get('status') or 'ok'
@@ -524,7 +533,7 @@ def belief_pairs(cot_rows: Sequence[dict], # the step-1 rows (`load_cot_rows`): 
         best = w['best']
         clean = [s for s in best['samples'] if not s['gate_failures']] if best else []
         top = max(clean or (best['samples'] if best else []), key=lambda s: _key(s['score']), default=dict(cot='', response='', score=None, gate_failures=[]))
-        gf = _side_failures('chosen', row.get('gate_failures')) + _side_failures('rejected', top['gate_failures'])
+        gf = _side_failures('chosen', _target_failures(row)) + _side_failures('rejected', top['gate_failures'])   # intermediate-stage failures are diagnostics
         reason = _chosen_reason(row) or ('' if best else 'no_belief') or ('rejected_gated' if top['gate_failures'] else '')
         rows.append(pair_row(row['prompt'], format_reasoning(row['cot'], row['response']), format_reasoning(top['cot'], top['response']),
                              id=row['id'], kind=row.get('kind', ''), source=row.get('source', ''), method='belief', **_split(row),
@@ -881,7 +890,7 @@ def run_belief_pairs(rd, # the run directory
                 for n in todo: save_pairs([], out[n], reason=why)
             else: _build_belief_sets(rd, cfg, cot, m, tb, name, out, min_gap, progress)
         rows = {n: load_pairs(out[n], all_rows=True) for n in BELIEF_SETS}
-        for n in BELIEF_SETS: write_gate_summary(rd, n, gate_summary(pair_generation_records(rows[n])))
+        for n in BELIEF_SETS: write_gate_summary(rd, n, gate_summary(pair_generation_records(rows[n])), rows=rows[n])
         if todo or not (Path(rd.data)/'pair_quality.json').exists():
             if not rows['pairs_belief']: quality = write_pair_quality(rd, None, reason=load_meta(out['pairs_belief']).get('no_trainable_reason', ''))
             else:

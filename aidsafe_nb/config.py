@@ -132,6 +132,14 @@ class RunConfig:
     benchmarks_dir: str|None = None      # offline benchmark copies; None = ../shared/benchmarks if present, else the hub
 
 # %% ../nbs/00_config.ipynb #9a9161a3
+# [R] step-1 budgets for capable agents (issue 20), sized from measured answer lengths: GPT-4's full-compliance XSTest completions
+# (../shared/benchmarks/xstest/human_labeled_completions/xstest_v2_completions_gpt4.csv, 230 rows) have a median of 127 words,
+# p95 211, max 218 (the set looks capped near 256 tokens, so real answers run longer); at ~1.3 tokens a word an answer is up to
+# ~300 tokens, and a CoT stage writes 3-8 thoughts (~25 words each, ~250 tokens) plus the full response plus JSON in one answer:
+# ~600 tokens at p95, 1024 leaves room for longer answers. Intents: 2-6 short phrases, well under 256. `max_tokens_for` caps
+# every budget at `max_new_tokens`.
+_CAPABLE_STAGE_TOKENS = dict(intents=256, initial_cot=1024, deliberation=1024, refiner=1024, llm_zs=1024)
+
 PROFILES: dict[str, dict] = {
     'tiny': dict(n_prompts=8, max_new_tokens=48, gen_batch_size=16, safety_source='smoke', general_source='smoke',
                  max_rounds=2, belief_iterations=2, belief_samples=2, rw_samples=2,
@@ -149,12 +157,14 @@ PROFILES: dict[str, dict] = {
                      # [R] sized from call counts (a tiny run's per-stage calls, scaled: nbs/study/0_colab.ipynb): about 8,000 calls;
                      # 200 prompts and 100 per benchmark were about 32,000. Colab wall time is unmeasured; the driver resumes across sessions.
                      n_prompts=60, belief_iterations=2, gen_batch_size=8, max_new_tokens=768, eval_limit=25, mmlu_limit=285,
-                     grad_accum=8, max_seq_len=1024),
+                     grad_accum=8, max_seq_len=1024, stage_max_tokens=dict(_CAPABLE_STAGE_TOKENS)),
     'paper': dict(agent_model='mistralai/Mixtral-8x22B-Instruct-v0.1', agent_backend='openai',
                   agent_base_url='http://localhost:8000/v1', judge_model='mistralai/Mixtral-8x22B-Instruct-v0.1',
                   judge_backend='openai', judge_base_url='http://localhost:8000/v1',
                   safety_classifier='google/shieldgemma-2b', target_model='Qwen/Qwen2.5-7B-Instruct',
-                  n_prompts=10000, max_new_tokens=1024, num_train_epochs=3.0),
+                  n_prompts=10000, max_new_tokens=1024, num_train_epochs=3.0,
+                  stage_max_tokens=dict(_CAPABLE_STAGE_TOKENS),   # issue 20: the 256-token defaults cut most helpful answers
+                  rw_samples=4),                            # [R] SaRO's shortest rejection sampling on: the shortest of 4 accepted RW samples
 }
 
 # %% ../nbs/00_config.ipynb #3db7802d

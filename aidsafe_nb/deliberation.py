@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, re
 from typing import Callable, Sequence
 from .structured import chat_json
-from .policies import render_template, render_messages, template_schema, template_source, AIDSAFE_TEMPLATES, AIDSAFE_SYSTEM
+from .policies import render_template, render_messages, template_schema, template_source
 from .sources import parse_thought_list
 from .gates import gate_text, row_status, CUT_REASONS
 
@@ -43,13 +43,14 @@ def gate_items(rec: dict, # the record; failures go to its `gate_failures`
                stage: str, # the stage
                items: list, # `(field, text)` pairs of one answer, in the schema's order
                finish_reason: str|None = None, # the answer's finish reason
-               template: str = '', # the stage's template source (for the placeholder gate)
+               template: str = '', # the stage's own template source (for the placeholder and fragment gates)
+               policies: str = '', # the policy block the stage was shown (for the policy_copy gate)
                **info) -> list[bool]:
     "Gate every item of one answer; which items may flow on (failures recorded in `rec['gate_failures']`)."
     fails = rec.setdefault('gate_failures', [])
     keep = []
     for field, text in items:
-        g = gate_text(text, template=template)
+        g = gate_text(text, template=template, policies=policies)
         if g: fails.append(dict(stage=stage, field=field, gate=g, text=str(text)[:120], **info))
         keep.append(g is None)
     if finish_reason in CUT_REASONS:
@@ -57,9 +58,10 @@ def gate_items(rec: dict, # the record; failures go to its `gate_failures`
         if keep: keep[-1] = False
     return keep
 
-def gate_template() -> str:
-    "The sources of every AIDSAFE template (system message included): a string copied from any of their examples is a placeholder in any stage (content flows from stage to stage)."
-    return '\n'.join(template_source(t) for t in (AIDSAFE_SYSTEM, *AIDSAFE_TEMPLATES))
+def gate_template(name: str, # the stage's template (`aidsafe_intents`, `aidsafe_initial_cot`, ...)
+                 ) -> str:
+    "The source of the stage's own template: the only example text its answers are compared with (not other stages', not the system message)."
+    return template_source(name)
 
 def _attempted(rec: dict, stage: str) -> dict:
     "`rec` with `stage` in its `gate_stages` and its own copies of the failure lists."
@@ -99,10 +101,10 @@ def normalize_intents(d, # the parsed intents answer
     return dict(explicit=exp, implicit=imp)
 
 # %% ../nbs/04_deliberation.ipynb #35408083
-def _gated_intents(r: dict, v: dict, fr: str|None, template: str, stage: str) -> dict:
+def _gated_intents(r: dict, v: dict, fr: str|None, template: str, stage: str, policies: str = '') -> dict:
     "The intents of answer `v` that pass the gates."
     items = [(f'explicit_intents[{i}]', t) for i, t in enumerate(v['explicit'])] + [(f'implicit_intents[{i}]', t) for i, t in enumerate(v['implicit'])]
-    keep, ne = gate_items(r, stage, items, fr, template), len(v['explicit'])
+    keep, ne = gate_items(r, stage, items, fr, template, policies), len(v['explicit'])
     return dict(explicit=[t for (_, t), k in zip(items[:ne], keep[:ne]) if k], implicit=[t for (_, t), k in zip(items[ne:], keep[ne:]) if k])
 
 def decompose_intents(records: list[dict], # records with `id` and `prompt`
@@ -113,13 +115,13 @@ def decompose_intents(records: list[dict], # records with `id` and `prompt`
                      ) -> list[dict]:
     "Records with `intents` ({'explicit', 'implicit'}, gated) added; one batched call."
     convs = [render_messages('aidsafe_intents', policies, prompt=r['prompt']) for r in records]
-    tpl, out = gate_template(), []
+    tpl, out = gate_template('aidsafe_intents'), []
     for r, (v, err, raw, fr) in zip(records, structured_call(backend, convs, template_schema('aidsafe_intents'), normalize_intents, stage, **sampling)):
         r = dict(_attempted(r, stage), intents=dict(explicit=[], implicit=[]))
         if err:
             add_failure(r, stage, err, raw)
             if fr in CUT_REASONS: gate_items(r, stage, [], fr)
-        else: r['intents'] = _gated_intents(r, v, fr, tpl, stage)
+        else: r['intents'] = _gated_intents(r, v, fr, tpl, stage, policies)
         out.append(r)
     return out
 
@@ -134,10 +136,10 @@ def normalize_cot(d, # the parsed CoT answer
     return dict(thoughts=thoughts, response=resp.strip())
 
 # %% ../nbs/04_deliberation.ipynb #4be8e790
-def _gated_cot(r: dict, v: dict, fr: str|None, template: str, stage: str) -> dict:
+def _gated_cot(r: dict, v: dict, fr: str|None, template: str, stage: str, policies: str = '') -> dict:
     "The thoughts and response of CoT answer `v` that pass the gates (a failed response becomes '')."
     items = [(f'thoughts[{i}]', t) for i, t in enumerate(v['thoughts'])] + [('response', v['response'])]
-    keep = gate_items(r, stage, items, fr, template)
+    keep = gate_items(r, stage, items, fr, template, policies)
     return dict(thoughts=[t for (_, t), k in zip(items[:-1], keep[:-1]) if k], response=v['response'] if keep[-1] else '')
 
 def initial_cot(records: list[dict], # records with `id`, `prompt` and `intents`
@@ -149,13 +151,13 @@ def initial_cot(records: list[dict], # records with `id`, `prompt` and `intents`
     "Records with `initial_thoughts` and `initial_response` (gated) added; one batched call."
     convs = [render_messages('aidsafe_initial_cot', policies, prompt=r['prompt'], intents=r.get('intents') or dict(explicit=[], implicit=[]))
              for r in records]
-    tpl, out = gate_template(), []
+    tpl, out = gate_template('aidsafe_initial_cot'), []
     for r, (v, err, raw, fr) in zip(records, structured_call(backend, convs, template_schema('aidsafe_initial_cot'), normalize_cot, stage, **sampling)):
         r = _attempted(r, stage)
         if err:
             add_failure(r, stage, err, raw)
             if fr in CUT_REASONS: gate_items(r, stage, [], fr)
-        v = _gated_cot(r, v, fr, tpl, stage) if v else dict(thoughts=[], response='')
+        v = _gated_cot(r, v, fr, tpl, stage, policies) if v else dict(thoughts=[], response='')
         out.append(dict(r, initial_thoughts=v['thoughts'], initial_response=v['response']))
     return out
 
@@ -186,18 +188,18 @@ def turn_conversation(rec: dict, # the record being deliberated (`prompt`, `inte
 def _agent_name(backend) -> str: return str(getattr(backend, 'name', type(backend).__name__))
 
 # %% ../nbs/04_deliberation.ipynb #26efe406
-def _gated_turn(rec: dict, v: dict, fr: str|None, rnd: int, agent: int, stage: str, template: str) -> tuple[dict, list]:
+def _gated_turn(rec: dict, v: dict, fr: str|None, rnd: int, agent: int, stage: str, template: str, policies: str = '') -> tuple[dict, list]:
     "`(the turn's thoughts and response that pass the gates, the gates it failed)`; empty strings are not gated (an agreeing turn leaves them empty)."
     n0 = len(rec.get('gate_failures', []))
     items = [(f'thoughts[{i}]', t) for i, t in enumerate(v['thoughts'])] + ([('response', v['response'])] if v['response'] else [])
-    keep = gate_items(rec, stage, items, fr, template, round=rnd, agent=agent)
+    keep = gate_items(rec, stage, items, fr, template, policies, round=rnd, agent=agent)
     nt = len(v['thoughts'])
     ok = dict(agree=v['agree'], thoughts=[t for (_, t), k in zip(items[:nt], keep[:nt]) if k],
               response=v['response'] if v['response'] and keep[-1] else '')
     return ok, [f['gate'] for f in rec['gate_failures'][n0:]]
 
 def _apply_turn(rec: dict, v: dict|None, err: str|None, raw: str, rnd: int, agent: int, model: str, stage: str,
-                fr: str|None = None, template: str = ''):
+                fr: str|None = None, template: str = '', policies: str = ''):
     "Apply one agent turn (or its failure) to `rec` and append it to the deliberation log."
     rec['n_rounds'] = rnd
     entry = dict(round=rnd, agent=agent, model=model, agree=None, thoughts=[], response='', error=err, gates=[])
@@ -207,7 +209,7 @@ def _apply_turn(rec: dict, v: dict|None, err: str|None, raw: str, rnd: int, agen
         add_failure(rec, stage, err, raw, round=rnd, agent=agent)
         if fr in CUT_REASONS: gate_items(rec, stage, [], fr, round=rnd, agent=agent); entry['gates'] = ['length_closed']
     else:
-        ok, entry['gates'] = _gated_turn(rec, v, fr, rnd, agent, stage, template)
+        ok, entry['gates'] = _gated_turn(rec, v, fr, rnd, agent, stage, template, policies)
         entry.update(agree=v['agree'], thoughts=v['thoughts'], response=v['response'])   # the log keeps what the agent wrote
         if v['agree'] and not entry['gates']:                                            # agreement changes nothing ...
             rec['agreed'] = True; rec['stop_reason'] = 'agreement'
@@ -238,9 +240,9 @@ def _deliberation_round(recs: list, pending: list, agents: list, policies: str, 
     n_agents = len(agents); a = (rnd - 1) % n_agents
     convs = [turn_conversation(recs[i], policies, a + 1, n_agents, rnd, max_rounds) for i in pending]
     answers = structured_call(agents[a], convs, template_schema('aidsafe_deliberation'), normalize_turn, stage, **sampling)
-    tpl, still = gate_template(), []
+    tpl, still = gate_template('aidsafe_deliberation'), []
     for i, (v, err, raw, fr) in zip(pending, answers):
-        _apply_turn(recs[i], v, err, raw, rnd, a + 1, _agent_name(agents[a]), stage, fr, tpl)
+        _apply_turn(recs[i], v, err, raw, rnd, a + 1, _agent_name(agents[a]), stage, fr, tpl, policies)
         if not recs[i]['agreed']: still.append(i)
     return still
 
@@ -263,14 +265,15 @@ def deliberate(records: list[dict], # records with `initial_thoughts` and `initi
     return recs
 
 # %% ../nbs/04_deliberation.ipynb #e87248df
-def _zs_row(r: dict, v: dict|None, err: str|None, raw: str, model: str, stage: str, fr: str|None = None, template: str = '') -> dict:
-    "One LLM_ZS row from a record and its answer (gated: failing strings are dropped and recorded)."
+def _zs_row(r: dict, v: dict|None, err: str|None, raw: str, model: str, stage: str, fr: str|None = None, template: str = '',
+            policies: str = '') -> dict:
+    "One LLM_ZS row from a record and its answer (gated: failing strings are dropped and recorded; `gate_failed` only when no thought or the response is left)."
     row = dict(id=r['id'], prompt=r['prompt'], kind=r.get('kind', ''), split=r.get('split', 'train'), failures=[], gate_failures=[], gate_stages=[stage])
     if err:
         add_failure(row, stage, err, raw)
         if fr in CUT_REASONS: gate_items(row, stage, [], fr)
-    v = _gated_cot(row, v, fr, template, stage) if v else dict(thoughts=[], response='')
-    status = row_status(row['gate_failures'], row['failures'] or ([] if v['thoughts'] and v['response'] else [{}]))
+    v = _gated_cot(row, v, fr, template, stage, policies) if v else dict(thoughts=[], response='')
+    status = 'ok' if v['thoughts'] and v['response'] else row_status(row['gate_failures'], [{}])   # a dropped thought alone is a diagnostic
     return dict(row, thoughts=v['thoughts'], cot='\n'.join(v['thoughts']), response=v['response'], model=model, status=status)
 
 # %% ../nbs/04_deliberation.ipynb #e5fb1279
@@ -283,5 +286,5 @@ def zero_shot_cot(records: list[dict], # records with `id` and `prompt` (and `ki
     "Rows `id, prompt, kind, split, thoughts, cot, response, model, status, failures, gate_failures, gate_stages` of the LLM_ZS baseline; one batched call."
     convs = [render_messages('aidsafe_zs', policies, prompt=r['prompt']) for r in records]
     answers = structured_call(backend, convs, template_schema('aidsafe_zs'), normalize_cot, stage, **sampling)
-    tpl = gate_template()
-    return [_zs_row(r, v, err, raw, _agent_name(backend), stage, fr, tpl) for r, (v, err, raw, fr) in zip(records, answers)]
+    tpl = gate_template('aidsafe_zs')
+    return [_zs_row(r, v, err, raw, _agent_name(backend), stage, fr, tpl, policies) for r, (v, err, raw, fr) in zip(records, answers)]

@@ -22,9 +22,9 @@ from .deliberation import (structured_call, add_failure, gate_items, gate_templa
 
 # %% auto #0
 __all__ = ['REMOVAL_REASONS', 'COT_COLUMNS', 'ZS_COLUMNS', 'STAGE_TOKENS', 'GENERATE_KEYS', 'thought_words', 'thought_similarity',
-           'dedup_thoughts', 'normalize_refined', 'refiner_plan', 'refine', 'cot_status', 'cot_row', 'to_sft_messages',
-           'save_rows', 'generate_cot', 'plot_generation', 'generation_fingerprint', 'generation_done',
-           'generation_backends', 'generation_summary', 'save_baseline']
+           'dedup_thoughts', 'normalize_refined', 'refiner_plan', 'final_check', 'refine', 'cot_status', 'cot_row',
+           'to_sft_messages', 'save_rows', 'generate_cot', 'plot_generation', 'generation_fingerprint',
+           'generation_done', 'generation_backends', 'generation_summary', 'save_baseline']
 
 # %% ../nbs/05_refiner.ipynb #4302ed0d
 _NEGATIONS = {'not', 'no', 'never', 'cannot', 'cant', 'wont', 'dont', 'doesnt', 'shouldnt', 'mustnt', 'isnt', 'arent', 'nor', 'without'}
@@ -127,17 +127,17 @@ def refiner_plan(kept: list[str], # the thoughts the refiner was shown, numbered
     return gone, edits, ignored
 
 # %% ../nbs/05_refiner.ipynb #1ab06fca
-def _gated_plan(r: dict, edits: dict, ignored: list, v: dict, fr: str|None, stage: str, template: str) -> bool:
+def _gated_plan(r: dict, edits: dict, ignored: list, v: dict, fr: str|None, stage: str, template: str, policies: str = '') -> bool:
     "Drop the edits that fail a gate (into `ignored`); whether the response passed."
     items = [(f'edits[{i}]', t) for i, t in edits.items()] + [('response', v['response'])]
-    keep = gate_items(r, stage, items, fr, template)
+    keep = gate_items(r, stage, items, fr, template, policies)
     for (_, t), k, i in zip(items[:-1], keep[:-1], list(edits)):
         if not k: ignored.append(dict(what='edit', index=i, text=t, why='failed a content gate')); del edits[i]
     return keep[-1]
 
 def _apply_refiner(r: dict, kept: list, removed: list, v: dict|None, err: str|None, raw: str, stage: str,
-                   fr: str|None = None, template: str = '') -> dict:
-    "One record after the refiner: final thoughts (kept minus removed, edits applied), response, and the ledger."
+                   fr: str|None = None, template: str = '', policies: str = '') -> dict:
+    "One record after the refiner: final thoughts (kept minus removed, edits applied), response, the ledger, and the final gate check."
     r = dict(_attempted(r, stage), removed_thoughts=list(removed), deliberated_response=r.get('response', ''), n_thoughts_prepass=len(kept),
              edited_thoughts=[], refiner_ignored=[])
     final, response = list(kept), r['deliberated_response']
@@ -146,13 +146,22 @@ def _apply_refiner(r: dict, kept: list, removed: list, v: dict|None, err: str|No
         if fr in ('length', 'length_closed'): gate_items(r, stage, [], fr)
     else:
         gone, edits, ignored = refiner_plan(kept, v)
-        if _gated_plan(r, edits, ignored, v, fr, stage, template): response = v['response']
+        if _gated_plan(r, edits, ignored, v, fr, stage, template, policies): response = v['response']
         r['removed_thoughts'] += [dict(index=i, thought=kept[i - 1], reason=why, stage='refiner') for i, why in sorted(gone.items())]
         r['edited_thoughts'] = [dict(index=i, original=kept[i - 1], edited=t) for i, t in sorted(edits.items())]
         r['refiner_ignored'] = ignored
         final = [edits.get(i, t) for i, t in enumerate(kept, 1) if i not in gone]
     if not final: add_failure(r, stage, 'no thoughts left after the refiner')
-    return dict(r, thoughts=final, cot='\n'.join(final), response=response)
+    return final_check(dict(r, thoughts=final, cot='\n'.join(final), response=response), policies)
+
+def final_check(r: dict, # a record after the refiner (`thoughts`, `response`)
+                policies: str = '', # the policy block (for `policy_copy`)
+               ) -> dict:
+    "`r` with its training targets (final thoughts and response) gated once more as stage `final`: the failures that decide its status."
+    r = _attempted(r, 'final')
+    items = [(f'thoughts[{i}]', t) for i, t in enumerate(r.get('thoughts', [])) if str(t).strip()]
+    gate_items(r, 'final', items + ([('response', r['response'])] if str(r.get('response', '')).strip() else []), None, '', policies)
+    return r
 
 # %% ../nbs/05_refiner.ipynb #6e2e0099
 def refine(records: list[dict], # records after deliberation (`thoughts_all`, `response`, `intents`)
@@ -168,8 +177,8 @@ def refine(records: list[dict], # records after deliberation (`thoughts_all`, `r
                              intents=r.get('intents') or dict(explicit=[], implicit=[]), response=r.get('response', ''))
              for r, (kept, _) in zip(records, pre)]
     answers = structured_call(backend, convs, template_schema('aidsafe_refiner'), normalize_refined, stage, **sampling)
-    tpl = gate_template()
-    return [_apply_refiner(r, kept, removed, v, err, raw, stage, fr, tpl) for r, (kept, removed), (v, err, raw, fr) in zip(records, pre, answers)]
+    tpl = gate_template('aidsafe_refiner')
+    return [_apply_refiner(r, kept, removed, v, err, raw, stage, fr, tpl, policies) for r, (kept, removed), (v, err, raw, fr) in zip(records, pre, answers)]
 
 # %% ../nbs/05_refiner.ipynb #c1271138
 COT_COLUMNS = ('id', 'prompt', 'kind', 'source', 'source_id', 'split', 'category', 'original_response', 'intents', 'initial_cot',
@@ -184,9 +193,10 @@ def cot_status(cot: str, # the final CoT
                failures: list, # the record's failures
                gate_failures: list = (), # the record's gate failures
               ) -> str:
-    "gate_failed (a content gate failed) | failed (no CoT or no response) | partial (other failures) | ok."
-    if gate_failures: return 'gate_failed'
-    return 'failed' if not (cot.strip() and response.strip()) else ('partial' if failures else 'ok')
+    "The row's status from its training targets: gate_failed | failed | partial (the refiner call failed) | ok; earlier stages' failures are diagnostics."
+    if any(g.get('stage') == 'final' for g in gate_failures): return 'gate_failed'          # a final thought or the response fails a gate
+    if not (cot.strip() and response.strip()): return 'gate_failed' if gate_failures else 'failed'   # the gates removed them / the calls failed
+    return 'partial' if any(f.get('stage') == 'refiner' for f in failures) else 'ok'         # the final CoT was not refined
 
 # %% ../nbs/05_refiner.ipynb #a3cfb005
 def cot_row(r: dict, # a record after all stages

@@ -155,7 +155,8 @@ def save_sft(rows: list[dict], # RW rows (`rw_rows`), flagged with `excluded` / 
     _write_rows_jsonl(folder.with_name(folder.name + '.jsonl'), rows)
     reasons = dict(Counter(r['exclude_reason'] for r in rows if r['excluded']))
     meta = dict(set=folder.name, n_rows=len(rows), n_trainable=len(keep), trainable=bool(keep), exclude_reasons=reasons,
-                n_gate_failed=sum((r.get('status') or 'ok') == 'gate_failed' for r in rows),
+                n_gate_failed=sum((r.get('status') or 'ok') == 'gate_failed' for r in rows),      # content-gate failures only (issue 20) ...
+                n_excluded_other=sum(bool(r['excluded']) and (r.get('status') or 'ok') != 'gate_failed' for r in rows),   # ... recipe exclusions apart
                 no_trainable_reason='' if keep else (reason or f"no trainable row among {len(rows)} (exclusion reasons: {reasons})"))
     atomic_write_text(folder.with_name(folder.name + '.meta.json'), json.dumps(meta, indent=1))
     return folder
@@ -365,7 +366,7 @@ def write_saro_gates(rd, # the run directory (`data/<set>.gates.json` is written
         if not _saved(Path(rd.data)/n): continue
         rows = load_pairs(Path(rd.data)/n, all_rows=True)
         out[n] = gate_summary(_rw_generation_records(rows) if n == 'rw' else rows)
-        write_gate_summary(rd, n, out[n])
+        write_gate_summary(rd, n, out[n], rows=rows)
     return out
 
 # %% ../nbs/06a_saro.ipynb #5454bc5f

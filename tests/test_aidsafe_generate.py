@@ -31,11 +31,13 @@ def test_one_row_per_prompt_every_column_filled(tiny_generate):
         log = json.loads(r['deliberation_log'])
         assert 1 <= r['n_rounds'] == len(log) <= cfg.max_rounds and r['stop_reason'] in ('agreement', 'budget')
         assert r['status'] in ('ok', 'gate_failed', 'partial', 'failed')
-        assert (r['status'] == 'ok') == (json.loads(r['failures']) == json.loads(r['gate_failures']) == [])   # failures are accounted for, never hidden
-        assert (r['status'] == 'gate_failed') == bool(json.loads(r['gate_failures']))
+        gf, fails = json.loads(r['gate_failures']), json.loads(r['failures'])     # issue 20: the status follows the training targets only
+        final_failed = any(f['stage'] == 'final' for f in gf)
+        assert (r['status'] == 'gate_failed') == (final_failed or (bool(gf) and not (r['cot'].strip() and r['response'].strip())))
+        assert r['status'] != 'ok' or (r['cot'].strip() and r['response'].strip() and not any(f['stage'] == 'refiner' for f in fails))
         assert r['n_thoughts_deliberation'] == r['n_thoughts_final'] + len(json.loads(r['removed_thoughts'])), r['id']   # the refiner's ledger balances
         assert all(x['reason'] in ('redundant', 'deceptive', 'policy_inconsistent') for x in json.loads(r['removed_thoughts']))
-        assert json.loads(r['gate_stages']) == ['intents', 'initial_cot', 'deliberation', 'refiner']
+        assert json.loads(r['gate_stages']) == ['intents', 'initial_cot', 'deliberation', 'refiner', 'final']
     assert (rd.data/'cot'/'README.md').exists() and 'n_agents' in (rd.data/'cot'/'README.md').read_text()
     assert (rd.figures/'generate.png').stat().st_size > 0
 
@@ -47,7 +49,8 @@ def test_baseline_zs(tiny_generate):
     assert sorted(ds['id']) == sorted(cot_ids)
     for r in ds:
         assert r['status'] in ('ok', 'gate_failed', 'failed') and (r['status'] != 'ok' or bool(r['cot'] and r['response']))
-        assert (r['status'] == 'gate_failed') == bool(r['gate_failures'] if isinstance(r['gate_failures'], list) else json.loads(r['gate_failures']))
+        gf = r['gate_failures'] if isinstance(r['gate_failures'], list) else json.loads(r['gate_failures'])
+        assert r['status'] != 'gate_failed' or gf                                 # a dropped thought alone is a diagnostic (issue 20)
 
 def test_calls_counted_per_stage(tiny_generate):
     rd, cfg, summary = tiny_generate
@@ -80,7 +83,7 @@ def test_resume_after_a_kill_answers_every_call_from_the_cache(tiny_generate):
 def test_gate_summaries_written_per_set(tiny_generate):
     "data/cot.gates.json and data/baseline_zs.gates.json: n, passed, pass_rate per stage (the tiny random model fails most gates: honest)."
     rd, cfg, summary = tiny_generate
-    for name, stages in (('cot', ('intents', 'initial_cot', 'deliberation', 'refiner')), ('baseline_zs', ('llm_zs',))):
+    for name, stages in (('cot', ('intents', 'initial_cot', 'deliberation', 'refiner', 'final')), ('baseline_zs', ('llm_zs',))):
         g = json.loads((rd.data/f'{name}.gates.json').read_text())['stages']
         assert tuple(g) == stages and all(g[s]['n'] == cfg.n_prompts and 0 <= g[s]['passed'] <= g[s]['n'] for s in stages), g
         assert g == summary['gates'][name]

@@ -222,7 +222,7 @@ def test_ledger_with_a_misbehaving_refiner():
     assert all(x['reason'] in ('redundant', 'deceptive', 'policy_inconsistent') for x in out['removed_thoughts'])
 
 def test_junk_answers_fail_the_gates_and_never_flow_on(tmp_path):
-    "A model that answers every stage with SmolLM2-style junk: every row is gate_failed, no junk string reaches the final CoT."
+    "A model that answers every stage with SmolLM2-style junk: no junk string reaches the final CoT; the intermediate failures are diagnostics (issue 20), so the clean final targets keep the rows ok; LLM_ZS rows whose response is junk are gate_failed."
     junk = {'List the intents': {'explicit_intents': [', '], 'implicit_intents': ['...']},
             'deliberation agent': {'agree': True, 'thoughts': ['the revised full response'], 'response': ''},
             'independent judge': {'removed': [], 'edits': [{'index': 1, 'text': '👍' * 20}], 'response': ']'}}
@@ -232,16 +232,16 @@ def test_junk_answers_fail_the_gates_and_never_flow_on(tmp_path):
         return next((v for k, v in junk.items() if k in text), {'thoughts': ['The user asks a question.', '###[A]###[B]###[C]###[D]###[E]'], 'response': resp})
     rd, cfg = open_run(tmp_path/'run', 'tiny', n_prompts=4)
     s = run_generate(rd, cfg, agents=[get_backend('fake', responder=responder, cache=rd.cache)])
-    assert s['status']['gate_failed'] == 4 and s['baseline_status']['gate_failed'] == 4
+    assert s['status']['ok'] == 4 and s['baseline_status']['gate_failed'] == 4
     rows = [json.loads(l) for l in (rd.data/'cot.jsonl').read_text().splitlines()]
     for r in rows:
-        assert r['thoughts'] == ['The user asks a question.'] and r['status'] == 'gate_failed' and ledger_balances(r)
+        assert r['thoughts'] == ['The user asks a question.'] and r['status'] == 'ok' and ledger_balances(r)
         assert {(f['stage'], f['gate']) for f in json.loads(r['gate_failures'])} == {
             ('intents', 'punctuation'), ('initial_cot', 'repetition'), ('deliberation', 'placeholder'), ('refiner', 'punctuation')}
         assert r['response'] == 'Here is some help.'                      # the refiner's junk response is replaced by the deliberated one
         assert [e['agree'] for e in json.loads(r['deliberation_log'])] == [True] * cfg.max_rounds and not r['agreed']   # junk agreement not accepted
     gates = json.loads((rd.data/'cot.gates.json').read_text())['stages']
-    assert {k: v['pass_rate'] for k, v in gates.items()} == dict(intents=0.0, initial_cot=0.0, deliberation=0.0, refiner=0.0)
+    assert {k: v['pass_rate'] for k, v in gates.items()} == dict(intents=0.0, initial_cot=0.0, deliberation=0.0, refiner=0.0, final=1.0)
     assert gates['initial_cot']['failures'] == {'repetition': 4}
     zs = json.loads((rd.data/'baseline_zs.gates.json').read_text())['stages']['llm_zs']
     assert (zs['n'], zs['passed'], zs['failures']) == (4, 0, {'placeholder': 4, 'repetition': 4})

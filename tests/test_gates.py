@@ -1,22 +1,24 @@
-"Content quality gates (issue 11): junk of each kind fails (real SmolLM2 outputs as fixtures + constructed cases); clean text passes."
+"Content quality gates (issues 11, 20): junk of each kind fails (real SmolLM2 outputs as fixtures + constructed cases); clean text passes."
 import json
 from pathlib import Path
 import pytest
 from aidsafe_nb.gates import GATES, gate_text, gate_record, gate_summary, write_gate_summary, is_loop, is_placeholder
 from aidsafe_nb.policies import AIDSAFE_TEMPLATES, template_source
-from aidsafe_nb.deliberation import gate_template
 
 FIXTURES = Path(__file__).parent/'fixtures'/'smol_junk.jsonl'
 SMOL = [json.loads(l) for l in FIXTURES.read_text(encoding='utf-8').splitlines() if l.strip()]
 
 def test_fixture_file_covers_every_gate_and_clean_text():
-    assert {r['expected'] for r in SMOL} >= set(GATES) | {None}
+    "The real SmolLM2 fixtures and the labelled gate set (constructed junk: fragments, policy copies) together exercise every gate."
+    from aidsafe_nb.gates import validate_gates, load_gate_set
+    seen = {r['gate'] for r in validate_gates(load_gate_set()) if r['label'] == 'junk'}
+    assert {r['expected'] for r in SMOL} | seen >= set(GATES) | {None}
     assert all(r['source'] for r in SMOL)
 
 @pytest.mark.parametrize('rec', SMOL, ids=[f"{r['stage']}:{r['expected']}:{i}" for i, r in enumerate(SMOL)])
 def test_real_smollm2_outputs(rec):
     "Each saved SmolLM2-135M output (from a real run of the AIDSAFE stage prompts) fails the gate expected for it, or passes."
-    tpl = gate_template() if rec.get('template') == 'all' else template_source(rec['template']) if rec.get('template') else ''
+    tpl = template_source(rec['template']) if rec.get('template') else ''      # the stage's own template (issue 20)
     assert gate_text(rec['text'], template=tpl, finish_reason=rec.get('finish_reason')) == rec['expected'], rec
 
 CONSTRUCTED = [
@@ -24,7 +26,7 @@ CONSTRUCTED = [
     (']', 'punctuation'), ('...', 'punctuation'), ('…', 'punctuation'), ('", "', 'punctuation'), ('###', 'punctuation'), ('👍' * 30, 'punctuation'),
     ('-- ** --', 'punctuation'), ('🙂🙃😊', 'punctuation'),
     ('the revised full response', 'placeholder'), ('The revised full response.', 'placeholder'), ('<your final response to the user>', 'placeholder'),
-    ('<response>', 'placeholder'), ('<insert the answer here>', 'placeholder'), ('string', 'placeholder'), ('Your response here', 'placeholder'),
+    ('<response>', 'placeholder'), ('<insert the answer here>', 'placeholder'), ('TBD', 'placeholder'), ('Your response here', 'placeholder'),
     ('happy happy happiness ' * 4, 'repetition'), ('###[A]###[B]###[C]###[D]###[E]###[F]###[G]', 'repetition'),
     ('I cannot help. ' * 6, 'repetition'), ('no no no no no', 'repetition'), ('hahahahahahahahahahahaha', 'repetition'),
     ('Policy 1, Policy 1, Policy 1, Policy 1, Policy 1', 'repetition'), ('=-=-=-=-=-=-=-=-=-=-=-=-=-', 'punctuation'),
@@ -78,7 +80,8 @@ def test_gate_summary_and_file(tmp_path):
             dict(gate_stages=['a', 'b'], gate_failures=[dict(stage='b', field='x', gate='empty'), dict(stage='b', field='y', gate='empty')]),
             dict(gate_stages=['a'], gate_failures=[], failures=[dict(stage='a', reason='invalid JSON')])]
     s = gate_summary(rows)
-    assert s == {'a': dict(n=3, passed=2, pass_rate=0.6667, failures={'error': 1}), 'b': dict(n=2, passed=1, pass_rate=0.5, failures={'empty': 1})}
+    cut = dict(cut=0, cut_rate=0.0, cut_rate_by_kind={'all': 0.0})
+    assert s == {'a': dict(n=3, passed=2, pass_rate=0.6667, failures={'error': 1}, **cut), 'b': dict(n=2, passed=1, pass_rate=0.5, failures={'empty': 1}, **cut)}
     class RD: data = tmp_path
     p = write_gate_summary(RD, 'cot', s)
     assert p == tmp_path/'cot.gates.json' and json.loads(p.read_text())['stages'] == s
