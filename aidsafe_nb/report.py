@@ -18,9 +18,10 @@ from .evaluate import SYSTEM_NAMES
 
 # %% auto #0
 __all__ = ['GAIN_PAIRS', 'MAX_CUT_RATE', 'TOKEN_BASELINES', 'PQ_COLUMNS', 'md_table', 'table2', 'gains_table', 'paper_gains',
-           'paper_table1', 'table1', 'figure_caveats', 'plot_benchmarks', 'tradeoff_points', 'plot_tradeoff',
-           'plot_xstest', 'plot_cot_quality', 'make_figures', 'detail_table', 'gate_table', 'read_extras', 'cut_table',
-           'train_rows_table', 'jailbreak_table', 'token_table', 'srs_saving', 'render_report']
+           'paper_table1', 'table1', 'figure_caveats', 'stamp_caveats', 'plot_benchmarks', 'tradeoff_points',
+           'plot_tradeoff', 'plot_xstest', 'plot_cot_quality', 'make_figures', 'detail_table', 'gate_table',
+           'read_extras', 'cut_table', 'train_rows_table', 'jailbreak_table', 'token_table', 'srs_saving',
+           'render_report']
 
 # %% ../nbs/10_report.ipynb #4f42512b
 def _fmt(v, floatfmt: str = '.2f') -> str:
@@ -141,8 +142,10 @@ def figure_caveats(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESU
         if bad: out.append('INVALID judges (failed validation; left out of headline and trade-off, marked where shown): ' + ', '.join(bad))
     return out
 
-def _stamp(fig, caveats):
-    "Write the caveats under the figure (red, wrapped)."
+def stamp_caveats(fig, # a matplotlib figure
+                  caveats, # lines to write under it (`figure_caveats`)
+                 ):
+    "Write the caveats under the figure (red, wrapped); other figures of a run (generation, pair quality, losses) can carry them too."
     if caveats: fig.text(0.0, -0.02, '\n'.join(textwrap.fill(c, 110) for c in caveats), color='firebrick', fontsize=7.5, va='top', ha='left',
                          transform=fig.transFigure)
 
@@ -155,7 +158,7 @@ def _nothing(path, title: str, reason: str, caveats=()) -> Path:
     return _save(fig, path, caveats)
 
 def _save(fig, path, caveats=()) -> Path:
-    _stamp(fig, caveats)
+    stamp_caveats(fig, caveats)
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.stem}.tmp.png'); fig.savefig(tmp, dpi=120, bbox_inches='tight')
     import matplotlib.pyplot as plt; plt.close(fig)
