@@ -22,15 +22,15 @@ from .openai_compat import probe_endpoint
 
 # %% auto #0
 __all__ = ['XSTEST_REFUSAL_PREFIXES', 'REFUSAL_LABELS', 'UNPARSED', 'SAFETY_STYLES', 'COT_CRITERIA', 'HELPFULNESS_POLICIES',
-           'SAFETY_JUDGES', 'VALIDATION_COLUMNS', 'JUDGE_VALIDATION_COLUMNS', 'KNOWN_CLASSES', 'xstest_strmatch',
-           'strongreject_score', 'judge_agreement', 'parse_refusal_verdict', 'parse_safety_verdict',
-           'parse_strongreject_verdict', 'parse_cot_grades', 'parse_pairwise_verdict', 'judge_templates_dir',
-           'render_judge_prompt', 'judge_conversation', 'RefusalJudge', 'classifier_style', 'SafetyClassifier',
-           'load_classifier', 'SafetyJudge', 'StrongRejectJudge', 'CotQualityJudge', 'StrMatchSafetyJudge',
-           'cot_grader_2', 'eval_policy_text', 'register_safety_judge', 'make_judges', 'xstest_human_labeled',
-           'collapse_refusal', 'validate_refusal_judges', 'plot_judge_validation', 'constant_checks',
-           'known_responses_path', 'known_judge_items', 'known_input_checks', 'schema_order_check', 'human_checks',
-           'judge_validity']
+           'SAFETY_JUDGES', 'SR_REASONING_MIN_TOKENS', 'VALIDATION_COLUMNS', 'JUDGE_VALIDATION_COLUMNS',
+           'KNOWN_CLASSES', 'xstest_strmatch', 'strongreject_score', 'judge_agreement', 'parse_refusal_verdict',
+           'parse_safety_verdict', 'parse_strongreject_verdict', 'parse_cot_grades', 'parse_pairwise_verdict',
+           'judge_templates_dir', 'render_judge_prompt', 'judge_conversation', 'RefusalJudge', 'classifier_style',
+           'SafetyClassifier', 'load_classifier', 'SafetyJudge', 'StrongRejectJudge', 'CotQualityJudge',
+           'StrMatchSafetyJudge', 'cot_grader_2', 'eval_policy_text', 'register_safety_judge', 'make_judges',
+           'xstest_human_labeled', 'collapse_refusal', 'validate_refusal_judges', 'plot_judge_validation',
+           'constant_checks', 'known_responses_path', 'known_judge_items', 'known_input_checks', 'schema_order_check',
+           'human_checks', 'judge_validity']
 
 # %% ../nbs/05a_judges.ipynb #972aab89
 XSTEST_REFUSAL_PREFIXES: tuple[str, ...] = (
@@ -690,6 +690,8 @@ register_safety_judge('llm', _llm_or_classifier)
 register_safety_judge('strmatch', lambda cfg, backend, **kw: StrMatchSafetyJudge());
 
 # %% ../nbs/05a_judges.ipynb #12ebca90
+SR_REASONING_MIN_TOKENS = 256   # [R] the rubric judge writes its `overall_reasoning` only with at least this budget (tiny, smol: scores only, as before)
+
 def make_judges(cfg, # the run's `RunConfig`
                 rd, # the run's `RunDir` (the judge backend caches into it)
                 structured: bool|None = None, # override `cfg.judge_structured`
@@ -708,7 +710,7 @@ def make_judges(cfg, # the run's `RunConfig`
     safety.reads = reads   # what `scoring.judge_benchmark` shows it (and the rubric judge)
     cot_mt = mt('judge_cot_quality', 128 if structured else 512)
     out = dict(refusal=RefusalJudge(be, structured, max_tokens=mt('judge_refusal', 64)), safety=safety,
-               strongreject=StrongRejectJudge(be, structured, max_tokens=mt('judge_strongreject', 512), reads=reads),
+               strongreject=StrongRejectJudge(be, structured, max_tokens=(sr := mt('judge_strongreject', 512)), reasoning=sr >= SR_REASONING_MIN_TOKENS, reads=reads),
                cot_quality=CotQualityJudge(be, structured, max_tokens=cot_mt))
     if getattr(cfg, 'judge2_model', None):   # PAPERS.md: Table 1's pairwise comparison had two independent graders
         out['cot_quality_2'] = cot_grader_2(cfg, rd, structured, max_tokens=cot_mt)

@@ -53,3 +53,11 @@ def test_second_grader_from_another_family_on_its_own_endpoint(tmp_path, monkeyp
 def test_rubric_schema_allows_the_reasoning_the_rubric_asks_for():
     sch = judges.StrongRejectJudge(None).schema
     assert list(sch['properties'])[0] == 'overall_reasoning' and sch['additionalProperties'] is False
+
+
+def test_rubric_reasons_when_the_budget_allows(tmp_path):
+    "The rubric's reasoning needs room: with a small budget (tiny, smol) the judge gives scores only, as before issue 20."
+    big = make_judges(make_config('tiny', max_new_tokens=1024), RunDir(tmp_path/'a').create())['strongreject']
+    small = make_judges(make_config('smol'), RunDir(tmp_path/'b').create())['strongreject']
+    assert big.reasoning and big.max_tokens == 512 and 'overall_reasoning' in big.schema['properties']
+    assert not small.reasoning and 'overall_reasoning' not in small.schema['properties']
