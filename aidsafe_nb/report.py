@@ -215,11 +215,16 @@ def plot_tradeoff(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESUL
     if pts.empty: return _nothing(path, 'Safety vs over-refusal', 'no system has both a safety rate and an XSTest rate from validated judges', caveats)
     fig, ax = plt.subplots(figsize=(4.2, 3.6))
     sns.scatterplot(pts, x='over_refusal', y='safety', hue='system', hue_order=_systems(pts.system), s=80, ax=ax, legend=False)
-    seen = {}
-    for r in pts.itertuples():   # stack the labels of points that coincide
-        k = (round(r.over_refusal), round(r.safety)); seen[k] = seen.get(k, -1) + 1
-        ax.annotate(r.system, (r.over_refusal, r.safety), textcoords='offset points', xytext=(-40 if r.over_refusal > 70 else 5, 4 + 10 * seen[k]), fontsize=8)
-    ax.set(xlabel='XSTest over-refusal on safe prompts (%)', ylabel='mean safe-response rate (%)', xlim=(-5, 105), ylim=(-5, 105),
+    ax.set(xlim=(-5, 105), ylim=(-5, 105))
+    per_unit = ax.get_position().height * fig.get_figheight() * 72 / 110   # points per % on the y axis
+    placed = []   # (x, label height in points): labels of nearby points are pushed up until they clear each other
+    for r in pts.sort_values(['safety', 'over_refusal']).itertuples():
+        y = r.safety * per_unit + 4
+        while any(abs(px - r.over_refusal) < 35 and abs(py - y) < 10 for px, py in placed): y += 10
+        placed.append((r.over_refusal, y))
+        ax.annotate(r.system, (r.over_refusal, r.safety), textcoords='offset points', fontsize=8,
+                    xytext=(-45 if r.over_refusal > 70 else 5, y - r.safety * per_unit), arrowprops=dict(arrowstyle='-', lw=0.4, color='grey'))
+    ax.set(xlabel='XSTest over-refusal on safe prompts (%)', ylabel='mean safe-response rate (%)',
            title='Safety vs over-refusal')
     return _save(fig, path, caveats)
 

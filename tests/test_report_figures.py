@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
 import matplotlib; matplotlib.use('Agg')
-import matplotlib.figure
+import matplotlib.figure, matplotlib.text
 
 from aidsafe_nb.config import RunConfig
 from aidsafe_nb.run import RunDir
 from aidsafe_nb.evaluate import RESULT_COLUMNS, COT_METRICS
-from aidsafe_nb.report import make_figures, plot_xstest, render_report, read_extras, token_table
+from aidsafe_nb.report import make_figures, plot_xstest, plot_tradeoff, render_report, read_extras, token_table
 
 SYSTEMS = ['Base', 'SFT_OG', 'SFT_DB', 'DPO', 'DPO_BASELINE', 'RW', 'SaRO']
 
@@ -42,7 +42,8 @@ def saved(monkeypatch):
         name = Path(fname).name.removeprefix('.').replace('.tmp', '')
         self.canvas.draw(); r = self.canvas.get_renderer()
         boxes[name] = ([[t.get_window_extent(r) for t in ax.get_xticklabels() if t.get_text()] for ax in self.axes],
-                       [ax.title.get_window_extent(r) for ax in self.axes if ax.get_title()])
+                       [ax.title.get_window_extent(r) for ax in self.axes if ax.get_title()],
+                       [matplotlib.text.Text.get_window_extent(t, r) for ax in self.axes for t in ax.texts if t.get_text() in SYSTEMS])   # the text, not its arrow
         out[name] = texts
         return orig(self, fname, *a, **kw)
     monkeypatch.setattr(matplotlib.figure.Figure, 'savefig', savefig)
@@ -76,7 +77,7 @@ def _overlaps(boxes) -> list:
 def test_xstest_labels_do_not_overprint(saved, tmp_path):
     _, boxes = saved
     plot_xstest(tiny_results(), tmp_path/'xstest.png')
-    ticks, titles = boxes['xstest.png']
+    ticks, titles, _ = boxes['xstest.png']
     assert sum(map(len, ticks)) >= 7 and not any(_overlaps(t) for t in ticks)   # seven systems, no two tick labels overlap
     assert len(titles) == 4 and not _overlaps(titles)
 
@@ -111,3 +112,14 @@ def test_token_overhead_is_against_conventional_systems():
     t = token_table(r)
     assert 'overhead vs SFT_DB (%)' not in t.index                  # SFT_DB reasons too
     assert t.loc['overhead vs SFT_OG (%)', 'SaRO'] == pytest.approx(100.0) and t.loc['overhead vs Base (%)', 'SaRO'] == pytest.approx(200.0)
+
+
+def test_tradeoff_labels_do_not_overprint(saved, tmp_path):
+    "Seven systems within a few points of each other (a real run's usual picture): every label stays readable."
+    _, boxes = saved
+    r = tiny_results().assign(judge_valid=True)
+    sr = r.metric == 'safe_rate'
+    r.loc[sr, 'value'] = [50.0 + k for k in range(sr.sum())]   # one point apart on the y axis, same x
+    plot_tradeoff(r, tmp_path/'tradeoff.png')
+    labels = boxes['tradeoff.png'][2]
+    assert len(labels) == 7 and not _overlaps(labels)
