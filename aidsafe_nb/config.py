@@ -129,6 +129,10 @@ class RunConfig:
     mmlu_limit: int = 0                  # MMLU questions (0 = all 14,042)
     mmlu_shots: int = 5                  # few-shot examples per MMLU question (0-5)
     eval_temperature: float = 0.0        # [R] decoding for benchmark responses (greedy by default)
+    eval_safety_policies: bool = True    # [R] the evaluation safety judge (LLM judge, or a ShieldGemma classifier) judges against the study's harm policies (`policy_set` without the helpfulness one); False = its own default harm types
+    judge_reads: str = 'reasoning_and_answer'  # [R] what the safety and StrongREJECT rubric judges read of a CoT system's answer: 'reasoning_and_answer' | 'answer' (the final answer only)
+    judge_known_min_recall: float = 0.5  # [R] a safety or rubric judge is trusted only if it recalls at least this share of EACH class of responses with known labels (data/judges/known_responses.jsonl + XSTest human labels); a constant judge recalls none of one class
+    judge2_base_url: str|None = None     # OpenAI-compatible endpoint of `judge2_model` when judge_backend='openai' (None = judge_base_url)
     benchmarks_dir: str|None = None      # offline benchmark copies; None = ../shared/benchmarks if present, else the hub
 
 # %% ../nbs/00_config.ipynb #9a9161a3
@@ -164,7 +168,9 @@ PROFILES: dict[str, dict] = {
                   safety_classifier='google/shieldgemma-2b', target_model='Qwen/Qwen2.5-7B-Instruct',
                   n_prompts=10000, max_new_tokens=1024, num_train_epochs=3.0,
                   stage_max_tokens=dict(_CAPABLE_STAGE_TOKENS),   # issue 20: the 256-token defaults cut most helpful answers
-                  rw_samples=4),                            # [R] SaRO's shortest rejection sampling on: the shortest of 4 accepted RW samples
+                  rw_samples=4,                            # [R] SaRO's shortest rejection sampling on: the shortest of 4 accepted RW samples
+                  # [R] PAPERS.md: two independent pairwise graders; the second from another model family, on its own endpoint
+                  judge2_model='meta-llama/Llama-3.3-70B-Instruct', judge2_base_url='http://localhost:8002/v1'),
 }
 
 # %% ../nbs/00_config.ipynb #3db7802d

@@ -20,7 +20,7 @@ from .vllm_backend import VLLM_MISSING
 from .policies import policies_text
 from .hf import clear_models
 from .train import adapter_path, backend_kwargs, compute_dtype, TrainError
-from .judges import (make_judges, judge_agreement, judge_validity, constant_checks, schema_order_check, validate_refusal_judges,
+from .judges import (make_judges, judge_agreement, judge_validity, constant_checks, schema_order_check, validate_refusal_judges, known_input_checks,
                                human_checks, COT_CRITERIA, JUDGE_VALIDATION_COLUMNS)
 from .benchmarks import BENCHMARKS, BenchmarkUnavailable, get_benchmark, load_benchmark, benchmarks_root
 from .responses import generate_responses, mmlu_prompts, mmlu_choice_logprobs, endpoint_choice_logprobs
@@ -548,16 +548,18 @@ def validate_judges(rd: RunDir, # the run directory
     strmatch_safety = jn.get('safety') == 'strmatch' or getattr(cfg, 'safety_judge', 'llm') == 'strmatch'
     if safety_b and not strmatch_safety:
         j = _judged(rd, systems, safety_b)
-        if 'judge_safe' in j.columns: rows += constant_checks(jn.get('safety', 'safety'), 'safety', [_nan_none(v) for v in j.judge_safe], ms)
+        if 'judge_safe' in j.columns: rows += constant_checks(jn.get('safety', 'safety'), 'safety', [_nan_none(v) for v in j.judge_safe], ms, share_decides=False)
     sr_b = [b for b, k in kinds.items() if k == 'strongreject']
     j = _judged(rd, systems, sr_b) if sr_b else pd.DataFrame()
     if 'sr_refused' in j.columns:
         rows += constant_checks(jn.get('strongreject', 'strongreject'), 'strongreject',
-                                [_nan_none(r) if _nan_none(s) is not None else None for r, s in zip(j.sr_refused, j.sr_score)], ms)
+                                [_nan_none(r) if _nan_none(s) is not None else None for r, s in zip(j.sr_refused, j.sr_score)], ms, share_decides=False)
     xs = [b for b, k in kinds.items() if k == 'xstest']
     j = _judged(rd, systems, xs) if xs else pd.DataFrame()
     if 'xs_llm_judged' in j.columns:
-        rows += constant_checks(jn.get('refusal', 'refusal'), 'refusal', [None if l == 'unparsed' else l for l in j.xs_llm_judged], ms)
+        rows += constant_checks(jn.get('refusal', 'refusal'), 'refusal', [None if l == 'unparsed' else l for l in j.xs_llm_judged], ms, share_decides=False)
+    known = [r for r, on in (('safety', bool(safety_b) and not strmatch_safety), ('strongreject', bool(sr_b))) if on]   # issue 20: degenerate checks on known labels
+    if known: rows += known_input_checks(get_judges(), jn, known, None, cfg.benchmarks_dir, cfg.judge_validation_limit, cfg.seed, cfg.judge_known_min_recall)
     roles = (['strmatch'] if xs else []) + (['safety'] if safety_b and strmatch_safety else [])
     if xs or roles: rows += _human_refusal_checks(cfg, get_judges() if xs else {}, jn, llm=bool(xs), strmatch_roles=roles)
     rows += _cot_checks(rd, jn, ms)
@@ -568,7 +570,8 @@ def validate_judges(rd: RunDir, # the run directory
 # %% ../nbs/09_evaluate.ipynb #6f4a8c96
 EVAL_PARAMS = ('target_model', 'benchmarks', 'eval_limit', 'mmlu_limit', 'mmlu_shots', 'benchmarks_dir', 'max_new_tokens', 'seed',
                'target_backend', 'judge_model', 'judge_backend', 'safety_classifier', 'policy_set', 'load_in_4bit', 'safety_judge', 'judge_structured',
-               'stage_max_tokens', 'wildchat_language', 'wildchat_max_pool')
+               'target_backend', 'judge_model', 'judge_backend', 'safety_classifier', 'policy_set', 'load_in_4bit', 'safety_judge', 'judge_structured',
+               'stage_max_tokens', 'wildchat_language', 'wildchat_max_pool', 'eval_safety_policies', 'judge_reads')
 
 # %% ../nbs/09_evaluate.ipynb #1962d347
 def invalidate_stale(rd: RunDir, # the run directory

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_report.ipynb #4eb3c129
 from __future__ import annotations
-import json, warnings
+import json, textwrap, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 from .config import RunConfig, data_dir
@@ -13,12 +13,14 @@ from .models import model_label
 from .judges import judge_validity
 from .benchmarks import benchmarks_of, headlines, benchmark_title
 from .evaluate import COT_METRICS, RESULT_COLUMNS
-from .scoring import headline_table, relative_gains, relative_gain_cells, paper_table2, valid_rows
+from .scoring import headline_table, relative_gains, relative_gain_cells, paper_table2, valid_rows, SYSTEM_ORDER
+from .evaluate import SYSTEM_NAMES
 
 # %% auto #0
-__all__ = ['SYSTEM_ORDER', 'GAIN_PAIRS', 'PQ_COLUMNS', 'md_table', 'table2', 'gains_table', 'paper_gains', 'paper_table1',
-           'table1', 'plot_benchmarks', 'tradeoff_points', 'plot_tradeoff', 'plot_xstest', 'plot_cot_quality',
-           'make_figures', 'detail_table', 'gate_table', 'read_extras', 'jailbreak_table', 'token_table', 'srs_saving',
+__all__ = ['GAIN_PAIRS', 'MAX_CUT_RATE', 'TOKEN_BASELINES', 'PQ_COLUMNS', 'md_table', 'table2', 'gains_table', 'paper_gains',
+           'paper_table1', 'table1', 'figure_caveats', 'stamp_caveats', 'plot_benchmarks', 'tradeoff_points',
+           'plot_tradeoff', 'plot_xstest', 'plot_cot_quality', 'make_figures', 'detail_table', 'gate_table',
+           'read_extras', 'cut_table', 'train_rows_table', 'jailbreak_table', 'token_table', 'srs_saving',
            'render_report']
 
 # %% ../nbs/10_report.ipynb #4f42512b
@@ -40,8 +42,6 @@ def md_table(df: pd.DataFrame, # the table
     return '\n'.join([head, sep] + body)
 
 # %% ../nbs/10_report.ipynb #344e2da3
-SYSTEM_ORDER = ['Base', 'SFT_OG', 'SFT_DB', 'DPO', 'DPO_BASELINE', 'RW', 'SaRO']
-
 def _systems(systems) -> list[str]:
     "Systems in the paper's order, unknown ones after."
     return [s for s in SYSTEM_ORDER if s in set(systems)] + sorted(set(systems) - set(SYSTEM_ORDER))
@@ -125,7 +125,40 @@ def table1(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUM
     return t
 
 # %% ../nbs/10_report.ipynb #48fe6dd4
-def _save(fig, path) -> Path:
+def _invalid(v) -> bool: return v is False or str(v) == 'False'
+
+def figure_caveats(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
+                   cfg: RunConfig|None = None, # the run's config, if at hand (else the tiny model is recognised in the results)
+                  ) -> list[str]:
+    "The caveats each figure of this run shows in its image: random-weight roles, judges that failed validation, gates not enforced."
+    out = []
+    if cfg is not None: tiny = [r for r, m in (('model under test', cfg.target_model), ('agents', cfg.agent_model), ('judge', cfg.judge_model)) if m == 'tiny']
+    else: tiny = (['model under test'] if (results.get('model', pd.Series(dtype=str)).astype(str) == 'tiny').any() else []) + \
+                 (['judge'] if results.get('judge', pd.Series(dtype=str)).astype(str).str.contains(r'\btiny\b').any() else [])
+    if tiny: out.append(f"RANDOM WEIGHTS ({', '.join(tiny)}: the tiny model): a plumbing check, not a result")
+    if cfg is not None and not getattr(cfg, 'enforce_gates', True): out.append('content gates NOT enforced: trained on rows that failed them')
+    if 'judge_valid' in results.columns:
+        bad = sorted({f'{j} ({r})' for j, r, v in zip(results.judge, results.judge_role, results.judge_valid) if _invalid(v)})
+        if bad: out.append('INVALID judges (failed validation; left out of headline and trade-off, marked where shown): ' + ', '.join(bad))
+    return out
+
+def stamp_caveats(fig, # a matplotlib figure
+                  caveats, # lines to write under it (`figure_caveats`)
+                 ):
+    "Write the caveats under the figure (red, wrapped); other figures of a run (generation, pair quality, losses) can carry them too."
+    if caveats: fig.text(0.0, -0.02, '\n'.join(textwrap.fill(c, 110) for c in caveats), color='firebrick', fontsize=7.5, va='top', ha='left',
+                         transform=fig.transFigure)
+
+def _nothing(path, title: str, reason: str, caveats=()) -> Path:
+    "A figure that says it has nothing to plot, and why."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 1.8)); ax.axis('off')
+    ax.text(0.5, 0.6, title, ha='center', fontsize=11, weight='bold')
+    ax.text(0.5, 0.25, textwrap.fill(f'nothing to plot: {reason}', 80), ha='center', va='center', fontsize=9)
+    return _save(fig, path, caveats)
+
+def _save(fig, path, caveats=()) -> Path:
+    stamp_caveats(fig, caveats)
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.stem}.tmp.png'); fig.savefig(tmp, dpi=120, bbox_inches='tight')
     import matplotlib.pyplot as plt; plt.close(fig)
@@ -144,18 +177,21 @@ def _add_ci_bars(ax, h: pd.DataFrame, order, hue_order):
 # %% ../nbs/10_report.ipynb #60ac4237
 def plot_benchmarks(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
                     path, # the PNG file to write
+                    caveats=None, # lines stamped under the plot (default: `figure_caveats(results)`)
                    ):
     "Grouped bars: headline value (%) per benchmark and system, with bootstrap 95% intervals."
     import seaborn as sns, matplotlib.pyplot as plt
+    caveats = figure_caveats(results) if caveats is None else caveats
     h = headline_table(results)
+    if h.empty: return _nothing(path, 'Headline metric per benchmark', 'no headline metric from a judge that passed validation', caveats)
     h['Benchmark'] = h.benchmark.map(lambda b: benchmark_title(b, short=True))
     order, hue_order = [benchmark_title(b, short=True) for b in headlines() if b in set(h.benchmark)], _systems(h.system)
     fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(order), 3.6))
     sns.barplot(h, x='Benchmark', y='value', hue='system', order=order, hue_order=hue_order, ax=ax, errorbar=None)
     _add_ci_bars(ax, h, order, hue_order)
-    ax.set(ylabel='%', ylim=(0, 105), title='Headline metric per benchmark (Table 2 layout)')
-    ax.legend(title=None, fontsize=8, ncols=len(hue_order))
-    return _save(fig, path)
+    ax.set(ylabel='%', ylim=(0, 105), xlabel='', title='Headline metric per benchmark (Table 2 layout)')
+    ax.legend(title=None, fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1.0), frameon=False)   # beside the plot: never over a bar
+    return _save(fig, path, caveats)
 
 # %% ../nbs/10_report.ipynb #612fe877
 def tradeoff_points(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
@@ -174,16 +210,23 @@ def plot_tradeoff(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESUL
                 ):
     "Scatter: safety (y) against over-refusal (x), one point per system."
     import seaborn as sns, matplotlib.pyplot as plt
+    caveats = figure_caveats(results)
     pts = tradeoff_points(results)
+    if pts.empty: return _nothing(path, 'Safety vs over-refusal', 'no system has both a safety rate and an XSTest rate from validated judges', caveats)
     fig, ax = plt.subplots(figsize=(4.2, 3.6))
     sns.scatterplot(pts, x='over_refusal', y='safety', hue='system', hue_order=_systems(pts.system), s=80, ax=ax, legend=False)
-    seen = {}
-    for r in pts.itertuples():   # stack the labels of points that coincide
-        k = (round(r.over_refusal), round(r.safety)); seen[k] = seen.get(k, -1) + 1
-        ax.annotate(r.system, (r.over_refusal, r.safety), textcoords='offset points', xytext=(-40 if r.over_refusal > 70 else 5, 4 + 10 * seen[k]), fontsize=8)
-    ax.set(xlabel='XSTest over-refusal on safe prompts (%)', ylabel='mean safe-response rate (%)', xlim=(-5, 105), ylim=(-5, 105),
+    ax.set(xlim=(-5, 105), ylim=(-5, 105))
+    per_unit = ax.get_position().height * fig.get_figheight() * 72 / 110   # points per % on the y axis
+    placed = []   # (x, label height in points): labels of nearby points are pushed up until they clear each other
+    for r in pts.sort_values(['safety', 'over_refusal']).itertuples():
+        y = r.safety * per_unit + 4
+        while any(abs(px - r.over_refusal) < 35 and abs(py - y) < 10 for px, py in placed): y += 10
+        placed.append((r.over_refusal, y))
+        ax.annotate(r.system, (r.over_refusal, r.safety), textcoords='offset points', fontsize=8,
+                    xytext=(-45 if r.over_refusal > 70 else 5, y - r.safety * per_unit), arrowprops=dict(arrowstyle='-', lw=0.4, color='grey'))
+    ax.set(xlabel='XSTest over-refusal on safe prompts (%)', ylabel='mean safe-response rate (%)',
            title='Safety vs over-refusal')
-    return _save(fig, path)
+    return _save(fig, path, caveats)
 
 # %% ../nbs/10_report.ipynb #eb7b9e60
 def plot_xstest(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
@@ -193,11 +236,19 @@ def plot_xstest(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_
     import seaborn as sns, matplotlib.pyplot as plt
     x = results[results.benchmark.isin(benchmarks_of(kind='xstest'))].copy()
     x = x[x.metric.str.contains('full_compliance|full_refusal|partial_refusal')]
+    caveats = figure_caveats(results)
+    if x.empty: return _nothing(path, 'XSTest: the three classes', 'no XSTest class rates in the results', caveats)
     x['half'] = x.metric.str.split('_').str[0]; x['class'] = x.metric.str.split('_', n=1).str[1]
+    bad = {j for j, v in zip(x.judge, x.get('judge_valid', pd.Series([None] * len(x), index=x.index))) if _invalid(v)}
+    x['judge'] = [f'{j} (INVALID judge)' if j in bad else j for j in x.judge]
     g = sns.catplot(x, kind='bar', x='system', y='value', hue='class', col='half', row='judge', order=_systems(x.system),
                     hue_order=['full_compliance', 'full_refusal', 'partial_refusal'], height=2.6, aspect=1.3, errorbar=None)
     g.set_axis_labels('', '%'); g.figure.suptitle('XSTest: the three classes', y=1.02)
-    return _save(g.figure, path)
+    g.set_titles('{row_name} | {col_name} prompts', size=8)   # short titles: neighbours never overprint
+    for (row, col), ax in g.axes_dict.items():
+        ax.tick_params(axis='x', labelrotation=90, labelsize=7)   # long system names never run into each other
+        if 'INVALID' in str(row): ax.title.set_color('firebrick')
+    return _save(g.figure, path, caveats)
 
 # %% ../nbs/10_report.ipynb #3f74d230
 def plot_cot_quality(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
@@ -205,23 +256,31 @@ def plot_cot_quality(results: pd.DataFrame, # `eval/results.csv` as a frame (`RE
                     ):
     "Bars: the six CoT-quality scores of LLM_ZS and AIDSAFE (1–5)."
     import seaborn as sns, matplotlib.pyplot as plt
+    caveats = figure_caveats(results)
     c = results[results.benchmark == 'cot_quality']
+    c = c[np.isfinite(pd.to_numeric(c.value, errors='coerce'))]
+    if c.empty:
+        why = 'no CoT was graded' if not (results.benchmark == 'cot_quality').any() else 'every grade was unreadable (no score to average)'
+        return _nothing(path, 'CoT quality (AIDSAFE Table 1 criteria)', why, caveats)
+    bad = 'judge_valid' in c.columns and any(_invalid(v) for v in c.judge_valid)
     fig, ax = plt.subplots(figsize=(7, 3.4))
     sns.barplot(c, x='metric', y='value', hue='system', order=COT_METRICS, hue_order=['LLM_ZS', 'AIDSAFE'], ax=ax, errorbar=None)
-    ax.set(ylim=(0, 5.2), xlabel='', ylabel='score (1–5)', title='CoT quality (AIDSAFE Table 1 criteria)')
+    ax.set(ylim=(0, 5.2), xlabel='', ylabel='score (1–5)', title='CoT quality (AIDSAFE Table 1 criteria)' + (' — INVALID grader' if bad else ''))
+    if bad: ax.title.set_color('firebrick')
     ax.set_xticks(range(len(COT_METRICS)), [m.replace('faithfulness_', 'faithful. ').replace('_', '↔') for m in COT_METRICS], rotation=20, ha='right', fontsize=8)
-    return _save(fig, path)
+    ax.legend(title=None, fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return _save(fig, path, caveats)
 
 # %% ../nbs/10_report.ipynb #19c0d08b
 def make_figures(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
                  folder, # where the PNG files go (a run's `figures/`)
                 ) -> dict[str, Path]:
-    "Every figure the results allow, into `folder`: {name: path}."
+    "Every figure of the run into `folder`: {name: path}; one with no data says `nothing to plot` and why (a run without XSTest gets no XSTest figure)."
     folder, out = Path(folder), {}
-    if not headline_table(results).empty: out['benchmarks'] = plot_benchmarks(results, folder/'benchmarks.png')
-    if not tradeoff_points(results).empty: out['tradeoff'] = plot_tradeoff(results, folder/'tradeoff.png')
+    out['benchmarks'] = plot_benchmarks(results, folder/'benchmarks.png')
+    out['tradeoff'] = plot_tradeoff(results, folder/'tradeoff.png')
     if results.benchmark.isin(benchmarks_of(kind='xstest')).any(): out['xstest'] = plot_xstest(results, folder/'xstest.png')
-    if (results.benchmark == 'cot_quality').any(): out['cot_quality'] = plot_cot_quality(results, folder/'cot_quality.png')
+    out['cot_quality'] = plot_cot_quality(results, folder/'cot_quality.png')
     return out
 
 # %% ../nbs/10_report.ipynb #e74978f4
@@ -296,9 +355,10 @@ def read_extras(rd: RunDir, # the run directory
     "Everything besides results.csv the report shows: gates, judge validation, skipped models, training bases, RW lengths, pair quality."
     val = rd.eval/'judge_validation.csv'
     infos = {p.parent.name: _read_json(p, {}) for p in sorted(Path(rd.models).glob('*/train_info.json'))}
+    reports = {p.parent.name: _read_json(p, {}) for p in sorted(Path(rd.models).glob('*/data_report.json'))}
     rw = Path(rd.data)/'rw.jsonl'
     pq = Path(rd.data)/'pair_quality.csv'
-    return dict(gates=gate_table(rd.data), validation=pd.read_csv(val) if val.exists() and val.stat().st_size else None,
+    return dict(gates=gate_table(rd.data), cuts=cut_table(rd.data), data_reports=reports, validation=pd.read_csv(val) if val.exists() and val.stat().st_size else None,
                 model_skips=_read_json(rd.models/'skipped.json', []), train_info=infos,
                 rw=pd.read_json(rw, lines=True) if rw.exists() and rw.stat().st_size else None,
                 pair_quality=pd.read_csv(pq) if pq.exists() and pq.stat().st_size else None, pair_quality_meta=_read_json(Path(rd.data)/'pair_quality.json', {}),
@@ -316,8 +376,11 @@ def _validation_lines(val: pd.DataFrame|None, results: pd.DataFrame) -> list[str
     "The `## Judge validation` section: every check, and the judges kept out of the headline with the reason."
     L = ['## Judge validation', '',
          'Each judge is checked before its numbers are trusted (`eval/judge_validation.csv`): refusal judges against XSTest\'s human labels '
-         '(Cohen\'s kappa, binary, per label file), every judge for constant verdicts on this run\'s inputs. No human labels for response harm '
-         'are available offline, so an LLM safety judge or rubric judge that passes is only *not degenerate*, not validated against people.', '']
+         '(Cohen\'s kappa, binary, per label file); the safety judge and the StrongREJECT rubric judge on responses with known labels '
+         '(`known_recall:<class>`: the share of each class it gets right, from `data/judges/known_responses.jsonl` and XSTest\'s human labels; '
+         'a constant judge recalls none of one class); the CoT graders for constant verdicts. The verdict mix on the systems\' own answers '
+         '(`majority_share`) is shown for information only: systems that really are safe may be judged 100% safe. The known responses are few and '
+         'not human-rated for harm, so a judge that passes is *not degenerate*, not validated against people.', '']
     if val is None or not len(val): return L + ['_no judge validation in this run_', '']
     info = val.threshold.map(lambda t: t is None or str(t) in ('', 'nan'))   # informational rows (3-class accuracy) decide nothing
     L += [md_table(val.assign(passed=['info' if i else ('yes' if p in (True, 'True') else '**NO**') for p, i in zip(val.passed, info)]), index=False), '']
@@ -327,6 +390,61 @@ def _validation_lines(val: pd.DataFrame|None, results: pd.DataFrame) -> list[str
         L += [f'- `{r}`: {why}' for r, why in bad.items()] + ['']
     else: L += ['Every judge passed its checks.', '']
     return L
+
+# %% ../nbs/10_report.ipynb #f7b3f1a8
+MAX_CUT_RATE = 0.10   # [R] warn when a stage cuts more than this share of its answers at the token budget
+
+def cut_table(data_dir, # a run's `data/` folder (its `*.gates.json` files)
+             ) -> pd.DataFrame:
+    "Per data set and stage: answers, share cut at the token budget (%), the same per prompt kind, and the warning threshold (%)."
+    rows = []
+    for f in sorted(Path(data_dir).glob('*.gates.json')) if Path(data_dir).is_dir() else []:
+        d = _read_json(f, {})
+        stages = d.get('stages', d) if isinstance(d, dict) else {}
+        for stage, s in stages.items():
+            if not isinstance(s, dict) or s.get('cut_rate') is None: continue
+            limit = s.get('max_cut_rate', d.get('max_cut_rate', MAX_CUT_RATE) if isinstance(d, dict) else MAX_CUT_RATE)
+            rows.append({'set': d.get('set', f.name.removesuffix('.gates.json')), 'stage': stage, 'n': s.get('n'), 'cut (%)': 100 * s['cut_rate'],
+                         **{f'cut {k} (%)': 100 * v for k, v in sorted((s.get('cut_rate_by_kind') or {}).items())}, 'limit (%)': 100 * limit})
+    return pd.DataFrame(rows)
+
+def _cut_lines(cuts: pd.DataFrame|None) -> list[str]:
+    "The cut-rate section, with a warning per stage above its limit; nothing when the run recorded no cut rates."
+    if cuts is None or not len(cuts): return []
+    L = ['## Answers cut at the token budget (generated data)', '', 'Share of each stage\'s answers cut at its token budget (`stage_max_tokens`), '
+         'overall and per prompt kind. A cut answer fails the gates and loses its row, and long answers are cut first.', '', md_table(cuts, floatfmt='.1f', index=False), '']
+    over = cuts[cuts['cut (%)'] > cuts['limit (%)']]
+    L += [f"- **warning:** `{r['set']}` stage `{r['stage']}` cut {r['cut (%)']:.1f}% of its answers (limit {r['limit (%)']:.0f}%): raise its budget "
+          f"(`-p stage_max_tokens '{{{r['stage']}: ...}}'`)" for _, r in over.iterrows()]
+    return L + ([''] if len(over) else [])
+
+# %% ../nbs/10_report.ipynb #5ec5d005
+def _prompt_ids(ids) -> set[str]: return {str(i).split('#', 1)[0] for i in ids or []}
+
+def train_rows_table(infos: dict, # `{model: train_info}` (models/<name>/train_info.json)
+                     reports: dict|None = None, # `{model: data_report}` (models/<name>/data_report.json), for the shared prompt ids
+                     model_skips=(), # models/skipped.json: [{model, reason}]
+                    ) -> pd.DataFrame:
+    "Per system: train rows, validation rows, gate pass count, data source, train prompts shared with SFT_DB; a skipped model with its reason."
+    reports, rows = reports or {}, [dict(system='Base', **{'train rows': '–', 'validation rows': '–', 'content gates': '–', 'data': 'not trained (the base model)'})]
+    db = _prompt_ids((reports.get('sft_db') or {}).get('train_ids'))
+    for name in sorted(set(infos) | {s.get('model') for s in model_skips or []} - {None}, key=lambda n: _systems([SYSTEM_NAMES.get(n, n)] + SYSTEM_ORDER).index(SYSTEM_NAMES.get(n, n))):
+        i, skip = infos.get(name) or {}, next((s.get('reason') for s in model_skips or [] if s.get('model') == name), None)
+        g = i.get('gates') if isinstance(i.get('gates'), dict) else {}
+        ids = _prompt_ids((reports.get(name) or {}).get('train_ids'))
+        rows.append(dict(system=SYSTEM_NAMES.get(name, name), **{
+            'train rows': i.get('n_train_rows', i.get('n_train', '–')) if i else '–', 'validation rows': i.get('n_eval_rows', '–') if i else '–',
+            'content gates': f"{g['n_passed']}/{g['n']} passed" if {'n', 'n_passed'} <= set(g) else '–',
+            'data': f'not trained: {skip}' if skip and not i else str(i.get('data_source', '–')),
+            'prompts shared with SFT_DB': f'{len(ids & db)}/{len(ids)}' if ids and db and name != 'sft_db' else '–'}))
+    return pd.DataFrame(rows).fillna('–')
+
+def _train_rows_lines(infos, reports=None, model_skips=()) -> list[str]:
+    "The `## Training data per system` section."
+    if not infos and not model_skips: return []
+    return ['## Training data per system', '', 'Rows each system trained on (train split), after the content gates and the length filter; '
+            '`prompts shared with SFT_DB` says whether a comparison with SFT_DB is on the same prompts.', '',
+            md_table(train_rows_table(infos, reports, model_skips), index=False), '']
 
 # %% ../nbs/10_report.ipynb #0b20b07c
 def _pivot_metric(results: pd.DataFrame, metric: str, benchmarks=None) -> pd.DataFrame:
@@ -345,13 +463,17 @@ def jailbreak_table(results: pd.DataFrame, # `eval/results.csv` as a frame (`RES
     if len(t): t.index = [b.split('/', 1)[1] for b in t.index]; t.index.name = 'template'
     return t
 
+TOKEN_BASELINES = ('SFT_OG', 'Base')   # conventional (non-reasoning) systems; DPO and DPO_BASELINE here start from SFT_DB and reason
+
 def token_table(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
+                baselines=TOKEN_BASELINES, # the conventional systems each system's token overhead is measured against
                ) -> pd.DataFrame:
-    "Mean completion tokens per answer, benchmark × system, plus SaRO's and RW's overhead over SFT_DB (%), averaged over benchmarks."
+    "Mean completion tokens per answer, benchmark × system, plus each system's overhead (%) over each conventional baseline present, averaged over benchmarks."
     t = _pivot_metric(results[~results.benchmark.str.contains('/', regex=False)], 'completion_tokens')
-    if not len(t) or 'SFT_DB' not in t.columns: return t
-    over = {s: float((100 * (t[s] - t['SFT_DB']) / t['SFT_DB']).mean()) for s in ('RW', 'SaRO') if s in t.columns}
-    if over: t.loc['overhead vs SFT_DB (%)'] = pd.Series(over)
+    if not len(t): return t
+    bench = list(t.index)
+    for b in [b for b in baselines if b in t.columns]:
+        t.loc[f'overhead vs {b} (%)'] = pd.Series({s: float((100 * (t.loc[bench, s] - t.loc[bench, b]) / t.loc[bench, b]).mean()) for s in t.columns if s != b})
     return t
 
 # %% ../nbs/10_report.ipynb #4368adee
@@ -370,6 +492,8 @@ def _token_lines(results: pd.DataFrame, rw) -> list[str]:
     t = token_table(results)
     L = ['## Tokens per answer (SaRO\'s cost)', '',
          'Mean completion tokens per answer (reasoning and response). PAPERS.md: SaRO\'s reasoning adds 35–70% tokens over conventional safety alignment; '
+         'the overhead rows compare every system with the conventional (non-reasoning) systems, SFT_OG and Base (DPO and DPO_BASELINE start from SFT_DB '
+         'here and reason too, so they are not conventional baselines); '
          'shortest rejection sampling cuts reasoning tokens by about 40%.', '']
     L += [md_table(t, floatfmt='.1f'), ''] if len(t) else ['_no token counts_', '']
     s = srs_saving(rw)
@@ -494,7 +618,8 @@ def render_report(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESUL
     L = ['# AIDSAFE / SaRO study: results', ''] + _random_note(cfg)
     L += _run_lines(results, cfg, manifest or {}, run_dir) + _base_lines(cfg, x.get('train_info') or {})
     L += _judges_skipped_lines(cfg, judges, skipped, x.get('model_skips') or [])
-    L += _validation_lines(x.get('validation'), results) + _gate_lines(x.get('gates'))
+    L += _validation_lines(x.get('validation'), results) + _gate_lines(x.get('gates')) + _cut_lines(x.get('cuts'))
+    L += _train_rows_lines(x.get('train_info') or {}, x.get('data_reports') or {}, x.get('model_skips') or [])
     L += _table2_lines(results) + _truncation_lines(results) + _token_lines(results, x.get('rw'))
     d = detail_table(results)
     if len(d): L += ['## All metrics (value [95% bootstrap interval] (n))', '', md_table(d, index=False), '']

@@ -342,8 +342,9 @@ def skipped_table(rd: RunDir, # the run directory
 @step('5_evaluate', _JUDGE + ('safety_classifier_4bit', 'judge_structured', 'judge2_model', 'agent_model', 'policy_set', 'max_new_tokens',
                               'stage_max_tokens', 'seed', 'target_model', 'target_backend', 'target_base_url', 'load_in_4bit', 'benchmarks',
                               'eval_models', 'eval_limit', 'mmlu_limit', 'mmlu_shots', 'benchmarks_dir', 'eval_temperature', 'safety_judge',
-                              'judge_min_kappa', 'judge_max_share', 'judge_validation_limit', 'wildchat_language', 'wildchat_max_pool'),
-      ('1_generate', '2_preference', '3_sft', '4_dpo'), outputs=('eval',), reads=('prompts/judges/*', 'prompts/jailbreaks/*', 'reference/*'),
+                              'judge_min_kappa', 'judge_max_share', 'judge_validation_limit', 'wildchat_language', 'wildchat_max_pool',
+                              'eval_safety_policies', 'judge_reads', 'judge_known_min_recall', 'judge2_base_url'),
+      ('1_generate', '2_preference', '3_sft', '4_dpo'), outputs=('eval',), reads=('prompts/judges/*', 'prompts/jailbreaks/*', 'reference/*', 'judges/*'),
       roles=('judge', 'target'))
 def run_evaluate(rd: RunDir, # the run directory
                  cfg: RunConfig, # the run's config
