@@ -104,6 +104,35 @@ def quarantine(self: CallCache,
     con.execute("INSERT INTO quarantine SELECT key, model, stage, text, ?, ? FROM calls WHERE key=?", (clean_text(scrub(reason))[:500], time.time(), key))
     con.execute("DELETE FROM calls WHERE key=?", (key,))
 
+# %% ../nbs/01a_cache.ipynb #9754f5c8
+def _call_row(key, comp, model, stage, request) -> tuple:
+    req = clean_text(scrub(json.dumps(request, ensure_ascii=False, default=str))) if request is not None else None
+    return (key, model, stage, clean_text(comp.text), comp.prompt_tokens, comp.completion_tokens, comp.finish_reason, time.time(), req)
+
+@patch
+def put_many(self: CallCache,
+             rows, # `(key, comp, model, stage, request)` tuples, as `put` takes them
+            ):
+    "Store many successful completions in one transaction."
+    rows = [_call_row(*r) for r in rows]
+    if not rows: return
+    con = self._con()
+    con.execute('BEGIN IMMEDIATE')
+    try: con.executemany("INSERT OR REPLACE INTO calls VALUES (?,?,?,?,?,?,?,?,?)", rows); con.execute('COMMIT')
+    except BaseException: con.execute('ROLLBACK'); raise
+
+@patch
+def put_failures(self: CallCache,
+                 rows, # `(key, comp, model, stage)` tuples, as `put_failure` takes them
+                ):
+    "Record many failed calls in one transaction."
+    rows = [(k, m, s, clean_text(scrub(c.error)), int(c.retryable), time.time()) for k, c, m, s in rows]
+    if not rows: return
+    con = self._con()
+    con.execute('BEGIN IMMEDIATE')
+    try: con.executemany("INSERT INTO failures VALUES (?,?,?,?,?,?)", rows); con.execute('COMMIT')
+    except BaseException: con.execute('ROLLBACK'); raise
+
 # %% ../nbs/01a_cache.ipynb #ca02cf26
 def _readable_rows(path) -> list[tuple]:
     "The rows of `calls` that can still be read from a damaged SQLite file (row by row, skipping damaged ranges)."

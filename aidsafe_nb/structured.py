@@ -77,12 +77,25 @@ def parse_json(text: str, # a model answer
     raise ValueError(f'no parseable JSON object in the answer (starts {text.strip()[:60]!r})')
 
 # %% ../nbs/01b_structured.ipynb #6a33e013
+_VALIDATORS: dict[str, Any] = {}
+
+def _validator(schema: dict):
+    "The checked, compiled validator of `schema` (made once per distinct schema: checking a schema costs ~5 ms, validating ~0.1 ms)."
+    k = json.dumps(schema, sort_keys=True, default=str)
+    v = _VALIDATORS.get(k)
+    if v is None:
+        cls = jsonschema.validators.validator_for(schema)
+        cls.check_schema(schema)
+        if len(_VALIDATORS) >= 256: _VALIDATORS.clear()
+        v = _VALIDATORS[k] = cls(schema)
+    return v
+
 def validate_json(data, # parsed JSON
                   schema: dict, # a JSON schema
                  ) -> str|None:
     "None if `data` matches `schema`, else a short reason."
-    try: jsonschema.validate(data, schema); return None
-    except jsonschema.ValidationError as e: return f"schema: {e.message[:200]} at {'/'.join(map(str, e.absolute_path)) or 'root'}"
+    e = jsonschema.exceptions.best_match(_validator(schema).iter_errors(data))
+    return None if e is None else f"schema: {e.message[:200]} at {'/'.join(map(str, e.absolute_path)) or 'root'}"
 
 # %% ../nbs/01b_structured.ipynb #32ee4f91
 def _check(comp: Completion, schema) -> JsonResult:
@@ -133,7 +146,7 @@ def chat_json(backend: Backend, # any backend (`hf`, `openai`, `vllm`, `fake`)
              ) -> list[JsonResult]:
     "One `JsonResult` per conversation: schema-constrained call, tolerant parse, one batched repair of the failures."
     if not isinstance(schema, dict): raise TypeError(f'schema must be a JSON schema dict, got {type(schema).__name__}')
-    jsonschema.Draft202012Validator.check_schema(schema)
+    _validator(schema)   # checks the schema (once per distinct schema)
     convs = check_conversations(conversations)
     comps = backend.chat(convs, stage=stage, response_format=schema, **sampling)
     results = [_check(c, schema) for c in comps]
