@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, os, sqlite3, threading, time, warnings
 from pathlib import Path
 from fastcore.basics import patch
-from .llm import Completion, clean_text, scrub
+from .llm import Completion, clean_text, scrub, UNDECODABLE
 
 # %% auto #0
 __all__ = ['CallCache']
@@ -65,13 +65,15 @@ def put(self: CallCache,
 def get_many(self: CallCache,
              keys, # request keys (duplicates allowed)
             ) -> dict[str, Completion]:
-    "The cached completions among `keys`."
+    "The cached completions among `keys` (an answer that could not be decoded comes back as its failure, `error` set)."
     out, keys = {}, list(dict.fromkeys(keys))
     for i in range(0, len(keys), 500):
         chunk = keys[i:i+500]
         rows = self._con().execute(f"SELECT key, text, prompt_tokens, completion_tokens, finish_reason FROM calls "
                                    f"WHERE key IN ({','.join('?'*len(chunk))})", chunk).fetchall()
-        for k, text, pt, ct, fr in rows: out[k] = Completion(text or '', pt or 0, ct or 0, cached=True, finish_reason=fr, key=k)
+        for k, text, pt, ct, fr in rows:
+            out[k] = (Completion(error=text or 'undecodable answer', cached=True, finish_reason=fr, key=k) if fr == UNDECODABLE else
+                      Completion(text or '', pt or 0, ct or 0, cached=True, finish_reason=fr, key=k))
     return out
 
 # %% ../nbs/01a_cache.ipynb #a214dbba

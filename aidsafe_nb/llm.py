@@ -11,9 +11,9 @@ from tqdm.auto import tqdm
 from .run import RunDir, Manifest
 
 # %% auto #0
-__all__ = ['SAMPLING_DEFAULTS', 'USAGE_KEYS', 'Completion', 'sampling_params', 'seed_of', 'request_key', 'clean_text',
-           'register_secret', 'scrub', 'check_conversations', 'Progress', 'progress', 'terminal_progress', 'Backend',
-           'record_usage']
+__all__ = ['UNDECODABLE', 'SAMPLING_DEFAULTS', 'USAGE_KEYS', 'Completion', 'sampling_params', 'seed_of', 'request_key',
+           'clean_text', 'register_secret', 'scrub', 'check_conversations', 'Progress', 'progress', 'terminal_progress',
+           'Backend', 'record_usage']
 
 # %% ../nbs/01_llm.ipynb #423b7cef
 @dataclass
@@ -24,9 +24,11 @@ class Completion:
     completion_tokens: int = 0      # tokens generated
     cached: bool = False            # answered from the call cache, not sent
     error: str|None = None          # why the call failed (None: it succeeded)
-    finish_reason: str|None = None  # the backend's: 'stop', 'length', or 'length_closed' (cut, then closed by the grammar)
+    finish_reason: str|None = None  # the backend's: 'stop', 'length', 'length_closed' (cut, then closed by the grammar), or `UNDECODABLE`
     retryable: bool = False       # the call failed for a non-content reason (transport, server, auth): a rerun sends it again
     key: str|None = field(default=None, compare=False, repr=False)   # the request key (set by `Backend.chat`)
+
+UNDECODABLE = 'undecodable'   # `finish_reason` of an answer that came back but could not be decoded: a final failure, cached like an answer
 
 # %% ../nbs/01_llm.ipynb #dc498dfd
 SAMPLING_DEFAULTS = dict(max_tokens=256, temperature=0.7, top_p=0.95, seed=0, stop=None, response_format=None)
@@ -297,8 +299,12 @@ def chat(self: Backend, conversations, # a list of conversations (see `check_con
         for i2 in todo_keys[keys[i]]: out[i2] = comp
         self._count(stage, calls=1, errors=int(comp.error is not None), retryable_errors=int(comp.error is not None and comp.retryable),
                     prompt_tokens=comp.prompt_tokens, completion_tokens=comp.completion_tokens)
-        if comp.error is None: writer.add((keys[i], comp, self.name, stage, {'messages': convs[i], 'sampling': {**s, 'seed': seed_of(s, i)}}), True)
-        else: writer.add((keys[i], comp, self.name, stage), False)
+        req = {'messages': convs[i], 'sampling': {**s, 'seed': seed_of(s, i)}}
+        if comp.error is None: writer.add((keys[i], comp, self.name, stage, req), True)
+        else:
+            writer.add((keys[i], comp, self.name, stage), False)
+            if comp.finish_reason == UNDECODABLE:   # final: cached (its reason as the text), so a rerun does not send it again
+                writer.add((keys[i], dataclasses.replace(comp, text=comp.error), self.name, stage, req), True)
         prog.update(len(todo_keys[keys[i]]))
     try:
         run_s = {**s, 'seed': [s['seed'][i] for i in uniq]} if isinstance(s['seed'], list) else s

@@ -11,8 +11,8 @@ import jsonschema
 from .llm import Backend, Completion, check_conversations
 
 # %% auto #0
-__all__ = ['MAX_JSON_CHARS', 'MAX_JSON_DEPTH', 'REPAIR_PROMPT', 'JsonResult', 'response_schema', 'parse_json', 'validate_json',
-           'chat_json', 'schema_example']
+__all__ = ['MAX_JSON_CHARS', 'MAX_JSON_DEPTH', 'REPAIR_PROMPT', 'JsonResult', 'response_schema', 'parse_json', 'close_json',
+           'validate_json', 'chat_json', 'schema_example']
 
 # %% ../nbs/01b_structured.ipynb #b50c8b5c
 @dataclass
@@ -76,6 +76,45 @@ def parse_json(text: str, # a model answer
                 except (json.JSONDecodeError, RecursionError): continue
     raise ValueError(f'no parseable JSON object in the answer (starts {text.strip()[:60]!r})')
 
+# %% ../nbs/01b_structured.ipynb #96648204
+def _scan(text: str) -> tuple[list[str], bool, list[int]]:
+    "(open brackets, inside a string at the end, cut points): cut points are the offsets of `,` `{` `[` outside strings."
+    stack, in_str, esc, cuts = [], False, False, []
+    for i, ch in enumerate(text):
+        if in_str:
+            if esc: esc = False
+            elif ch == '\\': esc = True
+            elif ch == '"': in_str = False
+        elif ch == '"': in_str = True
+        elif ch in '{[': stack.append(ch); cuts.append(i + 1)
+        elif ch in '}]':
+            if stack: stack.pop()
+        elif ch == ',': cuts.append(i)
+    return stack, in_str, cuts
+
+def _closed(text: str) -> str:
+    "`text` with an open string ended and its open brackets closed (no other change)."
+    stack, in_str, _ = _scan(text)
+    if in_str:
+        text = re.sub(r'\\u[0-9a-fA-F]{0,3}$|\\$', '', text) + '"'
+    return text + ''.join('}' if b == '{' else ']' for b in reversed(stack))
+
+def close_json(text: str, # an answer cut at the token budget (its JSON starts with `{` or `[`)
+               tries: int = 40, # cut points tried, from the end
+              ):
+    "The parsed JSON of `text` closed as the `hf` grammar would close it (None when no closing parses)."
+    if not isinstance(text, str) or len(text) > MAX_JSON_CHARS: return None
+    start = min([i for i in (text.find('{'), text.find('[')) if i >= 0], default=-1)
+    if start < 0: return None
+    body = text[start:]
+    if _json_depth(body) > MAX_JSON_DEPTH: return None
+    dec = json.JSONDecoder(strict=False)
+    _, _, cuts = _scan(body)
+    for cand in [body, *[body[:c] for c in reversed(cuts[-tries:])]]:
+        try: return _clean_strings(dec.decode(_closed(cand.rstrip())))
+        except (json.JSONDecodeError, RecursionError): continue
+    return None
+
 # %% ../nbs/01b_structured.ipynb #6a33e013
 _VALIDATORS: dict[str, Any] = {}
 
@@ -98,11 +137,30 @@ def validate_json(data, # parsed JSON
     return None if e is None else f"schema: {e.message[:200]} at {'/'.join(map(str, e.absolute_path)) or 'root'}"
 
 # %% ../nbs/01b_structured.ipynb #32ee4f91
+def _fill_required(data, schema: dict):
+    "`data` (a closed cut answer) with each missing required property added as its schema's smallest value, as a grammar closure would."
+    if not isinstance(data, dict) or not isinstance(schema, dict) or schema.get('type', 'object') != 'object': return data
+    props = schema.get('properties', {})
+    for k in schema.get('required', []):
+        if k not in data:
+            s = props.get(k, {})
+            t = s.get('type', 'string'); t = t[0] if isinstance(t, list) else t
+            data[k] = (s['enum'][0] if 'enum' in s else s['const'] if 'const' in s else
+                       {'string': '', 'array': [], 'boolean': False, 'integer': s.get('minimum', 0), 'number': s.get('minimum', 0),
+                        'object': {}, 'null': None}.get(t, ''))
+        data[k] = _fill_required(data[k], props.get(k, {}))
+    return data
+
 def _check(comp: Completion, schema) -> JsonResult:
     "Parse and validate one completion; whatever the text holds, the outcome is a `JsonResult`, never an exception."
     fr = comp.finish_reason
     if comp.error is not None: return JsonResult(None, f'backend error: {comp.error}', comp.text, finish_reason=fr)
-    try: data = parse_json(comp.text)
+    try:
+        if fr == 'length':   # cut at the token budget: closed as the hf grammar closes it, never read from an inner object
+            data = close_json(comp.text)
+            if data is None: raise ValueError(f'cut at the token limit and cannot be closed (starts {str(comp.text).strip()[:60]!r})')
+            data, fr = _fill_required(data, schema), 'length_closed'
+        else: data = parse_json(comp.text)
     except ValueError as e: return JsonResult(None, f'invalid JSON: {e}', comp.text, finish_reason=fr)
     except Exception as e: return JsonResult(None, f'unparseable answer ({type(e).__name__}: {str(e)[:120]})', comp.text, finish_reason=fr)
     try: err = validate_json(data, schema)
@@ -152,7 +210,8 @@ def chat_json(backend: Backend, # any backend (`hf`, `openai`, `vllm`, `fake`)
     results = [_check(c, schema) for c in comps]
     _quarantine_unusable(backend, comps, results)
     results = [_settle(r, normalize, lenient, readable) for r in results]
-    bad = [i for i, r in enumerate(results) if r.error is not None and not r.readable and not r.error.startswith('backend error')]
+    bad = [i for i, r in enumerate(results) if r.error is not None and not r.readable and not r.error.startswith('backend error')
+           and r.finish_reason != 'length']   # an answer cut at the budget that cannot be closed: a repair would be cut again
     if repair and bad:
         fix = [convs[i] + [{'role': 'assistant', 'content': results[i].raw[:20_000]},
                            {'role': 'user', 'content': REPAIR_PROMPT.format(reason=results[i].error, schema=json.dumps(schema))}] for i in bad]
