@@ -8,7 +8,7 @@ import json, re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 import jsonschema
-from .llm import Backend, Completion, check_conversations
+from .llm import Backend, Completion, check_conversations, SAMPLING_DEFAULTS
 
 # %% auto #0
 __all__ = ['MAX_JSON_CHARS', 'MAX_JSON_DEPTH', 'REPAIR_PROMPT', 'JsonResult', 'response_schema', 'parse_json', 'close_json',
@@ -25,6 +25,7 @@ class JsonResult:
     finish_reason: str|None = None   # the backend's: 'length' means the token limit cut (and, with a grammar, closed) the answer
     readable: bool = False    # not usable JSON, but the caller's `readable(raw)` check accepts the text (kept as text in `raw`, not repaired)
     attempts: list = field(default_factory=list, compare=False, repr=False)   # the trace: `dict(raw, error, finish_reason)` per answer (first, then the repair's)
+    parsed: Any = field(default=None, compare=False, repr=False)   # the parsed JSON before the schema check (what `lenient` reads)
 
 # %% ../nbs/01b_structured.ipynb #c3e771e3
 def response_schema(response_format, # None, a bare JSON schema, `{'type': 'json_schema', ...}` or `{'type': 'json_object'}`
@@ -165,7 +166,7 @@ def _check(comp: Completion, schema) -> JsonResult:
     except Exception as e: return JsonResult(None, f'unparseable answer ({type(e).__name__}: {str(e)[:120]})', comp.text, finish_reason=fr)
     try: err = validate_json(data, schema)
     except Exception as e: err = f'unparseable answer (schema check raised {type(e).__name__}: {str(e)[:120]})'
-    return JsonResult(None if err else data, err, comp.text, finish_reason=fr)
+    return JsonResult(None if err else data, err, comp.text, finish_reason=fr, parsed=data)
 
 # %% ../nbs/01b_structured.ipynb #987a6c14
 REPAIR_PROMPT = ("Your previous reply could not be used ({reason}). Reply again with ONLY a JSON value that matches this JSON schema, "
@@ -183,7 +184,7 @@ def _settle(r: JsonResult, normalize=None, lenient: bool = False, readable=None)
     "`r` under the caller's hooks (see `chat_json`), with its attempt added to the trace."
     err = r.error or ''
     if normalize is not None and not err.startswith('backend error') and (r.data is not None or (lenient and err.startswith('schema'))):
-        data = r.data if r.data is not None else parse_json(r.raw)     # a schema failure parsed fine
+        data = r.data if r.data is not None else r.parsed if r.parsed is not None else parse_json(r.raw)   # a schema failure parsed fine
         try: r = replace(r, data=normalize(data), error=None)
         except (ValueError, TypeError, AttributeError) as e: r = replace(r, data=None, error=f'unusable answer: {e}')
     if r.error is not None and readable is not None and not r.error.startswith('backend error') and readable(r.raw or ''): r = replace(r, readable=True)
@@ -210,8 +211,9 @@ def chat_json(backend: Backend, # any backend (`hf`, `openai`, `vllm`, `fake`)
     results = [_check(c, schema) for c in comps]
     _quarantine_unusable(backend, comps, results)
     results = [_settle(r, normalize, lenient, readable) for r in results]
+    more = (repair_sampling or {}).get('max_tokens', 0) > sampling.get('max_tokens', SAMPLING_DEFAULTS['max_tokens'])
     bad = [i for i, r in enumerate(results) if r.error is not None and not r.readable and not r.error.startswith('backend error')
-           and r.finish_reason != 'length']   # an answer cut at the budget that cannot be closed: a repair would be cut again
+           and (more or r.finish_reason not in ('length', 'length_closed'))]   # a cut answer's repair at the same budget would be cut again
     if repair and bad:
         fix = [convs[i] + [{'role': 'assistant', 'content': results[i].raw[:20_000]},
                            {'role': 'user', 'content': REPAIR_PROMPT.format(reason=results[i].error, schema=json.dumps(schema))}] for i in bad]
