@@ -47,7 +47,8 @@ def backend_for(cfg: RunConfig, # the run configuration
     if kind == 'hf': opts = dict(model=model, load_in_4bit=four, batch_size=cfg.gen_batch_size, prefix_reuse=cfg.prefix_reuse)
     elif kind == 'openai':
         if not url: raise ValueError(f"{role}_backend='openai' needs {role}_base_url (an OpenAI-compatible endpoint)")
-        opts = dict(model=model, base_url=url, max_concurrency=cfg.max_concurrency, api_key_env=getattr(cfg, 'api_key_env', 'OPENAI_API_KEY'))
+        opts = dict(model=model, base_url=url, max_concurrency=cfg.max_concurrency, api_key_env=getattr(cfg, 'api_key_env', 'OPENAI_API_KEY'),
+                    timeout=getattr(cfg, 'request_timeout', 600.0))
         if probe: probe_endpoint(url, options.get('model', model), opts['api_key_env'], role)
     elif kind == 'vllm': opts = dict(model=model)
     else: raise ValueError(f'unknown backend kind {kind!r} for role {role!r}')

@@ -4,10 +4,10 @@
 
 # %% ../nbs/01a_cache.ipynb #2ea88776
 from __future__ import annotations
-import json, os, sqlite3, threading, time, warnings
+import json, os, re, sqlite3, struct, sys, threading, time, warnings
 from pathlib import Path
 from fastcore.basics import patch
-from .llm import Completion, clean_text, scrub
+from .llm import Completion, clean_text, scrub, UNDECODABLE
 
 # %% auto #0
 __all__ = ['CallCache']
@@ -65,13 +65,15 @@ def put(self: CallCache,
 def get_many(self: CallCache,
              keys, # request keys (duplicates allowed)
             ) -> dict[str, Completion]:
-    "The cached completions among `keys`."
+    "The cached completions among `keys` (an answer that could not be decoded comes back as its failure, `error` set)."
     out, keys = {}, list(dict.fromkeys(keys))
     for i in range(0, len(keys), 500):
         chunk = keys[i:i+500]
         rows = self._con().execute(f"SELECT key, text, prompt_tokens, completion_tokens, finish_reason FROM calls "
                                    f"WHERE key IN ({','.join('?'*len(chunk))})", chunk).fetchall()
-        for k, text, pt, ct, fr in rows: out[k] = Completion(text or '', pt or 0, ct or 0, cached=True, finish_reason=fr, key=k)
+        for k, text, pt, ct, fr in rows:
+            out[k] = (Completion(error=text or 'undecodable answer', cached=True, finish_reason=fr, key=k) if fr == UNDECODABLE else
+                      Completion(text or '', pt or 0, ct or 0, cached=True, finish_reason=fr, key=k))
     return out
 
 # %% ../nbs/01a_cache.ipynb #a214dbba
@@ -104,6 +106,35 @@ def quarantine(self: CallCache,
     con.execute("INSERT INTO quarantine SELECT key, model, stage, text, ?, ? FROM calls WHERE key=?", (clean_text(scrub(reason))[:500], time.time(), key))
     con.execute("DELETE FROM calls WHERE key=?", (key,))
 
+# %% ../nbs/01a_cache.ipynb #9754f5c8
+def _call_row(key, comp, model, stage, request) -> tuple:
+    req = clean_text(scrub(json.dumps(request, ensure_ascii=False, default=str))) if request is not None else None
+    return (key, model, stage, clean_text(comp.text), comp.prompt_tokens, comp.completion_tokens, comp.finish_reason, time.time(), req)
+
+@patch
+def put_many(self: CallCache,
+             rows, # `(key, comp, model, stage, request)` tuples, as `put` takes them
+            ):
+    "Store many successful completions in one transaction."
+    rows = [_call_row(*r) for r in rows]
+    if not rows: return
+    con = self._con()
+    con.execute('BEGIN IMMEDIATE')
+    try: con.executemany("INSERT OR REPLACE INTO calls VALUES (?,?,?,?,?,?,?,?,?)", rows); con.execute('COMMIT')
+    except BaseException: con.execute('ROLLBACK'); raise
+
+@patch
+def put_failures(self: CallCache,
+                 rows, # `(key, comp, model, stage)` tuples, as `put_failure` takes them
+                ):
+    "Record many failed calls in one transaction."
+    rows = [(k, m, s, clean_text(scrub(c.error)), int(c.retryable), time.time()) for k, c, m, s in rows]
+    if not rows: return
+    con = self._con()
+    con.execute('BEGIN IMMEDIATE')
+    try: con.executemany("INSERT INTO failures VALUES (?,?,?,?,?,?)", rows); con.execute('COMMIT')
+    except BaseException: con.execute('ROLLBACK'); raise
+
 # %% ../nbs/01a_cache.ipynb #ca02cf26
 def _readable_rows(path) -> list[tuple]:
     "The rows of `calls` that can still be read from a damaged SQLite file (row by row, skipping damaged ranges)."
@@ -124,6 +155,84 @@ def _readable_rows(path) -> list[tuple]:
     con.close()
     return rows
 
+# %% ../nbs/01a_cache.ipynb #64cdf7aa
+def _varint(b: bytes, i: int) -> tuple[int, int]:
+    "(value, next offset) of the SQLite varint at `b[i]`."
+    v = 0
+    for k in range(9):
+        if i + k >= len(b): raise IndexError('varint past the end')
+        c = b[i + k]
+        if k == 8: return (v << 8) | c, i + 9
+        v = (v << 7) | (c & 0x7f)
+        if c < 0x80: return v, i + k + 1
+    return v, i + 9
+
+def _record(payload: bytes) -> list:
+    "The column values of a record, as far as `payload` holds whole columns (a cut payload gives the leading columns)."
+    hsize, i = _varint(payload, 0)
+    types, out, pos = [], [], hsize
+    while i < min(hsize, len(payload)):
+        t, i = _varint(payload, i); types.append(t)
+    for t in types:
+        n = {0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 5: 6, 6: 8, 7: 8, 8: 0, 9: 0}.get(t, (t - 12) // 2 if t >= 12 else 0)
+        if pos + n > len(payload): break
+        raw = payload[pos:pos + n]; pos += n
+        if t == 0: out.append(None)
+        elif 1 <= t <= 6: out.append(int.from_bytes(raw, 'big', signed=True))
+        elif t == 7: out.append(struct.unpack('>d', raw)[0])
+        elif t in (8, 9): out.append(t - 8)
+        elif t >= 13 and t % 2: out.append(raw.decode('utf-8', 'replace'))
+        else: out.append(raw)
+    return out
+
+_HEX64 = re.compile(r'[0-9a-f]{64}')
+
+def _page_rows(path) -> list[tuple]:
+    "The `calls` rows found by reading every table-leaf page of a (damaged) SQLite file and of its `-wal`, without SQL."
+    try: data = Path(path).read_bytes()
+    except OSError: return []
+    if len(data) < 100 or not data.startswith(b'SQLite format 3\x00'): return []
+    ps = int.from_bytes(data[16:18], 'big'); ps = 65536 if ps == 1 else ps
+    if ps < 512 or ps & (ps - 1): return []
+    usable = ps - data[20]
+    pages = {n + 1: data[n*ps:(n + 1)*ps] for n in range(len(data) // ps)}
+    wal = Path(f'{path}-wal')
+    if wal.exists():   # later images of a page (committed or not) override the main file's
+        w = wal.read_bytes()
+        for off in range(32, len(w) - 24 - ps + 1, 24 + ps):
+            pno = int.from_bytes(w[off:off + 4], 'big')
+            if pno: pages[pno] = w[off + 24:off + 24 + ps]
+    rows, X = {}, usable - 35
+    M = (usable - 12) * 32 // 255 - 23
+    for pno, page in pages.items():
+        h = 100 if pno == 1 else 0
+        if len(page) < h + 8 or page[h] != 0x0D: continue
+        try:
+            for c in range(int.from_bytes(page[h + 3:h + 5], 'big')):
+                ptr = int.from_bytes(page[h + 8 + 2*c:h + 10 + 2*c], 'big')
+                if not h + 8 <= ptr < len(page): continue
+                P, i = _varint(page, ptr); _, i = _varint(page, i)
+                if P <= X: payload = page[i:i + P]
+                else:
+                    K = M + (P - M) % (usable - 4); local = K if K <= X else M
+                    payload, nxt, seen = bytearray(page[i:i + local]), int.from_bytes(page[i + local:i + local + 4], 'big'), set()
+                    while nxt and nxt in pages and nxt not in seen and len(payload) < P:
+                        seen.add(nxt); op = pages[nxt]
+                        payload += op[4:usable]; nxt = int.from_bytes(op[:4], 'big')
+                    payload = bytes(payload[:P])
+                v = _record(payload)
+                if len(v) >= 8 and isinstance(v[0], str) and _HEX64.fullmatch(v[0]) and isinstance(v[3], str) \
+                        and all(isinstance(x, int) or x is None for x in v[4:6]) and isinstance(v[7], (float, int)):
+                    rows.setdefault(v[0], tuple(v[:8]))
+        except (IndexError, ValueError, struct.error): continue
+    return list(rows.values())
+
+# %% ../nbs/01a_cache.ipynb #3aa9c4c1
+def _warn(msg: str):
+    "A warning that reaches the terminal even from a notebook kernel (the real stderr), and Python's warnings."
+    print(f'aidsafe: WARNING: {msg}', file=sys.__stderr__ or sys.stderr, flush=True)
+    warnings.warn(msg)
+
 @patch
 def _salvage(self: CallCache, err):
     "Move an unreadable cache file aside and start a fresh one holding the answers that could still be read."
@@ -131,7 +240,10 @@ def _salvage(self: CallCache, err):
     self._local = threading.local()
     for suffix in ('', '-wal', '-shm'):
         if Path(f'{self.path}{suffix}').exists(): os.replace(f'{self.path}{suffix}', f'{bad}{suffix}')
-    rows = _readable_rows(bad)
+    found = {r[0]: r for r in _page_rows(bad)}
+    found.update({r[0]: r for r in _readable_rows(bad)})   # what SQL can read wins
+    rows = [r for r in found.values() if isinstance(r[0], str)]
     self._create()
     self._con().executemany("INSERT OR IGNORE INTO calls VALUES (?,?,?,?,?,?,?,?,NULL)", rows)
-    warnings.warn(f"call cache {self.path} could not be read ({err}); moved it to {bad.name} and salvaged {len(rows)} readable answers")
+    _warn(f"call cache {self.path} could not be read ({err}); moved it to {bad.name} and salvaged {len(rows)} readable answers "
+          f"(the other calls are sent again)")

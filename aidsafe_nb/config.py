@@ -62,6 +62,7 @@ class RunConfig:
     target_backend: str = 'hf'           # how step 5 runs the systems under test: hf (one base in process, adapters switched) | openai (one endpoint serving the base as `target_model` and each adapter by its system name, e.g. `vllm serve --enable-lora`; see `evaluate.serve_command`) | vllm (in process)
     target_base_url: str = 'http://localhost:8001/v1'  # the endpoint for target_backend='openai' (key: api_key_env); port 8001 leaves 8000 to an agent/judge server
     max_concurrency: int = 32            # in-flight requests for the openai backend
+    request_timeout: float = 600.0       # seconds an openai-backend request may take, queueing at the server included (a busy vLLM server can hold one for minutes); a timeout is a transport failure, retried
     gen_batch_size: int = 16             # prompts per forward batch for the hf backend
     prefix_reuse: bool = True            # hf backend: compute the prompts' common token prefix (the policy block) once and refill finished batch slots; False = static batches (same greedy results)
     torch_threads: int = 0               # CPU threads for torch; 0 = from the machine (its cores less its current load), see `set_torch_threads`
@@ -245,6 +246,7 @@ _RANGES = {   # name: (low, high, low included, high included)
     **{n: (0, _INF, True, True) for n in ('pair_min_gap', 'eval_limit', 'mmlu_limit', 'eval_steps', 'judge_validation_limit',
                                          'baseline_samples', 'torch_threads')},
     'seed': (0, 2**32 - 1, True, True), 'mmlu_shots': (0, 5, True, True),
+    'request_timeout': (0, _INF, False, True),
 }
 
 def _range_text(lo, hi, lo_in, hi_in) -> str:

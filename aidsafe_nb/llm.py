@@ -4,15 +4,16 @@
 
 # %% ../nbs/01_llm.ipynb #71123916
 from __future__ import annotations
-import dataclasses, hashlib, json, os, re, sys, threading, time
+import contextlib, dataclasses, hashlib, json, os, re, sys, threading, time
 from dataclasses import dataclass, field
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 from .run import RunDir, Manifest
 
 # %% auto #0
-__all__ = ['SAMPLING_DEFAULTS', 'USAGE_KEYS', 'Completion', 'sampling_params', 'seed_of', 'request_key', 'clean_text',
-           'register_secret', 'scrub', 'check_conversations', 'Backend', 'record_usage']
+__all__ = ['UNDECODABLE', 'SAMPLING_DEFAULTS', 'USAGE_KEYS', 'Completion', 'sampling_params', 'seed_of', 'request_key',
+           'clean_text', 'register_secret', 'scrub', 'check_conversations', 'Progress', 'progress', 'terminal_progress',
+           'Backend', 'record_usage']
 
 # %% ../nbs/01_llm.ipynb #423b7cef
 @dataclass
@@ -23,9 +24,11 @@ class Completion:
     completion_tokens: int = 0      # tokens generated
     cached: bool = False            # answered from the call cache, not sent
     error: str|None = None          # why the call failed (None: it succeeded)
-    finish_reason: str|None = None  # the backend's: 'stop', 'length', or 'length_closed' (cut, then closed by the grammar)
+    finish_reason: str|None = None  # the backend's: 'stop', 'length', 'length_closed' (cut, then closed by the grammar), or `UNDECODABLE`
     retryable: bool = False       # the call failed for a non-content reason (transport, server, auth): a rerun sends it again
     key: str|None = field(default=None, compare=False, repr=False)   # the request key (set by `Backend.chat`)
+
+UNDECODABLE = 'undecodable'   # `finish_reason` of an answer that came back but could not be decoded: a final failure, cached like an answer
 
 # %% ../nbs/01_llm.ipynb #dc498dfd
 SAMPLING_DEFAULTS = dict(max_tokens=256, temperature=0.7, top_p=0.95, seed=0, stop=None, response_format=None)
@@ -104,19 +107,127 @@ def check_conversations(conversations, # a list of conversations, each a non-emp
 # %% ../nbs/01_llm.ipynb #ba09bdd8
 USAGE_KEYS = ('calls', 'chat_calls', 'cached', 'prompt_tokens', 'completion_tokens', 'errors', 'retryable_errors')
 
-# %% ../nbs/01_llm.ipynb #a528c876
-def _progress_line(be, stage: str, n: int, n_todo: int, out=None, seconds: float = 0.0):
-    "Print `[model:stage] ...` to the real stderr when `AIDSAFE_PROGRESS` is set and requests are sent (start and end)."
-    if not os.environ.get('AIDSAFE_PROGRESS') or not n_todo: return
-    if out is None: msg = f'sending {n_todo} of {n} requests ({n - n_todo} cached)'
-    else:
-        errs = sum(o.error is not None for o in out)
-        msg = f'{n} requests done in {seconds:.1f}s ({n - n_todo} cached, {errs} failed)'
-    print(f'  [{be.kind}:{be.name}:{stage}] {msg}', file=sys.__stderr__, flush=True)
+# %% ../nbs/01_llm.ipynb #5fbcc5ae
+def _fmt_s(s: float) -> str:
+    "Seconds as `42s`, `3m05s` or `2h07m`."
+    s = max(0, int(round(s)))
+    return f'{s}s' if s < 60 else f'{s//60}m{s%60:02d}s' if s < 3600 else f'{s//3600}h{s%3600//60:02d}m'
+
+def _terminal_every() -> float|None:
+    "Seconds between terminal progress lines (None: no lines), from `AIDSAFE_PROGRESS`."
+    v = os.environ.get('AIDSAFE_PROGRESS', '').strip()
+    if not v or v in ('0', 'false', 'False'): return None
+    try: x = float(v)
+    except ValueError: return 10.0
+    return x if x > 1 else 10.0
+
+class Progress:
+    "A long job's progress: a tqdm bar plus, with `AIDSAFE_PROGRESS` set, `[desc] n/total unit (p%) rate, ETA` lines on the real stderr."
+    def __init__(self, total: int|None = None, # the number of items (None: unknown)
+                 desc: str = '', # what is shown, e.g. `openai:MODEL:intents` or `train:sft_og`
+                 unit: str = 'it', # what is counted
+                 every: float|None = None, # seconds between terminal lines (None: from `AIDSAFE_PROGRESS`, default 10 s)
+                 initial: int = 0, # items already done (e.g. answered from the cache)
+                 bar: bool = True, # show a tqdm bar too
+                 iterable=None, # iterate this (see `progress`)
+                ):
+        self.total, self.desc, self.unit, self.n, self.initial, self.iterable = total, desc, unit, initial, initial, iterable
+        env = _terminal_every()
+        self.every = every if every is not None and env is not None else env
+        self.t0 = self.last = time.monotonic()
+        self._lock, self.closed = threading.Lock(), False
+        self.bar = tqdm(total=total, initial=initial, desc=desc, unit=unit, leave=False) if bar else None
+    @property
+    def rate(self) -> float:
+        "Items per second since the start (items done before it not counted)."
+        dt = time.monotonic() - self.t0
+        return (self.n - self.initial) / dt if dt > 0 else 0.0
+    @property
+    def eta(self) -> float|None:
+        "Seconds left at the current rate (None when unknown)."
+        r = self.rate
+        return (self.total - self.n) / r if self.total is not None and r > 0 else None
+    def line(self) -> str:
+        "The terminal line for the current state."
+        tot = f'/{self.total}' if self.total is not None else ''
+        pct = f' ({100*self.n/self.total:.0f}%)' if self.total else ''
+        eta = f', ETA {_fmt_s(self.eta)}' if self.eta is not None else ''
+        return f'  [{self.desc}] {self.n}{tot} {self.unit}{pct} {self.rate:.1f} {self.unit}/s{eta}'
+    def write(self, msg: str):
+        "Write `msg` to the terminal (real stderr) and to `AIDSAFE_PROGRESS_FILE`, if terminal progress is on."
+        if self.every is None: return
+        print(msg, file=sys.__stderr__ or sys.stderr, flush=True)
+        if (f := os.environ.get('AIDSAFE_PROGRESS_FILE')):
+            try:
+                with open(f, 'a', encoding='utf-8') as fh: fh.write(msg + '\n')
+            except OSError: pass
+    def update(self, n: int = 1, # items just finished
+              ):
+        "Count `n` more items (thread-safe); a terminal line when `every` seconds have passed."
+        with self._lock:
+            self.n += n
+            if self.bar is not None: self.bar.update(n)
+            now = time.monotonic()
+            due = self.every is not None and now - self.last >= self.every and not self.closed
+            if due: self.last = now
+        if due: self.write(self.line())
+    def set_total(self, total: int|None, # the new total
+                 ):
+        with self._lock:
+            self.total = total
+            if self.bar is not None: self.bar.total = total; self.bar.refresh()
+    def close(self, msg: str|None = None, # the final terminal line (default: `done in ... (rate)`)
+             ):
+        "Close the bar and write the final line (once)."
+        with self._lock:
+            if self.closed: return
+            self.closed = True
+            if self.bar is not None: self.bar.close()
+        dt = time.monotonic() - self.t0
+        self.write(msg or f'  [{self.desc}] {self.n}{f"/{self.total}" if self.total is not None else ""} {self.unit} done in {_fmt_s(dt)} '
+                          f'({self.rate:.1f} {self.unit}/s)')
+    def __enter__(self): return self
+    def __exit__(self, *a): self.close()
+    def __iter__(self):
+        try:
+            for x in self.iterable:
+                yield x
+                self.update()
+        finally: self.close()
+    def __len__(self): return self.total
+
+def progress(iterable_or_total=None, # an iterable (iterate the result) or the number of items (None: unknown)
+             desc: str = '', # what is shown
+             unit: str = 'it', # what is counted
+             every: float|None = None, # seconds between terminal lines (None: `AIDSAFE_PROGRESS`, default 10 s)
+             initial: int = 0, # items already done
+             bar: bool = True, # show a tqdm bar too
+            ) -> Progress:
+    "A `Progress` over an iterable or a count: `update(n)`, `close()`, a context manager; terminal lines when `AIDSAFE_PROGRESS` is set."
+    if iterable_or_total is None or isinstance(iterable_or_total, int):
+        return Progress(iterable_or_total, desc, unit, every, initial, bar)
+    it = iterable_or_total
+    return Progress(len(it) if hasattr(it, '__len__') else None, desc, unit, every, initial, bar, iterable=it)
+
+# %% ../nbs/01_llm.ipynb #d77c1d01
+@contextlib.contextmanager
+def terminal_progress(every: float = 10.0, # seconds between two lines of one job
+                      file=None, # also append the lines to this file (a log a driver can tail); None: terminal only
+                     ):
+    "Turn on terminal progress lines (`AIDSAFE_PROGRESS`, `AIDSAFE_PROGRESS_FILE`) for the body, for this process and the kernels it starts."
+    if every <= 1: raise ValueError(f'every must be > 1 second, got {every}')
+    old = {k: os.environ.get(k) for k in ('AIDSAFE_PROGRESS', 'AIDSAFE_PROGRESS_FILE')}
+    os.environ['AIDSAFE_PROGRESS'] = str(every)
+    if file is not None: os.environ['AIDSAFE_PROGRESS_FILE'] = str(file)
+    try: yield
+    finally:
+        for k, v in old.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
 
 # %% ../nbs/01_llm.ipynb #2aaac454
 class Backend:
-    "Shared `chat` logic: cache lookup, batched dispatch of the misses, immediate caching, usage, progress."
+    "Shared `chat` logic: cache lookup, batched dispatch of the misses, batched caching, usage, progress."
     kind = 'base'
     def __init__(self, identity: dict, # what identifies the model (kind added): part of every request key
                  cache=None, # a `CallCache` or the path of one (None: no cache)
@@ -138,6 +249,21 @@ class Backend:
     def _run(self, conversations, sampling, done): raise NotImplementedError
 
 # %% ../nbs/01_llm.ipynb #0e85bb91
+class _CacheWriter:
+    "Buffers a call's answers and failures and writes them to the cache in batches (every `every` seconds or `size` rows)."
+    def __init__(self, cache, every: float = 0.5, size: int = 256):
+        self.cache, self.every, self.size, self.ok, self.bad, self.last = cache, every, size, [], [], time.monotonic()
+        self._lock = threading.Lock()
+    def add(self, row: tuple, ok: bool):
+        with self._lock:
+            (self.ok if ok else self.bad).append(row)
+            due = len(self.ok) + len(self.bad) >= self.size or time.monotonic() - self.last >= self.every
+        if due: self.flush()
+    def flush(self):
+        with self._lock: ok, bad, self.ok, self.bad, self.last = self.ok, self.bad, [], [], time.monotonic()
+        if self.cache is None: return
+        self.cache.put_many(ok); self.cache.put_failures(bad)
+
 @patch
 def chat(self: Backend, conversations, # a list of conversations (see `check_conversations`)
          stage: str = 'default', # the name usage is counted under (and stored with each call)
@@ -158,9 +284,13 @@ def chat(self: Backend, conversations, # a list of conversations (see `check_con
     todo_keys = {}  # identical requests inside one batch are sent once
     for i in todo: todo_keys.setdefault(keys[i], []).append(i)
     uniq = [v[0] for v in todo_keys.values()]
-    self._count(stage, cached=len(convs) - len(todo))
-    bar = tqdm(total=len(convs), initial=len(convs) - len(todo), desc=f'{self.kind}:{stage}', disable=not self.progress, leave=False)
-    t0 = time.time(); _progress_line(self, stage, len(convs), len(todo))
+    n_cached = len(convs) - len(todo)
+    self._count(stage, cached=n_cached)
+    desc = f'{self.kind}:{self.name}:{stage}'
+    prog = progress(len(convs), desc=desc, unit='call', initial=n_cached, bar=self.progress)
+    if not todo: prog.every = None   # all cached: nothing to watch
+    t0 = time.time(); prog.write(f'  [{desc}] sending {len(todo)} of {len(convs)} requests ({n_cached} cached)')
+    writer = _CacheWriter(self.cache)
     def done(j: int, # the index of the request among those sent (`uniq`)
              comp: Completion, # its answer or failure
             ):
@@ -169,17 +299,22 @@ def chat(self: Backend, conversations, # a list of conversations (see `check_con
         for i2 in todo_keys[keys[i]]: out[i2] = comp
         self._count(stage, calls=1, errors=int(comp.error is not None), retryable_errors=int(comp.error is not None and comp.retryable),
                     prompt_tokens=comp.prompt_tokens, completion_tokens=comp.completion_tokens)
-        if self.cache is not None:
-            if comp.error is None: self.cache.put(keys[i], comp, self.name, stage, {'messages': convs[i], 'sampling': {**s, 'seed': seed_of(s, i)}})
-            else: self.cache.put_failure(keys[i], comp, self.name, stage)
-        bar.update(len(todo_keys[keys[i]]))
+        req = {'messages': convs[i], 'sampling': {**s, 'seed': seed_of(s, i)}}
+        if comp.error is None: writer.add((keys[i], comp, self.name, stage, req), True)
+        else:
+            writer.add((keys[i], comp, self.name, stage), False)
+            if comp.finish_reason == UNDECODABLE:   # final: cached (its reason as the text), so a rerun does not send it again
+                writer.add((keys[i], dataclasses.replace(comp, text=comp.error), self.name, stage, req), True)
+        prog.update(len(todo_keys[keys[i]]))
     try:
         run_s = {**s, 'seed': [s['seed'][i] for i in uniq]} if isinstance(s['seed'], list) else s
         if uniq: self._run([convs[i] for i in uniq], run_s, done)
-    finally: bar.close()
+    finally:
+        writer.flush()
+        errs = sum(o is not None and o.error is not None for o in out)
+        prog.close(f'  [{desc}] {len(convs)} requests done in {time.time() - t0:.1f}s ({n_cached} cached, {errs} failed)')
     missing = [i for i in todo if out[i] is None]
     for i in missing: out[i] = Completion(error='backend returned no result for this request', retryable=True, key=keys[i])
-    _progress_line(self, stage, len(convs), len(todo), out, time.time() - t0)
     return out
 
 # %% ../nbs/01_llm.ipynb #e0beca1b

@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio, email.utils, json, os, random, re, threading, time, urllib.error, urllib.request, warnings
 from collections import deque
 from fastcore.basics import patch
-from .llm import Backend, Completion, register_secret, scrub, seed_of
+from .llm import Backend, Completion, register_secret, scrub, seed_of, UNDECODABLE
 # `openai` is imported when a backend is made (about a second): importing this module stays light
 
 # %% auto #0
-__all__ = ['EndpointError', 'probe_endpoint', 'EndpointUnavailable', 'AdaptiveLimiter', 'OpenAIBackend']
+__all__ = ['MAX_BODY_BYTES', 'EndpointError', 'probe_endpoint', 'EndpointUnavailable', 'AdaptiveLimiter', 'OpenAIBackend',
+           'Undecodable', 'decode_answer']
 
 # %% ../nbs/01d_openai.ipynb #6d5e478b
 class EndpointError(RuntimeError):
@@ -131,7 +132,7 @@ class OpenAIBackend(Backend):
                  cache=None, # a `CallCache` or its path
                  api_key_env: str = 'OPENAI_API_KEY', # NAME of the environment variable holding the key
                  max_attempts: int = 6, # tries per request
-                 timeout: float = 120.0, # seconds per request
+                 timeout: float = 600.0, # seconds per request, queueing at the server included (`request_timeout` in the run config)
                  connect_timeout: float = 5.0, # seconds to connect
                  backoff_base: float = 0.5, # first backoff (seconds), doubled per attempt, full jitter
                  backoff_max: float = 30.0, # the longest backoff
@@ -142,6 +143,7 @@ class OpenAIBackend(Backend):
                 ):
         if max_concurrency < 1: raise ValueError(f'max_concurrency must be >= 1, got {max_concurrency}')
         if max_attempts < 1: raise ValueError(f'max_attempts must be >= 1, got {max_attempts}')
+        if not timeout > 0: raise ValueError(f'timeout must be > 0 seconds, got {timeout}')
         key = os.environ.get(api_key_env)
         if key is None:
             if base_url is None: raise ValueError(f'the OpenAI API needs a key: set the environment variable {api_key_env}')
@@ -207,11 +209,33 @@ def _run(self: OpenAIBackend, conversations, sampling, done):
     except BaseException: fut.cancel(); raise
 
 # %% ../nbs/01d_openai.ipynb #6ebddbf3
+MAX_BODY_BYTES = 8 * 2**20   # a chat-completion body larger than this is an undecodable answer (a 1M-token answer is ~4 MB)
+
+class Undecodable(ValueError):
+    "An answer the client received but cannot decode or parse: a final content failure of that request."
+
 def _completion_from(r: dict) -> Completion:
     "A `Completion` from a chat-completions response body."
     ch, u = (r.get('choices') or [{}])[0], r.get('usage') or {}
-    return Completion((ch.get('message') or {}).get('content') or '', u.get('prompt_tokens') or 0,
-                      u.get('completion_tokens') or 0, finish_reason=ch.get('finish_reason'))
+    content = (ch.get('message') or {}).get('content')
+    text = content if isinstance(content, str) else '' if content is None else json.dumps(content)
+    num = lambda v: v if isinstance(v, int) and not isinstance(v, bool) else 0
+    return Completion(text, num(u.get('prompt_tokens')), num(u.get('completion_tokens')), finish_reason=ch.get('finish_reason'))
+
+def decode_answer(body: bytes, # the HTTP body of a 200 answer
+                 ) -> Completion:
+    "The `Completion` in a chat-completions body; raises `Undecodable` (final) or `RuntimeError` (the server reports an error: retried)."
+    if len(body) > MAX_BODY_BYTES: raise Undecodable(f'answer body of {len(body):,} bytes is over the {MAX_BODY_BYTES:,}-byte limit')
+    try: text = body.decode('utf-8')
+    except UnicodeDecodeError as e: raise Undecodable(f'answer body is not valid UTF-8 ({e.reason} at byte {e.start})') from None
+    try: r = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise Undecodable(f'answer body is not JSON ({str(e)[:80]}; it starts {text.strip()[:60]!r})') from None
+    if isinstance(r, dict) and r.get('error') and not r.get('choices'): raise RuntimeError(f"server error in a 200 answer: {str(r['error'])[:200]}")
+    ch = r.get('choices') if isinstance(r, dict) else None
+    if not isinstance(ch, list) or not ch or not isinstance(ch[0], dict) or not isinstance(ch[0].get('message') or {}, dict):
+        raise Undecodable(f'answer body is not a chat completion (no choices; it starts {text.strip()[:60]!r})')
+    return _completion_from(r)
 
 # %% ../nbs/01d_openai.ipynb #9b117aa7
 @patch
@@ -235,21 +259,24 @@ async def _arun(self: OpenAIBackend, conversations, s, done):
         for attempt in range(self.max_attempts):
             if state['down']: break
             await lim.acquire()
-            status, wait = 'ok', None
+            status, wait, body = 'ok', None, None
             try:
                 self.stats['attempts'] += 1
                 raw = await client.post('/chat/completions', body=self._request(conv, s, j), cast_to=self._httpx_response)
-                r = json.loads(raw.content)   # the client's own request path (auth, errors), minus ~1.5 ms/request of pydantic work
+                body = raw.content   # the client's own request path (auth, errors), minus ~1.5 ms/request of pydantic work
             except openai.APIStatusError as e:
                 status, wait, last = e.status_code, _retry_after(e), f'HTTP {e.status_code}: {scrub(str(e))[:200]}'
             except (openai.APIConnectionError, openai.APITimeoutError) as e:
                 status, last = 'conn', f'{type(e).__name__}: {scrub(str(e))[:200]} ({self.base_url})'
-            except Exception as e:   # e.g. a malformed body from a proxy: retried like a server error
+            except Exception as e:   # the transfer itself broke (e.g. a connection dropped mid-body): retried like a server error
                 status, last = 'bad', f'{type(e).__name__}: {scrub(str(e))[:200]}'
             finally: lim.release(status)
             if status == 'ok':
                 state['ok'] += 1; state['conn_streak'] = 0
-                return done(j, _completion_from(r))
+                try: return done(j, decode_answer(body))
+                except Undecodable as e:   # an answer came back but cannot be read: final, like malformed content
+                    return done(j, Completion(error=f'undecodable answer: {scrub(str(e))[:300]}', finish_reason=UNDECODABLE))
+                except RuntimeError as e: status, last = 'bad', scrub(str(e))[:300]
             if isinstance(status, int) and status < 500 and status not in _RETRY_STATUS: break   # 400, 401, 404...: final for this run
             if status == 'conn':
                 conn_fails += 1; state['conn_streak'] += 1

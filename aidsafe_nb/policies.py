@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_policies.ipynb #8e39d7f8
 from __future__ import annotations
-import json, re
+import functools, json, re
 from dataclasses import dataclass, field
 from pathlib import Path
 import jinja2, yaml
@@ -111,12 +111,17 @@ def template_path(name: str, # a template name under `data/prompts/` or a path t
 # %% ../nbs/02_policies.ipynb #7e3ab062
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
 
+@functools.lru_cache(maxsize=128)
+def _compiled(source: str) -> jinja2.Template:
+    "A template's source compiled once (compiling costs ~2 ms, rendering ~0.05 ms); keyed by the text, so an edited file is recompiled."
+    return _ENV.from_string(source)
+
 def render_template(name: str, # a template name under `data/prompts/` or a `.j2` path
                     **values, # the template's variables (each one it uses is required)
                    ) -> str:
     "Render template `name` with `values` (missing variables raise)."
     path = template_path(name)
-    try: return _ENV.from_string(path.read_text(encoding='utf-8')).render(**values).strip()
+    try: return _compiled(path.read_text(encoding='utf-8')).render(**values).strip()
     except jinja2.UndefinedError as e: raise ValueError(f"template {name!r}: {e}") from None
 
 def template_schema(name: str, # a template name under `data/prompts/` or a `.j2` path

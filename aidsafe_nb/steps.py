@@ -49,7 +49,8 @@ class Step:
     def notebook(self) -> str: return f'{self.name}.ipynb'
 
 # %% ../nbs/10a_steps.ipynb #2cdeabdc
-NON_SEMANTIC = frozenset({'profile', 'max_concurrency', 'gen_batch_size', 'api_key_env', 'torch_threads', 'checkpoint_minutes', 'prefix_reuse', 'report_to'})
+NON_SEMANTIC = frozenset({'profile', 'max_concurrency', 'gen_batch_size', 'api_key_env', 'torch_threads', 'checkpoint_minutes', 'prefix_reuse',
+                          'report_to', 'request_timeout'})
 
 _GEN = ('agent_model', 'agent_backend', 'agent_base_url', 'agent_load_in_4bit', 'max_new_tokens', 'stage_max_tokens',
         'temperature', 'top_p', 'seed')

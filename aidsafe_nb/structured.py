@@ -8,11 +8,11 @@ import json, re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 import jsonschema
-from .llm import Backend, Completion, check_conversations
+from .llm import Backend, Completion, check_conversations, SAMPLING_DEFAULTS
 
 # %% auto #0
-__all__ = ['MAX_JSON_CHARS', 'MAX_JSON_DEPTH', 'REPAIR_PROMPT', 'JsonResult', 'response_schema', 'parse_json', 'validate_json',
-           'chat_json', 'schema_example']
+__all__ = ['MAX_JSON_CHARS', 'MAX_JSON_DEPTH', 'REPAIR_PROMPT', 'JsonResult', 'response_schema', 'parse_json', 'close_json',
+           'validate_json', 'chat_json', 'schema_example']
 
 # %% ../nbs/01b_structured.ipynb #b50c8b5c
 @dataclass
@@ -25,6 +25,7 @@ class JsonResult:
     finish_reason: str|None = None   # the backend's: 'length' means the token limit cut (and, with a grammar, closed) the answer
     readable: bool = False    # not usable JSON, but the caller's `readable(raw)` check accepts the text (kept as text in `raw`, not repaired)
     attempts: list = field(default_factory=list, compare=False, repr=False)   # the trace: `dict(raw, error, finish_reason)` per answer (first, then the repair's)
+    parsed: Any = field(default=None, compare=False, repr=False)   # the parsed JSON before the schema check (what `lenient` reads)
 
 # %% ../nbs/01b_structured.ipynb #c3e771e3
 def response_schema(response_format, # None, a bare JSON schema, `{'type': 'json_schema', ...}` or `{'type': 'json_object'}`
@@ -76,25 +77,96 @@ def parse_json(text: str, # a model answer
                 except (json.JSONDecodeError, RecursionError): continue
     raise ValueError(f'no parseable JSON object in the answer (starts {text.strip()[:60]!r})')
 
+# %% ../nbs/01b_structured.ipynb #96648204
+def _scan(text: str) -> tuple[list[str], bool, list[int]]:
+    "(open brackets, inside a string at the end, cut points): cut points are the offsets of `,` `{` `[` outside strings."
+    stack, in_str, esc, cuts = [], False, False, []
+    for i, ch in enumerate(text):
+        if in_str:
+            if esc: esc = False
+            elif ch == '\\': esc = True
+            elif ch == '"': in_str = False
+        elif ch == '"': in_str = True
+        elif ch in '{[': stack.append(ch); cuts.append(i + 1)
+        elif ch in '}]':
+            if stack: stack.pop()
+        elif ch == ',': cuts.append(i)
+    return stack, in_str, cuts
+
+def _closed(text: str) -> str:
+    "`text` with an open string ended and its open brackets closed (no other change)."
+    stack, in_str, _ = _scan(text)
+    if in_str:
+        text = re.sub(r'\\u[0-9a-fA-F]{0,3}$|\\$', '', text) + '"'
+    return text + ''.join('}' if b == '{' else ']' for b in reversed(stack))
+
+def close_json(text: str, # an answer cut at the token budget (its JSON starts with `{` or `[`)
+               tries: int = 40, # cut points tried, from the end
+              ):
+    "The parsed JSON of `text` closed as the `hf` grammar would close it (None when no closing parses)."
+    if not isinstance(text, str) or len(text) > MAX_JSON_CHARS: return None
+    start = min([i for i in (text.find('{'), text.find('[')) if i >= 0], default=-1)
+    if start < 0: return None
+    body = text[start:]
+    if _json_depth(body) > MAX_JSON_DEPTH: return None
+    dec = json.JSONDecoder(strict=False)
+    _, _, cuts = _scan(body)
+    for cand in [body, *[body[:c] for c in reversed(cuts[-tries:])]]:
+        try: return _clean_strings(dec.decode(_closed(cand.rstrip())))
+        except (json.JSONDecodeError, RecursionError): continue
+    return None
+
 # %% ../nbs/01b_structured.ipynb #6a33e013
+_VALIDATORS: dict[str, Any] = {}
+
+def _validator(schema: dict):
+    "The checked, compiled validator of `schema` (made once per distinct schema: checking a schema costs ~5 ms, validating ~0.1 ms)."
+    k = json.dumps(schema, sort_keys=True, default=str)
+    v = _VALIDATORS.get(k)
+    if v is None:
+        cls = jsonschema.validators.validator_for(schema)
+        cls.check_schema(schema)
+        if len(_VALIDATORS) >= 256: _VALIDATORS.clear()
+        v = _VALIDATORS[k] = cls(schema)
+    return v
+
 def validate_json(data, # parsed JSON
                   schema: dict, # a JSON schema
                  ) -> str|None:
     "None if `data` matches `schema`, else a short reason."
-    try: jsonschema.validate(data, schema); return None
-    except jsonschema.ValidationError as e: return f"schema: {e.message[:200]} at {'/'.join(map(str, e.absolute_path)) or 'root'}"
+    e = jsonschema.exceptions.best_match(_validator(schema).iter_errors(data))
+    return None if e is None else f"schema: {e.message[:200]} at {'/'.join(map(str, e.absolute_path)) or 'root'}"
 
 # %% ../nbs/01b_structured.ipynb #32ee4f91
+def _fill_required(data, schema: dict):
+    "`data` (a closed cut answer) with each missing required property added as its schema's smallest value, as a grammar closure would."
+    if not isinstance(data, dict) or not isinstance(schema, dict) or schema.get('type', 'object') != 'object': return data
+    props = schema.get('properties', {})
+    for k in schema.get('required', []):
+        if k not in data:
+            s = props.get(k, {})
+            t = s.get('type', 'string'); t = t[0] if isinstance(t, list) else t
+            data[k] = (s['enum'][0] if 'enum' in s else s['const'] if 'const' in s else
+                       {'string': '', 'array': [], 'boolean': False, 'integer': s.get('minimum', 0), 'number': s.get('minimum', 0),
+                        'object': {}, 'null': None}.get(t, ''))
+        data[k] = _fill_required(data[k], props.get(k, {}))
+    return data
+
 def _check(comp: Completion, schema) -> JsonResult:
     "Parse and validate one completion; whatever the text holds, the outcome is a `JsonResult`, never an exception."
     fr = comp.finish_reason
     if comp.error is not None: return JsonResult(None, f'backend error: {comp.error}', comp.text, finish_reason=fr)
-    try: data = parse_json(comp.text)
+    try:
+        if fr == 'length':   # cut at the token budget: closed as the hf grammar closes it, never read from an inner object
+            data = close_json(comp.text)
+            if data is None: raise ValueError(f'cut at the token limit and cannot be closed (starts {str(comp.text).strip()[:60]!r})')
+            data, fr = _fill_required(data, schema), 'length_closed'
+        else: data = parse_json(comp.text)
     except ValueError as e: return JsonResult(None, f'invalid JSON: {e}', comp.text, finish_reason=fr)
     except Exception as e: return JsonResult(None, f'unparseable answer ({type(e).__name__}: {str(e)[:120]})', comp.text, finish_reason=fr)
     try: err = validate_json(data, schema)
     except Exception as e: err = f'unparseable answer (schema check raised {type(e).__name__}: {str(e)[:120]})'
-    return JsonResult(None if err else data, err, comp.text, finish_reason=fr)
+    return JsonResult(None if err else data, err, comp.text, finish_reason=fr, parsed=data)
 
 # %% ../nbs/01b_structured.ipynb #987a6c14
 REPAIR_PROMPT = ("Your previous reply could not be used ({reason}). Reply again with ONLY a JSON value that matches this JSON schema, "
@@ -112,7 +184,7 @@ def _settle(r: JsonResult, normalize=None, lenient: bool = False, readable=None)
     "`r` under the caller's hooks (see `chat_json`), with its attempt added to the trace."
     err = r.error or ''
     if normalize is not None and not err.startswith('backend error') and (r.data is not None or (lenient and err.startswith('schema'))):
-        data = r.data if r.data is not None else parse_json(r.raw)     # a schema failure parsed fine
+        data = r.data if r.data is not None else r.parsed if r.parsed is not None else parse_json(r.raw)   # a schema failure parsed fine
         try: r = replace(r, data=normalize(data), error=None)
         except (ValueError, TypeError, AttributeError) as e: r = replace(r, data=None, error=f'unusable answer: {e}')
     if r.error is not None and readable is not None and not r.error.startswith('backend error') and readable(r.raw or ''): r = replace(r, readable=True)
@@ -133,13 +205,15 @@ def chat_json(backend: Backend, # any backend (`hf`, `openai`, `vllm`, `fake`)
              ) -> list[JsonResult]:
     "One `JsonResult` per conversation: schema-constrained call, tolerant parse, one batched repair of the failures."
     if not isinstance(schema, dict): raise TypeError(f'schema must be a JSON schema dict, got {type(schema).__name__}')
-    jsonschema.Draft202012Validator.check_schema(schema)
+    _validator(schema)   # checks the schema (once per distinct schema)
     convs = check_conversations(conversations)
     comps = backend.chat(convs, stage=stage, response_format=schema, **sampling)
     results = [_check(c, schema) for c in comps]
     _quarantine_unusable(backend, comps, results)
     results = [_settle(r, normalize, lenient, readable) for r in results]
-    bad = [i for i, r in enumerate(results) if r.error is not None and not r.readable and not r.error.startswith('backend error')]
+    more = (repair_sampling or {}).get('max_tokens', 0) > sampling.get('max_tokens', SAMPLING_DEFAULTS['max_tokens'])
+    bad = [i for i, r in enumerate(results) if r.error is not None and not r.readable and not r.error.startswith('backend error')
+           and (more or r.finish_reason not in ('length', 'length_closed'))]   # a cut answer's repair at the same budget would be cut again
     if repair and bad:
         fix = [convs[i] + [{'role': 'assistant', 'content': results[i].raw[:20_000]},
                            {'role': 'user', 'content': REPAIR_PROMPT.format(reason=results[i].error, schema=json.dumps(schema))}] for i in bad]

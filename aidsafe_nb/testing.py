@@ -58,9 +58,10 @@ class FakeOpenAIServer:
                  api_key: str|None = None, # if set, requests without `Bearer <api_key>` get a 401
                  models: list[str]|None = None, # served model ids (`GET /models`; others get a 404); None = any model
                  reply: Callable|None = None, # `reply(request_body) -> str` replaces the default answer (e.g. hostile text)
-                 echo_auth: bool = False): # error bodies quote the request's Authorization header (a leaky proxy)
+                 echo_auth: bool = False, # error bodies quote the request's Authorization header (a leaky proxy)
+                 raw_reply: Callable|None = None): # `raw_reply(request_body) -> bytes|None`: a 200 answer with exactly these bytes as its body (None: the normal answer)
         self.latency, self.failure_rate, self.statuses, self.retry_after_rate, self.retry_after = latency, failure_rate, statuses, retry_after_rate, retry_after
-        self.api_key, self.models, self.reply, self.echo_auth = api_key, models, reply, echo_auth
+        self.api_key, self.models, self.reply, self.echo_auth, self.raw_reply = api_key, models, reply, echo_auth, raw_reply
         self.rng, self.lock = random.Random(seed), threading.Lock()
         self.n_requests = self.n_ok = self.n_failed = self.inflight = self.max_inflight = 0
         self.auth_seen: set[str] = set()
@@ -146,6 +147,10 @@ def do_POST(self: _FakeHandler):
             return self._send(status, {'error': {'message': f'injected {status}{echo}', 'type': 'fake'}},
                               {'Retry-After': str(srv.retry_after)} if ra else {})
         time.sleep(srv.latency)
+        if srv.raw_reply is not None and (raw := srv.raw_reply(req)) is not None:   # a broken body (bad bytes, not JSON...)
+            with srv.lock: srv.n_ok += 1
+            self.send_response(200); self.send_header('Content-Type', 'application/json'); self.send_header('Content-Length', str(len(raw)))
+            self.end_headers(); self.wfile.write(raw); return
         last, text, pt = _fake_reply(req)
         if srv.reply is not None: text = srv.reply(req)
         with srv.lock: srv.n_ok += 1; srv.prompts.append(last)

@@ -105,11 +105,12 @@ def test_sigkill_mid_batch_then_rerun_makes_only_missing_calls(tmp_path):
         env = {**os.environ, 'PYTHONPATH': str(ROOT)}
         p = subprocess.Popen([sys.executable, '-c', CHILD, srv.base_url, str(db)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         t0 = time.time()
-        while srv.n_ok < 60 and time.time() - t0 < 60 and p.poll() is None: time.sleep(0.02)
-        os.kill(p.pid, signal.SIGKILL); p.wait()
+        while srv.n_ok < 100 and time.time() - t0 < 60 and p.poll() is None: time.sleep(0.02)
+        os.kill(p.pid, signal.SIGKILL); p.wait(); answered = srv.n_ok
         assert p.returncode == -signal.SIGKILL
         done_before = len(CallCache(db))
-        assert 40 <= done_before < 200, done_before
+        # answers are committed in batches at most 0.5 s apart: a kill loses at most that much (~40 answers here) plus those in flight
+        assert 0 < done_before < 200 and answered - done_before <= 60, (answered, done_before)
         srv.reset_counts()
         be = get_backend('openai', model='m', base_url=srv.base_url, max_concurrency=32, cache=db, progress=False)
         outs = be.chat(convs(200), stage='s')

@@ -16,12 +16,13 @@
 Without a GPU the same script runs at toy size on the CPU and says that GPU numbers were NOT measured. Every step is
 guarded by the time budget (`--budget`, seconds): what does not fit is reported as not run.
 """
-import argparse, importlib, json, os, subprocess, sys, time
+import argparse, importlib, importlib.util, json, os, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 T0 = time.time()
+NEEDED = ('torch', 'transformers', 'peft', 'accelerate', 'trl', 'datasets', 'bitsandbytes', 'fastcore', 'jsonschema', 'yaml', 'psutil', 'pandas')
 RUN = ("import json, sys; from aidsafe_nb.train import measure_training; "
        "print('RESULT ' + json.dumps(measure_training(**json.loads(sys.argv[1]))))")
 
@@ -93,6 +94,10 @@ def main(argv=None):
     ap.add_argument('--grad-accum', type=int, default=2); ap.add_argument('--cap-gb', type=float, default=16.0, help='emulated GPU memory (0 = the whole card)')
     ap.add_argument('--gen-prompts', type=int, default=16); ap.add_argument('--gen-tokens', type=int, default=64); ap.add_argument('--gen-prefix-words', type=int, default=700)
     a = ap.parse_args(argv)
+    missing = [m for m in NEEDED if importlib.util.find_spec(m) is None]
+    if missing:   # fail in a second, not after the model is built: on a bare GPU machine these come as carried wheels
+        print(f'gpu_check: missing Python packages {missing}; carry their wheels (README: "GPU check") and install them first', file=sys.stderr)
+        return 2
     from aidsafe_nb.train import detect_hardware, random_model, QWEN25_7B_DIMS, TOY_DIMS, hardware_defaults
     hw = detect_hardware(); on_gpu = hw.device == 'cuda'
     size = a.size if a.size != 'auto' else ('7b' if on_gpu else 'toy')
