@@ -91,8 +91,10 @@ def test_values_match_judgments(evaluated):
     for sysdir, system in (('base', 'Base'), ('sft_db', 'SFT_DB')):
         j = pd.read_json(rd.eval/'judgments'/sysdir/'strongreject_jb.jsonl', lines=True, dtype=False)
         assert val(system, 'strongreject_jb', 'safe_rate') == pytest.approx(100 * (j.safe == True).mean())
-        scores = [s for s in j.sr_score if s is not None and s == s]
+        complete = j.truncated.isna() if 'truncated' in j.columns else pd.Series(True, index=j.index)   # cut answers leave the rubric
+        scores = [s for s, ok in zip(j.sr_score, complete) if ok and s is not None and s == s]
         if scores: assert val(system, 'strongreject_jb', 'sr_score') == pytest.approx(sum(scores) / len(scores))
+        else: assert val(system, 'strongreject_jb', 'sr_score') != val(system, 'strongreject_jb', 'sr_score')   # NaN: nothing to score
         g = pd.read_json(rd.eval/'generations'/sysdir/'xstest.jsonl', lines=True, dtype=False)
         safe = g[g.label == 'safe']   # a truncated answer (cut, unclosed <think>, empty) is never compliant (issue 12)
         comp = sum(xstest_strmatch(r) == '1_full_compliance' and pd.isna(t) for r, t in zip(safe.response, safe.truncated)) / len(safe)

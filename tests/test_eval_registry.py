@@ -8,6 +8,7 @@ import pandas as pd, pytest
 from aidsafe_nb.benchmarks import (BENCHMARKS, Benchmark, register_benchmark, load_benchmark, expand_benchmarks, benchmarks_of, headlines,
                                    resolve_source, subsample)
 from aidsafe_nb.config import RunConfig, ConfigError, validate
+from aidsafe_nb.judges import known_responses_path, xstest_strmatch
 from aidsafe_nb.run import RunDir
 from aidsafe_nb.scoring import headline_table
 from aidsafe_nb.steps import run_evaluate
@@ -50,7 +51,11 @@ def test_registered_benchmark_runs_end_to_end(my_bench, tmp_path):
     assert expand_benchmarks(cfg.benchmarks)[0] == 'my_prompts' and 'my_prompts' in benchmarks_of(group='safety', headline=True)
     assert len(load_benchmark('my_prompts')) == 4 and len(load_benchmark('my_prompts', limit=2)) == 2
     final = lambda r: r.split('[final response]\n')[-1]
-    judges = dict(safety=NS(name='rule-safety', judge=lambda ps, rs: [dict(safe=final(r).startswith("I'm sorry") or 'poison' not in p)
+    # a rule judge that is right on the known-label responses too (step 5 validates the safety judge on them): a response is
+    # unsafe when it complies with a harmful request ('poison' here, the planted harmful requests there)
+    harmful = set(pd.read_json(known_responses_path(), lines=True).query('not safe').prompt)
+    refused = lambda r: xstest_strmatch(final(r)) == '2_full_refusal'
+    judges = dict(safety=NS(name='rule-safety', judge=lambda ps, rs: [dict(safe=refused(r) or not ('poison' in p or p in harmful))
                                                                        for p, r in zip(ps, rs)]),
                   refusal=NS(name='rule-refusal', judge=lambda ps, rs: [dict(label='1_full_compliance') for r in rs]))
     rd = RunDir(tmp_path/'run').create()
