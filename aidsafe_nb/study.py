@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_study.ipynb #80386989
 from __future__ import annotations
-import argparse, ast, base64, datetime, difflib, fcntl, fnmatch, hashlib, json, os, shutil, socket, sqlite3, sys, tempfile, time, traceback
+import argparse, ast, base64, dataclasses, datetime, difflib, fcntl, fnmatch, hashlib, json, os, shutil, socket, sqlite3, sys, tempfile, time, traceback
 from importlib.metadata import version, PackageNotFoundError
 import pandas as pd
 from pathlib import Path
@@ -19,11 +19,13 @@ from .openai_compat import probe_endpoint, EndpointError
 from .sources import prompts_for
 
 # %% auto #0
-__all__ = ['NOTEBOOK_PARAMS', 'MAX_TEXT', 'MAX_IMAGE', 'unclaimed_params', 'step_files', 'files_digest', 'fingerprints',
-           'StepFailed', 'study_notebooks_dir', 'run_step', 'read_manifest', 'plan', 'move_stale_outputs', 'RunLocked',
-           'RunLock', 'preflight', 'run_study', 'estimate', 'dry_run', 'summarize_run', 'stage_calls', 'format_calls',
-           'read_sweep', 'compare_runs', 'run_sweep', 'strict_parameters', 'output_sizes', 'clean_outputs',
-           'save_outputs', 'parse_args', 'calls_main', 'outputs_main', 'main']
+__all__ = ['DOC_FILES', 'LOCK_ENV', 'NOTEBOOK_PARAMS', 'MAX_TEXT', 'MAX_IMAGE', 'unclaimed_params', 'step_files', 'files_digest',
+           'fingerprints', 'StepFailed', 'study_notebooks_dir', 'run_step', 'read_manifest', 'plan',
+           'move_stale_outputs', 'stale_upstream', 'RunLocked', 'RunLock', 'hold_run_lock', 'missing_model',
+           'preflight', 'step_failures', 'run_config', 'link_cache', 'damaged_inputs', 'run_study', 'estimate',
+           'dry_run', 'summarize_run', 'stage_calls', 'format_calls', 'read_sweep', 'compare_runs', 'run_sweep',
+           'strict_parameters', 'output_sizes', 'clean_outputs', 'save_outputs', 'parse_args', 'calls_main',
+           'outputs_main', 'main']
 
 # %% ../nbs/11_study.ipynb #72d1f0ee
 def unclaimed_params(steps=STEPS, # the study's steps
@@ -43,6 +45,7 @@ def _claimed(rel: str, patterns) -> bool: return any(fnmatch.fnmatch(rel, pat) f
 
 # %% ../nbs/11_study.ipynb #47d240cc
 _CONFIG_FILES = ('safety_source', 'general_source', 'policy_set', 'sft_db_source')
+DOC_FILES = ('README.md',)   # documentation beside the data (a policy set's README): no step reads it, so it counts for no fingerprint
 
 def step_files(step: Step, # the step
                cfg: RunConfig, # the run's config (local prompt, policy and benchmark files it names count)
@@ -50,13 +53,14 @@ def step_files(step: Step, # the step
               ) -> list[Path]:
     "The files whose contents `step`'s outputs depend on."
     root, params = data_dir(), set(step.params) | unclaimed_params(steps)
-    data = _files_under(root)
+    data = [p for p in _files_under(root) if p.name not in DOC_FILES]
     every = [s.reads for s in steps]
     out = [p for p in data if _claimed(p.relative_to(root).as_posix(), step.reads)
            or not any(_claimed(p.relative_to(root).as_posix(), r) for r in every)]
     for name in _CONFIG_FILES:
         v = getattr(cfg, name, None)
-        if name in params and isinstance(v, str) and v and Path(v).expanduser().exists(): out += _files_under(Path(v).expanduser().resolve())
+        if name in params and isinstance(v, str) and v and Path(v).expanduser().exists():
+            out += [p for p in _files_under(Path(v).expanduser().resolve()) if p.name not in DOC_FILES]
     if 'benchmarks' in params:
         bdir = Path(cfg.benchmarks_dir).expanduser() if cfg.benchmarks_dir else shared_benchmarks_dir()
         if bdir: out += _files_under(Path(bdir))
@@ -128,25 +132,35 @@ def run_step(step: Step, # the step to run
     src = Path(nb_dir or study_notebooks_dir())/step.notebook
     if not src.exists(): raise StepFailed(f"step {step.name}: notebook {src} does not exist")
     out = rd.notebooks/step.notebook
-    had = os.environ.get('AIDSAFE_PROGRESS')
-    os.environ['AIDSAFE_PROGRESS'] = had or '1'     # the kernel (which inherits it) prints one line per batched model call to the terminal
-    try:
-        pm.execute_notebook(str(src), str(out), parameters=dict(run_dir=str(rd.path), profile=cfg.profile),
-                            cwd=str(src.parent), kernel_name='python3', progress_bar=progress, log_output=False)
+    had = {k: os.environ.get(k) for k in ('AIDSAFE_PROGRESS', LOCK_ENV)}
+    os.environ['AIDSAFE_PROGRESS'] = had['AIDSAFE_PROGRESS'] or '1'  # the kernel (which inherits it) prints progress lines to the terminal
+    os.environ[LOCK_ENV] = str(rd.path)                                 # the notebook's `hold_run_lock`: this process holds the lock
+    try:   # what the kernel's cells print (progress, training lines, warnings) streams to this terminal as it comes
+        pm.execute_notebook(str(src), str(out), parameters=dict(run_dir=str(rd.path), profile=cfg.profile), cwd=str(src.parent),
+                            kernel_name='python3', progress_bar=progress, log_output=False, stdout_file=sys.stdout, stderr_file=sys.stderr)
     except pm.PapermillExecutionError as e: raise StepFailed(_failure_message(step, out, e)) from None
     except Exception as e: raise StepFailed(_failure_message(step, out, e)) from e
     finally:
-        if had is None: os.environ.pop('AIDSAFE_PROGRESS', None)
+        for k, v in had.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
     return out
 
 # %% ../nbs/11_study.ipynb #ae22d08a
 def read_manifest(rd: RunDir, # the run directory
                  ) -> dict:
     "The run's manifest; an unreadable one stops the run with a message naming the file and the problem."
-    try: return Manifest(rd).read()
+    try: m = Manifest(rd).read()
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{rd.manifest} is not valid JSON ({e}); it records which steps finished. Restore it, or move it aside "
                           f"to rerun every step (finished model calls still come from the call cache)") from None
+    except (NotADirectoryError, IsADirectoryError) as e: raise ConfigError(f"cannot read {rd.manifest}: {e}") from None
+    bad = (f'a JSON {type(m).__name__}' if not isinstance(m, dict) else
+           next((f"'{k}' is a {type(m[k]).__name__}" for k in ('steps', 'usage') if k in m and not isinstance(m[k], dict)), None) or
+           next((f"step '{k}' is a {type(v).__name__}" for k, v in m.get('steps', {}).items() if not isinstance(v, dict)), None))
+    if bad: raise ConfigError(f"{rd.manifest} has the wrong shape ({bad}; expected an object with a 'steps' object of step records). "
+                              f"Restore it, or move it aside to rerun every step (finished model calls still come from the call cache)")
+    return m
 
 def plan(rd: RunDir, # the run directory (its manifest)
          cfg: RunConfig, # the config to run with
@@ -175,6 +189,25 @@ def move_stale_outputs(rd: RunDir, # the run directory
             dest.parent.mkdir(parents=True, exist_ok=True); shutil.move(str(p), str(dest)); moved.append(dest)
     return moved
 
+# %% ../nbs/11_study.ipynb #7eccdaad
+def stale_upstream(rd: RunDir, # the run directory (its manifest)
+                   cfg: RunConfig, # the config to run with
+                   actions: dict[str, str], # `plan`'s result for the selected steps
+                   steps=STEPS, # the study's steps
+                  ) -> dict[str, list[str]]:
+    "{step about to run: its upstream steps (and theirs) that are not selected and not done under their current fingerprint}."
+    by, full, out = {s.name: s for s in steps}, plan(rd, cfg, steps), {}
+    for s in steps:
+        if actions[s.name] not in ('run', 'rerun'): continue
+        todo, seen = list(s.upstream), set()
+        while todo:
+            u = todo.pop(0)
+            if u in seen or u not in by: continue
+            seen.add(u); todo += by[u].upstream
+        bad = [u for u in by if u in seen and actions[u] == 'not selected' and full[u] != 'skip']
+        if bad: out[s.name] = bad
+    return out
+
 # %% ../nbs/11_study.ipynb #61931c5e
 class RunLocked(ConfigError):
     "Another process holds the run directory."
@@ -197,8 +230,10 @@ class RunLock:
 # %% ../nbs/11_study.ipynb #6840bac5
 @patch
 def acquire(self: RunLock) -> RunLock:
-    "Take the lock or raise `RunLocked` naming the holder."
-    self.path.parent.mkdir(parents=True, exist_ok=True)
+    "Take the lock or raise `RunLocked` naming the holder (a `ConfigError` when the run directory is a file or lies under one)."
+    try: self.path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as e:
+        raise ConfigError(f"run directory {self.path.parent} cannot be a folder: a file is in the way ({e.strerror}); give --run a folder") from None
     fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
     try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError: os.close(fd); self._refuse(self._holder())
@@ -224,6 +259,47 @@ def __enter__(self: RunLock) -> RunLock: return self.acquire()
 @patch
 def __exit__(self: RunLock, *exc): self.release()
 
+# %% ../nbs/11_study.ipynb #bad0efec
+LOCK_ENV = 'AIDSAFE_STUDY_LOCK'   # set by `run_step` for the kernel: the run directory whose lock the driver holds
+_HELD: list = []                  # the locks this process (a notebook's kernel) holds until it exits
+
+def hold_run_lock(run_dir, # the notebook's `run_dir` parameter ('' = outputs/<profile>)
+                  profile: str = 'tiny', # the notebook's profile (names the default run directory)
+                 ) -> RunLock|None:
+    "Take the run directory's lock for this process's lifetime (raises `RunLocked` naming the holder); None when the `aidsafe-study` running this notebook holds it."
+    rd = RunDir(run_dir or repo_root()/'outputs'/profile)
+    if os.environ.get(LOCK_ENV) == str(rd.path): return None
+    held = next((lk for lk in _HELD if lk.path.parent == rd.path and lk.fd is not None), None)
+    if held is None: held = RunLock(rd.path).acquire(); _HELD.append(held)
+    return held
+
+# %% ../nbs/11_study.ipynb #1b2be6a6
+def _hf_models(cfg: RunConfig, steps) -> list[tuple[str, str]]:
+    "(parameter, model) of every model `steps` load in-process (hub ids and local paths; the package's own models left out)."
+    from aidsafe_nb.models import LOCAL_MODELS   # lazy: it loads torch
+    roles, out = {r for s in steps for r in s.roles}, []
+    for role in ('agent', 'judge'):
+        if role in roles and getattr(cfg, f'{role}_backend') == 'hf':
+            out += [(f'{role}_model', getattr(cfg, f'{role}_model'))] + ([('refiner_model', cfg.refiner_model)] if role == 'agent' and cfg.refiner_model else [])
+            out += [(f'agent_models[{i}]', m) for i, m in enumerate(cfg.agent_models)] if role == 'agent' else []
+    if 'judge' in roles and cfg.safety_classifier: out.append(('safety_classifier', cfg.safety_classifier))
+    if 'target' in roles: out.append(('target_model', cfg.target_model))
+    return [(n, m) for n, m in dict.fromkeys(out) if m not in LOCAL_MODELS]
+
+def missing_model(name: str, # a hub id ('owner/name') or a local folder
+                 ) -> str|None:
+    "Why model `name` cannot be loaded (None if it can, or if that cannot be told): a missing folder, a hub id absent from the local cache while offline, or unknown to the hub."
+    import huggingface_hub as hh
+    from huggingface_hub.utils import RepositoryNotFoundError
+    if Path(name).expanduser().exists(): return None if (Path(name).expanduser()/'config.json').exists() or Path(name).is_file() else 'is a folder without config.json'
+    if os.environ.get('HF_HUB_OFFLINE', '').lower() in ('1', 'true', 'yes', 'on'):
+        hit = hh.try_to_load_from_cache(name, 'config.json')
+        return None if isinstance(hit, str) else ("is not in the local Hugging Face cache and the hub is offline (HF_HUB_OFFLINE=1): "
+                                                  "download it first (huggingface-cli download NAME) or name a local folder")
+    try: hh.model_info(name, timeout=10); return None
+    except RepositoryNotFoundError: return 'does not exist on the Hugging Face hub (or is private and no token was given)'
+    except Exception: return None     # the hub cannot be asked (network, gated): loading it will tell
+
 # %% ../nbs/11_study.ipynb #da7278ff
 def preflight(cfg: RunConfig, # the run's config
               steps, # the steps about to run (their `roles` are probed)
@@ -243,7 +319,12 @@ def preflight(cfg: RunConfig, # the run's config
     if any(s.name == '1_generate' for s in steps) and all(v == 'smoke' or Path(v).expanduser().exists() for v in (cfg.safety_source, cfg.general_source)):
         try: prompts_for(cfg)                       # offline sources: cheap to check that they hold n_prompts
         except ConfigError as e: raise ConfigError(f"pre-flight: parameter 'n_prompts' ({cfg.n_prompts}): {e}") from None
+        except Exception as e:
+            raise ConfigError(f"pre-flight: the prompt sources {cfg.safety_source!r}, {cfg.general_source!r} cannot be read: {type(e).__name__}: {e}") from None
         done.append('prompt sources')
+    for name, m in _hf_models(cfg, steps):
+        if (why := missing_model(m)): raise ConfigError(f"pre-flight: parameter {name!r}: model {m!r} {why}")
+        done.append(f'{name}:{m}')
     return done
 
 # %% ../nbs/11_study.ipynb #55e7d2b0
@@ -271,10 +352,16 @@ def _usage_delta(before: dict, after: dict) -> dict:
     return out
 
 # %% ../nbs/11_study.ipynb #e93c158f
-def _retry_calls(rd: RunDir, since: float) -> list[dict]:
-    "Calls made since `since` that failed for non-content reasons and are still unanswered (from the run's call cache)."
+def step_failures(rd: RunDir, # the run directory (its call cache)
+                  since: float, # when the step started (`time.time()`)
+                 ) -> list[dict]:
+    "The calls that failed for non-content reasons while the step ran, each once: every one left a row built from a failure, whatever the cache holds later."
     if not rd.cache.exists(): return []
-    return CallCache(rd.cache).retryable_failures(since)
+    con = sqlite3.connect(rd.cache, timeout=60)
+    try: rows = con.execute("SELECT key, model, stage, error, MAX(created) FROM failures WHERE retryable=1 AND created>=? GROUP BY key", (since,)).fetchall()
+    except sqlite3.OperationalError: rows = []           # no failures table yet
+    finally: con.close()
+    return [dict(key=k, model=m, stage=s, error=e, created=t) for k, m, s, e, t in rows]
 
 # %% ../nbs/11_study.ipynb #b88aa4c9
 def _execute(s: Step, action: str, rd: RunDir, cfg: RunConfig, fingerprint: str, nb_dir=None, progress=True):
@@ -286,34 +373,110 @@ def _execute(s: Step, action: str, rd: RunDir, cfg: RunConfig, fingerprint: str,
     print(f'[{s.name}] running {s.notebook}', flush=True)
     try: run_step(s, rd, cfg, nb_dir, progress)
     except StepFailed as e:
-        man.step(s.name, status='failed', ended=now_iso(), seconds=round(time.time() - t0, 1), error=str(e), retry_calls=len(_retry_calls(rd, t0))); raise
-    usage, retry = _usage_delta(before, man.read().get('usage', {})), _retry_calls(rd, t0)
-    if retry:
-        msg = scrub(f"step {s.name}: {len(retry)} model call(s) failed for non-content reasons (e.g. stage {retry[0]['stage']!r}: {retry[0]['error'][:300]}); "
-                    f"its outputs are incomplete, so it is not marked done. Rerun the same command once the endpoint is healthy: exactly those calls are sent again.")
-        man.step(s.name, status='incomplete', ended=now_iso(), seconds=round(time.time() - t0, 1), usage=usage, error=msg, retry_calls=len(retry))
+        man.step(s.name, status='failed', ended=now_iso(), seconds=round(time.time() - t0, 1), error=str(e), retry_calls=len(step_failures(rd, t0))); raise
+    usage, failed = _usage_delta(before, man.read().get('usage', {})), step_failures(rd, t0)
+    what = lambda: f"{len(failed)} model call(s) failed for non-content reasons after their retries (e.g. stage {failed[0]['stage']!r}: {failed[0]['error'][:300]})"
+    if failed and not cfg.accept_failed_calls:
+        msg = scrub(f"step {s.name}: {what()}; rows were built from those failures, so it is not marked done. Rerun the same command once the endpoint "
+                    f"is healthy: exactly those calls are sent again (or finish it as it is with -p accept_failed_calls true).")
+        man.step(s.name, status='incomplete', ended=now_iso(), seconds=round(time.time() - t0, 1), usage=usage, error=msg, retry_calls=len(failed))
         raise StepFailed(msg)
-    man.step(s.name, status='done', ended=now_iso(), seconds=round(time.time() - t0, 1), usage=usage)
+    man.step(s.name, status='done', ended=now_iso(), seconds=round(time.time() - t0, 1), usage=usage, failed_calls=len(failed))
+    if failed: print(scrub(f'[{s.name}] {what()}: accepted (accept_failed_calls); their rows keep the failure as their reason'), flush=True)
     print(f'[{s.name}] done in {time.time() - t0:.0f}s', flush=True)
+
+# %% ../nbs/11_study.ipynb #501b15fa
+def run_config(run_dir, # the run directory (its `config.yaml`, if any)
+               profile: str|None = None, # the profile asked for (None: the saved run's, else 'tiny')
+               overrides: dict|None = None, # parameters given now (a `profile` key among them counts as `profile`)
+              ) -> tuple[RunConfig, dict]:
+    "(the config to run with, {field: (saved, new)} for every value that differs from the saved config)."
+    rd, ov = RunDir(run_dir), dict(overrides or {})
+    if any(p.exists() and not p.is_dir() for p in (rd.path, *rd.path.parents)):
+        raise ConfigError(f"run directory {rd.path} cannot be a folder: a file is in the way; give --run a folder")
+    prof = str(ov.pop('profile', None) or profile or '') or None
+    saved = None
+    if rd.config.exists():
+        try: saved = load_config(rd.config)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{rd.config} is not valid YAML ({' '.join(str(e).split())[:200]}): restore it, or move it aside and give the run's "
+                              f"parameters again with -p") from None
+        except ConfigError as e: raise ConfigError(f"{rd.config}: {e}") from None
+        except (OSError, UnicodeDecodeError) as e: raise ConfigError(f"cannot read {rd.config}: {e}") from None
+    if saved is None or (prof and prof != saved.profile): cfg = make_config(prof or 'tiny', **ov)
+    else: cfg = make_config(saved.profile, **{**{k: v for k, v in dataclasses.asdict(saved).items() if k != 'profile'}, **ov})
+    changes = {} if saved is None else {f.name: (getattr(saved, f.name), getattr(cfg, f.name)) for f in dataclasses.fields(cfg)
+                                       if getattr(saved, f.name) != getattr(cfg, f.name)}
+    return cfg, changes
+
+# %% ../nbs/11_study.ipynb #d8926dc1
+def link_cache(rd: RunDir, # the run directory
+               cfg: RunConfig, # the run's config (`cache_path`)
+              ) -> Path:
+    "Make the run's `cache.sqlite` a link to `cfg.cache_path` (if set, and the run has no cache of its own); returns the file its calls go to."
+    if not cfg.cache_path: return rd.cache
+    target = Path(cfg.cache_path).expanduser().resolve()
+    if rd.cache.is_symlink():
+        if rd.cache.resolve() == target: return target
+        rd.cache.unlink()
+    elif rd.cache.exists():
+        if rd.cache.resolve() != target: print(f'note: {rd.cache} holds this run\'s own calls and stays its cache (cache_path {target} is not used)')
+        return rd.cache
+    target.parent.mkdir(parents=True, exist_ok=True)
+    rd.cache.symlink_to(target)
+    return target
+
+# %% ../nbs/11_study.ipynb #42596429
+def damaged_inputs(rd: RunDir, # the run directory
+                   step: Step, # the step about to run
+                   steps=STEPS, # the study's steps
+                  ) -> list[tuple[str, Path, str]]:
+    "(upstream step, file, problem) for every Arrow file among `step`'s upstream outputs that cannot be read."
+    import pyarrow as pa
+    by, out = {s.name: s for s in steps}, []
+    for u in step.upstream:
+        for pat in getattr(by.get(u), 'outputs', ()):
+            for p in sorted(rd.path.glob(pat)):
+                for f in ([p] if p.is_file() else sorted(p.rglob('*.arrow'))):
+                    if f.suffix != '.arrow': continue
+                    try:
+                        with pa.memory_map(str(f)) as src: pa.ipc.open_stream(src).read_all()
+                    except Exception as e: out.append((u, f, f'{type(e).__name__}: {e}'))
+    return out
 
 # %% ../nbs/11_study.ipynb #fc5dfa1e
 def run_study(run_dir, # the run directory (created if missing)
-              profile: str = 'tiny', # tiny | colab_t4 | paper
-              overrides: dict|None = None, # config fields to change, e.g. {'n_prompts': 3}
+              profile: str|None = None, # tiny | smol | colab_t4 | paper (None: the saved run's, else tiny)
+              overrides: dict|None = None, # config fields to change, e.g. {'n_prompts': 3} (an existing run keeps the others)
               only=None, # steps to run (names or numbers; None: all)
               steps=STEPS, # the study's steps
               nb_dir=None, # where the step notebooks are (default `study_notebooks_dir()`)
               progress=True, # papermill's progress bar
              ) -> dict:
     "Run (or resume) the study in `run_dir`; returns what happened to each step."
-    cfg = _config(profile, overrides)
+    cfg, changes = run_config(run_dir, profile, overrides)
     only = _select(only, steps)
     rd = RunDir(run_dir)
     with RunLock(rd.path):
         actions, fps = plan(rd, cfg, steps, only), fingerprints(cfg, steps)
-        preflight(cfg, [s for s in steps if actions[s.name] in ('run', 'rerun')])
+        stale = stale_upstream(rd, cfg, actions, steps)
+        if stale:
+            s, ups = next(iter(stale.items()))
+            nums = sorted({x.split('_')[0] for x in [*ups, *[n for n, a in actions.items() if a != 'not selected']]})
+            raise ConfigError(f"step {s} would build on the outputs of {', '.join(ups)}, which changed since they ran (or never finished): "
+                              f"run them together (--steps {' '.join(nums)}) or without --steps")
+        todo = [s for s in steps if actions[s.name] in ('run', 'rerun')]
+        for s in todo:
+            bad = [x for x in damaged_inputs(rd, s, steps) if actions.get(x[0]) != 'rerun' and x[0] not in {t.name for t in todo}]
+            if bad:
+                for u in dict.fromkeys(x[0] for x in bad): Manifest(rd).step(u, status='incomplete', error=f'damaged output {bad[0][1]}')
+                u, f, why = bad[0]
+                raise ConfigError(f"step {s.name} cannot read {f}, an output of step {u} ({why[:200]}); {u} is now marked incomplete: "
+                                  f"the next run rewrites it (its finished calls come from the cache)")
+        preflight(cfg, todo)
+        for k, (old, new) in changes.items(): print(f'[config] {k}: {old!r} -> {new!r}')
         rd.create(); man = Manifest(rd)
-        save_config(cfg, rd.config); man.start(cfg)
+        save_config(cfg, rd.config); link_cache(rd, cfg); man.start(cfg)
         for s in steps:
             if actions[s.name] in ('skip', 'not selected'): print(f'[{s.name}] {actions[s.name]}')
             else: _execute(s, actions[s.name], rd, cfg, fps[s.name], nb_dir, progress)
@@ -347,7 +510,7 @@ def estimate(rd: RunDir, # the run directory (a previous run's usage, if any)
     "Per step: estimated model calls and tokens, and what the estimate is based on."
     man = read_manifest(rd).get('steps', {})
     try: prev = load_config(rd.config) if rd.config.exists() else None
-    except ConfigError: prev = None
+    except (ConfigError, yaml.YAMLError, OSError, UnicodeDecodeError): prev = None
     out = {}
     for s in steps:
         usage = man.get(s.name, {}).get('usage') or {}
@@ -363,15 +526,16 @@ def estimate(rd: RunDir, # the run directory (a previous run's usage, if any)
 
 # %% ../nbs/11_study.ipynb #12a192c8
 def dry_run(run_dir, # the run directory (nothing is written)
-            profile: str = 'tiny', # tiny | colab_t4 | paper
+            profile: str|None = None, # tiny | smol | colab_t4 | paper (None: the saved run's, else tiny)
             overrides: dict|None = None, # config fields to change
             only=None, # steps to run (None: all)
             steps=STEPS, # the study's steps
            ) -> str:
     "The plan of a run (what runs or is skipped, estimated calls and tokens per step) without writing anything or calling a model."
-    cfg = _config(profile, overrides)
+    cfg, changes = run_config(run_dir, profile, overrides)
     rd = RunDir(run_dir)
     actions, est = plan(rd, cfg, steps, _select(only, steps)), estimate(rd, cfg, steps)
+    stale = stale_upstream(rd, cfg, actions, steps)
     roles = {r: f"{getattr(cfg, f'{r}_backend')}:{getattr(cfg, f'{r}_model')}" for r in ('agent', 'judge')}
     lines = [f'plan for {rd.path} (profile {cfg.profile}; agent {roles["agent"]}, judge {roles["judge"]}, target {cfg.target_model})']
     for s in steps:
@@ -380,6 +544,8 @@ def dry_run(run_dir, # the run directory (nothing is written)
         lines.append(f'  {s.name:<13} {a:<13} {work}')
     todo = [est[s.name] for s in steps if actions[s.name] in ('run', 'rerun')]
     lines.append(f"  total to run: ~{sum(e['calls'] for e in todo):,} model calls, ~{sum(e['tokens'] for e in todo):,} tokens (finished calls come from the cache)")
+    lines += [f'  config change: {k}: {old!r} -> {new!r}' for k, (old, new) in changes.items()]
+    lines += [f"  refused: step {s} would build on the changed outputs of {', '.join(u)} (run them together)" for s, u in stale.items()]
     return '\n'.join(lines)
 
 # %% ../nbs/11_study.ipynb #e46cbdff
@@ -406,6 +572,11 @@ def summarize_run(run_dir, # the run directory
                  ) -> str:
     "A readable account of what the run in `run_dir` produced."
     rd, out = RunDir(run_dir), []
+    try: cfg = load_config(rd.config) if rd.config.exists() else None
+    except Exception: cfg = None
+    if cfg is not None and 'tiny' in (cfg.target_model, cfg.agent_model, cfg.judge_model):
+        out.append('RANDOM WEIGHTS (the tiny model): every number below is plumbing, not a result')
+    out += _steps_lines(rd)
     sets = sorted(rd.data.glob('*.jsonl')) if rd.data.is_dir() else []
     if sets:
         out.append('data sets (rows):')
@@ -431,19 +602,34 @@ def summarize_run(run_dir, # the run directory
     return '\n'.join(out)
 
 # %% ../nbs/11_study.ipynb #a32a02d3
-def _results_lines(rd: RunDir, limit: int = 24) -> list[str]:
-    "Headline numbers from `eval/results.csv` (one line per system and benchmark, first metric)."
+def _results_lines(rd: RunDir) -> list[str]:
+    "The headline metric per benchmark for every system in `eval/results.csv`, from validated judges only (`scoring.headline_by_system`)."
+    from aidsafe_nb.scoring import headline_by_system      # lazy: scoring loads the evaluation stack
     p = rd.eval/'results.csv'
     if not p.exists(): return []
     try: df = pd.read_csv(p)
     except Exception as e: return [f'eval/results.csv unreadable: {e}']
-    who = 'system' if 'system' in df.columns else 'model'
-    if not {who, 'benchmark', 'metric', 'value'} <= set(df.columns): return [f'eval/results.csv: {len(df)} rows']
-    head = df.groupby([who, 'benchmark'], sort=False).head(1)
-    lines = ['results (first metric per system and benchmark):']
-    lines += [f"  {r[who]:<14} {r['benchmark']:<18} {r['metric']:<18} {r['value']:.3f}" + (f"  (n={int(r['n'])})" if 'n' in df.columns and pd.notna(r.get('n')) else '')
-              for _, r in head.head(limit).iterrows()]
+    if 'judge_valid' in df.columns: df['judge_valid'] = df.judge_valid.map(lambda v: None if v != v else v in (True, 'True'))
+    head = headline_by_system(df)
+    left = sorted({x for v in head.get('excluded_invalid_judges', pd.Series(dtype=str)).fillna('') for x in str(v).split('; ') if x})
+    vals = head.drop(columns=['excluded_invalid_judges'], errors='ignore')
+    if vals.empty or vals.isna().all().all(): lines = ['headline per system: none (no benchmark has a validated judge; see report.md)']
+    else: lines = ["headline per system (validated judges only; '-' = no result, or its judge failed validation):"]
+    lines += ['  ' + l for l in vals.to_string(float_format=lambda v: f'{v:.3f}', na_rep='-').splitlines()] if not vals.empty else []
+    lines += [f'  left out, judge failed validation: {x}' for x in left]
     return lines
+
+def _steps_lines(rd: RunDir, steps=STEPS) -> list[str]:
+    "Per step: status, wall time, model calls sent and answered from the cache, failed calls accepted."
+    done = read_manifest(rd).get('steps', {})
+    out = []
+    for s in steps:
+        if s.name not in done: continue
+        i = done[s.name]; u = i.get('usage') or {}
+        calls, cached = sum(v.get('calls', 0) for v in u.values()), sum(v.get('cached', 0) for v in u.values())
+        extra = f", {i['failed_calls']} failed call(s) accepted" if i.get('failed_calls') else ''
+        out.append(f"  {s.name:<13} {i.get('status', '?'):<10} {i.get('seconds', 0):>7.0f}s  {calls:>7,} calls sent, {cached:,} from cache{extra}")
+    return ['steps (wall time, model calls):'] + out if out else []
 
 # %% ../nbs/11_study.ipynb #00be15a3
 def stage_calls(run_dir, # the run directory (its call cache)
@@ -521,18 +707,19 @@ def compare_runs(run_dirs: dict[str, Path|str], # {run name: run directory}
 # %% ../nbs/11_study.ipynb #4dac0d79
 def run_sweep(sweep_file, # the sweep YAML file (`read_sweep`)
               run_dir, # the folder holding one run directory per entry
-              profile: str = 'tiny', # tiny | colab_t4 | paper
+              profile: str|None = None, # tiny | smol | colab_t4 | paper (None: each existing run's own, else tiny)
               overrides: dict|None = None, # config fields changed in every entry
               only=None, # steps to run (None: all)
               **kwargs, # passed to `run_study`
              ):
-    "Run every entry of `sweep_file` into `run_dir/<name>` and write `sweep_comparison.csv`; returns the comparison."
-    entries = read_sweep(sweep_file)
-    for _, e in entries: _config(profile, {**(overrides or {}), **e})      # validate all before running any
-    root, dirs, failed = Path(run_dir), {}, {}
+    "Run every entry of `sweep_file` into `run_dir/<name>`, all sharing the call cache `run_dir/cache.sqlite`, and write `sweep_comparison.csv`; returns the comparison."
+    entries, root = read_sweep(sweep_file), Path(run_dir).expanduser().resolve()
+    overrides = {'cache_path': str(root/'cache.sqlite'), **(overrides or {})}   # one cache: a later entry sends only the calls that differ
+    for _, e in entries: _config(profile or 'tiny', {**overrides, **e})      # validate all before running any
+    dirs, failed = {}, {}
     for name, e in entries:
         dirs[name] = root/name
-        try: run_study(dirs[name], profile, {**(overrides or {}), **e}, only=only, **kwargs)
+        try: run_study(dirs[name], profile, {**overrides, **e}, only=only, **kwargs)
         except StepFailed as err: failed[name] = str(err); print(f'sweep run {name} failed:\n{err}')
     table = compare_runs(dirs)
     atomic_write_text(root/'sweep_comparison.csv', table.to_csv(index=False))
@@ -690,7 +877,7 @@ def parse_args(argv=None, # the arguments (default: the command line)
     "Parse `aidsafe-study` arguments."
     ap = argparse.ArgumentParser('aidsafe-study', description='Run the aidsafe_nb study notebooks with papermill into one run directory. '
                                  'Subcommands: `aidsafe-study calls --run DIR` (browse model calls), `aidsafe-study push` (publish).')
-    ap.add_argument('--profile', default='tiny', help='tiny | colab_t4 | paper')
+    ap.add_argument('--profile', default=None, help="tiny | smol | colab_t4 | paper (default: an existing run's own, else tiny)")
     ap.add_argument('--run', default=None, help='run directory (default outputs/<profile>)')
     ap.add_argument('-p', '--param', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'), help='override a parameter')
     ap.add_argument('--steps', nargs='+', default=None, help='only these steps (names or numbers)')
@@ -699,7 +886,7 @@ def parse_args(argv=None, # the arguments (default: the command line)
     ap.add_argument('--no-progress', action='store_true')
     a = ap.parse_args(argv)
     a.overrides = {k: v for k, v in a.param}
-    a.run = a.run or str(repo_root()/'outputs'/a.profile)
+    a.run = a.run or str(repo_root()/'outputs'/(a.profile or 'tiny'))
     return a
 
 # %% ../nbs/11_study.ipynb #a52a5fa3

@@ -43,20 +43,20 @@ def _calls_table(run, notebook: str, source: str) -> list[list[str]]:
     nb = json.loads((Path(run)/'notebooks'/notebook).read_text())
     cell = next(c for c in nb['cells'] if ''.join(c['source']).strip() == source)
     text = ''.join(cell['outputs'][0]['data']['text/plain']).splitlines()
-    assert text[0].split() == ['model', 'stage', 'sent', 'from_cache'], text
+    assert text[0].split() == ['model', 'stage', 'sent', 'from_cache', 'missing'], text
     return [l.split() for l in text[1:]]
 
 def test_inside_the_step_cells_hit_the_call_cache(tiny_run):
     "Study 1's stage-by-stage cells send the step's own requests: the executed notebook's call table shows none sent, all from the cache."
     rows = _calls_table(tiny_run[0], '1_generate.ipynb', 'calls_table(g.backends)')
     assert {r[2] for r in rows} == {'intents', 'initial_cot', 'deliberation', 'refiner', 'llm_zs'}, rows
-    assert all(r[3] == '0' and int(r[4]) > 0 for r in rows), rows
+    assert all(r[3] == '0' and int(r[4]) > 0 and r[5] == '0' for r in rows), rows
 
 def test_inside_step_2_cells_hit_the_call_cache(tiny_run):
     "Study 2's RW and SRPO cells (`rw_stage`, `srpo_stage` on three prompts) send nothing: the step's cache answers every request."
     rows = _calls_table(tiny_run[0], '2_preference.ipynb', 'calls_table(m.built.values())')
     assert {'rw_teacher', 'srpo_base', 'srpo_continue'} <= {r[2] for r in rows}, rows
-    assert all(r[3] == '0' and int(r[4]) > 0 for r in rows), rows
+    assert all(r[3] == '0' and int(r[4]) > 0 and r[5] == '0' for r in rows), rows
 
 def test_override_reaches_the_run(tiny_run):
     import datasets
