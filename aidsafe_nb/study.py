@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_study.ipynb #80386989
 from __future__ import annotations
-import argparse, ast, base64, dataclasses, datetime, difflib, fcntl, fnmatch, hashlib, json, os, shutil, socket, sqlite3, sys, tempfile, time, traceback
+import argparse, ast, base64, dataclasses, datetime, difflib, re, fcntl, fnmatch, hashlib, json, os, shutil, socket, sqlite3, sys, tempfile, time, traceback
 from importlib.metadata import version, PackageNotFoundError
 import pandas as pd
 from pathlib import Path
@@ -19,13 +19,14 @@ from .openai_compat import probe_endpoint, EndpointError
 from .sources import prompts_for
 
 # %% auto #0
-__all__ = ['DOC_FILES', 'LOCK_ENV', 'NOTEBOOK_PARAMS', 'MAX_TEXT', 'MAX_IMAGE', 'unclaimed_params', 'step_files', 'files_digest',
-           'fingerprints', 'StepFailed', 'study_notebooks_dir', 'run_step', 'read_manifest', 'plan',
-           'move_stale_outputs', 'stale_upstream', 'RunLocked', 'RunLock', 'hold_run_lock', 'missing_model',
-           'preflight', 'step_failures', 'run_config', 'link_cache', 'damaged_inputs', 'run_study', 'estimate',
-           'dry_run', 'summarize_run', 'stage_calls', 'format_calls', 'read_sweep', 'compare_runs', 'run_sweep',
-           'strict_parameters', 'output_sizes', 'clean_outputs', 'save_outputs', 'parse_args', 'calls_main',
-           'outputs_main', 'main']
+__all__ = ['DOC_FILES', 'LOCK_ENV', 'NOTEBOOK_PARAMS', 'MAX_TEXT', 'MAX_IMAGE', 'PILOT_EXIT', 'FULL_ITEMS', 'unclaimed_params',
+           'step_files', 'files_digest', 'fingerprints', 'StepFailed', 'study_notebooks_dir', 'KernelRelay', 'run_step',
+           'read_manifest', 'plan', 'move_stale_outputs', 'stale_upstream', 'RunLocked', 'RunLock', 'hold_run_lock',
+           'missing_model', 'preflight', 'step_failures', 'run_config', 'link_cache', 'damaged_inputs', 'run_study',
+           'estimate', 'dry_run', 'summarize_run', 'stage_calls', 'format_calls', 'read_sweep', 'compare_runs',
+           'run_sweep', 'strict_parameters', 'output_sizes', 'clean_outputs', 'save_outputs', 'pilot_config',
+           'pilot_gates', 'pilot_training', 'pilot_judges', 'pilot_estimate', 'pilot_reasons', 'pilot_markdown',
+           'run_pilot', 'parse_args', 'calls_main', 'outputs_main', 'main']
 
 # %% ../nbs/11_study.ipynb #72d1f0ee
 def unclaimed_params(steps=STEPS, # the study's steps
@@ -120,6 +121,23 @@ def _failure_message(step: Step, out_nb: Path, err) -> str:
     return scrub(f"step {step.name} failed in notebook {step.notebook}, cell In[{cell}] `{src[0] if src else ''}`:\n  {what}\n"
                  f"  executed notebook: {out_nb}")
 
+# %% ../nbs/11_study.ipynb #db4c313a
+class KernelRelay:
+    "A file-like sink for a kernel's output stream: writes its whole lines to `out`, without progress-bar redraws or lines the kernel already printed to the terminal."
+    DROP = re.compile(r'\r|\x1b\[|\d+%\||^\s*\[[^\]]+\] ')    # bar redraws, cursor moves, tqdm bars, `  [model:stage] ...` progress lines
+    def __init__(self, out, # where the lines go (e.g. `sys.stderr`)
+                 width: int = 300, # longest line passed on (longer ones are cut)
+                ): self.out, self.width, self.buf = out, width, ''
+    def write(self, text: str):
+        self.buf += text
+        *lines, self.buf = self.buf.split('\n')
+        for line in lines:
+            if line.strip() and not self.DROP.search(line):
+                self.out.write((line if len(line) <= self.width else line[:self.width - 1] + '…') + '\n')
+        self.out.flush()
+        return len(text)
+    def flush(self): self.out.flush()
+
 # %% ../nbs/11_study.ipynb #dacd9b1f
 def run_step(step: Step, # the step to run
              rd: RunDir, # the run directory
@@ -137,7 +155,7 @@ def run_step(step: Step, # the step to run
     os.environ[LOCK_ENV] = str(rd.path)                                 # the notebook's `hold_run_lock`: this process holds the lock
     try:   # what the kernel's cells print (progress, training lines, warnings) streams to this terminal as it comes
         pm.execute_notebook(str(src), str(out), parameters=dict(run_dir=str(rd.path), profile=cfg.profile), cwd=str(src.parent),
-                            kernel_name='python3', progress_bar=progress, log_output=False, stdout_file=sys.stdout, stderr_file=sys.stderr)
+                            kernel_name='python3', progress_bar=progress, log_output=False, stdout_file=KernelRelay(sys.stdout), stderr_file=KernelRelay(sys.stderr))
     except pm.PapermillExecutionError as e: raise StepFailed(_failure_message(step, out, e)) from None
     except Exception as e: raise StepFailed(_failure_message(step, out, e)) from e
     finally:
@@ -871,6 +889,179 @@ def save_outputs(run_dir, # a finished run directory (every step done)
             else: os.environ[k] = v
     return out
 
+# %% ../nbs/11_study.ipynb #9c77afe3
+PILOT_EXIT = 4   # `aidsafe-study --pilot` exit status when the full run would skip a system or rest on an invalid judge
+
+def pilot_config(cfg: RunConfig, # the full run's config
+                 n: int, # prompts, and items per benchmark, of the pilot
+                 cache, # the call cache file the pilot writes (the full run's, so it reuses the pilot's calls)
+                ) -> RunConfig:
+    "The pilot's config: `cfg` on `n` prompts and `n` items per benchmark (MMLU too), writing its calls into `cache`."
+    if int(n) < 1: raise ConfigError(f"--pilot must be a number of prompts >= 1, got {n}")
+    d = {k: v for k, v in dataclasses.asdict(cfg).items() if k != 'profile'}
+    return make_config(cfg.profile, **{**d, 'n_prompts': int(n), 'eval_limit': int(n), 'mmlu_limit': int(n), 'cache_path': str(cache)})
+
+# %% ../nbs/11_study.ipynb #847faa72
+def _read_json(p: Path, default):
+    try: return json.loads(p.read_text()) if p.exists() else default
+    except Exception: return default
+
+def _top(failures: dict, k: int = 3) -> str:
+    return ', '.join(f'{g} {c}' for g, c in sorted((failures or {}).items(), key=lambda x: -x[1])[:k]) or '-'
+
+def pilot_gates(rd: RunDir, # the pilot's run directory
+               ) -> pd.DataFrame:
+    "Per data set and stage: rows, gate pass rate, cut rate (and per prompt kind) where recorded, and the commonest failures (`data/*.gates.json`)."
+    rows = []
+    for p in sorted(rd.data.glob('*.gates.json')) if rd.data.is_dir() else []:
+        g = _read_json(p, {})
+        for stage, v in (g.get('stages') or {}).items() if isinstance(g, dict) else []:
+            if not isinstance(v, dict) or 'n' not in v: continue
+            by_kind = v.get('cut_rate_by_kind') or {}
+            rows.append(dict(set=p.name[:-len('.gates.json')], stage=stage, n=v['n'], pass_rate=v.get('pass_rate'), cut_rate=v.get('cut_rate'),
+                             cut_by_kind=', '.join(f'{k} {x:.0%}' for k, x in by_kind.items() if isinstance(x, (int, float))) or '-',
+                             commonest_failures=_top(v.get('failures'))))
+    return pd.DataFrame(rows, columns=['set', 'stage', 'n', 'pass_rate', 'cut_rate', 'cut_by_kind', 'commonest_failures'])
+
+def pilot_training(rd: RunDir, # the pilot's run directory
+                   cfg: RunConfig, # its config (`enforce_gates`, `min_gate_pass_rate`)
+                  ) -> pd.DataFrame:
+    "Per trainable system: its data, rows trained on, rows that passed the gates, and whether it trained, was skipped (why) or would be skipped were the gates enforced."
+    skipped = _read_json(rd.models/'skipped.json', {})
+    skipped = skipped if isinstance(skipped, dict) else {x.get('model', '?'): x.get('reason', '') for x in skipped if isinstance(x, dict)}
+    rows = []
+    from aidsafe_nb.evaluate import SYSTEM_NAMES    # lazy: the evaluation stack
+    for d, system in ((k, v) for k, v in SYSTEM_NAMES.items() if k != 'base'):
+        info = _read_json(rd.models/d/'train_info.json', None)
+        g = (info or {}).get('gates') or {}
+        rate = g.get('pass_rate')
+        if d in skipped: fate = f'skipped: {skipped[d]}'
+        elif info is None: fate = 'not trained'
+        elif not cfg.enforce_gates and isinstance(rate, (int, float)) and rate < cfg.min_gate_pass_rate:
+            fate = f'trained (gates not enforced); enforced, it would be skipped: pass rate {rate:.0%} < min_gate_pass_rate {cfg.min_gate_pass_rate:.0%}'
+        else: fate = 'trained'
+        rows.append(dict(system=system, data=(info or {}).get('pairs') or (info or {}).get('data_source', '-'), train_rows=(info or {}).get('n_train_rows'),
+                         passed_gates=f"{g['n_passed']}/{g['n']}" if 'n' in g and 'n_passed' in g else '-', fate=fate))
+    return pd.DataFrame(rows)
+
+def pilot_judges(rd: RunDir, # the pilot's run directory
+                ) -> pd.DataFrame:
+    "Every judge check of the pilot's evaluation (`eval/judge_validation.csv`): judge, role, check, value, threshold, passed."
+    p = rd.eval/'judge_validation.csv'
+    if not p.exists(): return pd.DataFrame(columns=['judge', 'role', 'check', 'n', 'value', 'threshold', 'passed'])
+    df = pd.read_csv(p)
+    if 'passed' in df.columns: df['passed'] = df.passed.map(lambda v: v in (True, 'True', 1))
+    return df
+
+# %% ../nbs/11_study.ipynb #fba02ec4
+FULL_ITEMS = {'mmlu': 14042, 'other': 500}   # [R] items per benchmark assumed when the full run has no eval_limit / mmlu_limit (MMLU's test split; others rough)
+
+def _factor(stage: str, step: str, pilot: RunConfig, full: RunConfig) -> float:
+    "How much more work stage `stage` of step `step` is in the full run than in the pilot."
+    if step == '5_evaluate':
+        if stage.endswith('_mmlu'): return (full.mmlu_limit or FULL_ITEMS['mmlu']) / (pilot.mmlu_limit or 1)
+        return (full.eval_limit or FULL_ITEMS['other']) / (pilot.eval_limit or 1)
+    if step == '6_report': return 1.0
+    if step == '3_sft' and full.max_steps > 0: return 1.0
+    return full.n_prompts / pilot.n_prompts
+
+def pilot_estimate(rd: RunDir, # the pilot's run directory (its manifest)
+                   pilot: RunConfig, # the pilot's config
+                   full: RunConfig, # the full run's config
+                   steps=STEPS, # the study's steps
+                  ) -> pd.DataFrame:
+    "Per step: the pilot's requests, tokens and seconds, and the full run's, scaled per stage (prompts for steps 1-4, items per benchmark for step 5)."
+    man, rows = read_manifest(rd).get('steps', {}), []
+    for s in steps:
+        i = man.get(s.name, {}); u = i.get('usage') or {}
+        req = sum(v.get('calls', 0) + v.get('cached', 0) for v in u.values())
+        tok = sum(v.get('prompt_tokens', 0) + v.get('completion_tokens', 0) for v in u.values())
+        est_req = sum((v.get('calls', 0) + v.get('cached', 0)) * _factor(k, s.name, pilot, full) for k, v in u.items())
+        est_tok = sum((v.get('prompt_tokens', 0) + v.get('completion_tokens', 0)) / max(v.get('calls', 0), 1) * (v.get('calls', 0) + v.get('cached', 0))
+                      * _factor(k, s.name, pilot, full) for k, v in u.items())
+        f = est_req / req if req else _factor('', s.name, pilot, full)
+        rows.append(dict(step=s.name, status=i.get('status', 'not run'), pilot_calls=req, pilot_tokens=tok, pilot_seconds=i.get('seconds', 0),
+                         full_calls=round(est_req), full_tokens=round(est_tok), full_seconds=round((i.get('seconds') or 0) * f)))
+    return pd.DataFrame(rows)
+
+# %% ../nbs/11_study.ipynb #c9740e94
+def pilot_reasons(rd: RunDir, # the pilot's run directory
+                  cfg: RunConfig, # the pilot's config
+                  failed: str|None = None, # the error of a step that failed, if one did
+                 ) -> list[str]:
+    "Why the full run would lose something: a step that failed, a system skipped or left unevaluated, a judge that failed validation."
+    out = [f'a step failed, so the pilot could not check the rest: {failed}'] if failed else []
+    tr = pilot_training(rd, cfg)
+    out += [f"{r.system} would not be trained: {r.fate[len('skipped: '):]}" for r in tr.itertuples() if r.fate.startswith('skipped')]
+    res = rd.eval/'results.csv'
+    if res.exists():
+        have = set(pd.read_csv(res).get('system', pd.Series(dtype=str)).dropna())
+        from aidsafe_nb.evaluate import SYSTEM_NAMES
+        want = [SYSTEM_NAMES.get(m, m) for m in cfg.eval_models]
+        out += [f'{s} would not be evaluated (no results)' for s in want if s not in have and not any(s == r.system and r.fate.startswith('skipped') for r in tr.itertuples())]
+    j = pilot_judges(rd)
+    for judge, g in (j.groupby('judge', sort=False) if len(j) else []):
+        bad = g[~g.passed.astype(bool)]
+        if len(bad): out.append(f"judge {judge} ({g.role.iloc[0]}) fails validation: " +
+                                '; '.join(f'{r.check} = {r.value:.3g} (threshold {r.threshold})' for r in bad.itertuples()))
+    return out
+
+# %% ../nbs/11_study.ipynb #6fcfc7f8
+def _md_table(df: pd.DataFrame) -> str:
+    "A pipe table (no index); floats as percentages where they are rates, else 3 significant digits."
+    if df.empty: return '(none)'
+    fmt = lambda c, v: '-' if v is None or (isinstance(v, float) and v != v) else (f'{v:.0%}' if isinstance(v, float) and 'rate' in c else
+                       f'{v:,.0f}' if isinstance(v, (int, float)) and not isinstance(v, bool) and c not in ('value', 'threshold') else str(v))
+    lines = ['| ' + ' | '.join(df.columns) + ' |', '|' + '---|' * len(df.columns)]
+    lines += ['| ' + ' | '.join(fmt(c, v).replace('|', '/') for c, v in zip(df.columns, row)) + ' |' for row in df.itertuples(index=False)]
+    return '\n'.join(lines)
+
+def pilot_markdown(rd: RunDir, # the pilot's run directory
+                   pilot: RunConfig, # the pilot's config
+                   full: RunConfig, # the full run's config
+                   reasons: list[str], # `pilot_reasons`
+                   steps=STEPS, # the study's steps
+                  ) -> str:
+    "`pilot.md`: the verdict, then gates and cut rates, training sets, judges, skipped benchmarks and the full run's estimate."
+    est, skipped = pilot_estimate(rd, pilot, full, steps), _read_json(rd.eval/'skipped.json', [])
+    tot = est[['full_calls', 'full_tokens', 'full_seconds']].sum()
+    out = [f'# Pilot of the `{full.profile}` profile on {pilot.n_prompts} prompts', '',
+           f'Pilot run: `{rd.path}`. Full run: {full.n_prompts:,} prompts, {full.eval_limit or "all"} items per benchmark, '
+           f'MMLU {full.mmlu_limit or "all"}; the pilot ran every step on {pilot.n_prompts} prompts and {pilot.eval_limit} items per benchmark.', '']
+    if 'tiny' in (full.agent_model, full.judge_model, full.target_model):
+        out += ['**Random weights (the tiny model):** every judge and gate figure below is plumbing; what the pilot says about systems is real.', '']
+    out += ['## Verdict', ''] + ([f'**The full run would lose something ({len(reasons)}):**', ''] + [f'- {r}' for r in reasons] if reasons else
+                                ['Nothing found that the full run would skip, and every judge passed validation.'])
+    if not pilot.enforce_gates:
+        out += ['', f'This profile does not enforce the content gates (`enforce_gates` false), so no system is skipped for its gate pass rate: '
+                f'"would be skipped" below is what `min_gate_pass_rate` ({pilot.min_gate_pass_rate:.0%}) would do if they were enforced, a note, not a reason.']
+    out += ['', '## Content gates and cut rates per stage', '', _md_table(pilot_gates(rd)), '',
+            '`cut_rate`: share of the stage\'s answers cut at their token budget (`-` where this version does not record it).',
+            '', '## Training sets', '', _md_table(pilot_training(rd, pilot)), '', '## Judges', '', _md_table(pilot_judges(rd)), '']
+    if skipped: out += ['## Skipped in the evaluation', ''] + [f"- {x.get('item')} ({x.get('kind')}): {x.get('reason')}" for x in skipped if isinstance(x, dict)] + ['']
+    out += ['## The full run, estimated', '', _md_table(est), '',
+            f"Total: ~{tot.full_calls:,.0f} model calls, ~{tot.full_tokens:,.0f} tokens, ~{tot.full_seconds / 3600:.1f} h of step time on this machine "
+            f"(scaled per stage from the pilot's measured calls, tokens and seconds: steps 1-4 by prompts, step 5 by items per benchmark; "
+            f"start-up costs scale too, so the time is an upper estimate). Calls the pilot made come from the shared cache."]
+    return '\n'.join(out) + '\n'
+
+def run_pilot(run_dir, # the full run's directory; the pilot runs in `run_dir/pilot`
+              n: int, # prompts, and items per benchmark
+              profile: str|None = None, # as `run_study`
+              overrides: dict|None = None, # as `run_study` (the full run's parameters)
+              **kwargs, # passed to `run_study` (steps, nb_dir, progress)
+             ) -> tuple[Path, list[str]]:
+    "Run the configured study on `n` prompts into `run_dir/pilot`, write its `pilot.md`; returns (its path, the reasons the full run would lose something)."
+    full, _ = run_config(run_dir, profile, overrides)
+    rd = RunDir(run_dir); prd = RunDir(rd.path/'pilot')
+    pilot = pilot_config(full, n, rd.cache.resolve() if rd.cache.is_symlink() else rd.cache)
+    failed = None
+    try: run_study(prd.path, full.profile, {k: v for k, v in dataclasses.asdict(pilot).items() if k != 'profile'}, **kwargs)
+    except StepFailed as e: failed = str(e).splitlines()[0]
+    reasons = pilot_reasons(prd, pilot, failed)
+    md = atomic_write_text(prd.path/'pilot.md', pilot_markdown(prd, pilot, full, reasons, kwargs.get('steps', STEPS)))
+    return md, reasons
+
 # %% ../nbs/11_study.ipynb #93fff91a
 def parse_args(argv=None, # the arguments (default: the command line)
               ):
@@ -883,6 +1074,8 @@ def parse_args(argv=None, # the arguments (default: the command line)
     ap.add_argument('--steps', nargs='+', default=None, help='only these steps (names or numbers)')
     ap.add_argument('--sweep', default=None, help='YAML list of overrides: one run per entry')
     ap.add_argument('--dry-run', action='store_true', help='print the plan and an estimate of calls and tokens; run nothing')
+    ap.add_argument('--pilot', type=int, default=None, metavar='N', help='run the configured study on N prompts (and N items per benchmark) into '
+                    'RUN/pilot and write RUN/pilot/pilot.md; exit 4 when the full run would skip a system or rest on an invalid judge')
     ap.add_argument('--no-progress', action='store_true')
     a = ap.parse_args(argv)
     a.overrides = {k: v for k, v in a.param}
@@ -928,6 +1121,11 @@ def main(argv=None, # the arguments (default: the command line)
     t0 = time.time()
     try:
         if a.dry_run: print(dry_run(a.run, a.profile, a.overrides, a.steps)); return 0
+        if a.pilot is not None:
+            md, reasons = run_pilot(a.run, a.pilot, a.profile, a.overrides, only=a.steps, progress=not a.no_progress)
+            print(md.read_text()); print(f'aidsafe-study: pilot written to {md}')
+            if reasons: print('aidsafe-study --pilot: the full run would lose something:\n' + '\n'.join(f'  - {r}' for r in reasons), file=sys.stderr)
+            return PILOT_EXIT if reasons else 0
         if a.sweep: print(run_sweep(a.sweep, a.run, a.profile, a.overrides, only=a.steps, progress=not a.no_progress).to_string())
         else: run_study(a.run, a.profile, a.overrides, only=a.steps, progress=not a.no_progress)
     except (ConfigError, StepFailed) as e:
