@@ -23,10 +23,10 @@ __all__ = ['DOC_FILES', 'LOCK_ENV', 'NOTEBOOK_PARAMS', 'MAX_TEXT', 'MAX_IMAGE', 
            'step_files', 'files_digest', 'fingerprints', 'StepFailed', 'study_notebooks_dir', 'KernelRelay', 'run_step',
            'read_manifest', 'plan', 'move_stale_outputs', 'stale_upstream', 'RunLocked', 'RunLock', 'hold_run_lock',
            'missing_model', 'preflight', 'step_failures', 'run_config', 'link_cache', 'damaged_inputs', 'run_study',
-           'estimate', 'dry_run', 'summarize_run', 'stage_calls', 'format_calls', 'read_sweep', 'compare_runs',
-           'run_sweep', 'strict_parameters', 'output_sizes', 'clean_outputs', 'save_outputs', 'pilot_config',
-           'pilot_gates', 'pilot_training', 'pilot_judges', 'pilot_estimate', 'pilot_reasons', 'pilot_markdown',
-           'run_pilot', 'parse_args', 'calls_main', 'outputs_main', 'main']
+           'eval_items', 'estimate', 'dry_run', 'summarize_run', 'stage_calls', 'format_calls', 'read_sweep',
+           'compare_runs', 'run_sweep', 'strict_parameters', 'output_sizes', 'clean_outputs', 'save_outputs',
+           'pilot_config', 'pilot_gates', 'pilot_training', 'pilot_judges', 'pilot_estimate', 'pilot_reasons',
+           'pilot_markdown', 'run_pilot', 'parse_args', 'calls_main', 'outputs_main', 'main']
 
 # %% ../nbs/11_study.ipynb #72d1f0ee
 def unclaimed_params(steps=STEPS, # the study's steps
@@ -502,17 +502,49 @@ def run_study(run_dir, # the run directory (created if missing)
     return actions
 
 # %% ../nbs/11_study.ipynb #d801ca39
+def _prompt_mix(cfg: RunConfig) -> tuple[int, int]:
+    "(prompts, harmful prompts) of step 1: from `prompts_for` when the sources are offline (what step 1 will read), else from `safety_fraction`."
+    if all(v == 'smoke' or Path(v).expanduser().exists() for v in (cfg.safety_source, cfg.general_source)):
+        try: ps = prompts_for(cfg); return len(ps), sum(p.get('kind') == 'safety' for p in ps)
+        except Exception: pass
+    return cfg.n_prompts, max(1, round(cfg.n_prompts * cfg.safety_fraction))
+
+def eval_items(cfg: RunConfig, # the run's config
+              ) -> dict[str, int]:
+    "{benchmark: prompts each system answers} as step 5 loads them (`expand_benchmarks`, `load_benchmark`; MMLU is scored by log-probabilities, 0 calls). Offline, a benchmark that cannot be read counts 0, as the run skips it; online, `eval_limit` (or 500) is assumed."
+    from aidsafe_nb.benchmarks import expand_benchmarks, load_benchmark, load_jailbreak_templates, BENCHMARKS
+    offline, out = os.environ.get('HF_HUB_OFFLINE', '').lower() in ('1', 'true', 'yes', 'on'), {}
+    for b in expand_benchmarks(cfg.benchmarks):
+        if BENCHMARKS[b].kind == 'mmlu': out[b] = 0; continue
+        if offline:
+            try: out[b] = len(load_benchmark(b, limit=cfg.eval_limit, seed=cfg.seed, benchmarks_dir=cfg.benchmarks_dir)); continue
+            except Exception: out[b] = 0; continue
+        n = cfg.eval_limit or FULL_ITEMS['other']
+        out[b] = n * (len(load_jailbreak_templates()) if b.endswith('_jb') else 1)
+    return out
+
 def _config_estimate(s: Step, cfg: RunConfig) -> tuple[int, int]:
-    "(calls, tokens) for step `s` from config sizes alone: a rough upper estimate."
-    n, harm = cfg.n_prompts, max(1, round(cfg.n_prompts * cfg.safety_fraction))
-    if s.name == '1_generate': calls = n * (3 + cfg.n_agents * cfg.max_rounds + 1)           # intents, CoT, rounds, refiner, LLM_ZS
+    "(calls, tokens) for step `s`, counted the way its stages issue requests (see `eval_items`); deliberation assumed to end after one round."
+    n, harm = _prompt_mix(cfg)
+    if s.name == '1_generate': calls = n * (4 + cfg.n_agents)                                   # LLM_ZS, intents, initial CoT, a round per agent, refiner
     elif s.name == '2_preference':
-        rw = (n + (harm if cfg.rw_jailbreaks else 0)) * cfg.rw_samples
-        calls = 2 * rw + 3 * harm * min(cfg.srpo_max_steps, 4)                               # RW samples + scores, SRPO continuations + scores
-    elif s.name == '4_dpo': calls = harm * cfg.belief_iterations * (1 + 2 * cfg.belief_samples) + 4 * harm
+        items = n + (harm if cfg.rw_jailbreaks else 0)                                          # RW prompts: each, plus a jailbreak-wrapped copy of the harmful ones
+        calls = items * (2 * cfg.rw_samples + 4)                                                # RW samples and their acceptance; SRPO base, 2 continuations, score
+    elif s.name == '4_dpo':
+        draws = cfg.belief_iterations * cfg.belief_samples
+        calls = n * (cfg.belief_iterations + draws + (cfg.baseline_samples or draws))         # beliefs, their target samples, the baseline's equal draws
     elif s.name == '5_evaluate':
-        per = cfg.eval_limit or 500
-        calls = len(cfg.eval_models) * (2 * per * len([b for b in cfg.benchmarks if b != 'mmlu']) + ((cfg.mmlu_limit or 14042) if 'mmlu' in cfg.benchmarks else 0))
+        from aidsafe_nb.benchmarks import BENCHMARKS
+        items, sys_ = eval_items(cfg), len(cfg.eval_models)
+        kind = lambda b: BENCHMARKS[b].kind
+        calls = sys_ * sum(items.values())                                                      # generations
+        calls += sys_ * sum(v for b, v in items.items() if kind(b) in ('safety', 'strongreject')) * (cfg.safety_judge != 'strmatch')
+        calls += sys_ * sum(v for b, v in items.items() if kind(b) == 'strongreject')           # the StrongREJECT rubric
+        xs = sum(v for b, v in items.items() if kind(b) == 'xstest')
+        root = Path(cfg.benchmarks_dir).expanduser() if cfg.benchmarks_dir else shared_benchmarks_dir()
+        labelled = bool(xs) and root is not None and (Path(root)/'xstest'/'human_labeled_completions').is_dir()
+        calls += sys_ * xs + labelled * 2 * (cfg.judge_validation_limit or 450)                # refusal judge; its validation on two human-labelled files
+        calls += n * (4 + 2 * bool(cfg.judge2_model))                                           # CoT quality: both sets graded and compared
     else: calls = 0
     return calls, calls * (600 + cfg.max_new_tokens)
 
