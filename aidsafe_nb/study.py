@@ -654,9 +654,9 @@ def summarize_run(run_dir, # the run directory
 # %% ../nbs/11_study.ipynb #a32a02d3
 def _results_lines(rd: RunDir) -> list[str]:
     "The headline metric per benchmark for every system in `eval/results.csv`, from validated judges only (`scoring.headline_by_system`)."
-    from aidsafe_nb.scoring import headline_by_system      # lazy: scoring loads the evaluation stack
     p = rd.eval/'results.csv'
     if not p.exists(): return []
+    from aidsafe_nb.scoring import headline_by_system      # lazy: scoring loads the evaluation stack
     try: df = pd.read_csv(p)
     except Exception as e: return [f'eval/results.csv unreadable: {e}']
     if 'judge_valid' in df.columns: df['judge_valid'] = df.judge_valid.map(lambda v: None if v != v else v in (True, 'True'))

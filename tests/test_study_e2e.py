@@ -112,3 +112,20 @@ def test_sweep_two_settings(tmp_path):
     table = pd.read_csv(tmp_path/'sweep'/'sweep_comparison.csv')
     assert sorted(table.run.unique()) == ['n_prompts-2', 'n_prompts-3']
     for n in (2, 3): assert n_rows(tmp_path/'sweep'/f'n_prompts-{n}'/'data'/'cot') == n
+
+def test_dry_run_estimate_within_20_percent_of_calls_sent(tiny_run):
+    "The dry run's estimate for the same config, counted the way the steps send calls, is within 20% of what the tiny run sent (it said 612 for 1,405 before)."
+    from aidsafe_nb.run import RunDir, load_config
+    from aidsafe_nb.study import estimate
+    run, _ = tiny_run
+    sent = sum(u['calls'] + u['cached'] for u in manifest(run)['usage'].values())
+    est = sum(e['calls'] for e in estimate(RunDir(Path(run).parent/'never-run'), load_config(Path(run)/'config.yaml')).values())
+    assert abs(est - sent) <= 0.2 * sent, (est, sent)
+
+def test_summary_lists_every_system_and_step(tiny_run):
+    "The end-of-run summary: per-step wall time and calls, and a headline row for every evaluated system, an invalid judge's numbers left out."
+    run, r = tiny_run
+    out = r.stdout
+    assert 'steps (wall time, model calls):' in out and all(f'  {s}' in out for s in STEP_NAMES), out[-4000:]
+    for system in ('Base', 'SFT_OG', 'SFT_DB', 'DPO', 'RW', 'SaRO', 'DPO_BASELINE'): assert f'  {system} ' in out, out[-4000:]
+    assert 'RANDOM WEIGHTS' in out and 'truncated_rate' not in out.split('headline per system')[1], out[-4000:]
