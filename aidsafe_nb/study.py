@@ -571,7 +571,7 @@ def estimate(rd: RunDir, # the run directory (a previous run's usage, if any)
             out[s.name] = dict(calls=round(calls * f), tokens=round(toks * f), basis=f'previous run x {f:g} ({k})')
         else:
             calls, toks = _config_estimate(s, cfg)
-            out[s.name] = dict(calls=calls, tokens=toks, basis='config sizes (rough)' if calls else 'no model calls (training or report)')
+            out[s.name] = dict(calls=calls, tokens=toks, basis='counted from the config' if calls else 'no model calls (training or report)')
     return out
 
 # %% ../nbs/11_study.ipynb #12a192c8
