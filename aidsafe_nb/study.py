@@ -1152,13 +1152,22 @@ def main(argv=None, # the arguments (default: the command line)
     a = parse_args(argv)
     t0 = time.time()
     try:
+        if a.dry_run and a.sweep:                       # every entry's plan, as the sweep would run it
+            root = Path(a.run).expanduser().resolve()
+            for name, e in read_sweep(a.sweep):
+                print(f'== sweep entry {name}'); print(dry_run(root/name, a.profile, {'cache_path': str(root/'cache.sqlite'), **a.overrides, **e}, a.steps))
+            return 0
         if a.dry_run: print(dry_run(a.run, a.profile, a.overrides, a.steps)); return 0
         if a.pilot is not None:
             md, reasons = run_pilot(a.run, a.pilot, a.profile, a.overrides, only=a.steps, progress=not a.no_progress)
             print(md.read_text()); print(f'aidsafe-study: pilot written to {md}')
             if reasons: print('aidsafe-study --pilot: the full run would lose something:\n' + '\n'.join(f'  - {r}' for r in reasons), file=sys.stderr)
             return PILOT_EXIT if reasons else 0
-        if a.sweep: print(run_sweep(a.sweep, a.run, a.profile, a.overrides, only=a.steps, progress=not a.no_progress).to_string())
+        if a.sweep:
+            table = run_sweep(a.sweep, a.run, a.profile, a.overrides, only=a.steps, progress=not a.no_progress)
+            for name in dict.fromkeys(table.run) if len(table) else []:
+                print(f'== sweep entry {name}'); print('\n'.join(_steps_lines(RunDir(Path(a.run)/name)) + _results_lines(RunDir(Path(a.run)/name))))
+            print(f"aidsafe-study: sweep comparison ({len(table):,} rows) in {Path(a.run)/'sweep_comparison.csv'}")
         else: run_study(a.run, a.profile, a.overrides, only=a.steps, progress=not a.no_progress)
     except (ConfigError, StepFailed) as e:
         print(f'aidsafe-study: {scrub(str(e))}', file=sys.stderr); return 3 if isinstance(e, RunLocked) else 2 if isinstance(e, ConfigError) else 1
