@@ -557,14 +557,22 @@ def estimate(rd: RunDir, # the run directory (a previous run's usage, if any)
              cfg: RunConfig, # the config to run with
              steps=STEPS, # the study's steps
             ) -> dict[str, dict]:
-    "Per step: estimated model calls and tokens, and what the estimate is based on."
+    "Per step: estimated model calls and tokens, and what the estimate is based on: this run's own usage, else its pilot's (`--pilot`), each scaled; else counted from the config."
     man = read_manifest(rd).get('steps', {})
     try: prev = load_config(rd.config) if rd.config.exists() else None
     except (ConfigError, yaml.YAMLError, OSError, UnicodeDecodeError): prev = None
+    prd = RunDir(rd.path/'pilot')
+    try: pilot, pman = (load_config(prd.config), read_manifest(prd).get('steps', {})) if prd.config.exists() else (None, {})
+    except (ConfigError, yaml.YAMLError, OSError, UnicodeDecodeError): pilot, pman = None, {}
     out = {}
     for s in steps:
-        usage = man.get(s.name, {}).get('usage') or {}
-        if usage and prev is not None:
+        usage, pusage = man.get(s.name, {}).get('usage') or {}, pman.get(s.name, {}).get('usage') or {}
+        if not usage and pilot is not None and pman.get(s.name, {}).get('status') == 'done':   # measured by the pilot: its usage per stage, scaled
+            calls = sum((u.get('calls', 0) + u.get('cached', 0)) * _factor(k, s.name, pilot, cfg) for k, u in pusage.items())
+            toks = sum((u.get('prompt_tokens', 0) + u.get('completion_tokens', 0)) / max(u.get('calls', 0), 1) * (u.get('calls', 0) + u.get('cached', 0))
+                       * _factor(k, s.name, pilot, cfg) for k, u in pusage.items())
+            out[s.name] = dict(calls=round(calls), tokens=round(toks), basis=f'pilot ({pilot.n_prompts} prompts) scaled')
+        elif usage and prev is not None:
             calls, toks = _usage_total(usage)
             k = 'eval_limit' if s.name == '5_evaluate' else 'n_prompts'
             f = (getattr(cfg, k) / getattr(prev, k)) if getattr(prev, k) else 1.0
