@@ -53,8 +53,8 @@ def test_inside_the_step_cells_hit_the_call_cache(tiny_run):
     assert all(r[3] == '0' and int(r[4]) > 0 and r[5] == '0' for r in rows), rows
 
 def test_inside_step_2_cells_hit_the_call_cache(tiny_run):
-    "Study 2's RW and SRPO cells (`rw_stage`, `srpo_stage` on three prompts) send nothing: the step's cache answers every request."
-    rows = _calls_table(tiny_run[0], '2_preference.ipynb', 'calls_table(m.built.values())')
+    "Study 2's RW and SRPO cells (`rw_stage`, `srpo_stage` on three prompts, through `walkthrough_models`) send nothing: the step's cache answers every request."
+    rows = _calls_table(tiny_run[0], '2_preference.ipynb', 'calls_table(m.given.values())')
     assert {'rw_teacher', 'srpo_base', 'srpo_continue'} <= {r[2] for r in rows}, rows
     assert all(r[3] == '0' and int(r[4]) > 0 and r[5] == '0' for r in rows), rows
 
