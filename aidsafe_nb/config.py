@@ -43,6 +43,8 @@ class RunConfig:
     "Every parameter of one study run (see the profiles below for the defaults per scale)."
     profile: str = 'tiny'                # the profile the defaults came from: tiny | smol | colab_t4 | paper
     seed: int = 0                        # seed of prompt sampling, splits, sampling calls and training
+    cache_path: str = ''                 # the call cache file ('' = the run's own cache.sqlite); a sweep shares one at its root (keyed by model, messages, sampling, seed)
+    accept_failed_calls: bool = False    # finish a step whose model calls still failed after their retries (counted in the manifest and the summary) instead of leaving it incomplete
     # --- models: 'tiny' is the package's own random-weight chat model; anything else is a hub id or a local path
     agent_model: str = 'tiny'            # deliberation agents, refiner, LLM_ZS, ear-whisperer, SaRO teacher
     agent_backend: str = 'hf'            # hf | openai | vllm
@@ -330,6 +332,7 @@ def _check_prompt_file(name: str, path: Path):
         else:
             with open(path, encoding='utf-8', newline='') as f: header = next(csv.reader(f), None)
             if not header: raise ValueError('no header row')
+            import pandas as pd; pd.read_csv(path, dtype=str)   # the whole file parses (an unterminated quote raises ParserError, a ValueError)
     except json.JSONDecodeError as e: raise ConfigError(f"parameter {name!r}: {path} is not valid JSON{'L' if path.suffix == '.jsonl' else ''} "
                                                         f"(line {i if path.suffix == '.jsonl' else e.lineno}: {e.msg})") from None
     except (ValueError, UnicodeDecodeError, OSError) as e: raise ConfigError(f"parameter {name!r}: cannot read {path}: {e}") from None

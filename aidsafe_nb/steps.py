@@ -4,13 +4,14 @@
 
 # %% ../nbs/10a_steps.ipynb #33e7031b
 from __future__ import annotations
-import ast, dataclasses, fnmatch, importlib, inspect, json, re, sys, textwrap, time, types
+import ast, copy, dataclasses, fnmatch, importlib, inspect, json, re, sys, textwrap, time, types
 from dataclasses import dataclass, field
 from pathlib import Path
 import pandas as pd
 from .config import RunConfig, max_tokens_for
 from .run import RunDir, Manifest, now_iso, atomic_write_text
-from .llm import record_usage
+from .llm import record_usage, Completion, check_conversations, sampling_params, seed_of, request_key, USAGE_KEYS
+from .backends import backend_for
 from .policies import load_policies
 from .sources import prompts_for
 from .gates import write_gate_summary
@@ -28,10 +29,11 @@ from .responses import eval_temperature
 from .report import make_figures, render_report, read_extras
 
 # %% auto #0
-__all__ = ['NON_SEMANTIC', 'STEPS', 'ROLES', 'Step', 'step', 'GenerationSetup', 'generation_setup', 'run_generate', 'stage_table',
-           'round_table', 'calls_table', 'failures_table', 'gate_failures_table', 'ledger_table', 'gates_table',
-           'run_preference', 'run_sft', 'run_dpo', 'chat_table', 'dpo_plan', 'sft_summary', 'log_table',
-           'skipped_table', 'run_evaluate', 'run_report', 'config_reads', 'check_params']
+__all__ = ['NON_SEMANTIC', 'NOT_CACHED', 'STEPS', 'ROLES', 'Step', 'step', 'GenerationSetup', 'generation_setup', 'CacheView',
+           'run_generate', 'stage_table', 'round_table', 'calls_table', 'failures_table', 'gate_failures_table',
+           'ledger_table', 'gates_table', 'run_preference', 'walkthrough_models', 'run_sft', 'run_dpo', 'chat_table',
+           'dpo_plan', 'sft_summary', 'log_table', 'skipped_table', 'run_evaluate', 'run_report', 'config_reads',
+           'check_params']
 
 # %% ../nbs/10a_steps.ipynb #835a3267
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class Step:
 
 # %% ../nbs/10a_steps.ipynb #2cdeabdc
 NON_SEMANTIC = frozenset({'profile', 'max_concurrency', 'gen_batch_size', 'api_key_env', 'torch_threads', 'checkpoint_minutes', 'prefix_reuse',
-                          'report_to', 'request_timeout'})
+                          'report_to', 'request_timeout', 'cache_path', 'accept_failed_calls'})
 
 _GEN = ('agent_model', 'agent_backend', 'agent_base_url', 'agent_load_in_4bit', 'max_new_tokens', 'stage_max_tokens',
         'temperature', 'top_p', 'seed')
@@ -99,13 +101,42 @@ class GenerationSetup:
 def generation_setup(rd: RunDir, # the run directory (its call cache)
                      cfg: RunConfig, # the run's config
                      agents=None, refiner=None, baseline=None, # backends to use instead of the config's (tests)
+                     read_only: bool = False, # every backend a `CacheView`: answers from the step's call cache only, sends nothing
                     ) -> GenerationSetup:
     "The models and settings step 1 runs with (the policies load before any model is built)."
     policies = load_policies(cfg.policy_set).text()
     agents, refiner, baseline = generation_backends(rd, cfg, agents, refiner, baseline)
+    if read_only:
+        views = {}
+        view = lambda b: views.setdefault(id(b), CacheView(b))
+        agents, refiner, baseline = [view(a) for a in agents], view(refiner), view(baseline)
     return GenerationSetup(agents, refiner, baseline, policies, {s: max_tokens_for(cfg, s, d) for s, d in STAGE_TOKENS.items()},
                            dict(max_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed),
                            cfg.n_agents, cfg.max_rounds, cfg.near_dup_threshold)
+
+# %% ../nbs/10a_steps.ipynb #732afe5c
+NOT_CACHED = "not in the step's call cache (the walkthrough reads the cache and sends no call)"
+
+class CacheView:
+    "A read-only view of a backend: `chat` answers from the backend's call cache only; a miss is a failed `Completion` (`NOT_CACHED`), never sent."
+    def __init__(self, backend, # any `Backend` with a call cache
+                ):
+        self.backend, self.identity, self.cache, self.kind = backend, backend.identity, backend.cache, getattr(backend, 'kind', 'view')
+        self.usage: dict[str, dict] = {}
+    @property
+    def name(self) -> str: return self.backend.name
+    def __repr__(self): return f'CacheView({self.backend!r})'
+    def chat(self, conversations, # as `Backend.chat`
+             stage: str = 'default', # the usage stage
+             **sampling, # as `Backend.chat`
+            ) -> list[Completion]:
+        "One `Completion` per conversation: the cached answer to exactly the request `Backend.chat` would send, else a `NOT_CACHED` failure."
+        convs, s = check_conversations(conversations), sampling_params(**sampling)
+        keys = [request_key(self.identity, c, {**s, 'seed': seed_of(s, i)}) for i, c in enumerate(convs)]
+        hits = self.cache.get_many(keys) if self.cache is not None else {}
+        u = self.usage.setdefault(stage, dict.fromkeys((*USAGE_KEYS, 'missing'), 0))
+        u['chat_calls'] += 1; u['cached'] += len([k for k in keys if k in hits]); u['missing'] += len([k for k in keys if k not in hits])
+        return [dataclasses.replace(hits[k]) if k in hits else Completion(error=NOT_CACHED, retryable=False, key=k) for k in keys]
 
 # %% ../nbs/10a_steps.ipynb #c9abbacc
 @step('1_generate', _GEN + ('agent_models', 'refiner_model', 'n_prompts', 'safety_fraction', 'safety_source', 'general_source', 'policy_set', 'n_agents',
@@ -171,9 +202,10 @@ def round_table(records: list[dict], # records after `deliberate` (or CoT rows, 
 
 def calls_table(backends, # backends that made calls (e.g. `GenerationSetup.backends`)
                ) -> pd.DataFrame:
-    "Per backend and stage: requests sent to the model, and requests the call cache answered."
-    return pd.DataFrame([dict(model=getattr(b, 'name', type(b).__name__), stage=s, sent=u.get('calls', 0), from_cache=u.get('cached', 0))
-                         for b in backends for s, u in (getattr(b, 'usage', None) or {}).items()])
+    "Per backend and stage: requests sent to the model, requests the call cache answered, and requests a `CacheView` found missing."
+    return pd.DataFrame([dict(model=getattr(b, 'name', type(b).__name__), stage=s, sent=u.get('calls', 0), from_cache=u.get('cached', 0),
+                              missing=u.get('missing', 0)) for b in backends for s, u in (getattr(b, 'usage', None) or {}).items()],
+                        columns=['model', 'stage', 'sent', 'from_cache', 'missing'])
 
 # %% ../nbs/10a_steps.ipynb #af49a6cb
 def _js(v): return json.loads(v) if isinstance(v, str) else (v or [])
@@ -244,6 +276,16 @@ def run_preference(rd, # the run directory (reads `data/cot`)
     man.step('2_preference', status='done', finished=now_iso(), seconds=round(time.time() - t0, 2), counts=counts, warnings=warnings,
              llm_backends_built=sorted(m.built))
     return dict(paths=out, counts=counts, meta=meta, gates=gates, warnings=warnings)
+
+# %% ../nbs/10a_steps.ipynb #691be897
+def walkthrough_models(rd: RunDir, # the run directory (its call cache)
+                       cfg: RunConfig, # the run's config
+                       given: dict|None = None, # backends by role instead of the config's (tests); each is viewed read-only
+                      ):
+    "Step 2's `LazyModels` with read-only `CacheView`s of the agent and the judge: the walkthrough sends no call."
+    given = given or {}
+    views = {r: CacheView(given.get(r) or backend_for(cfg, r, rd, probe=False)) for r in ('agent', 'judge')}
+    return step_models(rd, cfg, None, 'agent', views)
 
 # %% ../nbs/10a_steps.ipynb #1db1e3c5
 @step('3_sft', _TRAIN + ('sft_db_source',), ('1_generate', '2_preference'), outputs=('models/sft_*', 'models/rw'), roles=('target',),

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_study.ipynb #80386989
 from __future__ import annotations
-import argparse, ast, base64, datetime, difflib, fcntl, fnmatch, hashlib, json, os, shutil, socket, sqlite3, sys, tempfile, time, traceback
+import argparse, ast, base64, dataclasses, datetime, difflib, re, fcntl, fnmatch, hashlib, json, os, shutil, socket, sqlite3, sys, tempfile, time, traceback
 from importlib.metadata import version, PackageNotFoundError
 import pandas as pd
 from pathlib import Path
@@ -19,11 +19,14 @@ from .openai_compat import probe_endpoint, EndpointError
 from .sources import prompts_for
 
 # %% auto #0
-__all__ = ['NOTEBOOK_PARAMS', 'MAX_TEXT', 'MAX_IMAGE', 'unclaimed_params', 'step_files', 'files_digest', 'fingerprints',
-           'StepFailed', 'study_notebooks_dir', 'run_step', 'read_manifest', 'plan', 'move_stale_outputs', 'RunLocked',
-           'RunLock', 'preflight', 'run_study', 'estimate', 'dry_run', 'summarize_run', 'stage_calls', 'format_calls',
-           'read_sweep', 'compare_runs', 'run_sweep', 'strict_parameters', 'output_sizes', 'clean_outputs',
-           'save_outputs', 'parse_args', 'calls_main', 'outputs_main', 'main']
+__all__ = ['DOC_FILES', 'LOCK_ENV', 'NOTEBOOK_PARAMS', 'MAX_TEXT', 'MAX_IMAGE', 'PILOT_EXIT', 'FULL_ITEMS', 'unclaimed_params',
+           'step_files', 'files_digest', 'fingerprints', 'StepFailed', 'study_notebooks_dir', 'KernelRelay', 'run_step',
+           'read_manifest', 'plan', 'move_stale_outputs', 'stale_upstream', 'RunLocked', 'RunLock', 'hold_run_lock',
+           'missing_model', 'preflight', 'step_failures', 'run_config', 'link_cache', 'damaged_inputs', 'run_study',
+           'eval_items', 'estimate', 'dry_run', 'summarize_run', 'stage_calls', 'format_calls', 'read_sweep',
+           'compare_runs', 'run_sweep', 'strict_parameters', 'output_sizes', 'clean_outputs', 'save_outputs',
+           'pilot_config', 'pilot_gates', 'pilot_training', 'pilot_judges', 'pilot_estimate', 'pilot_reasons',
+           'pilot_markdown', 'run_pilot', 'parse_args', 'calls_main', 'outputs_main', 'main']
 
 # %% ../nbs/11_study.ipynb #72d1f0ee
 def unclaimed_params(steps=STEPS, # the study's steps
@@ -43,6 +46,7 @@ def _claimed(rel: str, patterns) -> bool: return any(fnmatch.fnmatch(rel, pat) f
 
 # %% ../nbs/11_study.ipynb #47d240cc
 _CONFIG_FILES = ('safety_source', 'general_source', 'policy_set', 'sft_db_source')
+DOC_FILES = ('README.md',)   # documentation beside the data (a policy set's README): no step reads it, so it counts for no fingerprint
 
 def step_files(step: Step, # the step
                cfg: RunConfig, # the run's config (local prompt, policy and benchmark files it names count)
@@ -50,13 +54,14 @@ def step_files(step: Step, # the step
               ) -> list[Path]:
     "The files whose contents `step`'s outputs depend on."
     root, params = data_dir(), set(step.params) | unclaimed_params(steps)
-    data = _files_under(root)
+    data = [p for p in _files_under(root) if p.name not in DOC_FILES]
     every = [s.reads for s in steps]
     out = [p for p in data if _claimed(p.relative_to(root).as_posix(), step.reads)
            or not any(_claimed(p.relative_to(root).as_posix(), r) for r in every)]
     for name in _CONFIG_FILES:
         v = getattr(cfg, name, None)
-        if name in params and isinstance(v, str) and v and Path(v).expanduser().exists(): out += _files_under(Path(v).expanduser().resolve())
+        if name in params and isinstance(v, str) and v and Path(v).expanduser().exists():
+            out += [p for p in _files_under(Path(v).expanduser().resolve()) if p.name not in DOC_FILES]
     if 'benchmarks' in params:
         bdir = Path(cfg.benchmarks_dir).expanduser() if cfg.benchmarks_dir else shared_benchmarks_dir()
         if bdir: out += _files_under(Path(bdir))
@@ -116,6 +121,23 @@ def _failure_message(step: Step, out_nb: Path, err) -> str:
     return scrub(f"step {step.name} failed in notebook {step.notebook}, cell In[{cell}] `{src[0] if src else ''}`:\n  {what}\n"
                  f"  executed notebook: {out_nb}")
 
+# %% ../nbs/11_study.ipynb #db4c313a
+class KernelRelay:
+    "A file-like sink for a kernel's output stream: writes its whole lines to `out`, without progress-bar redraws or lines the kernel already printed to the terminal."
+    DROP = re.compile(r'\r|\x1b\[|\d+%\||^\s*\[[^\]]+\] ')    # bar redraws, cursor moves, tqdm bars, `  [model:stage] ...` progress lines
+    def __init__(self, out, # where the lines go (e.g. `sys.stderr`)
+                 width: int = 300, # longest line passed on (longer ones are cut)
+                ): self.out, self.width, self.buf = out, width, ''
+    def write(self, text: str):
+        self.buf += text
+        *lines, self.buf = self.buf.split('\n')
+        for line in lines:
+            if line.strip() and not self.DROP.search(line):
+                self.out.write((line if len(line) <= self.width else line[:self.width - 1] + '…') + '\n')
+        self.out.flush()
+        return len(text)
+    def flush(self): self.out.flush()
+
 # %% ../nbs/11_study.ipynb #dacd9b1f
 def run_step(step: Step, # the step to run
              rd: RunDir, # the run directory
@@ -128,25 +150,35 @@ def run_step(step: Step, # the step to run
     src = Path(nb_dir or study_notebooks_dir())/step.notebook
     if not src.exists(): raise StepFailed(f"step {step.name}: notebook {src} does not exist")
     out = rd.notebooks/step.notebook
-    had = os.environ.get('AIDSAFE_PROGRESS')
-    os.environ['AIDSAFE_PROGRESS'] = had or '1'     # the kernel (which inherits it) prints one line per batched model call to the terminal
-    try:
-        pm.execute_notebook(str(src), str(out), parameters=dict(run_dir=str(rd.path), profile=cfg.profile),
-                            cwd=str(src.parent), kernel_name='python3', progress_bar=progress, log_output=False)
+    had = {k: os.environ.get(k) for k in ('AIDSAFE_PROGRESS', LOCK_ENV)}
+    os.environ['AIDSAFE_PROGRESS'] = had['AIDSAFE_PROGRESS'] or '1'  # the kernel (which inherits it) prints progress lines to the terminal
+    os.environ[LOCK_ENV] = str(rd.path)                                 # the notebook's `hold_run_lock`: this process holds the lock
+    try:   # what the kernel's cells print (progress, training lines, warnings) streams to this terminal as it comes
+        pm.execute_notebook(str(src), str(out), parameters=dict(run_dir=str(rd.path), profile=cfg.profile), cwd=str(src.parent),
+                            kernel_name='python3', progress_bar=progress, log_output=False, stdout_file=KernelRelay(sys.stdout), stderr_file=KernelRelay(sys.stderr))
     except pm.PapermillExecutionError as e: raise StepFailed(_failure_message(step, out, e)) from None
     except Exception as e: raise StepFailed(_failure_message(step, out, e)) from e
     finally:
-        if had is None: os.environ.pop('AIDSAFE_PROGRESS', None)
+        for k, v in had.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
     return out
 
 # %% ../nbs/11_study.ipynb #ae22d08a
 def read_manifest(rd: RunDir, # the run directory
                  ) -> dict:
     "The run's manifest; an unreadable one stops the run with a message naming the file and the problem."
-    try: return Manifest(rd).read()
+    try: m = Manifest(rd).read()
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{rd.manifest} is not valid JSON ({e}); it records which steps finished. Restore it, or move it aside "
                           f"to rerun every step (finished model calls still come from the call cache)") from None
+    except (NotADirectoryError, IsADirectoryError) as e: raise ConfigError(f"cannot read {rd.manifest}: {e}") from None
+    bad = (f'a JSON {type(m).__name__}' if not isinstance(m, dict) else
+           next((f"'{k}' is a {type(m[k]).__name__}" for k in ('steps', 'usage') if k in m and not isinstance(m[k], dict)), None) or
+           next((f"step '{k}' is a {type(v).__name__}" for k, v in m.get('steps', {}).items() if not isinstance(v, dict)), None))
+    if bad: raise ConfigError(f"{rd.manifest} has the wrong shape ({bad}; expected an object with a 'steps' object of step records). "
+                              f"Restore it, or move it aside to rerun every step (finished model calls still come from the call cache)")
+    return m
 
 def plan(rd: RunDir, # the run directory (its manifest)
          cfg: RunConfig, # the config to run with
@@ -175,6 +207,25 @@ def move_stale_outputs(rd: RunDir, # the run directory
             dest.parent.mkdir(parents=True, exist_ok=True); shutil.move(str(p), str(dest)); moved.append(dest)
     return moved
 
+# %% ../nbs/11_study.ipynb #7eccdaad
+def stale_upstream(rd: RunDir, # the run directory (its manifest)
+                   cfg: RunConfig, # the config to run with
+                   actions: dict[str, str], # `plan`'s result for the selected steps
+                   steps=STEPS, # the study's steps
+                  ) -> dict[str, list[str]]:
+    "{step about to run: its upstream steps (and theirs) that are not selected and not done under their current fingerprint}."
+    by, full, out = {s.name: s for s in steps}, plan(rd, cfg, steps), {}
+    for s in steps:
+        if actions[s.name] not in ('run', 'rerun'): continue
+        todo, seen = list(s.upstream), set()
+        while todo:
+            u = todo.pop(0)
+            if u in seen or u not in by: continue
+            seen.add(u); todo += by[u].upstream
+        bad = [u for u in by if u in seen and actions[u] == 'not selected' and full[u] != 'skip']
+        if bad: out[s.name] = bad
+    return out
+
 # %% ../nbs/11_study.ipynb #61931c5e
 class RunLocked(ConfigError):
     "Another process holds the run directory."
@@ -197,8 +248,10 @@ class RunLock:
 # %% ../nbs/11_study.ipynb #6840bac5
 @patch
 def acquire(self: RunLock) -> RunLock:
-    "Take the lock or raise `RunLocked` naming the holder."
-    self.path.parent.mkdir(parents=True, exist_ok=True)
+    "Take the lock or raise `RunLocked` naming the holder (a `ConfigError` when the run directory is a file or lies under one)."
+    try: self.path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as e:
+        raise ConfigError(f"run directory {self.path.parent} cannot be a folder: a file is in the way ({e.strerror}); give --run a folder") from None
     fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
     try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError: os.close(fd); self._refuse(self._holder())
@@ -224,6 +277,47 @@ def __enter__(self: RunLock) -> RunLock: return self.acquire()
 @patch
 def __exit__(self: RunLock, *exc): self.release()
 
+# %% ../nbs/11_study.ipynb #bad0efec
+LOCK_ENV = 'AIDSAFE_STUDY_LOCK'   # set by `run_step` for the kernel: the run directory whose lock the driver holds
+_HELD: list = []                  # the locks this process (a notebook's kernel) holds until it exits
+
+def hold_run_lock(run_dir, # the notebook's `run_dir` parameter ('' = outputs/<profile>)
+                  profile: str = 'tiny', # the notebook's profile (names the default run directory)
+                 ) -> RunLock|None:
+    "Take the run directory's lock for this process's lifetime (raises `RunLocked` naming the holder); None when the `aidsafe-study` running this notebook holds it."
+    rd = RunDir(run_dir or repo_root()/'outputs'/profile)
+    if os.environ.get(LOCK_ENV) == str(rd.path): return None
+    held = next((lk for lk in _HELD if lk.path.parent == rd.path and lk.fd is not None), None)
+    if held is None: held = RunLock(rd.path).acquire(); _HELD.append(held)
+    return held
+
+# %% ../nbs/11_study.ipynb #1b2be6a6
+def _hf_models(cfg: RunConfig, steps) -> list[tuple[str, str]]:
+    "(parameter, model) of every model `steps` load in-process (hub ids and local paths; the package's own models left out)."
+    from aidsafe_nb.models import LOCAL_MODELS   # lazy: it loads torch
+    roles, out = {r for s in steps for r in s.roles}, []
+    for role in ('agent', 'judge'):
+        if role in roles and getattr(cfg, f'{role}_backend') == 'hf':
+            out += [(f'{role}_model', getattr(cfg, f'{role}_model'))] + ([('refiner_model', cfg.refiner_model)] if role == 'agent' and cfg.refiner_model else [])
+            out += [(f'agent_models[{i}]', m) for i, m in enumerate(cfg.agent_models)] if role == 'agent' else []
+    if 'judge' in roles and cfg.safety_classifier: out.append(('safety_classifier', cfg.safety_classifier))
+    if 'target' in roles: out.append(('target_model', cfg.target_model))
+    return [(n, m) for n, m in dict.fromkeys(out) if m not in LOCAL_MODELS]
+
+def missing_model(name: str, # a hub id ('owner/name') or a local folder
+                 ) -> str|None:
+    "Why model `name` cannot be loaded (None if it can, or if that cannot be told): a missing folder, a hub id absent from the local cache while offline, or unknown to the hub."
+    import huggingface_hub as hh
+    from huggingface_hub.utils import RepositoryNotFoundError
+    if Path(name).expanduser().exists(): return None if (Path(name).expanduser()/'config.json').exists() or Path(name).is_file() else 'is a folder without config.json'
+    if os.environ.get('HF_HUB_OFFLINE', '').lower() in ('1', 'true', 'yes', 'on'):
+        hit = hh.try_to_load_from_cache(name, 'config.json')
+        return None if isinstance(hit, str) else ("is not in the local Hugging Face cache and the hub is offline (HF_HUB_OFFLINE=1): "
+                                                  "download it first (huggingface-cli download NAME) or name a local folder")
+    try: hh.model_info(name, timeout=10); return None
+    except RepositoryNotFoundError: return 'does not exist on the Hugging Face hub (or is private and no token was given)'
+    except Exception: return None     # the hub cannot be asked (network, gated): loading it will tell
+
 # %% ../nbs/11_study.ipynb #da7278ff
 def preflight(cfg: RunConfig, # the run's config
               steps, # the steps about to run (their `roles` are probed)
@@ -243,7 +337,12 @@ def preflight(cfg: RunConfig, # the run's config
     if any(s.name == '1_generate' for s in steps) and all(v == 'smoke' or Path(v).expanduser().exists() for v in (cfg.safety_source, cfg.general_source)):
         try: prompts_for(cfg)                       # offline sources: cheap to check that they hold n_prompts
         except ConfigError as e: raise ConfigError(f"pre-flight: parameter 'n_prompts' ({cfg.n_prompts}): {e}") from None
+        except Exception as e:
+            raise ConfigError(f"pre-flight: the prompt sources {cfg.safety_source!r}, {cfg.general_source!r} cannot be read: {type(e).__name__}: {e}") from None
         done.append('prompt sources')
+    for name, m in _hf_models(cfg, steps):
+        if (why := missing_model(m)): raise ConfigError(f"pre-flight: parameter {name!r}: model {m!r} {why}")
+        done.append(f'{name}:{m}')
     return done
 
 # %% ../nbs/11_study.ipynb #55e7d2b0
@@ -271,10 +370,16 @@ def _usage_delta(before: dict, after: dict) -> dict:
     return out
 
 # %% ../nbs/11_study.ipynb #e93c158f
-def _retry_calls(rd: RunDir, since: float) -> list[dict]:
-    "Calls made since `since` that failed for non-content reasons and are still unanswered (from the run's call cache)."
+def step_failures(rd: RunDir, # the run directory (its call cache)
+                  since: float, # when the step started (`time.time()`)
+                 ) -> list[dict]:
+    "The calls that failed for non-content reasons while the step ran, each once: every one left a row built from a failure, whatever the cache holds later."
     if not rd.cache.exists(): return []
-    return CallCache(rd.cache).retryable_failures(since)
+    con = sqlite3.connect(rd.cache, timeout=60)
+    try: rows = con.execute("SELECT key, model, stage, error, MAX(created) FROM failures WHERE retryable=1 AND created>=? GROUP BY key", (since,)).fetchall()
+    except sqlite3.OperationalError: rows = []           # no failures table yet
+    finally: con.close()
+    return [dict(key=k, model=m, stage=s, error=e, created=t) for k, m, s, e, t in rows]
 
 # %% ../nbs/11_study.ipynb #b88aa4c9
 def _execute(s: Step, action: str, rd: RunDir, cfg: RunConfig, fingerprint: str, nb_dir=None, progress=True):
@@ -286,34 +391,110 @@ def _execute(s: Step, action: str, rd: RunDir, cfg: RunConfig, fingerprint: str,
     print(f'[{s.name}] running {s.notebook}', flush=True)
     try: run_step(s, rd, cfg, nb_dir, progress)
     except StepFailed as e:
-        man.step(s.name, status='failed', ended=now_iso(), seconds=round(time.time() - t0, 1), error=str(e), retry_calls=len(_retry_calls(rd, t0))); raise
-    usage, retry = _usage_delta(before, man.read().get('usage', {})), _retry_calls(rd, t0)
-    if retry:
-        msg = scrub(f"step {s.name}: {len(retry)} model call(s) failed for non-content reasons (e.g. stage {retry[0]['stage']!r}: {retry[0]['error'][:300]}); "
-                    f"its outputs are incomplete, so it is not marked done. Rerun the same command once the endpoint is healthy: exactly those calls are sent again.")
-        man.step(s.name, status='incomplete', ended=now_iso(), seconds=round(time.time() - t0, 1), usage=usage, error=msg, retry_calls=len(retry))
+        man.step(s.name, status='failed', ended=now_iso(), seconds=round(time.time() - t0, 1), error=str(e), retry_calls=len(step_failures(rd, t0))); raise
+    usage, failed = _usage_delta(before, man.read().get('usage', {})), step_failures(rd, t0)
+    what = lambda: f"{len(failed)} model call(s) failed for non-content reasons after their retries (e.g. stage {failed[0]['stage']!r}: {failed[0]['error'][:300]})"
+    if failed and not cfg.accept_failed_calls:
+        msg = scrub(f"step {s.name}: {what()}; rows were built from those failures, so it is not marked done. Rerun the same command once the endpoint "
+                    f"is healthy: exactly those calls are sent again (or finish it as it is with -p accept_failed_calls true).")
+        man.step(s.name, status='incomplete', ended=now_iso(), seconds=round(time.time() - t0, 1), usage=usage, error=msg, retry_calls=len(failed))
         raise StepFailed(msg)
-    man.step(s.name, status='done', ended=now_iso(), seconds=round(time.time() - t0, 1), usage=usage)
+    man.step(s.name, status='done', ended=now_iso(), seconds=round(time.time() - t0, 1), usage=usage, failed_calls=len(failed))
+    if failed: print(scrub(f'[{s.name}] {what()}: accepted (accept_failed_calls); their rows keep the failure as their reason'), flush=True)
     print(f'[{s.name}] done in {time.time() - t0:.0f}s', flush=True)
+
+# %% ../nbs/11_study.ipynb #501b15fa
+def run_config(run_dir, # the run directory (its `config.yaml`, if any)
+               profile: str|None = None, # the profile asked for (None: the saved run's, else 'tiny')
+               overrides: dict|None = None, # parameters given now (a `profile` key among them counts as `profile`)
+              ) -> tuple[RunConfig, dict]:
+    "(the config to run with, {field: (saved, new)} for every value that differs from the saved config)."
+    rd, ov = RunDir(run_dir), dict(overrides or {})
+    if any(p.exists() and not p.is_dir() for p in (rd.path, *rd.path.parents)):
+        raise ConfigError(f"run directory {rd.path} cannot be a folder: a file is in the way; give --run a folder")
+    prof = str(ov.pop('profile', None) or profile or '') or None
+    saved = None
+    if rd.config.exists():
+        try: saved = load_config(rd.config)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{rd.config} is not valid YAML ({' '.join(str(e).split())[:200]}): restore it, or move it aside and give the run's "
+                              f"parameters again with -p") from None
+        except ConfigError as e: raise ConfigError(f"{rd.config}: {e}") from None
+        except (OSError, UnicodeDecodeError) as e: raise ConfigError(f"cannot read {rd.config}: {e}") from None
+    if saved is None or (prof and prof != saved.profile): cfg = make_config(prof or 'tiny', **ov)
+    else: cfg = make_config(saved.profile, **{**{k: v for k, v in dataclasses.asdict(saved).items() if k != 'profile'}, **ov})
+    changes = {} if saved is None else {f.name: (getattr(saved, f.name), getattr(cfg, f.name)) for f in dataclasses.fields(cfg)
+                                       if getattr(saved, f.name) != getattr(cfg, f.name)}
+    return cfg, changes
+
+# %% ../nbs/11_study.ipynb #d8926dc1
+def link_cache(rd: RunDir, # the run directory
+               cfg: RunConfig, # the run's config (`cache_path`)
+              ) -> Path:
+    "Make the run's `cache.sqlite` a link to `cfg.cache_path` (if set, and the run has no cache of its own); returns the file its calls go to."
+    if not cfg.cache_path: return rd.cache
+    target = Path(cfg.cache_path).expanduser().resolve()
+    if rd.cache.is_symlink():
+        if rd.cache.resolve() == target: return target
+        rd.cache.unlink()
+    elif rd.cache.exists():
+        if rd.cache.resolve() != target: print(f'note: {rd.cache} holds this run\'s own calls and stays its cache (cache_path {target} is not used)')
+        return rd.cache
+    target.parent.mkdir(parents=True, exist_ok=True)
+    rd.cache.symlink_to(target)
+    return target
+
+# %% ../nbs/11_study.ipynb #42596429
+def damaged_inputs(rd: RunDir, # the run directory
+                   step: Step, # the step about to run
+                   steps=STEPS, # the study's steps
+                  ) -> list[tuple[str, Path, str]]:
+    "(upstream step, file, problem) for every Arrow file among `step`'s upstream outputs that cannot be read."
+    import pyarrow as pa
+    by, out = {s.name: s for s in steps}, []
+    for u in step.upstream:
+        for pat in getattr(by.get(u), 'outputs', ()):
+            for p in sorted(rd.path.glob(pat)):
+                for f in ([p] if p.is_file() else sorted(p.rglob('*.arrow'))):
+                    if f.suffix != '.arrow': continue
+                    try:
+                        with pa.memory_map(str(f)) as src: pa.ipc.open_stream(src).read_all()
+                    except Exception as e: out.append((u, f, f'{type(e).__name__}: {e}'))
+    return out
 
 # %% ../nbs/11_study.ipynb #fc5dfa1e
 def run_study(run_dir, # the run directory (created if missing)
-              profile: str = 'tiny', # tiny | colab_t4 | paper
-              overrides: dict|None = None, # config fields to change, e.g. {'n_prompts': 3}
+              profile: str|None = None, # tiny | smol | colab_t4 | paper (None: the saved run's, else tiny)
+              overrides: dict|None = None, # config fields to change, e.g. {'n_prompts': 3} (an existing run keeps the others)
               only=None, # steps to run (names or numbers; None: all)
               steps=STEPS, # the study's steps
               nb_dir=None, # where the step notebooks are (default `study_notebooks_dir()`)
               progress=True, # papermill's progress bar
              ) -> dict:
     "Run (or resume) the study in `run_dir`; returns what happened to each step."
-    cfg = _config(profile, overrides)
+    cfg, changes = run_config(run_dir, profile, overrides)
     only = _select(only, steps)
     rd = RunDir(run_dir)
     with RunLock(rd.path):
         actions, fps = plan(rd, cfg, steps, only), fingerprints(cfg, steps)
-        preflight(cfg, [s for s in steps if actions[s.name] in ('run', 'rerun')])
+        stale = stale_upstream(rd, cfg, actions, steps)
+        if stale:
+            s, ups = next(iter(stale.items()))
+            nums = sorted({x.split('_')[0] for x in [*ups, *[n for n, a in actions.items() if a != 'not selected']]})
+            raise ConfigError(f"step {s} would build on the outputs of {', '.join(ups)}, which changed since they ran (or never finished): "
+                              f"run them together (--steps {' '.join(nums)}) or without --steps")
+        todo = [s for s in steps if actions[s.name] in ('run', 'rerun')]
+        for s in todo:
+            bad = [x for x in damaged_inputs(rd, s, steps) if actions.get(x[0]) != 'rerun' and x[0] not in {t.name for t in todo}]
+            if bad:
+                for u in dict.fromkeys(x[0] for x in bad): Manifest(rd).step(u, status='incomplete', error=f'damaged output {bad[0][1]}')
+                u, f, why = bad[0]
+                raise ConfigError(f"step {s.name} cannot read {f}, an output of step {u} ({why[:200]}); {u} is now marked incomplete: "
+                                  f"the next run rewrites it (its finished calls come from the cache)")
+        preflight(cfg, todo)
+        for k, (old, new) in changes.items(): print(f'[config] {k}: {old!r} -> {new!r}')
         rd.create(); man = Manifest(rd)
-        save_config(cfg, rd.config); man.start(cfg)
+        save_config(cfg, rd.config); link_cache(rd, cfg); man.start(cfg)
         for s in steps:
             if actions[s.name] in ('skip', 'not selected'): print(f'[{s.name}] {actions[s.name]}')
             else: _execute(s, actions[s.name], rd, cfg, fps[s.name], nb_dir, progress)
@@ -321,17 +502,49 @@ def run_study(run_dir, # the run directory (created if missing)
     return actions
 
 # %% ../nbs/11_study.ipynb #d801ca39
+def _prompt_mix(cfg: RunConfig) -> tuple[int, int]:
+    "(prompts, harmful prompts) of step 1: from `prompts_for` when the sources are offline (what step 1 will read), else from `safety_fraction`."
+    if all(v == 'smoke' or Path(v).expanduser().exists() for v in (cfg.safety_source, cfg.general_source)):
+        try: ps = prompts_for(cfg); return len(ps), sum(p.get('kind') == 'safety' for p in ps)
+        except Exception: pass
+    return cfg.n_prompts, max(1, round(cfg.n_prompts * cfg.safety_fraction))
+
+def eval_items(cfg: RunConfig, # the run's config
+              ) -> dict[str, int]:
+    "{benchmark: prompts each system answers} as step 5 loads them (`expand_benchmarks`, `load_benchmark`; MMLU is scored by log-probabilities, 0 calls). Offline, a benchmark that cannot be read counts 0, as the run skips it; online, `eval_limit` (or 500) is assumed."
+    from aidsafe_nb.benchmarks import expand_benchmarks, load_benchmark, load_jailbreak_templates, BENCHMARKS
+    offline, out = os.environ.get('HF_HUB_OFFLINE', '').lower() in ('1', 'true', 'yes', 'on'), {}
+    for b in expand_benchmarks(cfg.benchmarks):
+        if BENCHMARKS[b].kind == 'mmlu': out[b] = 0; continue
+        if offline:
+            try: out[b] = len(load_benchmark(b, limit=cfg.eval_limit, seed=cfg.seed, benchmarks_dir=cfg.benchmarks_dir)); continue
+            except Exception: out[b] = 0; continue
+        n = cfg.eval_limit or FULL_ITEMS['other']
+        out[b] = n * (len(load_jailbreak_templates()) if b.endswith('_jb') else 1)
+    return out
+
 def _config_estimate(s: Step, cfg: RunConfig) -> tuple[int, int]:
-    "(calls, tokens) for step `s` from config sizes alone: a rough upper estimate."
-    n, harm = cfg.n_prompts, max(1, round(cfg.n_prompts * cfg.safety_fraction))
-    if s.name == '1_generate': calls = n * (3 + cfg.n_agents * cfg.max_rounds + 1)           # intents, CoT, rounds, refiner, LLM_ZS
+    "(calls, tokens) for step `s`, counted the way its stages issue requests (see `eval_items`); deliberation assumed to end after one round."
+    n, harm = _prompt_mix(cfg)
+    if s.name == '1_generate': calls = n * (4 + cfg.n_agents)                                   # LLM_ZS, intents, initial CoT, a round per agent, refiner
     elif s.name == '2_preference':
-        rw = (n + (harm if cfg.rw_jailbreaks else 0)) * cfg.rw_samples
-        calls = 2 * rw + 3 * harm * min(cfg.srpo_max_steps, 4)                               # RW samples + scores, SRPO continuations + scores
-    elif s.name == '4_dpo': calls = harm * cfg.belief_iterations * (1 + 2 * cfg.belief_samples) + 4 * harm
+        items = n + (harm if cfg.rw_jailbreaks else 0)                                          # RW prompts: each, plus a jailbreak-wrapped copy of the harmful ones
+        calls = items * (2 * cfg.rw_samples + 4)                                                # RW samples and their acceptance; SRPO base, 2 continuations, score
+    elif s.name == '4_dpo':
+        draws = cfg.belief_iterations * cfg.belief_samples
+        calls = n * (cfg.belief_iterations + draws + (cfg.baseline_samples or draws))         # beliefs, their target samples, the baseline's equal draws
     elif s.name == '5_evaluate':
-        per = cfg.eval_limit or 500
-        calls = len(cfg.eval_models) * (2 * per * len([b for b in cfg.benchmarks if b != 'mmlu']) + ((cfg.mmlu_limit or 14042) if 'mmlu' in cfg.benchmarks else 0))
+        from aidsafe_nb.benchmarks import BENCHMARKS
+        items, sys_ = eval_items(cfg), len(cfg.eval_models)
+        kind = lambda b: BENCHMARKS[b].kind
+        calls = sys_ * sum(items.values())                                                      # generations
+        calls += sys_ * sum(v for b, v in items.items() if kind(b) in ('safety', 'strongreject')) * (cfg.safety_judge != 'strmatch')
+        calls += sys_ * sum(v for b, v in items.items() if kind(b) == 'strongreject')           # the StrongREJECT rubric
+        xs = sum(v for b, v in items.items() if kind(b) == 'xstest')
+        root = Path(cfg.benchmarks_dir).expanduser() if cfg.benchmarks_dir else shared_benchmarks_dir()
+        labelled = bool(xs) and root is not None and (Path(root)/'xstest'/'human_labeled_completions').is_dir()
+        calls += sys_ * xs + labelled * 2 * (cfg.judge_validation_limit or 450)                # refusal judge; its validation on two human-labelled files
+        calls += n * (4 + 2 * bool(cfg.judge2_model))                                           # CoT quality: both sets graded and compared
     else: calls = 0
     return calls, calls * (600 + cfg.max_new_tokens)
 
@@ -344,34 +557,43 @@ def estimate(rd: RunDir, # the run directory (a previous run's usage, if any)
              cfg: RunConfig, # the config to run with
              steps=STEPS, # the study's steps
             ) -> dict[str, dict]:
-    "Per step: estimated model calls and tokens, and what the estimate is based on."
+    "Per step: estimated model calls and tokens, and what the estimate is based on: this run's own usage, else its pilot's (`--pilot`), each scaled; else counted from the config."
     man = read_manifest(rd).get('steps', {})
     try: prev = load_config(rd.config) if rd.config.exists() else None
-    except ConfigError: prev = None
+    except (ConfigError, yaml.YAMLError, OSError, UnicodeDecodeError): prev = None
+    prd = RunDir(rd.path/'pilot')
+    try: pilot, pman = (load_config(prd.config), read_manifest(prd).get('steps', {})) if prd.config.exists() else (None, {})
+    except (ConfigError, yaml.YAMLError, OSError, UnicodeDecodeError): pilot, pman = None, {}
     out = {}
     for s in steps:
-        usage = man.get(s.name, {}).get('usage') or {}
-        if usage and prev is not None:
+        usage, pusage = man.get(s.name, {}).get('usage') or {}, pman.get(s.name, {}).get('usage') or {}
+        if not usage and pilot is not None and pman.get(s.name, {}).get('status') == 'done':   # measured by the pilot: its usage per stage, scaled
+            calls = sum((u.get('calls', 0) + u.get('cached', 0)) * _factor(k, s.name, pilot, cfg) for k, u in pusage.items())
+            toks = sum((u.get('prompt_tokens', 0) + u.get('completion_tokens', 0)) / max(u.get('calls', 0), 1) * (u.get('calls', 0) + u.get('cached', 0))
+                       * _factor(k, s.name, pilot, cfg) for k, u in pusage.items())
+            out[s.name] = dict(calls=round(calls), tokens=round(toks), basis=f'pilot ({pilot.n_prompts} prompts) scaled')
+        elif usage and prev is not None:
             calls, toks = _usage_total(usage)
             k = 'eval_limit' if s.name == '5_evaluate' else 'n_prompts'
             f = (getattr(cfg, k) / getattr(prev, k)) if getattr(prev, k) else 1.0
             out[s.name] = dict(calls=round(calls * f), tokens=round(toks * f), basis=f'previous run x {f:g} ({k})')
         else:
             calls, toks = _config_estimate(s, cfg)
-            out[s.name] = dict(calls=calls, tokens=toks, basis='config sizes (rough)' if calls else 'no model calls (training or report)')
+            out[s.name] = dict(calls=calls, tokens=toks, basis='counted from the config' if calls else 'no model calls (training or report)')
     return out
 
 # %% ../nbs/11_study.ipynb #12a192c8
 def dry_run(run_dir, # the run directory (nothing is written)
-            profile: str = 'tiny', # tiny | colab_t4 | paper
+            profile: str|None = None, # tiny | smol | colab_t4 | paper (None: the saved run's, else tiny)
             overrides: dict|None = None, # config fields to change
             only=None, # steps to run (None: all)
             steps=STEPS, # the study's steps
            ) -> str:
     "The plan of a run (what runs or is skipped, estimated calls and tokens per step) without writing anything or calling a model."
-    cfg = _config(profile, overrides)
+    cfg, changes = run_config(run_dir, profile, overrides)
     rd = RunDir(run_dir)
     actions, est = plan(rd, cfg, steps, _select(only, steps)), estimate(rd, cfg, steps)
+    stale = stale_upstream(rd, cfg, actions, steps)
     roles = {r: f"{getattr(cfg, f'{r}_backend')}:{getattr(cfg, f'{r}_model')}" for r in ('agent', 'judge')}
     lines = [f'plan for {rd.path} (profile {cfg.profile}; agent {roles["agent"]}, judge {roles["judge"]}, target {cfg.target_model})']
     for s in steps:
@@ -380,6 +602,8 @@ def dry_run(run_dir, # the run directory (nothing is written)
         lines.append(f'  {s.name:<13} {a:<13} {work}')
     todo = [est[s.name] for s in steps if actions[s.name] in ('run', 'rerun')]
     lines.append(f"  total to run: ~{sum(e['calls'] for e in todo):,} model calls, ~{sum(e['tokens'] for e in todo):,} tokens (finished calls come from the cache)")
+    lines += [f'  config change: {k}: {old!r} -> {new!r}' for k, (old, new) in changes.items()]
+    lines += [f"  refused: step {s} would build on the changed outputs of {', '.join(u)} (run them together)" for s, u in stale.items()]
     return '\n'.join(lines)
 
 # %% ../nbs/11_study.ipynb #e46cbdff
@@ -406,6 +630,11 @@ def summarize_run(run_dir, # the run directory
                  ) -> str:
     "A readable account of what the run in `run_dir` produced."
     rd, out = RunDir(run_dir), []
+    try: cfg = load_config(rd.config) if rd.config.exists() else None
+    except Exception: cfg = None
+    if cfg is not None and 'tiny' in (cfg.target_model, cfg.agent_model, cfg.judge_model):
+        out.append('RANDOM WEIGHTS (the tiny model): every number below is plumbing, not a result')
+    out += _steps_lines(rd)
     sets = sorted(rd.data.glob('*.jsonl')) if rd.data.is_dir() else []
     if sets:
         out.append('data sets (rows):')
@@ -431,19 +660,34 @@ def summarize_run(run_dir, # the run directory
     return '\n'.join(out)
 
 # %% ../nbs/11_study.ipynb #a32a02d3
-def _results_lines(rd: RunDir, limit: int = 24) -> list[str]:
-    "Headline numbers from `eval/results.csv` (one line per system and benchmark, first metric)."
+def _results_lines(rd: RunDir) -> list[str]:
+    "The headline metric per benchmark for every system in `eval/results.csv`, from validated judges only (`scoring.headline_by_system`)."
     p = rd.eval/'results.csv'
     if not p.exists(): return []
+    from aidsafe_nb.scoring import headline_by_system      # lazy: scoring loads the evaluation stack
     try: df = pd.read_csv(p)
     except Exception as e: return [f'eval/results.csv unreadable: {e}']
-    who = 'system' if 'system' in df.columns else 'model'
-    if not {who, 'benchmark', 'metric', 'value'} <= set(df.columns): return [f'eval/results.csv: {len(df)} rows']
-    head = df.groupby([who, 'benchmark'], sort=False).head(1)
-    lines = ['results (first metric per system and benchmark):']
-    lines += [f"  {r[who]:<14} {r['benchmark']:<18} {r['metric']:<18} {r['value']:.3f}" + (f"  (n={int(r['n'])})" if 'n' in df.columns and pd.notna(r.get('n')) else '')
-              for _, r in head.head(limit).iterrows()]
+    if 'judge_valid' in df.columns: df['judge_valid'] = df.judge_valid.map(lambda v: None if v != v else v in (True, 'True'))
+    head = headline_by_system(df)
+    left = sorted({x for v in head.get('excluded_invalid_judges', pd.Series(dtype=str)).fillna('') for x in str(v).split('; ') if x})
+    vals = head.drop(columns=['excluded_invalid_judges'], errors='ignore')
+    if vals.empty or vals.isna().all().all(): lines = ['headline per system: none (no benchmark has a validated judge; see report.md)']
+    else: lines = ["headline per system (validated judges only; '-' = no result, or its judge failed validation):"]
+    lines += ['  ' + l for l in vals.to_string(float_format=lambda v: f'{v:.3f}', na_rep='-').splitlines()] if not vals.empty else []
+    lines += [f'  left out, judge failed validation: {x}' for x in left]
     return lines
+
+def _steps_lines(rd: RunDir, steps=STEPS) -> list[str]:
+    "Per step: status, wall time, model calls sent and answered from the cache, failed calls accepted."
+    done = read_manifest(rd).get('steps', {})
+    out = []
+    for s in steps:
+        if s.name not in done: continue
+        i = done[s.name]; u = i.get('usage') or {}
+        calls, cached = sum(v.get('calls', 0) for v in u.values()), sum(v.get('cached', 0) for v in u.values())
+        extra = f", {i['failed_calls']} failed call(s) accepted" if i.get('failed_calls') else ''
+        out.append(f"  {s.name:<13} {i.get('status', '?'):<10} {i.get('seconds', 0):>7.0f}s  {calls:>7,} calls sent, {cached:,} from cache{extra}")
+    return ['steps (wall time, model calls):'] + out if out else []
 
 # %% ../nbs/11_study.ipynb #00be15a3
 def stage_calls(run_dir, # the run directory (its call cache)
@@ -521,18 +765,19 @@ def compare_runs(run_dirs: dict[str, Path|str], # {run name: run directory}
 # %% ../nbs/11_study.ipynb #4dac0d79
 def run_sweep(sweep_file, # the sweep YAML file (`read_sweep`)
               run_dir, # the folder holding one run directory per entry
-              profile: str = 'tiny', # tiny | colab_t4 | paper
+              profile: str|None = None, # tiny | smol | colab_t4 | paper (None: each existing run's own, else tiny)
               overrides: dict|None = None, # config fields changed in every entry
               only=None, # steps to run (None: all)
               **kwargs, # passed to `run_study`
              ):
-    "Run every entry of `sweep_file` into `run_dir/<name>` and write `sweep_comparison.csv`; returns the comparison."
-    entries = read_sweep(sweep_file)
-    for _, e in entries: _config(profile, {**(overrides or {}), **e})      # validate all before running any
-    root, dirs, failed = Path(run_dir), {}, {}
+    "Run every entry of `sweep_file` into `run_dir/<name>`, all sharing the call cache `run_dir/cache.sqlite`, and write `sweep_comparison.csv`; returns the comparison."
+    entries, root = read_sweep(sweep_file), Path(run_dir).expanduser().resolve()
+    overrides = {'cache_path': str(root/'cache.sqlite'), **(overrides or {})}   # one cache: a later entry sends only the calls that differ
+    for _, e in entries: _config(profile or 'tiny', {**overrides, **e})      # validate all before running any
+    dirs, failed = {}, {}
     for name, e in entries:
         dirs[name] = root/name
-        try: run_study(dirs[name], profile, {**(overrides or {}), **e}, only=only, **kwargs)
+        try: run_study(dirs[name], profile, {**overrides, **e}, only=only, **kwargs)
         except StepFailed as err: failed[name] = str(err); print(f'sweep run {name} failed:\n{err}')
     table = compare_runs(dirs)
     atomic_write_text(root/'sweep_comparison.csv', table.to_csv(index=False))
@@ -684,22 +929,197 @@ def save_outputs(run_dir, # a finished run directory (every step done)
             else: os.environ[k] = v
     return out
 
+# %% ../nbs/11_study.ipynb #9c77afe3
+PILOT_EXIT = 4   # `aidsafe-study --pilot` exit status when the full run would skip a system or rest on an invalid judge
+
+def pilot_config(cfg: RunConfig, # the full run's config
+                 n: int, # prompts, and items per benchmark, of the pilot
+                 cache, # the call cache file the pilot writes (the full run's, so it reuses the pilot's calls)
+                ) -> RunConfig:
+    "The pilot's config: `cfg` on `n` prompts and `n` items per benchmark (MMLU too), writing its calls into `cache`."
+    if int(n) < 1: raise ConfigError(f"--pilot must be a number of prompts >= 1, got {n}")
+    d = {k: v for k, v in dataclasses.asdict(cfg).items() if k != 'profile'}
+    return make_config(cfg.profile, **{**d, 'n_prompts': int(n), 'eval_limit': int(n), 'mmlu_limit': int(n), 'cache_path': str(cache)})
+
+# %% ../nbs/11_study.ipynb #847faa72
+def _read_json(p: Path, default):
+    try: return json.loads(p.read_text()) if p.exists() else default
+    except Exception: return default
+
+def _top(failures: dict, k: int = 3) -> str:
+    return ', '.join(f'{g} {c}' for g, c in sorted((failures or {}).items(), key=lambda x: -x[1])[:k]) or '-'
+
+def pilot_gates(rd: RunDir, # the pilot's run directory
+               ) -> pd.DataFrame:
+    "Per data set and stage: rows, gate pass rate, cut rate (and per prompt kind) where recorded, and the commonest failures (`data/*.gates.json`)."
+    rows = []
+    for p in sorted(rd.data.glob('*.gates.json')) if rd.data.is_dir() else []:
+        g = _read_json(p, {})
+        for stage, v in (g.get('stages') or {}).items() if isinstance(g, dict) else []:
+            if not isinstance(v, dict) or 'n' not in v: continue
+            by_kind = v.get('cut_rate_by_kind') or {}
+            rows.append(dict(set=p.name[:-len('.gates.json')], stage=stage, n=v['n'], pass_rate=v.get('pass_rate'), cut_rate=v.get('cut_rate'),
+                             cut_by_kind=', '.join(f'{k} {x:.0%}' for k, x in by_kind.items() if isinstance(x, (int, float))) or '-',
+                             commonest_failures=_top(v.get('failures'))))
+    return pd.DataFrame(rows, columns=['set', 'stage', 'n', 'pass_rate', 'cut_rate', 'cut_by_kind', 'commonest_failures'])
+
+def pilot_training(rd: RunDir, # the pilot's run directory
+                   cfg: RunConfig, # its config (`enforce_gates`, `min_gate_pass_rate`)
+                  ) -> pd.DataFrame:
+    "Per trainable system: its data, rows trained on, rows that passed the gates, and whether it trained, was skipped (why) or would be skipped were the gates enforced."
+    skipped = _read_json(rd.models/'skipped.json', {})
+    skipped = skipped if isinstance(skipped, dict) else {x.get('model', '?'): x.get('reason', '') for x in skipped if isinstance(x, dict)}
+    rows = []
+    from aidsafe_nb.evaluate import SYSTEM_NAMES    # lazy: the evaluation stack
+    for d, system in ((k, v) for k, v in SYSTEM_NAMES.items() if k != 'base'):
+        info = _read_json(rd.models/d/'train_info.json', None)
+        g = (info or {}).get('gates') or {}
+        rate = g.get('pass_rate')
+        if d in skipped: fate = f'skipped: {skipped[d]}'
+        elif info is None: fate = 'not trained'
+        elif not cfg.enforce_gates and isinstance(rate, (int, float)) and rate < cfg.min_gate_pass_rate:
+            fate = f'trained (gates not enforced); enforced, it would be skipped: pass rate {rate:.0%} < min_gate_pass_rate {cfg.min_gate_pass_rate:.0%}'
+        else: fate = 'trained'
+        rows.append(dict(system=system, data=(info or {}).get('pairs') or (info or {}).get('data_source', '-'), train_rows=(info or {}).get('n_train_rows'),
+                         passed_gates=f"{g['n_passed']}/{g['n']}" if 'n' in g and 'n_passed' in g else '-', fate=fate))
+    return pd.DataFrame(rows)
+
+def pilot_judges(rd: RunDir, # the pilot's run directory
+                ) -> pd.DataFrame:
+    "Every judge check of the pilot's evaluation (`eval/judge_validation.csv`): judge, role, check, value, threshold, passed."
+    p = rd.eval/'judge_validation.csv'
+    if not p.exists(): return pd.DataFrame(columns=['judge', 'role', 'check', 'n', 'value', 'threshold', 'passed'])
+    df = pd.read_csv(p)
+    if 'passed' in df.columns: df['passed'] = df.passed.map(lambda v: v in (True, 'True', 1))
+    return df
+
+# %% ../nbs/11_study.ipynb #fba02ec4
+FULL_ITEMS = {'mmlu': 14042, 'other': 500}   # [R] items per benchmark assumed when the full run has no eval_limit / mmlu_limit (MMLU's test split; others rough)
+
+def _factor(stage: str, step: str, pilot: RunConfig, full: RunConfig) -> float:
+    "How much more work stage `stage` of step `step` is in the full run than in the pilot."
+    if step == '5_evaluate':
+        if stage.endswith('_mmlu'): return (full.mmlu_limit or FULL_ITEMS['mmlu']) / (pilot.mmlu_limit or 1)
+        return (full.eval_limit or FULL_ITEMS['other']) / (pilot.eval_limit or 1)
+    if step == '6_report': return 1.0
+    if step == '3_sft' and full.max_steps > 0: return 1.0
+    return full.n_prompts / pilot.n_prompts
+
+def pilot_estimate(rd: RunDir, # the pilot's run directory (its manifest)
+                   pilot: RunConfig, # the pilot's config
+                   full: RunConfig, # the full run's config
+                   steps=STEPS, # the study's steps
+                  ) -> pd.DataFrame:
+    "Per step: the pilot's requests, tokens and seconds, and the full run's, scaled per stage (prompts for steps 1-4, items per benchmark for step 5)."
+    man, rows = read_manifest(rd).get('steps', {}), []
+    for s in steps:
+        i = man.get(s.name, {}); u = i.get('usage') or {}
+        req = sum(v.get('calls', 0) + v.get('cached', 0) for v in u.values())
+        tok = sum(v.get('prompt_tokens', 0) + v.get('completion_tokens', 0) for v in u.values())
+        est_req = sum((v.get('calls', 0) + v.get('cached', 0)) * _factor(k, s.name, pilot, full) for k, v in u.items())
+        est_tok = sum((v.get('prompt_tokens', 0) + v.get('completion_tokens', 0)) / max(v.get('calls', 0), 1) * (v.get('calls', 0) + v.get('cached', 0))
+                      * _factor(k, s.name, pilot, full) for k, v in u.items())
+        f = est_req / req if req else _factor('', s.name, pilot, full)
+        rows.append(dict(step=s.name, status=i.get('status', 'not run'), pilot_calls=req, pilot_tokens=tok, pilot_seconds=i.get('seconds', 0),
+                         full_calls=round(est_req), full_tokens=round(est_tok), full_seconds=round((i.get('seconds') or 0) * f)))
+    return pd.DataFrame(rows)
+
+# %% ../nbs/11_study.ipynb #c9740e94
+def pilot_reasons(rd: RunDir, # the pilot's run directory
+                  cfg: RunConfig, # the pilot's config
+                  failed: str|None = None, # the error of a step that failed, if one did
+                 ) -> list[str]:
+    "Why the full run would lose something: a step that failed, a system skipped or left unevaluated, a judge that failed validation."
+    out = [f'a step failed, so the pilot could not check the rest: {failed}'] if failed else []
+    tr = pilot_training(rd, cfg)
+    out += [f"{r.system} would not be trained: {r.fate[len('skipped: '):]}" for r in tr.itertuples() if r.fate.startswith('skipped')]
+    res = rd.eval/'results.csv'
+    if res.exists():
+        have = set(pd.read_csv(res).get('system', pd.Series(dtype=str)).dropna())
+        from aidsafe_nb.evaluate import SYSTEM_NAMES
+        want = [SYSTEM_NAMES.get(m, m) for m in cfg.eval_models]
+        out += [f'{s} would not be evaluated (no results)' for s in want if s not in have and not any(s == r.system and r.fate.startswith('skipped') for r in tr.itertuples())]
+    j = pilot_judges(rd)
+    for judge, g in (j.groupby('judge', sort=False) if len(j) else []):
+        bad = g[~g.passed.astype(bool)]
+        if len(bad): out.append(f"judge {judge} ({g.role.iloc[0]}) fails validation: " +
+                                '; '.join(f'{r.check} = {r.value:.3g} (threshold {r.threshold})' for r in bad.itertuples()))
+    return out
+
+# %% ../nbs/11_study.ipynb #6fcfc7f8
+def _md_table(df: pd.DataFrame) -> str:
+    "A pipe table (no index); floats as percentages where they are rates, else 3 significant digits."
+    if df.empty: return '(none)'
+    fmt = lambda c, v: '-' if v is None or (isinstance(v, float) and v != v) else (f'{v:.0%}' if isinstance(v, float) and 'rate' in c else
+                       f'{v:,.0f}' if isinstance(v, (int, float)) and not isinstance(v, bool) and c not in ('value', 'threshold') else str(v))
+    lines = ['| ' + ' | '.join(df.columns) + ' |', '|' + '---|' * len(df.columns)]
+    lines += ['| ' + ' | '.join(fmt(c, v).replace('|', '/') for c, v in zip(df.columns, row)) + ' |' for row in df.itertuples(index=False)]
+    return '\n'.join(lines)
+
+def pilot_markdown(rd: RunDir, # the pilot's run directory
+                   pilot: RunConfig, # the pilot's config
+                   full: RunConfig, # the full run's config
+                   reasons: list[str], # `pilot_reasons`
+                   steps=STEPS, # the study's steps
+                  ) -> str:
+    "`pilot.md`: the verdict, then gates and cut rates, training sets, judges, skipped benchmarks and the full run's estimate."
+    est, skipped = pilot_estimate(rd, pilot, full, steps), _read_json(rd.eval/'skipped.json', [])
+    tot = est[['full_calls', 'full_tokens', 'full_seconds']].sum()
+    out = [f'# Pilot of the `{full.profile}` profile on {pilot.n_prompts} prompts', '',
+           f'Pilot run: `{rd.path}`. Full run: {full.n_prompts:,} prompts, {full.eval_limit or "all"} items per benchmark, '
+           f'MMLU {full.mmlu_limit or "all"}; the pilot ran every step on {pilot.n_prompts} prompts and {pilot.eval_limit} items per benchmark.', '']
+    if 'tiny' in (full.agent_model, full.judge_model, full.target_model):
+        out += ['**Random weights (the tiny model):** every judge and gate figure below is plumbing; what the pilot says about systems is real.', '']
+    out += ['## Verdict', ''] + ([f'**The full run would lose something ({len(reasons)}):**', ''] + [f'- {r}' for r in reasons] if reasons else
+                                ['Nothing found that the full run would skip, and every judge passed validation.'])
+    if not pilot.enforce_gates:
+        out += ['', f'This profile does not enforce the content gates (`enforce_gates` false), so no system is skipped for its gate pass rate: '
+                f'"would be skipped" below is what `min_gate_pass_rate` ({pilot.min_gate_pass_rate:.0%}) would do if they were enforced, a note, not a reason.']
+    out += ['', '## Content gates and cut rates per stage', '', _md_table(pilot_gates(rd)), '',
+            '`cut_rate`: share of the stage\'s answers cut at their token budget (`-` where this version does not record it).',
+            '', '## Training sets', '', _md_table(pilot_training(rd, pilot)), '', '## Judges', '', _md_table(pilot_judges(rd)), '']
+    if skipped: out += ['## Skipped in the evaluation', ''] + [f"- {x.get('item')} ({x.get('kind')}): {x.get('reason')}" for x in skipped if isinstance(x, dict)] + ['']
+    out += ['## The full run, estimated', '', _md_table(est), '',
+            f"Total: ~{tot.full_calls:,.0f} model calls, ~{tot.full_tokens:,.0f} tokens, ~{tot.full_seconds / 3600:.1f} h of step time on this machine "
+            f"(scaled per stage from the pilot's measured calls, tokens and seconds: steps 1-4 by prompts, step 5 by items per benchmark; "
+            f"start-up costs scale too, so the time is an upper estimate). Calls the pilot made come from the shared cache."]
+    return '\n'.join(out) + '\n'
+
+def run_pilot(run_dir, # the full run's directory; the pilot runs in `run_dir/pilot`
+              n: int, # prompts, and items per benchmark
+              profile: str|None = None, # as `run_study`
+              overrides: dict|None = None, # as `run_study` (the full run's parameters)
+              **kwargs, # passed to `run_study` (steps, nb_dir, progress)
+             ) -> tuple[Path, list[str]]:
+    "Run the configured study on `n` prompts into `run_dir/pilot`, write its `pilot.md`; returns (its path, the reasons the full run would lose something)."
+    full, _ = run_config(run_dir, profile, overrides)
+    rd = RunDir(run_dir); prd = RunDir(rd.path/'pilot')
+    pilot = pilot_config(full, n, rd.cache.resolve() if rd.cache.is_symlink() else rd.cache)
+    failed = None
+    try: run_study(prd.path, full.profile, {k: v for k, v in dataclasses.asdict(pilot).items() if k != 'profile'}, **kwargs)
+    except StepFailed as e: failed = str(e).splitlines()[0]
+    reasons = pilot_reasons(prd, pilot, failed)
+    md = atomic_write_text(prd.path/'pilot.md', pilot_markdown(prd, pilot, full, reasons, kwargs.get('steps', STEPS)))
+    return md, reasons
+
 # %% ../nbs/11_study.ipynb #93fff91a
 def parse_args(argv=None, # the arguments (default: the command line)
               ):
     "Parse `aidsafe-study` arguments."
     ap = argparse.ArgumentParser('aidsafe-study', description='Run the aidsafe_nb study notebooks with papermill into one run directory. '
                                  'Subcommands: `aidsafe-study calls --run DIR` (browse model calls), `aidsafe-study push` (publish).')
-    ap.add_argument('--profile', default='tiny', help='tiny | colab_t4 | paper')
+    ap.add_argument('--profile', default=None, help="tiny | smol | colab_t4 | paper (default: an existing run's own, else tiny)")
     ap.add_argument('--run', default=None, help='run directory (default outputs/<profile>)')
     ap.add_argument('-p', '--param', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'), help='override a parameter')
     ap.add_argument('--steps', nargs='+', default=None, help='only these steps (names or numbers)')
     ap.add_argument('--sweep', default=None, help='YAML list of overrides: one run per entry')
     ap.add_argument('--dry-run', action='store_true', help='print the plan and an estimate of calls and tokens; run nothing')
+    ap.add_argument('--pilot', type=int, default=None, metavar='N', help='run the configured study on N prompts (and N items per benchmark) into '
+                    'RUN/pilot and write RUN/pilot/pilot.md; exit 4 when the full run would skip a system or rest on an invalid judge')
     ap.add_argument('--no-progress', action='store_true')
     a = ap.parse_args(argv)
     a.overrides = {k: v for k, v in a.param}
-    a.run = a.run or str(repo_root()/'outputs'/a.profile)
+    a.run = a.run or str(repo_root()/'outputs'/(a.profile or 'tiny'))
     return a
 
 # %% ../nbs/11_study.ipynb #a52a5fa3
@@ -740,8 +1160,22 @@ def main(argv=None, # the arguments (default: the command line)
     a = parse_args(argv)
     t0 = time.time()
     try:
+        if a.dry_run and a.sweep:                       # every entry's plan, as the sweep would run it
+            root = Path(a.run).expanduser().resolve()
+            for name, e in read_sweep(a.sweep):
+                print(f'== sweep entry {name}'); print(dry_run(root/name, a.profile, {'cache_path': str(root/'cache.sqlite'), **a.overrides, **e}, a.steps))
+            return 0
         if a.dry_run: print(dry_run(a.run, a.profile, a.overrides, a.steps)); return 0
-        if a.sweep: print(run_sweep(a.sweep, a.run, a.profile, a.overrides, only=a.steps, progress=not a.no_progress).to_string())
+        if a.pilot is not None:
+            md, reasons = run_pilot(a.run, a.pilot, a.profile, a.overrides, only=a.steps, progress=not a.no_progress)
+            print(md.read_text()); print(f'aidsafe-study: pilot written to {md}')
+            if reasons: print('aidsafe-study --pilot: the full run would lose something:\n' + '\n'.join(f'  - {r}' for r in reasons), file=sys.stderr)
+            return PILOT_EXIT if reasons else 0
+        if a.sweep:
+            table = run_sweep(a.sweep, a.run, a.profile, a.overrides, only=a.steps, progress=not a.no_progress)
+            for name in dict.fromkeys(table.run) if len(table) else []:
+                print(f'== sweep entry {name}'); print('\n'.join(_steps_lines(RunDir(Path(a.run)/name)) + _results_lines(RunDir(Path(a.run)/name))))
+            print(f"aidsafe-study: sweep comparison ({len(table):,} rows) in {Path(a.run)/'sweep_comparison.csv'}")
         else: run_study(a.run, a.profile, a.overrides, only=a.steps, progress=not a.no_progress)
     except (ConfigError, StepFailed) as e:
         print(f'aidsafe-study: {scrub(str(e))}', file=sys.stderr); return 3 if isinstance(e, RunLocked) else 2 if isinstance(e, ConfigError) else 1

@@ -43,20 +43,20 @@ def _calls_table(run, notebook: str, source: str) -> list[list[str]]:
     nb = json.loads((Path(run)/'notebooks'/notebook).read_text())
     cell = next(c for c in nb['cells'] if ''.join(c['source']).strip() == source)
     text = ''.join(cell['outputs'][0]['data']['text/plain']).splitlines()
-    assert text[0].split() == ['model', 'stage', 'sent', 'from_cache'], text
+    assert text[0].split() == ['model', 'stage', 'sent', 'from_cache', 'missing'], text
     return [l.split() for l in text[1:]]
 
 def test_inside_the_step_cells_hit_the_call_cache(tiny_run):
     "Study 1's stage-by-stage cells send the step's own requests: the executed notebook's call table shows none sent, all from the cache."
     rows = _calls_table(tiny_run[0], '1_generate.ipynb', 'calls_table(g.backends)')
     assert {r[2] for r in rows} == {'intents', 'initial_cot', 'deliberation', 'refiner', 'llm_zs'}, rows
-    assert all(r[3] == '0' and int(r[4]) > 0 for r in rows), rows
+    assert all(r[3] == '0' and int(r[4]) > 0 and r[5] == '0' for r in rows), rows
 
 def test_inside_step_2_cells_hit_the_call_cache(tiny_run):
-    "Study 2's RW and SRPO cells (`rw_stage`, `srpo_stage` on three prompts) send nothing: the step's cache answers every request."
-    rows = _calls_table(tiny_run[0], '2_preference.ipynb', 'calls_table(m.built.values())')
+    "Study 2's RW and SRPO cells (`rw_stage`, `srpo_stage` on three prompts, through `walkthrough_models`) send nothing: the step's cache answers every request."
+    rows = _calls_table(tiny_run[0], '2_preference.ipynb', 'calls_table(m.given.values())')
     assert {'rw_teacher', 'srpo_base', 'srpo_continue'} <= {r[2] for r in rows}, rows
-    assert all(r[3] == '0' and int(r[4]) > 0 for r in rows), rows
+    assert all(r[3] == '0' and int(r[4]) > 0 and r[5] == '0' for r in rows), rows
 
 def test_override_reaches_the_run(tiny_run):
     import datasets
@@ -112,3 +112,20 @@ def test_sweep_two_settings(tmp_path):
     table = pd.read_csv(tmp_path/'sweep'/'sweep_comparison.csv')
     assert sorted(table.run.unique()) == ['n_prompts-2', 'n_prompts-3']
     for n in (2, 3): assert n_rows(tmp_path/'sweep'/f'n_prompts-{n}'/'data'/'cot') == n
+
+def test_dry_run_estimate_within_20_percent_of_calls_sent(tiny_run):
+    "The dry run's estimate for the same config, counted the way the steps send calls, is within 20% of what the tiny run sent (it said 612 for 1,405 before)."
+    from aidsafe_nb.run import RunDir, load_config
+    from aidsafe_nb.study import estimate
+    run, _ = tiny_run
+    sent = sum(u['calls'] + u['cached'] for u in manifest(run)['usage'].values())
+    est = sum(e['calls'] for e in estimate(RunDir(Path(run).parent/'never-run'), load_config(Path(run)/'config.yaml')).values())
+    assert abs(est - sent) <= 0.2 * sent, (est, sent)
+
+def test_summary_lists_every_system_and_step(tiny_run):
+    "The end-of-run summary: per-step wall time and calls, and a headline row for every evaluated system, an invalid judge's numbers left out."
+    run, r = tiny_run
+    out = r.stdout
+    assert 'steps (wall time, model calls):' in out and all(f'  {s}' in out for s in STEP_NAMES), out[-4000:]
+    for system in ('Base', 'SFT_OG', 'SFT_DB', 'DPO', 'RW', 'SaRO', 'DPO_BASELINE'): assert f'  {system} ' in out, out[-4000:]
+    assert 'RANDOM WEIGHTS' in out and 'truncated_rate' not in out.split('headline per system')[1], out[-4000:]
