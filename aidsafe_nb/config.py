@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_config.ipynb #abc2ef2f
 from __future__ import annotations
-import csv, difflib, hashlib, json, os, re, sys, typing
+import csv, difflib, functools, hashlib, json, os, re, sys, typing
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import yaml
@@ -15,14 +15,21 @@ __all__ = ['PROFILES', 'repo_root', 'data_dir', 'cache_dir', 'shared_benchmarks_
            'make_config', 'max_tokens_for', 'config_hash', 'gpu_info', 'choose_profile', 'auto_profile']
 
 # %% ../nbs/00_config.ipynb #83007b22
+def _resolved(path: str) -> Path:
+    "`Path(path).resolve()`, once per path (and working folder, for a relative one): resolving costs tens of system calls, and templates are looked up for every prompt."
+    return _resolve(path, '' if os.path.isabs(path) else os.getcwd())
+
+@functools.lru_cache(maxsize=16)
+def _resolve(path: str, cwd: str) -> Path: return Path(cwd, path).resolve()
+
 def repo_root() -> Path:
     "The project checkout: `AIDSAFE_ROOT`, else the folder above the installed package."
-    if os.environ.get('AIDSAFE_ROOT'): return Path(os.environ['AIDSAFE_ROOT']).resolve()
-    return Path(aidsafe_nb.__file__).resolve().parent.parent
+    if os.environ.get('AIDSAFE_ROOT'): return _resolved(os.environ['AIDSAFE_ROOT'])
+    return _resolved(aidsafe_nb.__file__).parent.parent
 
 def data_dir() -> Path:
     "The project's own small inputs (policies, prompt templates, smoke prompts): `<checkout>/data`, or in an installed wheel its copy `aidsafe_nb/data`."
-    installed = Path(aidsafe_nb.__file__).resolve().parent/'data'     # setup.py installs the checkout's data/ there
+    installed = _resolved(aidsafe_nb.__file__).parent/'data'     # setup.py installs the checkout's data/ there
     return installed if installed.is_dir() and not os.environ.get('AIDSAFE_ROOT') else repo_root()/'data'
 
 # %% ../nbs/00_config.ipynb #be68c70a
