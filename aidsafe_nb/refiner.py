@@ -14,6 +14,7 @@ from .config import RunConfig, config_hash, max_tokens_for
 from .reasoning import format_reasoning, THINK_OPEN, THINK_CLOSE
 from .run import RunDir, atomic_write_text, atomic_write_json
 from .llm import progress
+from .openai_compat import EndpointUnavailable
 from .policies import load_policies, render_template, render_messages, template_schema, template_source
 from .sources import prompts_for
 from .dataio import save_dataset_dict
@@ -314,6 +315,10 @@ def _quiet_calls(backends):
         for b, p in old: b.progress = p
         if env is not None: os.environ['AIDSAFE_PROGRESS'] = env
 
+def _answered(backends) -> int:
+    "Calls the backends sent that got an answer (from their usage counters)."
+    return sum(u.get('calls', 0) - u.get('errors', 0) for b in backends for u in list((getattr(b, 'usage', None) or {}).values()))
+
 def generate_rows(prompts: list[dict], # the prompt records (`sources.prompts_for`)
                   agents, # one agent backend shared by all agents, or one per agent
                   policies: str, # the policy block
@@ -325,6 +330,8 @@ def generate_rows(prompts: list[dict], # the prompt records (`sources.prompts_fo
                   stage_tokens: dict|None = None, # `{stage: max_tokens}` (see `STAGE_TOKENS`)
                   pipeline: bool = True, # rows move to their next stage as soon as their own answer is in (openai backends only; see `can_pipeline`)
                   workers: int = 32, # rows in progress at once with `pipeline` (= requests in flight at most: `max_concurrency`)
+                  down_retries: int = 3, # with `pipeline`: times a row starts again after its call found the endpoint unreachable while others got answers
+                  down_wait: float = 2.0, # seconds before the first such restart (doubled each time)
                   **sampling, # `temperature`, `top_p`, `seed`, `max_tokens` for every stage
                  ) -> tuple[list[dict], list[dict]]:
     "`(CoT rows, LLM_ZS rows)` of `prompts`, in prompt order: stage by stage, or with `pipeline` row by row (the same requests and rows)."
@@ -338,16 +345,21 @@ def generate_rows(prompts: list[dict], # the prompt records (`sources.prompts_fo
     deliberate([], agents, policies, n_agents=n_agents, max_rounds=max_rounds)   # checks the agents and rounds before any call
     same = {}
     for i, p in enumerate(prompts): same.setdefault(p['prompt'], []).append(i)
-    recs, zs = [None] * len(prompts), [None] * len(prompts)
+    recs, zs, answered0 = [None] * len(prompts), [None] * len(prompts), _answered(bes)
     def cot(idx):
         for i, r in zip(idx, _cot_records([prompts[i] for i in idx], agents, policies, refiner, n_agents, max_rounds, near_dup_threshold, at)): recs[i] = r
-        return len(idx)
     def base(idx):
         for i, r in zip(idx, zero_shot_cot([prompts[i] for i in idx], baseline, policies, **at('llm_zs'))): zs[i] = r
-        return len(idx)
+    def task(fn, idx):
+        "`fn(idx)`; a row whose call found the endpoint down while other rows got answers (a blip) starts again (its answers so far are cached)."
+        for k in range(down_retries + 1):
+            try: fn(idx); return len(idx)
+            except EndpointUnavailable:
+                if k == down_retries or _answered(bes) <= answered0: raise    # down from the start, or for good: the step stops, as stage by stage
+                time.sleep(down_wait * 2**k)
     prog = progress(2 * len(prompts), desc='step 1 rows (CoT + LLM_ZS, pipelined)', unit='row')
     with _quiet_calls(bes), ThreadPoolExecutor(workers, thread_name_prefix='aidsafe-row') as ex:
-        futs = [ex.submit(cot, idx) for idx in same.values()] + [ex.submit(base, idx) for idx in same.values()]   # the longer chains first
+        futs = [ex.submit(task, cot, idx) for idx in same.values()] + [ex.submit(task, base, idx) for idx in same.values()]   # the longer chains first
         try:
             for f in as_completed(futs): prog.update(f.result())
         except BaseException:

@@ -108,3 +108,24 @@ def test_hf_and_fake_backends_stay_stagewise():
     cb = Counting(responder=fake_agent_responder)
     generate_rows(PROMPTS[:4], cb, load_policies().text(), pipeline=True, workers=4)
     assert max(calls) == 4, calls   # whole stages in one call
+
+def test_row_restarts_after_a_blip_and_stops_when_down(tmp_path):
+    "A call that finds the endpoint unreachable while other rows got answers: the row starts again (same rows as stage by stage); down for good: the step raises."
+    from aidsafe_nb.openai_compat import OpenAIBackend, EndpointUnavailable
+    pol, lock = load_policies().text(), threading.Lock()
+    class Blip(OpenAIBackend):
+        calls, fail = 0, lambda self, k: k == 9
+        def _run(self, convs, s, done):
+            with lock: Blip.calls += 1; k = Blip.calls
+            if self.fail(k): raise EndpointUnavailable(f'blip at call {k}')
+            return super()._run(convs, s, done)
+    with FakeOpenAIServer(latency=0, reply=varied) as srv:
+        ref = generate_rows(PROMPTS, get_backend('openai', model='fake', base_url=srv.base_url, progress=False), pol, pipeline=False, seed=3)
+        be = Blip('fake', base_url=srv.base_url, cache=tmp_path/'b.sqlite', progress=False)
+        got = generate_rows(PROMPTS, be, pol, pipeline=True, workers=4, down_wait=0.01, seed=3)
+        assert got == ref and Blip.calls > 9
+        Blip.calls, Blip.fail = 0, lambda self, k: k > 3           # down after the first answers: restarts run out, the step stops
+        down = Blip('fake', base_url=srv.base_url, cache=tmp_path/'d.sqlite', progress=False)
+        t0 = time.time()
+        with pytest.raises(EndpointUnavailable): generate_rows(PROMPTS, down, pol, pipeline=True, workers=4, down_retries=2, down_wait=0.01, seed=3)
+        assert time.time() - t0 < 30
