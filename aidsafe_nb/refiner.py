@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_refiner.ipynb #262befd3
 from __future__ import annotations
-import contextlib, difflib, hashlib, json, os, re, shutil, tempfile, time
+import contextlib, difflib, hashlib, json, logging, os, re, shutil, tempfile, time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict
@@ -296,6 +296,7 @@ def _agent_names(agents: list, n_agents: int) -> list[str]:
     return [_agent_name(a) for a in (agents * n_agents if len(agents) == 1 else agents)]
 
 # %% ../nbs/05_refiner.ipynb #d43f4106
+_log = logging.getLogger(__name__)
 PIPELINE_KINDS = ('openai',)   # backend kinds `generate_rows` pipelines: their `chat` may be called from many threads at once (hf and vllm batch whole stages)
 
 def can_pipeline(backends, # the step's backends
@@ -315,6 +316,10 @@ def _quiet_calls(backends):
         for b, p in old: b.progress = p
         if env is not None: os.environ['AIDSAFE_PROGRESS'] = env
 
+def _sent(backend) -> int:
+    "Requests `backend` has sent so far (its usage counters)."
+    return sum(u.get('calls', 0) for u in list((getattr(backend, 'usage', None) or {}).values()))
+
 def _answered(backends) -> int:
     "Calls the backends sent that got an answer (from their usage counters)."
     return sum(u.get('calls', 0) - u.get('errors', 0) for b in backends for u in list((getattr(b, 'usage', None) or {}).values()))
@@ -328,24 +333,38 @@ def generate_rows(prompts: list[dict], # the prompt records (`sources.prompts_fo
                   max_rounds: int = 3, # [R] the deliberation budget
                   near_dup_threshold: float = 0.85, # [R] the refiner pre-pass's near-duplicate threshold
                   stage_tokens: dict|None = None, # `{stage: max_tokens}` (see `STAGE_TOKENS`)
-                  pipeline: bool = True, # rows move to their next stage as soon as their own answer is in (openai backends only; see `can_pipeline`)
+                  pipeline: bool|str = 'auto', # 'on' (True): rows move to their next stage as soon as their own answer is in (openai backends only, `can_pipeline`); 'off' (False): stage by stage; 'auto': see below
                   workers: int = 32, # rows in progress at once with `pipeline` (= requests in flight at most: `max_concurrency`)
                   down_retries: int = 3, # with `pipeline`: times a row starts again after its call found the endpoint unreachable while others got answers
                   down_wait: float = 2.0, # seconds before the first such restart (doubled each time)
+                  cpu_share: float = 0.5, # 'auto': stage by stage when this process was busy (CPU seconds over wall seconds) at least this share of the LLM_ZS stage
                   **sampling, # `temperature`, `top_p`, `seed`, `max_tokens` for every stage
                  ) -> tuple[list[dict], list[dict]]:
-    "`(CoT rows, LLM_ZS rows)` of `prompts`, in prompt order: stage by stage, or with `pipeline` row by row (the same requests and rows)."
+    "`(CoT rows, LLM_ZS rows)` of `prompts`, in prompt order: stage by stage, or row by row (the same requests and rows)."
+    mode = {True: 'on', False: 'off'}.get(pipeline, pipeline) if isinstance(pipeline, bool) else pipeline
+    if mode not in ('auto', 'on', 'off'): raise ValueError(f"pipeline must be 'auto', 'on' or 'off' (or a bool), got {pipeline!r}")
+    if workers < 1: raise ValueError(f'workers must be >= 1, got {workers}')
     agents = list(agents) if isinstance(agents, (list, tuple)) else [agents]
     refiner, baseline = refiner or agents[0], baseline or agents[0]
     at, bes = _stage_sampling(sampling, stage_tokens), list({id(b): b for b in [*agents, refiner, baseline]}.values())
-    if not (pipeline and can_pipeline(bes, sampling)):
+    stagewise = lambda: generate_cot(prompts, agents, policies, refiner, n_agents, max_rounds, near_dup_threshold, stage_tokens, **sampling)
+    if mode == 'off' or not can_pipeline(bes, sampling):
         zs = zero_shot_cot(prompts, baseline, policies, **at('llm_zs'))
-        return generate_cot(prompts, agents, policies, refiner, n_agents, max_rounds, near_dup_threshold, stage_tokens, **sampling), zs
-    if workers < 1: raise ValueError(f'workers must be >= 1, got {workers}')
+        return stagewise(), zs
     deliberate([], agents, policies, n_agents=n_agents, max_rounds=max_rounds)   # checks the agents and rounds before any call
+    zs = None
+    if mode == 'auto':   # the LLM_ZS stage batched first tells whether the endpoint or this process is the bottleneck
+        t0, c0, s0 = time.perf_counter(), time.process_time(), _sent(baseline)
+        zs = zero_shot_cot(prompts, baseline, policies, **at('llm_zs'))
+        wall, cpu, sent = time.perf_counter() - t0, time.process_time() - c0, _sent(baseline) - s0
+        busy = sent >= workers and cpu >= cpu_share * wall
+        _log.info('step 1: the LLM_ZS stage sent %d requests in %.1fs using %.1fs CPU: %s', sent, wall, cpu,
+                  'stage by stage (the endpoint keeps up)' if busy else 'row by row')
+        if busy: return stagewise(), zs
     same = {}
     for i, p in enumerate(prompts): same.setdefault(p['prompt'], []).append(i)
-    recs, zs, answered0 = [None] * len(prompts), [None] * len(prompts), _answered(bes)
+    recs, answered0, todo = [None] * len(prompts), _answered(bes), (1 if zs is not None else 2) * len(prompts)
+    zs = zs if zs is not None else [None] * len(prompts)
     def cot(idx):
         for i, r in zip(idx, _cot_records([prompts[i] for i in idx], agents, policies, refiner, n_agents, max_rounds, near_dup_threshold, at)): recs[i] = r
     def base(idx):
@@ -357,9 +376,9 @@ def generate_rows(prompts: list[dict], # the prompt records (`sources.prompts_fo
             except EndpointUnavailable:
                 if k == down_retries or _answered(bes) <= answered0: raise    # down from the start, or for good: the step stops, as stage by stage
                 time.sleep(down_wait * 2**k)
-    prog = progress(2 * len(prompts), desc='step 1 rows (CoT + LLM_ZS, pipelined)', unit='row')
+    prog = progress(todo, desc='step 1 rows (row by row)', unit='row')
     with _quiet_calls(bes), ThreadPoolExecutor(workers, thread_name_prefix='aidsafe-row') as ex:
-        futs = [ex.submit(task, cot, idx) for idx in same.values()] + [ex.submit(task, base, idx) for idx in same.values()]   # the longer chains first
+        futs = [ex.submit(task, cot, idx) for idx in same.values()] + [ex.submit(task, base, idx) for idx in same.values() if todo > len(prompts)]   # the longer chains first
         try:
             for f in as_completed(futs): prog.update(f.result())
         except BaseException:

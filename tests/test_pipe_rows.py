@@ -82,12 +82,12 @@ def test_pipelined_rows_equal_stagewise(tmp_path, n_agents):
     assert a['rows'][-1]['prompt'] == a['rows'][0]['prompt'] and a['rows'][-1]['id'] == 'dup'
 
 def test_step1_pipeline_rows_parameter(tmp_path):
-    "Step 1 (`run_generate`) with pipeline_rows on and off: the same data files, cache and requests; the flag does not change the fingerprint."
+    "Step 1 (`run_generate`) with pipeline_rows off, on and auto: the same data files, cache and requests; the setting does not change the fingerprint."
     from aidsafe_nb.steps import NON_SEMANTIC
     assert 'pipeline_rows' in NON_SEMANTIC
     res = {}
     with TailServer(reply=varied, raw_reply=undecodable) as srv:
-        for pipe in (False, True):
+        for pipe in ('off', 'on', 'auto'):
             srv.reset_counts()
             rd, cfg = open_run(tmp_path/f'run{pipe}', 'tiny', agent_backend='openai', agent_base_url=srv.base_url, agent_model='fake',
                                n_prompts=8, max_concurrency=6, pipeline_rows=pipe)
@@ -95,8 +95,9 @@ def test_step1_pipeline_rows_parameter(tmp_path):
             data = {f: (rd.data/f).read_text() for f in ('cot.jsonl', 'baseline_zs.jsonl', 'cot.gates.json', 'baseline_zs.gates.json')}
             res[pipe] = (data, _cache(rd.cache), srv.n_requests, s['fingerprint'],
                          {k: (u['calls'], u['cached'], u['errors']) for k, u in s['usage'].items()})
-    assert res[True][0] == res[False][0]
-    assert res[True][1:] == res[False][1:]
+    for mode in ('on', 'auto'):
+        assert res[mode][0] == res['off'][0], mode
+        assert res[mode][1:] == res['off'][1:], mode
 
 def test_hf_and_fake_backends_stay_stagewise():
     "Only openai backends are pipelined; a per-conversation seed list is not split by row."
@@ -129,3 +130,18 @@ def test_row_restarts_after_a_blip_and_stops_when_down(tmp_path):
         t0 = time.time()
         with pytest.raises(EndpointUnavailable): generate_rows(PROMPTS, down, pol, pipeline=True, workers=4, down_retries=2, down_wait=0.01, seed=3)
         assert time.time() - t0 < 30
+
+def test_auto_picks_by_who_is_busy(tmp_path, caplog):
+    "'auto': a zero-latency endpoint (this process busy) runs the CoT stages stage by stage; a slow endpoint row by row. Same rows either way."
+    import logging
+    pol, out = load_policies().text(), {}
+    for lat, share in ((0, 0.05), (0.2, 0.5)):   # a low threshold for the zero-latency case: this shared machine's load must not flip it
+        with FakeOpenAIServer(latency=lat, reply=varied) as srv, caplog.at_level(logging.INFO, logger='aidsafe_nb.refiner'):
+            caplog.clear()
+            be = get_backend('openai', model='fake', base_url=srv.base_url, cache=tmp_path/f'{lat}.sqlite', progress=False)
+            out[lat] = generate_rows(PROMPTS, be, pol, pipeline='auto', workers=4, cpu_share=share, seed=3)
+            out[lat, 'log'] = caplog.text
+            out[lat, 'chat_calls'] = sum(u['chat_calls'] for u in be.usage.values())
+    assert 'stage by stage' in out[0, 'log'] and 'row by row' in out[0.2, 'log'], (out[0, 'log'], out[0.2, 'log'])
+    assert out[0] == out[0.2] and out[0, 'chat_calls'] < out[0.2, 'chat_calls']
+    with pytest.raises(ValueError, match='pipeline must be'): generate_rows(PROMPTS, be, pol, pipeline='sometimes')
