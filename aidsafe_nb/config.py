@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_config.ipynb #abc2ef2f
 from __future__ import annotations
-import csv, difflib, hashlib, json, os, re, sys, typing
+import csv, difflib, functools, hashlib, json, os, re, sys, typing
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import yaml
@@ -15,14 +15,21 @@ __all__ = ['PROFILES', 'repo_root', 'data_dir', 'cache_dir', 'shared_benchmarks_
            'make_config', 'max_tokens_for', 'config_hash', 'gpu_info', 'choose_profile', 'auto_profile']
 
 # %% ../nbs/00_config.ipynb #83007b22
+def _resolved(path: str) -> Path:
+    "`Path(path).resolve()`, once per path (and working folder, for a relative one): resolving costs tens of system calls, and templates are looked up for every prompt."
+    return _resolve(path, '' if os.path.isabs(path) else os.getcwd())
+
+@functools.lru_cache(maxsize=16)
+def _resolve(path: str, cwd: str) -> Path: return Path(cwd, path).resolve()
+
 def repo_root() -> Path:
     "The project checkout: `AIDSAFE_ROOT`, else the folder above the installed package."
-    if os.environ.get('AIDSAFE_ROOT'): return Path(os.environ['AIDSAFE_ROOT']).resolve()
-    return Path(aidsafe_nb.__file__).resolve().parent.parent
+    if os.environ.get('AIDSAFE_ROOT'): return _resolved(os.environ['AIDSAFE_ROOT'])
+    return _resolved(aidsafe_nb.__file__).parent.parent
 
 def data_dir() -> Path:
     "The project's own small inputs (policies, prompt templates, smoke prompts): `<checkout>/data`, or in an installed wheel its copy `aidsafe_nb/data`."
-    installed = Path(aidsafe_nb.__file__).resolve().parent/'data'     # setup.py installs the checkout's data/ there
+    installed = _resolved(aidsafe_nb.__file__).parent/'data'     # setup.py installs the checkout's data/ there
     return installed if installed.is_dir() and not os.environ.get('AIDSAFE_ROOT') else repo_root()/'data'
 
 # %% ../nbs/00_config.ipynb #be68c70a
@@ -65,6 +72,7 @@ class RunConfig:
     target_base_url: str = 'http://localhost:8001/v1'  # the endpoint for target_backend='openai' (key: api_key_env); port 8001 leaves 8000 to an agent/judge server
     max_concurrency: int = 32            # in-flight requests for the openai backend
     request_timeout: float = 600.0       # seconds an openai-backend request may take, queueing at the server included (a busy vLLM server can hold one for minutes); a timeout is a transport failure, retried
+    pipeline_rows: str = 'auto'          # openai backends, step 1: on = each prompt moves to its next stage as soon as its own answer is in (at most max_concurrency in flight), so a slow tail does not idle the server; off = stage by stage; auto = on unless the LLM_ZS stage (sent first, batched) shows the endpoint answering as fast as this process works (then batching costs less CPU). Same requests and rows either way; hf/vllm always batch by stage
     gen_batch_size: int = 16             # prompts per forward batch for the hf backend
     prefix_reuse: bool = True            # hf backend: compute the prompts' common token prefix (the policy block) once and refill finished batch slots; False = static batches (same greedy results)
     torch_threads: int = 0               # CPU threads for torch; 0 = from the machine (its cores less its current load), see `set_torch_threads`
@@ -184,7 +192,8 @@ _CHOICES = dict(profile=set(PROFILES), agent_backend={'hf', 'openai', 'vllm'}, j
                 target_backend={'hf', 'openai', 'vllm'},
                 srpo_branch={'first_unsafe', 'middle', 'random'}, belief_target={'sft_db', 'agent', 'target'},
                 dpo_loss_type={'sigmoid', 'ipo', 'hinge', 'robust', 'bco_pair', 'sppo_hard', 'nca_pair', 'apo_zero', 'apo_down'},
-                sft_og_rows={'same_as_sft_db', 'all'}, report_to={'none', 'tensorboard', 'wandb', 'trackio'})
+                sft_og_rows={'same_as_sft_db', 'all'}, report_to={'none', 'tensorboard', 'wandb', 'trackio'},
+                pipeline_rows={'auto', 'on', 'off'})
 _POSITIVE = {'n_prompts', 'n_agents', 'max_rounds', 'belief_iterations', 'belief_samples', 'rw_samples', 'srpo_max_steps', 'lora_r',
              'per_device_batch_size', 'grad_accum', 'max_seq_len', 'max_concurrency', 'gen_batch_size', 'max_new_tokens', 'wildchat_max_pool'}
 

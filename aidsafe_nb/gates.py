@@ -4,7 +4,7 @@
 
 # %% ../nbs/02a_gates.ipynb #ccf50aae
 from __future__ import annotations
-import difflib, json, logging, re, unicodedata
+import difflib, functools, json, logging, re, unicodedata
 from collections import Counter
 from dataclasses import dataclass, asdict
 from pathlib import Path
@@ -59,28 +59,58 @@ _ANGLE = re.compile(r'^<\s*([^<>]{1,120}?)\s*>$', re.S)
 _JSON_STRING = re.compile(r'"((?:[^"\\\n]|\\.)+)"')
 _JSON_KEY = re.compile(r'"([A-Za-z_][A-Za-z0-9_]*)"\s*:')
 _COMMENT = re.compile(r'\{#.*?#\}', re.S)
+_WORD = re.compile(r'[^\W_]+')
 
 def _norm(text: str) -> str:
     "Lower case, runs of non-alphanumerics as one space, trimmed."
-    return ' '.join(re.findall(r'[^\W_]+', str(text).lower()))
+    return _norm_str(str(text))
+
+@functools.lru_cache(maxsize=8192)
+def _norm_str(text: str) -> str:
+    "`_norm` of a string, remembered: a text is normalised by several gates, and the same placeholders for every text."
+    return ' '.join(_WORD.findall(text.lower()))
+
+@functools.lru_cache(maxsize=64)
+def _norm_set(items: tuple) -> frozenset:
+    "The normalised strings of `items` (a tuple of strings), computed once per tuple."
+    return frozenset(_norm(x) for x in items)
 
 # %% ../nbs/02a_gates.ipynb #1215e10b
 def template_examples(template: str, # a prompt template's source
                      ) -> set[str]:
     "The normalised double-quoted strings of `template` (its example values and keys), comments and Jinja expressions left out."
-    body = _COMMENT.sub(' ', template or '')
-    return {n for s in _JSON_STRING.findall(body) if '{{' not in s and '{%' not in s for n in [_norm(s)] if n}
+    return set(_examples(template or ''))
 
 def template_keys(template: str, # a prompt template's source
                  ) -> set[str]:
     "The JSON keys of the template's example reply (`thoughts`, `response`, ...)."
-    return set(_JSON_KEY.findall(_COMMENT.sub(' ', template or '')))
+    return set(_keys(template or ''))
 
 def _prose(template: str) -> str:
     "The template's instruction text: comments, Jinja and quoted example values removed, normalised."
-    body = _COMMENT.sub(' ', template or '')
+    return _prose_of(template or '')
+
+# The gates read the same few templates for every text: what they take from one is computed once per template text
+# (keyed by the text itself, so an edited template is read afresh).
+@functools.lru_cache(maxsize=64)
+def _examples(template: str) -> frozenset:
+    body = _COMMENT.sub(' ', template)
+    return frozenset(n for s in _JSON_STRING.findall(body) if '{{' not in s and '{%' not in s for n in [_norm(s)] if n)
+
+@functools.lru_cache(maxsize=64)
+def _keys(template: str) -> frozenset:
+    return frozenset(_JSON_KEY.findall(_COMMENT.sub(' ', template)))
+
+@functools.lru_cache(maxsize=64)
+def _prose_of(template: str) -> str:
+    body = _COMMENT.sub(' ', template)
     body = re.sub(r'\{\{.*?\}\}|\{%.*?%\}', ' | ', body, flags=re.S)
     return ' | '.join(_norm(p) for p in _JSON_STRING.sub(' | ', body).split('|'))
+
+@functools.lru_cache(maxsize=64)
+def _long_examples(template: str, min_words: int) -> tuple:
+    "`(value, its word count)` of the template's example values of at least `min_words` words."
+    return tuple((e, w) for e in sorted(_examples(template)) for w in [len(e.split())] if w >= min_words)
 
 # %% ../nbs/02a_gates.ipynb #66acd2f0
 def _angle_placeholder(text: str) -> bool:
@@ -91,12 +121,13 @@ def _angle_placeholder(text: str) -> bool:
     return len(words) >= 2 or bool(words and words[0] in _PLACEHOLDER_WORDS)
 
 # %% ../nbs/02a_gates.ipynb #9c5bb3ff
-def _near_copy(n: str, e: str, p: GateParams) -> bool:
-    "Whether normalised `n` contains example value `e`, or is a near copy of it (or of its start, or `e` of its start)."
+def _near_copy(n: str, e: str, p: GateParams, nw: int|None = None, ew: int|None = None) -> bool:
+    "Whether normalised `n` contains example value `e`, or is a near copy of it (or of its start, or `e` of its start); `nw`, `ew`: their word counts, if known."
     if f' {e} ' in f' {n} ': return True
-    if min(len(n.split()), len(e.split())) < p.fuzzy_words: return False
+    if min(len(n.split()) if nw is None else nw, len(e.split()) if ew is None else ew) < p.fuzzy_words: return False
     a, b = (n, e[:len(n)]) if len(n) < len(e) else (n[:len(e)], e)      # a copy cut short, or a copy that goes on
-    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= p.near_copy
+    sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    return sm.quick_ratio() >= p.near_copy and sm.ratio() >= p.near_copy   # quick_ratio >= ratio always: a cheap exact pre-filter
 
 def is_placeholder(text: str, # the generated text
                    template: str = '', # the stage's own template source (not the rendered prompt)
@@ -104,21 +135,28 @@ def is_placeholder(text: str, # the generated text
                    params: GateParams = GATE_PARAMS, # the thresholds (`min_copy_words`, `near_copy`, `fuzzy_words`)
                   ) -> bool:
     "Whether `text` is a placeholder or echoes the template: a key or enum value, a long example value, or instruction text."
-    n, p = _norm(text), params
+    n, p, template = _norm(text), params, template or ''
     if _angle_placeholder(text): return True
     if not n: return str(text).strip() in PLACEHOLDERS
-    if n in {_norm(x) for x in (*PLACEHOLDERS, *placeholders)}: return True
-    words, examples = len(n.split()), template_examples(template)
+    if n in _norm_set(PLACEHOLDERS) or n in _extra_placeholders(placeholders): return True
+    words, examples = len(n.split()), _examples(template)
     if n in examples and (words <= 2 or words >= p.min_copy_words): return True      # a key or enum echoed, or a whole long example
-    if words >= p.min_prose_words and f' {n} ' in f' {_prose(template)} ': return True  # a stretch of the instructions
-    return any(_near_copy(n, e, p) for e in examples if len(e.split()) >= p.min_copy_words)
+    if words >= p.min_prose_words and f' {n} ' in f' {_prose_of(template)} ': return True  # a stretch of the instructions
+    return any(_near_copy(n, e, p, words, w) for e, w in _long_examples(template, p.min_copy_words))
+
+def _extra_placeholders(placeholders) -> frozenset:
+    "The normalised further placeholders (remembered when they come as a tuple of strings)."
+    ph = tuple(placeholders)
+    if not ph: return frozenset()
+    try: return _norm_set(ph)
+    except TypeError: return frozenset(_norm(x) for x in ph)   # unhashable items: not remembered
 
 # %% ../nbs/02a_gates.ipynb #6bf110fe
 def is_empty_marker(text: str, # the generated text
                    ) -> bool:
     "Whether `text` only says that there is nothing: `N/A`, `null`, `none`, `(none yet)`, ..."
     t = str(text).strip().strip('."\'`*_ ').lower()
-    return t in EMPTY_MARKERS or _norm(t) in {_norm(m) for m in EMPTY_MARKERS}
+    return t in EMPTY_MARKERS or _norm(t) in _norm_set(EMPTY_MARKERS)
 
 # %% ../nbs/02a_gates.ipynb #0ad8cc0c
 def is_fragment(text: str, # the generated text
@@ -126,11 +164,17 @@ def is_fragment(text: str, # the generated text
                ) -> bool:
     "Whether `text` is a piece of the answer's JSON rather than content: unbalanced JSON, or the stage's own keys inside a field."
     t = str(text).strip()
-    if any(re.search(rf'"{re.escape(k)}"\s*:', t) for k in keys): return True
+    pat = _keys_pattern(frozenset(keys))
+    if pat is not None and pat.search(t): return True
     if t[:1] in '{[' and '"' in t:
         try: json.loads(t)
         except ValueError: return True
     return False
+
+@functools.lru_cache(maxsize=64)
+def _keys_pattern(keys: frozenset):
+    "One regex finding any of `keys` as a JSON key (`\"key\":`), or None when there are none."
+    return re.compile('"(?:' + '|'.join(re.escape(k) for k in sorted(keys)) + r')"\s*:') if keys else None
 
 # %% ../nbs/02a_gates.ipynb #3fec5a91
 def copied_words(text: str, # the generated text
@@ -138,13 +182,18 @@ def copied_words(text: str, # the generated text
                  span: int = 5, # the shortest run of words that counts as copied
                 ) -> int:
     "How many words of `text` lie in runs of at least `span` consecutive words that also occur in `source` (normalised)."
-    a, b = _norm(text).split(), _norm(source).split()
-    if len(a) < span or len(b) < span: return 0
-    grams = {tuple(b[i:i + span]) for i in range(len(b) - span + 1)}
+    a, (nb, grams) = _norm(text).split(), _source_grams(_norm(source), span)
+    if len(a) < span or nb < span: return 0
     hit = [False] * len(a)
     for i in range(len(a) - span + 1):
         if tuple(a[i:i + span]) in grams: hit[i:i + span] = [True] * span
     return sum(hit)
+
+@functools.lru_cache(maxsize=16)
+def _source_grams(source: str, span: int) -> tuple[int, frozenset]:
+    "`(words, the set of word runs of length span)` of a normalised source text (the policy block), computed once per text."
+    b = source.split()
+    return len(b), frozenset(tuple(b[i:i + span]) for i in range(len(b) - span + 1))
 
 def is_policy_copy(text: str, # the generated text
                    policies: str, # the policy block the model was shown
@@ -153,6 +202,7 @@ def is_policy_copy(text: str, # the generated text
     "Whether `text` is nothing but a long verbatim copy of the policies (a regurgitated system prompt); quoting one rule is not."
     if not policies: return False
     n = len(_norm(text).split())
+    if n < params.policy_copy_words: return False   # copied words <= words: too short to be a copy
     c = copied_words(text, policies, params.policy_span_words)
     return c >= params.policy_copy_words and c >= params.policy_copy_share * n
 
@@ -164,13 +214,19 @@ def loop_share(seq, # a sequence (words, characters)
     c, s, _ = _loop(list(seq), n)
     return c, s
 
-def _loop(seq: list, n: int) -> tuple[int, float, list]:
-    "`(count, share, the items outside the occurrences)` of the most frequent n-gram of `seq`."
+def _grams(seq, n: int) -> Counter:
+    "Overlapping n-gram counts of `seq` (a list: tuples; a string: substrings), in order of first occurrence."
+    if isinstance(seq, str): return Counter(seq[i:i + n] for i in range(len(seq) - n + 1))
+    return Counter(tuple(seq[i:i + n]) for i in range(len(seq) - n + 1))
+
+def _loop(seq, n: int, grams: Counter|None = None) -> tuple[int, float, list]:
+    "`(count, share, the items outside the occurrences)` of the most frequent n-gram of `seq` (`grams`: its `_grams`, if known)."
     if len(seq) < n or n < 1: return 0, 0.0, list(seq)
-    grams = Counter(tuple(seq[i:i + n]) for i in range(len(seq) - n + 1))
-    best, count, i, rest = grams.most_common(1)[0][0], 0, 0, []
+    best = (grams or _grams(seq, n)).most_common(1)[0][0]
+    at = (lambda i: seq[i:i + n]) if isinstance(seq, str) else (lambda i: tuple(seq[i:i + n]))
+    count, i, rest = 0, 0, []
     while i < len(seq):
-        if i <= len(seq) - n and tuple(seq[i:i + n]) == best: count += 1; i += n
+        if i <= len(seq) - n and at(i) == best: count += 1; i += n
         else: rest.append(seq[i]); i += 1
     return count, count * n / len(seq), rest
 
@@ -179,14 +235,23 @@ def is_loop(text: str, # the generated text
             params: GateParams = GATE_PARAMS, # `min_repeats`, `min_share`, `short_share`, `novel_share`, `char_repeats`, `char_share`
            ) -> bool:
     "Whether an n-gram loop (of words, or of characters) makes up most of `text`, with little else in it."
-    p, words = params, re.findall(r'[^\W_]+', text.lower())
-    for n in range(1, 13):
-        c, s, rest = _loop(words, n)
-        if c >= p.min_repeats and s >= (p.short_share if n <= 2 else p.min_share) and len(set(rest)) < p.novel_share * len(words): return True
+    p, words = params, _WORD.findall(text.lower())
+    for n in range(1, 13) if words else ():
+        grams = _grams(words, n)
+        m = max(grams.values(), default=0)   # the best n-gram's overlapping count bounds its non-overlapping count, and no longer n-gram is more frequent
+        if m < p.min_repeats: break
+        share = p.short_share if n <= 2 else p.min_share
+        if m * n / len(words) < share: continue
+        c, s, rest = _loop(words, n, grams)
+        if c >= p.min_repeats and s >= share and len(set(rest)) < p.novel_share * len(words): return True
     chars = re.sub(r'\s+', '', text.lower())
     if len(chars) < 20: return False
     for k in range(2, 9):
-        c, s = loop_share(chars, k)
+        grams = _grams(chars, k)
+        m = max(grams.values(), default=0)
+        if m < p.char_repeats: break
+        if m * k / len(chars) < p.char_share: continue
+        c, s, _ = _loop(chars, k, grams)
         if c >= p.char_repeats and s >= p.char_share: return True
     return False
 
@@ -203,7 +268,7 @@ def gate_text(text: str, # the generated text (one field)
     if not text.strip() or is_empty_marker(text): return 'empty'
     if not _has_word_char(text): return 'punctuation'
     if is_placeholder(text, template, placeholders, params): return 'placeholder'
-    if is_fragment(text, template_keys(template)): return 'fragment'
+    if is_fragment(text, _keys(template or '')): return 'fragment'
     if is_policy_copy(text, policies, params): return 'policy_copy'
     if is_loop(text, params): return 'repetition'
     if finish_reason in CUT_REASONS: return 'length_closed'

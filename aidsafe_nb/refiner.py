@@ -4,14 +4,17 @@
 
 # %% ../nbs/05_refiner.ipynb #262befd3
 from __future__ import annotations
-import difflib, hashlib, json, os, re, shutil, tempfile, time
+import contextlib, difflib, hashlib, json, logging, os, re, shutil, tempfile, time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 import pandas as pd, yaml
 from .config import RunConfig, config_hash, max_tokens_for
 from .reasoning import format_reasoning, THINK_OPEN, THINK_CLOSE
 from .run import RunDir, atomic_write_text, atomic_write_json
+from .llm import progress
+from .openai_compat import EndpointUnavailable
 from .policies import load_policies, render_template, render_messages, template_schema, template_source
 from .sources import prompts_for
 from .dataio import save_dataset_dict
@@ -21,10 +24,11 @@ from .deliberation import (structured_call, add_failure, gate_items, gate_templa
                                      deliberate, zero_shot_cot, _agent_name)
 
 # %% auto #0
-__all__ = ['REMOVAL_REASONS', 'COT_COLUMNS', 'ZS_COLUMNS', 'STAGE_TOKENS', 'GENERATE_KEYS', 'thought_words', 'thought_similarity',
-           'dedup_thoughts', 'normalize_refined', 'refiner_plan', 'final_check', 'refine', 'cot_status', 'cot_row',
-           'to_sft_messages', 'save_rows', 'generate_cot', 'plot_generation', 'generation_fingerprint',
-           'generation_done', 'generation_backends', 'generation_summary', 'save_baseline']
+__all__ = ['REMOVAL_REASONS', 'COT_COLUMNS', 'ZS_COLUMNS', 'STAGE_TOKENS', 'PIPELINE_KINDS', 'GENERATE_KEYS', 'thought_words',
+           'thought_similarity', 'dedup_thoughts', 'normalize_refined', 'refiner_plan', 'final_check', 'refine',
+           'cot_status', 'cot_row', 'to_sft_messages', 'save_rows', 'generate_cot', 'can_pipeline', 'generate_rows',
+           'plot_generation', 'generation_fingerprint', 'generation_done', 'generation_backends', 'generation_summary',
+           'save_baseline']
 
 # %% ../nbs/05_refiner.ipynb #4302ed0d
 _NEGATIONS = {'not', 'no', 'never', 'cannot', 'cant', 'wont', 'dont', 'doesnt', 'shouldnt', 'mustnt', 'isnt', 'arent', 'nor', 'without'}
@@ -260,6 +264,17 @@ def save_rows(rows: list[dict], # the data set's rows (each with its `split`; no
 # %% ../nbs/05_refiner.ipynb #26008866
 STAGE_TOKENS = dict(intents=96, initial_cot=256, deliberation=256, refiner=256, llm_zs=256)   # [R] default token budget per stage
 
+def _stage_sampling(sampling: dict, stage_tokens: dict|None):
+    "`at(stage)`: the sampling of `stage` (its token budget from `stage_tokens`, if there)."
+    return lambda s: dict(sampling, **({'max_tokens': stage_tokens[s]} if stage_tokens and s in stage_tokens else {}))
+
+def _cot_records(recs: list[dict], agents: list, policies: str, refiner, n_agents: int, max_rounds: int, near_dup_threshold: float, at) -> list[dict]:
+    "`recs` through intents, initial CoT, deliberation and the refiner, each stage one batched call over `recs`."
+    recs = decompose_intents(recs, agents[0], policies, **at('intents'))
+    recs = initial_cot(recs, agents[0], policies, **at('initial_cot'))
+    recs = deliberate(recs, agents, policies, n_agents=n_agents, max_rounds=max_rounds, **at('deliberation'))
+    return refine(recs, refiner, policies, near_dup_threshold, **at('refiner'))
+
 def generate_cot(prompts: list[dict], # the prompt records (`sources.prompts_for`)
                  agents, # one agent backend shared by all agents, or one per agent (agent 1 also writes the intents and initial CoT)
                  policies: str, # the policy block
@@ -273,13 +288,104 @@ def generate_cot(prompts: list[dict], # the prompt records (`sources.prompts_for
     "The AIDSAFE rows of `prompts`: intents, initial CoT, deliberation, refiner (each stage batched, gated, with its own token budget)."
     agents = list(agents) if isinstance(agents, (list, tuple)) else [agents]
     refiner = refiner or agents[0]
-    at = lambda s: dict(sampling, **({'max_tokens': stage_tokens[s]} if stage_tokens and s in stage_tokens else {}))
-    recs = decompose_intents(prompts, agents[0], policies, **at('intents'))
-    recs = initial_cot(recs, agents[0], policies, **at('initial_cot'))
-    recs = deliberate(recs, agents, policies, n_agents=n_agents, max_rounds=max_rounds, **at('deliberation'))
-    recs = refine(recs, refiner, policies, near_dup_threshold, **at('refiner'))
-    names = [_agent_name(a) for a in (agents * n_agents if len(agents) == 1 else agents)]
-    return [cot_row(r, names, _agent_name(refiner)) for r in recs]
+    recs = _cot_records(prompts, agents, policies, refiner, n_agents, max_rounds, near_dup_threshold, _stage_sampling(sampling, stage_tokens))
+    return [cot_row(r, _agent_names(agents, n_agents), _agent_name(refiner)) for r in recs]
+
+def _agent_names(agents: list, n_agents: int) -> list[str]:
+    "The agents' model names in turn order."
+    return [_agent_name(a) for a in (agents * n_agents if len(agents) == 1 else agents)]
+
+# %% ../nbs/05_refiner.ipynb #d43f4106
+_log = logging.getLogger(__name__)
+PIPELINE_KINDS = ('openai',)   # backend kinds `generate_rows` pipelines: their `chat` may be called from many threads at once (hf and vllm batch whole stages)
+
+def can_pipeline(backends, # the step's backends
+                 sampling: dict, # the step's sampling (a per-conversation seed list cannot be split by row)
+                ) -> bool:
+    "Whether rows can run through their stages one by one: every backend is of a kind in `PIPELINE_KINDS` and the seed is one int."
+    return all(getattr(b, 'kind', None) in PIPELINE_KINDS for b in backends) and not isinstance(sampling.get('seed'), (list, tuple))
+
+@contextlib.contextmanager
+def _quiet_calls(backends):
+    "Per-call progress bars and terminal lines off (rows send their calls one by one); restored after."
+    old, env = [(b, getattr(b, 'progress', None)) for b in backends], os.environ.pop('AIDSAFE_PROGRESS', None)
+    try:
+        for b, _ in old: b.progress = False
+        yield
+    finally:
+        for b, p in old: b.progress = p
+        if env is not None: os.environ['AIDSAFE_PROGRESS'] = env
+
+def _sent(backend) -> int:
+    "Requests `backend` has sent so far (its usage counters)."
+    return sum(u.get('calls', 0) for u in list((getattr(backend, 'usage', None) or {}).values()))
+
+def _answered(backends) -> int:
+    "Calls the backends sent that got an answer (from their usage counters)."
+    return sum(u.get('calls', 0) - u.get('errors', 0) for b in backends for u in list((getattr(b, 'usage', None) or {}).values()))
+
+def generate_rows(prompts: list[dict], # the prompt records (`sources.prompts_for`)
+                  agents, # one agent backend shared by all agents, or one per agent
+                  policies: str, # the policy block
+                  refiner=None, # the refiner backend (None: agent 1's)
+                  baseline=None, # the LLM_ZS backend (None: agent 1's)
+                  n_agents: int = 2, # agents taking turns
+                  max_rounds: int = 3, # [R] the deliberation budget
+                  near_dup_threshold: float = 0.85, # [R] the refiner pre-pass's near-duplicate threshold
+                  stage_tokens: dict|None = None, # `{stage: max_tokens}` (see `STAGE_TOKENS`)
+                  pipeline: bool|str = 'auto', # 'on' (True): rows move to their next stage as soon as their own answer is in (openai backends only, `can_pipeline`); 'off' (False): stage by stage; 'auto': see below
+                  workers: int = 32, # rows in progress at once with `pipeline` (= requests in flight at most: `max_concurrency`)
+                  down_retries: int = 3, # with `pipeline`: times a row starts again after its call found the endpoint unreachable while others got answers
+                  down_wait: float = 2.0, # seconds before the first such restart (doubled each time)
+                  cpu_share: float = 0.5, # 'auto': stage by stage when this process was busy (CPU seconds over wall seconds) at least this share of the LLM_ZS stage
+                  **sampling, # `temperature`, `top_p`, `seed`, `max_tokens` for every stage
+                 ) -> tuple[list[dict], list[dict]]:
+    "`(CoT rows, LLM_ZS rows)` of `prompts`, in prompt order: stage by stage, or row by row (the same requests and rows)."
+    mode = {True: 'on', False: 'off'}.get(pipeline, pipeline) if isinstance(pipeline, bool) else pipeline
+    if mode not in ('auto', 'on', 'off'): raise ValueError(f"pipeline must be 'auto', 'on' or 'off' (or a bool), got {pipeline!r}")
+    if workers < 1: raise ValueError(f'workers must be >= 1, got {workers}')
+    agents = list(agents) if isinstance(agents, (list, tuple)) else [agents]
+    refiner, baseline = refiner or agents[0], baseline or agents[0]
+    at, bes = _stage_sampling(sampling, stage_tokens), list({id(b): b for b in [*agents, refiner, baseline]}.values())
+    stagewise = lambda: generate_cot(prompts, agents, policies, refiner, n_agents, max_rounds, near_dup_threshold, stage_tokens, **sampling)
+    if mode == 'off' or not can_pipeline(bes, sampling):
+        zs = zero_shot_cot(prompts, baseline, policies, **at('llm_zs'))
+        return stagewise(), zs
+    deliberate([], agents, policies, n_agents=n_agents, max_rounds=max_rounds)   # checks the agents and rounds before any call
+    zs = None
+    if mode == 'auto':   # the LLM_ZS stage batched first tells whether the endpoint or this process is the bottleneck
+        t0, c0, s0 = time.perf_counter(), time.process_time(), _sent(baseline)
+        zs = zero_shot_cot(prompts, baseline, policies, **at('llm_zs'))
+        wall, cpu, sent = time.perf_counter() - t0, time.process_time() - c0, _sent(baseline) - s0
+        busy = sent >= workers and cpu >= cpu_share * wall
+        _log.info('step 1: the LLM_ZS stage sent %d requests in %.1fs using %.1fs CPU: %s', sent, wall, cpu,
+                  'stage by stage (the endpoint keeps up)' if busy else 'row by row')
+        if busy: return stagewise(), zs
+    same = {}
+    for i, p in enumerate(prompts): same.setdefault(p['prompt'], []).append(i)
+    recs, answered0, todo = [None] * len(prompts), _answered(bes), (1 if zs is not None else 2) * len(prompts)
+    zs = zs if zs is not None else [None] * len(prompts)
+    def cot(idx):
+        for i, r in zip(idx, _cot_records([prompts[i] for i in idx], agents, policies, refiner, n_agents, max_rounds, near_dup_threshold, at)): recs[i] = r
+    def base(idx):
+        for i, r in zip(idx, zero_shot_cot([prompts[i] for i in idx], baseline, policies, **at('llm_zs'))): zs[i] = r
+    def task(fn, idx):
+        "`fn(idx)`; a row whose call found the endpoint down while other rows got answers (a blip) starts again (its answers so far are cached)."
+        for k in range(down_retries + 1):
+            try: fn(idx); return len(idx)
+            except EndpointUnavailable:
+                if k == down_retries or _answered(bes) <= answered0: raise    # down from the start, or for good: the step stops, as stage by stage
+                time.sleep(down_wait * 2**k)
+    prog = progress(todo, desc='step 1 rows (row by row)', unit='row')
+    with _quiet_calls(bes), ThreadPoolExecutor(workers, thread_name_prefix='aidsafe-row') as ex:
+        futs = [ex.submit(task, cot, idx) for idx in same.values()] + [ex.submit(task, base, idx) for idx in same.values() if todo > len(prompts)]   # the longer chains first
+        try:
+            for f in as_completed(futs): prog.update(f.result())
+        except BaseException:
+            for f in futs: f.cancel()   # rows not started are dropped; rows under way finish their current chain
+            raise
+        finally: prog.close()
+    return [cot_row(r, _agent_names(agents, n_agents), _agent_name(refiner)) for r in recs], zs
 
 # %% ../nbs/05_refiner.ipynb #49ddba1b
 def _plot_rounds(df, ax):

@@ -16,7 +16,7 @@ from .policies import load_policies
 from .sources import prompts_for
 from .gates import write_gate_summary
 from .deliberation import zero_shot_cot
-from .refiner import (generation_fingerprint, generation_done, generate_cot, plot_generation, save_rows, STAGE_TOKENS,
+from .refiner import (generation_fingerprint, generation_done, generate_cot, generate_rows, plot_generation, save_rows, STAGE_TOKENS,
                                 COT_COLUMNS, generation_backends, save_baseline, generation_summary)
 from .belief import load_meta, run_belief_pairs
 from .saro import build_preference_sets, write_saro_gates
@@ -52,7 +52,7 @@ class Step:
 
 # %% ../nbs/10a_steps.ipynb #2cdeabdc
 NON_SEMANTIC = frozenset({'profile', 'max_concurrency', 'gen_batch_size', 'api_key_env', 'torch_threads', 'checkpoint_minutes', 'prefix_reuse',
-                          'report_to', 'request_timeout', 'cache_path', 'accept_failed_calls'})
+                          'report_to', 'request_timeout', 'cache_path', 'accept_failed_calls', 'pipeline_rows'})
 
 _GEN = ('agent_model', 'agent_backend', 'agent_base_url', 'agent_load_in_4bit', 'max_new_tokens', 'stage_max_tokens',
         'temperature', 'top_p', 'seed')
@@ -153,8 +153,8 @@ def run_generate(rd: RunDir, # the run directory
     if done is not None: return done
     t0, prompts = time.time(), prompts_for(cfg)
     g = generation_setup(rd, cfg, agents, refiner, baseline)
-    zs = zero_shot_cot(prompts, g.baseline, g.policies, **g.at('llm_zs'))
-    rows = generate_cot(prompts, g.agents, g.policies, g.refiner, g.n_agents, g.max_rounds, g.near_dup_threshold, g.tokens, **g.sampling)
+    rows, zs = generate_rows(prompts, g.agents, g.policies, g.refiner, g.baseline, g.n_agents, g.max_rounds, g.near_dup_threshold, g.tokens,
+                             pipeline=cfg.pipeline_rows, workers=cfg.max_concurrency, **g.sampling)   # row by row on openai backends
     for b in g.backends: usage = record_usage(rd, b)
     zs = save_baseline(rd, cfg, zs)
     plot_generation(rows, rd.figures/'generate.png')
