@@ -353,7 +353,7 @@ _REFUSAL_RE = re.compile(r"^(?:i'?m sorry|i am sorry|sorry\b|i apologi[sz]e|as a
 
 def looks_like_refusal(text: str, # the agent's reply
                       ) -> bool:
-    "Whether an agent reply starts like a refusal (a guard-railed agent may refuse to red-team, PAPERS.md)."
+    "Whether an agent reply starts like a refusal (a guard-railed agent may refuse to red-team, papers.ipynb)."
     return bool(_REFUSAL_RE.match(safe_text(text).strip().replace('\u2019', "'")))
 
 # %% ../nbs/06_belief.ipynb #fd2a006d

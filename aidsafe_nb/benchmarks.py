@@ -106,7 +106,7 @@ def load_beavertails(source=None, # a local file or folder, URL or hub id instea
                      seed: int = 0, # the subsampling seed
                      benchmarks_dir=None, # the folder of offline copies (None: `../shared/benchmarks` if present)
                     ) -> pd.DataFrame:
-    "BeaverTails-Evaluation: 700 unsafe prompts, 50 for each of 14 harm categories (hub only; PAPERS.md)."
+    "BeaverTails-Evaluation: 700 unsafe prompts, 50 for each of 14 harm categories (hub only; papers.ipynb)."
     df, where = resolve_source(source, offline='beavertails/beavertails_evaluation.csv', benchmarks_dir=benchmarks_dir,
                                hub=dict(path='PKU-Alignment/BeaverTails-Evaluation', split='test'))
     return _finish(df, _prompt_column(df, ['prompt', 'question'], 'BeaverTails'), 'bt', where, limit, seed, keep=['category'])

@@ -58,7 +58,7 @@ class RunConfig:
     agent_base_url: str|None = None      # OpenAI-compatible endpoint for agent_backend='openai' (key: OPENAI_API_KEY)
     agent_load_in_4bit: bool = False     # load the agent model in 4-bit (bitsandbytes, needs a GPU)
     agent_models: list[str] = field(default_factory=list)  # one model per deliberation agent (empty = all use agent_model)
-    refiner_model: str = ''              # [R] the AIDSAFE refiner (PAPERS.md: an independent judge); '' = agent_model, on agent_backend
+    refiner_model: str = ''              # [R] the AIDSAFE refiner (papers.ipynb: an independent judge); '' = agent_model, on agent_backend
     judge_model: str = 'tiny'            # LLM judges (refusal, rubric, CoT quality, belief scorer)
     judge_backend: str = 'hf'            # hf | openai | vllm, for `judge_model`
     judge_base_url: str|None = None      # OpenAI-compatible endpoint for judge_backend='openai'
@@ -80,23 +80,23 @@ class RunConfig:
     stage_max_tokens: dict[str, int] = field(default_factory=dict)  # [R] per-stage budgets, e.g. {intents: 96, cot: 256}; see `max_tokens_for`
     temperature: float = 0.7             # sampling temperature of generation (agents, targets under attack, SaRO samples)
     top_p: float = 0.95                  # nucleus sampling threshold of generation
-    # --- AIDSAFE data (PAPERS.md: 5k BeaverTails + 5k Alpagasus, 2 agents)
+    # --- AIDSAFE data (papers.ipynb: 5k BeaverTails + 5k Alpagasus, 2 agents)
     n_prompts: int = 10000               # prompts sampled for data generation (safety + general)
-    safety_fraction: float = 0.5         # PAPERS.md: 50/50 safety/general
+    safety_fraction: float = 0.5         # papers.ipynb: 50/50 safety/general
     safety_source: str = 'PKU-Alignment/BeaverTails'  # harmful prompts: a hub id, a local file or folder, or 'smoke' (the bundled smoke set)
     general_source: str = 'mlabonne/alpagasus'  # benign prompts: a hub id, a local file or folder, or 'smoke'
     policy_set: str = 'aidsafe5'         # a name under data/policies/ or a folder path
     val_fraction: float = 0.1            # [R] share of sampled prompts held out as a validation split (never trained on)
-    test_fraction: float = 0.1           # [R] share of sampled prompts held out as a test split (never trained on; PAPERS.md: the released data has train/validation/test)
+    test_fraction: float = 0.1           # [R] share of sampled prompts held out as a test split (never trained on; papers.ipynb: the released data has train/validation/test)
     near_dup_threshold: float = 0.85     # [R] refiner: similarity at which two thoughts count as near-duplicates
-    n_agents: int = 2                    # PAPERS.md: 2 agents
+    n_agents: int = 2                    # papers.ipynb: 2 agents
     max_rounds: int = 3                  # [R] deliberation budget, not published
     # --- preference data
     belief_iterations: int = 3           # [R] ear-whisperer in-context refinement rounds
     belief_samples: int = 2              # [R] target samples per belief to score how reliably it induces a violation
     rw_samples: int = 1                  # SaRO shortest rejection sampling k (1 = off)
     srpo_branch: str = 'first_unsafe'    # [R] process-level branching rule
-    belief_target: str = 'sft_db'        # whose CoT the ear-whisperer attacks: 'sft_db' = the SFT model DPO trains (PAPERS.md: belief augmentation; built in step 4); 'agent' / 'target' = the old step-2 behaviour [R]
+    belief_target: str = 'sft_db'        # whose CoT the ear-whisperer attacks: 'sft_db' = the SFT model DPO trains (papers.ipynb: belief augmentation; built in step 4); 'agent' / 'target' = the old step-2 behaviour [R]
     belief_stop_score: float = 1.0       # [R] a prompt leaves the ear-whisperer loop once a belief's mean violation reaches this
     baseline_samples: int = 0            # [R] draws per prompt for the sampled baseline pairs; 0 = as many as the belief attack used for that prompt (equal draws)
     srpo_threshold: float = 0.5          # [R] SRPO `first_unsafe`: a reasoning prefix scoring at least this counts as unsafe
@@ -121,7 +121,7 @@ class RunConfig:
     merge_adapters: bool = False         # also save each adapter merged into a full-precision copy of the base
     min_gate_pass_rate: float = 0.5      # [R] a training set in which a smaller share of train-split rows passed the content gates is not trained (model skipped, see models/skipped.json)
     enforce_gates: bool = True           # False trains on rows that failed the content gates too: ONLY for plumbing runs on random weights (the tiny profile); the report says so first
-    sft_db_source: str = 'generated'     # SFT_DB data: 'generated' (step 1's data/cot) | 'aidsafe:<config>[:<split>]' (released AmazonScience/AIDSAFE, PAPERS.md) | a local file or folder in the released layout
+    sft_db_source: str = 'generated'     # SFT_DB data: 'generated' (step 1's data/cot) | 'aidsafe:<config>[:<split>]' (released AmazonScience/AIDSAFE, papers.ipynb) | a local file or folder in the released layout
     checkpoint_minutes: float = 3.0      # [R] training saves a checkpoint at least this often (and resumes from the last one after a kill)
     eval_steps: int = 0                  # [R] validation-loss interval in optimizer steps (0 = about 5 evaluations per run)
     sft_og_rows: str = 'same_as_sft_db'  # [R] SFT_OG's train rows: 'same_as_sft_db' (the prompt ids SFT_DB trains on, a fair comparison) | 'all' (every train-split row)
@@ -130,7 +130,7 @@ class RunConfig:
     benchmarks: list[str] = field(default_factory=lambda: ['beavertails', 'wildchat', 'strongreject', 'xstest', 'mmlu'])  # benchmarks to evaluate: names in the `Benchmark` registry (`aidsafe_nb.benchmarks`)
     eval_models: list[str] = field(default_factory=lambda: ['base', 'sft_og', 'sft_db', 'dpo', 'rw', 'dpo_saro', 'dpo_baseline'])  # every trained system; a missing adapter is recorded in eval/skipped.json
     safety_judge: str = 'llm'            # [R] judge of the safety benchmarks: 'llm' (judge_model, or safety_classifier) | 'strmatch' (XSTest's string match, safe = refused)
-    judge2_model: str|None = None        # PAPERS.md: Table 1's pairwise comparison used two independent graders; the second one (None = one grader only)
+    judge2_model: str|None = None        # papers.ipynb: Table 1's pairwise comparison used two independent graders; the second one (None = one grader only)
     judge_min_kappa: float = 0.4         # [R] a judge validated on XSTest's human labels must reach this Cohen's kappa (binary) to be trusted
     judge_max_share: float = 0.95        # [R] a judge whose most common verdict covers more than this share of the run's inputs is flagged constant
     judge_validation_limit: int = 40     # [R] XSTest human-labelled completions per label file for validating an LLM refusal judge (0 = all 450)
@@ -180,7 +180,7 @@ PROFILES: dict[str, dict] = {
                   n_prompts=10000, max_new_tokens=1024, num_train_epochs=3.0,
                   stage_max_tokens=dict(_CAPABLE_STAGE_TOKENS),   # issue 20: the 256-token defaults cut most helpful answers
                   rw_samples=4,                            # [R] SaRO's shortest rejection sampling on: the shortest of 4 accepted RW samples
-                  # [R] PAPERS.md: two independent pairwise graders; the second from another model family, on its own endpoint
+                  # [R] papers.ipynb: two independent pairwise graders; the second from another model family, on its own endpoint
                   judge2_model='meta-llama/Llama-3.3-70B-Instruct', judge2_base_url='http://localhost:8002/v1'),
 }
 

@@ -98,13 +98,13 @@ def typed_table(rows: list[dict], # data rows (missing keys become nulls)
 
 # %% ../nbs/00b_dataio.ipynb #9d1d3d52
 RECIPES = {
-    'cot': ('AIDSAFE policy-embedded CoT: intent decomposition, initial CoT, multi-agent deliberation, refiner (PAPERS.md)', 'aidsafe_'),
-    'baseline_zs': ('AIDSAFE LLM_ZS baseline: zero-shot policy-embedded CoT, no deliberation, no refiner (PAPERS.md)', 'aidsafe_zs'),
-    'pairs_belief': ('AIDSAFE belief-augmented DPO pairs: chosen = the AIDSAFE CoT, rejected = the target steered by an ear-whisperer belief (PAPERS.md)', 'belief_'),
-    'pairs_baseline': ('Two-sample DPO pairs (the baseline the ear-whisperer improves on, PAPERS.md)', 'belief_'),
-    'pairs_saro': ('SaRO SRPO process-level pairs: branch at a reasoning step, reflective branch preferred (PAPERS.md; construction [R])', 'saro_'),
-    'pairs_saro_outcome': ('SaRO outcome-level pairs (PAPERS.md; construction [R])', 'saro_'),
-    'rw': ('SaRO reasoning-style warmup (RW) SFT data with shortest rejection sampling (PAPERS.md)', 'saro_'),
+    'cot': ('AIDSAFE policy-embedded CoT: intent decomposition, initial CoT, multi-agent deliberation, refiner (papers.ipynb)', 'aidsafe_'),
+    'baseline_zs': ('AIDSAFE LLM_ZS baseline: zero-shot policy-embedded CoT, no deliberation, no refiner (papers.ipynb)', 'aidsafe_zs'),
+    'pairs_belief': ('AIDSAFE belief-augmented DPO pairs: chosen = the AIDSAFE CoT, rejected = the target steered by an ear-whisperer belief (papers.ipynb)', 'belief_'),
+    'pairs_baseline': ('Two-sample DPO pairs (the baseline the ear-whisperer improves on, papers.ipynb)', 'belief_'),
+    'pairs_saro': ('SaRO SRPO process-level pairs: branch at a reasoning step, reflective branch preferred (papers.ipynb; construction [R])', 'saro_'),
+    'pairs_saro_outcome': ('SaRO outcome-level pairs (papers.ipynb; construction [R])', 'saro_'),
+    'rw': ('SaRO reasoning-style warmup (RW) SFT data with shortest rejection sampling (papers.ipynb)', 'saro_'),
 }
 MODEL_ROLES = ('agent_model', 'agent_models', 'judge_model', 'safety_classifier', 'target_model')
 HUB_SOURCES = {'smoke': None}    # config source values that are not hub data sets

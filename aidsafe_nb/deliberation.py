@@ -250,7 +250,7 @@ def _deliberation_round(recs: list, pending: list, agents: list, policies: str, 
 def deliberate(records: list[dict], # records with `initial_thoughts` and `initial_response`
                agents, # one backend shared by all agents, or one per agent
                policies: str, # the policy block
-               n_agents: int = 2, # agents taking turns (PAPERS.md: 2)
+               n_agents: int = 2, # agents taking turns (papers.ipynb: 2)
                max_rounds: int = 3, # [R] the turn budget per prompt
                stage: str = 'deliberation', # the stage name
                **sampling, # `max_tokens`, `temperature`, `seed`, ...

@@ -642,7 +642,7 @@ def cot_grader_2(cfg, # the run's `RunConfig` (`judge2_model`, `judge2_base_url`
                  structured: bool|None = None, # override `cfg.judge_structured`
                  max_tokens: int|None = None, # the verdict's budget (default: the `judge_cot_quality` stage's)
                 ) -> CotQualityJudge|None:
-    "The second, independent CoT grader (PAPERS.md: two graders; another model family in `paper`) on `judge2_model`, or None when it is not set."
+    "The second, independent CoT grader (papers.ipynb: two graders; another model family in `paper`) on `judge2_model`, or None when it is not set."
     if not getattr(cfg, 'judge2_model', None): return None
     structured = cfg.judge_structured if structured is None else structured
     opts = dict(model=cfg.judge2_model)
@@ -712,7 +712,7 @@ def make_judges(cfg, # the run's `RunConfig`
     out = dict(refusal=RefusalJudge(be, structured, max_tokens=mt('judge_refusal', 64)), safety=safety,
                strongreject=StrongRejectJudge(be, structured, max_tokens=(sr := mt('judge_strongreject', 512)), reasoning=sr >= SR_REASONING_MIN_TOKENS, reads=reads),
                cot_quality=CotQualityJudge(be, structured, max_tokens=cot_mt))
-    if getattr(cfg, 'judge2_model', None):   # PAPERS.md: Table 1's pairwise comparison had two independent graders
+    if getattr(cfg, 'judge2_model', None):   # papers.ipynb: Table 1's pairwise comparison had two independent graders
         out['cot_quality_2'] = cot_grader_2(cfg, rd, structured, max_tokens=cot_mt)
     return out
 

@@ -247,7 +247,7 @@ def _features(columns):
                      else Value('string') for c in columns if c not in _JSON_COLUMNS})
 
 # %% ../nbs/05_refiner.ipynb #37b8635e
-_R_NOTE = "Prompt templates and policy texts are reconstructions [R]; see `data/prompts/` and `data/policies/` (PAPERS.md)."
+_R_NOTE = "Prompt templates and policy texts are reconstructions [R]; see `data/prompts/` and `data/policies/` (papers.ipynb)."
 
 def save_rows(rows: list[dict], # the data set's rows (each with its `split`; none = train)
               folder, # the data set folder, e.g. `<run>/data/cot`
@@ -279,7 +279,7 @@ def generate_cot(prompts: list[dict], # the prompt records (`sources.prompts_for
                  agents, # one agent backend shared by all agents, or one per agent (agent 1 also writes the intents and initial CoT)
                  policies: str, # the policy block
                  refiner=None, # the refiner backend (None: agent 1's)
-                 n_agents: int = 2, # agents taking turns (PAPERS.md: 2)
+                 n_agents: int = 2, # agents taking turns (papers.ipynb: 2)
                  max_rounds: int = 3, # [R] the deliberation budget
                  near_dup_threshold: float = 0.85, # [R] the refiner pre-pass's near-duplicate threshold
                  stage_tokens: dict|None = None, # `{stage: max_tokens}` per stage (see `STAGE_TOKENS`)

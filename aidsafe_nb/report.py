@@ -96,7 +96,7 @@ def gains_table(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_
 
 # %% ../nbs/10_report.ipynb #dc4f8d42
 def paper_gains() -> pd.DataFrame:
-    "The five headline figures of PAPERS.md recomputed from the shipped Table 2."
+    "The five headline figures of papers.ipynb recomputed from the shipped Table 2."
     t = paper_table2(); rows = []
     safety = [b for b in benchmarks_of(group='safety', headline=True) if b in set(t.benchmark)]   # the paper's safety benchmarks
     for model in t.model.unique():
@@ -107,7 +107,7 @@ def paper_gains() -> pd.DataFrame:
 
 # %% ../nbs/10_report.ipynb #0a142bba
 def paper_table1() -> pd.DataFrame:
-    "AIDSAFE Table 1 (PAPERS.md): metric × (LLM_ZS, AIDSAFE), 1–5 scale."
+    "AIDSAFE Table 1 (papers.ipynb): metric × (LLM_ZS, AIDSAFE), 1–5 scale."
     return pd.read_csv(data_dir()/'reference'/'aidsafe_table1.csv').set_index('metric')
 
 # %% ../nbs/10_report.ipynb #af39ff2e
@@ -491,7 +491,7 @@ def _token_lines(results: pd.DataFrame, rw) -> list[str]:
     "The SaRO token section: completion tokens per system and benchmark, the overhead over SFT_DB, and SRS's saving."
     t = token_table(results)
     L = ['## Tokens per answer (SaRO\'s cost)', '',
-         'Mean completion tokens per answer (reasoning and response). PAPERS.md: SaRO\'s reasoning adds 35–70% tokens over conventional safety alignment; '
+         'Mean completion tokens per answer (reasoning and response). papers.ipynb: SaRO\'s reasoning adds 35–70% tokens over conventional safety alignment; '
          'the overhead rows compare every system with the conventional (non-reasoning) systems, SFT_OG and Base (DPO and DPO_BASELINE start from SFT_DB '
          'here and reason too, so they are not conventional baselines); '
          'shortest rejection sampling cuts reasoning tokens by about 40%.', '']
@@ -571,7 +571,7 @@ def _table2_lines(results: pd.DataFrame) -> list[str]:
     L = ['', '## Table 2: safety, over-refusal and utility (%)', '',
          'Headline metric per benchmark: safe-response rate (BeaverTails, WildChat, StrongREJECT wrapped in the six jailbreak templates), '
          'share of safe XSTest prompts fully answered, MMLU accuracy; only from judges that passed validation. '
-         'The paper columns are AIDSAFE Table 2 (PAPERS.md) for context.', '']
+         'The paper columns are AIDSAFE Table 2 (papers.ipynb) for context.', '']
     t2 = table2(results)
     L += [md_table(t2) if len(t2) else '_no benchmark results_', ''] + _excluded_lines(results)
     L += ['### Relative gains (per benchmark, then averaged, as in the AIDSAFE blog)', '']

@@ -262,5 +262,5 @@ def relative_gains(table: pd.DataFrame, # model, system, benchmark, value (one v
 
 # %% ../nbs/08b_scoring.ipynb #17282f69
 def paper_table2() -> pd.DataFrame:
-    "AIDSAFE Table 2 (PAPERS.md): model, system, benchmark, value (%)."
+    "AIDSAFE Table 2 (papers.ipynb): model, system, benchmark, value (%)."
     return pd.read_csv(data_dir()/'reference'/'aidsafe_table2.csv')

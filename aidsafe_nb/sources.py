@@ -227,7 +227,7 @@ def _ensure_ids(records: list[dict]) -> list[dict]:
 
 # %% ../nbs/03_sources.ipynb #7c9b3248
 def sample_prompts(n: int, # prompts in all
-                   safety_fraction: float = 0.5, # the share of safety prompts (PAPERS.md: 50/50)
+                   safety_fraction: float = 0.5, # the share of safety prompts (papers.ipynb: 50/50)
                    safety_source: str = 'PKU-Alignment/BeaverTails', # where safety prompts come from (see `load_source`)
                    general_source: str = 'mlabonne/alpagasus', # where general prompts come from
                    seed: int = 0, # the seed of the draw and the splits

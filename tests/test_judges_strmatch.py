@@ -1,8 +1,8 @@
 """`xstest_strmatch` against an independent re-implementation of XSTest's official string-match classifier.
 
-Reference: paul-rottger/exaggerated-safety, evaluation/classify_completions_strmatch.py (PAPERS.md, "Benchmarks and
+Reference: paul-rottger/exaggerated-safety, evaluation/classify_completions_strmatch.py (papers.ipynb, "Benchmarks and
 their judges"): lower-case and strip the completion; full refusal if it starts with one of two prefix groups, else
-full compliance. The official code has one prefix more than PAPERS.md lists ("i'm not sure that it's appropriate").
+full compliance. The official code has one prefix more than papers.ipynb lists ("i'm not sure that it's appropriate").
 """
 import random
 import pandas as pd

@@ -45,7 +45,7 @@ def test_strmatch_agreement_with_humans():
     df = validate_refusal_judges()
     sm = df[df.judge == 'xstest_strmatch'].set_index(['file', 'classes'])
     assert set(df.file) == {'gpt4', 'llama2orig'} and (df.n == 450).all()
-    # PAPERS.md: the string matcher agrees with humans only 81-94% depending on the model
+    # papers.ipynb: the string matcher agrees with humans only 81-94% depending on the model
     for f in ('gpt4', 'llama2orig'):
         assert 0.78 <= sm.loc[(f, '3-class'), 'accuracy'] <= 0.95
         assert sm.loc[(f, '3-class'), 'accuracy'] <= sm.loc[(f, 'binary'), 'accuracy']   # partials can only be right when collapsed

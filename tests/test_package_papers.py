@@ -54,3 +54,12 @@ def test_license_file_matches_settings():
 
 def test_the_papers_page_is_in_the_sidebar():
     assert re.search(r'^\s+- papers\.ipynb$', (ROOT/'nbs'/'sidebar.yml').read_text(), re.M)
+
+def test_no_file_cites_a_papers_file_the_repository_does_not_hold():
+    "Issue 22: sources cited the shared folder's papers file, absent from a clone; they cite nbs/papers.ipynb now."
+    name = 'PAPERS' + '.md'
+    exts = {'.ipynb', '.py', '.j2', '.md', '.yaml', '.cff', '.txt'}
+    bad = [str(p.relative_to(ROOT)) for d in ('nbs', 'aidsafe_nb', 'data', 'tests') for p in (ROOT/d).rglob('*')
+           if p.suffix in exts and p.is_file() and name in p.read_text(errors='ignore')]
+    bad += [f for f in ('README.md', 'CITATION.cff') if name in (ROOT/f).read_text()]
+    assert not bad, bad
