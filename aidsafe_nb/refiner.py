@@ -161,10 +161,13 @@ def _apply_refiner(r: dict, kept: list, removed: list, v: dict|None, err: str|No
 def final_check(r: dict, # a record after the refiner (`thoughts`, `response`)
                 policies: str = '', # the policy block (for `policy_copy`)
                ) -> dict:
-    "`r` with its training targets (final thoughts and response) gated once more as stage `final`: the failures that decide its status."
+    "`r` with its training targets (final thoughts and response) gated once more as stage `final`: the failures that decide its status (a target the earlier gates emptied fails here as `empty`)."
     r = _attempted(r, 'final')
     items = [(f'thoughts[{i}]', t) for i, t in enumerate(r.get('thoughts', [])) if str(t).strip()]
-    gate_items(r, 'final', items + ([('response', r['response'])] if str(r.get('response', '')).strip() else []), None, '', policies)
+    gated_away = any(g.get('stage') != 'final' for g in r.get('gate_failures', []))   # earlier gates emptied a target (not a failed call)
+    if not items and gated_away: items = [('thoughts', '')]                            # counted `empty` here, as the row's status does
+    resp = str(r.get('response', '')).strip()
+    gate_items(r, 'final', items + ([('response', r.get('response', ''))] if resp or gated_away else []), None, '', policies)
     return r
 
 # %% ../nbs/05_refiner.ipynb #6e2e0099

@@ -105,6 +105,8 @@ def _fail_reasons(row: dict) -> list[str]:
         try: g = json.loads(g) if g.strip() else []
         except ValueError: g = [g]
     if isinstance(g, dict): g = [f'{k}: {v}' for k, v in g.items()]
+    final = [x for x in (g or []) if isinstance(x, dict) and x.get('stage') == 'final']   # the targets' own failures decide the row
+    g = final or g
     out = [x if isinstance(x, str) else ':'.join(str(x.get(k)) for k in ('field', 'gate') if x.get(k)) or json.dumps(x)[:60] for x in (g or [])]
     return out or [row.get('exclude_reason') or f"status {row.get('status')!r}"]
 
