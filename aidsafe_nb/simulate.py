@@ -30,7 +30,8 @@ def _between(text: str, start: str, end: str = '"""') -> str:
     j = text.find(end, i + len(start))
     return text[i + len(start):j if j >= 0 else None].strip()
 
-def query_of(messages: list[dict]) -> str:
+def query_of(messages: list[dict], # the chat messages of one stage request
+            ) -> str:
     "The user query quoted in an AIDSAFE stage prompt."
     text = next((m.get('content', '') for m in reversed(messages) if m.get('role') == 'user'), '')
     return _between(text, 'User query:\n"""')
@@ -104,7 +105,9 @@ def thoughts_for(query: str, # the user query
                         "The most useful answer gives clear, practical steps.", "I should answer fully and mention any basic safety precautions."])
     return th[:r.randint(3, 4)] + ([f'A short, friendly tone suits a question about {t}.'] if r.random() < 0.3 else [])
 
-def answer_for(query: str, variant: int = 0) -> str:
+def answer_for(query: str, # the user query
+               variant: int = 0, # which of the canned phrasings (so answers to one query can differ)
+              ) -> str:
     "The response a capable agent gives: a refusal for a harmful query, else a helpful answer."
     return refusal(query, variant) if looks_harmful(query) else helpful_answer(query, variant=variant)
 
@@ -148,7 +151,8 @@ def broken_reply(req: dict, # the chat request body
     return json.dumps({'thoughts': [fill], 'response': fill}), 'stop'
 
 # %% ../nbs/01h_simulate.ipynb #bd008f9e
-def tokens_of(text: str) -> int:
+def tokens_of(text: str, # an answer
+             ) -> int:
     "The simulated token count: words x 1.3, rounded up."
     return math.ceil(len(text.split()) * 1.3)
 
