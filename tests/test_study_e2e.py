@@ -3,6 +3,11 @@ import json, os, signal, sqlite3, subprocess, sys, time, shutil
 from pathlib import Path
 import pytest
 from conftest import ROOT, BIN, aidsafe_study
+from aidsafe_nb.config import shared_benchmarks_dir
+
+# a fresh clone without ../shared has no benchmark copies (and no hub): step 5 then skips every benchmark, with its reason
+needs_benchmarks = pytest.mark.skipif(shared_benchmarks_dir() is None,
+                                      reason='needs the offline benchmark copies in ../shared/benchmarks (CI has them)')
 
 STEP_NAMES = ['1_generate', '2_preference', '3_sft', '4_dpo', '5_evaluate', '6_report']
 
@@ -27,6 +32,7 @@ def test_full_tiny_study(tiny_run):
     assert m['git_commit'] and m['versions']['transformers'] and 'ended' in m
     for s in STEP_NAMES: assert (Path(run)/'notebooks'/f'{s}.ipynb').exists()
 
+@needs_benchmarks
 def test_every_trained_system_is_evaluated(tiny_run):
     "The tiny profile (gates not enforced: plumbing) trains and evaluates all seven systems; truncation and per-template jailbreak rows are there."
     import pandas as pd
@@ -122,6 +128,7 @@ def test_dry_run_estimate_within_20_percent_of_calls_sent(tiny_run):
     est = sum(e['calls'] for e in estimate(RunDir(Path(run).parent/'never-run'), load_config(Path(run)/'config.yaml')).values())
     assert abs(est - sent) <= 0.2 * sent, (est, sent)
 
+@needs_benchmarks
 def test_summary_lists_every_system_and_step(tiny_run):
     "The end-of-run summary: per-step wall time and calls, and a headline row for every evaluated system, an invalid judge's numbers left out."
     run, r = tiny_run
