@@ -5,14 +5,15 @@
 # %% ../nbs/00_config.ipynb #abc2ef2f
 from __future__ import annotations
 import csv, difflib, functools, hashlib, json, os, re, sys, typing
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 import yaml
 import aidsafe_nb
 
 # %% auto #0
-__all__ = ['PROFILES', 'repo_root', 'data_dir', 'cache_dir', 'shared_benchmarks_dir', 'RunConfig', 'ConfigError', 'validate',
-           'make_config', 'max_tokens_for', 'config_hash', 'gpu_info', 'choose_profile', 'auto_profile']
+__all__ = ['PROFILES', 'NON_SEMANTIC', 'repo_root', 'data_dir', 'cache_dir', 'shared_benchmarks_dir', 'RunConfig', 'ConfigError',
+           'validate', 'make_config', 'max_tokens_for', 'config_hash', 'hash_values', 'Setup', 'gpu_info',
+           'choose_profile', 'auto_profile']
 
 # %% ../nbs/00_config.ipynb #83007b22
 def _resolved(path: str) -> Path:
@@ -406,6 +407,39 @@ def config_hash(cfg: RunConfig, # the run config
     "A short stable hash of the parameters `keys` (all by default): what a step's outputs depend on."
     d = asdict(cfg); d = {k: d[k] for k in (sorted(d) if keys is None else keys)}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+# %% ../nbs/00_config.ipynb #a1c0e002
+NON_SEMANTIC = frozenset({'profile', 'max_concurrency', 'gen_batch_size', 'api_key_env', 'torch_threads', 'checkpoint_minutes', 'prefix_reuse',
+                          'report_to', 'request_timeout', 'cache_path', 'accept_failed_calls', 'pipeline_rows'})
+
+# %% ../nbs/00_config.ipynb #a1c0e004
+def hash_values(values: dict, # {name: value}, JSON-serialisable
+               ) -> str:
+    "A short stable hash of `values` (key order does not matter)."
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+
+class Setup:
+    "Base of a step's typed settings: a frozen dataclass whose fields named like `RunConfig` fields copy them."
+    @classmethod
+    def params(cls) -> tuple[str, ...]:
+        "The `RunConfig` fields this setup copies (its step's parameters), in declaration order."
+        return tuple(f.name for f in fields(cls) if f.name in _TYPES)
+    @classmethod
+    def of(cls, cfg: RunConfig, # the run's config
+           **built, # values for the fields that are not `RunConfig` fields (models, texts)
+          ):
+        "Copy this setup's fields from `cfg`, then `check` them."
+        s = cls(**{n: getattr(cfg, n) for n in cls.params()}, **built)
+        s.check()
+        return s
+    def check(self):
+        "Refuse values that need a registry to check; raise `ConfigError` naming the parameter. Subclasses override."
+    def values(self) -> dict:
+        "{parameter: value} of the fields copied from the config."
+        return {n: getattr(self, n) for n in self.params()}
+    def fingerprint(self) -> str:
+        "A hash of the values this setup's outputs depend on (`NON_SEMANTIC` fields left out)."
+        return hash_values({k: v for k, v in self.values().items() if k not in NON_SEMANTIC})
 
 # %% ../nbs/00_config.ipynb #0d940b76
 def gpu_info() -> dict|None:
