@@ -4,7 +4,8 @@
 
 # %% ../nbs/01f_backends.ipynb #5ec32fe2
 from __future__ import annotations
-from .config import RunConfig
+from dataclasses import dataclass
+from .config import RunConfig, Setup
 from .run import RunDir
 from .llm import Backend
 from .hf import HFBackend
@@ -12,7 +13,7 @@ from .openai_compat import OpenAIBackend, probe_endpoint
 from .vllm_backend import VLLMBackend
 
 # %% auto #0
-__all__ = ['BACKEND_KINDS', 'get_backend', 'backend_for']
+__all__ = ['BACKEND_KINDS', 'get_backend', 'Transport', 'AgentRole', 'JudgeRole', 'backend_for']
 
 # %% ../nbs/01f_backends.ipynb #8f55dc47
 BACKEND_KINDS: dict[str, type] = {'hf': HFBackend, 'openai': OpenAIBackend, 'vllm': VLLMBackend}
@@ -28,6 +29,32 @@ def get_backend(kind: str, # 'hf', 'openai', 'vllm', or 'fake' (the test double 
         kinds['fake'] = FakeBackend
     if kind not in kinds: raise ValueError(f"unknown backend kind {kind!r}; choose one of {sorted([*kinds, 'fake'])}")
     return kinds[kind](cache=cache, **options)
+
+# %% ../nbs/01f_backends.ipynb #b0f1e002
+@dataclass(frozen=True)
+class Transport(Setup):
+    "How requests travel, for every role: batching in process, concurrency and timeout for endpoints, the key's variable name."
+    gen_batch_size: int
+    prefix_reuse: bool
+    max_concurrency: int
+    api_key_env: str
+    request_timeout: float
+
+@dataclass(frozen=True)
+class AgentRole(Transport):
+    "The agent role's model and where it runs."
+    agent_model: str
+    agent_backend: str
+    agent_base_url: str|None
+    agent_load_in_4bit: bool
+
+@dataclass(frozen=True)
+class JudgeRole(Transport):
+    "The judge role's model and where it runs."
+    judge_model: str
+    judge_backend: str
+    judge_base_url: str|None
+    judge_load_in_4bit: bool
 
 # %% ../nbs/01f_backends.ipynb #ca432624
 def backend_for(cfg: RunConfig, # the run configuration

@@ -47,6 +47,7 @@ class Step:
     roles: tuple[str, ...] = ()      # model roles it calls ('agent', 'judge', 'target'); OpenAI-compatible endpoints are probed before it starts
     fns: tuple = field(default=(), compare=False)                             # the step functions its notebook calls, in order
     unread: dict = field(default_factory=dict, compare=False, hash=False)     # {field: why}: read by a shared helper on a path this step never takes
+    setups: tuple = field(default=(), compare=False)                          # the `Setup` classes its step functions build (their fields are its params)
     @property
     def notebook(self) -> str: return f'{self.name}.ipynb'
 
@@ -72,11 +73,12 @@ def step(name: str,          # the step's notebook (without `.ipynb`), e.g. '1_g
          roles=(),           # model roles it calls: 'agent', 'judge', 'target'
          before=(),          # step functions the notebook calls before the decorated one
          unread: dict|None = None, # {field: why}: fields a shared helper reads only on a path this step never takes
+         setups=(), # the `Setup` classes the step builds: their config fields join `params`
         ):
     "Decorator: declare the decorated function as study step `name` (steps are kept in the order they are declared)."
     def _register(fn):
-        _REGISTRY[name] = Step(name, tuple(dict.fromkeys(params)), tuple(upstream), tuple(outputs), tuple(reads), tuple(roles),
-                               (*before, fn), dict(unread or {}))
+        _REGISTRY[name] = Step(name, tuple(dict.fromkeys([*params, *(p for S in setups for p in S.params())])), tuple(upstream), tuple(outputs),
+                               tuple(reads), tuple(roles), (*before, fn), dict(unread or {}), tuple(setups))
         return fn
     return _register
 
