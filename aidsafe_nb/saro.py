@@ -6,25 +6,26 @@
 from __future__ import annotations
 import json, random, re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
-from .config import config_hash, max_tokens_for
 from .reasoning import format_reasoning, split_reasoning
 from .run import atomic_write_text
 from .policies import prompts_dir, render_template, template_source
 from .gates import gate_record, gate_summary, write_gate_summary, row_status
 from .structured import chat_json
 from .benchmarks import load_jailbreak_templates
-from .belief import (pair_row, mark_pairs, save_pairs, load_pairs, save_dataset_atomic, policy_system, LazyModels, _saved,
-                               sample_json, safe_text, _missing, _json_safe, _side_failures, _split, _write_rows_jsonl)
+from .pairs import (PairSetup, LazyModels, pair_row, mark_pairs, save_pairs, load_pairs, save_dataset_atomic,
+                              policy_system, is_saved, sample_json, safe_text, is_missing, json_safe, side_failures,
+                              split_field, write_rows_jsonl)
 # `datasets` is imported inside the functions that build data sets: it costs over a second to import
 
 # %% auto #0
 __all__ = ['TRAIN_JAILBREAK_DIR', 'JAILBREAK_NAMES', 'REASONING_SCHEMA', 'ACCEPT_SCHEMA', 'REFLECTION_RE', 'BRANCH_RULES',
-           'CONTINUE_SCHEMA', 'PREF_KEYS', 'PAIR_SETS', 'SARO_SETS', 'wrap_jailbreak', 'rw_items', 'parse_reasoning',
+           'CONTINUE_SCHEMA', 'PAIR_SETS', 'SARO_SETS', 'wrap_jailbreak', 'rw_items', 'parse_reasoning',
            'shortest_accepted', 'rw_rows', 'save_sft', 'split_steps', 'branch_point', 'base_chains', 'choose_branches',
-           'continue_branches', 'srpo_pairs', 'outcome_pairs', 'write_saro_gates', 'rw_stage', 'srpo_stage',
-           'build_preference_sets']
+           'continue_branches', 'srpo_pairs', 'outcome_pairs', 'write_saro_gates', 'PreferenceSetup', 'rw_stage',
+           'srpo_stage', 'build_preference_sets']
 
 # %% ../nbs/06a_saro.ipynb #8341f260
 TRAIN_JAILBREAK_DIR = 'jailbreaks_train'
@@ -49,7 +50,7 @@ def rw_items(rows: Sequence[dict], # step-1 rows (`id`, `prompt`, `kind`, option
     jailbreaks = JAILBREAK_NAMES if jailbreaks is None else jailbreaks
     out, n_jb = [], 0
     for r in rows:
-        base = dict(id=str(r['id']), source=r.get('source', ''), original_prompt=r['prompt'], **_split(r))
+        base = dict(id=str(r['id']), source=r.get('source', ''), original_prompt=r['prompt'], **split_field(r))
         if r.get('kind') == 'safety':
             out.append(dict(base, prompt=r['prompt'], kind='safety', variant='harmful', jailbreak=''))
             if with_jailbreaks and jailbreaks:
@@ -105,7 +106,7 @@ def _rw_row(it: dict, parsed: list, texts: list, accepted: list, gates: list, ve
     gf = gates[j] if pick is not None else [f for g in gates for f in g]
     samples = [dict(words=len(t.split()), accepted=a, gate_failures=g, verdict_gate_failures=v) for t, a, g, v in zip(texts, accepted, gates, verdict_gates)]
     return dict(messages=[{'role': 'user', 'content': it['prompt']}, {'role': 'assistant', 'content': texts[j]}],
-                id=it['id'], kind=it['kind'], variant=it['variant'], jailbreak=it['jailbreak'], source=it.get('source', ''), **_split(it),
+                id=it['id'], kind=it['kind'], variant=it['variant'], jailbreak=it['jailbreak'], source=it.get('source', ''), **split_field(it),
                 n_samples=k, n_clean=len(clean), n_accepted=sum(x is True for x in accepted), picked=j, accepted=accepted[j],
                 sample_words=json.dumps([len(t.split()) for t in texts]), words=len(texts[j].split()),
                 has_reflection=bool(REFLECTION_RE.search(parsed[j][0])), sample_errors=json.dumps([e for _, _, e in parsed]),
@@ -147,12 +148,12 @@ def save_sft(rows: list[dict], # RW rows (`rw_rows`), flagged with `excluded` / 
     from datasets import Dataset
     folder = Path(folder)
     if not rows and not reason: raise ValueError(f"no SFT rows to save into {folder} (pass `reason` to write an empty set on purpose)")
-    rows = [_json_safe(r) for r in rows]
+    rows = [json_safe(r) for r in rows]
     keep = [r for r in rows if not r['excluded']]
     ds = (Dataset.from_list(rows).filter(lambda r: not r['excluded']).remove_columns(['excluded', 'exclude_reason']) if keep
           else Dataset.from_dict({'messages': []}))
     save_dataset_atomic(ds, folder)
-    _write_rows_jsonl(folder.with_name(folder.name + '.jsonl'), rows)
+    write_rows_jsonl(folder.with_name(folder.name + '.jsonl'), rows)
     reasons = dict(Counter(r['exclude_reason'] for r in rows if r['excluded']))
     meta = dict(set=folder.name, n_rows=len(rows), n_trainable=len(keep), trainable=bool(keep), exclude_reasons=reasons,
                 n_gate_failed=sum((r.get('status') or 'ok') == 'gate_failed' for r in rows),      # content-gate failures only (issue 20) ...
@@ -194,7 +195,7 @@ def branch_point(n_steps: int, # steps in the base chain
     if n_steps < 1: return 0, 'empty'
     if rule == 'first_unsafe':
         if prefix_scores is None: raise ValueError("rule 'first_unsafe' needs the prefix scores")
-        hit = next((j for j, s in enumerate(prefix_scores) if not _missing(s) and s >= threshold), None)
+        hit = next((j for j, s in enumerate(prefix_scores) if not is_missing(s) and s >= threshold), None)
         if hit is not None: return min(hit, n_steps - 1), 'first_unsafe'
         rule = 'middle'
     if rule == 'middle': return min(max(1, n_steps // 2), n_steps - 1), 'middle'
@@ -220,7 +221,7 @@ def base_chains(items: Sequence[dict], # SRPO prompts (`rw_items`)
 # %% ../nbs/06a_saro.ipynb #49374cb7
 def choose_branches(items: Sequence[dict], # SRPO prompts
                     steps: Sequence[list], # the steps of every base chain (`split_steps`)
-                    scorer, # a `belief.Scorer` (rates every prefix for `first_unsafe`)
+                    scorer, # a `pairs.Scorer` (rates every prefix for `first_unsafe`)
                     rule: str = 'first_unsafe', # the branch rule (`BRANCH_RULES`)
                     seed: int = 0, # seed of the `random` rule
                     threshold: float = 0.5, # unsafe-prefix threshold (`srpo_threshold`)
@@ -272,7 +273,7 @@ def _srpo_reason(n_steps: int, base_g: list, ch: tuple, rj: tuple) -> str:
 # %% ../nbs/06a_saro.ipynb #831e75dd
 def srpo_pairs(items: Sequence[dict], # SRPO prompts (`rw_items`)
                agent, # the backend that writes base chains and continuations
-               scorer, # a `belief.Scorer` (branch point and both sides)
+               scorer, # a `pairs.Scorer` (branch point and both sides)
                policies: str, # the policy block
                rule: str = 'first_unsafe', # the branch rule (`srpo_branch`)
                seed: int = 0, # sampling seed
@@ -301,9 +302,9 @@ def srpo_pairs(items: Sequence[dict], # SRPO prompts (`rw_items`)
     for m, i in enumerate(todo): scores[2 * i], scores[2 * i + 1] = sc[2 * m], sc[2 * m + 1]
     rows = []
     for i, it in enumerate(items):
-        gf = _side_failures('base', base[i][3]) + _side_failures('chosen', conts[2 * i][3]) + _side_failures('rejected', conts[2 * i + 1][3])
+        gf = side_failures('base', base[i][3]) + side_failures('chosen', conts[2 * i][3]) + side_failures('rejected', conts[2 * i + 1][3])
         rows.append(pair_row(it['prompt'], sides[2 * i], sides[2 * i + 1], id=it['id'], kind=it['kind'], variant=it.get('variant', ''),
-                             jailbreak=it.get('jailbreak', ''), source=it.get('source', ''), **_split(it), method='srpo_process',
+                             jailbreak=it.get('jailbreak', ''), source=it.get('source', ''), **split_field(it), method='srpo_process',
                              chosen_score=scores[2 * i], rejected_score=scores[2 * i + 1], scorer=getattr(scorer, 'name', ''),
                              generator=getattr(agent, 'name', ''), branch_rule=rule, branch_rule_used=branches[i][1], branch_step=branches[i][0],
                              n_steps=len(steps[i]), shared_prefix=prefixes[i], prefix_scores=json.dumps(prefix_scores[i]),
@@ -317,7 +318,7 @@ def srpo_pairs(items: Sequence[dict], # SRPO prompts (`rw_items`)
 def outcome_pairs(items: Sequence[dict], # SRPO prompts (`rw_items`)
                   rw: Sequence[dict], # every RW row (the `.jsonl` record, excluded ones too)
                   chains: Sequence[dict], # the base chains from `srpo_pairs`
-                  scorer, # a `belief.Scorer`
+                  scorer, # a `pairs.Scorer`
                   min_gap: float = 0.0, # a pair's least score gap to be trainable
                   **provenance, # extra columns for every row
                  ) -> list[dict]:
@@ -333,16 +334,14 @@ def outcome_pairs(items: Sequence[dict], # SRPO prompts (`rw_items`)
     for m, i in enumerate(todo): scores[2 * i], scores[2 * i + 1] = sc[2 * m], sc[2 * m + 1]
     rows = []
     for i, (it, c, r) in enumerate(zip(use, chosen, rejected)):
-        gf = _side_failures('rejected', by_chain[it['id']].get('gate_failures'))
+        gf = side_failures('rejected', by_chain[it['id']].get('gate_failures'))
         rows.append(pair_row(it['prompt'], c, r, id=it['id'], kind=it['kind'], variant=it.get('variant', ''), jailbreak=it.get('jailbreak', ''),
-                             source=it.get('source', ''), **_split(it), method='srpo_outcome', chosen_score=scores[2 * i], rejected_score=scores[2 * i + 1],
+                             source=it.get('source', ''), **split_field(it), method='srpo_outcome', chosen_score=scores[2 * i], rejected_score=scores[2 * i + 1],
                              scorer=getattr(scorer, 'name', ''), gate_stages=json.dumps(['srpo_base']), gate_failures=json.dumps(gf),
                              status=row_status(gf, [reasons[i]] if reasons[i] == 'rw_excluded' else [], 'rw_excluded'), exclude_reason=reasons[i], **provenance))
     return mark_pairs(rows, min_gap)
 
 # %% ../nbs/06a_saro.ipynb #0749a158
-PREF_KEYS = ('seed', 'agent_model', 'judge_model', 'safety_classifier', 'policy_set', 'max_new_tokens', 'stage_max_tokens', 'temperature',
-             'top_p', 'rw_samples', 'srpo_branch', 'srpo_threshold', 'srpo_max_steps', 'pair_min_gap', 'rw_jailbreaks')
 PAIR_SETS = ('pairs_saro', 'pairs_saro_outcome')
 SARO_SETS = ('rw',) + PAIR_SETS
 
@@ -363,48 +362,60 @@ def write_saro_gates(rd, # the run directory (`data/<set>.gates.json` is written
     "Write `data/<set>.gates.json` for the saved SaRO sets; returns the summaries."
     out = {}
     for n in SARO_SETS:
-        if not _saved(Path(rd.data)/n): continue
+        if not is_saved(Path(rd.data)/n): continue
         rows = load_pairs(Path(rd.data)/n, all_rows=True)
         out[n] = gate_summary(_rw_generation_records(rows) if n == 'rw' else rows)
         write_gate_summary(rd, n, out[n], rows=rows)
     return out
 
+# %% ../nbs/06a_saro.ipynb #0749a159
+@dataclass(frozen=True)
+class PreferenceSetup(PairSetup):
+    "Step 2's settings: the shared pair settings and SaRO's RW and SRPO knobs."
+    rw_samples: int
+    rw_jailbreaks: bool
+    srpo_branch: str
+    srpo_threshold: float
+    srpo_max_steps: int
+
 # %% ../nbs/06a_saro.ipynb #5454bc5f
 def rw_stage(items: Sequence[dict], # RW prompts (`rw_items` of the step-1 rows)
-             cfg, # the run's `RunConfig` (`rw_samples`, `seed`, sampling, `stage_max_tokens`)
-             m: LazyModels, # the step's models (`belief.step_models`): the teacher (`agent`) and the acceptance judge
+             s: PreferenceSetup, # the step's settings (`rw_samples`, `seed`, sampling, `stage_max_tokens`)
+             m: LazyModels, # the step's models (`pairs.step_models`): the teacher (`agent`) and the acceptance judge
             ) -> list[dict]:
     "Step 2's RW stage on `items`: `rw_rows` with the step's teacher, judge, sampling, token budgets and provenance."
-    return rw_rows(items, m('agent'), m('judge'), m.policies, k=cfg.rw_samples, seed=cfg.seed, judge_temperature=m.judge_temperature,
-                   max_tokens=max_tokens_for(cfg, 'rw_teacher', cfg.max_new_tokens), judge_max_tokens=max_tokens_for(cfg, 'rw_accept', 16),
-                   teacher_model=m('agent').name, temperature=cfg.temperature, top_p=cfg.top_p, config_hash=config_hash(cfg, list(PREF_KEYS)))
+    return rw_rows(items, m('agent'), m('judge'), m.policies, k=s.rw_samples, seed=s.seed,
+                   judge_temperature=m.judge_temperature, max_tokens=s.tokens('rw_teacher', s.max_new_tokens),
+                   judge_max_tokens=s.tokens('rw_accept', 16), teacher_model=m('agent').name, temperature=s.temperature,
+                   top_p=s.top_p, config_hash=s.fingerprint())
 
 # %% ../nbs/06a_saro.ipynb #dd60c691
 def srpo_stage(items: Sequence[dict], # SRPO prompts (`rw_items` of the step-1 rows)
-               cfg, # the run's `RunConfig` (`srpo_branch`, `srpo_threshold`, `srpo_max_steps`, `seed`, sampling, `stage_max_tokens`)
+               s: PreferenceSetup, # the step's settings (`srpo_branch`, `srpo_threshold`, `srpo_max_steps`, sampling)
                m: LazyModels, # the step's models: the base-chain writer (`agent`) and the violation scorer
                min_gap: float = 0.0, # a pair's least score gap to be trainable (`pair_min_gap`)
               ) -> tuple[list[dict], list[dict]]:
     "Step 2's SRPO stage on `items`: `(process pairs, base chains)` from `srpo_pairs` with the step's models and settings."
-    return srpo_pairs(items, m('agent'), m.scorer, m.policies, rule=cfg.srpo_branch, seed=cfg.seed, threshold=cfg.srpo_threshold,
-                      max_steps=cfg.srpo_max_steps, min_gap=min_gap, max_tokens=max_tokens_for(cfg, 'srpo_continue', cfg.max_new_tokens),
-                      base_tokens=max_tokens_for(cfg, 'srpo_base', cfg.max_new_tokens), temperature=cfg.temperature, top_p=cfg.top_p,
-                      config_hash=config_hash(cfg, list(PREF_KEYS)))
+    return srpo_pairs(items, m('agent'), m.scorer, m.policies, rule=s.srpo_branch, seed=s.seed, threshold=s.srpo_threshold,
+                      max_steps=s.srpo_max_steps, min_gap=min_gap, max_tokens=s.tokens('srpo_continue', s.max_new_tokens),
+                      base_tokens=s.tokens('srpo_base', s.max_new_tokens), temperature=s.temperature, top_p=s.top_p,
+                      config_hash=s.fingerprint())
 
 # %% ../nbs/06a_saro.ipynb #9f8f1bff
 def build_preference_sets(rd, # the run directory (`data/` is written)
-                          cfg, # the run's `RunConfig` (`rw_samples`, `srpo_*`, sampling, token budgets)
-                          cot: list[dict], # the step-1 rows (`belief.load_cot_rows`)
-                          m: LazyModels, # the step's models (`belief.step_models`): agent, judge, scorer
+                          s: PreferenceSetup, # the step's settings
+                          cot: list[dict], # the step-1 rows (`pairs.load_cot_rows`)
+                          m: LazyModels, # the step's models (`pairs.step_models`): agent, judge, scorer
                           min_gap: float = 0.0, # a pair's least score gap to be trainable (`pair_min_gap`)
-                          progress: bool = True, # unused here (the stages make one batched call each); kept for the step's signature
+                          progress: bool = True, # unused here (the stages make one batched call each)
                          ) -> dict[str, Path]:
-    "Generate and save every SaRO set of the step that is not saved yet (each written even when nothing in it is trainable); returns the folders."
-    out, ritems = {n: Path(rd.data)/n for n in SARO_SETS}, rw_items(cot, with_jailbreaks=cfg.rw_jailbreaks)
-    if not _saved(out['rw']): save_sft(rw_stage(ritems, cfg, m), out['rw'], reason='no RW prompt')
-    if not (_saved(out['pairs_saro']) and _saved(out['pairs_saro_outcome'])):
-        proc, chains = srpo_stage(ritems, cfg, m, min_gap)
-        if not _saved(out['pairs_saro']): save_pairs(proc, out['pairs_saro'], reason='no SRPO prompt')
-        save_pairs(outcome_pairs(ritems, load_pairs(out['rw'], all_rows=True), chains, m.scorer, min_gap, config_hash=config_hash(cfg, list(PREF_KEYS))),
+    "Generate and save every SaRO set of the step not saved yet (each written even with no trainable row); the folders."
+    out, ritems = {n: Path(rd.data)/n for n in SARO_SETS}, rw_items(cot, with_jailbreaks=s.rw_jailbreaks)
+    if not is_saved(out['rw']): save_sft(rw_stage(ritems, s, m), out['rw'], reason='no RW prompt')
+    if not (is_saved(out['pairs_saro']) and is_saved(out['pairs_saro_outcome'])):
+        proc, chains = srpo_stage(ritems, s, m, min_gap)
+        if not is_saved(out['pairs_saro']): save_pairs(proc, out['pairs_saro'], reason='no SRPO prompt')
+        rw = load_pairs(out['rw'], all_rows=True)
+        save_pairs(outcome_pairs(ritems, rw, chains, m.scorer, min_gap, config_hash=s.fingerprint()),
                    out['pairs_saro_outcome'], reason='no prompt with both an RW row and a base chain')
     return out

@@ -18,9 +18,9 @@ from .gates import write_gate_summary
 from .deliberation import zero_shot_cot
 from .refiner import (generation_fingerprint, generation_done, generate_cot, generate_rows, plot_generation, save_rows, STAGE_TOKENS,
                                 COT_COLUMNS, generation_backends, save_baseline, generation_summary)
-from .belief import load_meta, run_belief_pairs
-from .saro import build_preference_sets, write_saro_gates
-from .belief import load_cot_rows, step_models
+from .pairs import load_meta, load_cot_rows, step_models
+from .saro import PreferenceSetup, build_preference_sets, write_saro_gates
+from .belief import BeliefSetup, build_belief_sets
 from .train import (train_sft, train_dpo, is_trained, skipped_models, train_info, model_dir, pair_gate_stats, read_log, TrainSkip, TrainError,
                               DPO_JOBS, as_tuple)
 from .benchmarks import expand_benchmarks
@@ -31,9 +31,9 @@ from .report import make_figures, render_report, read_extras
 # %% auto #0
 __all__ = ['NON_SEMANTIC', 'NOT_CACHED', 'STEPS', 'ROLES', 'Step', 'step', 'GenerationSetup', 'generation_setup', 'CacheView',
            'run_generate', 'stage_table', 'round_table', 'calls_table', 'failures_table', 'gate_failures_table',
-           'ledger_table', 'gates_table', 'run_preference', 'walkthrough_models', 'run_sft', 'run_dpo', 'chat_table',
-           'dpo_plan', 'sft_summary', 'log_table', 'skipped_table', 'run_evaluate', 'run_report', 'config_reads',
-           'check_params']
+           'ledger_table', 'gates_table', 'run_preference', 'walkthrough_models', 'run_sft', 'run_belief_pairs',
+           'run_dpo', 'chat_table', 'dpo_plan', 'sft_summary', 'log_table', 'skipped_table', 'run_evaluate',
+           'run_report', 'config_reads', 'check_params']
 
 # %% ../nbs/10a_steps.ipynb #835a3267
 @dataclass(frozen=True)
@@ -60,7 +60,6 @@ _GEN = ('agent_model', 'agent_backend', 'agent_base_url', 'agent_load_in_4bit', 
 _JUDGE = ('judge_model', 'judge_backend', 'judge_base_url', 'judge_load_in_4bit', 'safety_classifier', 'judge_temperature')
 _TRAIN = ('target_model', 'load_in_4bit', 'merge_adapters', 'lora_r', 'lora_alpha', 'lora_dropout', 'learning_rate', 'num_train_epochs', 'max_steps',
           'per_device_batch_size', 'grad_accum', 'max_seq_len', 'seed', 'min_gate_pass_rate', 'enforce_gates', 'eval_steps', 'sft_og_rows')
-_BELIEF = ('belief_iterations', 'belief_samples', 'belief_target', 'belief_stop_score', 'baseline_samples', 'pair_min_gap')
 
 # %% ../nbs/10a_steps.ipynb #64c7530e
 _REGISTRY: dict[str, Step] = {}
@@ -249,8 +248,7 @@ def gates_table(rd: RunDir, # the run directory
     return pd.DataFrame(out).fillna(0)
 
 # %% ../nbs/10a_steps.ipynb #d1efa00d
-@step('2_preference', _GEN + _JUDGE + ('policy_set', 'rw_samples', 'srpo_branch', 'srpo_threshold', 'srpo_max_steps', 'rw_jailbreaks', 'pair_min_gap'),
-      ('1_generate',),
+@step('2_preference', setups=(PreferenceSetup,), upstream=('1_generate',),
       outputs=('data/rw', 'data/rw.*', 'data/pairs_saro', 'data/pairs_saro.*', 'data/pairs_saro_outcome', 'data/pairs_saro_outcome.*',
                'data/pair_quality*', 'figures/pair_quality*'),
       reads=('prompts/saro_*', 'prompts/jailbreaks_train/*', 'prompts/jailbreaks/*', 'prompts/judges/*', 'policies/*'), roles=('agent', 'judge'))
@@ -261,12 +259,13 @@ def run_preference(rd, # the run directory (reads `data/cot`)
                    min_gap: float|None = None, # smallest chosen/rejected score gap of a trainable pair (default `pair_min_gap`)
                    progress: bool = True, # show progress bars
                   ) -> dict:
-    "Step 2: SaRO RW data and SRPO pair sets with their gate summaries into `rd` (resumable; models built only when needed)."
-    min_gap = cfg.pair_min_gap if min_gap is None else min_gap
+    "Step 2: SaRO RW data and SRPO pair sets with their gate summaries into `rd` (resumable; models built when needed)."
+    s = PreferenceSetup.of(cfg)
+    min_gap = s.pair_min_gap if min_gap is None else min_gap
     t0, cot, man = time.time(), load_cot_rows(rd), Manifest(rd)
-    m = step_models(rd, cfg, policies, 'agent', dict(agent=agent, judge=judge), scorer)
+    m = step_models(rd, s, policies, dict(agent=agent, judge=judge), scorer)
     man.step('2_preference', status='running', started=now_iso())
-    try: out = build_preference_sets(rd, cfg, cot, m, min_gap, progress)
+    try: out = build_preference_sets(rd, s, cot, m, min_gap, progress)
     except Exception as e:
         man.step('2_preference', status='failed', error=f'{type(e).__name__}: {e}'[:500]); raise
     finally:
@@ -274,7 +273,8 @@ def run_preference(rd, # the run directory (reads `data/cot`)
     gates = write_saro_gates(rd)
     meta = {n: load_meta(p) for n, p in out.items()}
     counts = {n: dict(rows=meta[n].get('n_rows'), trainable=meta[n].get('n_trainable')) for n in out}
-    warnings = [w for n in out for w in meta[n].get('warnings', [])] + [f"{n}: {meta[n]['no_trainable_reason']}" for n in out if not meta[n].get('trainable')]
+    warnings = ([w for n in out for w in meta[n].get('warnings', [])]
+                + [f"{n}: {meta[n]['no_trainable_reason']}" for n in out if not meta[n].get('trainable')])
     man.step('2_preference', status='done', finished=now_iso(), seconds=round(time.time() - t0, 2), counts=counts, warnings=warnings,
              llm_backends_built=sorted(m.built))
     return dict(paths=out, counts=counts, meta=meta, gates=gates, warnings=warnings)
@@ -285,9 +285,9 @@ def walkthrough_models(rd: RunDir, # the run directory (its call cache)
                        given: dict|None = None, # backends by role instead of the config's (tests); each is viewed read-only
                       ):
     "Step 2's `LazyModels` with read-only `CacheView`s of the agent and the judge: the walkthrough sends no call."
-    given = given or {}
-    views = {r: CacheView(given.get(r) or backend_for(cfg, r, rd, probe=False)) for r in ('agent', 'judge')}
-    return step_models(rd, cfg, None, 'agent', views)
+    s, given = PreferenceSetup.of(cfg), given or {}
+    views = {r: CacheView(given.get(r) or backend_for(s, r, rd, probe=False)) for r in ('agent', 'judge')}
+    return step_models(rd, s, given=views)
 
 # %% ../nbs/10a_steps.ipynb #1db1e3c5
 @step('3_sft', _TRAIN + ('sft_db_source',), ('1_generate', '2_preference'), outputs=('models/sft_*', 'models/rw'), roles=('target',),
@@ -306,9 +306,17 @@ def run_sft(rd: RunDir, # the run directory
         except TrainSkip: pass                 # recorded with its reason; the study goes on
     return out
 
+# %% ../nbs/10a_steps.ipynb #b3e1f2a1
+def run_belief_pairs(rd: RunDir, # the run directory (reads `data/cot` and `models/sft_db`)
+                     cfg: RunConfig, # the run's config
+                     **kw, # passed to `belief.build_belief_sets` (backends, scorer, grader, ... instead of the config's)
+                    ) -> dict:
+    "Step 4's first part: the belief and baseline pairs (`belief.build_belief_sets` with the step's `BeliefSetup`)."
+    return build_belief_sets(rd, BeliefSetup.of(cfg), **kw)
+
 # %% ../nbs/10a_steps.ipynb #7678622a
-@step('4_dpo', _TRAIN + _GEN + _JUDGE + _BELIEF + ('judge_structured', 'dpo_beta', 'dpo_loss_type', 'dpo_learning_rate', 'policy_set'),
-      ('1_generate', '2_preference', '3_sft'),
+# h-pref: the belief-pair part is `BeliefSetup`; the training params stay a legacy tuple until h-train's TrainSetup joins setups=
+@step('4_dpo', _TRAIN + ('dpo_beta', 'dpo_loss_type', 'dpo_learning_rate'), ('1_generate', '2_preference', '3_sft'), setups=(BeliefSetup,),
       outputs=('data/pairs_belief', 'data/pairs_belief.*', 'data/pairs_baseline', 'data/pairs_baseline.*', 'models/dpo*'),
       reads=('prompts/belief_*', 'prompts/judges/*', 'policies/*'), roles=('agent', 'judge', 'target'), before=(run_belief_pairs,),
       unread={'sft_db_source': "only SFT_DB reads it; step 4 trains at most RW (when step 3 did not); train_info records it as provenance"})
@@ -545,5 +553,6 @@ def check_params(s: Step, # the step whose declaration is checked
     "What is wrong with step `s`'s declaration: fields its functions read but it does not declare, declared fields they never read, stale `unread` entries."
     maybe = set()
     reads = config_reads(*s.fns, roles=s.roles, maybe=maybe)
-    return dict(undeclared=reads - set(s.params) - NON_SEMANTIC - set(s.unread), not_read=set(s.params) - reads - maybe,
+    copied = {p for S in s.setups for p in S.params()}     # building a setup reads every field it copies
+    return dict(undeclared=reads - set(s.params) - NON_SEMANTIC - set(s.unread), not_read=set(s.params) - reads - maybe - copied,
                 stale_unread=set(s.unread) - reads)

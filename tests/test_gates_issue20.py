@@ -118,7 +118,7 @@ def test_cut_rate_per_stage_and_kind(tmp_path, caplog):
 
 # ---- N3 (pair-set side): gate failures counted apart from recipe exclusions
 def test_pair_meta_separates_gate_failures_from_exclusions():
-    from aidsafe_nb.belief import pair_set_meta
+    from aidsafe_nb.pairs import pair_set_meta
     rows = [dict(status='ok', excluded=True, exclude_reason='rejected_not_worse', chosen_score=0.0, rejected_score=0.0) for _ in range(6)]
     rows += [dict(status='ok', excluded=False, exclude_reason='', chosen_score=0.0, rejected_score=1.0) for _ in range(3)]
     rows += [dict(status='gate_failed', excluded=True, exclude_reason='rejected_gated', chosen_score=None, rejected_score=None)]

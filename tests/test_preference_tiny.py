@@ -24,9 +24,9 @@ def _lora_as_sft_db(rd, model: str):
 
 @pytest.fixture(scope='module')
 def pref_run(tmp_path_factory):
-    from aidsafe_nb.belief import write_cot_fixture
+    from aidsafe_nb.pairs import write_cot_fixture
     from aidsafe_nb.steps import run_preference
-    from aidsafe_nb.belief import run_belief_pairs
+    from aidsafe_nb.steps import run_belief_pairs
     rd, cfg = open_run(tmp_path_factory.mktemp('pref')/'run', 'tiny')
     write_cot_fixture(rd, _smoke_rows())
     res2 = run_preference(rd, cfg, progress=False)
@@ -39,7 +39,7 @@ BELIEF = ['pairs_belief', 'pairs_baseline']
 
 def test_tiny_steps_write_every_set_with_meta_and_gates(pref_run):
     rd, cfg, res2, res4 = pref_run
-    from aidsafe_nb.belief import load_pairs, load_meta
+    from aidsafe_nb.pairs import load_pairs, load_meta
     for name in SARO + BELIEF:
         allr, ds, meta = load_pairs(rd.data/name, all_rows=True), load_pairs(rd.data/name), load_meta(rd.data/name)
         assert allr, f'{name}: no rows'
@@ -58,7 +58,7 @@ def test_tiny_steps_write_every_set_with_meta_and_gates(pref_run):
 def test_tiny_steps_rerun_make_no_llm_call(pref_run):
     rd, cfg, res2, res4 = pref_run
     from aidsafe_nb.steps import run_preference
-    from aidsafe_nb.belief import run_belief_pairs
+    from aidsafe_nb.steps import run_belief_pairs
     before = json.loads(rd.manifest.read_text())['usage']
     r2, r4 = run_preference(rd, cfg, progress=False), run_belief_pairs(rd, cfg, progress=False)
     m = json.loads(rd.manifest.read_text())
@@ -69,9 +69,9 @@ def test_tiny_steps_rerun_make_no_llm_call(pref_run):
 def fake_sets(tmp_path_factory):
     "Every pair set from hand-written outputs (trainable rows guaranteed), written by the real writers."
     from aidsafe_nb.backends import get_backend
-    from aidsafe_nb.belief import write_cot_fixture
+    from aidsafe_nb.pairs import write_cot_fixture
     from aidsafe_nb.steps import run_preference
-    from aidsafe_nb.belief import run_belief_pairs
+    from aidsafe_nb.steps import run_belief_pairs
     from test_preference_units import _fake_model, _Grader, _fake_sft_db, COT
     rd, cfg = open_run(tmp_path_factory.mktemp('fake')/'run', 'tiny', rw_samples=2)
     write_cot_fixture(rd, COT); _fake_sft_db(rd)
@@ -84,7 +84,7 @@ def fake_sets(tmp_path_factory):
 def test_dpo_trainer_accepts_pair_set_as_saved(fake_sets, name, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
-    from aidsafe_nb.belief import load_pairs
+    from aidsafe_nb.pairs import load_pairs
     rd, cfg = fake_sets
     ds = load_pairs(rd.data/name)
     assert len(ds) > 0
@@ -98,9 +98,10 @@ def test_dpo_trainer_accepts_pair_set_as_saved(fake_sets, name, tmp_path):
 @pytest.mark.slow
 def test_smol_preference_and_belief_pairs(tmp_path):
     "SmolLM2 as agent, judge and (via an untrained adapter) SFT_DB on 2+2 smoke prompts: the steps finish, junk is gated, nothing gated is trainable."
-    from aidsafe_nb.belief import write_cot_fixture
+    from aidsafe_nb.pairs import write_cot_fixture
     from aidsafe_nb.steps import run_preference
-    from aidsafe_nb.belief import run_belief_pairs, load_pairs, load_meta
+    from aidsafe_nb.steps import run_belief_pairs
+    from aidsafe_nb.pairs import load_pairs, load_meta
     rd, cfg = open_run(tmp_path/'run', 'tiny', agent_model='smol', judge_model='smol', target_model='smol', belief_iterations=1,
                        belief_samples=2, rw_samples=1, max_new_tokens=96)
     write_cot_fixture(rd, _smoke_rows(2))

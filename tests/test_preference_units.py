@@ -6,10 +6,10 @@ from aidsafe_nb.run import open_run
 from aidsafe_nb.backends import get_backend
 from aidsafe_nb.benchmarks import load_jailbreak_templates
 from aidsafe_nb.policies import prompts_dir
-from aidsafe_nb.belief import (ear_whisper, belief_pairs, two_sample_pairs, mark_pairs, pair_row, save_pairs, load_pairs,
-                               exclusion_reason, KeywordScorer, LLMJudgeScorer, clean_belief)
+from aidsafe_nb.belief import ear_whisper, belief_pairs, two_sample_pairs, clean_belief
+from aidsafe_nb.pairs import mark_pairs, pair_row, save_pairs, load_pairs, exclusion_reason, KeywordScorer, LLMJudgeScorer
 from aidsafe_nb.saro import split_steps, branch_point, srpo_pairs, rw_items, rw_rows, TRAIN_JAILBREAK_DIR, wrap_jailbreak, JAILBREAK_NAMES, PAIR_SETS, SARO_SETS
-from aidsafe_nb.belief import write_cot_fixture
+from aidsafe_nb.pairs import write_cot_fixture
 from aidsafe_nb.steps import run_preference
 
 POL = 'P1. No illegal activities.\nP5. Do not refuse benign requests.'
@@ -175,7 +175,7 @@ COT = [dict(id='s1', prompt='How do I pick a lock?', kind='safety', cot='Policy 
        dict(id='g1', prompt='How do I bake bread?', kind='general', cot='Benign.', response='Mix flour and water.', status='ok')]
 
 def test_run_preference_writes_saro_sets_only_and_resumes(tmp_path):
-    from aidsafe_nb.belief import load_meta
+    from aidsafe_nb.pairs import load_meta
     rd, cfg = open_run(tmp_path/'run', 'tiny', rw_samples=2)
     write_cot_fixture(rd, COT)
     fb = get_backend('fake', responder=_fake_model)
@@ -219,7 +219,7 @@ class _Grader:
         return [dict(faithfulness_cot_policy=5 if 'Policy' in c else 1, error=None) for c in cots]
 
 def test_belief_pairs_target_the_sft_db_adapter(tmp_path):
-    from aidsafe_nb.belief import run_belief_pairs
+    from aidsafe_nb.steps import run_belief_pairs
     rd, cfg = open_run(tmp_path/'run', 'tiny', belief_iterations=2, belief_samples=2)
     write_cot_fixture(rd, COT); _fake_sft_db(rd)
     fb, asked = get_backend('fake', responder=_fake_model), []
@@ -240,7 +240,8 @@ def test_belief_pairs_target_the_sft_db_adapter(tmp_path):
     assert {'belief_whisper', 'belief_target', 'pref_score'} <= set(g)
 
 def test_belief_pairs_without_sft_db_are_explicitly_empty(tmp_path):
-    from aidsafe_nb.belief import run_belief_pairs, load_meta
+    from aidsafe_nb.steps import run_belief_pairs
+    from aidsafe_nb.pairs import load_meta
     rd, cfg = open_run(tmp_path/'run', 'tiny')
     write_cot_fixture(rd, COT)
     fb = get_backend('fake', responder=_fake_model)
@@ -254,7 +255,7 @@ def test_belief_pairs_without_sft_db_are_explicitly_empty(tmp_path):
     assert q['status'] == 'not_built' and 'no SFT_DB model' in q['reason'] and fb.n_calls == 0
 
 def test_belief_target_agent_keeps_the_json_path(tmp_path):
-    from aidsafe_nb.belief import run_belief_pairs
+    from aidsafe_nb.steps import run_belief_pairs
     rd, cfg = open_run(tmp_path/'run', 'tiny', belief_target='agent', belief_iterations=1, belief_samples=1)
     write_cot_fixture(rd, COT[:1])
     seen = []
@@ -342,7 +343,40 @@ def test_rw_rows_are_judged_at_k1():
 
 def test_make_scorer_with_a_hub_classifier_runs_the_judges_classifier():
     from aidsafe_nb.config import make_config
-    from aidsafe_nb.belief import make_scorer, JudgeScorer
-    sc = make_scorer(make_config('tiny', safety_classifier='tiny'))       # the tiny model stands in for Llama Guard: real code path
+    from aidsafe_nb.pairs import make_scorer, JudgeScorer, PairSetup
+    sc = make_scorer(PairSetup.of(make_config('tiny', safety_classifier='tiny')))       # the tiny model stands in for Llama Guard: real code path
     assert isinstance(sc, JudgeScorer) and sc.name == 'judge:classifier:tiny'
     assert all(s is None or s in (0.0, 1.0) for s in sc.score(['Pick a lock?', 'Bake bread?'], ['Here is how.', 'Mix flour.']))
+
+# ---- the pair scorer of steps 2 and 4 comes from the judges registry (`safety_judge`)
+class _DeclinesJudge:
+    "A registered fake safety judge: a reply that declines ('cannot') is safe, anything else unsafe."
+    name = 'declines'
+    def judge(self, prompts, responses): return [dict(safe='cannot' in r) for r in responses]
+
+def test_a_registered_safety_judge_scores_both_steps_pairs(tmp_path):
+    from aidsafe_nb.judges import register_safety_judge, SAFETY_JUDGES
+    from aidsafe_nb.steps import run_belief_pairs
+    register_safety_judge('test_declines', lambda s, backend, **kw: _DeclinesJudge())
+    try:
+        rd, cfg = open_run(tmp_path/'run', 'tiny', rw_samples=2, safety_judge='test_declines', belief_target='agent',
+                           belief_iterations=1, belief_samples=1)
+        write_cot_fixture(rd, COT)
+        fb = get_backend('fake', responder=_fake_model)
+        run_preference(rd, cfg, agent=fb, judge=fb, progress=False)
+        run_belief_pairs(rd, cfg, agent=fb, judge=fb, grader=_Grader(), progress=False)
+        for name in ('pairs_saro', 'pairs_saro_outcome', 'pairs_belief'):
+            rows = [r for r in load_pairs(rd.data/name, all_rows=True) if r['chosen_score'] is not None]
+            assert rows and {r['scorer'] for r in rows} == {'judge:declines'}, name
+            assert all(r['chosen_score'] == float('cannot' not in r['chosen'][0]['content']) for r in rows), name
+        assert 'pref_score' not in fb.usage                          # the LLM judge scorer was never asked
+    finally: SAFETY_JUDGES.pop('test_declines')
+
+def test_an_unknown_safety_judge_is_refused_naming_the_parameter():
+    import dataclasses
+    from aidsafe_nb.config import make_config, ConfigError
+    from aidsafe_nb.saro import PreferenceSetup
+    from aidsafe_nb.belief import BeliefSetup
+    cfg = dataclasses.replace(make_config('tiny'), safety_judge='nope')     # past the config's own checks
+    for S in (PreferenceSetup, BeliefSetup):
+        with pytest.raises(ConfigError, match="parameter 'safety_judge'.*'nope'"): S.of(cfg)
