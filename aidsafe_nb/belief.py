@@ -218,7 +218,8 @@ def belief_pairs(cot_rows: Sequence[dict], # the step-1 rows (`load_cot_rows`): 
         best = w['best']
         clean = [s for s in best['samples'] if not s['gate_failures']] if best else []
         top = max(clean or (best['samples'] if best else []), key=lambda s: _key(s['score']), default=dict(cot='', response='', score=None, gate_failures=[]))
-        gf = side_failures('chosen', _target_failures(row)) + side_failures('rejected', top['gate_failures'])   # intermediate-stage failures are diagnostics
+        # intermediate-stage failures are diagnostics
+        gf = side_failures('chosen', _target_failures(row)) + side_failures('rejected', top['gate_failures'])
         reason = _chosen_reason(row) or ('' if best else 'no_belief') or ('rejected_gated' if top['gate_failures'] else '')
         rows.append(pair_row(row['prompt'], format_reasoning(row['cot'], row['response']), format_reasoning(top['cot'], top['response']),
                              id=row['id'], kind=row.get('kind', ''), source=row.get('source', ''), method='belief', **split_field(row),

@@ -107,26 +107,30 @@ def _score_summary(rows: Sequence[dict]) -> dict:
           if not is_missing(r.get('chosen_score')) and not is_missing(r.get('rejected_score'))]
     mean = lambda xs: round(sum(xs) / len(xs), 4) if xs else None
     flat = [s for pair in sc for s in pair]
-    return dict(n_scored=len(sc), mean_chosen_score=mean([c for c, _ in sc]), mean_rejected_score=mean([r for _, r in sc]),
-                mean_gap=mean([r - c for c, r in sc]), share_rejected_worse=mean([float(r > c) for c, r in sc]),
+    return dict(n_scored=len(sc), mean_chosen_score=mean([c for c, _ in sc]),
+                mean_rejected_score=mean([r for _, r in sc]), mean_gap=mean([r - c for c, r in sc]),
+                share_rejected_worse=mean([float(r > c) for c, r in sc]),
                 constant_scores=len(flat) >= 2 and len(set(flat)) == 1)
 
 def pair_set_meta(rows: Sequence[dict], # the set's rows (after `mark_pairs`)
                   name: str = '', # the set's name
                   reason: str = '', # why the set is empty, when it is
                  ) -> dict:
-    "Counts, exclusion reasons, gate failures and scorer summary of a pair set; `trainable` says whether DPO can use it."
+    "Counts, exclusion reasons, gate failures and scorer summary of a pair set; `trainable`: can DPO use it?"
     n, tr = len(rows), sum(not r.get('excluded') for r in rows)
     reasons = dict(Counter(r.get('exclude_reason') or '' for r in rows if r.get('excluded')))
     s = _score_summary(rows)
-    why = '' if tr else (reason or (f"no trainable pair among {n} rows (exclusion reasons: {reasons})" if n else 'no pair rows'))
+    why = '' if tr else (reason or (f"no trainable pair among {n} rows (exclusion reasons: {reasons})" if n
+                                    else 'no pair rows'))
     scorers = sorted({r.get('scorer') or '' for r in rows} - {''})
-    warn = [f"the scorer {', '.join(scorers) or '?'} gave the identical score {rows[0].get('chosen_score') if rows else None} "
-            f"to both sides of all {s['n_scored']} scored pairs: it cannot tell chosen from rejected"] if s['constant_scores'] else []
+    const = rows[0].get('chosen_score') if rows else None
+    warn = [f"the scorer {', '.join(scorers) or '?'} gave the identical score {const} to both "
+            f"sides of all {s['n_scored']} scored pairs: it cannot tell chosen from rejected"]
+    warn = warn if s['constant_scores'] else []
     gated = [(r.get('status') or 'ok') == 'gate_failed' for r in rows]
     return dict(set=name, n_rows=n, n_trainable=tr, trainable=tr > 0, no_trainable_reason=why, exclude_reasons=reasons,
-                n_gate_failed=sum(gated),                                                         # content-gate failures only (issue 20) ...
-                n_excluded_other=sum(bool(r.get('excluded')) and not g for r, g in zip(rows, gated)),   # ... recipe exclusions apart
+                n_gate_failed=sum(gated),                                  # content-gate failures only (issue 20) ...
+                n_excluded_other=sum(bool(r.get('excluded')) and not g for r, g in zip(rows, gated)),   # ... the rest
                 scorer=', '.join(scorers), **s, warnings=warn)
 
 # %% ../nbs/06b_pairs.ipynb #c2d38d58
@@ -252,7 +256,8 @@ class LLMJudgeScorer:
         self.gate_failures = [gate_record(r.data if r.data is not None else r.raw, stage=self.stage,
                                           finish_reason=r.finish_reason) for r in res]
         scores = [None if g else violation_to_unit(r.data) for r, g in zip(res, self.gate_failures)]
-        self.errors = [r.error or (f"gate: {g[0]['gate']}" if g else None) or (None if s is not None else 'no valid violation score')
+        self.errors = [r.error or (f"gate: {g[0]['gate']}" if g else None)
+                       or (None if s is not None else 'no valid violation score')
                        for r, s, g in zip(res, scores, self.gate_failures)]
         return scores
 
@@ -271,7 +276,8 @@ class GuardScorer:
               prompts, # the user requests
               responses, # the assistant turns to rate (same length as `prompts`)
              ):
-        convs = [[{'role': 'user', 'content': p}, {'role': 'assistant', 'content': r}] for p, r in zip(prompts, responses)]
+        convs = [[{'role': 'user', 'content': p}, {'role': 'assistant', 'content': r}]
+                 for p, r in zip(prompts, responses)]
         comps = self.backend.chat(convs, stage=self.stage, max_tokens=self.max_tokens, temperature=0.0) if convs else []
         return [None if c.error or gate_text(c.text) else float(self.unsafe_marker in c.text.lower()) for c in comps]
 
@@ -371,7 +377,7 @@ def load_cot_rows(rd, # the run directory (`rd.data/cot` is read)
     return [dict(r, id=str(r['id'])) for r in rows]
 
 def write_cot_fixture(rd, # the run directory to write `data/cot` into
-                      rows: Sequence[dict], # step-1 rows: `id`, `prompt`, `kind`, `cot`, `response` (others get neutral values)
+                      rows: Sequence[dict], # step-1 rows: `id`, `prompt`, `kind`, `cot`, `response` (others: neutral)
                      ) -> Path:
     "Write `rows` as a step-1 `data/cot` dataset (+ JSONL twin) into the run `rd`: for tests and demos."
     from datasets import Dataset
@@ -421,13 +427,14 @@ def make_scorer(s: PairSetup, # the step's settings (`safety_judge`, `safety_cla
     policies = policies or policies_text(s.policy_set)
     if s.safety_judge != 'llm':
         s.check()
-        judge = SAFETY_JUDGES[s.safety_judge](s, judge_backend or backend_for(s, 'judge', rd), structured=s.judge_structured,
-                                              classifier_4bit=s.safety_classifier_4bit)
-        return JudgeScorer(judge)
+        jb = judge_backend or backend_for(s, 'judge', rd)
+        return JudgeScorer(SAFETY_JUDGES[s.safety_judge](s, jb, structured=s.judge_structured,
+                                                         classifier_4bit=s.safety_classifier_4bit))
+    four = s.safety_classifier_4bit
     if s.safety_classifier:
         if 'shieldgemma' in s.safety_classifier.lower():
-            return ShieldGemmaScorer(s.safety_classifier, batch_size=s.gen_batch_size, load_in_4bit=s.safety_classifier_4bit)
-        return JudgeScorer(SafetyJudge(classifier=s.safety_classifier, policies=policies, load_in_4bit=s.safety_classifier_4bit))
+            return ShieldGemmaScorer(s.safety_classifier, batch_size=s.gen_batch_size, load_in_4bit=four)
+        return JudgeScorer(SafetyJudge(classifier=s.safety_classifier, policies=policies, load_in_4bit=four))
     return LLMJudgeScorer(judge_backend or backend_for(s, 'judge', rd), policies, seed=s.seed, temperature=temperature,
                           max_tokens=s.tokens('pref_score', 24))
 
@@ -467,7 +474,8 @@ def step_models(rd, # the run directory
                 given: dict|None = None, # backends passed in by the caller (tests, notebooks), by role
                 scorer=None, # a pair scorer (None: built from the judge)
                ) -> LazyModels:
-    "The step's `LazyModels`: policy titles and a sampling judge on the tiny model, else full policies and a greedy judge."
+    "The step's `LazyModels`: policy titles and a sampling judge on the tiny model, else full policies, greedy judge."
     tiny = s.agent_model == 'tiny' and s.judge_model == 'tiny'
     judge_temperature = s.judge_temperature if s.judge_temperature is not None else (s.temperature if tiny else 0.0)
-    return LazyModels(rd, s, policies or policies_text(s.policy_set, titles_only=tiny), judge_temperature, given, scorer)
+    policies = policies or policies_text(s.policy_set, titles_only=tiny)
+    return LazyModels(rd, s, policies, judge_temperature, given, scorer)

@@ -29,7 +29,8 @@ __all__ = ['TRAIN_JAILBREAK_DIR', 'JAILBREAK_NAMES', 'REASONING_SCHEMA', 'ACCEPT
 
 # %% ../nbs/06a_saro.ipynb #8341f260
 TRAIN_JAILBREAK_DIR = 'jailbreaks_train'
-JAILBREAK_NAMES = tuple(load_jailbreak_templates(prompts_dir()/TRAIN_JAILBREAK_DIR, whole_prompt=False))   # payload splitting never renders the request whole
+# payload splitting never renders the request whole
+JAILBREAK_NAMES = tuple(load_jailbreak_templates(prompts_dir()/TRAIN_JAILBREAK_DIR, whole_prompt=False))
 
 # %% ../nbs/06a_saro.ipynb #acd4bbae
 def wrap_jailbreak(prompt: str, # the request to wrap
@@ -43,7 +44,7 @@ def wrap_jailbreak(prompt: str, # the request to wrap
 
 # %% ../nbs/06a_saro.ipynb #3c955fc9
 def rw_items(rows: Sequence[dict], # step-1 rows (`id`, `prompt`, `kind`, optional `split`, `source`)
-             jailbreaks: Sequence[str]|None = None, # training wrapper names to cycle through (default: `JAILBREAK_NAMES`)
+             jailbreaks: Sequence[str]|None = None, # training wrapper names to cycle through (default `JAILBREAK_NAMES`)
              with_jailbreaks: bool = True, # add a jailbreak-wrapped copy of every safety prompt (`rw_jailbreaks`)
             ) -> list[dict]:
     "RW/SRPO prompts: harmful, jailbreak-wrapped harmful (training wrappers cycled) and benign variants of step-1 rows."
@@ -55,20 +56,24 @@ def rw_items(rows: Sequence[dict], # step-1 rows (`id`, `prompt`, `kind`, option
             out.append(dict(base, prompt=r['prompt'], kind='safety', variant='harmful', jailbreak=''))
             if with_jailbreaks and jailbreaks:
                 jb = jailbreaks[n_jb % len(jailbreaks)]; n_jb += 1
-                out.append(dict(base, id=f"{r['id']}#jb-{jb}", prompt=wrap_jailbreak(r['prompt'], jb), kind='safety', variant='jailbreak', jailbreak=jb))
+                out.append(dict(base, id=f"{r['id']}#jb-{jb}", prompt=wrap_jailbreak(r['prompt'], jb), kind='safety',
+                                variant='jailbreak', jailbreak=jb))
         else: out.append(dict(base, prompt=r['prompt'], kind='general', variant='benign', jailbreak=''))
     return out
 
 # %% ../nbs/06a_saro.ipynb #9268dcd7
-REASONING_SCHEMA = {'type': 'object', 'properties': {'reasoning': {'type': 'string'}, 'answer': {'type': 'string'}}, 'required': ['reasoning', 'answer']}
-ACCEPT_SCHEMA = {'type': 'object', 'properties': {'accept': {'type': 'boolean'}}, 'required': ['accept'], 'additionalProperties': False}
+REASONING_SCHEMA = {'type': 'object', 'properties': {'reasoning': {'type': 'string'}, 'answer': {'type': 'string'}},
+                    'required': ['reasoning', 'answer']}
+ACCEPT_SCHEMA = {'type': 'object', 'properties': {'accept': {'type': 'boolean'}}, 'required': ['accept'],
+                 'additionalProperties': False}
 
 def parse_reasoning(res, # a `JsonResult` of `REASONING_SCHEMA` or `CONTINUE_SCHEMA`
                     key: str = 'reasoning', # the reasoning field: 'reasoning' or 'continuation'
                    ) -> tuple[str, str, str|None]:
     "(reasoning, answer, error) from a `JsonResult`; falls back to the `<think>` format of the raw text."
     d = res.data if isinstance(getattr(res, 'data', None), dict) else None
-    if d is not None and isinstance(d.get(key), str) and isinstance(d.get('answer'), str): return safe_text(d[key]).strip(), safe_text(d['answer']).strip(), None
+    if d is not None and isinstance(d.get(key), str) and isinstance(d.get('answer'), str):
+        return safe_text(d[key]).strip(), safe_text(d['answer']).strip(), None
     cot, ans = split_reasoning(safe_text(getattr(res, 'raw', '')))
     return cot, ans, getattr(res, 'error', None) or f'no {key}/answer fields'
 
@@ -83,20 +88,25 @@ def shortest_accepted(texts: Sequence[str], # the samples of one prompt
     return min(ok, key=lambda i: (len(texts[i].split()), i)) if ok else None
 
 # %% ../nbs/06a_saro.ipynb #9db882ff
-def _rw_verdicts(items: Sequence[dict], texts: Sequence[list], gates: Sequence[list], judge, policies: str, seed: int, judge_temperature: float,
-                 max_tokens: int = 16) -> tuple[list[list], list[list]]:
-    "(accept verdict True/False/None, gate failures of the verdict) for every sample; only clean samples are judged, in one batched call."
+def _rw_verdicts(items: Sequence[dict], texts: Sequence[list], gates: Sequence[list], judge, policies: str, seed: int,
+                 judge_temperature: float, max_tokens: int = 16) -> tuple[list[list], list[list]]:
+    "(accept verdict True/False/None, its gate failures) per sample; only clean samples are judged, in one batched call."
     todo = [(i, j) for i, per in enumerate(texts) for j in range(len(per)) if not gates[i][j]]
     acc, vg = [[None] * len(per) for per in texts], [[[] for _ in per] for per in texts]
     if not todo: return acc, vg
-    jconvs = [[policy_system(policies), {'role': 'user', 'content': render_template('saro_accept', prompt=items[i]['prompt'], response=texts[i][j])}] for i, j in todo]
-    for (i, j), v in zip(todo, chat_json(judge, jconvs, ACCEPT_SCHEMA, stage='rw_accept', max_tokens=max_tokens, temperature=judge_temperature, seed=seed)):
-        vg[i][j] = gate_record(v.data if v.data is not None else v.raw, stage='rw_accept', finish_reason=v.finish_reason)
+    ask = lambda i, j: render_template('saro_accept', prompt=items[i]['prompt'], response=texts[i][j])
+    jconvs = [[policy_system(policies), {'role': 'user', 'content': ask(i, j)}] for i, j in todo]
+    verdicts = chat_json(judge, jconvs, ACCEPT_SCHEMA, stage='rw_accept', max_tokens=max_tokens,
+                         temperature=judge_temperature, seed=seed)
+    for (i, j), v in zip(todo, verdicts):
+        vg[i][j] = gate_record(v.data if v.data is not None else v.raw, stage='rw_accept',
+                               finish_reason=v.finish_reason)
         acc[i][j] = None if vg[i][j] or not isinstance(v.data, dict) else v.data.get('accept')
     return acc, vg
 
 # %% ../nbs/06a_saro.ipynb #cc4d1c0f
-def _rw_row(it: dict, parsed: list, texts: list, accepted: list, gates: list, verdict_gates: list, **provenance) -> dict:
+def _rw_row(it: dict, parsed: list, texts: list, accepted: list, gates: list, verdict_gates: list,
+            **provenance) -> dict:
     "The RW row of one item: the shortest accepted clean sample, or an excluded row saying why."
     k, pick = len(texts), shortest_accepted(texts, accepted)
     clean = [j for j in range(k) if not gates[j]]
@@ -104,13 +114,16 @@ def _rw_row(it: dict, parsed: list, texts: list, accepted: list, gates: list, ve
     if pick is not None and not all(parsed[pick][:2]): reason = 'empty_sample'
     j = pick if pick is not None else (clean[0] if clean else 0)
     gf = gates[j] if pick is not None else [f for g in gates for f in g]
-    samples = [dict(words=len(t.split()), accepted=a, gate_failures=g, verdict_gate_failures=v) for t, a, g, v in zip(texts, accepted, gates, verdict_gates)]
+    samples = [dict(words=len(t.split()), accepted=a, gate_failures=g, verdict_gate_failures=v)
+               for t, a, g, v in zip(texts, accepted, gates, verdict_gates)]
+    status = row_status(gf, [reason] if reason and reason != 'samples_gated' else [], 'not_accepted')
     return dict(messages=[{'role': 'user', 'content': it['prompt']}, {'role': 'assistant', 'content': texts[j]}],
-                id=it['id'], kind=it['kind'], variant=it['variant'], jailbreak=it['jailbreak'], source=it.get('source', ''), **split_field(it),
-                n_samples=k, n_clean=len(clean), n_accepted=sum(x is True for x in accepted), picked=j, accepted=accepted[j],
-                sample_words=json.dumps([len(t.split()) for t in texts]), words=len(texts[j].split()),
+                id=it['id'], kind=it['kind'], variant=it['variant'], jailbreak=it['jailbreak'],
+                source=it.get('source', ''), **split_field(it),
+                n_samples=k, n_clean=len(clean), n_accepted=sum(x is True for x in accepted), picked=j,
+                accepted=accepted[j], sample_words=json.dumps([len(t.split()) for t in texts]), words=len(texts[j].split()),
                 has_reflection=bool(REFLECTION_RE.search(parsed[j][0])), sample_errors=json.dumps([e for _, _, e in parsed]),
-                gate_failures=json.dumps(gf), status=row_status(gf, [reason] if reason and reason != 'samples_gated' else [], 'not_accepted'),
+                gate_failures=json.dumps(gf), status=status,
                 samples=json.dumps(samples), excluded=bool(reason), exclude_reason=reason, **provenance)
 
 # %% ../nbs/06a_saro.ipynb #7ee07067
@@ -127,14 +140,17 @@ def rw_rows(items: Sequence[dict], # RW prompts (`rw_items`)
             judge_max_tokens: int = 16, # the judge's token budget (`rw_accept`)
             **provenance, # extra columns for every row (e.g. `config_hash`)
            ) -> list[dict]:
-    "RW SFT rows (`messages` + provenance): `k` gated teacher samples per prompt, each clean one judged, the shortest accepted one kept."
+    "RW SFT rows: `k` gated teacher samples per prompt, each clean one judged, the shortest accepted one kept."
     if k < 1: raise ValueError(f"rw_samples must be >= 1, got {k}")
-    convs = [[policy_system(policies), {'role': 'user', 'content': render_template('saro_rw', prompt=it['prompt'])}] for it in items]
-    sampled = sample_json(teacher, convs, REASONING_SCHEMA, k, seed=seed, stage='rw_teacher', max_tokens=max_tokens, temperature=temperature, top_p=top_p)
+    convs = [[policy_system(policies), {'role': 'user', 'content': render_template('saro_rw', prompt=it['prompt'])}]
+             for it in items]
+    sampled = sample_json(teacher, convs, REASONING_SCHEMA, k, seed=seed, stage='rw_teacher', max_tokens=max_tokens,
+                          temperature=temperature, top_p=top_p)
     tpl = template_source('saro_rw')
     parsed = [[parse_reasoning(r) for r in per] for per in sampled]
-    gates = [[gate_record({'reasoning': c, 'answer': a}, stage='rw_teacher', template=tpl, finish_reason=r.finish_reason) for (c, a, _), r in zip(pp, per)]
-             for pp, per in zip(parsed, sampled)]
+    gate = lambda c, a, r: gate_record({'reasoning': c, 'answer': a}, stage='rw_teacher', template=tpl,
+                                       finish_reason=r.finish_reason)
+    gates = [[gate(c, a, r) for (c, a, _), r in zip(pp, per)] for pp, per in zip(parsed, sampled)]
     texts = [[format_reasoning(c, a) for c, a, _ in per] for per in parsed]
     acc, vg = _rw_verdicts(items, texts, gates, judge, policies, seed, judge_temperature, judge_max_tokens)
     return [_rw_row(it, *x, **provenance) for it, *x in zip(items, parsed, texts, acc, gates, vg)]
@@ -144,21 +160,24 @@ def save_sft(rows: list[dict], # RW rows (`rw_rows`), flagged with `excluded` / 
              folder, # the set's dataset folder, e.g. `data/rw`
              reason: str = '', # why the set is empty (required for an empty set)
             ) -> Path:
-    "Write `folder.jsonl` (all rows, flagged), the HF dataset `folder/` (trainable `messages` rows only) and `folder.meta.json`."
+    "Write `folder.jsonl` (all rows, flagged), the dataset `folder/` (trainable `messages` rows) and `folder.meta.json`."
     from datasets import Dataset
     folder = Path(folder)
-    if not rows and not reason: raise ValueError(f"no SFT rows to save into {folder} (pass `reason` to write an empty set on purpose)")
+    if not rows and not reason:
+        raise ValueError(f"no SFT rows to save into {folder} (pass `reason` to write an empty set on purpose)")
     rows = [json_safe(r) for r in rows]
     keep = [r for r in rows if not r['excluded']]
-    ds = (Dataset.from_list(rows).filter(lambda r: not r['excluded']).remove_columns(['excluded', 'exclude_reason']) if keep
-          else Dataset.from_dict({'messages': []}))
+    ds = (Dataset.from_list(rows).filter(lambda r: not r['excluded']).remove_columns(['excluded', 'exclude_reason'])
+          if keep else Dataset.from_dict({'messages': []}))
     save_dataset_atomic(ds, folder)
     write_rows_jsonl(folder.with_name(folder.name + '.jsonl'), rows)
     reasons = dict(Counter(r['exclude_reason'] for r in rows if r['excluded']))
+    gated = [(r.get('status') or 'ok') == 'gate_failed' for r in rows]
     meta = dict(set=folder.name, n_rows=len(rows), n_trainable=len(keep), trainable=bool(keep), exclude_reasons=reasons,
-                n_gate_failed=sum((r.get('status') or 'ok') == 'gate_failed' for r in rows),      # content-gate failures only (issue 20) ...
-                n_excluded_other=sum(bool(r['excluded']) and (r.get('status') or 'ok') != 'gate_failed' for r in rows),   # ... recipe exclusions apart
-                no_trainable_reason='' if keep else (reason or f"no trainable row among {len(rows)} (exclusion reasons: {reasons})"))
+                n_gate_failed=sum(gated),                                  # content-gate failures only (issue 20) ...
+                n_excluded_other=sum(bool(r['excluded']) and not g for r, g in zip(rows, gated)),   # ... the rest
+                no_trainable_reason='' if keep else (reason or f"no trainable row among {len(rows)} "
+                                                               f"(exclusion reasons: {reasons})"))
     atomic_write_text(folder.with_name(folder.name + '.meta.json'), json.dumps(meta, indent=1))
     return folder
 
@@ -186,7 +205,7 @@ BRANCH_RULES = ('first_unsafe', 'middle', 'random')
 
 def branch_point(n_steps: int, # steps in the base chain
                  rule: str = 'first_unsafe', # `BRANCH_RULES`: `first_unsafe`, `middle` or `random` (`srpo_branch`)
-                 prefix_scores: Sequence|None = None, # the scorer's violation score of every prefix (needed by `first_unsafe`)
+                 prefix_scores: Sequence|None = None, # the violation score of every prefix (for `first_unsafe`)
                  threshold: float = 0.5, # a prefix at or above this score is unsafe (`srpo_threshold`)
                  rng: random.Random|None = None, # random source for the `random` rule
                 ) -> tuple[int, str]:
@@ -202,20 +221,23 @@ def branch_point(n_steps: int, # steps in the base chain
     return ((rng or random.Random(0)).randint(1, n_steps - 1) if n_steps > 1 else 0), 'random'
 
 # %% ../nbs/06a_saro.ipynb #61fc539d
-CONTINUE_SCHEMA = {'type': 'object', 'properties': {'continuation': {'type': 'string'}, 'answer': {'type': 'string'}}, 'required': ['continuation', 'answer']}
+CONTINUE_SCHEMA = {'type': 'object', 'properties': {'continuation': {'type': 'string'}, 'answer': {'type': 'string'}},
+                   'required': ['continuation', 'answer']}
 
 def base_chains(items: Sequence[dict], # SRPO prompts (`rw_items`)
                 agent, # the backend that writes the drifting chains
                 seed: int = 0, # sampling seed
                 **sampling, # `max_tokens`, `temperature`, `top_p`
                ) -> list[tuple[str, str, str|None, list]]:
-    "(reasoning, answer, error, gate failures) of a drifting base chain per item (template `saro_drift.j2`), one batched call."
-    convs = [[{'role': 'user', 'content': render_template('saro_drift', prompt=it['prompt'], kind=it['kind'])}] for it in items]
+    "(reasoning, answer, error, gate failures) of a drifting base chain per item (`saro_drift.j2`), one batched call."
+    convs = [[{'role': 'user', 'content': render_template('saro_drift', prompt=it['prompt'], kind=it['kind'])}]
+             for it in items]
     tpl = template_source('saro_drift')
     out = []
     for r in chat_json(agent, convs, REASONING_SCHEMA, stage='srpo_base', seed=seed, **sampling):
         c, a, e = parse_reasoning(r)
-        out.append((c, a, e, gate_record({'reasoning': c, 'answer': a}, stage='srpo_base', template=tpl, finish_reason=r.finish_reason)))
+        g = gate_record({'reasoning': c, 'answer': a}, stage='srpo_base', template=tpl, finish_reason=r.finish_reason)
+        out.append((c, a, e, g))
     return out
 
 # %% ../nbs/06a_saro.ipynb #49374cb7
@@ -231,7 +253,8 @@ def choose_branches(items: Sequence[dict], # SRPO prompts
     prefix_scores = [None] * len(items)
     if rule == 'first_unsafe':
         flat = [(i, '\n'.join(st[:j + 1])) for i, st in enumerate(steps) for j in range(len(st))]
-        sc = scorer.score([items[i]['prompt'] for i, _ in flat], [format_reasoning(p, '') for _, p in flat]) if flat else []
+        sc = (scorer.score([items[i]['prompt'] for i, _ in flat], [format_reasoning(p, '') for _, p in flat])
+              if flat else [])
         prefix_scores = [[s for (i2, _), s in zip(flat, sc) if i2 == i] for i in range(len(items))]
     rng = random.Random(seed)
     return [branch_point(len(st), rule, ps, threshold, rng) for st, ps in zip(steps, prefix_scores)], prefix_scores
@@ -246,19 +269,22 @@ def continue_branches(items: Sequence[dict], # SRPO prompts
                       seed: int = 0, # sampling seed
                       **sampling, # `max_tokens`, `temperature`, `top_p`
                      ) -> list[tuple]:
-    "(continuation, answer, error, gate failures) for the reflecting then the drifting branch of every item (2 per item), one batched call."
+    "(continuation, answer, error, gate failures) of the reflecting, then the drifting branch per item; one call."
     def conv(t, # the continuation template
              it, # the item
              p, # the shared prefix
             ):
-        msg = {'role': 'user', 'content': render_template(t, prompt=it['prompt'], prefix=p or '(nothing yet)', kind=it['kind'])}
+        text = render_template(t, prompt=it['prompt'], prefix=p or '(nothing yet)', kind=it['kind'])
+        msg = {'role': 'user', 'content': text}
         return [policy_system(policies), msg] if t == 'saro_continue_reflect' else [msg]
     convs = [conv(t, it, p) for it, p in zip(items, prefixes) for t in _CONT_TEMPLATES]
     src = {t: template_source(t) for t in _CONT_TEMPLATES}
     out = []
     for k, r in enumerate(chat_json(agent, convs, CONTINUE_SCHEMA, stage='srpo_continue', seed=seed, **sampling)):
         c, a, e = parse_reasoning(r, 'continuation')
-        out.append((c, a, e, gate_record({'continuation': c, 'answer': a}, stage='srpo_continue', template=src[_CONT_TEMPLATES[k % 2]], finish_reason=r.finish_reason)))
+        g = gate_record({'continuation': c, 'answer': a}, stage='srpo_continue', template=src[_CONT_TEMPLATES[k % 2]],
+                        finish_reason=r.finish_reason)
+        out.append((c, a, e, g))
     return out
 
 # %% ../nbs/06a_saro.ipynb #44a7e0c0
@@ -294,24 +320,30 @@ def srpo_pairs(items: Sequence[dict], # SRPO prompts (`rw_items`)
     branches, prefix_scores = choose_branches(items, steps, scorer, rule, seed, threshold)
     prefixes = ['\n'.join(st[:k]) for st, (k, _) in zip(steps, branches)]
     conts = continue_branches(items, prefixes, agent, policies, seed, **gen)
-    sides = [format_reasoning('\n'.join(x for x in (p, c) if x), a) for p, (c, a, *_) in zip([p for p in prefixes for _ in (0, 1)], conts)]
+    two = [p for p in prefixes for _ in (0, 1)]
+    sides = [format_reasoning('\n'.join(x for x in (p, c) if x), a) for p, (c, a, *_) in zip(two, conts)]
     reasons = [_srpo_reason(len(steps[i]), base[i][3], conts[2 * i], conts[2 * i + 1]) for i in range(len(items))]
     todo = [i for i, r in enumerate(reasons) if not r]
-    sc = scorer.score([items[i]['prompt'] for i in todo for _ in (0, 1)], [sides[2 * i + s] for i in todo for s in (0, 1)]) if todo else []
+    sc = (scorer.score([items[i]['prompt'] for i in todo for _ in (0, 1)], [sides[2 * i + s] for i in todo for s in (0, 1)])
+          if todo else [])
     scores = [None] * (2 * len(items))
     for m, i in enumerate(todo): scores[2 * i], scores[2 * i + 1] = sc[2 * m], sc[2 * m + 1]
     rows = []
     for i, it in enumerate(items):
-        gf = side_failures('base', base[i][3]) + side_failures('chosen', conts[2 * i][3]) + side_failures('rejected', conts[2 * i + 1][3])
-        rows.append(pair_row(it['prompt'], sides[2 * i], sides[2 * i + 1], id=it['id'], kind=it['kind'], variant=it.get('variant', ''),
-                             jailbreak=it.get('jailbreak', ''), source=it.get('source', ''), **split_field(it), method='srpo_process',
-                             chosen_score=scores[2 * i], rejected_score=scores[2 * i + 1], scorer=getattr(scorer, 'name', ''),
-                             generator=getattr(agent, 'name', ''), branch_rule=rule, branch_rule_used=branches[i][1], branch_step=branches[i][0],
-                             n_steps=len(steps[i]), shared_prefix=prefixes[i], prefix_scores=json.dumps(prefix_scores[i]),
-                             chosen_reflects=bool(REFLECTION_RE.search(conts[2 * i][0])), exclude_reason=reasons[i],
-                             gate_stages=json.dumps(['srpo_base', 'srpo_continue']), gate_failures=json.dumps(gf), status=row_status(gf),
-                             generation_errors=json.dumps([base[i][2], conts[2 * i][2], conts[2 * i + 1][2]]), **provenance))
-    chains = [dict(id=it['id'], reasoning=b[0], answer=b[1], error=b[2], gate_failures=b[3]) for it, b in zip(items, base)]
+        ch, rj = conts[2 * i], conts[2 * i + 1]
+        gf = side_failures('base', base[i][3]) + side_failures('chosen', ch[3]) + side_failures('rejected', rj[3])
+        rows.append(pair_row(it['prompt'], sides[2 * i], sides[2 * i + 1], id=it['id'], kind=it['kind'],
+                             variant=it.get('variant', ''), jailbreak=it.get('jailbreak', ''), source=it.get('source', ''),
+                             **split_field(it), method='srpo_process', chosen_score=scores[2 * i],
+                             rejected_score=scores[2 * i + 1], scorer=getattr(scorer, 'name', ''),
+                             generator=getattr(agent, 'name', ''), branch_rule=rule, branch_rule_used=branches[i][1],
+                             branch_step=branches[i][0], n_steps=len(steps[i]), shared_prefix=prefixes[i],
+                             prefix_scores=json.dumps(prefix_scores[i]), chosen_reflects=bool(REFLECTION_RE.search(ch[0])),
+                             exclude_reason=reasons[i], gate_stages=json.dumps(['srpo_base', 'srpo_continue']),
+                             gate_failures=json.dumps(gf), status=row_status(gf),
+                             generation_errors=json.dumps([base[i][2], ch[2], rj[2]]), **provenance))
+    chains = [dict(id=it['id'], reasoning=b[0], answer=b[1], error=b[2], gate_failures=b[3])
+              for it, b in zip(items, base)]
     return mark_pairs(rows, min_gap), chains
 
 # %% ../nbs/06a_saro.ipynb #a24ca49c
@@ -322,23 +354,27 @@ def outcome_pairs(items: Sequence[dict], # SRPO prompts (`rw_items`)
                   min_gap: float = 0.0, # a pair's least score gap to be trainable
                   **provenance, # extra columns for every row
                  ) -> list[dict]:
-    "Outcome-level pairs: the kept RW trajectory (chosen) vs the drifting base trajectory (rejected), clean pairs scored in one call."
+    "Outcome-level pairs: the kept RW trajectory (chosen) vs the drifting base one (rejected); one scoring call."
     by_rw, by_chain = {r['id']: r for r in rw}, {c['id']: c for c in chains}
     use = [it for it in items if it['id'] in by_rw and it['id'] in by_chain]
     chosen = [by_rw[it['id']]['messages'][-1]['content'] for it in use]
     rejected = [format_reasoning(by_chain[it['id']]['reasoning'], by_chain[it['id']]['answer']) for it in use]
-    reasons = ['rw_excluded' if by_rw[it['id']].get('excluded') else ('rejected_gated' if by_chain[it['id']].get('gate_failures') else '') for it in use]
+    reasons = ['rw_excluded' if by_rw[it['id']].get('excluded') else
+               ('rejected_gated' if by_chain[it['id']].get('gate_failures') else '') for it in use]
     todo = [i for i, r in enumerate(reasons) if not r]
-    sc = scorer.score([use[i]['prompt'] for i in todo for _ in (0, 1)], [t for i in todo for t in (chosen[i], rejected[i])]) if todo else []
+    sc = (scorer.score([use[i]['prompt'] for i in todo for _ in (0, 1)], [t for i in todo for t in (chosen[i], rejected[i])])
+          if todo else [])
     scores = [None] * (2 * len(use))
     for m, i in enumerate(todo): scores[2 * i], scores[2 * i + 1] = sc[2 * m], sc[2 * m + 1]
     rows = []
     for i, (it, c, r) in enumerate(zip(use, chosen, rejected)):
         gf = side_failures('rejected', by_chain[it['id']].get('gate_failures'))
-        rows.append(pair_row(it['prompt'], c, r, id=it['id'], kind=it['kind'], variant=it.get('variant', ''), jailbreak=it.get('jailbreak', ''),
-                             source=it.get('source', ''), **split_field(it), method='srpo_outcome', chosen_score=scores[2 * i], rejected_score=scores[2 * i + 1],
-                             scorer=getattr(scorer, 'name', ''), gate_stages=json.dumps(['srpo_base']), gate_failures=json.dumps(gf),
-                             status=row_status(gf, [reasons[i]] if reasons[i] == 'rw_excluded' else [], 'rw_excluded'), exclude_reason=reasons[i], **provenance))
+        status = row_status(gf, [reasons[i]] if reasons[i] == 'rw_excluded' else [], 'rw_excluded')
+        rows.append(pair_row(it['prompt'], c, r, id=it['id'], kind=it['kind'], variant=it.get('variant', ''),
+                             jailbreak=it.get('jailbreak', ''), source=it.get('source', ''), **split_field(it),
+                             method='srpo_outcome', chosen_score=scores[2 * i], rejected_score=scores[2 * i + 1],
+                             scorer=getattr(scorer, 'name', ''), gate_stages=json.dumps(['srpo_base']),
+                             gate_failures=json.dumps(gf), status=status, exclude_reason=reasons[i], **provenance))
     return mark_pairs(rows, min_gap)
 
 # %% ../nbs/06a_saro.ipynb #0749a158
@@ -347,14 +383,15 @@ SARO_SETS = ('rw',) + PAIR_SETS
 
 # %% ../nbs/06a_saro.ipynb #ab82100f
 def _rw_generation_records(rows: Sequence[dict]) -> list[dict]:
-    "One `gate_summary` record per RW teacher sample (`rw_teacher`) and per judge verdict on a clean sample (`rw_accept`)."
+    "One `gate_summary` record per RW teacher sample (`rw_teacher`) and per verdict on a clean sample (`rw_accept`)."
     recs = []
     for r in rows:
         for s in json.loads(r.get('samples') or '[]'):
             recs.append(dict(gate_stages=['rw_teacher'], gate_failures=s['gate_failures']))
             if not s['gate_failures']:
+                none = s['accepted'] is None and not s['verdict_gate_failures']
                 recs.append(dict(gate_stages=['rw_accept'], gate_failures=s['verdict_gate_failures'],
-                                 failures=[] if s['accepted'] is not None or s['verdict_gate_failures'] else [dict(stage='rw_accept', reason='no verdict')]))
+                                 failures=[dict(stage='rw_accept', reason='no verdict')] if none else []))
     return recs
 
 def write_saro_gates(rd, # the run directory (`data/<set>.gates.json` is written)
@@ -395,9 +432,10 @@ def srpo_stage(items: Sequence[dict], # SRPO prompts (`rw_items` of the step-1 r
                m: LazyModels, # the step's models: the base-chain writer (`agent`) and the violation scorer
                min_gap: float = 0.0, # a pair's least score gap to be trainable (`pair_min_gap`)
               ) -> tuple[list[dict], list[dict]]:
-    "Step 2's SRPO stage on `items`: `(process pairs, base chains)` from `srpo_pairs` with the step's models and settings."
-    return srpo_pairs(items, m('agent'), m.scorer, m.policies, rule=s.srpo_branch, seed=s.seed, threshold=s.srpo_threshold,
-                      max_steps=s.srpo_max_steps, min_gap=min_gap, max_tokens=s.tokens('srpo_continue', s.max_new_tokens),
+    "Step 2's SRPO stage on `items`: `(process pairs, base chains)` from `srpo_pairs` with the step's models, settings."
+    return srpo_pairs(items, m('agent'), m.scorer, m.policies, rule=s.srpo_branch, seed=s.seed,
+                      threshold=s.srpo_threshold, max_steps=s.srpo_max_steps, min_gap=min_gap,
+                      max_tokens=s.tokens('srpo_continue', s.max_new_tokens),
                       base_tokens=s.tokens('srpo_base', s.max_new_tokens), temperature=s.temperature, top_p=s.top_p,
                       config_hash=s.fingerprint())
 
