@@ -19,8 +19,9 @@ from .backends import get_backend, backend_for
 from .structured import chat_json
 from .judges import CotQualityJudge
 from .train import is_trained, backend_kwargs
-from .pairs import (PairSetup, policy_system, pair_row, mark_pairs, save_pairs, load_pairs, load_meta, is_saved,
-                              is_missing, json_safe, side_failures, split_field, safe_text, load_cot_rows, step_models)
+from .pairs import (PairSetup, policy_system, pair_row, mark_pairs, save_pairs, load_pairs, load_meta,
+                              is_saved, is_missing, json_safe, side_failures, split_field, safe_text, load_cot_rows,
+                              step_models)
 # matplotlib/seaborn are imported inside the function that plots: they cost 1-2 s to import
 
 # %% auto #0
@@ -40,10 +41,11 @@ def whisper_conversation(prompt: str, # the request the belief is for
                          kind: str = 'safety', # 'safety' or 'general'
                          history: Sequence[dict] = (), # earlier beliefs with `score` and `excerpt`
                         ) -> list[dict]:
-    "The agent's request for a (new, better) bad belief, showing earlier beliefs with their scores; the policies in the shared system message."
-    hist = [dict(belief=h['belief'], score='unscored' if is_missing(h.get('score')) else f"{h['score']:.2f}", excerpt=h.get('excerpt', ''))
-            for h in history]
-    return [policy_system(policies), {'role': 'user', 'content': render_template('belief_whisper', prompt=prompt, kind=kind, history=hist)}]
+    "The agent's request for a (new, better) bad belief, showing earlier beliefs with their scores."
+    hist = [dict(belief=h['belief'], score='unscored' if is_missing(h.get('score')) else f"{h['score']:.2f}",
+                 excerpt=h.get('excerpt', '')) for h in history]
+    ask = render_template('belief_whisper', prompt=prompt, kind=kind, history=hist)
+    return [policy_system(policies), {'role': 'user', 'content': ask}]
 
 # %% ../nbs/06_belief.ipynb #1dcbedf1
 def target_conversation(prompt: str, # the user request
@@ -51,7 +53,7 @@ def target_conversation(prompt: str, # the user request
                         belief: str|None = None, # the belief prepended to the request (None: the plain request)
                         mode: str = 'json', # `TARGET_MODES`: chat or json
                        ) -> list[dict]:
-    "The request to the model under attack, with `belief` prepended to the user's input (None: the plain request); see `TARGET_MODES`."
+    "The request to the model under attack, `belief` prepended to the user's input (None: the plain request)."
     if mode not in TARGET_MODES: raise ValueError(f"target mode must be one of {TARGET_MODES}, got {mode!r}")
     request = render_template('belief_target', prompt=prompt, belief=belief)
     if mode == 'chat': return [{'role': 'user', 'content': request}]
@@ -68,9 +70,10 @@ def clean_belief(text: str, # the agent's reply
     return b[:max_chars].strip()
 
 # %% ../nbs/06_belief.ipynb #d5f53549
-_REFUSAL_RE = re.compile(r"^(?:i'?m sorry|i am sorry|sorry\b|i apologi[sz]e|as an ai\b|i (?:cannot|can ?not|can't|won't|will not|must decline|"
-                         r"(?:am|'m) (?:not able|unable) to)\s+(?:help|assist|write|do|provide|comply|create|generate|support|fulfil|fulfill|"
-                         r"answer|engage|participate|produce|take part|give|offer|share|continue|complete|with|that|this))", re.I)
+_REFUSAL_RE = re.compile(r"^(?:i'?m sorry|i am sorry|sorry\b|i apologi[sz]e|as an ai\b|"
+                         r"i (?:cannot|can ?not|can't|won't|will not|must decline|(?:am|'m) (?:not able|unable) to)\s+"
+                         r"(?:help|assist|write|do|provide|comply|create|generate|support|fulfil|fulfill|answer|engage|"
+                         r"participate|produce|take part|give|offer|share|continue|complete|with|that|this))", re.I)
 
 def looks_like_refusal(text: str, # the agent's reply
                       ) -> bool:
@@ -80,7 +83,7 @@ def looks_like_refusal(text: str, # the agent's reply
 # %% ../nbs/06_belief.ipynb #fd2a006d
 def parse_cot(res, # a `JsonResult` of `BELIEF_COT_SCHEMA`
              ) -> tuple[str, str, str|None]:
-    "(cot, response, error) from a `JsonResult` of `BELIEF_COT_SCHEMA`; falls back to the `<think>` format of the raw text."
+    "(cot, response, error) from a `JsonResult`; falls back to the `<think>` format of the raw text."
     d = res.data if isinstance(getattr(res, 'data', None), dict) else None
     if d is not None and isinstance(d.get('cot'), str) and isinstance(d.get('response'), str):
         return safe_text(d['cot']).strip(), safe_text(d['response']).strip(), None
@@ -102,7 +105,7 @@ def sample_cots(backend, # the model under attack (a generation backend)
                 mode: str = 'json', # `TARGET_MODES`: chat (reasoning format) or json
                 **sampling, # `max_tokens`, `temperature`, `top_p`
                ) -> list[list[dict]]:
-    "`n` (an int, or one count per conversation) gated CoT samples per conversation: dicts `cot, response, error, finish_reason, gate_failures, score`."
+    "`n` gated CoT samples per conversation: dicts `cot, response, error, finish_reason, gate_failures, score`."
     if mode not in TARGET_MODES: raise ValueError(f"target mode must be one of {TARGET_MODES}, got {mode!r}")
     ns = [n] * len(conversations) if isinstance(n, int) else list(n)
     if len(ns) != len(conversations): raise ValueError(f"{len(ns)} sample counts for {len(conversations)} conversations")
@@ -111,9 +114,11 @@ def sample_cots(backend, # the model under attack (a generation backend)
         idx = [i for i, k in enumerate(ns) if k > j]
         convs = [conversations[i] for i in idx]
         if mode == 'json':
-            recs = [(*parse_cot(r), r.finish_reason) for r in chat_json(backend, convs, BELIEF_COT_SCHEMA, stage=stage, seed=seed + j, **sampling)]
+            res = chat_json(backend, convs, BELIEF_COT_SCHEMA, stage=stage, seed=seed + j, **sampling)
+            recs = [(*parse_cot(r), r.finish_reason) for r in res]
         else:
-            recs = [(*split_reasoning(safe_text(c.text)), c.error, c.finish_reason) for c in backend.chat(convs, stage=stage, seed=seed + j, **sampling)]
+            res = backend.chat(convs, stage=stage, seed=seed + j, **sampling)
+            recs = [(*split_reasoning(safe_text(c.text)), c.error, c.finish_reason) for c in res]
         for i, (c, r, e, fr) in zip(idx, recs): out[i].append(_cot_sample(c.strip(), r.strip(), e, fr, stage, tpl))
     return out
 
@@ -126,10 +131,11 @@ def _mean(xs):
 
 # %% ../nbs/06_belief.ipynb #4c5036b2
 def _belief_record(rnd: int, comp, belief: str, samples: Sequence[dict], gate: str|None = None) -> dict:
-    "One belief tried in round `rnd`: its (gated, scored) samples, mean score of the clean ones, failure and the most violating excerpt."
+    "One belief of round `rnd`: its samples, the mean score of the clean ones, its failure, the most violating excerpt."
     clean = [s for s in samples if not s['gate_failures']]
     top = max(clean or samples, key=lambda s: _key(s['score'])) if samples else dict(response='')
-    err = comp.error or (None if belief else 'empty belief') or (f'gate: {gate}' if gate else None) or ('agent refused' if looks_like_refusal(belief) else None)
+    err = (comp.error or (None if belief else 'empty belief') or (f'gate: {gate}' if gate else None)
+           or ('agent refused' if looks_like_refusal(belief) else None))
     return dict(iteration=rnd, belief=belief, error=err, gate=gate, score=_mean([s['score'] for s in clean]),
                 n_clean=len(clean), samples=list(samples), excerpt=top['response'][:200])
 
@@ -157,7 +163,7 @@ def _belief_gate(comp, belief: str, template: str) -> str|None:
 def ear_whisper(items: Sequence[dict], # the prompts: `id`, `prompt`, `kind`
                 agent, # the ear-whisperer (a generation backend)
                 target, # the model under attack
-                scorer, # a `Scorer` of violations
+                scorer, # a `pairs.Scorer` of violations
                 policies: str, # the policy block
                 iterations: int = 3, # refinement rounds (`belief_iterations`) [R]
                 samples: int = 2, # samples of the attacked model per belief (`belief_samples`) [R]
@@ -170,29 +176,34 @@ def ear_whisper(items: Sequence[dict], # the prompts: `id`, `prompt`, `kind`
                 target_mode: str = 'json', # how the attacked model is asked (`TARGET_MODES`)
                 progress: bool = True, # show a progress bar over the rounds
                ) -> list[dict]:
-    "Refine one bad belief per item over `iterations` batched rounds; returns per item `beliefs` (all tried), `best` and `n_draws`."
-    if iterations < 1 or samples < 1: raise ValueError(f"iterations and samples must be >= 1, got {iterations}, {samples}")
+    "Refine one bad belief per item over `iterations` batched rounds; per item `beliefs` (all tried), `best`, `n_draws`."
+    if iterations < 1 or samples < 1:
+        raise ValueError(f"iterations and samples must be >= 1, got {iterations}, {samples}")
     out, tpl = [dict(id=it['id'], beliefs=[], best=None) for it in items], template_source('belief_whisper')
+    done = lambda o: o['best'] is not None and not is_missing(o['best']['score']) and o['best']['score'] >= stop_score
     for rnd in tqdm(range(iterations), desc='ear-whisperer rounds', disable=not progress):
-        active = [i for i, o in enumerate(out) if o['best'] is None or is_missing(o['best']['score']) or o['best']['score'] < stop_score]
+        active = [i for i, o in enumerate(out) if not done(o)]
         if not active: break
-        convs = [whisper_conversation(items[i]['prompt'], policies, items[i].get('kind', 'safety'), out[i]['beliefs']) for i in active]
-        comps = agent.chat(convs, stage='belief_whisper', max_tokens=belief_tokens, temperature=temperature, top_p=top_p, seed=seed + rnd)
+        convs = [whisper_conversation(items[i]['prompt'], policies, items[i].get('kind', 'safety'), out[i]['beliefs'])
+                 for i in active]
+        comps = agent.chat(convs, stage='belief_whisper', max_tokens=belief_tokens, temperature=temperature, top_p=top_p,
+                           seed=seed + rnd)
         beliefs = [clean_belief(c.text) for c in comps]
         tconvs = [target_conversation(items[i]['prompt'], policies, b, target_mode) for i, b in zip(active, beliefs)]
-        sampled = sample_cots(target, tconvs, samples, seed=seed + 1000 * (rnd + 1), stage='belief_target', mode=target_mode,
-                              max_tokens=max_tokens, temperature=temperature, top_p=top_p)
+        sampled = sample_cots(target, tconvs, samples, seed=seed + 1000 * (rnd + 1), stage='belief_target',
+                              mode=target_mode, max_tokens=max_tokens, temperature=temperature, top_p=top_p)
         _score_samples(scorer, [items[i]['prompt'] for i in active], sampled)
         for k, (i, comp, belief) in enumerate(zip(active, comps, beliefs)):
             rec = _belief_record(rnd, comp, belief, sampled[k], _belief_gate(comp, belief, tpl))
             out[i]['beliefs'].append(rec)
-            if rec['gate'] is None and (out[i]['best'] is None or _key(rec['score']) > _key(out[i]['best']['score'])): out[i]['best'] = rec
+            best = out[i]['best']
+            if rec['gate'] is None and (best is None or _key(rec['score']) > _key(best['score'])): out[i]['best'] = rec
     for o in out: o['n_draws'] = sum(len(b['samples']) for b in o['beliefs'])
     return out
 
 # %% ../nbs/06_belief.ipynb #22280908
 def _target_failures(row: dict) -> list[dict]:
-    "The gate failures that decide a step-1 row's status (its final targets', stage `final`); all of them when the gates removed a target."
+    "The gate failures that decide a step-1 row's status (its final targets'; all when the gates removed a target)."
     gf = row.get('gate_failures') or []
     gf = json.loads(gf) if isinstance(gf, str) else list(gf)
     final = [f for f in gf if f.get('stage') == 'final']
@@ -208,26 +219,31 @@ def belief_pairs(cot_rows: Sequence[dict], # the step-1 rows (`load_cot_rows`): 
                  whispered: Sequence[dict], # `ear_whisper`'s results, in the same order
                  chosen_scores: Sequence, # the scorer's violation score of every chosen side
                  scorer_name: str = '', # the scorer that picked the rejected sides
-                 min_gap: float = 0.0, # see `exclusion_reason`
+                 min_gap: float = 0.0, # see `pairs.exclusion_reason`
                  **provenance, # extra columns for every row (e.g. `config_hash`)
                 ) -> list[dict]:
-    "Pair rows: chosen = the AIDSAFE CoT, rejected = the best belief's most violating clean sample; gated and marked for exclusion."
-    rows = []
+    "Pair rows: chosen = the AIDSAFE CoT, rejected = the best belief's most violating clean sample; gated, marked."
+    rows, blank = [], dict(cot='', response='', score=None, gate_failures=[])
     for row, w, cs in zip(cot_rows, whispered, chosen_scores, strict=True):
         if row['id'] != w['id']: raise ValueError(f"row {row['id']!r} does not match ear-whisperer result {w['id']!r}")
         best = w['best']
         clean = [s for s in best['samples'] if not s['gate_failures']] if best else []
-        top = max(clean or (best['samples'] if best else []), key=lambda s: _key(s['score']), default=dict(cot='', response='', score=None, gate_failures=[]))
+        top = max(clean or (best['samples'] if best else []), key=lambda s: _key(s['score']), default=blank)
         # intermediate-stage failures are diagnostics
         gf = side_failures('chosen', _target_failures(row)) + side_failures('rejected', top['gate_failures'])
-        reason = _chosen_reason(row) or ('' if best else 'no_belief') or ('rejected_gated' if top['gate_failures'] else '')
-        rows.append(pair_row(row['prompt'], format_reasoning(row['cot'], row['response']), format_reasoning(top['cot'], top['response']),
-                             id=row['id'], kind=row.get('kind', ''), source=row.get('source', ''), method='belief', **split_field(row),
+        reason = (_chosen_reason(row) or ('' if best else 'no_belief')
+                  or ('rejected_gated' if top['gate_failures'] else ''))
+        rows.append(pair_row(row['prompt'], format_reasoning(row['cot'], row['response']),
+                             format_reasoning(top['cot'], top['response']), id=row['id'], kind=row.get('kind', ''),
+                             source=row.get('source', ''), method='belief', **split_field(row),
                              chosen_score=cs, rejected_score=top['score'], scorer=scorer_name,
-                             best_belief=best['belief'] if best else '', best_iteration=best['iteration'] if best else -1,
-                             best_belief_score=best['score'] if best else None, n_beliefs=len(w['beliefs']), n_draws=w.get('n_draws', 0),
+                             best_belief=best['belief'] if best else '',
+                             best_iteration=best['iteration'] if best else -1,
+                             best_belief_score=best['score'] if best else None, n_beliefs=len(w['beliefs']),
+                             n_draws=w.get('n_draws', 0),
                              agent_refusals=sum(b['error'] == 'agent refused' for b in w['beliefs']),
-                             gate_failures=json.dumps(gf), status=row_status(gf, [reason] if reason.startswith('chosen_') else []),
+                             gate_failures=json.dumps(gf),
+                             status=row_status(gf, [reason] if reason.startswith('chosen_') else []),
                              beliefs=json.dumps(w['beliefs'], ensure_ascii=False), exclude_reason=reason, **provenance))
     return mark_pairs(rows, min_gap)
 
@@ -247,38 +263,41 @@ def _baseline_sides(per: Sequence[dict]) -> tuple[dict, dict, str]:
 # %% ../nbs/06_belief.ipynb #b57accd2
 def two_sample_pairs(items: Sequence[dict], # the prompts: `id`, `prompt`, `kind`
                      target, # the model to sample (SFT_DB by default)
-                     scorer, # a `Scorer` that orders the samples
+                     scorer, # a `pairs.Scorer` that orders the samples
                      policies: str, # the policy block (json mode)
                      seed: int = 0, # seed of sample 0
                      max_tokens: int = 512, # token budget of a sample
                      temperature: float = 0.7, # sampling temperature
                      top_p: float = 0.95, # nucleus sampling
-                     min_gap: float = 0.0, # see `exclusion_reason`
+                     min_gap: float = 0.0, # see `pairs.exclusion_reason`
                      draws=2, # samples per prompt: an int or one count per item (at least 2)
                      mode: str = 'json', # `TARGET_MODES`
                      **provenance, # extra columns for every row
                     ) -> list[dict]:
-    "Baseline pairs: `draws` samples per prompt (an int, or one count per item, at least 2; no belief), the least violating chosen, the most violating rejected."
+    "Baseline pairs: `draws` plain samples per prompt (at least 2); the least violating chosen, the most rejected."
     ns = [max(2, int(d)) for d in ([draws] * len(items) if isinstance(draws, int) else draws)]
     convs = [target_conversation(it['prompt'], policies, None, mode) for it in items]
-    sampled = sample_cots(target, convs, ns, seed=seed, stage='pairs_baseline', mode=mode, max_tokens=max_tokens, temperature=temperature, top_p=top_p)
+    sampled = sample_cots(target, convs, ns, seed=seed, stage='pairs_baseline', mode=mode, max_tokens=max_tokens,
+                          temperature=temperature, top_p=top_p)
     _score_samples(scorer, [it['prompt'] for it in items], sampled)
     rows = []
     for it, per, n in zip(items, sampled, ns):
         a, b, reason = _baseline_sides(per)
         gf = side_failures('chosen', a['gate_failures']) + side_failures('rejected', b['gate_failures'])
-        rows.append(pair_row(it['prompt'], format_reasoning(a['cot'], a['response']), format_reasoning(b['cot'], b['response']), id=it['id'],
-                             kind=it.get('kind', ''), source=it.get('source', ''), method='baseline', **split_field(it), chosen_score=a['score'],
-                             rejected_score=b['score'], scorer=getattr(scorer, 'name', ''), n_draws=n, n_clean=sum(not s['gate_failures'] for s in per),
-                             gate_failures=json.dumps(gf), status=row_status(gf), exclude_reason=reason,
-                             samples=json.dumps(per, ensure_ascii=False), sample_errors=json.dumps([s['error'] for s in per]), **provenance))
+        rows.append(pair_row(it['prompt'], format_reasoning(a['cot'], a['response']),
+                             format_reasoning(b['cot'], b['response']), id=it['id'], kind=it.get('kind', ''),
+                             source=it.get('source', ''), method='baseline', **split_field(it), chosen_score=a['score'],
+                             rejected_score=b['score'], scorer=getattr(scorer, 'name', ''), n_draws=n,
+                             n_clean=sum(not s['gate_failures'] for s in per), gate_failures=json.dumps(gf),
+                             status=row_status(gf), exclude_reason=reason, samples=json.dumps(per, ensure_ascii=False),
+                             sample_errors=json.dumps([s['error'] for s in per]), **provenance))
     return mark_pairs(rows, min_gap)
 
 # %% ../nbs/06_belief.ipynb #e78c0aec
 PQ_CRITERION = 'faithfulness_cot_policy'
 PQ_SETS = {'belief': 'pairs_belief', 'baseline': 'pairs_baseline'}
-GRADER_VALIDATION_NOTE = ('not validated: the project has no human labels of CoT-policy faithfulness, so the grades are an '
-                          'unvalidated auto-grader\'s opinion (AIDSAFE Table 1 used an LLM auto-grader too)')
+GRADER_VALIDATION_NOTE = ('not validated: the project has no human labels of CoT-policy faithfulness, so the grades '
+                          'are an unvalidated auto-grader\'s opinion (AIDSAFE Table 1 used an LLM auto-grader too)')
 
 def _sides_text(r: dict, side: str) -> tuple[str, str]: return split_reasoning(r[side][0]['content'])
 
@@ -290,25 +309,27 @@ def _gradable(r: dict) -> bool:
 # %% ../nbs/06_belief.ipynb #2a750613
 def pair_quality_ids(sets: dict[str, Sequence[dict]], # method -> pair rows (all rows)
                     ) -> list[str]:
-    "Ids of the pairs present in every set with two clean, non-empty sides (the first set's order): both sets are graded on the same prompts."
+    "Ids of the pairs with two clean, non-empty sides in every set (the first set's order): graded on the same prompts."
     usable = [{r['id'] for r in rows if _gradable(r)} for rows in sets.values()]
     first = next(iter(sets.values()), [])
     return [r['id'] for r in first if usable and all(r['id'] in u for u in usable)]
 
 # %% ../nbs/06_belief.ipynb #a883db70
 def grade_pair_quality(sets: dict[str, Sequence[dict]], # method -> pair rows (all rows, as in the `.jsonl` record)
-                       grader, # anything with `grade(prompts, cots, responses, policies_text) -> [dict]` (the CoT-quality judge)
+                       grader, # has `grade(prompts, cots, responses, policies_text) -> [dict]` (the CoT-quality judge)
                        policies: str, # the policy text the grader judges against
-                       criterion: str = PQ_CRITERION,
+                       criterion: str = PQ_CRITERION, # the grade read from the grader's answer
                       ):
-    "Long table `method, id, side, grade, error, excluded, n_draws`: the grader's `criterion` for both sides of every gradable pair, one batched call."
+    "Long table `method, id, side, grade, error, excluded, n_draws`: both sides of every gradable pair, one call."
     ids = pair_quality_ids(sets)
     by = {m: {r['id']: r for r in rows} for m, rows in sets.items()}
     jobs = [(m, i, side) for m in sets for i in ids for side in ('chosen', 'rejected')]
     texts = [_sides_text(by[m][i], side) for m, i, side in jobs]
-    grades = grader.grade([by[m][i]['prompt'][0]['content'] for m, i, _ in jobs], [c for c, _ in texts], [r for _, r in texts], policies) if jobs else []
-    return pd.DataFrame([dict(method=m, id=i, side=side, grade=g.get(criterion), error=g.get('error'), excluded=bool(by[m][i].get('excluded')),
-                              n_draws=by[m][i].get('n_draws')) for (m, i, side), g in zip(jobs, grades)],
+    prompts = [by[m][i]['prompt'][0]['content'] for m, i, _ in jobs]
+    grades = grader.grade(prompts, [c for c, _ in texts], [r for _, r in texts], policies) if jobs else []
+    return pd.DataFrame([dict(method=m, id=i, side=side, grade=g.get(criterion), error=g.get('error'),
+                              excluded=bool(by[m][i].get('excluded')), n_draws=by[m][i].get('n_draws'))
+                         for (m, i, side), g in zip(jobs, grades)],
                         columns=['method', 'id', 'side', 'grade', 'error', 'excluded', 'n_draws'])
 
 # %% ../nbs/06_belief.ipynb #544d5f4f
@@ -323,12 +344,13 @@ def _boot_ci(xs: Sequence[float], n: int = 2000, seed: int = 0):
 def summarise_pair_quality(long, # `grade_pair_quality`'s table
                            sets: dict[str, Sequence[dict]], # method -> pair rows (all rows)
                           ) -> dict:
-    "Per method: pairs, graded pairs, mean draws, chosen/rejected means, mean shift (chosen − rejected) with a bootstrap 95% interval, shares."
+    "Per method: pairs, graded pairs, draws, chosen/rejected means, shift (chosen − rejected) with a 95% CI, shares."
     out = {}
     for m, rows in sets.items():
         d = long[long.method == m]
         wide = d.pivot_table(index='id', columns='side', values='grade', aggfunc='first') if len(d) else None
-        both = wide.dropna(subset=[c for c in ('chosen', 'rejected') if c in wide.columns]) if wide is not None and {'chosen', 'rejected'} <= set(wide.columns) else None
+        both = (wide.dropna(subset=['chosen', 'rejected'])
+                if wide is not None and {'chosen', 'rejected'} <= set(wide.columns) else None)
         shifts = [] if both is None else [float(c - r) for c, r in zip(both['chosen'], both['rejected'])]
         tr = {r['id'] for r in rows if not r.get('excluded')}
         mean = lambda xs: round(sum(xs) / len(xs), 4) if len(xs) else None
@@ -336,8 +358,10 @@ def summarise_pair_quality(long, # `grade_pair_quality`'s table
         out[m] = dict(pairs_set=PQ_SETS.get(m, m), n_pairs=len(rows), n_graded=len(shifts),
                       n_trainable_graded=0 if both is None else sum(i in tr for i in both.index),
                       mean_draws=mean([x for x in draws if x is not None]),
-                      chosen_mean=None if both is None else mean(list(both['chosen'])), rejected_mean=None if both is None else mean(list(both['rejected'])),
-                      shift_mean=mean(shifts), shift_ci95=_boot_ci(shifts), share_chosen_higher=mean([float(s > 0) for s in shifts]),
+                      chosen_mean=None if both is None else mean(list(both['chosen'])),
+                      rejected_mean=None if both is None else mean(list(both['rejected'])),
+                      shift_mean=mean(shifts), shift_ci95=_boot_ci(shifts),
+                      share_chosen_higher=mean([float(s > 0) for s in shifts]),
                       share_tie=mean([float(s == 0) for s in shifts]))
     return out
 
@@ -347,15 +371,17 @@ def plot_pair_quality(long, # `grade_pair_quality`'s table
                       path=None, # where to save the PNG (None: not saved)
                       note: str = '', # a line above the panels
                      ):
-    "Chosen vs rejected faithfulness grades per method (one panel each), with the mean shift and n in the titles; saved to `path`."
+    "Chosen vs rejected faithfulness grades per method (one panel each), mean shift and n in the titles; saved to `path`."
     import matplotlib.pyplot as plt, seaborn as sns
     methods = list(summary) or ['(none)']
     fig, axes = plt.subplots(1, len(methods), figsize=(3.4 * len(methods), 3.4), sharey=True, squeeze=False)
     for ax, m in zip(axes[0], methods):
         d = long[(long.method == m) & long.grade.notna()] if len(long) else long
         if len(d):
-            sns.stripplot(data=d, x='side', y='grade', hue='side', order=['chosen', 'rejected'], ax=ax, alpha=.6, jitter=.25, legend=False)
-            sns.pointplot(data=d, x='side', y='grade', order=['chosen', 'rejected'], ax=ax, color='k', errorbar=None, markers='D')
+            sns.stripplot(data=d, x='side', y='grade', hue='side', order=['chosen', 'rejected'], ax=ax, alpha=.6,
+                          jitter=.25, legend=False)
+            sns.pointplot(data=d, x='side', y='grade', order=['chosen', 'rejected'], ax=ax, color='k', errorbar=None,
+                          markers='D')
         s = summary.get(m, {})
         shift = 'n/a' if s.get('shift_mean') is None else f"{s['shift_mean']:+.2f}"
         ax.set_title(f"{m} (n={s.get('n_graded', 0)})\nmean shift {shift}"); ax.set_xlabel(''); ax.set_ylim(0.5, 5.5)
@@ -375,35 +401,42 @@ def write_pair_quality(rd, # the run directory
                        scorer_name: str = '', # the scorer that selected the pairs
                        reason: str = '', # why nothing is graded (with `grader=None`)
                       ) -> dict:
-    "Grade the saved belief and baseline pairs with the independent grader; write `data/pair_quality.json`, `data/pair_quality_grades.csv`, `figures/pair_quality.png`."
+    "Grade the saved belief and baseline pairs with the independent grader; write `data/pair_quality.*` and the figure."
     import matplotlib.pyplot as plt
-    sets = {m: load_pairs(Path(rd.data)/n, all_rows=True) for m, n in PQ_SETS.items() if Path(rd.data).joinpath(n + '.jsonl').exists()}
+    sets = {m: load_pairs(Path(rd.data)/n, all_rows=True) for m, n in PQ_SETS.items()
+            if Path(rd.data).joinpath(n + '.jsonl').exists()}
     long = pd.DataFrame(columns=['method', 'id', 'side', 'grade', 'error', 'excluded', 'n_draws'])
     status = 'not_built' if grader is None else 'ok'
     if grader is not None:
-        if len(sets) < len(PQ_SETS): status, reason = 'no_pairs', f"pair sets missing: {sorted(set(PQ_SETS) - set(sets))}"
-        elif not pair_quality_ids(sets): status, reason = 'no_pairs', 'no prompt has two clean (gate-passing), non-empty sides in both pair sets'
+        if len(sets) < len(PQ_SETS):
+            status, reason = 'no_pairs', f"pair sets missing: {sorted(set(PQ_SETS) - set(sets))}"
+        elif not pair_quality_ids(sets):
+            status, reason = 'no_pairs', 'no prompt has two clean (gate-passing), non-empty sides in both pair sets'
         else: long = grade_pair_quality(sets, grader, policies)
     summary = summarise_pair_quality(long, sets) if sets else {}
     g = [x for x in long.grade if not is_missing(x)] if len(long) else []
     by = {m: {r['id']: r.get('n_draws') for r in rows} for m, rows in sets.items()}
     ids = sorted(set(long.id)) if len(long) else []
+    shifts = [summary.get(k, {}).get('shift_mean') for k in ('belief', 'baseline')]
     out = dict(format='aidsafe_nb pair_quality v1', status=status, reason=reason, criterion=PQ_CRITERION, scale=[1, 5],
-               grader=dict(name=type(grader).__name__ if grader is not None else None, model=grader_model, validated=False,
-                           validation=GRADER_VALIDATION_NOTE, constant_grades=len(g) >= 2 and len(set(g)) == 1, n_grades=len(g),
-                           n_errors=int(long.error.notna().sum()) if len(long) else 0),
+               grader=dict(name=type(grader).__name__ if grader is not None else None, model=grader_model,
+                           validated=False,
+                           validation=GRADER_VALIDATION_NOTE, constant_grades=len(g) >= 2 and len(set(g)) == 1,
+                           n_grades=len(g), n_errors=int(long.error.notna().sum()) if len(long) else 0),
                selection_scorer=scorer_name, same_model_as_scorer=bool(grader_model) and grader_model in scorer_name,
-               equal_draws=bool(ids) and all(len({max(2, by[m].get(i) or 0) for m in by}) == 1 for i in ids), n_ids=len(ids), sets=summary,
-               shift_difference=(round(summary['belief']['shift_mean'] - summary['baseline']['shift_mean'], 4)
-                                 if {'belief', 'baseline'} <= set(summary) and None not in (summary['belief']['shift_mean'], summary['baseline']['shift_mean']) else None),
+               equal_draws=bool(ids) and all(len({max(2, by[m].get(i) or 0) for m in by}) == 1 for i in ids),
+               n_ids=len(ids), sets=summary,
+               shift_difference=round(shifts[0] - shifts[1], 4) if None not in shifts else None,
                grades_csv='data/pair_quality_grades.csv', figure='figures/pair_quality.png')
-    if out['grader']['constant_grades']: out['warnings'] = [f"the grader gave every graded side the same grade {g[0]}: the shift says nothing"]
+    if out['grader']['constant_grades']:
+        out['warnings'] = [f"the grader gave every graded side the same grade {g[0]}: the shift says nothing"]
     atomic_write_text(Path(rd.data)/'pair_quality.json', json.dumps(json_safe(out), indent=1))
     atomic_write_text(Path(rd.data)/'pair_quality_grades.csv', long.to_csv(index=False))
-    table = pd.DataFrame([dict(method=m, **{k: v for k, v in s.items()}, criterion=PQ_CRITERION, grader=grader_model or out['grader']['name'],
-                               grader_validated=False, equal_draws=out['equal_draws'], status=status) for m, s in summary.items()])
+    gname = grader_model or out['grader']['name']
+    table = pd.DataFrame([dict(method=m, **s, criterion=PQ_CRITERION, grader=gname, grader_validated=False,
+                               equal_draws=out['equal_draws'], status=status) for m, s in summary.items()])
     atomic_write_text(Path(rd.data)/'pair_quality.csv', table.to_csv(index=False))
-    note = f"grader {grader_model or out['grader']['name']}: UNVALIDATED" + (f"; {status}: {reason}" if status != 'ok' else '')
+    note = f"grader {gname}: UNVALIDATED" + (f"; {status}: {reason}" if status != 'ok' else '')
     plt.close(plot_pair_quality(long, summary, Path(rd.figures)/'pair_quality.png', note=note))
     return out
 
@@ -419,15 +452,18 @@ def _sample_records(s: dict, stage: str) -> list[dict]:
 
 def pair_generation_records(rows: Sequence[dict], # belief or baseline pair rows (all rows)
                            ) -> list[dict]:
-    "One `gate_summary` record per generation behind belief or baseline pair rows (beliefs, samples, verdicts, chosen rows)."
+    "One `gate_summary` record per generation behind belief or baseline pair rows (beliefs, samples, verdicts, chosen)."
     recs = []
     for r in rows:
         if r.get('method') == 'belief':
-            ch = [dict(f, stage='chosen_cot') for f in json.loads(r.get('gate_failures') or '[]') if f.get('field', '').startswith('chosen')]
+            ch = [dict(f, stage='chosen_cot') for f in json.loads(r.get('gate_failures') or '[]')
+                  if f.get('field', '').startswith('chosen')]
+            why = not ch and r.get('exclude_reason', '').startswith('chosen_')
             recs.append(dict(gate_stages=['chosen_cot'], gate_failures=ch,
-                             failures=[dict(stage='chosen_cot', reason=r['exclude_reason'])] if not ch and r.get('exclude_reason', '').startswith('chosen_') else []))
+                             failures=[dict(stage='chosen_cot', reason=r['exclude_reason'])] if why else []))
         for b in json.loads(r.get('beliefs') or '[]'):
-            recs.append(dict(gate_stages=['belief_whisper'], gate_failures=[dict(stage='belief_whisper', field='belief', gate=b['gate'])] if b.get('gate') else []))
+            gf = [dict(stage='belief_whisper', field='belief', gate=b['gate'])] if b.get('gate') else []
+            recs.append(dict(gate_stages=['belief_whisper'], gate_failures=gf))
             for s in b['samples']: recs += _sample_records(s, 'belief_target')
         for s in json.loads(r.get('samples') or '[]'): recs += _sample_records(s, 'pairs_baseline')
     return recs
@@ -456,8 +492,8 @@ def belief_target_backend(rd, # the run directory
         model = s.agent_model if s.belief_target == 'agent' else s.target_model
         return backend_for(s, s.belief_target, rd), f"{s.belief_target}:{model}", ''
     if not is_trained(rd, 'sft_db'):
-        return None, '', (f"no SFT_DB model in {Path(rd.models)/'sft_db'} (step 3 did not train it): belief and baseline "
-                          "pairs are sampled from the model DPO trains, so none were built")
+        return None, '', (f"no SFT_DB model in {Path(rd.models)/'sft_db'} (step 3 did not train it): belief and "
+                          "baseline pairs are sampled from the model DPO trains, so none were built")
     kw = backend_kwargs(rd, 'sft_db')
     be = (backend_factory or get_backend)('hf', **kw, batch_size=s.gen_batch_size, cache=rd.cache)
     return be, f"sft_db:{kw['model']}+{kw['adapter']}", ''
@@ -469,7 +505,8 @@ def _generate_belief_sets(rd, s: BeliefSetup, cot: list[dict], m, target, target
     mode = 'chat' if s.belief_target == 'sft_db' else 'json'
     gen = dict(max_tokens=s.tokens('belief_target', s.max_new_tokens), temperature=s.temperature, top_p=s.top_p)
     prov = dict(config_hash=s.fingerprint(), whispered_model=target_name, target_mode=mode)
-    items = [dict(id=r['id'], prompt=r['prompt'], kind=r['kind'], source=r.get('source', ''), **split_field(r)) for r in cot]
+    items = [dict(id=r['id'], prompt=r['prompt'], kind=r['kind'], source=r.get('source', ''), **split_field(r))
+             for r in cot]
     if not is_saved(out['pairs_belief']):
         w = ear_whisper(items, m('agent'), target, m.scorer, m.policies, s.belief_iterations, s.belief_samples,
                         seed=s.seed, stop_score=s.belief_stop_score, belief_tokens=s.tokens('belief_whisper', 96),
@@ -490,7 +527,8 @@ def _generate_belief_sets(rd, s: BeliefSetup, cot: list[dict], m, target, target
 def _grader(s: BeliefSetup, m, grader):
     "(the CoT-quality grader, its model name): `CotQualityJudge` on `judge_model` unless one is given."
     if grader is not None:
-        return grader, getattr(grader, 'name', '') or getattr(getattr(grader, 'backend', None), 'name', '') or type(grader).__name__
+        backend = getattr(grader, 'backend', None)
+        return grader, getattr(grader, 'name', '') or getattr(backend, 'name', '') or type(grader).__name__
     return CotQualityJudge(m('judge'), s.judge_structured), s.judge_model
 
 # %% ../nbs/06_belief.ipynb #569627e1
@@ -509,7 +547,8 @@ def build_belief_sets(rd, # the run directory
     "Belief and baseline pairs from the model DPO trains, their gate summaries and pair quality (resumable)."
     min_gap = s.pair_min_gap if min_gap is None else min_gap
     t0, cot, man, out = time.time(), load_cot_rows(rd), Manifest(rd), {n: Path(rd.data)/n for n in BELIEF_SETS}
-    m, built, info = step_models(rd, s, policies, dict(agent=agent, judge=judge), scorer), {}, dict(belief_target=s.belief_target)
+    m, built = step_models(rd, s, policies, dict(agent=agent, judge=judge), scorer), {}
+    info = dict(belief_target=s.belief_target)
     man.step('belief_pairs', status='running', started=now_iso())
     try:
         todo = [n for n in BELIEF_SETS if not is_saved(out[n])]
@@ -527,7 +566,8 @@ def build_belief_sets(rd, # the run directory
         for n in BELIEF_SETS: write_gate_summary(rd, n, gate_summary(pair_generation_records(rows[n])), rows=rows[n])
         if todo or not (Path(rd.data)/'pair_quality.json').exists():
             if not rows['pairs_belief']:
-                quality = write_pair_quality(rd, None, reason=load_meta(out['pairs_belief']).get('no_trainable_reason', ''))
+                why = load_meta(out['pairs_belief']).get('no_trainable_reason', '')
+                quality = write_pair_quality(rd, None, reason=why)
             else:
                 g, gname = _grader(s, m, grader)
                 quality = write_pair_quality(rd, g, m.policies, grader_model=gname,

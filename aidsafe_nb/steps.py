@@ -249,14 +249,15 @@ def gates_table(rd: RunDir, # the run directory
 
 # %% ../nbs/10a_steps.ipynb #d1efa00d
 @step('2_preference', setups=(PreferenceSetup,), upstream=('1_generate',),
-      outputs=('data/rw', 'data/rw.*', 'data/pairs_saro', 'data/pairs_saro.*', 'data/pairs_saro_outcome', 'data/pairs_saro_outcome.*',
-               'data/pair_quality*', 'figures/pair_quality*'),
-      reads=('prompts/saro_*', 'prompts/jailbreaks_train/*', 'prompts/jailbreaks/*', 'prompts/judges/*', 'policies/*'), roles=('agent', 'judge'))
+      outputs=('data/rw', 'data/rw.*', 'data/pairs_saro', 'data/pairs_saro.*', 'data/pairs_saro_outcome',
+               'data/pairs_saro_outcome.*', 'data/pair_quality*', 'figures/pair_quality*'),
+      reads=('prompts/saro_*', 'prompts/jailbreaks_train/*', 'prompts/jailbreaks/*', 'prompts/judges/*', 'policies/*'),
+      roles=('agent', 'judge'))
 def run_preference(rd, # the run directory (reads `data/cot`)
                    cfg, # the run's config
                    *, agent=None, judge=None, scorer=None, # backends and scorer to use instead of the config's (tests)
                    policies: str|None = None, # the policy block (default: from `policy_set`)
-                   min_gap: float|None = None, # smallest chosen/rejected score gap of a trainable pair (default `pair_min_gap`)
+                   min_gap: float|None = None, # least chosen/rejected score gap of a trainable pair (default `pair_min_gap`)
                    progress: bool = True, # show progress bars
                   ) -> dict:
     "Step 2: SaRO RW data and SRPO pair sets with their gate summaries into `rd` (resumable; models built when needed)."
@@ -275,14 +276,14 @@ def run_preference(rd, # the run directory (reads `data/cot`)
     counts = {n: dict(rows=meta[n].get('n_rows'), trainable=meta[n].get('n_trainable')) for n in out}
     warnings = ([w for n in out for w in meta[n].get('warnings', [])]
                 + [f"{n}: {meta[n]['no_trainable_reason']}" for n in out if not meta[n].get('trainable')])
-    man.step('2_preference', status='done', finished=now_iso(), seconds=round(time.time() - t0, 2), counts=counts, warnings=warnings,
-             llm_backends_built=sorted(m.built))
+    man.step('2_preference', status='done', finished=now_iso(), seconds=round(time.time() - t0, 2), counts=counts,
+             warnings=warnings, llm_backends_built=sorted(m.built))
     return dict(paths=out, counts=counts, meta=meta, gates=gates, warnings=warnings)
 
 # %% ../nbs/10a_steps.ipynb #691be897
 def walkthrough_models(rd: RunDir, # the run directory (its call cache)
                        cfg: RunConfig, # the run's config
-                       given: dict|None = None, # backends by role instead of the config's (tests); each is viewed read-only
+                       given: dict|None = None, # backends by role instead of the config's (tests); viewed read-only
                       ):
     "Step 2's `LazyModels` with read-only `CacheView`s of the agent and the judge: the walkthrough sends no call."
     s, given = PreferenceSetup.of(cfg), given or {}
@@ -309,14 +310,15 @@ def run_sft(rd: RunDir, # the run directory
 # %% ../nbs/10a_steps.ipynb #b3e1f2a1
 def run_belief_pairs(rd: RunDir, # the run directory (reads `data/cot` and `models/sft_db`)
                      cfg: RunConfig, # the run's config
-                     **kw, # passed to `belief.build_belief_sets` (backends, scorer, grader, ... instead of the config's)
+                     **kw, # passed to `belief.build_belief_sets` (backends, scorer, grader instead of the config's)
                     ) -> dict:
     "Step 4's first part: the belief and baseline pairs (`belief.build_belief_sets` with the step's `BeliefSetup`)."
     return build_belief_sets(rd, BeliefSetup.of(cfg), **kw)
 
 # %% ../nbs/10a_steps.ipynb #7678622a
-# h-pref: the belief-pair part is `BeliefSetup`; the training params stay a legacy tuple until h-train's TrainSetup joins setups=
-@step('4_dpo', _TRAIN + ('dpo_beta', 'dpo_loss_type', 'dpo_learning_rate'), ('1_generate', '2_preference', '3_sft'), setups=(BeliefSetup,),
+# h-pref: the belief-pair part is `BeliefSetup`; the training params stay a legacy tuple until TrainSetup joins setups=
+@step('4_dpo', _TRAIN + ('dpo_beta', 'dpo_loss_type', 'dpo_learning_rate'), ('1_generate', '2_preference', '3_sft'),
+      setups=(BeliefSetup,),
       outputs=('data/pairs_belief', 'data/pairs_belief.*', 'data/pairs_baseline', 'data/pairs_baseline.*', 'models/dpo*'),
       reads=('prompts/belief_*', 'prompts/judges/*', 'policies/*'), roles=('agent', 'judge', 'target'), before=(run_belief_pairs,),
       unread={'sft_db_source': "only SFT_DB reads it; step 4 trains at most RW (when step 3 did not); train_info records it as provenance"})
