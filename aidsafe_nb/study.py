@@ -99,7 +99,8 @@ def fingerprints(cfg: RunConfig, # the run's config
     "Each step's fingerprint: its parameters (and the unclaimed ones), the contents of the files it reads, the package version, its upstream steps' fingerprints."
     extra, out, version = sorted(unclaimed_params(steps)), {}, _package_version()
     for s in steps:
-        d = {'params': config_hash(cfg, sorted(set(s.params) | set(extra))), 'files': files_digest(step_files(s, cfg, steps)),
+        keys = sorted((set(s.params) | set(extra)) - NON_SEMANTIC)     # a setup's transport fields change no result
+        d = {'params': config_hash(cfg, keys), 'files': files_digest(step_files(s, cfg, steps)),
              'version': version, 'upstream': [out[u] for u in s.upstream]}
         out[s.name] = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
     return out

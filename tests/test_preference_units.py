@@ -380,3 +380,13 @@ def test_an_unknown_safety_judge_is_refused_naming_the_parameter():
     cfg = dataclasses.replace(make_config('tiny'), safety_judge='nope')     # past the config's own checks
     for S in (PreferenceSetup, BeliefSetup):
         with pytest.raises(ConfigError, match="parameter 'safety_judge'.*'nope'"): S.of(cfg)
+
+def test_preference_fingerprints_follow_the_setups_not_the_transport():
+    from aidsafe_nb.config import make_config
+    from aidsafe_nb.study import fingerprints
+    a = fingerprints(make_config('tiny'))
+    assert fingerprints(make_config('tiny', max_concurrency=3, gen_batch_size=2, request_timeout=5.0)) == a   # NON_SEMANTIC
+    b = fingerprints(make_config('tiny', safety_judge='strmatch'))     # the pair scorer of steps 2 and 4
+    assert b['1_generate'] == a['1_generate'] and b['2_preference'] != a['2_preference'] and b['4_dpo'] != a['4_dpo']
+    c = fingerprints(make_config('tiny', belief_iterations=5))         # step 4's belief part only
+    assert [s for s in a if a[s] != c[s]] == ['4_dpo', '5_evaluate', '6_report']
