@@ -20,7 +20,7 @@ from .backends import get_backend, backend_for
 from .structured import chat_json
 from .dataio import save_dataset_dict, load_rows
 from .judges import SafetyJudge, CotQualityJudge, load_classifier
-from .train import is_trained, backend_kwargs
+from .adapters import is_trained, backend_kwargs
 # `datasets`, `torch` and matplotlib/seaborn are imported inside the few functions that use them: each costs 1-2 s to import
 
 # %% auto #0

@@ -122,9 +122,9 @@ def policy_hashes(policy_set: str = 'aidsafe5', # a policy set name under `data/
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:12] for p in sorted(d.glob('*')) if p.is_file()}
 
 # %% ../nbs/00b_dataio.ipynb #88b90fce
-def _as_dict(cfg) -> dict:
-    if cfg is None: return {}
-    return asdict(cfg) if is_dataclass(cfg) else dict(cfg)
+def _as_dict(config) -> dict:
+    if config is None: return {}
+    return asdict(config) if is_dataclass(config) else dict(config)
 
 def _run_config(folder: Path) -> dict:
     "The run config of `<run>/data/<name>` (from `<run>/config.yaml`), else {}."
@@ -143,18 +143,18 @@ def _gates_table(path: Path) -> str:
     return '\n'.join(lines) + '\n'
 
 # %% ../nbs/00b_dataio.ipynb #dcf967f5
-def _card_meta(name: str, info: dict, cfg: dict, n_rows: int):
+def _card_meta(name: str, info: dict, config: dict, n_rows: int):
     srcs = info.get('source_datasets')
-    if srcs is None: srcs = [s for s in (cfg.get('safety_source'), cfg.get('general_source')) if s and '/' in str(s) and not Path(str(s)).exists()]
+    if srcs is None: srcs = [s for s in (config.get('safety_source'), config.get('general_source')) if s and '/' in str(s) and not Path(str(s)).exists()]
     return DatasetCardData(license=info.get('license', 'cc-by-nc-4.0'), language=info.get('language', ['en']),
                            pretty_name=info.get('title', name), task_categories=info.get('task_categories', ['text-generation']),
                            source_datasets=sorted(set(srcs)) or None, size_categories=[_size_category(n_rows)],
                            tags=info.get('tags', ['safety', 'chain-of-thought', 'aidsafe_nb', 'synthetic']))
 
-def _card_body(name: str, info: dict, cfg: dict, folder: Path, counts: dict, typed: list, features) -> str:
+def _card_body(name: str, info: dict, config: dict, folder: Path, counts: dict, typed: list, features) -> str:
     recipe, prefix = RECIPES.get(name, (info.get('recipe', ''), None))
-    models = info.get('models') or {r: cfg[r] for r in MODEL_ROLES if cfg.get(r) not in (None, [], '')}
-    pset = info.get('policy_set', cfg.get('policy_set', 'aidsafe5'))
+    models = info.get('models') or {r: config[r] for r in MODEL_ROLES if config.get(r) not in (None, [], '')}
+    pset = info.get('policy_set', config.get('policy_set', 'aidsafe5'))
     tmpl = template_hashes(prefix) if prefix else {}
     try: pol = policy_hashes(pset)
     except OSError: pol = {}
@@ -172,7 +172,7 @@ def _card_body(name: str, info: dict, cfg: dict, folder: Path, counts: dict, typ
     meta = folder.parent/f'{folder.name}.meta.json'
     if meta.exists(): out.append(f"## Set summary (`{meta.name}`)\n\n```json\n{meta.read_text().strip()}\n```\n")
     if info.get('text'): out.append(info['text'].strip() + '\n')
-    if cfg and '## Config' not in info.get('text', ''): out.append(f"## Config\n\n```yaml\n{yaml.safe_dump(cfg, sort_keys=False)}```\n")
+    if config and '## Config' not in info.get('text', ''): out.append(f"## Config\n\n```yaml\n{yaml.safe_dump(config, sort_keys=False)}```\n")
     return '\n'.join(s for s in out if s)
 
 # %% ../nbs/00b_dataio.ipynb #51d857c7
@@ -184,9 +184,9 @@ def dataset_card(folder, # the data set folder (`<run>/data/<name>` gets the run
                 ):
     "The `huggingface_hub.DatasetCard` of a data set."
     folder, info = Path(folder), dict(card or {})
-    cfg = _as_dict(info.pop('config', None)) or _run_config(folder)
-    meta = _card_meta(folder.name, info, cfg, sum(counts.values()))
-    return DatasetCard(f"---\n{meta.to_yaml()}\n---\n\n{_card_body(folder.name, info, cfg, folder, counts, typed or [], features)}")
+    config = _as_dict(info.pop('config', None)) or _run_config(folder)
+    meta = _card_meta(folder.name, info, config, sum(counts.values()))
+    return DatasetCard(f"---\n{meta.to_yaml()}\n---\n\n{_card_body(folder.name, info, config, folder, counts, typed or [], features)}")
 
 # %% ../nbs/00b_dataio.ipynb #05f5d6fb
 def _to_dataset_dict(rows: list[dict], columns, features, nested, split_key):

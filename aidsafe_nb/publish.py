@@ -14,7 +14,7 @@ from .dataio import load_dataset_folder, save_dataset_dict, SPLITS
 
 # %% auto #0
 __all__ = ['REPO_RE', 'ADAPTER_IGNORE', 'PublishError', 'data_sets', 'adapters', 'stage_datasets', 'empty_sets', 'refusals',
-           'push_run', 'write_demo_run', 'push_main']
+           'push_run', 'is_ignored', 'write_demo_run', 'push_main']
 
 # %% ../nbs/12_publish.ipynb #7e1656eb
 REPO_RE = re.compile(r'^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$')
@@ -147,7 +147,7 @@ def push_run(run_dir, # the run directory (`outputs/<run>`)
         todo = ([(repo, 'dataset', Path(tmp)/'ds', None, dict(configs=sets, empty=empty_sets(run_dir)))] if sets else []) + \
                [(f'{repo}-{n}', 'model', p, ADAPTER_IGNORE, dict(card=(p/'README.md').exists())) for n, p in adapters(run_dir).items()]
         for rid, kind, folder, ignore, info in todo:
-            files = sorted(str(f.relative_to(folder)) for f in folder.rglob('*') if f.is_file() and not _ignored(f.relative_to(folder), ignore))
+            files = sorted(str(f.relative_to(folder)) for f in folder.rglob('*') if f.is_file() and not is_ignored(f.relative_to(folder), ignore))
             plan[rid] = dict(repo_type=kind, private=private, files=files, **info)
             if dry_run: continue
             api.create_repo(repo_id=rid, repo_type=kind, private=private, exist_ok=True)
@@ -156,7 +156,9 @@ def push_run(run_dir, # the run directory (`outputs/<run>`)
     return plan
 
 # %% ../nbs/12_publish.ipynb #b84238cc
-def _ignored(rel: Path, patterns) -> bool:
+def is_ignored(rel: Path, # a path inside the folder to upload
+               patterns, # `upload_folder`'s `ignore_patterns`
+              ) -> bool:
     "Whether `rel` is left out by `upload_folder`'s `ignore_patterns` (huggingface_hub's own matcher)."
     return bool(patterns) and not list(filter_repo_objects([Path(rel).as_posix()], ignore_patterns=patterns))
 

@@ -6,8 +6,9 @@
 from __future__ import annotations
 import json, textwrap, warnings
 from pathlib import Path
+from dataclasses import dataclass
 import numpy as np, pandas as pd
-from .config import RunConfig, data_dir
+from .config import Setup, data_dir
 from .run import RunDir
 from .models import model_label
 from .judges import judge_validity
@@ -17,11 +18,31 @@ from .scoring import headline_table, relative_gains, relative_gain_cells, paper_
 from .evaluate import SYSTEM_NAMES
 
 # %% auto #0
-__all__ = ['GAIN_PAIRS', 'MAX_CUT_RATE', 'TOKEN_BASELINES', 'PQ_COLUMNS', 'md_table', 'table2', 'gains_table', 'paper_gains',
-           'paper_table1', 'table1', 'figure_caveats', 'stamp_caveats', 'plot_benchmarks', 'tradeoff_points',
-           'plot_tradeoff', 'plot_xstest', 'plot_cot_quality', 'make_figures', 'detail_table', 'gate_table',
-           'read_extras', 'cut_table', 'train_rows_table', 'jailbreak_table', 'token_table', 'srs_saving',
+__all__ = ['GAIN_PAIRS', 'MAX_CUT_RATE', 'TOKEN_BASELINES', 'PQ_COLUMNS', 'ReportSetup', 'md_table', 'table2', 'gains_table',
+           'paper_gains', 'paper_table1', 'table1', 'figure_caveats', 'stamp_caveats', 'plot_benchmarks',
+           'tradeoff_points', 'plot_tradeoff', 'plot_xstest', 'plot_cot_quality', 'make_figures', 'detail_table',
+           'gate_table', 'read_extras', 'cut_table', 'train_rows_table', 'jailbreak_table', 'token_table', 'srs_saving',
            'render_report']
+
+# %% ../nbs/10_report.ipynb #rp-setup
+@dataclass(frozen=True)
+class ReportSetup(Setup):
+    "The `RunConfig` fields the report reads (see `RunConfig` for each)."
+    agent_model: str
+    agent_models: list
+    agent_backend: str
+    judge_model: str
+    judge_backend: str
+    judge2_model: str|None
+    safety_classifier: str|None
+    safety_judge: str
+    target_model: str
+    load_in_4bit: bool
+    enforce_gates: bool
+    seed: int
+    eval_limit: int
+    mmlu_limit: int
+    mmlu_shots: int
 
 # %% ../nbs/10_report.ipynb #4f42512b
 def _fmt(v, floatfmt: str = '.2f') -> str:
@@ -128,15 +149,16 @@ def table1(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUM
 def _invalid(v) -> bool: return v is False or str(v) == 'False'
 
 def figure_caveats(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
-                   cfg: RunConfig|None = None, # the run's config, if at hand (else the tiny model is recognised in the results)
+                   s: ReportSetup|None = None, # the run's report setup, if at hand (else the tiny model is found in the results)
                   ) -> list[str]:
     "The caveats each figure of this run shows in its image: random-weight roles, judges that failed validation, gates not enforced."
     out = []
-    if cfg is not None: tiny = [r for r, m in (('model under test', cfg.target_model), ('agents', cfg.agent_model), ('judge', cfg.judge_model)) if m == 'tiny']
+    if s is not None:
+        tiny = [r for r, m in (('model under test', s.target_model), ('agents', s.agent_model), ('judge', s.judge_model)) if m == 'tiny']
     else: tiny = (['model under test'] if (results.get('model', pd.Series(dtype=str)).astype(str) == 'tiny').any() else []) + \
                  (['judge'] if results.get('judge', pd.Series(dtype=str)).astype(str).str.contains(r'\btiny\b').any() else [])
     if tiny: out.append(f"RANDOM WEIGHTS ({', '.join(tiny)}: the tiny model): a plumbing check, not a result")
-    if cfg is not None and not getattr(cfg, 'enforce_gates', True): out.append('content gates NOT enforced: trained on rows that failed them')
+    if s is not None and not s.enforce_gates: out.append('content gates NOT enforced: trained on rows that failed them')
     if 'judge_valid' in results.columns:
         bad = sorted({f'{j} ({r})' for j, r, v in zip(results.judge, results.judge_role, results.judge_valid) if _invalid(v)})
         if bad: out.append('INVALID judges (failed validation; left out of headline and trade-off, marked where shown): ' + ', '.join(bad))
@@ -297,36 +319,36 @@ def detail_table(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT
     return t[_systems(t.columns)].reset_index().rename_axis(columns=None)
 
 # %% ../nbs/10_report.ipynb #4580d09c
-def _safety_judge_label(cfg: RunConfig) -> str:
-    kind = getattr(cfg, 'safety_judge', 'llm')
+def _safety_judge_label(s: ReportSetup) -> str:
+    kind = s.safety_judge
     if kind == 'strmatch': return "XSTest's string match (safe = refused; no model)"
     if kind != 'llm': return f'`{kind}` (a judge registered in `aidsafe_nb.judges.SAFETY_JUDGES`)'
-    return f'safety classifier {model_label(cfg.safety_classifier)}' if cfg.safety_classifier else f'LLM judge {model_label(cfg.judge_model)}'
+    return f'safety classifier {model_label(s.safety_classifier)}' if s.safety_classifier else f'LLM judge {model_label(s.judge_model)}'
 
-def _role_lines(cfg: RunConfig) -> list[str]:
+def _role_lines(s: ReportSetup) -> list[str]:
     "One line per role naming the model that actually played it (issue 11: never the profile)."
-    agents = ', '.join(model_label(m) for m in cfg.agent_models) if getattr(cfg, 'agent_models', None) else model_label(cfg.agent_model)
-    L = [f'- model under test (trained and evaluated): {model_label(cfg.target_model)}',
-         f'- data-generation agents ({cfg.agent_backend}): {agents}',
-         f'- LLM judge ({cfg.judge_backend}): {model_label(cfg.judge_model)}; safety benchmarks judged by: {_safety_judge_label(cfg)}']
-    if getattr(cfg, 'judge2_model', None): L.append(f'- second pairwise CoT grader (Table 1): {model_label(cfg.judge2_model)}')
+    agents = ', '.join(model_label(m) for m in s.agent_models) if s.agent_models else model_label(s.agent_model)
+    L = [f'- model under test (trained and evaluated): {model_label(s.target_model)}',
+         f'- data-generation agents ({s.agent_backend}): {agents}',
+         f'- LLM judge ({s.judge_backend}): {model_label(s.judge_model)}; safety benchmarks judged by: {_safety_judge_label(s)}']
+    if s.judge2_model: L.append(f'- second pairwise CoT grader (Table 1): {model_label(s.judge2_model)}')
     return L
 
-def _run_lines(results: pd.DataFrame, cfg: RunConfig, m: dict, run_dir) -> list[str]:
+def _run_lines(results: pd.DataFrame, s: ReportSetup, m: dict, run_dir, profile: str = '') -> list[str]:
     "The `## Run` section: run directory, profile, the models of each role, limits and systems evaluated."
-    L = ['## Run', '', f'- run directory: `{run_dir}`' if run_dir else '', f'- profile: `{cfg.profile}`, seed {cfg.seed}, git commit `{m.get("git_commit")}`']
-    L += _role_lines(cfg)
-    L += [f'- prompts per benchmark: {cfg.eval_limit or "all"} (StrongREJECT jailbreak: each in all six templates); MMLU: {cfg.mmlu_limit or "all"} questions, {cfg.mmlu_shots}-shot log-likelihood',
+    L = ['## Run', '', f'- run directory: `{run_dir}`' if run_dir else '', f'- profile: `{profile}`, seed {s.seed}, git commit `{m.get("git_commit")}`']
+    L += _role_lines(s)
+    L += [f'- prompts per benchmark: {s.eval_limit or "all"} (StrongREJECT jailbreak: each in all six templates); MMLU: {s.mmlu_limit or "all"} questions, {s.mmlu_shots}-shot log-likelihood',
           f'- systems evaluated: {", ".join(_systems(results[~results.benchmark.isin(["cot_quality", "cot_pairwise"])].system.unique())) or "none"}', '']
     return L
 
-def _random_note(cfg: RunConfig) -> list[str]:
+def _random_note(s: ReportSetup) -> list[str]:
     "A warning naming the roles played by the random-weight tiny model, if any."
-    roles = [r for r, m in (('model under test', cfg.target_model), ('agents', cfg.agent_model), ('judge', cfg.judge_model)) if m == 'tiny']
+    roles = [r for r, m in (('model under test', s.target_model), ('agents', s.agent_model), ('judge', s.judge_model)) if m == 'tiny']
     L = []
     if roles: L += [f"**Random weights:** the {', '.join(roles)} {'is' if len(roles) == 1 else 'are'} the package's tiny *random-weight* model, "
                     "so the numbers involving them check that the pipeline runs end to end; they say nothing about the methods.", '']
-    if not cfg.enforce_gates:
+    if not s.enforce_gates:
         L += ["**Content gates not enforced** (`enforce_gates=False`, a plumbing setting): models were trained on rows that failed the "
               "content gates too. The gate pass rates below are still measured; no number in this report is a result.", '']
     return L
@@ -512,11 +534,11 @@ def _skipped_lines(skipped, model_skips) -> list[str]:
     L += [f'- **{s["item"]}** ({s["kind"]}): {s["reason"]}' for s in skipped if not (s.get('kind') == 'model' and s.get('item') in untrained)]
     return L + (['- nothing'] if len(L) == 2 else []) + ['']
 
-def _base_lines(cfg: RunConfig, infos: dict) -> list[str]:
+def _base_lines(s: ReportSetup, infos: dict) -> list[str]:
     "How the base weights were held in training (per model, from `train_info.json`) and in evaluation."
     if not infos: return []
     import torch
-    ev = 'NF4 4-bit' if cfg.load_in_4bit and torch.cuda.is_available() else 'full precision (not quantized)'
+    ev = 'NF4 4-bit' if s.load_in_4bit and torch.cuda.is_available() else 'full precision (not quantized)'
     L = ['## Base weights', '', f'- evaluation: every system is generated from the base in {ev} (4-bit only with `load_in_4bit` on a CUDA GPU, the rule training uses)']
     L += [f'- {n}: trained on the base in {i.get("base_precision", "(not recorded)")}' for n, i in infos.items()]
     return L + ['']
@@ -548,9 +570,9 @@ def _pair_quality_lines(pq: pd.DataFrame|None, figure, meta: dict|None = None) -
     return L
 
 # %% ../nbs/10_report.ipynb #31bb6c7c
-def _judges_skipped_lines(cfg: RunConfig, judges: dict|None, skipped, model_skips=()) -> list[str]:
+def _judges_skipped_lines(s: ReportSetup, judges: dict|None, skipped, model_skips=()) -> list[str]:
     "The `## Judges` and `## Skipped` sections."
-    L = ['## Judges', '', f'- LLM judge: {model_label(cfg.judge_model)} ({cfg.judge_backend}); safety benchmarks: {_safety_judge_label(cfg)}']
+    L = ['## Judges', '', f'- LLM judge: {model_label(s.judge_model)} ({s.judge_backend}); safety benchmarks: {_safety_judge_label(s)}']
     L += [f'- {k}: `{v}`' for k, v in (judges or {}).items()]
     L += ['- XSTest also with `strmatch`, the official string-match classifier; MMLU by `loglik` (no judge).',
           '- An unparseable or gated verdict (cut at the token limit, junk fields) never counts as safe (see the `unparsed_rate` rows); '
@@ -605,8 +627,9 @@ def _table1_lines(results: pd.DataFrame) -> list[str]:
 
 # %% ../nbs/10_report.ipynb #b55569d9
 def render_report(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
-                  cfg: RunConfig, # the run's config (models, judges, gates)
-                  *, skipped=(), # what evaluation skipped (`eval/skipped.json`: item, kind, reason)
+                  s: ReportSetup, # the report's setup (models, judges, gates)
+                  *, profile: str = '', # the run's profile name (shown in the report)
+                  skipped=(), # what evaluation skipped (`eval/skipped.json`: item, kind, reason)
                   judges: dict|None = None, # the judge names per role (`eval/judges.json`)
                   figures: dict|None = None, # `make_figures` output: {name: path}
                   manifest: dict|None = None, # the run manifest (steps, seeds, timings)
@@ -615,9 +638,9 @@ def render_report(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESUL
                  ) -> str:
     "The markdown report of a run (`extras`: `read_extras(rd)`, the gates, judge validation, skipped models, RW lengths and pair quality)."
     x = extras or {}
-    L = ['# AIDSAFE / SaRO study: results', ''] + _random_note(cfg)
-    L += _run_lines(results, cfg, manifest or {}, run_dir) + _base_lines(cfg, x.get('train_info') or {})
-    L += _judges_skipped_lines(cfg, judges, skipped, x.get('model_skips') or [])
+    L = ['# AIDSAFE / SaRO study: results', ''] + _random_note(s)
+    L += _run_lines(results, s, manifest or {}, run_dir, profile) + _base_lines(s, x.get('train_info') or {})
+    L += _judges_skipped_lines(s, judges, skipped, x.get('model_skips') or [])
     L += _validation_lines(x.get('validation'), results) + _gate_lines(x.get('gates')) + _cut_lines(x.get('cuts'))
     L += _train_rows_lines(x.get('train_info') or {}, x.get('data_reports') or {}, x.get('model_skips') or [])
     L += _table2_lines(results) + _truncation_lines(results) + _token_lines(results, x.get('rw'))
