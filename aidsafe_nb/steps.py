@@ -292,7 +292,8 @@ def walkthrough_models(rd: RunDir, # the run directory (its call cache)
     return step_models(rd, cfg, None, 'agent', views)
 
 # %% ../nbs/10a_steps.ipynb #1db1e3c5
-@step('3_sft', setups=(SFTSetup,), upstream=('1_generate', '2_preference'), outputs=('models/sft_*', 'models/rw'), roles=('target',))
+@step('3_sft', setups=(SFTSetup,), upstream=('1_generate', '2_preference'), outputs=('models/sft_*', 'models/rw'),
+      roles=('target',))
 def run_sft(rd: RunDir, # the run directory
             cfg: RunConfig, # the run's config
             names=None, # SFT models to train (default: sft_og, sft_db, and rw when step 2 wrote `data/rw`)
@@ -301,7 +302,8 @@ def run_sft(rd: RunDir, # the run directory
     "Step 3: train the SFT models `names`; finished ones are kept, skipped ones recorded in `models/skipped.json`."
     s = SFTSetup.of(cfg)
     names = names or ['sft_og', 'sft_db'] + (['rw'] if is_trained(rd, 'rw') or (Path(rd.data)/'rw').exists() else [])
-    kw = dict(source=s.sft_db_source, merge=s.merge_adapters, report_to=cfg.report_to, checkpoint_minutes=cfg.checkpoint_minutes, **kw)
+    kw = dict(source=s.sft_db_source, merge=s.merge_adapters, report_to=cfg.report_to,   # logging: non-semantic
+              checkpoint_minutes=cfg.checkpoint_minutes, **kw)
     out = {}
     for n in names:
         try: out[n] = train_sft(rd, s, n, **kw)
@@ -310,8 +312,10 @@ def run_sft(rd: RunDir, # the run directory
 
 # %% ../nbs/10a_steps.ipynb #7678622a
 @step('4_dpo', _GEN + _JUDGE + _BELIEF + ('judge_structured', 'policy_set'), ('1_generate', '2_preference', '3_sft'),
-      outputs=('data/pairs_belief', 'data/pairs_belief.*', 'data/pairs_baseline', 'data/pairs_baseline.*', 'models/dpo*'),
-      reads=('prompts/belief_*', 'prompts/judges/*', 'policies/*'), roles=('agent', 'judge', 'target'), before=(run_belief_pairs,),
+      outputs=('data/pairs_belief', 'data/pairs_belief.*', 'data/pairs_baseline', 'data/pairs_baseline.*',
+               'models/dpo*'),
+      reads=('prompts/belief_*', 'prompts/judges/*', 'policies/*'), roles=('agent', 'judge', 'target'),
+      before=(run_belief_pairs,),
       setups=(DPOSetup,))
 def run_dpo(rd: RunDir, # the run directory
             cfg: RunConfig, # the run's config
@@ -321,7 +325,8 @@ def run_dpo(rd: RunDir, # the run directory
     "Step 4 (training): the DPO models `names`; one without usable pairs or start adapter is skipped with its reason."
     s = DPOSetup.of(cfg)
     if names is None:
-        names = ['dpo'] + [n for n, (p, _) in DPO_JOBS.items() if n != 'dpo' and any((Path(rd.data)/x).exists() for x in as_tuple(p))]
+        names = ['dpo'] + [n for n, (p, _) in DPO_JOBS.items()
+                           if n != 'dpo' and any((Path(rd.data)/x).exists() for x in as_tuple(p))]
     unknown = [n for n in names if n not in DPO_JOBS]
     if unknown: raise TrainError(f"unknown DPO model(s) {unknown}: expected some of {list(DPO_JOBS)}")
     out = {}
@@ -329,7 +334,8 @@ def run_dpo(rd: RunDir, # the run directory
     for n in names:
         pairs, start = DPO_JOBS[n]
         try:
-            if start == 'rw' and not is_trained(rd, 'rw') and 'rw' not in skipped_models(rd): train_sft(rd, s, 'rw', **kw)
+            if start == 'rw' and not is_trained(rd, 'rw') and 'rw' not in skipped_models(rd):
+                train_sft(rd, s, 'rw', **kw)
         except TrainSkip: pass
         try: out[n] = train_dpo(rd, s, n, pairs, start, **kw)
         except TrainSkip: pass
@@ -409,22 +415,26 @@ def run_evaluate(rd: RunDir, # the run directory
 
 # %% ../nbs/10a_steps.ipynb #86b00f2e
 @step('6_report', setups=(ReportSetup,), upstream=('5_evaluate',),
-      outputs=('report.md', 'figures/benchmarks.png', 'figures/tradeoff.png', 'figures/xstest.png', 'figures/cot_quality.png'),
+      outputs=('report.md', 'figures/benchmarks.png', 'figures/tradeoff.png', 'figures/xstest.png',
+               'figures/cot_quality.png'),
       reads=('reference/*',))
 def run_report(rd: RunDir, # the run directory (reads `eval/results.csv`)
                cfg: RunConfig, # the run's config
               ) -> Path:
-    "Step 6: figures into `figures/` and `report.md` from `eval/results.csv` (and the run's gate, validation, skip and pair-quality files); returns the report's path."
+    "Step 6: figures and `report.md` from `eval/results.csv` and the run's other records; the report's path."
     t0, rs = time.time(), ReportSetup.of(cfg)
-    if not (rd.eval/'results.csv').exists(): raise FileNotFoundError(f"{rd.eval/'results.csv'} does not exist: run step 5 (run_evaluate) first")
+    if not (rd.eval/'results.csv').exists():
+        raise FileNotFoundError(f"{rd.eval/'results.csv'} does not exist: run step 5 (run_evaluate) first")
     results = pd.read_csv(rd.eval/'results.csv')
-    if 'judge_valid' in results.columns: results['judge_valid'] = results.judge_valid.map(lambda v: None if v != v else v in (True, 'True'))
+    if 'judge_valid' in results.columns:
+        results['judge_valid'] = results.judge_valid.map(lambda v: None if v != v else v in (True, 'True'))
     read = lambda name, default: json.loads((rd.eval/name).read_text()) if (rd.eval/name).exists() else default
     figures = make_figures(results, rd.figures)
-    md = render_report(results, rs, profile=cfg.profile, skipped=read('skipped.json', []), judges=read('judges.json', {}), figures=figures,
-                       manifest=Manifest(rd).read(), run_dir=rd.path, extras=read_extras(rd))
+    md = render_report(results, rs, profile=cfg.profile, skipped=read('skipped.json', []),
+                       judges=read('judges.json', {}), figures=figures, manifest=Manifest(rd).read(), run_dir=rd.path, extras=read_extras(rd))
     atomic_write_text(rd.report, md)
-    Manifest(rd).step('6_report', status='done', finished=now_iso(), seconds=round(time.time() - t0, 1), figures=sorted(figures))
+    Manifest(rd).step('6_report', status='done', finished=now_iso(), seconds=round(time.time() - t0, 1),
+                      figures=sorted(figures))
     return rd.report
 
 # %% ../nbs/10a_steps.ipynb #b1fdc95a
@@ -546,6 +556,6 @@ def check_params(s: Step, # the step whose declaration is checked
                 ) -> dict[str, set]:
     "What is wrong with step `s`'s declaration: fields its functions read but it does not declare, declared fields they never read, stale `unread` entries."
     maybe = set()
-    reads = config_reads(*s.fns, roles=s.roles, maybe=maybe)
+    reads = config_reads(*s.fns, roles=s.roles, maybe=maybe) | {p for S in s.setups for p in S.params()}   # `S.of(cfg)` reads them all
     return dict(undeclared=reads - set(s.params) - NON_SEMANTIC - set(s.unread), not_read=set(s.params) - reads - maybe,
                 stale_unread=set(s.unread) - reads)

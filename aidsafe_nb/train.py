@@ -203,8 +203,8 @@ def dpo_trainer(model, # the frozen base (`load_base`)
     if 'ref' not in getattr(m, 'peft_config', {}):
         raise TrainError("this TRL version did not create the frozen 'ref' adapter: "
                          "the DPO reference would be the raw base, not the SFT policy")
-    if any(p.requires_grad for n,
-           p in m.named_parameters() if '.ref.' in n): raise TrainError("the 'ref' adapter is trainable")
+    if any(p.requires_grad for n, p in m.named_parameters() if '.ref.' in n):
+        raise TrainError("the 'ref' adapter is trainable")
     return tr
 
 # %% ../nbs/07_train.ipynb #363443bc
@@ -244,8 +244,8 @@ def load_data(rd: RunDir, # the run directory
         raise TrainError(f"training data {name!r} not found at {path}: run the step that writes it first")
     ds = load_from_disk(str(path))
     if isinstance(ds, DatasetDict):
-        ds = concatenate_datasets([d if 'split' in d.column_names else d.add_column('split', [k]*len(d)) for k,
-                                   d in ds.items()])
+        ds = concatenate_datasets([d if 'split' in d.column_names else d.add_column('split', [k]*len(d))
+                                   for k, d in ds.items()])
     if split is None: return ds
     smap = _split_map(rd)
     return ds.select([i for i, r in enumerate(ds) if row_split(r, smap) == split])
@@ -567,8 +567,8 @@ def length_filter(ds, # SFT or preference rows (a `Dataset`)
     lens = [row_tokens(tok, r) for r in ds]
     keep = [i for i, n in enumerate(lens) if n <= max_len]
     ids = ds['id'] if 'id' in ds.column_names else [str(i) for i in range(len(ds))]
-    too_long = [{'id': ids[i], 'reason': f'{lens[i]} tokens > max_seq_len {max_len}'} for i,
-                n in enumerate(lens) if n > max_len]
+    too_long = [{'id': ids[i], 'reason': f'{lens[i]} tokens > max_seq_len {max_len}'}
+                for i, n in enumerate(lens) if n > max_len]
     report = dict(max_seq_len=max_len, n_rows=len(ds), n_kept=len(keep), n_too_long=len(too_long),
                   tokens=dict(min=int(min(lens)), median=float(np.median(lens)), p95=float(np.percentile(lens, 95)),
                               max=int(max(lens)),
