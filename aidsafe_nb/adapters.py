@@ -95,7 +95,7 @@ def adapter_path(run_dir, # the run directory (a `RunDir` or its folder)
 # %% ../nbs/07a_adapters.ipynb #93f3bd49
 def backend_kwargs(run_dir, # the run directory
                    name: str, # the model ('base' or a trained one)
-                   setup=None, # for 'base': a setup with `target_model`, `load_in_4bit` (default: the run's saved config)
+                   setup=None, # for 'base': has `target_model`, `load_in_4bit` (default: the run's saved config)
                   ) -> dict:
     "Keyword arguments for `get_backend('hf', ...)`: model `name` on the base exactly as it was trained (4-bit or not)."
     if name == 'base':

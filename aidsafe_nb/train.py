@@ -21,7 +21,8 @@ from .hardware import (TrainError, Hardware, detect_hardware, hardware_defaults,
 from .adapters import (base_model_info, model_dir, is_trained, train_info, skipped_models, set_skipped,
                                  merge_adapter)
 # torch, transformers, peft, trl and `datasets` (and matplotlib/seaborn for the loss plot) are imported inside the
-# functions that train, load or plot: importing them takes seconds, and the data checks and model cards need none of them
+# functions that train, load or plot: importing them takes seconds, and the data checks and model cards need none
+# of them
 
 # %% auto #0
 __all__ = ['REPORT_TO', 'DPO_JOBS', 'TrainSetup', 'SFTSetup', 'DPOSetup', 'load_base', 'lora_config', 'eval_args', 'sft_args',
@@ -264,7 +265,7 @@ class TrainSkip(TrainError):
 
 # %% ../nbs/07_train.ipynb #2b2e0af9
 def passes_gates(row: dict, # a generated row (`status`, `excluded` where recorded)
-                 enforce: bool = True, # False: every row passes (`enforce_gates=False`: plumbing runs on random weights)
+                 enforce: bool = True, # False: every row passes (`enforce_gates=False`, plumbing runs only)
                 ) -> bool:
     """Whether a row may become a training target: no content gate failed and no recipe exclusion (`status == 'ok'`
     where a status is recorded, not `excluded`)."""
@@ -288,7 +289,8 @@ def _fail_reasons(row: dict) -> list[str]:
     # the targets' own failures decide the row
     final = [x for x in (g or []) if isinstance(x, dict) and x.get('stage') == 'final']
     g = final or g
-    out = [x if isinstance(x, str) else ':'.join(str(x.get(k)) for k in ('field', 'gate') if x.get(k)) or json.dumps(x)[:60]
+    out = [x if isinstance(x, str) else ':'.join(str(x.get(k)) for k in ('field', 'gate') if x.get(k))
+           or json.dumps(x)[:60]
            for x in (g or [])]
     return out or [row.get('exclude_reason') or f"status {row.get('status')!r}"]
 
@@ -733,8 +735,8 @@ class _TrainProgress:
                   f'({(state.global_step - self.step0)/max(secs, 1e-9):.3g} step/s)')
 
 def TrainProgress(name: str, # the model, shown in every line
-                  every: float|None = None, # seconds between lines (default: `AIDSAFE_PROGRESS` if a number > 1, else 10)
-                  stream=None, # where to write (default: the real stderr if `AIDSAFE_PROGRESS` is set, else `sys.stderr`)
+                  every: float|None = None, # seconds between lines (default: `AIDSAFE_PROGRESS` if > 1, else 10)
+                  stream=None, # where to write (default: the real stderr if `AIDSAFE_PROGRESS` is set, else stderr)
                  ):
     "A `TrainerCallback` printing training progress (step, loss, rate, ETA) to the terminal."
     from transformers import TrainerCallback
@@ -832,11 +834,13 @@ def model_card(info: dict, # the adapter's `train_info` (base, kind, data, losse
     data = (f"DPO on `{info['pairs']}` starting from (and referenced to) the `{info['start_adapter']}` adapter"
             if info['kind'] == 'dpo' else f"SFT on `{info.get('data_source', 'generated')}` data for `{info['name']}`")
     tr = info.get('train_rows')
-    rows = (f"; {tr['n']} rows from {tr['n_prompts']} prompts (prompt ids sha256 {tr['prompt_ids_sha256']})" if tr else '')
+    rows = (f"; {tr['n']} rows from {tr['n_prompts']} prompts (prompt ids sha256 {tr['prompt_ids_sha256']})"
+            if tr else '')
     body = [f"# {info['name']}: a LoRA adapter from aidsafe_nb", '', *caveats(info),
             f"- **Base model**: {base['hub_id'] or base['name']}: {base['description']}",
             f"- **Base precision while training**: {info['base_precision']} (evaluation loads the base the same way)",
-            f"- **Training**: {data}; {info.get('n_train_rows')} train-split rows, {info.get('steps')} optimizer steps, "
+            f"- **Training**: {data}; {info.get('n_train_rows')} train-split rows, "
+            f"{info.get('steps')} optimizer steps, "
             f"final train loss {info.get('final_loss')}, final validation loss {info.get('final_eval_loss')} "
             f"({info.get('n_eval_rows', 0)} validation rows)",
             f"- **Content gates**: {gate_line(info)}",
