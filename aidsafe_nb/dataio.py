@@ -146,14 +146,16 @@ def _gates_table(path: Path) -> str:
     if not path.exists(): return ''
     stages = (json.loads(path.read_text()) or {}).get('stages') or {}
     lines = ['| stage | rows | passed | pass rate |', '|---|---:|---:|---:|']
-    lines += [f"| {s} | {v.get('n')} | {v.get('passed')} | {v.get('pass_rate')} |" for s, v in stages.items() if isinstance(v, dict)]
+    lines += [f"| {s} | {v.get('n')} | {v.get('passed')} | {v.get('pass_rate')} |"
+              for s, v in stages.items() if isinstance(v, dict)]
     return '\n'.join(lines) + '\n'
 
 # %% ../nbs/00b_dataio.ipynb #dcf967f5
 def _card_meta(name: str, info: dict, config: dict, n_rows: int):
     srcs = info.get('source_datasets')
-    if srcs is None: srcs = [s for s in (config.get('safety_source'),
-                                         config.get('general_source')) if s and '/' in str(s) and not Path(str(s)).exists()]
+    if srcs is None:
+        srcs = [s for s in (config.get('safety_source'), config.get('general_source'))
+                if s and '/' in str(s) and not Path(str(s)).exists()]
     return DatasetCardData(license=info.get('license', 'cc-by-nc-4.0'), language=info.get('language', ['en']),
                            pretty_name=info.get('title', name),
                            task_categories=info.get('task_categories', ['text-generation']),
@@ -184,15 +186,15 @@ def _card_body(name: str, info: dict, config: dict, folder: Path, counts: dict, 
     meta = folder.parent/f'{folder.name}.meta.json'
     if meta.exists(): out.append(f"## Set summary (`{meta.name}`)\n\n```json\n{meta.read_text().strip()}\n```\n")
     if info.get('text'): out.append(info['text'].strip() + '\n')
-    if config and '## Config' not in info.get('text',
-                                              ''): out.append(f"## Config\n\n```yaml\n{yaml.safe_dump(config, sort_keys=False)}```\n")
+    if config and '## Config' not in info.get('text', ''):
+        out.append(f"## Config\n\n```yaml\n{yaml.safe_dump(config, sort_keys=False)}```\n")
     return '\n'.join(s for s in out if s)
 
 # %% ../nbs/00b_dataio.ipynb #51d857c7
 def dataset_card(folder, # the data set folder (`<run>/data/<name>` gets the run's config and gates)
                  counts: dict, # rows per split
                  features: dict, # column -> feature (or its text)
-                 card: dict|None = None, # overrides: title, description, recipe, models, policy_set, license, source_datasets, task_categories, tags, config, text
+                 card: dict|None = None, # overrides: title, description, recipe, models, policy_set, license, tags, config, text, ...
                  typed: list|None = None, # columns typed from JSON text
                 ):
     "The `huggingface_hub.DatasetCard` of a data set."
@@ -337,7 +339,7 @@ def _read_folder(path: Path, split: str|None) -> pd.DataFrame:
 # %% ../nbs/00b_dataio.ipynb #fde5182c
 # a `.csv`, `.tsv`, `.jsonl`, `.json` or `.parquet` file, a `save_to_disk` folder, or a folder of such files
 def read_table(path,
-               split: str|None = None, # in a folder: that split of a `save_to_disk` folder (None: `train`), or only the files whose name contains it (None: every table file)
+               split: str|None = None, # a `save_to_disk` folder's split (None: `train`), or the files whose name has it (None: all)
               ) -> pd.DataFrame:
     """A local table as a DataFrame (an empty CSV cell stays `''`, not NaN); a folder's files are stacked, with column
     `_file` (the file's stem)."""

@@ -121,7 +121,8 @@ def refusals(run_dir, # the run directory
     if tiny:
         out.append(f"random weights ({', '.join(tiny)}): a plumbing run, its adapters and data say nothing about the "
                    "methods")
-    ungated = (['config.yaml'] if cfg and cfg.get('enforce_gates') is False else []) + [n for n, i in infos.items() if i.get('enforce_gates') is False]
+    ungated = ((['config.yaml'] if cfg and cfg.get('enforce_gates') is False else [])
+               + [n for n, i in infos.items() if i.get('enforce_gates') is False])
     if ungated:
         out.append(f"content gates not enforced (enforce_gates=False in {', '.join(ungated)}): trained on rows that "
                    "failed them")

@@ -72,9 +72,9 @@ def _paper_table2_columns(t: pd.DataFrame) -> pd.DataFrame:
     "Add one `paper <model> (Base / SFT_OG / SFT_DB)` column per paper model to `t` (indexed by benchmark)."
     for model, g in paper_table2().groupby('model', sort=False):
         w = g.pivot_table(index='benchmark', columns='system', values='value')
-        t[f'paper {model} (Base / SFT_OG / SFT_DB)'] = [' / '.join(f'{w.loc[b, s]:.2f}' for s in ('Base', 'SFT_OG',
-                                                                                                  'SFT_DB')) if b in w.index else '–'
-                                                   for b in t.index]   # '–': a benchmark the paper does not report
+        t[f'paper {model} (Base / SFT_OG / SFT_DB)'] = [
+            ' / '.join(f'{w.loc[b, s]:.2f}' for s in ('Base', 'SFT_OG', 'SFT_DB')) if b in w.index else '–'
+            for b in t.index]   # '–': a benchmark the paper does not report
     return t
 
 # %% ../nbs/10_report.ipynb #23be6b60
@@ -157,13 +157,14 @@ def table1(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUM
 def _invalid(v) -> bool: return v is False or str(v) == 'False'
 
 def figure_caveats(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
-                   s: ReportSetup|None = None, # the run's report setup, if at hand (else the tiny model is found in the results)
+                   s: ReportSetup|None = None, # the report's setup, if at hand (else the tiny model is found in the results)
                   ) -> list[str]:
     """The caveats each figure of this run shows in its image: random-weight roles, judges that failed validation, gates
     not enforced."""
     out = []
     if s is not None:
-        tiny = [r for r, m in (('model under test', s.target_model), ('agents', s.agent_model), ('judge', s.judge_model)) if m == 'tiny']
+        tiny = [r for r, m in (('model under test', s.target_model), ('agents', s.agent_model), ('judge', s.judge_model))
+                if m == 'tiny']
     else: tiny = (['model under test'] if (results.get('model',
                                                        pd.Series(dtype=str)).astype(str) == 'tiny').any() else []) + \
                  (['judge'] if results.get('judge',
@@ -354,7 +355,8 @@ def _safety_judge_label(s: ReportSetup) -> str:
     kind = s.safety_judge
     if kind == 'strmatch': return "XSTest's string match (safe = refused; no model)"
     if kind != 'llm': return f'`{kind}` (a judge registered in `aidsafe_nb.judges.SAFETY_JUDGES`)'
-    return f'safety classifier {model_label(s.safety_classifier)}' if s.safety_classifier else f'LLM judge {model_label(s.judge_model)}'
+    if s.safety_classifier: return f'safety classifier {model_label(s.safety_classifier)}'
+    return f'LLM judge {model_label(s.judge_model)}'
 
 def _role_lines(s: ReportSetup) -> list[str]:
     "One line per role naming the model that actually played it (issue 11: never the profile)."
@@ -378,7 +380,8 @@ def _run_lines(results: pd.DataFrame, s: ReportSetup, m: dict, run_dir, profile:
 
 def _random_note(s: ReportSetup) -> list[str]:
     "A warning naming the roles played by the random-weight tiny model, if any."
-    roles = [r for r, m in (('model under test', s.target_model), ('agents', s.agent_model), ('judge', s.judge_model)) if m == 'tiny']
+    roles = [r for r, m in (('model under test', s.target_model), ('agents', s.agent_model), ('judge', s.judge_model))
+             if m == 'tiny']
     L = []
     if roles: L += [f"**Random weights:** the {', '.join(roles)} {'is' if len(roles) == 1 else 'are'} the package's "
                     "tiny *random-weight* model, "
@@ -728,7 +731,7 @@ def render_report(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESUL
                   figures: dict|None = None, # `make_figures` output: {name: path}
                   manifest: dict|None = None, # the run manifest (steps, seeds, timings)
                   run_dir=None, # the run directory (shown in the report)
-                  extras: dict|None = None, # `read_extras(rd)`: gates, judge validation, skipped models, RW lengths, pair quality
+                  extras: dict|None = None, # `read_extras(rd)`: gates, judge validation, skipped models, RW lengths, pairs
                  ) -> str:
     """The markdown report of a run (`extras`: `read_extras(rd)`, the gates, judge validation, skipped models, RW
     lengths and pair quality)."""
