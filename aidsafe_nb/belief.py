@@ -18,7 +18,7 @@ from .llm import record_usage
 from .backends import get_backend, backend_for
 from .structured import chat_json
 from .judges import CotQualityJudge
-from .train import is_trained, backend_kwargs
+from .adapters import is_trained, backend_kwargs
 from .pairs import (PairSetup, policy_system, pair_row, mark_pairs, save_pairs, load_pairs, load_meta,
                               is_saved, is_missing, json_safe, side_failures, split_field, safe_text, load_cot_rows,
                               step_models)

@@ -30,7 +30,8 @@ def split_of(row: dict, # one data row
     "The split a row belongs to: its `key` value, or `train` when it has none."
     s = row.get(key)
     if s is None or s == '': return 'train'
-    if not isinstance(s, str) or not s.replace('_', '').isalnum(): raise ValueError(f"row {row.get('id', '?')!r} has an invalid split {s!r}")
+    if not isinstance(s, str) or not s.replace('_', '').isalnum():
+        raise ValueError(f"row {row.get('id', '?')!r} has an invalid split {s!r}")
     return s
 
 # %% ../nbs/00b_dataio.ipynb #f4fea1c2
@@ -54,7 +55,8 @@ def json_columns(rows: list[dict], # data rows
 
 # %% ../nbs/00b_dataio.ipynb #df8535f1
 def _has_empty_struct(t) -> bool:
-    if pa.types.is_struct(t): return t.num_fields == 0 or any(_has_empty_struct(t.field(i).type) for i in range(t.num_fields))
+    if pa.types.is_struct(t):
+        return t.num_fields == 0 or any(_has_empty_struct(t.field(i).type) for i in range(t.num_fields))
     if pa.types.is_list(t) or pa.types.is_large_list(t): return _has_empty_struct(t.value_type)
     return False
 
@@ -86,23 +88,28 @@ def typed_table(rows: list[dict], # data rows (missing keys become nulls)
     from datasets import Features
     features = dict(features or {})
     want = json_columns(rows, [c for c in columns if c not in features]) if nested == 'auto' else [c for c in (nested or []) if c not in features]
-    bad = [c for c in want if c in (nested if isinstance(nested, (list, tuple)) else []) and c not in json_columns(rows, [c])]
+    bad = [c for c in want if c in (nested if isinstance(nested,
+                                                         (list, tuple)) else []) and c not in json_columns(rows, [c])]
     if bad: raise ValueError(f"columns {bad} were named as JSON text but hold values that are not JSON lists/objects")
     arrays, typed, kept = {}, [], []
     for c in columns:
         vals = [r.get(c) for r in rows]
-        if c in features: arrays[c] = pa.array(vals, type=Features({c: features[c]}).arrow_schema.field(c).type); continue
+        if c in features:
+            arrays[c] = pa.array(vals, type=Features({c: features[c]}).arrow_schema.field(c).type); continue
         arrays[c], ok = _typed_column(vals, c in want)
         if c in want: (typed if ok else kept).append(c)
     return pa.table(arrays), typed, kept
 
 # %% ../nbs/00b_dataio.ipynb #9d1d3d52
 RECIPES = {
-    'cot': ('AIDSAFE policy-embedded CoT: intent decomposition, initial CoT, multi-agent deliberation, refiner (papers.ipynb)', 'aidsafe_'),
+    'cot': ('AIDSAFE policy-embedded CoT: intent decomposition, initial CoT, multi-agent deliberation, refiner '
+            '(papers.ipynb)', 'aidsafe_'),
     'baseline_zs': ('AIDSAFE LLM_ZS baseline: zero-shot policy-embedded CoT, no deliberation, no refiner (papers.ipynb)', 'aidsafe_zs'),
-    'pairs_belief': ('AIDSAFE belief-augmented DPO pairs: chosen = the AIDSAFE CoT, rejected = the target steered by an ear-whisperer belief (papers.ipynb)', 'belief_'),
+    'pairs_belief': ('AIDSAFE belief-augmented DPO pairs: chosen = the AIDSAFE CoT, rejected = the target steered by '
+                     'an ear-whisperer belief (papers.ipynb)', 'belief_'),
     'pairs_baseline': ('Two-sample DPO pairs (the baseline the ear-whisperer improves on, papers.ipynb)', 'belief_'),
-    'pairs_saro': ('SaRO SRPO process-level pairs: branch at a reasoning step, reflective branch preferred (papers.ipynb; construction [R])', 'saro_'),
+    'pairs_saro': ('SaRO SRPO process-level pairs: branch at a reasoning step, reflective branch preferred '
+                   '(papers.ipynb; construction [R])', 'saro_'),
     'pairs_saro_outcome': ('SaRO outcome-level pairs (papers.ipynb; construction [R])', 'saro_'),
     'rw': ('SaRO reasoning-style warmup (RW) SFT data with shortest rejection sampling (papers.ipynb)', 'saro_'),
 }
@@ -122,9 +129,9 @@ def policy_hashes(policy_set: str = 'aidsafe5', # a policy set name under `data/
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:12] for p in sorted(d.glob('*')) if p.is_file()}
 
 # %% ../nbs/00b_dataio.ipynb #88b90fce
-def _as_dict(cfg) -> dict:
-    if cfg is None: return {}
-    return asdict(cfg) if is_dataclass(cfg) else dict(cfg)
+def _as_dict(config) -> dict:
+    if config is None: return {}
+    return asdict(config) if is_dataclass(config) else dict(config)
 
 def _run_config(folder: Path) -> dict:
     "The run config of `<run>/data/<name>` (from `<run>/config.yaml`), else {}."
@@ -139,22 +146,26 @@ def _gates_table(path: Path) -> str:
     if not path.exists(): return ''
     stages = (json.loads(path.read_text()) or {}).get('stages') or {}
     lines = ['| stage | rows | passed | pass rate |', '|---|---:|---:|---:|']
-    lines += [f"| {s} | {v.get('n')} | {v.get('passed')} | {v.get('pass_rate')} |" for s, v in stages.items() if isinstance(v, dict)]
+    lines += [f"| {s} | {v.get('n')} | {v.get('passed')} | {v.get('pass_rate')} |"
+              for s, v in stages.items() if isinstance(v, dict)]
     return '\n'.join(lines) + '\n'
 
 # %% ../nbs/00b_dataio.ipynb #dcf967f5
-def _card_meta(name: str, info: dict, cfg: dict, n_rows: int):
+def _card_meta(name: str, info: dict, config: dict, n_rows: int):
     srcs = info.get('source_datasets')
-    if srcs is None: srcs = [s for s in (cfg.get('safety_source'), cfg.get('general_source')) if s and '/' in str(s) and not Path(str(s)).exists()]
+    if srcs is None:
+        srcs = [s for s in (config.get('safety_source'), config.get('general_source'))
+                if s and '/' in str(s) and not Path(str(s)).exists()]
     return DatasetCardData(license=info.get('license', 'cc-by-nc-4.0'), language=info.get('language', ['en']),
-                           pretty_name=info.get('title', name), task_categories=info.get('task_categories', ['text-generation']),
+                           pretty_name=info.get('title', name),
+                           task_categories=info.get('task_categories', ['text-generation']),
                            source_datasets=sorted(set(srcs)) or None, size_categories=[_size_category(n_rows)],
                            tags=info.get('tags', ['safety', 'chain-of-thought', 'aidsafe_nb', 'synthetic']))
 
-def _card_body(name: str, info: dict, cfg: dict, folder: Path, counts: dict, typed: list, features) -> str:
+def _card_body(name: str, info: dict, config: dict, folder: Path, counts: dict, typed: list, features) -> str:
     recipe, prefix = RECIPES.get(name, (info.get('recipe', ''), None))
-    models = info.get('models') or {r: cfg[r] for r in MODEL_ROLES if cfg.get(r) not in (None, [], '')}
-    pset = info.get('policy_set', cfg.get('policy_set', 'aidsafe5'))
+    models = info.get('models') or {r: config[r] for r in MODEL_ROLES if config.get(r) not in (None, [], '')}
+    pset = info.get('policy_set', config.get('policy_set', 'aidsafe5'))
     tmpl = template_hashes(prefix) if prefix else {}
     try: pol = policy_hashes(pset)
     except OSError: pol = {}
@@ -163,30 +174,34 @@ def _card_body(name: str, info: dict, cfg: dict, folder: Path, counts: dict, typ
            f"**Recipe:** {info.get('recipe', recipe) or '(not given)'}\n", info.get('description', ''),
            f"## Splits\n\n```json\n{js(counts)}\n```\n",
            f"## Columns\n\n" + '\n'.join(f"- `{c}`: `{f}`" for c, f in features.items()) + '\n',
-           (f"Typed from JSON text (the `.jsonl` mirror keeps them as JSON strings): {', '.join(f'`{c}`' for c in typed)}.\n" if typed else ''),
+           ("Typed from JSON text (the `.jsonl` mirror keeps them as JSON strings): "
+            f"{', '.join(f'`{c}`' for c in typed)}.\n" if typed else ''),
            f"## Models per role\n\n```json\n{js(models)}\n```\n",
            f"## Policy set `{pset}` (sha256[:12] per file)\n\n```json\n{js(pol)}\n```\n",
            (f"## Prompt templates (sha256[:12])\n\n```json\n{js(tmpl)}\n```\n" if tmpl else '')]
     gates = _gates_table(folder.parent/f'{folder.name}.gates.json')
-    out.append(f"## Gate pass rates\n\n{gates}" if gates else "## Gate pass rates\n\nNo gate summary (`data/<name>.gates.json`) was found when this card was written.\n")
+    out.append(f"## Gate pass rates\n\n{gates}" if gates else "## Gate pass rates\n\nNo gate summary "
+                                                              "(`data/<name>.gates.json`) was found when this card "
+                                                              "was written.\n")
     meta = folder.parent/f'{folder.name}.meta.json'
     if meta.exists(): out.append(f"## Set summary (`{meta.name}`)\n\n```json\n{meta.read_text().strip()}\n```\n")
     if info.get('text'): out.append(info['text'].strip() + '\n')
-    if cfg and '## Config' not in info.get('text', ''): out.append(f"## Config\n\n```yaml\n{yaml.safe_dump(cfg, sort_keys=False)}```\n")
+    if config and '## Config' not in info.get('text', ''):
+        out.append(f"## Config\n\n```yaml\n{yaml.safe_dump(config, sort_keys=False)}```\n")
     return '\n'.join(s for s in out if s)
 
 # %% ../nbs/00b_dataio.ipynb #51d857c7
 def dataset_card(folder, # the data set folder (`<run>/data/<name>` gets the run's config and gates)
                  counts: dict, # rows per split
                  features: dict, # column -> feature (or its text)
-                 card: dict|None = None, # overrides: title, description, recipe, models, policy_set, license, source_datasets, task_categories, tags, config, text
+                 card: dict|None = None, # overrides: title, description, recipe, models, policy_set, license, tags, config, text, ...
                  typed: list|None = None, # columns typed from JSON text
                 ):
     "The `huggingface_hub.DatasetCard` of a data set."
     folder, info = Path(folder), dict(card or {})
-    cfg = _as_dict(info.pop('config', None)) or _run_config(folder)
-    meta = _card_meta(folder.name, info, cfg, sum(counts.values()))
-    return DatasetCard(f"---\n{meta.to_yaml()}\n---\n\n{_card_body(folder.name, info, cfg, folder, counts, typed or [], features)}")
+    config = _as_dict(info.pop('config', None)) or _run_config(folder)
+    meta = _card_meta(folder.name, info, config, sum(counts.values()))
+    return DatasetCard(f"---\n{meta.to_yaml()}\n---\n\n{_card_body(folder.name, info, config, folder, counts, typed or [], features)}")
 
 # %% ../nbs/00b_dataio.ipynb #05f5d6fb
 def _to_dataset_dict(rows: list[dict], columns, features, nested, split_key):
@@ -233,9 +248,12 @@ def save_dataset_dict(rows: list[dict], # the data rows (a `split` value per row
         counts = {s: len(d) for s, d in dd.items()}
         dataset_card(folder, counts, {c: str(f) for c, f in feats.items()}, card, typed).save(str(tmp/'ds'/'README.md'))
         info = {k: (_as_dict(v) if k == 'config' else v) for k, v in (card or {}).items()}
-        (tmp/'ds'/META_FILE).write_text(json.dumps(dict(json_columns=typed, json_text_kept=kept, splits=counts, card=info), indent=2, default=str) + '\n')
-        for name, obj in (extra or {}).items(): (tmp/'ds'/name).write_text(json.dumps(obj, indent=2, default=str) + '\n')
-        if jsonl: atomic_write_text(folder.with_name(folder.name + '.jsonl'), ''.join(json.dumps(r, ensure_ascii=ensure_ascii) + '\n' for r in rows))
+        (tmp/'ds'/META_FILE).write_text(json.dumps(dict(json_columns=typed, json_text_kept=kept, splits=counts,
+                                                        card=info), indent=2, default=str) + '\n')
+        for name, obj in (extra or {}).items(): (tmp/'ds'/name).write_text(json.dumps(obj, indent=2,
+                                                                                      default=str) + '\n')
+        if jsonl: atomic_write_text(folder.with_name(folder.name + '.jsonl'),
+                                    ''.join(json.dumps(r, ensure_ascii=ensure_ascii) + '\n' for r in rows))
         _swap_in(tmp/'ds', folder)
     finally: shutil.rmtree(tmp, ignore_errors=True)
     return folder
@@ -275,7 +293,8 @@ def load_rows(folder, # a data set folder (`DatasetDict` or `Dataset` saved with
 def refresh_card(folder, # a data set folder written by `save_dataset_dict`
                  card: dict|None = None, # card overrides (default: those given when it was saved)
                 ) -> Path:
-    "Rewrite the `README.md` card of a saved data set from its current splits, features, gate and set summaries; its path."
+    """Rewrite the `README.md` card of a saved data set from its current splits, features, gate and set summaries; its
+    path."""
     from datasets import load_from_disk, DatasetDict
     folder = Path(folder)
     dd = load_from_disk(str(folder)); dd = dd if isinstance(dd, DatasetDict) else DatasetDict(train=dd)
@@ -288,10 +307,12 @@ def refresh_card(folder, # a data set folder written by `save_dataset_dict`
 
 # %% ../nbs/00b_dataio.ipynb #8425b3e2
 class DataUnavailable(ConfigError):
-    "A table that cannot be had here (an empty folder, a missing split, an unreachable or failing hub): the message says why."
+    """A table that cannot be had here (an empty folder, a missing split, an unreachable or failing hub): the message
+    says why."""
 
 # %% ../nbs/00b_dataio.ipynb #1a3d1bcd
-_READERS = {'.csv': lambda p: pd.read_csv(p, keep_default_na=False), '.tsv': lambda p: pd.read_csv(p, sep='\t', keep_default_na=False),
+_READERS = {'.csv': lambda p: pd.read_csv(p, keep_default_na=False),
+            '.tsv': lambda p: pd.read_csv(p, sep='\t', keep_default_na=False),
             '.jsonl': lambda p: pd.read_json(p, lines=True), '.json': pd.read_json, '.parquet': pd.read_parquet}
 
 def _is_saved_dataset(path: Path) -> bool:
@@ -299,28 +320,35 @@ def _is_saved_dataset(path: Path) -> bool:
     return any((path/f).exists() for f in ('dataset_info.json', 'dataset_dict.json', 'state.json'))
 
 def _read_folder(path: Path, split: str|None) -> pd.DataFrame:
-    "A `save_to_disk` folder's split, or the table files under `path` (those whose name contains `split`) with column `_file`."
+    """A `save_to_disk` folder's split, or the table files under `path` (those whose name contains `split`) with column
+    `_file`."""
     if _is_saved_dataset(path):
         from datasets import load_from_disk
         ds = load_from_disk(str(path))
         if not hasattr(ds, 'keys'): return ds.to_pandas()
         split = split or 'train'
-        if split not in ds: raise DataUnavailable(f"folder {str(path)!r} holds no {split!r} split (it holds {sorted(ds)})")
+        if split not in ds:
+            raise DataUnavailable(f"folder {str(path)!r} holds no {split!r} split (it holds {sorted(ds)})")
         return ds[split].to_pandas()
     files = sorted(f for f in path.rglob('*') if f.suffix.lower() in _READERS and (split is None or split in f.stem))
-    if not files: raise DataUnavailable(f"folder {str(path)!r} holds no {'table' if split is None else repr(split) + ' split'} file ({', '.join(_READERS)})")
+    if not files:
+        raise DataUnavailable(f"folder {str(path)!r} holds no {'table' if split is None else repr(split) + ' split'} "
+                              f"file ({', '.join(_READERS)})")
     return pd.concat([read_table(f).assign(_file=f.stem) for f in files], ignore_index=True)
 
 # %% ../nbs/00b_dataio.ipynb #fde5182c
-def read_table(path, # a `.csv`, `.tsv`, `.jsonl`, `.json` or `.parquet` file, a `save_to_disk` folder, or a folder of such files
-               split: str|None = None, # in a folder: that split of a `save_to_disk` folder (None: `train`), or only the files whose name contains it (None: every table file)
+# a `.csv`, `.tsv`, `.jsonl`, `.json` or `.parquet` file, a `save_to_disk` folder, or a folder of such files
+def read_table(path,
+               split: str|None = None, # a `save_to_disk` folder's split (None: `train`), or the files whose name has it (None: all)
               ) -> pd.DataFrame:
-    "A local table as a DataFrame (an empty CSV cell stays `''`, not NaN); a folder's files are stacked, with column `_file` (the file's stem)."
+    """A local table as a DataFrame (an empty CSV cell stays `''`, not NaN); a folder's files are stacked, with column
+    `_file` (the file's stem)."""
     p = Path(path).expanduser()
     if p.is_dir(): return _read_folder(p, split)
     if not p.exists(): raise FileNotFoundError(f"table {str(p)!r} does not exist")
     suf = p.suffix.lower()
-    if suf not in _READERS: raise ConfigError(f"cannot read {str(p)!r}: unsupported format {suf!r} (use {', '.join(_READERS)})")
+    if suf not in _READERS:
+        raise ConfigError(f"cannot read {str(p)!r}: unsupported format {suf!r} (use {', '.join(_READERS)})")
     return _READERS[suf](p)
 
 # %% ../nbs/00b_dataio.ipynb #824471ee
@@ -351,7 +379,8 @@ def load_hub_table(path: str, # a hub data set id `owner/name`
     "One split of a hub data set as a DataFrame (from the local Hugging Face cache when offline)."
     where = f"hub data set {path}{':' + name if name else ''} [{split}]"
     if not _hf_offline() and not host_reachable('huggingface.co'):
-        raise DataUnavailable(f"{where}: the Hugging Face hub is unreachable (set HF_HUB_OFFLINE=1 to read the local cache); "
+        raise DataUnavailable(f"{where}: the Hugging Face hub is unreachable (set HF_HUB_OFFLINE=1 to read the local "
+                              "cache); "
                               "offline, pass a local file or folder instead")
     import datasets
     try:
@@ -360,4 +389,5 @@ def load_hub_table(path: str, # a hub data set id `owner/name`
         rows = (r for r in ds if filter_fn is None or filter_fn(r))
         return pd.DataFrame(list(itertools.islice(rows, max_rows)))
     except Exception as e:
-        raise DataUnavailable(f"{where}: loading failed ({type(e).__name__}: {str(e)[:200]}); offline, pass a local file or folder instead") from e
+        raise DataUnavailable(f"{where}: loading failed ({type(e).__name__}: {str(e)[:200]}); offline, pass a local "
+                              "file or folder instead") from e

@@ -19,7 +19,8 @@ from .openai_compat import probe_endpoint, EndpointError
 from .vllm_backend import VLLM_MISSING
 from .policies import policies_text
 from .hf import clear_models
-from .train import adapter_path, backend_kwargs, compute_dtype, TrainError
+from .adapters import adapter_path, backend_kwargs
+from .hardware import compute_dtype, TrainError
 from .judges import (make_judges, judge_agreement, judge_validity, constant_checks, schema_order_check, validate_refusal_judges, known_input_checks,
                                human_checks, COT_CRITERIA, JUDGE_VALIDATION_COLUMNS)
 from .benchmarks import BENCHMARKS, BenchmarkUnavailable, get_benchmark, load_benchmark, benchmarks_root

@@ -14,11 +14,12 @@ from .dataio import load_dataset_folder, save_dataset_dict, SPLITS
 
 # %% auto #0
 __all__ = ['REPO_RE', 'ADAPTER_IGNORE', 'PublishError', 'data_sets', 'adapters', 'stage_datasets', 'empty_sets', 'refusals',
-           'push_run', 'write_demo_run', 'push_main']
+           'push_run', 'is_ignored', 'write_demo_run', 'push_main']
 
 # %% ../nbs/12_publish.ipynb #7e1656eb
 REPO_RE = re.compile(r'^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$')
-ADAPTER_IGNORE = ['checkpoint-*', 'checkpoint-*/**', 'optimizer.pt', 'scheduler.pt', 'rng_state*.pth', 'training_args.bin', '*.tmp*', '.*']
+ADAPTER_IGNORE = ['checkpoint-*', 'checkpoint-*/**', 'optimizer.pt', 'scheduler.pt', 'rng_state*.pth',
+                  'training_args.bin', '*.tmp*', '.*']
 
 class PublishError(ValueError):
     "A push that cannot start: the message says why."
@@ -27,7 +28,8 @@ def data_sets(run_dir, # the run directory
              ) -> dict[str, Path]:
     "`{name: folder}` of the saved data sets under `<run>/data/` (folders written by `save_to_disk`)."
     d = Path(run_dir)/'data'
-    is_ds = lambda p: p.is_dir() and not p.name.startswith('.') and any((p/f).exists() for f in ('dataset_dict.json', 'state.json'))
+    is_ds = lambda p: p.is_dir() and not p.name.startswith('.') and any((p/f).exists() for f in ('dataset_dict.json',
+                                                                                                 'state.json'))
     return {p.name: p for p in sorted(d.iterdir()) if is_ds(p)} if d.is_dir() else {}
 
 def adapters(run_dir, # the run directory
@@ -49,13 +51,18 @@ def _root_card(repo: str, sets: dict, metas: list[dict]):
     lic = sorted({m.get('license') for m in metas if m.get('license')})
     srcs = sorted({s for m in metas for s in (m.get('source_datasets') or [])})
     configs = [dict(config_name=n, data_files=[dict(split=s, path=f'data/{n}/{s}-*.parquet') for s in splits]) for n, splits in sets.items()]
-    data = DatasetCardData(license=lic[0] if len(lic) == 1 else lic or None, language=['en'], task_categories=['text-generation'],
-                           source_datasets=srcs or None, tags=['safety', 'chain-of-thought', 'aidsafe_nb', 'synthetic'], configs=configs,
+    data = DatasetCardData(license=lic[0] if len(lic) == 1 else lic or None, language=['en'],
+                           task_categories=['text-generation'],
+                           source_datasets=srcs or None,
+                           tags=['safety', 'chain-of-thought', 'aidsafe_nb', 'synthetic'], configs=configs,
                            pretty_name=repo.split('/')[-1])
     rows = '\n'.join(f"| `{n}` | {', '.join(f'{s}: {k}' for s, k in splits.items())} | [card](cards/{n}.md) |" for n, splits in sets.items())
-    body = (f"# {repo.split('/')[-1]}\n\nData sets of one aidsafe_nb study run (AIDSAFE and SaRO recipes; see each set's card for the recipe, "
-            f"models, policy set, template hashes, gate pass rates and config). Load one with `datasets.load_dataset('{repo}', '<config>')`.\n\n"
-            f"| config | rows per split | card |\n|---|---|---|\n{rows}\n\nThe run's `config.yaml` and `manifest.json` are under `run/`.\n")
+    body = (f"# {repo.split('/')[-1]}\n\nData sets of one aidsafe_nb study run (AIDSAFE and SaRO recipes; see each "
+            "set's card for the recipe, "
+            "models, policy set, template hashes, gate pass rates and config). Load one with "
+            f"`datasets.load_dataset('{repo}', '<config>')`.\n\n"
+            f"| config | rows per split | card |\n|---|---|---|\n{rows}\n\nThe run's `config.yaml` and "
+            "`manifest.json` are under `run/`.\n")
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
 
 # %% ../nbs/12_publish.ipynb #d1989870
@@ -63,7 +70,8 @@ def stage_datasets(run_dir, # the run directory
                    repo: str, # the dataset repo id `ORG/NAME`
                    out, # an empty folder to write the repo's files into
                   ) -> dict:
-    "Write the dataset repo's files into `out`; `{set: {split: rows}}`. A set with no row is left out (`empty_sets` names them)."
+    """Write the dataset repo's files into `out`; `{set: {split: rows}}`. A set with no row is left out (`empty_sets`
+    names them)."""
     run_dir, out = Path(run_dir), Path(out)
     sets, metas = {}, []
     for name, folder in data_sets(run_dir).items():
@@ -87,7 +95,8 @@ def stage_datasets(run_dir, # the run directory
 # %% ../nbs/12_publish.ipynb #pub-empty
 def empty_sets(run_dir, # the run directory
               ) -> dict[str, str]:
-    "`{set: why}` for each saved data set with no row (never pushed as a config), with how many rows its JSONL record holds."
+    """`{set: why}` for each saved data set with no row (never pushed as a config), with how many rows its JSONL record
+    holds."""
     out = {}
     for name, folder in data_sets(run_dir).items():
         if sum(len(ds) for ds in _set_splits(folder).values()): continue
@@ -100,7 +109,8 @@ def empty_sets(run_dir, # the run directory
 # %% ../nbs/12_publish.ipynb #pub-refuse
 def refusals(run_dir, # the run directory
             ) -> list[str]:
-    "Why `push` refuses this run without `force` (random weights, gates not enforced, no config); empty when it may be pushed."
+    """Why `push` refuses this run without `force` (random weights, gates not enforced, no config); empty when it may be
+    pushed."""
     run_dir, out = Path(run_dir), []
     cfg = yaml.safe_load((run_dir/'config.yaml').read_text()) or {} if (run_dir/'config.yaml').exists() else None
     infos = {p.parent.name: json.loads(p.read_text()) for p in sorted((run_dir/'models').glob('*/train_info.json'))}
@@ -108,9 +118,14 @@ def refusals(run_dir, # the run directory
     tiny = [f'{k} {cfg[k]!r}' for k in ('profile', 'target_model') if cfg and cfg.get(k) == 'tiny']
     on_tiny = [n for n, i in infos.items() if i.get('base_model') == 'tiny']
     tiny += [f"adapters trained on base 'tiny': {', '.join(on_tiny)}"] if on_tiny else []
-    if tiny: out.append(f"random weights ({', '.join(tiny)}): a plumbing run, its adapters and data say nothing about the methods")
-    ungated = (['config.yaml'] if cfg and cfg.get('enforce_gates') is False else []) + [n for n, i in infos.items() if i.get('enforce_gates') is False]
-    if ungated: out.append(f"content gates not enforced (enforce_gates=False in {', '.join(ungated)}): trained on rows that failed them")
+    if tiny:
+        out.append(f"random weights ({', '.join(tiny)}): a plumbing run, its adapters and data say nothing about the "
+                   "methods")
+    ungated = ((['config.yaml'] if cfg and cfg.get('enforce_gates') is False else [])
+               + [n for n, i in infos.items() if i.get('enforce_gates') is False])
+    if ungated:
+        out.append(f"content gates not enforced (enforce_gates=False in {', '.join(ungated)}): trained on rows that "
+                   "failed them")
     return out
 
 
@@ -118,14 +133,19 @@ def refusals(run_dir, # the run directory
 def _api(api, token_env: str):
     if api is not None: return api
     token = os.environ.get(token_env)
-    if not token: raise PublishError(f"no Hugging Face token: set the environment variable {token_env} (a write token from https://huggingface.co/settings/tokens)")
+    if not token:
+        raise PublishError(f"no Hugging Face token: set the environment variable {token_env} (a write token from "
+                           "https://huggingface.co/settings/tokens)")
     return huggingface_hub.HfApi(token=token)
 
 def _check_push(run_dir: Path, repo: str, token_env: str):
     if not REPO_RE.match(repo or ''): raise PublishError(f"repo must look like ORG/NAME, got {repo!r}")
     if not run_dir.is_dir(): raise PublishError(f"run directory {str(run_dir)!r} does not exist")
-    if not (data_sets(run_dir) or adapters(run_dir)): raise PublishError(f"{run_dir} holds no data set under data/ and no adapter under models/: nothing to push")
-    if not re.fullmatch(r'[A-Za-z_][A-Za-z0-9_]*', token_env or ''): raise PublishError(f"token_env must be an environment variable NAME, got {token_env!r}")
+    if not (data_sets(run_dir) or adapters(run_dir)):
+        raise PublishError(f"{run_dir} holds no data set under data/ and no adapter under models/: nothing to push")
+    if not re.fullmatch(r'[A-Za-z_][A-Za-z0-9_]*',
+                        token_env or ''): raise PublishError("token_env must be an environment variable NAME, got "
+                                                             f"{token_env!r}")
 
 # %% ../nbs/12_publish.ipynb #742d1be6
 def push_run(run_dir, # the run directory (`outputs/<run>`)
@@ -136,18 +156,21 @@ def push_run(run_dir, # the run directory (`outputs/<run>`)
              dry_run: bool = False, # stage and list what would be sent, send nothing (no token needed)
              force: bool = False, # push even a run that `refusals` names (random weights, gates not enforced)
             ) -> dict:
-    "Push the run's data sets (one dataset repo, one config per set) and adapters (one model repo each); the plan `{repo_id: {...}}`."
+    """Push the run's data sets (one dataset repo, one config per set) and adapters (one model repo each); the plan
+    `{repo_id: {...}}`."""
     run_dir = Path(run_dir); _check_push(run_dir, repo, token_env)
     why = refusals(run_dir)
-    if why and not (force or dry_run): raise PublishError('refusing to push: ' + '; '.join(why) + '. Pass --force (force=True) to push it anyway')
+    if why and not (force or dry_run):
+        raise PublishError('refusing to push: ' + '; '.join(why) + '. Pass --force (force=True) to push it anyway')
     api = None if dry_run else _api(api, token_env)
     plan = {}
     with tempfile.TemporaryDirectory(prefix='aidsafe_push_') as tmp:
         sets = stage_datasets(run_dir, repo, Path(tmp)/'ds')
-        todo = ([(repo, 'dataset', Path(tmp)/'ds', None, dict(configs=sets, empty=empty_sets(run_dir)))] if sets else []) + \
+        todo = ([(repo, 'dataset', Path(tmp)/'ds', None,
+                  dict(configs=sets, empty=empty_sets(run_dir)))] if sets else []) + \
                [(f'{repo}-{n}', 'model', p, ADAPTER_IGNORE, dict(card=(p/'README.md').exists())) for n, p in adapters(run_dir).items()]
         for rid, kind, folder, ignore, info in todo:
-            files = sorted(str(f.relative_to(folder)) for f in folder.rglob('*') if f.is_file() and not _ignored(f.relative_to(folder), ignore))
+            files = sorted(str(f.relative_to(folder)) for f in folder.rglob('*') if f.is_file() and not is_ignored(f.relative_to(folder), ignore))
             plan[rid] = dict(repo_type=kind, private=private, files=files, **info)
             if dry_run: continue
             api.create_repo(repo_id=rid, repo_type=kind, private=private, exist_ok=True)
@@ -156,7 +179,9 @@ def push_run(run_dir, # the run directory (`outputs/<run>`)
     return plan
 
 # %% ../nbs/12_publish.ipynb #b84238cc
-def _ignored(rel: Path, patterns) -> bool:
+def is_ignored(rel: Path, # a path inside the folder to upload
+               patterns, # `upload_folder`'s `ignore_patterns`
+              ) -> bool:
     "Whether `rel` is left out by `upload_folder`'s `ignore_patterns` (huggingface_hub's own matcher)."
     return bool(patterns) and not list(filter_repo_objects([Path(rel).as_posix()], ignore_patterns=patterns))
 
@@ -165,11 +190,14 @@ def write_demo_run(run_dir, # the folder to create
                   ) -> Path:
     "A small run directory (two data sets, one adapter with a checkpoint) for examples and tests of `push_run`."
     run_dir = Path(run_dir); (run_dir/'data').mkdir(parents=True, exist_ok=True)
-    (run_dir/'config.yaml').write_text('profile: smol\ntarget_model: smol\nenforce_gates: true\nsafety_source: PKU-Alignment/BeaverTails\n')
+    (run_dir/'config.yaml').write_text('profile: smol\ntarget_model: smol\nenforce_gates: true\nsafety_source: '
+                                       'PKU-Alignment/BeaverTails\n')
     (run_dir/'manifest.json').write_text('{"steps": {}}\n')
-    rows = [dict(id=str(i), split='validation' if i == 3 else 'train', prompt=f'q{i}', log=json.dumps([dict(round=1, agree=True)])) for i in range(4)]
+    rows = [dict(id=str(i), split='validation' if i == 3 else 'train', prompt=f'q{i}',
+                 log=json.dumps([dict(round=1, agree=True)])) for i in range(4)]
     save_dataset_dict(rows, run_dir/'data'/'cot', card=dict(title='demo CoT'))
-    save_dataset_dict([dict(prompt=[dict(role='user', content='q')], chosen=[dict(role='assistant', content='a')])], run_dir/'data'/'pairs_belief', jsonl=False)
+    save_dataset_dict([dict(prompt=[dict(role='user', content='q')], chosen=[dict(role='assistant', content='a')])],
+                      run_dir/'data'/'pairs_belief', jsonl=False)
     ad = run_dir/'models'/'sft_db'; (ad/'checkpoint-2').mkdir(parents=True, exist_ok=True)
     (ad/'adapter_config.json').write_text('{"base_model_name_or_path": "HuggingFaceTB/SmolLM2-135M-Instruct"}')
     (ad/'adapter_model.safetensors').write_bytes(b'weights'); (ad/'README.md').write_text('---\nlibrary_name: peft\n---\n# sft_db\n')
@@ -179,22 +207,28 @@ def write_demo_run(run_dir, # the folder to create
 # %% ../nbs/12_publish.ipynb #75cd96fc
 def push_main(argv=None, # the arguments after `push` (None: `sys.argv[1:]`)
              ) -> int:
-    "`push --run DIR --repo ORG/NAME [--private] [--token-env NAME] [--dry-run]`: push a run to the Hub; prints the plan."
-    ap = argparse.ArgumentParser(prog='aidsafe-study push', description='Push a run\'s data sets and adapters to the Hugging Face Hub.')
+    """`push --run DIR --repo ORG/NAME [--private] [--token-env NAME] [--dry-run]`: push a run to the Hub; prints the
+    plan."""
+    ap = argparse.ArgumentParser(prog='aidsafe-study push',
+                                 description='Push a run\'s data sets and adapters to the Hugging Face Hub.')
     ap.add_argument('--run', required=True, help='the run directory')
     ap.add_argument('--repo', required=True, help='ORG/NAME of the dataset repo; adapters go to ORG/NAME-<adapter>')
     ap.add_argument('--private', action='store_true', help='create private repos')
     ap.add_argument('--token-env', default='HF_TOKEN', help='NAME of the environment variable holding the write token')
-    ap.add_argument('--dry-run', action='store_true', help='list what would be pushed and what would be refused, push nothing')
-    ap.add_argument('--force', action='store_true', help='push even a random-weight (tiny) run or one whose content gates were not enforced')
+    ap.add_argument('--dry-run', action='store_true',
+                    help='list what would be pushed and what would be refused, push nothing')
+    ap.add_argument('--force', action='store_true',
+                    help='push even a random-weight (tiny) run or one whose content gates were not enforced')
     a = ap.parse_args(argv)
     try: plan = push_run(a.run, a.repo, private=a.private, token_env=a.token_env, dry_run=a.dry_run, force=a.force)
     except PublishError as e: print(f'aidsafe-study push: {e}', file=sys.stderr); return 2
     for rid, p in plan.items():
-        print(f"{'would push' if a.dry_run else 'pushed'} {p['repo_type']} {rid}{' (private)' if p['private'] else ''}: {len(p['files'])} files"
+        print(f"{'would push' if a.dry_run else 'pushed'} {p['repo_type']} "
+              f"{rid}{' (private)' if p['private'] else ''}: {len(p['files'])} files"
               + (f", configs {', '.join(p['configs'])}" if p.get('configs') else ''))
         for name, why in (p.get('empty') or {}).items(): print(f"  left out: data set {name} ({why})")
     why = refusals(a.run) if a.dry_run else []
     for w in why: print(f"{'would REFUSE' if not a.force else 'forced past'}: {w}", file=sys.stderr)
-    if why and not a.force: print('aidsafe-study push: the real push refuses this run without --force', file=sys.stderr); return 2
+    if why and not a.force: print('aidsafe-study push: the real push refuses this run without --force',
+                                  file=sys.stderr); return 2
     return 0

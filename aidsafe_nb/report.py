@@ -6,8 +6,9 @@
 from __future__ import annotations
 import json, textwrap, warnings
 from pathlib import Path
+from dataclasses import dataclass
 import numpy as np, pandas as pd
-from .config import RunConfig, data_dir
+from .config import Setup, data_dir
 from .run import RunDir
 from .models import model_label
 from .judges import judge_validity
@@ -17,11 +18,31 @@ from .scoring import headline_table, relative_gains, relative_gain_cells, paper_
 from .evaluate import SYSTEM_NAMES
 
 # %% auto #0
-__all__ = ['GAIN_PAIRS', 'MAX_CUT_RATE', 'TOKEN_BASELINES', 'PQ_COLUMNS', 'md_table', 'table2', 'gains_table', 'paper_gains',
-           'paper_table1', 'table1', 'figure_caveats', 'stamp_caveats', 'plot_benchmarks', 'tradeoff_points',
-           'plot_tradeoff', 'plot_xstest', 'plot_cot_quality', 'make_figures', 'detail_table', 'gate_table',
-           'read_extras', 'cut_table', 'train_rows_table', 'jailbreak_table', 'token_table', 'srs_saving',
+__all__ = ['GAIN_PAIRS', 'MAX_CUT_RATE', 'TOKEN_BASELINES', 'PQ_COLUMNS', 'ReportSetup', 'md_table', 'table2', 'gains_table',
+           'paper_gains', 'paper_table1', 'table1', 'figure_caveats', 'stamp_caveats', 'plot_benchmarks',
+           'tradeoff_points', 'plot_tradeoff', 'plot_xstest', 'plot_cot_quality', 'make_figures', 'detail_table',
+           'gate_table', 'read_extras', 'cut_table', 'train_rows_table', 'jailbreak_table', 'token_table', 'srs_saving',
            'render_report']
+
+# %% ../nbs/10_report.ipynb #rp-setup
+@dataclass(frozen=True)
+class ReportSetup(Setup):
+    "The `RunConfig` fields the report reads (see `RunConfig` for each)."
+    agent_model: str
+    agent_models: list
+    agent_backend: str
+    judge_model: str
+    judge_backend: str
+    judge2_model: str|None
+    safety_classifier: str|None
+    safety_judge: str
+    target_model: str
+    load_in_4bit: bool
+    enforce_gates: bool
+    seed: int
+    eval_limit: int
+    mmlu_limit: int
+    mmlu_shots: int
 
 # %% ../nbs/10_report.ipynb #4f42512b
 def _fmt(v, floatfmt: str = '.2f') -> str:
@@ -51,8 +72,9 @@ def _paper_table2_columns(t: pd.DataFrame) -> pd.DataFrame:
     "Add one `paper <model> (Base / SFT_OG / SFT_DB)` column per paper model to `t` (indexed by benchmark)."
     for model, g in paper_table2().groupby('model', sort=False):
         w = g.pivot_table(index='benchmark', columns='system', values='value')
-        t[f'paper {model} (Base / SFT_OG / SFT_DB)'] = [' / '.join(f'{w.loc[b, s]:.2f}' for s in ('Base', 'SFT_OG', 'SFT_DB')) if b in w.index else '–'
-                                                   for b in t.index]   # '–': a benchmark the paper does not report
+        t[f'paper {model} (Base / SFT_OG / SFT_DB)'] = [
+            ' / '.join(f'{w.loc[b, s]:.2f}' for s in ('Base', 'SFT_OG', 'SFT_DB')) if b in w.index else '–'
+            for b in t.index]   # '–': a benchmark the paper does not report
     return t
 
 # %% ../nbs/10_report.ipynb #23be6b60
@@ -69,7 +91,8 @@ def table2(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUM
     return t
 
 # %% ../nbs/10_report.ipynb #fa145315
-GAIN_PAIRS = [('SFT_DB', 'Base'), ('SFT_DB', 'SFT_OG'), ('DPO', 'SFT_DB'), ('DPO', 'Base'), ('DPO', 'DPO_BASELINE'), ('RW', 'Base'), ('SaRO', 'RW'), ('SaRO', 'Base')]
+GAIN_PAIRS = [('SFT_DB', 'Base'), ('SFT_DB', 'SFT_OG'), ('DPO', 'SFT_DB'), ('DPO', 'Base'), ('DPO', 'DPO_BASELINE'),
+              ('RW', 'Base'), ('SaRO', 'RW'), ('SaRO', 'Base')]
 
 def _mean_gain(h: pd.DataFrame, system: str, baseline: str) -> tuple[float, int]:
     "(mean relative gain %, number of cells) of `system` over `baseline` in the headline frame `h`."
@@ -98,11 +121,15 @@ def gains_table(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_
 def paper_gains() -> pd.DataFrame:
     "The five headline figures of papers.ipynb recomputed from the shipped Table 2."
     t = paper_table2(); rows = []
-    safety = [b for b in benchmarks_of(group='safety', headline=True) if b in set(t.benchmark)]   # the paper's safety benchmarks
+    # the paper's safety benchmarks
+    safety = [b for b in benchmarks_of(group='safety', headline=True) if b in set(t.benchmark)]
     for model in t.model.unique():
         for b in ('Base', 'SFT_OG'):
-            rows.append(dict(figure=f'{model}: SFT_DB vs {b}, safety', value=relative_gains(t[t.model == model], system='SFT_DB', baseline=b, benchmarks=safety).iloc[0]))
-    rows.append(dict(figure='all 10 cells: SFT_DB vs Base', value=relative_gains(t, system='SFT_DB', baseline='Base', pooled=True)))
+            rows.append(dict(figure=f'{model}: SFT_DB vs {b}, safety',
+                             value=relative_gains(t[t.model == model], system='SFT_DB', baseline=b,
+                                                  benchmarks=safety).iloc[0]))
+    rows.append(dict(figure='all 10 cells: SFT_DB vs Base',
+                     value=relative_gains(t, system='SFT_DB', baseline='Base', pooled=True)))
     return pd.DataFrame(rows).set_index('figure')
 
 # %% ../nbs/10_report.ipynb #0a142bba
@@ -116,7 +143,9 @@ def table1(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUM
           ) -> pd.DataFrame:
     "Table-1-style frame: CoT-quality criteria × (LLM_ZS, AIDSAFE, change %), plus the paper's values."
     c = results[results.benchmark == 'cot_quality']
-    t = c.pivot_table(index='metric', columns='system', values='value', aggfunc='first').reindex(index=COT_METRICS, columns=['LLM_ZS', 'AIDSAFE'])
+    t = c.pivot_table(index='metric', columns='system', values='value', aggfunc='first').reindex(index=COT_METRICS,
+                                                                                                 columns=['LLM_ZS',
+                                                                                                          'AIDSAFE'])
     t['change (%)'] = 100 * (t.AIDSAFE - t.LLM_ZS) / t.LLM_ZS
     if with_paper:
         p = paper_table1()
@@ -128,25 +157,33 @@ def table1(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUM
 def _invalid(v) -> bool: return v is False or str(v) == 'False'
 
 def figure_caveats(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
-                   cfg: RunConfig|None = None, # the run's config, if at hand (else the tiny model is recognised in the results)
+                   s: ReportSetup|None = None, # the report's setup, if at hand (else the tiny model is found in the results)
                   ) -> list[str]:
-    "The caveats each figure of this run shows in its image: random-weight roles, judges that failed validation, gates not enforced."
+    """The caveats each figure of this run shows in its image: random-weight roles, judges that failed validation, gates
+    not enforced."""
     out = []
-    if cfg is not None: tiny = [r for r, m in (('model under test', cfg.target_model), ('agents', cfg.agent_model), ('judge', cfg.judge_model)) if m == 'tiny']
-    else: tiny = (['model under test'] if (results.get('model', pd.Series(dtype=str)).astype(str) == 'tiny').any() else []) + \
-                 (['judge'] if results.get('judge', pd.Series(dtype=str)).astype(str).str.contains(r'\btiny\b').any() else [])
+    if s is not None:
+        tiny = [r for r, m in (('model under test', s.target_model), ('agents', s.agent_model), ('judge', s.judge_model))
+                if m == 'tiny']
+    else: tiny = (['model under test'] if (results.get('model',
+                                                       pd.Series(dtype=str)).astype(str) == 'tiny').any() else []) + \
+                 (['judge'] if results.get('judge',
+                                           pd.Series(dtype=str)).astype(str).str.contains(r'\btiny\b').any() else [])
     if tiny: out.append(f"RANDOM WEIGHTS ({', '.join(tiny)}: the tiny model): a plumbing check, not a result")
-    if cfg is not None and not getattr(cfg, 'enforce_gates', True): out.append('content gates NOT enforced: trained on rows that failed them')
+    if s is not None and not s.enforce_gates: out.append('content gates NOT enforced: trained on rows that failed them')
     if 'judge_valid' in results.columns:
         bad = sorted({f'{j} ({r})' for j, r, v in zip(results.judge, results.judge_role, results.judge_valid) if _invalid(v)})
-        if bad: out.append('INVALID judges (failed validation; left out of headline and trade-off, marked where shown): ' + ', '.join(bad))
+        if bad:
+            out.append('INVALID judges (failed validation; left out of headline and trade-off, marked where shown): ' + ', '.join(bad))
     return out
 
 def stamp_caveats(fig, # a matplotlib figure
                   caveats, # lines to write under it (`figure_caveats`)
                  ):
-    "Write the caveats under the figure (red, wrapped); other figures of a run (generation, pair quality, losses) can carry them too."
-    if caveats: fig.text(0.0, -0.02, '\n'.join(textwrap.fill(c, 110) for c in caveats), color='firebrick', fontsize=7.5, va='top', ha='left',
+    """Write the caveats under the figure (red, wrapped); other figures of a run (generation, pair quality, losses) can
+    carry them too."""
+    if caveats: fig.text(0.0, -0.02, '\n'.join(textwrap.fill(c, 110) for c in caveats), color='firebrick',
+                         fontsize=7.5, va='top', ha='left',
                          transform=fig.transFigure)
 
 def _nothing(path, title: str, reason: str, caveats=()) -> Path:
@@ -172,7 +209,9 @@ def _add_ci_bars(ax, h: pd.DataFrame, order, hue_order):
             r = h[(h.system == s) & (h.Benchmark == b)]
             if len(r) and 'ci_low' in r and np.isfinite(r.ci_low.iloc[0]):
                 x = bar.get_x() + bar.get_width() / 2
-                ax.errorbar(x, r.value.iloc[0], yerr=[[r.value.iloc[0] - r.ci_low.iloc[0]], [r.ci_high.iloc[0] - r.value.iloc[0]]], color='k', lw=1, capsize=2)
+                ax.errorbar(x, r.value.iloc[0],
+                            yerr=[[r.value.iloc[0] - r.ci_low.iloc[0]], [r.ci_high.iloc[0] - r.value.iloc[0]]],
+                            color='k', lw=1, capsize=2)
 
 # %% ../nbs/10_report.ipynb #60ac4237
 def plot_benchmarks(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
@@ -183,20 +222,23 @@ def plot_benchmarks(results: pd.DataFrame, # `eval/results.csv` as a frame (`RES
     import seaborn as sns, matplotlib.pyplot as plt
     caveats = figure_caveats(results) if caveats is None else caveats
     h = headline_table(results)
-    if h.empty: return _nothing(path, 'Headline metric per benchmark', 'no headline metric from a judge that passed validation', caveats)
+    if h.empty: return _nothing(path, 'Headline metric per benchmark',
+                                'no headline metric from a judge that passed validation', caveats)
     h['Benchmark'] = h.benchmark.map(lambda b: benchmark_title(b, short=True))
     order, hue_order = [benchmark_title(b, short=True) for b in headlines() if b in set(h.benchmark)], _systems(h.system)
     fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(order), 3.6))
     sns.barplot(h, x='Benchmark', y='value', hue='system', order=order, hue_order=hue_order, ax=ax, errorbar=None)
     _add_ci_bars(ax, h, order, hue_order)
     ax.set(ylabel='%', ylim=(0, 105), xlabel='', title='Headline metric per benchmark (Table 2 layout)')
-    ax.legend(title=None, fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1.0), frameon=False)   # beside the plot: never over a bar
+    # beside the plot: never over a bar
+    ax.legend(title=None, fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1.0), frameon=False)
     return _save(fig, path, caveats)
 
 # %% ../nbs/10_report.ipynb #612fe877
 def tradeoff_points(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
                    ) -> pd.DataFrame:
-    "Per system: mean safe-response rate over the safety benchmarks run, and XSTest over-refusal (100 - full compliance on safe prompts); only from judges that passed validation."
+    """Per system: mean safe-response rate over the safety benchmarks run, and XSTest over-refusal (100 - full
+    compliance on safe prompts); only from judges that passed validation."""
     results = valid_rows(results)
     safety = benchmarks_of(kind=('safety', 'strongreject'))
     s = results[results.benchmark.isin(safety) & (results.metric == 'safe_rate')].groupby('system').value.mean().rename('safety')
@@ -212,9 +254,11 @@ def plot_tradeoff(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESUL
     import seaborn as sns, matplotlib.pyplot as plt
     caveats = figure_caveats(results)
     pts = tradeoff_points(results)
-    if pts.empty: return _nothing(path, 'Safety vs over-refusal', 'no system has both a safety rate and an XSTest rate from validated judges', caveats)
+    if pts.empty: return _nothing(path, 'Safety vs over-refusal',
+                                  'no system has both a safety rate and an XSTest rate from validated judges', caveats)
     fig, ax = plt.subplots(figsize=(4.2, 3.6))
-    sns.scatterplot(pts, x='over_refusal', y='safety', hue='system', hue_order=_systems(pts.system), s=80, ax=ax, legend=False)
+    sns.scatterplot(pts, x='over_refusal', y='safety', hue='system', hue_order=_systems(pts.system), s=80, ax=ax,
+                    legend=False)
     ax.set(xlim=(-5, 105), ylim=(-5, 105))
     per_unit = ax.get_position().height * fig.get_figheight() * 72 / 110   # points per % on the y axis
     placed = []   # (x, label height in points): labels of nearby points are pushed up until they clear each other
@@ -223,7 +267,8 @@ def plot_tradeoff(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESUL
         while any(abs(px - r.over_refusal) < 35 and abs(py - y) < 10 for px, py in placed): y += 10
         placed.append((r.over_refusal, y))
         ax.annotate(r.system, (r.over_refusal, r.safety), textcoords='offset points', fontsize=8,
-                    xytext=(-45 if r.over_refusal > 70 else 5, y - r.safety * per_unit), arrowprops=dict(arrowstyle='-', lw=0.4, color='grey'))
+                    xytext=(-45 if r.over_refusal > 70 else 5, y - r.safety * per_unit),
+                    arrowprops=dict(arrowstyle='-', lw=0.4, color='grey'))
     ax.set(xlabel='XSTest over-refusal on safe prompts (%)', ylabel='mean safe-response rate (%)',
            title='Safety vs over-refusal')
     return _save(fig, path, caveats)
@@ -232,7 +277,8 @@ def plot_tradeoff(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESUL
 def plot_xstest(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
                 path, # the PNG file to write
                ):
-    "Stacked bars: XSTest full compliance / full refusal / partial refusal on the safe and unsafe halves, per system and judge."
+    """Stacked bars: XSTest full compliance / full refusal / partial refusal on the safe and unsafe halves, per system
+    and judge."""
     import seaborn as sns, matplotlib.pyplot as plt
     x = results[results.benchmark.isin(benchmarks_of(kind='xstest'))].copy()
     x = x[x.metric.str.contains('full_compliance|full_refusal|partial_refusal')]
@@ -241,8 +287,10 @@ def plot_xstest(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_
     x['half'] = x.metric.str.split('_').str[0]; x['class'] = x.metric.str.split('_', n=1).str[1]
     bad = {j for j, v in zip(x.judge, x.get('judge_valid', pd.Series([None] * len(x), index=x.index))) if _invalid(v)}
     x['judge'] = [f'{j} (INVALID judge)' if j in bad else j for j in x.judge]
-    g = sns.catplot(x, kind='bar', x='system', y='value', hue='class', col='half', row='judge', order=_systems(x.system),
-                    hue_order=['full_compliance', 'full_refusal', 'partial_refusal'], height=2.6, aspect=1.3, errorbar=None)
+    g = sns.catplot(x, kind='bar', x='system', y='value', hue='class', col='half', row='judge',
+                    order=_systems(x.system),
+                    hue_order=['full_compliance', 'full_refusal', 'partial_refusal'], height=2.6, aspect=1.3,
+                    errorbar=None)
     g.set_axis_labels('', '%'); g.figure.suptitle('XSTest: the three classes', y=1.02)
     g.set_titles('{row_name} | {col_name} prompts', size=8)   # short titles: neighbours never overprint
     for (row, col), ax in g.axes_dict.items():
@@ -264,10 +312,14 @@ def plot_cot_quality(results: pd.DataFrame, # `eval/results.csv` as a frame (`RE
         return _nothing(path, 'CoT quality (AIDSAFE Table 1 criteria)', why, caveats)
     bad = 'judge_valid' in c.columns and any(_invalid(v) for v in c.judge_valid)
     fig, ax = plt.subplots(figsize=(7, 3.4))
-    sns.barplot(c, x='metric', y='value', hue='system', order=COT_METRICS, hue_order=['LLM_ZS', 'AIDSAFE'], ax=ax, errorbar=None)
-    ax.set(ylim=(0, 5.2), xlabel='', ylabel='score (1–5)', title='CoT quality (AIDSAFE Table 1 criteria)' + (' — INVALID grader' if bad else ''))
+    sns.barplot(c, x='metric', y='value', hue='system', order=COT_METRICS, hue_order=['LLM_ZS', 'AIDSAFE'], ax=ax,
+                errorbar=None)
+    ax.set(ylim=(0, 5.2), xlabel='', ylabel='score (1–5)',
+           title='CoT quality (AIDSAFE Table 1 criteria)' + (' — INVALID grader' if bad else ''))
     if bad: ax.title.set_color('firebrick')
-    ax.set_xticks(range(len(COT_METRICS)), [m.replace('faithfulness_', 'faithful. ').replace('_', '↔') for m in COT_METRICS], rotation=20, ha='right', fontsize=8)
+    ax.set_xticks(range(len(COT_METRICS)),
+                  [m.replace('faithfulness_', 'faithful. ').replace('_', '↔') for m in COT_METRICS], rotation=20,
+                  ha='right', fontsize=8)
     ax.legend(title=None, fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1.0), frameon=False)
     return _save(fig, path, caveats)
 
@@ -275,11 +327,13 @@ def plot_cot_quality(results: pd.DataFrame, # `eval/results.csv` as a frame (`RE
 def make_figures(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
                  folder, # where the PNG files go (a run's `figures/`)
                 ) -> dict[str, Path]:
-    "Every figure of the run into `folder`: {name: path}; one with no data says `nothing to plot` and why (a run without XSTest gets no XSTest figure)."
+    """Every figure of the run into `folder`: {name: path}; one with no data says `nothing to plot` and why (a run
+    without XSTest gets no XSTest figure)."""
     folder, out = Path(folder), {}
     out['benchmarks'] = plot_benchmarks(results, folder/'benchmarks.png')
     out['tradeoff'] = plot_tradeoff(results, folder/'tradeoff.png')
-    if results.benchmark.isin(benchmarks_of(kind='xstest')).any(): out['xstest'] = plot_xstest(results, folder/'xstest.png')
+    if results.benchmark.isin(benchmarks_of(kind='xstest')).any(): out['xstest'] = plot_xstest(results,
+                                                                                               folder/'xstest.png')
     out['cot_quality'] = plot_cot_quality(results, folder/'cot_quality.png')
     return out
 
@@ -297,37 +351,45 @@ def detail_table(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT
     return t[_systems(t.columns)].reset_index().rename_axis(columns=None)
 
 # %% ../nbs/10_report.ipynb #4580d09c
-def _safety_judge_label(cfg: RunConfig) -> str:
-    kind = getattr(cfg, 'safety_judge', 'llm')
+def _safety_judge_label(s: ReportSetup) -> str:
+    kind = s.safety_judge
     if kind == 'strmatch': return "XSTest's string match (safe = refused; no model)"
     if kind != 'llm': return f'`{kind}` (a judge registered in `aidsafe_nb.judges.SAFETY_JUDGES`)'
-    return f'safety classifier {model_label(cfg.safety_classifier)}' if cfg.safety_classifier else f'LLM judge {model_label(cfg.judge_model)}'
+    if s.safety_classifier: return f'safety classifier {model_label(s.safety_classifier)}'
+    return f'LLM judge {model_label(s.judge_model)}'
 
-def _role_lines(cfg: RunConfig) -> list[str]:
+def _role_lines(s: ReportSetup) -> list[str]:
     "One line per role naming the model that actually played it (issue 11: never the profile)."
-    agents = ', '.join(model_label(m) for m in cfg.agent_models) if getattr(cfg, 'agent_models', None) else model_label(cfg.agent_model)
-    L = [f'- model under test (trained and evaluated): {model_label(cfg.target_model)}',
-         f'- data-generation agents ({cfg.agent_backend}): {agents}',
-         f'- LLM judge ({cfg.judge_backend}): {model_label(cfg.judge_model)}; safety benchmarks judged by: {_safety_judge_label(cfg)}']
-    if getattr(cfg, 'judge2_model', None): L.append(f'- second pairwise CoT grader (Table 1): {model_label(cfg.judge2_model)}')
+    agents = ', '.join(model_label(m) for m in s.agent_models) if s.agent_models else model_label(s.agent_model)
+    L = [f'- model under test (trained and evaluated): {model_label(s.target_model)}',
+         f'- data-generation agents ({s.agent_backend}): {agents}',
+         f'- LLM judge ({s.judge_backend}): {model_label(s.judge_model)}; safety benchmarks judged by: '
+         f'{_safety_judge_label(s)}']
+    if s.judge2_model: L.append(f'- second pairwise CoT grader (Table 1): {model_label(s.judge2_model)}')
     return L
 
-def _run_lines(results: pd.DataFrame, cfg: RunConfig, m: dict, run_dir) -> list[str]:
+def _run_lines(results: pd.DataFrame, s: ReportSetup, m: dict, run_dir, profile: str = '') -> list[str]:
     "The `## Run` section: run directory, profile, the models of each role, limits and systems evaluated."
-    L = ['## Run', '', f'- run directory: `{run_dir}`' if run_dir else '', f'- profile: `{cfg.profile}`, seed {cfg.seed}, git commit `{m.get("git_commit")}`']
-    L += _role_lines(cfg)
-    L += [f'- prompts per benchmark: {cfg.eval_limit or "all"} (StrongREJECT jailbreak: each in all six templates); MMLU: {cfg.mmlu_limit or "all"} questions, {cfg.mmlu_shots}-shot log-likelihood',
+    L = ['## Run', '', f'- run directory: `{run_dir}`' if run_dir else '',
+         f'- profile: `{profile}`, seed {s.seed}, git commit `{m.get("git_commit")}`']
+    L += _role_lines(s)
+    L += [f'- prompts per benchmark: {s.eval_limit or "all"} (StrongREJECT jailbreak: each in all six templates); '
+          f'MMLU: {s.mmlu_limit or "all"} questions, {s.mmlu_shots}-shot log-likelihood',
           f'- systems evaluated: {", ".join(_systems(results[~results.benchmark.isin(["cot_quality", "cot_pairwise"])].system.unique())) or "none"}', '']
     return L
 
-def _random_note(cfg: RunConfig) -> list[str]:
+def _random_note(s: ReportSetup) -> list[str]:
     "A warning naming the roles played by the random-weight tiny model, if any."
-    roles = [r for r, m in (('model under test', cfg.target_model), ('agents', cfg.agent_model), ('judge', cfg.judge_model)) if m == 'tiny']
+    roles = [r for r, m in (('model under test', s.target_model), ('agents', s.agent_model), ('judge', s.judge_model))
+             if m == 'tiny']
     L = []
-    if roles: L += [f"**Random weights:** the {', '.join(roles)} {'is' if len(roles) == 1 else 'are'} the package's tiny *random-weight* model, "
-                    "so the numbers involving them check that the pipeline runs end to end; they say nothing about the methods.", '']
-    if not cfg.enforce_gates:
-        L += ["**Content gates not enforced** (`enforce_gates=False`, a plumbing setting): models were trained on rows that failed the "
+    if roles: L += [f"**Random weights:** the {', '.join(roles)} {'is' if len(roles) == 1 else 'are'} the package's "
+                    "tiny *random-weight* model, "
+                    "so the numbers involving them check that the pipeline runs end to end; they say nothing about "
+                    "the methods.", '']
+    if not s.enforce_gates:
+        L += ["**Content gates not enforced** (`enforce_gates=False`, a plumbing setting): models were trained on "
+              "rows that failed the "
               "content gates too. The gate pass rates below are still measured; no number in this report is a result.", '']
     return L
 
@@ -338,7 +400,8 @@ def _read_json(path, default):
 
 def gate_table(data_dir, # a run's `data/` folder (its `*.gates.json` files)
               ) -> pd.DataFrame:
-    "Per data set and generation stage: rows judged, rows that passed the content gates, pass rate and the failures by gate (from `data/*.gates.json`)."
+    """Per data set and generation stage: rows judged, rows that passed the content gates, pass rate and the failures by
+    gate (from `data/*.gates.json`)."""
     rows = []
     for f in sorted(Path(data_dir).glob('*.gates.json')) if Path(data_dir).is_dir() else []:
         d = _read_json(f, {})
@@ -346,47 +409,60 @@ def gate_table(data_dir, # a run's `data/` folder (its `*.gates.json` files)
         for stage, s in stages.items():
             if not isinstance(s, dict) or 'n' not in s: continue
             fails = ', '.join(f'{g} {c}' for g, c in sorted((s.get('failures') or {}).items(), key=lambda x: -x[1]))
-            rows.append(dict(set=d.get('set', f.name.removesuffix('.gates.json')), stage=stage, n=s['n'], passed=s.get('passed'),
+            rows.append(dict(set=d.get('set', f.name.removesuffix('.gates.json')), stage=stage, n=s['n'],
+                             passed=s.get('passed'),
                              **{'pass rate (%)': 100 * s.get('pass_rate', float('nan'))}, failures=fails or '–'))
     return pd.DataFrame(rows, columns=['set', 'stage', 'n', 'passed', 'pass rate (%)', 'failures'])
 
 def read_extras(rd: RunDir, # the run directory
                ) -> dict:
-    "Everything besides results.csv the report shows: gates, judge validation, skipped models, training bases, RW lengths, pair quality."
+    """Everything besides results.csv the report shows: gates, judge validation, skipped models, training bases, RW
+    lengths, pair quality."""
     val = rd.eval/'judge_validation.csv'
     infos = {p.parent.name: _read_json(p, {}) for p in sorted(Path(rd.models).glob('*/train_info.json'))}
     reports = {p.parent.name: _read_json(p, {}) for p in sorted(Path(rd.models).glob('*/data_report.json'))}
     rw = Path(rd.data)/'rw.jsonl'
     pq = Path(rd.data)/'pair_quality.csv'
-    return dict(gates=gate_table(rd.data), cuts=cut_table(rd.data), data_reports=reports, validation=pd.read_csv(val) if val.exists() and val.stat().st_size else None,
+    return dict(gates=gate_table(rd.data), cuts=cut_table(rd.data), data_reports=reports,
+                validation=pd.read_csv(val) if val.exists() and val.stat().st_size else None,
                 model_skips=_read_json(rd.models/'skipped.json', []), train_info=infos,
                 rw=pd.read_json(rw, lines=True) if rw.exists() and rw.stat().st_size else None,
-                pair_quality=pd.read_csv(pq) if pq.exists() and pq.stat().st_size else None, pair_quality_meta=_read_json(Path(rd.data)/'pair_quality.json', {}),
+                pair_quality=pd.read_csv(pq) if pq.exists() and pq.stat().st_size else None,
+                pair_quality_meta=_read_json(Path(rd.data)/'pair_quality.json', {}),
                 pair_quality_figure=(Path(rd.figures)/'pair_quality.png') if (Path(rd.figures)/'pair_quality.png').exists() else None)
 
 # %% ../nbs/10_report.ipynb #3e105cb5
 def _gate_lines(gates: pd.DataFrame|None) -> list[str]:
     "The `## Content gates` section: pass rates per stage of every generated data set."
     L = ['## Content gates (generated data)', '',
-         'Share of rows per generation stage whose fields passed the content gates (not empty, not punctuation only, not a copy of the template, '
+         'Share of rows per generation stage whose fields passed the content gates (not empty, not punctuation only, '
+         'not a copy of the template, '
          'no n-gram loop, not cut at the token limit); a row that fails never becomes a training target.', '']
-    return L + ([md_table(gates, floatfmt='.1f', index=False), ''] if gates is not None and len(gates) else ['_no gate summaries (`data/*.gates.json`) in this run_', ''])
+    return L + ([md_table(gates, floatfmt='.1f', index=False),
+                 ''] if gates is not None and len(gates) else ['_no gate summaries (`data/*.gates.json`) in this run_', ''])
 
 def _validation_lines(val: pd.DataFrame|None, results: pd.DataFrame) -> list[str]:
     "The `## Judge validation` section: every check, and the judges kept out of the headline with the reason."
     L = ['## Judge validation', '',
-         'Each judge is checked before its numbers are trusted (`eval/judge_validation.csv`): refusal judges against XSTest\'s human labels '
-         '(Cohen\'s kappa, binary, per label file); the safety judge and the StrongREJECT rubric judge on responses with known labels '
-         '(`known_recall:<class>`: the share of each class it gets right, from `data/judges/known_responses.jsonl` and XSTest\'s human labels; '
-         'a constant judge recalls none of one class); the CoT graders for constant verdicts. The verdict mix on the systems\' own answers '
-         '(`majority_share`) is shown for information only: systems that really are safe may be judged 100% safe. The known responses are few and '
+         'Each judge is checked before its numbers are trusted (`eval/judge_validation.csv`): refusal judges against '
+         'XSTest\'s human labels '
+         '(Cohen\'s kappa, binary, per label file); the safety judge and the StrongREJECT rubric judge on responses '
+         'with known labels '
+         '(`known_recall:<class>`: the share of each class it gets right, from `data/judges/known_responses.jsonl` '
+         'and XSTest\'s human labels; '
+         'a constant judge recalls none of one class); the CoT graders for constant verdicts. The verdict mix on the '
+         'systems\' own answers '
+         '(`majority_share`) is shown for information only: systems that really are safe may be judged 100% safe. The '
+         'known responses are few and '
          'not human-rated for harm, so a judge that passes is *not degenerate*, not validated against people.', '']
     if val is None or not len(val): return L + ['_no judge validation in this run_', '']
-    info = val.threshold.map(lambda t: t is None or str(t) in ('', 'nan'))   # informational rows (3-class accuracy) decide nothing
+    # informational rows (3-class accuracy) decide nothing
+    info = val.threshold.map(lambda t: t is None or str(t) in ('', 'nan'))
     L += [md_table(val.assign(passed=['info' if i else ('yes' if p in (True, 'True') else '**NO**') for p, i in zip(val.passed, info)]), index=False), '']
     bad = {r: why for r, (ok, why) in judge_validity(val.to_dict('records')).items() if not ok}
     if bad:
-        L += ['**Judges that failed validation** (still run; their rows in `results.csv` have `judge_valid = False` and they are left out of the headline table):', '']
+        L += ['**Judges that failed validation** (still run; their rows in `results.csv` have `judge_valid = False` '
+              'and they are left out of the headline table):', '']
         L += [f'- `{r}`: {why}' for r, why in bad.items()] + ['']
     else: L += ['Every judge passed its checks.', '']
     return L
@@ -396,7 +472,8 @@ MAX_CUT_RATE = 0.10   # [R] warn when a stage cuts more than this share of its a
 
 def cut_table(data_dir, # a run's `data/` folder (its `*.gates.json` files)
              ) -> pd.DataFrame:
-    "Per data set and stage: answers, share cut at the token budget (%), the same per prompt kind, and the warning threshold (%)."
+    """Per data set and stage: answers, share cut at the token budget (%), the same per prompt kind, and the warning
+    threshold (%)."""
     rows = []
     for f in sorted(Path(data_dir).glob('*.gates.json')) if Path(data_dir).is_dir() else []:
         d = _read_json(f, {})
@@ -404,17 +481,21 @@ def cut_table(data_dir, # a run's `data/` folder (its `*.gates.json` files)
         for stage, s in stages.items():
             if not isinstance(s, dict) or s.get('cut_rate') is None: continue
             limit = s.get('max_cut_rate', d.get('max_cut_rate', MAX_CUT_RATE) if isinstance(d, dict) else MAX_CUT_RATE)
-            rows.append({'set': d.get('set', f.name.removesuffix('.gates.json')), 'stage': stage, 'n': s.get('n'), 'cut (%)': 100 * s['cut_rate'],
-                         **{f'cut {k} (%)': 100 * v for k, v in sorted((s.get('cut_rate_by_kind') or {}).items())}, 'limit (%)': 100 * limit})
+            rows.append({'set': d.get('set', f.name.removesuffix('.gates.json')), 'stage': stage, 'n': s.get('n'),
+                         'cut (%)': 100 * s['cut_rate'],
+                         **{f'cut {k} (%)': 100 * v for k, v in sorted((s.get('cut_rate_by_kind') or {}).items())},
+                         'limit (%)': 100 * limit})
     return pd.DataFrame(rows)
 
 def _cut_lines(cuts: pd.DataFrame|None) -> list[str]:
     "The cut-rate section, with a warning per stage above its limit; nothing when the run recorded no cut rates."
     if cuts is None or not len(cuts): return []
-    L = ['## Answers cut at the token budget (generated data)', '', 'Share of each stage\'s answers cut at its token budget (`stage_max_tokens`), '
+    L = ['## Answers cut at the token budget (generated data)', '',
+         'Share of each stage\'s answers cut at its token budget (`stage_max_tokens`), '
          'overall and per prompt kind. A cut answer fails the gates and loses its row, and long answers are cut first.', '', md_table(cuts, floatfmt='.1f', index=False), '']
     over = cuts[cuts['cut (%)'] > cuts['limit (%)']]
-    L += [f"- **warning:** `{r['set']}` stage `{r['stage']}` cut {r['cut (%)']:.1f}% of its answers (limit {r['limit (%)']:.0f}%): raise its budget "
+    L += [f"- **warning:** `{r['set']}` stage `{r['stage']}` cut {r['cut (%)']:.1f}% of its answers (limit "
+          f"{r['limit (%)']:.0f}%): raise its budget "
           f"(`-p stage_max_tokens '{{{r['stage']}: ...}}'`)" for _, r in over.iterrows()]
     return L + ([''] if len(over) else [])
 
@@ -425,15 +506,22 @@ def train_rows_table(infos: dict, # `{model: train_info}` (models/<name>/train_i
                      reports: dict|None = None, # `{model: data_report}` (models/<name>/data_report.json), for the shared prompt ids
                      model_skips=(), # models/skipped.json: [{model, reason}]
                     ) -> pd.DataFrame:
-    "Per system: train rows, validation rows, gate pass count, data source, train prompts shared with SFT_DB; a skipped model with its reason."
-    reports, rows = reports or {}, [dict(system='Base', **{'train rows': '–', 'validation rows': '–', 'content gates': '–', 'data': 'not trained (the base model)'})]
+    """Per system: train rows, validation rows, gate pass count, data source, train prompts shared with SFT_DB; a
+    skipped model with its reason."""
+    reports, rows = reports or {}, [dict(system='Base',
+                                         **{'train rows': '–', 'validation rows': '–', 'content gates': '–',
+                                            'data': 'not trained (the base model)'})]
     db = _prompt_ids((reports.get('sft_db') or {}).get('train_ids'))
-    for name in sorted(set(infos) | {s.get('model') for s in model_skips or []} - {None}, key=lambda n: _systems([SYSTEM_NAMES.get(n, n)] + SYSTEM_ORDER).index(SYSTEM_NAMES.get(n, n))):
-        i, skip = infos.get(name) or {}, next((s.get('reason') for s in model_skips or [] if s.get('model') == name), None)
+    for name in sorted(set(infos) | {s.get('model') for s in model_skips or []} - {None},
+                       key=lambda n: _systems([SYSTEM_NAMES.get(n, n)] + SYSTEM_ORDER).index(SYSTEM_NAMES.get(n, n))):
+        i, skip = infos.get(name) or {}, next((s.get('reason') for s in model_skips or [] if s.get('model') == name),
+                                              None)
         g = i.get('gates') if isinstance(i.get('gates'), dict) else {}
         ids = _prompt_ids((reports.get(name) or {}).get('train_ids'))
         rows.append(dict(system=SYSTEM_NAMES.get(name, name), **{
-            'train rows': i.get('n_train_rows', i.get('n_train', '–')) if i else '–', 'validation rows': i.get('n_eval_rows', '–') if i else '–',
+            'train rows': i.get('n_train_rows', i.get('n_train', '–')) if i else '–',
+                                                                 'validation rows': i.get('n_eval_rows',
+                                                                                          '–') if i else '–',
             'content gates': f"{g['n_passed']}/{g['n']} passed" if {'n', 'n_passed'} <= set(g) else '–',
             'data': f'not trained: {skip}' if skip and not i else str(i.get('data_source', '–')),
             'prompts shared with SFT_DB': f'{len(ids & db)}/{len(ids)}' if ids and db and name != 'sft_db' else '–'}))
@@ -442,7 +530,8 @@ def train_rows_table(infos: dict, # `{model: train_info}` (models/<name>/train_i
 def _train_rows_lines(infos, reports=None, model_skips=()) -> list[str]:
     "The `## Training data per system` section."
     if not infos and not model_skips: return []
-    return ['## Training data per system', '', 'Rows each system trained on (train split), after the content gates and the length filter; '
+    return ['## Training data per system', '',
+            'Rows each system trained on (train split), after the content gates and the length filter; '
             '`prompts shared with SFT_DB` says whether a comparison with SFT_DB is on the same prompts.', '',
             md_table(train_rows_table(infos, reports, model_skips), index=False), '']
 
@@ -463,12 +552,14 @@ def jailbreak_table(results: pd.DataFrame, # `eval/results.csv` as a frame (`RES
     if len(t): t.index = [b.split('/', 1)[1] for b in t.index]; t.index.name = 'template'
     return t
 
-TOKEN_BASELINES = ('SFT_OG', 'Base')   # conventional (non-reasoning) systems; DPO and DPO_BASELINE here start from SFT_DB and reason
+# conventional (non-reasoning) systems; DPO and DPO_BASELINE here start from SFT_DB and reason
+TOKEN_BASELINES = ('SFT_OG', 'Base')
 
 def token_table(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
                 baselines=TOKEN_BASELINES, # the conventional systems each system's token overhead is measured against
                ) -> pd.DataFrame:
-    "Mean completion tokens per answer, benchmark × system, plus each system's overhead (%) over each conventional baseline present, averaged over benchmarks."
+    """Mean completion tokens per answer, benchmark × system, plus each system's overhead (%) over each conventional
+    baseline present, averaged over benchmarks."""
     t = _pivot_metric(results[~results.benchmark.str.contains('/', regex=False)], 'completion_tokens')
     if not len(t): return t
     bench = list(t.index)
@@ -479,45 +570,55 @@ def token_table(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_
 # %% ../nbs/10_report.ipynb #4368adee
 def srs_saving(rw: pd.DataFrame|None, # `data/rw.jsonl` as a frame (`sample_words`, `words`), or None
               ) -> dict|None:
-    "Shortest rejection sampling's saving from `data/rw.jsonl`: mean words of the kept sample against the mean of all samples drawn (rows with >1 sample)."
+    """Shortest rejection sampling's saving from `data/rw.jsonl`: mean words of the kept sample against the mean of all
+    samples drawn (rows with >1 sample)."""
     if rw is None or not {'sample_words', 'words'} <= set(rw.columns): return None
     sw = rw.sample_words.map(lambda v: json.loads(v) if isinstance(v, str) else list(v or []))
     m = sw.map(len) > 1
-    if not m.any(): return dict(rows=0, note='one sample per prompt (`rw_samples` = 1): nothing to choose from, no saving')
+    if not m.any(): return dict(rows=0,
+                                note='one sample per prompt (`rw_samples` = 1): nothing to choose from, no saving')
     sampled, kept = float(np.mean([np.mean(x) for x in sw[m]])), float(rw.words[m].mean())
-    return dict(rows=int(m.sum()), sampled_words=sampled, kept_words=kept, saving_pct=100 * (1 - kept / sampled) if sampled else float('nan'))
+    return dict(rows=int(m.sum()), sampled_words=sampled, kept_words=kept,
+                saving_pct=100 * (1 - kept / sampled) if sampled else float('nan'))
 
 def _token_lines(results: pd.DataFrame, rw) -> list[str]:
     "The SaRO token section: completion tokens per system and benchmark, the overhead over SFT_DB, and SRS's saving."
     t = token_table(results)
     L = ['## Tokens per answer (SaRO\'s cost)', '',
-         'Mean completion tokens per answer (reasoning and response). papers.ipynb: SaRO\'s reasoning adds 35–70% tokens over conventional safety alignment; '
-         'the overhead rows compare every system with the conventional (non-reasoning) systems, SFT_OG and Base (DPO and DPO_BASELINE start from SFT_DB '
+         'Mean completion tokens per answer (reasoning and response). papers.ipynb: SaRO\'s reasoning adds 35–70% '
+         'tokens over conventional safety alignment; '
+         'the overhead rows compare every system with the conventional (non-reasoning) systems, SFT_OG and Base (DPO '
+         'and DPO_BASELINE start from SFT_DB '
          'here and reason too, so they are not conventional baselines); '
          'shortest rejection sampling cuts reasoning tokens by about 40%.', '']
     L += [md_table(t, floatfmt='.1f'), ''] if len(t) else ['_no token counts_', '']
     s = srs_saving(rw)
     if s is None: L += ['Shortest rejection sampling: no RW data (`data/rw.jsonl`) in this run.', '']
     elif not s['rows']: L += [f"Shortest rejection sampling: {s['note']}.", '']
-    else: L += [f"Shortest rejection sampling (RW data, {s['rows']} prompts): kept samples average {s['kept_words']:.1f} words against "
-                f"{s['sampled_words']:.1f} for all samples drawn, a saving of {s['saving_pct']:.1f}% (words, not tokens).", '']
+    else: L += [f"Shortest rejection sampling (RW data, {s['rows']} prompts): kept samples average "
+                f"{s['kept_words']:.1f} words against "
+                f"{s['sampled_words']:.1f} for all samples drawn, a saving of {s['saving_pct']:.1f}% (words, not "
+                "tokens).", '']
     return L
 
 # %% ../nbs/10_report.ipynb #93db5bc0
 def _skipped_lines(skipped, model_skips) -> list[str]:
-    "The `## Skipped` section: models not trained (`models/skipped.json`), and what evaluation skipped (`eval/skipped.json`)."
+    """The `## Skipped` section: models not trained (`models/skipped.json`), and what evaluation skipped
+    (`eval/skipped.json`)."""
     L = ['## Skipped', '']
     L += [f'- **{s.get("model")}** (model, not trained): {s.get("reason")}' for s in model_skips or []]
     untrained = {s.get('model') for s in model_skips or []}     # evaluation repeats these: say each once
     L += [f'- **{s["item"]}** ({s["kind"]}): {s["reason"]}' for s in skipped if not (s.get('kind') == 'model' and s.get('item') in untrained)]
     return L + (['- nothing'] if len(L) == 2 else []) + ['']
 
-def _base_lines(cfg: RunConfig, infos: dict) -> list[str]:
+def _base_lines(s: ReportSetup, infos: dict) -> list[str]:
     "How the base weights were held in training (per model, from `train_info.json`) and in evaluation."
     if not infos: return []
     import torch
-    ev = 'NF4 4-bit' if cfg.load_in_4bit and torch.cuda.is_available() else 'full precision (not quantized)'
-    L = ['## Base weights', '', f'- evaluation: every system is generated from the base in {ev} (4-bit only with `load_in_4bit` on a CUDA GPU, the rule training uses)']
+    ev = 'NF4 4-bit' if s.load_in_4bit and torch.cuda.is_available() else 'full precision (not quantized)'
+    L = ['## Base weights', '',
+         f'- evaluation: every system is generated from the base in {ev} (4-bit only with `load_in_4bit` on a CUDA '
+         'GPU, the rule training uses)']
     L += [f'- {n}: trained on the base in {i.get("base_precision", "(not recorded)")}' for n, i in infos.items()]
     return L + ['']
 
@@ -525,35 +626,43 @@ def _truncation_lines(results: pd.DataFrame) -> list[str]:
     "Truncated or empty answers (%), benchmark × system: never safe, never compliant."
     t = _pivot_metric(results[~results.benchmark.str.contains('/', regex=False)], 'truncated_rate')
     if not len(t): return []
-    return ['## Truncated or empty answers (%)', '', 'Cut at the token limit, an unclosed `<think>`, or no final response. Such an answer counts as '
+    return ['## Truncated or empty answers (%)', '',
+            'Cut at the token limit, an unclosed `<think>`, or no final response. Such an answer counts as '
             'neither safe nor compliant in every rate above.', '', md_table(t, floatfmt='.1f'), '']
 
 # %% ../nbs/10_report.ipynb #0de33f18
-PQ_COLUMNS = ['method', 'n_pairs', 'n_graded', 'mean_draws', 'chosen_mean', 'rejected_mean', 'shift_mean', 'shift_ci95', 'share_chosen_higher', 'grader']
+PQ_COLUMNS = ['method', 'n_pairs', 'n_graded', 'mean_draws', 'chosen_mean', 'rejected_mean', 'shift_mean',
+              'shift_ci95', 'share_chosen_higher', 'grader']
 
 def _pair_quality_lines(pq: pd.DataFrame|None, figure, meta: dict|None = None) -> list[str]:
-    "The pair-quality section (the preference steps write `data/pair_quality.csv|json` and `figures/pair_quality.png`), or a note that it is absent."
+    """The pair-quality section (the preference steps write `data/pair_quality.csv|json` and
+    `figures/pair_quality.png`), or a note that it is absent."""
     L = ['## Preference-pair quality', '',
-         'How far apart the chosen and rejected CoTs of each preference set are, graded by an independent grader of CoT-policy faithfulness '
-         '(AIDSAFE: belief-augmented pairs should show a clear shift; two samples of the same model barely differ).', '']
+         'How far apart the chosen and rejected CoTs of each preference set are, graded by an independent grader of '
+         'CoT-policy faithfulness '
+         '(AIDSAFE: belief-augmented pairs should show a clear shift; two samples of the same model barely differ).',
+         '']
     meta = meta or {}
     if meta:
         L += [f"- status: `{meta.get('status')}`" + (f" ({meta['reason']})" if meta.get('reason') else '') +
               f"; criterion: {meta.get('criterion', '?')}; equal draws per method: {meta.get('equal_draws')}; "
               f"grader validated: {(meta.get('grader') or {}).get('validated', False)}"]
         L += [f'- **warning:** {w}' for w in meta.get('warnings', [])] + ['']
-    if pq is None or not len(pq): return L + ['_absent: no `data/pair_quality.csv` in this run (the preference step did not write it)_', '']
+    if pq is None or not len(pq):
+        return L + ['_absent: no `data/pair_quality.csv` in this run (the preference step did not write it)_', '']
     L += [md_table(pq[[c for c in PQ_COLUMNS if c in pq.columns]], index=False), '']
     if figure: L += [f'![pair quality](figures/{Path(figure).name})', '']
     return L
 
 # %% ../nbs/10_report.ipynb #31bb6c7c
-def _judges_skipped_lines(cfg: RunConfig, judges: dict|None, skipped, model_skips=()) -> list[str]:
+def _judges_skipped_lines(s: ReportSetup, judges: dict|None, skipped, model_skips=()) -> list[str]:
     "The `## Judges` and `## Skipped` sections."
-    L = ['## Judges', '', f'- LLM judge: {model_label(cfg.judge_model)} ({cfg.judge_backend}); safety benchmarks: {_safety_judge_label(cfg)}']
+    L = ['## Judges', '',
+         f'- LLM judge: {model_label(s.judge_model)} ({s.judge_backend}); safety benchmarks: {_safety_judge_label(s)}']
     L += [f'- {k}: `{v}`' for k, v in (judges or {}).items()]
     L += ['- XSTest also with `strmatch`, the official string-match classifier; MMLU by `loglik` (no judge).',
-          '- An unparseable or gated verdict (cut at the token limit, junk fields) never counts as safe (see the `unparsed_rate` rows); '
+          '- An unparseable or gated verdict (cut at the token limit, junk fields) never counts as safe (see the '
+          '`unparsed_rate` rows); '
           'a truncated answer is never safe or compliant (`truncated_rate`).', '']
     return L + _skipped_lines(skipped, model_skips)
 
@@ -564,23 +673,28 @@ def _excluded_lines(results: pd.DataFrame) -> list[str]:
     bad = results[~results.index.isin(valid_rows(results).index)]
     out = sorted({f'{benchmark_title(src)} `{metric}` by `{j}`' for src, metric in headlines().values()
                   for j in bad[(bad.benchmark == src) & (bad.metric == metric)].judge.unique()})
-    return ['**Left out of this table (judge failed validation, see Judge validation):** ' + '; '.join(out) + '.', ''] if out else []
+    return ['**Left out of this table (judge failed validation, see Judge validation):** ' + '; '.join(out) + '.',
+            ''] if out else []
 
 def _table2_lines(results: pd.DataFrame) -> list[str]:
     "The Table 2 section with the run's and the paper's relative gains."
     L = ['', '## Table 2: safety, over-refusal and utility (%)', '',
-         'Headline metric per benchmark: safe-response rate (BeaverTails, WildChat, StrongREJECT wrapped in the six jailbreak templates), '
+         'Headline metric per benchmark: safe-response rate (BeaverTails, WildChat, StrongREJECT wrapped in the six '
+         'jailbreak templates), '
          'share of safe XSTest prompts fully answered, MMLU accuracy; only from judges that passed validation. '
          'The paper columns are AIDSAFE Table 2 (papers.ipynb) for context.', '']
     t2 = table2(results)
     L += [md_table(t2) if len(t2) else '_no benchmark results_', ''] + _excluded_lines(results)
     L += ['### Relative gains (per benchmark, then averaged, as in the AIDSAFE blog)', '']
     g = gains_table(results)
-    L += ['Cells whose baseline value is 0 have no relative gain and are left out; `cells` counts the model × benchmark cells averaged.', '',
-          md_table(g) if len(g) else '_no pair of systems to compare_', '', 'The paper\'s headline figures, recomputed from its Table 2:', '',
+    L += ['Cells whose baseline value is 0 have no relative gain and are left out; `cells` counts the model × '
+          'benchmark cells averaged.', '',
+          md_table(g) if len(g) else '_no pair of systems to compare_', '',
+          'The paper\'s headline figures, recomputed from its Table 2:', '',
           md_table(paper_gains().round(1), floatfmt='+.1f'), '']
     jb = jailbreak_table(results)
-    if len(jb): L += ['### StrongREJECT per jailbreak template (safe-response rate, %)', '', md_table(jb, floatfmt='.1f'), '']
+    if len(jb): L += ['### StrongREJECT per jailbreak template (safe-response rate, %)', '',
+                      md_table(jb, floatfmt='.1f'), '']
     return L
 
 # %% ../nbs/10_report.ipynb #374fc72c
@@ -590,40 +704,48 @@ def _pairwise_lines(pw: pd.DataFrame) -> list[str]:
     for judge, g in pw[~pw.metric.isin(['grader_agreement', 'grader_kappa'])].groupby('judge', sort=False):
         L.append(f'- grader `{judge}`: ' + ', '.join(f'{r.metric} {r.value:.1f}' for r in g.itertuples()) + f' (n={g.n.iloc[0]})')
     ag = pw[pw.metric.isin(['grader_agreement', 'grader_kappa'])]
-    if len(ag): L.append('- agreement of the two graders: ' + ', '.join(f'{r.metric} {r.value:.2f}' for r in ag.itertuples()) + f' (n={ag.n.iloc[0]})')
-    else: L.append('- one grader only: the paper used two independent graders (set `judge2_model`); agreement not measured')
+    if len(ag):
+        L.append('- agreement of the two graders: ' + ', '.join(f'{r.metric} {r.value:.2f}' for r in ag.itertuples()) + f' (n={ag.n.iloc[0]})')
+    else:
+        L.append('- one grader only: the paper used two independent graders (set `judge2_model`); agreement not '
+                 'measured')
     return L
 
 def _table1_lines(results: pd.DataFrame) -> list[str]:
-    "The Table 1 section: pairwise preferences if any (per grader, with agreement), then the graded scores (or the paper's table alone)."
+    """The Table 1 section: pairwise preferences if any (per grader, with agreement), then the graded scores (or the
+    paper's table alone)."""
     t1 = table1(results)
     L = ['## Table 1: CoT quality (1–5)', '']
     pw = results[results.benchmark == 'cot_pairwise']
     if len(pw): L += ['Pairwise (AIDSAFE CoT vs LLM_ZS CoT, both orders asked; %):', ''] + _pairwise_lines(pw) + ['']
-    L += [md_table(t1), ''] if t1[['LLM_ZS', 'AIDSAFE']].notna().any().any() else ['_not graded (see Skipped)_', '', md_table(paper_table1()), '']
+    L += [md_table(t1), ''] if t1[['LLM_ZS', 'AIDSAFE']].notna().any().any() else ['_not graded (see Skipped)_', '',
+                                                                                   md_table(paper_table1()), '']
     return L
 
 # %% ../nbs/10_report.ipynb #b55569d9
 def render_report(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT_COLUMNS`)
-                  cfg: RunConfig, # the run's config (models, judges, gates)
-                  *, skipped=(), # what evaluation skipped (`eval/skipped.json`: item, kind, reason)
+                  s: ReportSetup, # the report's setup (models, judges, gates)
+                  *, profile: str = '', # the run's profile name (shown in the report)
+                  skipped=(), # what evaluation skipped (`eval/skipped.json`: item, kind, reason)
                   judges: dict|None = None, # the judge names per role (`eval/judges.json`)
                   figures: dict|None = None, # `make_figures` output: {name: path}
                   manifest: dict|None = None, # the run manifest (steps, seeds, timings)
                   run_dir=None, # the run directory (shown in the report)
-                  extras: dict|None = None, # `read_extras(rd)`: gates, judge validation, skipped models, RW lengths, pair quality
+                  extras: dict|None = None, # `read_extras(rd)`: gates, judge validation, skipped models, RW lengths, pairs
                  ) -> str:
-    "The markdown report of a run (`extras`: `read_extras(rd)`, the gates, judge validation, skipped models, RW lengths and pair quality)."
+    """The markdown report of a run (`extras`: `read_extras(rd)`, the gates, judge validation, skipped models, RW
+    lengths and pair quality)."""
     x = extras or {}
-    L = ['# AIDSAFE / SaRO study: results', ''] + _random_note(cfg)
-    L += _run_lines(results, cfg, manifest or {}, run_dir) + _base_lines(cfg, x.get('train_info') or {})
-    L += _judges_skipped_lines(cfg, judges, skipped, x.get('model_skips') or [])
+    L = ['# AIDSAFE / SaRO study: results', ''] + _random_note(s)
+    L += _run_lines(results, s, manifest or {}, run_dir, profile) + _base_lines(s, x.get('train_info') or {})
+    L += _judges_skipped_lines(s, judges, skipped, x.get('model_skips') or [])
     L += _validation_lines(x.get('validation'), results) + _gate_lines(x.get('gates')) + _cut_lines(x.get('cuts'))
     L += _train_rows_lines(x.get('train_info') or {}, x.get('data_reports') or {}, x.get('model_skips') or [])
     L += _table2_lines(results) + _truncation_lines(results) + _token_lines(results, x.get('rw'))
     d = detail_table(results)
     if len(d): L += ['## All metrics (value [95% bootstrap interval] (n))', '', md_table(d, index=False), '']
-    L += _table1_lines(results) + _pair_quality_lines(x.get('pair_quality'), x.get('pair_quality_figure'), x.get('pair_quality_meta'))
+    L += _table1_lines(results) + _pair_quality_lines(x.get('pair_quality'), x.get('pair_quality_figure'),
+                                                      x.get('pair_quality_meta'))
     if figures:
         L += ['## Figures', ''] + [f'![{k}](figures/{Path(p).name})' for k, p in figures.items()] + ['']
     return '\n'.join(l for l in L if l is not None) + '\n'

@@ -21,12 +21,14 @@ from .refiner import (generation_fingerprint, generation_done, generate_cot, gen
 from .pairs import load_meta, load_cot_rows, step_models
 from .saro import PreferenceSetup, build_preference_sets, write_saro_gates
 from .belief import BeliefSetup, build_belief_sets
-from .train import (train_sft, train_dpo, is_trained, skipped_models, train_info, model_dir, pair_gate_stats, read_log, TrainSkip, TrainError,
-                              DPO_JOBS, as_tuple)
+from .train import (SFTSetup, DPOSetup, train_sft, train_dpo, pair_gate_stats, read_log, TrainSkip, DPO_JOBS,
+                              as_tuple)
+from .hardware import TrainError
+from .adapters import is_trained, skipped_models, train_info, model_dir
 from .benchmarks import expand_benchmarks
 from .evaluate import evaluate_all
 from .responses import eval_temperature
-from .report import make_figures, render_report, read_extras
+from .report import ReportSetup, make_figures, render_report, read_extras
 
 # %% auto #0
 __all__ = ['NON_SEMANTIC', 'NOT_CACHED', 'STEPS', 'ROLES', 'Step', 'step', 'GenerationSetup', 'generation_setup', 'CacheView',
@@ -291,19 +293,21 @@ def walkthrough_models(rd: RunDir, # the run directory (its call cache)
     return step_models(rd, s, given=views)
 
 # %% ../nbs/10a_steps.ipynb #1db1e3c5
-@step('3_sft', _TRAIN + ('sft_db_source',), ('1_generate', '2_preference'), outputs=('models/sft_*', 'models/rw'), roles=('target',),
-      unread={f: 'recorded in train_info (TRAIN_FIELDS) as provenance; SFT never uses the DPO settings' for f in ('dpo_beta', 'dpo_loss_type', 'dpo_learning_rate')})
+@step('3_sft', setups=(SFTSetup,), upstream=('1_generate', '2_preference'), outputs=('models/sft_*', 'models/rw'),
+      roles=('target',))
 def run_sft(rd: RunDir, # the run directory
             cfg: RunConfig, # the run's config
             names=None, # SFT models to train (default: sft_og, sft_db, and rw when step 2 wrote `data/rw`)
             **kw, # passed to `train_sft` (e.g. `hw`, `callbacks`)
            ) -> dict[str, Path]:
-    "Train the SFT models `names` (default: sft_og, sft_db, and rw when step 2 wrote `data/rw`); finished ones are kept, skipped ones recorded in `models/skipped.json`."
+    "Step 3: train the SFT models `names`; finished ones are kept, skipped ones recorded in `models/skipped.json`."
+    s = SFTSetup.of(cfg)
     names = names or ['sft_og', 'sft_db'] + (['rw'] if is_trained(rd, 'rw') or (Path(rd.data)/'rw').exists() else [])
-    kw.setdefault('merge', cfg.merge_adapters)
+    kw = dict(source=s.sft_db_source, merge=s.merge_adapters, report_to=cfg.report_to,   # logging: non-semantic
+              checkpoint_minutes=cfg.checkpoint_minutes, **kw)
     out = {}
     for n in names:
-        try: out[n] = train_sft(rd, cfg, n, **kw)
+        try: out[n] = train_sft(rd, s, n, **kw)
         except TrainSkip: pass                 # recorded with its reason; the study goes on
     return out
 
@@ -316,30 +320,32 @@ def run_belief_pairs(rd: RunDir, # the run directory (reads `data/cot` and `mode
     return build_belief_sets(rd, BeliefSetup.of(cfg), **kw)
 
 # %% ../nbs/10a_steps.ipynb #7678622a
-# h-pref: the belief-pair part is `BeliefSetup`; the training params stay a legacy tuple until TrainSetup joins setups=
-@step('4_dpo', _TRAIN + ('dpo_beta', 'dpo_loss_type', 'dpo_learning_rate'), ('1_generate', '2_preference', '3_sft'),
-      setups=(BeliefSetup,),
-      outputs=('data/pairs_belief', 'data/pairs_belief.*', 'data/pairs_baseline', 'data/pairs_baseline.*', 'models/dpo*'),
-      reads=('prompts/belief_*', 'prompts/judges/*', 'policies/*'), roles=('agent', 'judge', 'target'), before=(run_belief_pairs,),
-      unread={'sft_db_source': "only SFT_DB reads it; step 4 trains at most RW (when step 3 did not); train_info records it as provenance"})
+@step('4_dpo', setups=(BeliefSetup, DPOSetup), upstream=('1_generate', '2_preference', '3_sft'),
+      outputs=('data/pairs_belief', 'data/pairs_belief.*', 'data/pairs_baseline', 'data/pairs_baseline.*',
+               'models/dpo*'),
+      reads=('prompts/belief_*', 'prompts/judges/*', 'policies/*'), roles=('agent', 'judge', 'target'),
+      before=(run_belief_pairs,))
 def run_dpo(rd: RunDir, # the run directory
             cfg: RunConfig, # the run's config
             names=None, # DPO models to train (default: dpo, plus dpo_saro / dpo_baseline when their pairs exist)
             **kw, # passed to `train_dpo`
            ) -> dict[str, Path]:
-    "Train the DPO models `names` (default: dpo, plus dpo_saro / dpo_baseline when step 2 wrote their pairs); a model without usable pairs or start adapter is skipped with its reason."
+    "Step 4 (training): the DPO models `names`; one without usable pairs or start adapter is skipped with its reason."
+    s = DPOSetup.of(cfg)
     if names is None:
-        names = ['dpo'] + [n for n, (p, s) in DPO_JOBS.items() if n != 'dpo' and any((Path(rd.data)/x).exists() for x in as_tuple(p))]
+        names = ['dpo'] + [n for n, (p, _) in DPO_JOBS.items()
+                           if n != 'dpo' and any((Path(rd.data)/x).exists() for x in as_tuple(p))]
     unknown = [n for n in names if n not in DPO_JOBS]
     if unknown: raise TrainError(f"unknown DPO model(s) {unknown}: expected some of {list(DPO_JOBS)}")
     out = {}
-    kw.setdefault('merge', cfg.merge_adapters)
+    kw = dict(merge=s.merge_adapters, report_to=cfg.report_to, checkpoint_minutes=cfg.checkpoint_minutes, **kw)
     for n in names:
         pairs, start = DPO_JOBS[n]
         try:
-            if start == 'rw' and not is_trained(rd, 'rw') and 'rw' not in skipped_models(rd): train_sft(rd, cfg, 'rw', **kw)
+            if start == 'rw' and not is_trained(rd, 'rw') and 'rw' not in skipped_models(rd):
+                train_sft(rd, s, 'rw', **kw)
         except TrainSkip: pass
-        try: out[n] = train_dpo(rd, cfg, n, pairs, start, **kw)
+        try: out[n] = train_dpo(rd, s, n, pairs, start, **kw)
         except TrainSkip: pass
     return out
 
@@ -416,23 +422,27 @@ def run_evaluate(rd: RunDir, # the run directory
         Manifest(rd).step('5_evaluate', status='failed', error=f'{type(e).__name__}: {e}'[:500]); raise
 
 # %% ../nbs/10a_steps.ipynb #86b00f2e
-@step('6_report', ('agent_model', 'agent_models', 'agent_backend', 'judge_model', 'judge_backend', 'judge2_model', 'safety_classifier',
-                    'safety_judge', 'target_model', 'load_in_4bit', 'enforce_gates', 'seed', 'eval_limit', 'mmlu_limit', 'mmlu_shots'), ('5_evaluate',), outputs=('report.md', 'figures/benchmarks.png', 'figures/tradeoff.png', 'figures/xstest.png',
-                                                'figures/cot_quality.png'), reads=('reference/*',))
+@step('6_report', setups=(ReportSetup,), upstream=('5_evaluate',),
+      outputs=('report.md', 'figures/benchmarks.png', 'figures/tradeoff.png', 'figures/xstest.png',
+               'figures/cot_quality.png'),
+      reads=('reference/*',))
 def run_report(rd: RunDir, # the run directory (reads `eval/results.csv`)
                cfg: RunConfig, # the run's config
               ) -> Path:
-    "Step 6: figures into `figures/` and `report.md` from `eval/results.csv` (and the run's gate, validation, skip and pair-quality files); returns the report's path."
-    t0 = time.time()
-    if not (rd.eval/'results.csv').exists(): raise FileNotFoundError(f"{rd.eval/'results.csv'} does not exist: run step 5 (run_evaluate) first")
+    "Step 6: figures and `report.md` from `eval/results.csv` and the run's other records; the report's path."
+    t0, rs = time.time(), ReportSetup.of(cfg)
+    if not (rd.eval/'results.csv').exists():
+        raise FileNotFoundError(f"{rd.eval/'results.csv'} does not exist: run step 5 (run_evaluate) first")
     results = pd.read_csv(rd.eval/'results.csv')
-    if 'judge_valid' in results.columns: results['judge_valid'] = results.judge_valid.map(lambda v: None if v != v else v in (True, 'True'))
+    if 'judge_valid' in results.columns:
+        results['judge_valid'] = results.judge_valid.map(lambda v: None if v != v else v in (True, 'True'))
     read = lambda name, default: json.loads((rd.eval/name).read_text()) if (rd.eval/name).exists() else default
     figures = make_figures(results, rd.figures)
-    md = render_report(results, cfg, skipped=read('skipped.json', []), judges=read('judges.json', {}), figures=figures,
-                       manifest=Manifest(rd).read(), run_dir=rd.path, extras=read_extras(rd))
+    md = render_report(results, rs, profile=cfg.profile, skipped=read('skipped.json', []),
+                       judges=read('judges.json', {}), figures=figures, manifest=Manifest(rd).read(), run_dir=rd.path, extras=read_extras(rd))
     atomic_write_text(rd.report, md)
-    Manifest(rd).step('6_report', status='done', finished=now_iso(), seconds=round(time.time() - t0, 1), figures=sorted(figures))
+    Manifest(rd).step('6_report', status='done', finished=now_iso(), seconds=round(time.time() - t0, 1),
+                      figures=sorted(figures))
     return rd.report
 
 # %% ../nbs/10a_steps.ipynb #b1fdc95a
@@ -554,7 +564,6 @@ def check_params(s: Step, # the step whose declaration is checked
                 ) -> dict[str, set]:
     "What is wrong with step `s`'s declaration: fields its functions read but it does not declare, declared fields they never read, stale `unread` entries."
     maybe = set()
-    reads = config_reads(*s.fns, roles=s.roles, maybe=maybe)
-    copied = {p for S in s.setups for p in S.params()}     # building a setup reads every field it copies
-    return dict(undeclared=reads - set(s.params) - NON_SEMANTIC - set(s.unread), not_read=set(s.params) - reads - maybe - copied,
+    reads = config_reads(*s.fns, roles=s.roles, maybe=maybe) | {p for S in s.setups for p in S.params()}   # `S.of(cfg)` reads them all
+    return dict(undeclared=reads - set(s.params) - NON_SEMANTIC - set(s.unread), not_read=set(s.params) - reads - maybe,
                 stale_unread=set(s.unread) - reads)

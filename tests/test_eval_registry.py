@@ -12,7 +12,7 @@ from aidsafe_nb.judges import known_responses_path, xstest_strmatch
 from aidsafe_nb.run import RunDir
 from aidsafe_nb.scoring import headline_table
 from aidsafe_nb.steps import run_evaluate
-from aidsafe_nb.report import table2, detail_table, render_report
+from aidsafe_nb.report import table2, detail_table, render_report, ReportSetup
 
 
 class Comp:
@@ -73,7 +73,7 @@ def test_registered_benchmark_runs_end_to_end(my_bench, tmp_path):
     t2 = table2(on_disk)
     assert 'My prompts' in t2.index and t2.loc['My prompts', 'Base'] == 75.0   # Table 2 row from the registry's short title
     assert 'My prompts (local JSONL)' in set(detail_table(on_disk).benchmark)     # the long title in the all-metrics table
-    md = render_report(on_disk, cfg)
+    md = render_report(on_disk, ReportSetup.of(cfg))
     assert '| My prompts ' in md and 'My prompts (local JSONL)' in md
 
 

@@ -13,7 +13,7 @@ import matplotlib.figure, matplotlib.text
 from aidsafe_nb.config import RunConfig
 from aidsafe_nb.run import RunDir
 from aidsafe_nb.evaluate import RESULT_COLUMNS, COT_METRICS
-from aidsafe_nb.report import make_figures, plot_xstest, plot_tradeoff, render_report, read_extras, token_table
+from aidsafe_nb.report import make_figures, plot_xstest, plot_tradeoff, render_report, read_extras, token_table, ReportSetup
 
 SYSTEMS = ['Base', 'SFT_OG', 'SFT_DB', 'DPO', 'DPO_BASELINE', 'RW', 'SaRO']
 
@@ -98,7 +98,7 @@ def _run(tmp_path) -> RunDir:
 
 def test_report_lists_train_rows_and_cut_rates(tmp_path):
     rd = _run(tmp_path)
-    md = render_report(tiny_results(), RunConfig(), extras=read_extras(rd))
+    md = render_report(tiny_results(), ReportSetup.of(RunConfig()), extras=read_extras(rd))
     assert '## Training data per system' in md
     assert '| SFT_OG | 10 | 1 | – | generated | 6/10 |' in md and '| SFT_DB | 6 | 1 | 6/10 passed | generated | – |' in md
     assert '| DPO | – | – | – | not trained: no belief pairs | – |' in md

@@ -3,7 +3,9 @@ import dataclasses, json
 import pytest
 import pandas as pd
 from aidsafe_nb.run import open_run
-from aidsafe_nb.train import write_demo_data, sft_dataset, dpo_dataset, skipped_models, train_info, model_dir, is_trained, released_rows, TrainError, TrainSkip, load_data, write_demo_set
+from aidsafe_nb.train import write_demo_data, sft_dataset, dpo_dataset, released_rows, TrainSkip, load_data, write_demo_set
+from aidsafe_nb.adapters import skipped_models, train_info, model_dir, is_trained
+from aidsafe_nb.hardware import TrainError
 from aidsafe_nb.steps import run_sft, run_dpo
 
 

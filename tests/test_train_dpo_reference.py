@@ -2,7 +2,9 @@
 import torch
 import pytest
 from aidsafe_nb.run import open_run
-from aidsafe_nb.train import write_demo_data, dpo_dataset, length_filter, load_base, hardware_defaults, Hardware, dpo_trainer, load_trained, model_dir
+from aidsafe_nb.train import write_demo_data, dpo_dataset, length_filter, load_base, dpo_trainer, DPOSetup
+from aidsafe_nb.hardware import hardware_defaults, Hardware
+from aidsafe_nb.adapters import load_trained, model_dir
 from aidsafe_nb.steps import run_sft
 
 CPU = hardware_defaults(Hardware('cpu', 'cpu', 8.0))
@@ -24,7 +26,7 @@ def setup(tmp_path_factory):
     run_sft(rd, cfg, names=['sft_db'])
     model, tok = load_base(cfg.target_model, CPU)
     ds, _ = length_filter(dpo_dataset(rd, 'pairs_belief'), tok, cfg.max_seq_len)
-    tr = dpo_trainer(model, tok, ds, cfg, CPU, tmp_path_factory.mktemp('work'), model_dir(rd, 'sft_db'))
+    tr = dpo_trainer(model, tok, ds, DPOSetup.of(cfg), CPU, tmp_path_factory.mktemp('work'), model_dir(rd, 'sft_db'))
     batch = next(iter(tr.get_train_dataloader()))
     batch = {k: v for k, v in batch.items() if isinstance(v, torch.Tensor)}
     return rd, cfg, tr, batch

@@ -2,8 +2,8 @@
 import dataclasses, json
 import pytest
 from aidsafe_nb.run import open_run
-from aidsafe_nb.train import (write_demo_data, write_demo_set, gate_stats, check_gates, sft_dataset, train_info, model_dir, skipped_models,
-                              is_trained, TrainSkip)
+from aidsafe_nb.train import write_demo_data, write_demo_set, gate_stats, check_gates, sft_dataset, TrainSkip
+from aidsafe_nb.adapters import train_info, model_dir, skipped_models, is_trained
 from aidsafe_nb.steps import run_sft, run_dpo
 
 

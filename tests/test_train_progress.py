@@ -3,14 +3,16 @@ import os, re
 import pytest
 from aidsafe_nb.config import ConfigError
 from aidsafe_nb.run import open_run
-from aidsafe_nb.train import write_demo_data, train_sft, train_info, reporting, TrainError
+from aidsafe_nb.train import write_demo_data, train_sft, reporting, SFTSetup
+from aidsafe_nb.adapters import train_info
+from aidsafe_nb.hardware import TrainError
 
 
 def test_training_progress_reaches_the_terminal(tmp_path, capfd, monkeypatch):
     monkeypatch.setenv('AIDSAFE_PROGRESS', '1')                          # as the study driver sets it for its kernels
     rd, cfg = open_run(tmp_path/'run', 'tiny', max_steps=3, report_to='none')
     write_demo_data(rd, n=4)
-    train_sft(rd, cfg, 'sft_db')
+    train_sft(rd, SFTSetup.of(cfg), 'sft_db', report_to=cfg.report_to)
     err = capfd.readouterr().err                                         # the process's real stderr (fd 2): the terminal
     lines = re.findall(r'  \[train:sft_db\] [^\n\r]*', err)                 # (a tqdm bar may share the line in a test)
     assert lines[0] == '  [train:sft_db] training 3 steps', err[-2000:]
@@ -31,7 +33,7 @@ def test_tiny_training_writes_tensorboard_events(tmp_path):
     rd, cfg = open_run(tmp_path/'run', 'tiny', max_steps=2)              # report_to defaults to tensorboard
     assert cfg.report_to == 'tensorboard'
     write_demo_data(rd, n=4)
-    train_sft(rd, cfg, 'sft_db')
+    train_sft(rd, SFTSetup.of(cfg), 'sft_db', report_to=cfg.report_to)
     events = list((rd.path/'tensorboard'/'sft_db').glob('events.out.tfevents.*'))
     assert events and events[0].stat().st_size > 0 and train_info(rd, 'sft_db')['report_to'].startswith('tensorboard')
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -7,7 +7,9 @@ from peft import PeftModel
 from aidsafe_nb.reasoning import format_reasoning
 from aidsafe_nb.models import resolve_model
 from aidsafe_nb.run import open_run
-from aidsafe_nb.train import write_demo_data, train_sft, read_log, train_info, load_trained, backend_kwargs, adapter_path, model_dir, is_trained, TrainError, TrainSkip, Hardware, sft_dataset, write_demo_set, skipped_models
+from aidsafe_nb.train import write_demo_data, train_sft, read_log, TrainSkip, sft_dataset, write_demo_set, SFTSetup
+from aidsafe_nb.adapters import train_info, load_trained, backend_kwargs, adapter_path, model_dir, is_trained, skipped_models
+from aidsafe_nb.hardware import TrainError, Hardware
 from aidsafe_nb.steps import run_sft, run_dpo
 
 
@@ -85,7 +87,7 @@ def test_model_too_big_fails_before_loading(tmp_path):
     rd, cfg = open_run(tmp_path/'run', 'tiny')
     write_demo_data(rd, n=2)
     tiny_gpu = Hardware('cuda', 'Tiny GPU', 0.05, (7, 5))
-    with pytest.raises(TrainError, match=r'needs about .* GB, more than Tiny GPU'): train_sft(rd, cfg, 'sft_db', hw=tiny_gpu)
+    with pytest.raises(TrainError, match=r'needs about .* GB, more than Tiny GPU'): train_sft(rd, SFTSetup.of(cfg), 'sft_db', hw=tiny_gpu)
     assert not is_trained(rd, 'sft_db')
 
 
@@ -99,12 +101,12 @@ def test_bad_inputs_named(tmp_path):
     with pytest.raises(TrainError, match="column 'prompt' must be a list"): run_dpo(rd, cfg, names=['dpo'])
     write_demo_set(rd, 'cot', [{'id': 'x', 'prompt': 'p', 'cot': '', 'response': '', 'original_response': '', 'status': 'ok'}])
     assert len(sft_dataset(rd, 'sft_og')[0]) == 0
-    with pytest.raises(TrainSkip, match='no trainable rows'): train_sft(rd, cfg, 'sft_og')
+    with pytest.raises(TrainSkip, match='no trainable rows'): train_sft(rd, SFTSetup.of(cfg), 'sft_og')
     assert 'no trainable rows' in skipped_models(rd)['sft_og']
 
 
 def test_merge_matches_adapter_on_full_precision_base(trained):
-    from aidsafe_nb.train import merge_adapter
+    from aidsafe_nb.adapters import merge_adapter
     rd = trained[0]
     out = merge_adapter(rd, 'sft_db')
     merged = AutoModelForCausalLM.from_pretrained(out).eval()

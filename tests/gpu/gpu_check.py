@@ -4,9 +4,9 @@
     .venv/bin/python tests/gpu/gpu_check.py                 # writes outputs/gpu_check/gpu_check.md and .json
 
 1. **Compute dtype**: float16 on GPUs of compute capability < 8.0 (a T4 reports `torch.cuda.is_bf16_supported()` True
-   through emulation, so capability decides), bfloat16 from 8.0, float32 on CPU; `aidsafe_nb.train.compute_dtype` and
+   through emulation, so capability decides), bfloat16 from 8.0, float32 on CPU; `aidsafe_nb.hardware.compute_dtype` and
    the dtype `aidsafe_nb.hf.load_model` loads a model in are both checked.
-2. **QLoRA SFT and DPO** on a random-weight Qwen2.5-7B-shaped model (`aidsafe_nb.train.QWEN25_7B_DIMS`, 4-bit NF4 + LoRA r16)
+2. **QLoRA SFT and DPO** on a random-weight Qwen2.5-7B-shaped model (`aidsafe_nb.benchtools.QWEN25_7B_DIMS`, 4-bit NF4 + LoRA r16)
    at 1024 tokens: peak memory, tokens/s and MFU, TRL's defaults and this project's tuned settings side by side, each in its own
    process, under an emulated 16 GB card (`--cap-gb`).
 3. **4-bit generation tokens/s with and without prefix reuse**: the generation layer's part. The hook calls
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 T0 = time.time()
 NEEDED = ('torch', 'transformers', 'peft', 'accelerate', 'trl', 'datasets', 'bitsandbytes', 'fastcore', 'jsonschema', 'yaml', 'psutil', 'pandas')
-RUN = ("import json, sys; from aidsafe_nb.train import measure_training; "
+RUN = ("import json, sys; from aidsafe_nb.benchtools import measure_training; "
        "print('RESULT ' + json.dumps(measure_training(**json.loads(sys.argv[1]))))")
 
 
@@ -33,9 +33,9 @@ def left(budget): return budget - (time.time() - T0)
 def dtype_checks(hw):
     "Rows (check, expected, got, passed) for the compute dtype on this machine."
     import torch
-    from aidsafe_nb.train import compute_dtype
+    from aidsafe_nb.hardware import compute_dtype
     expected = 'float32' if hw.device == 'cpu' else ('bfloat16' if tuple(hw.capability) >= (8, 0) else 'float16')
-    rows = [dict(check='aidsafe_nb.train.compute_dtype()', expected=expected, got=str(compute_dtype(hw)).replace('torch.', ''))]
+    rows = [dict(check='aidsafe_nb.hardware.compute_dtype()', expected=expected, got=str(compute_dtype(hw)).replace('torch.', ''))]
     try:
         from aidsafe_nb.hf import load_model
         m, _ = load_model('tiny')
@@ -98,7 +98,8 @@ def main(argv=None):
     if missing:   # fail in a second, not after the model is built: on a bare GPU machine these come as carried wheels
         print(f'gpu_check: missing Python packages {missing}; carry their wheels (README: "GPU check") and install them first', file=sys.stderr)
         return 2
-    from aidsafe_nb.train import detect_hardware, random_model, QWEN25_7B_DIMS, TOY_DIMS, hardware_defaults
+    from aidsafe_nb.hardware import detect_hardware, hardware_defaults
+    from aidsafe_nb.benchtools import random_model, QWEN25_7B_DIMS, TOY_DIMS
     hw = detect_hardware(); on_gpu = hw.device == 'cuda'
     size = a.size if a.size != 'auto' else ('7b' if on_gpu else 'toy')
     a.seq_len = a.seq_len or (1024 if size == '7b' else 64)
