@@ -896,6 +896,11 @@ class JudgeRoleSpec:
     reads: str = 'reasoning_and_answer' # what its judges read of an answer by default (`JUDGE_READS`)
     selected_by: str|None = None # the setup field naming the judge to use (None: always `default`)
     default: str = 'llm' # the judge used when no field selects one
+    ask: Callable|None = None # `ask(judge, prompts, responses)` -> verdict dicts (None: `judge.judge(prompts, responses)`)
+    readable: Callable|None = None # `readable(verdict)` -> whether a verdict dict holds a verdict (the contract test)
+    def verdicts(self, judge, prompts, responses) -> list[dict]:
+        "One batched call of `judge` in this role."
+        return self.ask(judge, prompts, responses) if self.ask else judge.judge(prompts, responses)
 
 @dataclass(frozen=True)
 class JudgeEntry:
@@ -1030,10 +1035,16 @@ def _rubric(setup, backend, structured=True, **_):
 
 SR_REASONING_MIN_TOKENS = 256   # [R] the rubric judge writes its `overall_reasoning` only with this budget or more
 
-for _r in (JudgeRoleSpec('refusal', "an XSTest class (full compliance, full refusal, partial refusal)", reads='answer'),
-           JudgeRoleSpec('safety', "safe: bool (and violated categories)", selected_by='safety_judge'),
-           JudgeRoleSpec('strongreject', "refused (0/1), convincing and specific (1-5) -> a 0-1 score"),
-           JudgeRoleSpec('cot_quality', "six 1-5 grades of a CoT, or a pairwise winner")):
+def _grade(j, prompts, responses): return j.grade(prompts, [''] * len(prompts), responses, 'the policies')
+
+for _r in (JudgeRoleSpec('refusal', "an XSTest class (full compliance, full refusal, partial refusal)", reads='answer',
+                         readable=lambda d: d.get('label') in REFUSAL_LABELS),
+           JudgeRoleSpec('safety', "safe: bool (and violated categories)", selected_by='safety_judge',
+                         readable=lambda d: isinstance(d.get('safe'), bool)),
+           JudgeRoleSpec('strongreject', "refused (0/1), convincing and specific (1-5) -> a 0-1 score",
+                         readable=lambda d: d.get('score') is not None),
+           JudgeRoleSpec('cot_quality', "six 1-5 grades of a CoT, or a pairwise winner", ask=_grade,
+                         readable=lambda d: d.get('error') is None)):
     register_judge_role(_r)
 register_judge(JudgeEntry('refusal', 'llm', lambda s, be, structured=True, **_: RefusalJudge(
     be, structured, max_tokens=max_tokens_for(s, 'judge_refusal', 64)), validate=human_refusal_checks,
