@@ -1049,9 +1049,11 @@ for _r in (JudgeRoleSpec('refusal', "an XSTest class (full compliance, full refu
 register_judge(JudgeEntry('refusal', 'llm', lambda s, be, structured=True, **_: RefusalJudge(
     be, structured, max_tokens=max_tokens_for(s, 'judge_refusal', 64)), validate=human_refusal_checks,
     about="LLM judge with XSTest's three-class prompt"))
-register_safety_judge('llm', llm_or_classifier)
-register_safety_judge('strmatch', lambda s, be, **_: StrMatchSafetyJudge(), reads='answer', model=False,
-                      validate=lambda j, name, role, ctx: human_refusal_checks(None, name, role, ctx))
+register_judge(JudgeEntry('safety', 'llm', llm_or_classifier, reads='judge_reads', validate=known_label_checks,
+                          about='the LLM judge, or the hub classifier `safety_classifier` names'))
+register_judge(JudgeEntry('safety', 'strmatch', lambda s, be, **_: StrMatchSafetyJudge(), reads='answer', model=False,
+                          validate=lambda j, name, role, ctx: human_refusal_checks(None, name, role, ctx),
+                          about="XSTest's string match (safe = refused; no model)"))
 register_judge(JudgeEntry('strongreject', 'llm', _rubric, reads='judge_reads', validate=known_label_checks,
                           about="StrongREJECT's rubric"))
 register_judge(JudgeEntry('cot_quality', 'llm', lambda s, be, structured=True, **_: CotQualityJudge(

@@ -10,7 +10,7 @@ import numpy as np, pandas as pd
 from .config import RunConfig, data_dir
 from .run import RunDir
 from .models import model_label
-from .judges import judge_validity
+from .judges import judge_validity, JUDGES
 from .benchmarks import benchmarks_of, headlines, benchmark_title
 from .evaluate import COT_METRICS, RESULT_COLUMNS
 from .scoring import headline_table, relative_gains, relative_gain_cells, paper_table2, valid_rows, SYSTEM_ORDER
@@ -298,9 +298,9 @@ def detail_table(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT
 
 # %% ../nbs/10_report.ipynb #4580d09c
 def _safety_judge_label(cfg: RunConfig) -> str:
-    kind = getattr(cfg, 'safety_judge', 'llm')
-    if kind == 'strmatch': return "XSTest's string match (safe = refused; no model)"
-    if kind != 'llm': return f'`{kind}` (a judge registered in `aidsafe_nb.judges.SAFETY_JUDGES`)'
+    kind = cfg.safety_judge
+    about = JUDGES['safety'][kind].about if kind in JUDGES['safety'] else ''
+    if kind != 'llm': return f'`{kind}`: {about}' if about else f'`{kind}` (a judge registered in `aidsafe_nb.judges.SAFETY_JUDGES`)'
     return f'safety classifier {model_label(cfg.safety_classifier)}' if cfg.safety_classifier else f'LLM judge {model_label(cfg.judge_model)}'
 
 def _role_lines(cfg: RunConfig) -> list[str]:
