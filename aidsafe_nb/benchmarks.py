@@ -61,7 +61,8 @@ def resolve_source(source, # a local file or folder, an http(s) URL or a hub id;
                    hub: dict, # the default: `path` (hub id or URL) and `load_hub_table`'s options (name, split, streaming, ...)
                    benchmarks_dir=None, # the folder of offline copies (None: `../shared/benchmarks` if present)
                   ) -> tuple[pd.DataFrame, str]:
-    "Load (frame, provenance) from `source`, else the offline copy, else the `hub` default; a failure is a `BenchmarkUnavailable`."
+    ("Load (frame, provenance) from `source`, else the offline copy, else the `hub` default; a failure is a "
+     "`BenchmarkUnavailable`.")
     try: return _load_source(source, offline, hub, benchmarks_dir)
     except BenchmarkUnavailable: raise
     except DataUnavailable as e: raise BenchmarkUnavailable(str(e)) from e
@@ -162,7 +163,8 @@ def jailbreaks_dir() -> Path:
 
 # %% ../nbs/08_benchmarks.ipynb #e8d383ea
 def _uses_prompt(text: str, whole: bool) -> bool:
-    "Whether a template renders the whole `{{ prompt }}` (`whole`), or at least uses the variable `prompt` (e.g. split in halves)."
+    ("Whether a template renders the whole `{{ prompt }}` (`whole`), or at least uses the variable `prompt` (e.g. "
+     "split in halves).")
     env = jinja2.Environment()
     if not whole: return 'prompt' in jinja2.meta.find_undeclared_variables(env.parse(text))
     marker = '\x00PROMPT\x00'
@@ -183,7 +185,8 @@ def wrap_jailbreaks(df: pd.DataFrame, # prompts (`id`, `prompt`, ...)
                     templates: dict[str, str], # `{name: jinja text}` (`load_jailbreak_templates`)
                     seed: int = 0, # unused: every prompt gets every template (kept for callers that pass it)
                    ) -> pd.DataFrame:
-    "Every prompt of `df` wrapped in every template (column `jailbreak`, id `<id>_<template>`); the plain request stays in `forbidden_prompt`."
+    ("Every prompt of `df` wrapped in every template (column `jailbreak`, id `<id>_<template>`); the plain request "
+     "stays in `forbidden_prompt`.")
     env = jinja2.Environment(keep_trailing_newline=False)
     parts = []
     for name in sorted(templates):
@@ -243,7 +246,8 @@ def load_wildjailbreak(source=None, # a local file or folder, URL or hub id inst
                        seed: int = 0, # the subsampling seed
                        benchmarks_dir=None, # the folder of offline copies (None: `../shared/benchmarks` if present)
                       ) -> pd.DataFrame:
-    "WildJailbreak evaluation set: the adversarial harmful prompts (hub only, gated: accept its terms on the hub first)."
+    ("WildJailbreak evaluation set: the adversarial harmful prompts (hub only, gated: accept its terms on the hub "
+     "first).")
     df, where = resolve_source(source, offline='wildjailbreak/eval.tsv', benchmarks_dir=benchmarks_dir,
                                hub=dict(path='allenai/wildjailbreak', name='eval', split='train'))
     if 'data_type' in df.columns: df = df[df.data_type == 'adversarial_harmful']
@@ -315,7 +319,8 @@ class Benchmark:
         return (self.limit_param, *self.params.values())
     def loader_kwargs(self, setup, # the step's setup (`EvalSetup`)
                      ) -> dict:
-        "The loader's keyword arguments from this entry: its fixed `options` and the declared `params` read from `setup`."
+        ("The loader's keyword arguments from this entry: its fixed `options` and the declared `params` read from "
+         "`setup`.")
         return {**self.options, **{k: getattr(setup, f) for k, f in self.params.items()}}
 
 # %% ../nbs/08_benchmarks.ipynb #e0f962b1
@@ -388,7 +393,8 @@ def benchmark_title(name: str, # a benchmark name (registered or not)
 # %% ../nbs/08_benchmarks.ipynb #e23a33e1
 def expand_benchmarks(names, # benchmark names (`RunConfig.benchmarks`)
                      ) -> list[str]:
-    "Benchmark names to run, in order: one whose headline is read from another entry brings it along (`strongreject` -> `strongreject_jb`)."
+    ("Benchmark names to run, in order: one whose headline is read from another entry brings it along (`strongreject` "
+     "-> `strongreject_jb`).")
     out = []
     for n in names:
         b = get_benchmark(n)
@@ -404,7 +410,8 @@ def load_benchmark(name: str, # a registered benchmark name
                    benchmarks_dir=None, # folder of offline copies (default `../shared/benchmarks`)
                    source=None, # a local file or folder, URL or hub id instead of the default
                    **options) -> pd.DataFrame:
-    "Load benchmark `name` with its registered loader; `options` go to the loader (e.g. WildChat's `language`, `max_pool`)."
+    ("Load benchmark `name` with its registered loader; `options` go to the loader (e.g. WildChat's `language`, "
+     "`max_pool`).")
     return get_benchmark(name).loader(source, limit=limit, seed=seed, benchmarks_dir=benchmarks_dir, **options)
 
 # %% ../nbs/08_benchmarks.ipynb #3ab78571
@@ -413,7 +420,8 @@ def load_harmbench_contextual(source=None, # a local file or folder, URL or hub 
                               seed: int = 0, # the subsampling seed
                               benchmarks_dir=None, # the folder of offline copies (None: `../shared/benchmarks` if present)
                              ) -> pd.DataFrame:
-    "HarmBench contextual behaviours (test split), each prompt its context, a `---` line and the request (HarmBench's layout)."
+    ("HarmBench contextual behaviours (test split), each prompt its context, a `---` line and the request (HarmBench's"
+     " layout).")
     df, where = resolve_source(source, offline='harmbench/harmbench_behaviors_text_test.csv', benchmarks_dir=benchmarks_dir,
                                hub=dict(path='walledai/HarmBench', name='contextual', split='train'))
     if 'FunctionalCategory' in df.columns: df = df[df.FunctionalCategory == 'contextual']

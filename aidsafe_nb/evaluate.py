@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd
 from tqdm.auto import tqdm
-from .config import ConfigError
+from .config import ConfigError, NON_SEMANTIC
 from .models import resolve_model
 from .run import RunDir, Manifest, atomic_write_text, atomic_write_json, now_iso
 from .llm import record_usage
@@ -29,10 +29,10 @@ from .responses import mmlu_prompts
 from .scoring import metric_row, score_judgments, judge_benchmark, get_kind, KINDS
 
 # %% auto #0
-__all__ = ['SYSTEM_NAMES', 'VLLM_LORA_RANKS', 'COT_SETS', 'COT_METRICS', 'RESULT_COLUMNS', 'PAIR_FILES', 'judge_name',
-           'EvalSetup', 'eval_systems', 'load_base', 'SharedBase', 'SharedBaseBackend', 'lora_rank', 'serve_command',
-           'served_names', 'check_served', 'target_serve_command', 'check_target', 'TargetPool', 'cot_quality_ids',
-           'collect_results', 'validate_judges', 'invalidate_stale', 'LazyJudges', 'evaluate_all']
+__all__ = ['SYSTEM_NAMES', 'VLLM_LORA_RANKS', 'COT_SETS', 'COT_METRICS', 'RESULT_COLUMNS', 'PAIR_FILES', 'KEEP_ANSWERS', 'CHECKS',
+           'judge_name', 'EvalSetup', 'eval_systems', 'load_base', 'SharedBase', 'SharedBaseBackend', 'lora_rank',
+           'serve_command', 'served_names', 'check_served', 'target_serve_command', 'check_target', 'TargetPool',
+           'cot_quality_ids', 'collect_results', 'validate_judges', 'invalidate_stale', 'LazyJudges', 'evaluate_all']
 
 # %% ../nbs/09_evaluate.ipynb #0075b0f0
 def judge_name(judge, # a judge object
@@ -116,7 +116,8 @@ def eval_systems(rd: RunDir, # the run directory (its `models/`)
                  eval_models, # the systems to evaluate (`EvalSetup.eval_models`)
                  target_model: str, # the base every adapter must be trained on
                 ) -> tuple[dict, list]:
-    "({name: adapter path or None}, skipped): Base and each of `eval_models`; a model without a usable adapter is skipped."
+    ("({name: adapter path or None}, skipped): Base and each of `eval_models`; a model without a usable adapter is "
+     "skipped.")
     systems, skipped, why = {'base': None}, [], _training_skips(rd)
     for name in eval_models:
         if name == 'base': continue
@@ -135,7 +136,8 @@ def eval_systems(rd: RunDir, # the run directory (its `models/`)
 def load_base(model: str, # a local path or hub id (`resolve_model` of the config's name)
               load_in_4bit: bool = False, # quantise with bitsandbytes NF4 (as the adapters were trained)
              ):
-    "The base model alone, in eval mode, loaded as `hf.load_model` loads it but outside its registry (the adapters are added to this copy)."
+    ("The base model alone, in eval mode, loaded as `hf.load_model` loads it but outside its registry (the adapters "
+     "are added to this copy).")
     import torch
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
     dtype, cuda = compute_dtype(), torch.cuda.is_available()
@@ -152,7 +154,8 @@ def _adapter_hash(adapter) -> str|None:
 
 # %% ../nbs/09_evaluate.ipynb #f54a46c8
 class SharedBase:
-    "One base model for every system: loaded once (`load_base`), each adapter added once (peft `load_adapter`) and chosen per call (`set_adapter`); Base runs with the adapters disabled (`disable_adapter`)."
+    ("One base model for every system: loaded once (`load_base`), each adapter added once (peft `load_adapter`) and "
+     "chosen per call (`set_adapter`); Base runs with the adapters disabled (`disable_adapter`).")
     def __init__(self, model: str, # a local path or hub id
                  load_in_4bit: bool = False, # NF4 quantisation of the base
                 ):
@@ -192,7 +195,8 @@ class SharedBase:
         else: yield m
 
 class SharedBaseBackend(HFBackend):
-    "An `HFBackend` for one system on a `SharedBase`: the same requests and cache keys as `HFBackend(model, adapter)`, without loading the base again."
+    ("An `HFBackend` for one system on a `SharedBase`: the same requests and cache keys as `HFBackend(model, "
+     "adapter)`, without loading the base again.")
     def __init__(self, shared: SharedBase, # the base every system shares
                  name: str, # the system
                  adapter=None, # its adapter folder (None: Base)
@@ -213,7 +217,8 @@ VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)   # the values vLLM acc
 
 def lora_rank(adapters, # adapter folders
              ) -> int:
-    "The largest LoRA rank among `adapters` (`r` and any `rank_pattern` entry of their `adapter_config.json`; 16 if none says)."
+    ("The largest LoRA rank among `adapters` (`r` and any `rank_pattern` entry of their `adapter_config.json`; 16 if "
+     "none says).")
     ranks = []
     for a in adapters:
         f = Path(a)/'adapter_config.json'
@@ -251,12 +256,14 @@ def check_served(base_url: str, # the endpoint
                  api_key_env: str = 'OPENAI_API_KEY', # NAME of the variable holding the key
                  hint: str = '', # what to run to serve them (added to the error)
                 ) -> list[str]:
-    "Check that the endpoint answers and serves every name in `names`; raise `EndpointError` naming every missing one. Returns `names`."
+    ("Check that the endpoint answers and serves every name in `names`; raise `EndpointError` naming every missing "
+     "one. Returns `names`.")
     missing = []
     for n in names:
         try: probe_endpoint(base_url, n, api_key_env, 'target', force=True)
         except EndpointError as e:
-            if 'unknown model' not in str(e) and 'HTTP 404' not in str(e):   # down, wrong URL or key: say so, with what to serve
+            # down, wrong URL or key: say so, with what to serve
+            if 'unknown model' not in str(e) and 'HTTP 404' not in str(e):
                 raise EndpointError(str(e) + (f' Serve every system with:\n  {hint}' if hint else '')) from None
             missing.append(n); why = str(e)
     if missing:
@@ -284,7 +291,8 @@ def check_target(rd: RunDir, # the run directory
                  setup: EvalSetup, # the step's setup (`target_backend`, `target_base_url`, ...)
                  systems: dict, # {system: adapter folder or None} still to generate
                 ) -> None:
-    "Before any work: print and save (eval/serve_command.txt) the `vllm serve` command; fail if the target cannot run them."
+    ("Before any work: print and save (eval/serve_command.txt) the `vllm serve` command; fail if the target cannot run"
+     " them.")
     if setup.target_backend == 'vllm' and importlib.util.find_spec('vllm') is None: raise ImportError(f"target_backend='vllm' {VLLM_MISSING}")
     if not systems: return
     openai = setup.target_backend == 'openai'
@@ -295,11 +303,13 @@ def check_target(rd: RunDir, # the run directory
     msg = (f"[target] {len(systems)} system(s) through {setup.target_base_url}; serve them with:\n  {cmd}" if openai else
            f"[target] {len(systems)} system(s) in process ({setup.target_backend}); to serve them with vLLM instead (target_backend='openai'):\n  {cmd}")
     print(msg, flush=True)
-    if os.environ.get('AIDSAFE_PROGRESS'): print(msg, file=sys.__stderr__, flush=True)   # the study's terminal, not only the executed notebook
+    # the study's terminal, not only the executed notebook
+    if os.environ.get('AIDSAFE_PROGRESS'): print(msg, file=sys.__stderr__, flush=True)
     if openai: check_served(setup.target_base_url, list(served_names(setup.target_model, systems).values()), setup.api_key_env, cmd)
 
 class TargetPool:
-    "The backends of the systems under test, each base loaded once (hf: a `SharedBase`; openai: one endpoint; vllm: one engine)."
+    ("The backends of the systems under test, each base loaded once (hf: a `SharedBase`; openai: one endpoint; vllm: "
+     "one engine).")
     def __init__(self, rd: RunDir, # the run directory (its cache and adapters)
                  setup: EvalSetup, # the step's setup
                  systems: dict, # {system: adapter folder or None}
@@ -313,7 +323,8 @@ class TargetPool:
         if s.target_backend == 'openai':
             be = get_backend('openai', cache=cache, model=served_names(s.target_model, [system])[system], base_url=s.target_base_url,
                              max_concurrency=s.max_concurrency, api_key_env=s.api_key_env)
-            if adapter is not None: be.identity = {**be.identity, 'adapter': _adapter_hash(adapter)}   # a retrained adapter is another model
+            # a retrained adapter is another model
+            if adapter is not None: be.identity = {**be.identity, 'adapter': _adapter_hash(adapter)}
             return be
         kw = _trained_as(self.rd, s, adapter)
         if s.target_backend == 'vllm':
@@ -376,7 +387,8 @@ def _generate_system(rd: RunDir, setup: EvalSetup, system: str, adapter, frames:
     del be
     if pool is None:
         try:
-            clear_models()   # free the model under test before the next one (a pool keeps its shared base for the next system)
+            # free the model under test before the next one (a pool keeps its shared base for the next system)
+            clear_models()
             import torch; torch.cuda.empty_cache()
         except Exception: pass
         gc.collect()
@@ -397,7 +409,8 @@ def cot_quality_ids(sets: dict, # `{'aidsafe': frame, 'llm_zs': frame}` of step 
                     limit: int = 0, # at most this many ids (0 = all)
                     seed: int = 0, # the sampling seed
                    ) -> tuple[list[str], list[dict]]:
-    "The prompt ids to grade: in both sets, with a CoT in both (status not 'failed'), at most `limit` (seeded); plus notes on what was left out."
+    ("The prompt ids to grade: in both sets, with a CoT in both (status not 'failed'), at most `limit` (seeded); plus "
+     "notes on what was left out.")
     ok = lambda df: set(df[df['status'] != 'failed'].id.astype(str)) if 'status' in df.columns else set(df.id.astype(str))
     both = set(sets['aidsafe'].id.astype(str)) & set(sets['llm_zs'].id.astype(str))
     ids = sorted(both & ok(sets['aidsafe']) & ok(sets['llm_zs']))
@@ -422,7 +435,8 @@ def _compare_cot_sets(sets: dict, ids, pol: str, judge, pair_file):
 
 # %% ../nbs/09_evaluate.ipynb #eec4c665
 def _grade_cot_quality(rd: RunDir, setup: EvalSetup, get_judges) -> list:
-    "Write eval/cot_quality/<set>.jsonl and the pairwise file of each grader (`pairwise.jsonl`, and `pairwise_2.jsonl` with `judge2_model`) where missing; returns skipped entries."
+    ("Write eval/cot_quality/<set>.jsonl and the pairwise file of each grader (`pairwise.jsonl`, and "
+     "`pairwise_2.jsonl` with `judge2_model`) where missing; returns skipped entries.")
     files = {k: rd.data/f'{d}.jsonl' for k, (d, _) in COT_SETS.items()}
     missing = [str(p) for p in files.values() if not p.exists()]
     if missing: return [dict(item='cot_quality', kind='cot_quality', reason=f"step 1 outputs missing: {missing}")]
@@ -460,10 +474,12 @@ def _judgment_rows(rd: RunDir, setup: EvalSetup, jn: dict) -> list[dict]:
     return rows
 
 # %% ../nbs/09_evaluate.ipynb #488c6b07
-PAIR_FILES = {'pairwise': 'cot_compare', 'pairwise_2': 'cot_compare_2'}   # file stem -> judge role (the first and the second grader)
+# file stem -> judge role (the first and the second grader)
+PAIR_FILES = {'pairwise': 'cot_compare', 'pairwise_2': 'cot_compare_2'}
 
 def _pairwise_rows(rd: RunDir, setup: EvalSetup, jn: dict) -> list[dict]:
-    "Win/tie/loss rows of each grader's pairwise file, and the two graders' agreement (share of equal verdicts, Cohen's kappa)."
+    ("Win/tie/loss rows of each grader's pairwise file, and the two graders' agreement (share of equal verdicts, "
+     "Cohen's kappa).")
     rows, winners = [], {}
     for stem, role in PAIR_FILES.items():
         f = rd.eval/'cot_quality'/f'{stem}.jsonl'
@@ -498,7 +514,8 @@ def _cot_quality_rows(rd: RunDir, setup: EvalSetup, jn: dict) -> list[dict]:
 
 # %% ../nbs/09_evaluate.ipynb #82f72115
 def _mark_validity(res: pd.DataFrame, validity: dict) -> pd.DataFrame:
-    "Fill `judge_valid` from `{role: (valid, reason)}`: generation and log-likelihood rows are always valid; a role never checked stays empty."
+    ("Fill `judge_valid` from `{role: (valid, reason)}`: generation and log-likelihood rows are always valid; a role "
+     "never checked stays empty.")
     always = {'generation', 'loglik'}
     res['judge_valid'] = [True if r in always else (validity[r][0] if r in validity else None) for r in res.judge_role]
     return res
@@ -507,7 +524,8 @@ def collect_results(rd: RunDir, # the run directory (its `eval/`)
                     setup: EvalSetup, # the step's setup
                     judge_names: dict|None = None, # `{role: name}` over those in eval/judges.json
                    ) -> pd.DataFrame:
-    "The tidy results table from eval/judgments and eval/cot_quality, with `judge_valid` from eval/judge_validation.csv (also written to eval/results.csv)."
+    ("The tidy results table from eval/judgments and eval/cot_quality, with `judge_valid` from "
+     "eval/judge_validation.csv (also written to eval/results.csv).")
     meta = json.loads((rd.eval/'judges.json').read_text()) if (rd.eval/'judges.json').exists() else {}
     jn = {**dict(safety='safety', strongreject='strongreject', refusal='refusal', cot_quality='cot_quality'), **meta, **(judge_names or {})}
     res = pd.DataFrame(_judgment_rows(rd, setup, jn) + _cot_quality_rows(rd, setup, jn), columns=RESULT_COLUMNS)
@@ -548,10 +566,12 @@ def validate_judges(rd: RunDir, # the run directory
                     frames: dict, # `{benchmark: prompts}` evaluated
                     get_judges, # a callable returning `{role: judge}` (built only when needed)
                    ) -> pd.DataFrame:
-    "Score every judge this run used (eval/judge_validation.csv): degenerate verdicts pooled per role, each kind's own checks, each judge's validation."
+    ("Score every judge this run used (eval/judge_validation.csv): degenerate verdicts pooled per role, each kind's "
+     "own checks, each judge's validation.")
     jf = rd.eval/'judges.json'
     jn = json.loads(jf.read_text()) if jf.exists() else {}
-    root = benchmarks_root(setup.benchmarks_dir)   # the run's copies if they hold the human labels, else ../shared/benchmarks
+    # the run's copies if they hold the human labels, else ../shared/benchmarks
+    root = benchmarks_root(setup.benchmarks_dir)
     bench = str(root) if root is not None and (Path(root)/'xstest'/'human_labeled_completions').is_dir() else None
     entries = {r: judge_entry(r, selected_judge(setup, r)) for r in JUDGES}
     ctx = CheckContext(names=jn, rules=frozenset(r for r, e in entries.items() if not e.model), bench_dir=bench,
@@ -574,6 +594,9 @@ def validate_judges(rd: RunDir, # the run directory
     return df
 
 # %% ../nbs/09_evaluate.ipynb #1962d347
+KEEP_ANSWERS = ('eval_models', 'target_base_url')   # [R] select systems or where they are served: saved answers stay valid
+CHECKS = ('judge_min_kappa', 'judge_max_share', 'judge_validation_limit', 'judge_known_min_recall')   # re-check judges only
+
 def invalidate_stale(rd: RunDir, # the run directory
                      setup: EvalSetup, # the step's setup (its values)
                      systems: dict, # `{system: adapter folder or None}`
@@ -581,7 +604,9 @@ def invalidate_stale(rd: RunDir, # the run directory
                     ) -> list[str]:
     "Remove saved evaluation files made with other setup values or other adapter weights; returns what was removed."
     state_f, removed = rd.eval/'state.json', []
-    new = dict(params={**setup.values(), 'eval_temperature': temperature},
+    v = {k: x for k, x in setup.values().items() if k not in NON_SEMANTIC and k not in KEEP_ANSWERS}
+    params = {k: x for k, x in v.items() if k not in CHECKS}
+    new = dict(params={**params, 'eval_temperature': temperature}, checks={k: v[k] for k in CHECKS},
                adapters={s: _adapter_hash(a) for s, a in systems.items()})
     old = json.loads(state_f.read_text()) if state_f.exists() else None
     if old is not None and old.get('params') != new['params']:
@@ -592,12 +617,15 @@ def invalidate_stale(rd: RunDir, # the run directory
             if s in old.get('adapters', {}) and old['adapters'][s] != h:
                 for sub in ('generations', 'judgments'):
                     if (rd.eval/sub/s).exists(): shutil.rmtree(rd.eval/sub/s); removed.append(f'{sub}/{s}')
-    atomic_write_json(state_f, {'params': new['params'], 'adapters': {**(old or {}).get('adapters', {}), **new['adapters']}})
+    if old is not None and old.get('checks') != new['checks'] and (rd.eval/'judge_validation.csv').exists():
+        (rd.eval/'judge_validation.csv').unlink(); removed.append('judge_validation.csv')
+    atomic_write_json(state_f, {**new, 'adapters': {**(old or {}).get('adapters', {}), **new['adapters']}})
     return removed
 
 # %% ../nbs/09_evaluate.ipynb #218aaaad
 class LazyJudges:
-    "The run's judges (`make_judges(setup, rd)` unless given), built on first call: a rerun with nothing to judge loads none."
+    ("The run's judges (`make_judges(setup, rd)` unless given), built on first call: a rerun with nothing to judge "
+     "loads none.")
     def __init__(self, rd: RunDir, setup: EvalSetup, judges: dict|None = None):
         self.rd, self.setup, self.judges, self.used = rd, setup, judges, False
     def __call__(self) -> dict:
@@ -627,7 +655,8 @@ def evaluate_all(rd: RunDir, # the run directory
                  backend_factory, # `(rd, setup, adapter) -> backend` of a system under test, or None (`TargetPool`)
                  temperature: float, # the sampling temperature of the benchmark answers
                 ) -> pd.DataFrame:
-    "Generate, judge, validate and score every system on `names`; writes `eval/` and returns `results.csv`'s frame (the body of step 5)."
+    ("Generate, judge, validate and score every system on `names`; writes `eval/` and returns `results.csv`'s frame "
+     "(the body of step 5).")
     systems, skipped = eval_systems(rd, setup.eval_models, setup.target_model)
     invalidate_stale(rd, setup, systems, temperature)
     frames, sk = _load_benchmarks(rd, setup, names); skipped += sk

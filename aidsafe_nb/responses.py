@@ -31,7 +31,8 @@ def truncation_reason(output: str, # the raw generation
                       response: str, # its final response (`split_reasoning`)
                       finish_reason: str|None = None, # the backend's finish reason
                      ) -> str|None:
-    "Why an answer is incomplete: `'length'` (cut at the token limit), `'unclosed_think'`, `'empty'` (no final response), or None."
+    ("Why an answer is incomplete: `'length'` (cut at the token limit), `'unclosed_think'`, `'empty'` (no final "
+     "response), or None.")
     if finish_reason == 'length': return 'length'
     if THINK_OPEN in (output or '') and THINK_CLOSE not in output: return 'unclosed_think'
     if not (response or '').strip(): return 'empty'
@@ -46,7 +47,8 @@ def generate_responses(backend, # anything with the `chat(conversations, **sampl
                        seed: int = 0, # the sampling seed
                        system_prompt: str|None = None, # a system message (None: the model's own default)
                       ) -> pd.DataFrame:
-    "`frame` plus `output`, `reasoning`, `response`, `gen_error`, `completion_tokens`, `finish_reason` and `truncated` (its reason), from one batched chat call."
+    ("`frame` plus `output`, `reasoning`, `response`, `gen_error`, `completion_tokens`, `finish_reason` and "
+     "`truncated` (its reason), from one batched chat call.")
     comps = backend.chat(eval_conversations(frame.prompt, system_prompt), stage=stage, max_tokens=max_tokens,
                          temperature=temperature, top_p=1.0, seed=seed)
     if len(comps) != len(frame): raise RuntimeError(f"backend returned {len(comps)} completions for {len(frame)} prompts")
@@ -94,7 +96,8 @@ def answer_letter_ids(tokenizer, # a Hugging Face tokenizer
 # %% ../nbs/08a_responses.ipynb #582859ab
 def _last_logits(model, enc):
     "Next-token logits (float) at the last position of each row."
-    try: return model(**enc, logits_to_keep=1).logits[:, -1, :].float()   # only the last position: saves vocab × length memory
+    # only the last position: saves vocab × length memory
+    try: return model(**enc, logits_to_keep=1).logits[:, -1, :].float()
     except TypeError: return model(**enc).logits[:, -1, :].float()
 
 # %% ../nbs/08a_responses.ipynb #46e9b4bf
@@ -104,7 +107,8 @@ def mmlu_choice_logprobs(model, # a causal LM (transformers)
                          batch_size: int = 8, # prompts per forward pass
                          max_length: int = 4096, # longer prompts are cut from the left
                         ) -> np.ndarray:
-    "Log-probabilities (n, 4) of the next token being ' A'..' D', from batched forward passes (left padded, length sorted)."
+    ("Log-probabilities (n, 4) of the next token being ' A'..' D', from batched forward passes (left padded, length "
+     "sorted).")
     import torch
     letters, dev = answer_letter_ids(tokenizer), next(model.parameters()).device
     side, tokenizer.padding_side, tokenizer.truncation_side = tokenizer.padding_side, 'left', 'left'

@@ -538,7 +538,7 @@ def config_reads(*fns,        # step functions (or classes) to start from
 def check_params(s: Step, # the step whose declaration is checked
                 ) -> dict[str, set]:
     "What is wrong with step `s`'s declaration: fields its functions read but it does not declare, declared fields they never read, stale `unread` entries."
-    maybe = set()
+    maybe = {p for S in s.setups for p in S.params()}   # a setup copies (reads) every field it declares
     reads = config_reads(*s.fns, roles=s.roles, maybe=maybe)
     return dict(undeclared=reads - set(s.params) - NON_SEMANTIC - set(s.unread), not_read=set(s.params) - reads - maybe,
                 stale_unread=set(s.unread) - reads)
