@@ -5,7 +5,7 @@
 # %% ../nbs/05a_judges.ipynb #72bdca6f
 from __future__ import annotations
 import functools, json, math, re, warnings
-from collections.abc import Mapping
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -975,10 +975,14 @@ def selected_judge(setup, # the step's setup
     return getattr(setup, spec.selected_by) if spec.selected_by else spec.default
 
 # %% ../nbs/05a_judges.ipynb #54df2681
-class RoleView(Mapping):
-    "`{name: factory}` of one role's registered judges (read-only, always current)."
+class RoleView(MutableMapping):
+    "`{name: factory}` of one role's registered judges, always current; setting a name registers a model judge."
     def __init__(self, role: str): self.role = role
     def __getitem__(self, name): return JUDGES.get(self.role, {})[name].factory
+    def __setitem__(self, name, factory):
+        register_judge(JudgeEntry(self.role, name, factory, reads='judge_reads',
+                                  validate=known_label_checks if self.role in KNOWN_CLASSES else None))
+    def __delitem__(self, name): del JUDGES[self.role][name]
     def __iter__(self): return iter(JUDGES.get(self.role, {}))
     def __len__(self): return len(JUDGES.get(self.role, {}))
     def __repr__(self): return f'RoleView({self.role!r}: {sorted(self)})'
