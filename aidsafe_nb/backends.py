@@ -68,7 +68,7 @@ def backend_for(cfg: RunConfig, # the run configuration
     if role in ('agent', 'judge'):
         # each field by name: a role-generic `getattr(cfg, f'{role}_backend')` would read like `target_backend` too (step 5's own field)
         kind, model, url = (cfg.agent_backend, cfg.agent_model, cfg.agent_base_url) if role == 'agent' else (cfg.judge_backend, cfg.judge_model, cfg.judge_base_url)
-        four = getattr(cfg, f'{role}_load_in_4bit', cfg.agent_load_in_4bit if model == cfg.agent_model else False)
+        four = cfg.agent_load_in_4bit if role == 'agent' else cfg.judge_load_in_4bit
     elif role == 'target': kind, model, url, four = 'hf', cfg.target_model, None, cfg.load_in_4bit
     else: raise ValueError(f"unknown role {role!r}; choose 'agent', 'judge' or 'target'")
     if kind == 'hf': opts = dict(model=model, load_in_4bit=four, batch_size=cfg.gen_batch_size, prefix_reuse=cfg.prefix_reuse)

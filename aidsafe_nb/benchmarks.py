@@ -5,7 +5,7 @@
 # %% ../nbs/08_benchmarks.ipynb #de97aa2a
 from __future__ import annotations
 import json, re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
@@ -15,8 +15,8 @@ from .config import data_dir, shared_benchmarks_dir
 from .dataio import DataUnavailable, read_table, load_hub_table, host_reachable
 
 # %% auto #0
-__all__ = ['BENCHMARK_KINDS', 'BENCHMARK_GROUPS', 'BENCHMARKS', 'BenchmarkUnavailable', 'load_url_table', 'benchmarks_root',
-           'resolve_source', 'subsample', 'load_beavertails', 'load_wildchat', 'load_strongreject', 'jailbreaks_dir',
+__all__ = ['BENCHMARK_GROUPS', 'BENCHMARKS', 'BenchmarkUnavailable', 'load_url_table', 'benchmarks_root', 'resolve_source',
+           'subsample', 'load_beavertails', 'load_wildchat', 'load_strongreject', 'jailbreaks_dir',
            'load_jailbreak_templates', 'wrap_jailbreaks', 'load_xstest', 'load_harmbench', 'load_jbb',
            'load_wildjailbreak', 'load_advbench', 'load_mmlu', 'Benchmark', 'register_benchmark', 'get_benchmark',
            'load_strongreject_jb', 'benchmarks_of', 'headlines', 'benchmark_title', 'expand_benchmarks',
@@ -61,7 +61,8 @@ def resolve_source(source, # a local file or folder, an http(s) URL or a hub id;
                    hub: dict, # the default: `path` (hub id or URL) and `load_hub_table`'s options (name, split, streaming, ...)
                    benchmarks_dir=None, # the folder of offline copies (None: `../shared/benchmarks` if present)
                   ) -> tuple[pd.DataFrame, str]:
-    "Load (frame, provenance) from `source`, else the offline copy, else the `hub` default; a failure is a `BenchmarkUnavailable`."
+    ("Load (frame, provenance) from `source`, else the offline copy, else the `hub` default; a failure is a "
+     "`BenchmarkUnavailable`.")
     try: return _load_source(source, offline, hub, benchmarks_dir)
     except BenchmarkUnavailable: raise
     except DataUnavailable as e: raise BenchmarkUnavailable(str(e)) from e
@@ -162,7 +163,8 @@ def jailbreaks_dir() -> Path:
 
 # %% ../nbs/08_benchmarks.ipynb #e8d383ea
 def _uses_prompt(text: str, whole: bool) -> bool:
-    "Whether a template renders the whole `{{ prompt }}` (`whole`), or at least uses the variable `prompt` (e.g. split in halves)."
+    ("Whether a template renders the whole `{{ prompt }}` (`whole`), or at least uses the variable `prompt` (e.g. "
+     "split in halves).")
     env = jinja2.Environment()
     if not whole: return 'prompt' in jinja2.meta.find_undeclared_variables(env.parse(text))
     marker = '\x00PROMPT\x00'
@@ -183,7 +185,8 @@ def wrap_jailbreaks(df: pd.DataFrame, # prompts (`id`, `prompt`, ...)
                     templates: dict[str, str], # `{name: jinja text}` (`load_jailbreak_templates`)
                     seed: int = 0, # unused: every prompt gets every template (kept for callers that pass it)
                    ) -> pd.DataFrame:
-    "Every prompt of `df` wrapped in every template (column `jailbreak`, id `<id>_<template>`); the plain request stays in `forbidden_prompt`."
+    ("Every prompt of `df` wrapped in every template (column `jailbreak`, id `<id>_<template>`); the plain request "
+     "stays in `forbidden_prompt`.")
     env = jinja2.Environment(keep_trailing_newline=False)
     parts = []
     for name in sorted(templates):
@@ -243,7 +246,8 @@ def load_wildjailbreak(source=None, # a local file or folder, URL or hub id inst
                        seed: int = 0, # the subsampling seed
                        benchmarks_dir=None, # the folder of offline copies (None: `../shared/benchmarks` if present)
                       ) -> pd.DataFrame:
-    "WildJailbreak evaluation set: the adversarial harmful prompts (hub only, gated: accept its terms on the hub first)."
+    ("WildJailbreak evaluation set: the adversarial harmful prompts (hub only, gated: accept its terms on the hub "
+     "first).")
     df, where = resolve_source(source, offline='wildjailbreak/eval.tsv', benchmarks_dir=benchmarks_dir,
                                hub=dict(path='allenai/wildjailbreak', name='eval', split='train'))
     if 'data_type' in df.columns: df = df[df.data_type == 'adversarial_harmful']
@@ -284,27 +288,40 @@ def load_mmlu(source=None, # a local file or folder, URL or hub id instead of th
     return out
 
 # %% ../nbs/08_benchmarks.ipynb #940caf1f
-BENCHMARK_KINDS = ('safety', 'strongreject', 'xstest', 'mmlu')   # how a benchmark is generated and judged (aidsafe_nb.scoring)
 BENCHMARK_GROUPS = ('safety', 'overrefusal', 'jailbreak', 'utility')
 
 @dataclass(frozen=True)
 class Benchmark:
-    "One evaluation benchmark: how to load it, how it is judged, what it is called and what Table 2 shows of it."
+    "One evaluation benchmark: its loader and kind, its titles, its Table 2 headline, and the setup fields it reads."
     name: str # the key in `RunConfig.benchmarks` and in results.csv
     loader: Callable # (source=None, *, limit, seed, benchmarks_dir, **options) -> DataFrame with `id`, `prompt`, ...
-    kind: str # how it is generated and judged: 'safety' | 'strongreject' | 'xstest' | 'mmlu'
+    kind: str # a registered kind (`scoring.KINDS`): how it is generated, judged, scored and checked
     title: str # the long title (tables, figures)
-    short_title: str # the Table 2 row title
+    short_title: str = '' # the Table 2 row title ('' = `title`)
     headline: tuple[str, str]|None = None # (results benchmark key, metric) shown in Table 2; None = not a headline
     group: str = '' # 'safety' | 'overrefusal' | 'jailbreak' | 'utility'
+    limit_param: str = 'eval_limit' # the setup field bounding its rows
+    params: dict = field(default_factory=dict) # {loader keyword: setup field} read from the run's setup
+    options: dict = field(default_factory=dict) # {loader keyword: value} fixed for this entry
 
     def __post_init__(self):
-        if not re.fullmatch(r'[a-z0-9_]+', str(self.name)): raise ValueError(f"benchmark name {self.name!r}: use lower-case letters, digits and '_'")
-        if self.kind not in BENCHMARK_KINDS: raise ValueError(f"benchmark {self.name!r}: kind must be one of {BENCHMARK_KINDS}, got {self.kind!r}")
-        if self.group not in BENCHMARK_GROUPS + ('',): raise ValueError(f"benchmark {self.name!r}: group must be one of {BENCHMARK_GROUPS}, got {self.group!r}")
+        if not re.fullmatch(r'[a-z0-9_]+', str(self.name)):
+            raise ValueError(f"benchmark name {self.name!r}: use lower-case letters, digits and '_'")
+        if not isinstance(self.kind, str) or not self.kind: raise ValueError(f"benchmark {self.name!r}: kind must be a kind's name")
+        if self.group not in BENCHMARK_GROUPS + ('',):
+            raise ValueError(f"benchmark {self.name!r}: group must be one of {BENCHMARK_GROUPS}, got {self.group!r}")
         if not callable(self.loader): raise ValueError(f"benchmark {self.name!r}: loader must be callable")
         if self.headline is not None and (len(self.headline) != 2 or not all(isinstance(x, str) for x in self.headline)):
             raise ValueError(f"benchmark {self.name!r}: headline must be (results benchmark key, metric), got {self.headline!r}")
+        if not self.short_title: object.__setattr__(self, 'short_title', self.title)
+    def fields(self) -> tuple[str, ...]:
+        "The setup fields it reads (its row limit and its `params`)."
+        return (self.limit_param, *self.params.values())
+    def loader_kwargs(self, setup, # the step's setup (`EvalSetup`)
+                     ) -> dict:
+        ("The loader's keyword arguments from this entry: its fixed `options` and the declared `params` read from "
+         "`setup`.")
+        return {**self.options, **{k: getattr(setup, f) for k, f in self.params.items()}}
 
 # %% ../nbs/08_benchmarks.ipynb #e0f962b1
 BENCHMARKS: dict[str, Benchmark] = {}
@@ -332,16 +349,24 @@ def load_strongreject_jb(source=None, # a local file or folder, URL or hub id in
     return wrap_jailbreaks(load_strongreject(source, limit=limit, seed=seed, benchmarks_dir=benchmarks_dir), load_jailbreak_templates(), seed)
 
 # %% ../nbs/08_benchmarks.ipynb #5914c24c
-register_benchmark(Benchmark('beavertails', load_beavertails, 'safety', 'BeaverTails', 'BeaverTails', ('beavertails', 'safe_rate'), 'safety'))
-register_benchmark(Benchmark('wildchat', load_wildchat, 'safety', 'WildChat', 'WildChat', ('wildchat', 'safe_rate'), 'safety'))
-register_benchmark(Benchmark('strongreject', load_strongreject, 'strongreject', 'StrongREJECT (plain)', 'StrongREJECT', ('strongreject_jb', 'safe_rate'), 'safety'))
-register_benchmark(Benchmark('strongreject_jb', load_strongreject_jb, 'strongreject', 'StrongREJECT (jailbreak)', 'StrongREJECT (jailbreak)', None, 'jailbreak'))
-register_benchmark(Benchmark('xstest', load_xstest, 'xstest', 'XSTest', 'XSTest', ('xstest', 'safe_full_compliance'), 'overrefusal'))
-register_benchmark(Benchmark('mmlu', load_mmlu, 'mmlu', 'MMLU', 'MMLU', ('mmlu', 'accuracy'), 'utility'))
-register_benchmark(Benchmark('harmbench', load_harmbench, 'safety', 'HarmBench', 'HarmBench', None, 'safety'))
-register_benchmark(Benchmark('jbb', load_jbb, 'safety', 'JBB-Behaviors', 'JBB-Behaviors', None, 'safety'))
-register_benchmark(Benchmark('advbench', load_advbench, 'safety', 'AdvBench', 'AdvBench', None, 'safety'))
-register_benchmark(Benchmark('wildjailbreak', load_wildjailbreak, 'safety', 'WildJailbreak', 'WildJailbreak', None, 'jailbreak'));
+for _b in (
+    Benchmark(name='beavertails', loader=load_beavertails, kind='safety', title='BeaverTails',
+              headline=('beavertails', 'safe_rate'), group='safety'),
+    Benchmark(name='wildchat', loader=load_wildchat, kind='safety', title='WildChat', headline=('wildchat', 'safe_rate'),
+              group='safety', params={'language': 'wildchat_language', 'max_pool': 'wildchat_max_pool'}),
+    Benchmark(name='strongreject', loader=load_strongreject, kind='strongreject', title='StrongREJECT (plain)',
+              short_title='StrongREJECT', headline=('strongreject_jb', 'safe_rate'), group='safety'),
+    Benchmark(name='strongreject_jb', loader=load_strongreject_jb, kind='strongreject', title='StrongREJECT (jailbreak)',
+              group='jailbreak'),
+    Benchmark(name='xstest', loader=load_xstest, kind='xstest', title='XSTest', headline=('xstest', 'safe_full_compliance'),
+              group='overrefusal'),
+    Benchmark(name='mmlu', loader=load_mmlu, kind='mmlu', title='MMLU', headline=('mmlu', 'accuracy'), group='utility',
+              limit_param='mmlu_limit'),
+    Benchmark(name='harmbench', loader=load_harmbench, kind='safety', title='HarmBench', group='safety'),
+    Benchmark(name='jbb', loader=load_jbb, kind='safety', title='JBB-Behaviors', group='safety'),
+    Benchmark(name='advbench', loader=load_advbench, kind='safety', title='AdvBench', group='safety'),
+    Benchmark(name='wildjailbreak', loader=load_wildjailbreak, kind='safety', title='WildJailbreak', group='jailbreak')):
+    register_benchmark(_b)
 
 # %% ../nbs/08_benchmarks.ipynb #7ad046ba
 def _among(value, wanted) -> bool: return wanted is None or (value == wanted if isinstance(wanted, str) else value in wanted)
@@ -368,7 +393,8 @@ def benchmark_title(name: str, # a benchmark name (registered or not)
 # %% ../nbs/08_benchmarks.ipynb #e23a33e1
 def expand_benchmarks(names, # benchmark names (`RunConfig.benchmarks`)
                      ) -> list[str]:
-    "Benchmark names to run, in order: one whose headline is read from another entry brings it along (`strongreject` -> `strongreject_jb`)."
+    ("Benchmark names to run, in order: one whose headline is read from another entry brings it along (`strongreject` "
+     "-> `strongreject_jb`).")
     out = []
     for n in names:
         b = get_benchmark(n)
@@ -384,7 +410,8 @@ def load_benchmark(name: str, # a registered benchmark name
                    benchmarks_dir=None, # folder of offline copies (default `../shared/benchmarks`)
                    source=None, # a local file or folder, URL or hub id instead of the default
                    **options) -> pd.DataFrame:
-    "Load benchmark `name` with its registered loader; `options` go to the loader (e.g. WildChat's `language`, `max_pool`)."
+    ("Load benchmark `name` with its registered loader; `options` go to the loader (e.g. WildChat's `language`, "
+     "`max_pool`).")
     return get_benchmark(name).loader(source, limit=limit, seed=seed, benchmarks_dir=benchmarks_dir, **options)
 
 # %% ../nbs/08_benchmarks.ipynb #3ab78571
@@ -393,7 +420,8 @@ def load_harmbench_contextual(source=None, # a local file or folder, URL or hub 
                               seed: int = 0, # the subsampling seed
                               benchmarks_dir=None, # the folder of offline copies (None: `../shared/benchmarks` if present)
                              ) -> pd.DataFrame:
-    "HarmBench contextual behaviours (test split), each prompt its context, a `---` line and the request (HarmBench's layout)."
+    ("HarmBench contextual behaviours (test split), each prompt its context, a `---` line and the request (HarmBench's"
+     " layout).")
     df, where = resolve_source(source, offline='harmbench/harmbench_behaviors_text_test.csv', benchmarks_dir=benchmarks_dir,
                                hub=dict(path='walledai/HarmBench', name='contextual', split='train'))
     if 'FunctionalCategory' in df.columns: df = df[df.FunctionalCategory == 'contextual']
@@ -402,4 +430,5 @@ def load_harmbench_contextual(source=None, # a local file or folder, URL or hub 
     df = df.assign(prompt=[f"{str(c).strip()}\n\n---\n\n{str(b).strip()}" for c, b in zip(df[ctx], df.behavior)])
     return _finish(df, 'prompt', 'hbc', where, limit, seed, keep=['category', 'behavior'])
 
-register_benchmark(Benchmark('harmbench_contextual', load_harmbench_contextual, 'safety', 'HarmBench (contextual)', 'HarmBench ctx', None, 'safety'));
+register_benchmark(Benchmark(name='harmbench_contextual', loader=load_harmbench_contextual, kind='safety',
+                             title='HarmBench (contextual)', short_title='HarmBench ctx', group='safety'));

@@ -4,16 +4,17 @@
 
 # %% ../nbs/09_evaluate.ipynb #f235516f
 from __future__ import annotations
-import gc, hashlib, importlib.util, inspect, json, os, re, shlex, shutil, sys, time, urllib.parse
-from contextlib import contextmanager, nullcontext
+import gc, hashlib, importlib.util, json, os, re, shlex, shutil, sys, time, urllib.parse
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd
 from tqdm.auto import tqdm
-from .config import RunConfig
+from .config import ConfigError, NON_SEMANTIC
 from .models import resolve_model
 from .run import RunDir, Manifest, atomic_write_text, atomic_write_json, now_iso
 from .llm import record_usage
-from .backends import get_backend
+from .backends import get_backend, JudgeRole
 from .hf import HFBackend
 from .openai_compat import probe_endpoint, EndpointError
 from .vllm_backend import VLLM_MISSING
@@ -21,17 +22,18 @@ from .policies import policies_text
 from .hf import clear_models
 from .adapters import adapter_path, backend_kwargs
 from .hardware import compute_dtype, TrainError
-from .judges import (make_judges, judge_agreement, judge_validity, constant_checks, schema_order_check, validate_refusal_judges, known_input_checks,
-                               human_checks, COT_CRITERIA, JUDGE_VALIDATION_COLUMNS)
+from .judges import (make_judges, judge_agreement, judge_validity, constant_checks, schema_order_check,
+                               COT_CRITERIA, JUDGE_VALIDATION_COLUMNS, JUDGE_READS, JUDGES, CheckContext,
+                               judge_entry, selected_judge)
 from .benchmarks import BENCHMARKS, BenchmarkUnavailable, get_benchmark, load_benchmark, benchmarks_root
-from .responses import generate_responses, mmlu_prompts, mmlu_choice_logprobs, endpoint_choice_logprobs
-from .scoring import metric_row, score_judgments, judge_benchmark
+from .responses import mmlu_prompts
+from .scoring import metric_row, score_judgments, judge_benchmark, get_kind, KINDS
 
 # %% auto #0
-__all__ = ['SYSTEM_NAMES', 'VLLM_LORA_RANKS', 'COT_SETS', 'COT_METRICS', 'RESULT_COLUMNS', 'PAIR_FILES', 'EVAL_PARAMS',
-           'judge_name', 'eval_systems', 'load_base', 'SharedBase', 'SharedBaseBackend', 'lora_rank', 'serve_command',
-           'served_names', 'check_served', 'target_serve_command', 'check_target', 'TargetPool', 'cot_quality_ids',
-           'collect_results', 'validate_judges', 'invalidate_stale', 'LazyJudges', 'evaluate_all']
+__all__ = ['SYSTEM_NAMES', 'VLLM_LORA_RANKS', 'COT_SETS', 'COT_METRICS', 'RESULT_COLUMNS', 'PAIR_FILES', 'KEEP_ANSWERS', 'CHECKS',
+           'judge_name', 'EvalSetup', 'eval_systems', 'load_base', 'SharedBase', 'SharedBaseBackend', 'lora_rank',
+           'serve_command', 'served_names', 'check_served', 'target_serve_command', 'check_target', 'TargetPool',
+           'cot_quality_ids', 'collect_results', 'validate_judges', 'invalidate_stale', 'LazyJudges', 'evaluate_all']
 
 # %% ../nbs/09_evaluate.ipynb #0075b0f0
 def judge_name(judge, # a judge object
@@ -43,6 +45,59 @@ def judge_name(judge, # a judge object
 
 # %% ../nbs/09_evaluate.ipynb #b5cf2ca2
 SYSTEM_NAMES = {'base': 'Base', 'sft_og': 'SFT_OG', 'sft_db': 'SFT_DB', 'rw': 'RW', 'dpo': 'DPO', 'dpo_baseline': 'DPO_BASELINE', 'dpo_saro': 'SaRO'}
+
+# %% ../nbs/09_evaluate.ipynb #f829c9dd
+@dataclass(frozen=True)
+class EvalSetup(JudgeRole):
+    "What step 5 reads of the run's config."
+    safety_classifier: str|None # a hub safety classifier for the 'llm' safety judge (None: the LLM judge)
+    safety_classifier_4bit: bool # load that classifier in 4 bits
+    judge_structured: bool # JSON-schema verdicts
+    judge2_model: str|None # the second CoT grader (None: one grader)
+    judge2_base_url: str|None # its endpoint (None: `judge_base_url`)
+    safety_judge: str # the safety role's judge (`judges.JUDGES['safety']`)
+    judge_reads: str # what the safety and rubric judges read (`judges.JUDGE_READS`)
+    eval_safety_policies: bool # the safety judge reads the study's harm policies
+    judge_min_kappa: float # [R] human-label kappa a refusal judge must reach
+    judge_max_share: float # [R] the most common verdict's largest share
+    judge_validation_limit: int # [R] labelled items per validation
+    judge_known_min_recall: float # [R] recall of each known class
+    policy_set: str # the policies (CoT grading, the safety judge's policy text)
+    agent_model: str # the model that wrote the CoT sets (results rows)
+    max_new_tokens: int # the answers' token budget
+    stage_max_tokens: dict # per-stage budgets (the judges')
+    seed: int # sampling, subsampling and bootstrap seed
+    target_model: str # the base of every system under test
+    target_backend: str # 'hf' | 'openai' | 'vllm'
+    target_base_url: str|None # the endpoint for target_backend='openai'
+    load_in_4bit: bool # how Base is loaded (as the adapters were trained)
+    benchmarks: list # the benchmarks to run (`benchmarks.BENCHMARKS`)
+    eval_models: list # the systems under test (`SYSTEM_NAMES`)
+    eval_limit: int # prompts per benchmark (0 = all)
+    mmlu_limit: int # MMLU questions (0 = all)
+    mmlu_shots: int # MMLU few-shot examples
+    benchmarks_dir: str|None # offline benchmark copies
+    eval_temperature: float # [R] decoding temperature of the answers
+    wildchat_language: str|None # WildChat's language filter (`Benchmark.params`)
+    wildchat_max_pool: int # WildChat's streamed pool (`Benchmark.params`)
+
+    def check(self):
+        "Refuse unknown benchmarks, systems and safety judges, and benchmarks whose kind or fields are missing."
+        brought = {b.headline[0] for b in BENCHMARKS.values() if b.headline and b.headline[0] != b.name}
+        known = sorted(set(BENCHMARKS) - brought)
+        bad = [b for b in self.benchmarks if b not in known]
+        if bad: raise ConfigError(f"parameter 'benchmarks': unknown benchmark {bad[0]!r}; choose from {known}")
+        bad = [s for s in self.eval_models if s not in SYSTEM_NAMES]
+        if bad: raise ConfigError(f"parameter 'eval_models': unknown {bad[0]!r}; choose from {sorted(SYSTEM_NAMES)}")
+        if self.safety_judge not in JUDGES['safety']:
+            raise ConfigError(f"parameter 'safety_judge' must be one of {sorted(JUDGES['safety'])}, got {self.safety_judge!r}")
+        if self.judge_reads not in JUDGE_READS:
+            raise ConfigError(f"parameter 'judge_reads' must be one of {list(JUDGE_READS)}, got {self.judge_reads!r}")
+        for b in self.benchmarks:
+            e = BENCHMARKS[b]
+            if e.kind not in KINDS: raise ConfigError(f"parameter 'benchmarks': {b!r} has the unregistered kind {e.kind!r}")
+            miss = [f for f in e.fields() if f not in self.params()]
+            if miss: raise ConfigError(f"parameter 'benchmarks': {b!r} reads {miss}, which EvalSetup does not carry")
 
 # %% ../nbs/09_evaluate.ipynb #6accefdf
 def _write_jsonl(path, df: pd.DataFrame):
@@ -59,19 +114,22 @@ def _training_skips(rd: RunDir) -> dict:
     except (ValueError, KeyError, TypeError): return {}
 
 def eval_systems(rd: RunDir, # the run directory (its `models/`)
-                 cfg: RunConfig, # the run's config (`eval_models`, `target_model`)
+                 eval_models, # the systems to evaluate (`EvalSetup.eval_models`)
+                 target_model: str, # the base every adapter must be trained on
                 ) -> tuple[dict, list]:
-    "({name: adapter path or None}, skipped) for Base and each of `cfg.eval_models`; every model without an adapter is in `skipped` with the reason."
+    ("({name: adapter path or None}, skipped): Base and each of `eval_models`; a model without a usable adapter is "
+     "skipped.")
     systems, skipped, why = {'base': None}, [], _training_skips(rd)
-    for name in cfg.eval_models:
+    for name in eval_models:
         if name == 'base': continue
         p = adapter_path(rd, name, required=False)
         info = json.loads((p/'train_info.json').read_text()) if p is not None and (p/'train_info.json').exists() else {}
         if p is None:
             reason = f"not trained: {why[name]}" if name in why else f"no adapter in {rd.models/name} (adapter_config.json missing; train step not run?)"
             skipped.append(dict(item=name, kind='model', reason=reason))
-        elif info.get('base_model', cfg.target_model) != cfg.target_model:
-            skipped.append(dict(item=name, kind='model', reason=f"adapter trained on {info['base_model']!r}, but target_model is {cfg.target_model!r}"))
+        elif info.get('base_model', target_model) != target_model:
+            skipped.append(dict(item=name, kind='model',
+                                reason=f"adapter trained on {info['base_model']!r}, but target_model is {target_model!r}"))
         else: systems[name] = p
     return systems, skipped
 
@@ -79,7 +137,8 @@ def eval_systems(rd: RunDir, # the run directory (its `models/`)
 def load_base(model: str, # a local path or hub id (`resolve_model` of the config's name)
               load_in_4bit: bool = False, # quantise with bitsandbytes NF4 (as the adapters were trained)
              ):
-    "The base model alone, in eval mode, loaded as `hf.load_model` loads it but outside its registry (the adapters are added to this copy)."
+    ("The base model alone, in eval mode, loaded as `hf.load_model` loads it but outside its registry (the adapters "
+     "are added to this copy).")
     import torch
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
     dtype, cuda = compute_dtype(), torch.cuda.is_available()
@@ -96,7 +155,8 @@ def _adapter_hash(adapter) -> str|None:
 
 # %% ../nbs/09_evaluate.ipynb #f54a46c8
 class SharedBase:
-    "One base model for every system: loaded once (`load_base`), each adapter added once (peft `load_adapter`) and chosen per call (`set_adapter`); Base runs with the adapters disabled (`disable_adapter`)."
+    ("One base model for every system: loaded once (`load_base`), each adapter added once (peft `load_adapter`) and "
+     "chosen per call (`set_adapter`); Base runs with the adapters disabled (`disable_adapter`).")
     def __init__(self, model: str, # a local path or hub id
                  load_in_4bit: bool = False, # NF4 quantisation of the base
                 ):
@@ -136,7 +196,8 @@ class SharedBase:
         else: yield m
 
 class SharedBaseBackend(HFBackend):
-    "An `HFBackend` for one system on a `SharedBase`: the same requests and cache keys as `HFBackend(model, adapter)`, without loading the base again."
+    ("An `HFBackend` for one system on a `SharedBase`: the same requests and cache keys as `HFBackend(model, "
+     "adapter)`, without loading the base again.")
     def __init__(self, shared: SharedBase, # the base every system shares
                  name: str, # the system
                  adapter=None, # its adapter folder (None: Base)
@@ -157,7 +218,8 @@ VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)   # the values vLLM acc
 
 def lora_rank(adapters, # adapter folders
              ) -> int:
-    "The largest LoRA rank among `adapters` (`r` and any `rank_pattern` entry of their `adapter_config.json`; 16 if none says)."
+    ("The largest LoRA rank among `adapters` (`r` and any `rank_pattern` entry of their `adapter_config.json`; 16 if "
+     "none says).")
     ranks = []
     for a in adapters:
         f = Path(a)/'adapter_config.json'
@@ -184,23 +246,25 @@ def serve_command(base_model: str, # the base model (hub id or local path) the a
     return shlex.join(parts + ['--port', str(port)])
 
 # %% ../nbs/09_evaluate.ipynb #8915beea
-def served_names(cfg: RunConfig, # the run's config (`target_model`)
+def served_names(target_model: str, # the base model's name (Base is served under it)
                  systems, # the systems to evaluate
                 ) -> dict[str, str]:
-    "{system: the model name an `openai` target endpoint serves it under}: Base as `target_model`, every adapter as its system name."
-    return {s: cfg.target_model if s == 'base' else s for s in systems}
+    "{system: the name an `openai` target endpoint serves it under}: Base as `target_model`, an adapter as its system."
+    return {s: target_model if s == 'base' else s for s in systems}
 
 def check_served(base_url: str, # the endpoint
                  names, # the model names that will be asked for
                  api_key_env: str = 'OPENAI_API_KEY', # NAME of the variable holding the key
                  hint: str = '', # what to run to serve them (added to the error)
                 ) -> list[str]:
-    "Check that the endpoint answers and serves every name in `names`; raise `EndpointError` naming every missing one. Returns `names`."
+    ("Check that the endpoint answers and serves every name in `names`; raise `EndpointError` naming every missing "
+     "one. Returns `names`.")
     missing = []
     for n in names:
         try: probe_endpoint(base_url, n, api_key_env, 'target', force=True)
         except EndpointError as e:
-            if 'unknown model' not in str(e) and 'HTTP 404' not in str(e):   # down, wrong URL or key: say so, with what to serve
+            # down, wrong URL or key: say so, with what to serve
+            if 'unknown model' not in str(e) and 'HTTP 404' not in str(e):
                 raise EndpointError(str(e) + (f' Serve every system with:\n  {hint}' if hint else '')) from None
             missing.append(n); why = str(e)
     if missing:
@@ -210,56 +274,61 @@ def check_served(base_url: str, # the endpoint
     return list(names)
 
 # %% ../nbs/09_evaluate.ipynb #a7747e84
-def _trained_as(rd: RunDir, cfg: RunConfig, adapter) -> dict:
-    "`train.backend_kwargs` of a system: the base exactly as its adapter was trained (an adapter made outside `train`, without train_info: the base rule)."
-    try: return backend_kwargs(rd, Path(adapter).name if adapter else 'base', cfg)
-    except TrainError: return backend_kwargs(rd, 'base', cfg)
+def _trained_as(rd: RunDir, setup: EvalSetup, adapter) -> dict:
+    "`train.backend_kwargs` of a system: the base as its adapter was trained (no train_info: the base rule)."
+    try: return backend_kwargs(rd, Path(adapter).name if adapter else 'base', setup)
+    except TrainError: return backend_kwargs(rd, 'base', setup)
 
-def target_serve_command(rd: RunDir, # the run directory (its adapters)
-                         cfg: RunConfig, # the run's config (`target_model`, `target_base_url`)
+def target_serve_command(target_model: str, # the base model
+                         target_base_url: str|None, # the endpoint (its port)
                          systems: dict, # {system: adapter folder or None}
                         ) -> str:
-    "`serve_command` for this run's systems, on the port of `cfg.target_base_url`."
-    port = urllib.parse.urlparse(cfg.target_base_url).port or 8000
-    return serve_command(resolve_model(cfg.target_model), {s: a for s, a in systems.items() if a is not None}, served_name=cfg.target_model, port=port)
+    "`serve_command` for this run's systems, on the port of `target_base_url`."
+    port = urllib.parse.urlparse(target_base_url or '').port or 8000
+    return serve_command(resolve_model(target_model), {s: a for s, a in systems.items() if a is not None},
+                         served_name=target_model, port=port)
 
 def check_target(rd: RunDir, # the run directory
-                 cfg: RunConfig, # the run's config (`target_backend`, ...)
+                 setup: EvalSetup, # the step's setup (`target_backend`, `target_base_url`, ...)
                  systems: dict, # {system: adapter folder or None} still to generate
                 ) -> None:
-    "Before any work: print (and save in eval/serve_command.txt) the `vllm serve` command for `systems`; fail if `cfg.target_backend` cannot run them (the `openai` endpoint must list every name, `vllm` must be installed)."
-    if cfg.target_backend == 'vllm' and importlib.util.find_spec('vllm') is None: raise ImportError(f"target_backend='vllm' {VLLM_MISSING}")
+    ("Before any work: print and save (eval/serve_command.txt) the `vllm serve` command; fail if the target cannot run"
+     " them.")
+    if setup.target_backend == 'vllm' and importlib.util.find_spec('vllm') is None: raise ImportError(f"target_backend='vllm' {VLLM_MISSING}")
     if not systems: return
-    openai = cfg.target_backend == 'openai'
-    if openai and not re.fullmatch(r'https?://[^\s/]+(/\S*)?', cfg.target_base_url or ''):
-        raise ValueError(f"target_backend='openai' needs target_base_url, an http(s) URL like http://localhost:8001/v1; got {cfg.target_base_url!r}")
-    cmd = target_serve_command(rd, cfg, systems)
+    openai = setup.target_backend == 'openai'
+    if openai and not re.fullmatch(r'https?://[^\s/]+(/\S*)?', setup.target_base_url or ''):
+        raise ValueError(f"target_backend='openai' needs target_base_url, an http(s) URL like http://localhost:8001/v1; got {setup.target_base_url!r}")
+    cmd = target_serve_command(setup.target_model, setup.target_base_url, systems)
     atomic_write_text(rd.eval/'serve_command.txt', cmd + '\n')
-    msg = (f"[target] {len(systems)} system(s) through {cfg.target_base_url}; serve them with:\n  {cmd}" if openai else
-           f"[target] {len(systems)} system(s) in process ({cfg.target_backend}); to serve them with vLLM instead (target_backend='openai'):\n  {cmd}")
+    msg = (f"[target] {len(systems)} system(s) through {setup.target_base_url}; serve them with:\n  {cmd}" if openai else
+           f"[target] {len(systems)} system(s) in process ({setup.target_backend}); to serve them with vLLM instead (target_backend='openai'):\n  {cmd}")
     print(msg, flush=True)
-    if os.environ.get('AIDSAFE_PROGRESS'): print(msg, file=sys.__stderr__, flush=True)   # the study's terminal, not only the executed notebook
-    if openai: check_served(cfg.target_base_url, list(served_names(cfg, systems).values()), cfg.api_key_env, cmd)
+    # the study's terminal, not only the executed notebook
+    if os.environ.get('AIDSAFE_PROGRESS'): print(msg, file=sys.__stderr__, flush=True)
+    if openai: check_served(setup.target_base_url, list(served_names(setup.target_model, systems).values()), setup.api_key_env, cmd)
 
 class TargetPool:
-    "The backends of the systems under test on `cfg.target_backend`, each base loaded once: `hf` shares a `SharedBase`, `openai` names each system on one endpoint, `vllm` shares one engine."
+    ("The backends of the systems under test, each base loaded once (hf: a `SharedBase`; openai: one endpoint; vllm: "
+     "one engine).")
     def __init__(self, rd: RunDir, # the run directory (its cache and adapters)
-                 cfg: RunConfig, # the run's config
+                 setup: EvalSetup, # the step's setup
                  systems: dict, # {system: adapter folder or None}
                 ):
-        self.rd, self.cfg, self.systems, self.bases, self.engine = rd, cfg, systems, {}, None
+        self.rd, self.setup, self.systems, self.bases, self.engine = rd, setup, systems, {}, None
     def backend(self, system: str, # the system
                 adapter=None, # its adapter folder (None: Base)
                ):
         "The backend of `system`."
-        cfg, cache = self.cfg, self.rd.cache
-        if cfg.target_backend == 'openai':
-            be = get_backend('openai', cache=cache, model=served_names(cfg, [system])[system], base_url=cfg.target_base_url,
-                             max_concurrency=cfg.max_concurrency, api_key_env=cfg.api_key_env)
-            if adapter is not None: be.identity = {**be.identity, 'adapter': _adapter_hash(adapter)}   # a retrained adapter is another model
+        s, cache = self.setup, self.rd.cache
+        if s.target_backend == 'openai':
+            be = get_backend('openai', cache=cache, model=served_names(s.target_model, [system])[system], base_url=s.target_base_url,
+                             max_concurrency=s.max_concurrency, api_key_env=s.api_key_env)
+            # a retrained adapter is another model
+            if adapter is not None: be.identity = {**be.identity, 'adapter': _adapter_hash(adapter)}
             return be
-        kw = _trained_as(self.rd, cfg, adapter)
-        if cfg.target_backend == 'vllm':
+        kw = _trained_as(self.rd, s, adapter)
+        if s.target_backend == 'vllm':
             opts = dict(adapter=str(adapter), adapter_name=system) if adapter is not None else {}
             if self.engine is not None: return get_backend('vllm', cache=cache, model=kw['model'], engine=self.engine, **opts)
             loras = [a for a in self.systems.values() if a is not None]
@@ -268,7 +337,7 @@ class TargetPool:
             return be
         key = (resolve_model(kw['model']), bool(kw['load_in_4bit']))
         if key not in self.bases: self.bases[key] = SharedBase(*key)
-        return SharedBaseBackend(self.bases[key], system, adapter, batch_size=cfg.gen_batch_size, prefix_reuse=cfg.prefix_reuse, cache=cache)
+        return SharedBaseBackend(self.bases[key], system, adapter, batch_size=s.gen_batch_size, prefix_reuse=s.prefix_reuse, cache=cache)
     def close(self):
         "Free the bases and the engine."
         self.bases.clear(); self.engine = None; gc.collect()
@@ -276,41 +345,18 @@ class TargetPool:
             import torch; torch.cuda.empty_cache()
         except Exception: pass
 
-# %% ../nbs/09_evaluate.ipynb #6502771f
-def _model_and_tokenizer(backend, cfg: RunConfig, adapter):
-    "The (model, tokenizer) to score MMLU with: the backend's own if it exposes them, else a fresh load."
-    m, t = getattr(backend, 'model', None), getattr(backend, 'tokenizer', None)
-    if m is not None and t is not None and hasattr(m, 'forward'): return m, t
-    from transformers import AutoTokenizer, AutoModelForCausalLM
-    path = resolve_model(cfg.target_model)
-    tok = AutoTokenizer.from_pretrained(adapter or path)
-    model = AutoModelForCausalLM.from_pretrained(path, torch_dtype='auto')
-    if adapter:
-        from peft import PeftModel
-        model = PeftModel.from_pretrained(model, str(adapter))
-    import torch
-    return model.to('cuda' if torch.cuda.is_available() else 'cpu').eval(), tok
-
 # %% ../nbs/09_evaluate.ipynb #60129d63
-_LOADER_ARGS = ('source', 'limit', 'seed', 'benchmarks_dir')   # what every loader takes from the run itself
-
-def _loader_options(cfg: RunConfig, name: str) -> dict:
-    "Run parameters a loader takes: its keyword `x` comes from the config field `<name>_x` where there is one (WildChat: `wildchat_language`, `wildchat_max_pool`)."
-    params = inspect.signature(get_benchmark(name).loader).parameters
-    return {p: getattr(cfg, f'{name}_{p}') for p in params if p not in _LOADER_ARGS and hasattr(cfg, f'{name}_{p}')}
-
-def _load_benchmarks(rd: RunDir, cfg: RunConfig, names) -> tuple[dict, list]:
+def _load_benchmarks(rd: RunDir, setup: EvalSetup, names) -> tuple[dict, list]:
     "({name: prompts frame}, skipped): cached in eval/benchmarks/ so every model sees the same prompts."
     frames, skipped = {}, []
     for name in names:
         path = rd.eval/'benchmarks'/f'{name}.jsonl'
         if path.exists(): frames[name] = _read_jsonl(path); continue
+        b = get_benchmark(name); kind = get_kind(b.kind)
         try:
-            mmlu = get_benchmark(name).kind == 'mmlu'
-            df = load_benchmark(name, limit=cfg.mmlu_limit if mmlu else cfg.eval_limit, seed=cfg.seed, benchmarks_dir=cfg.benchmarks_dir, **_loader_options(cfg, name))
-            if mmlu:
-                dev = get_benchmark(name).loader(split='dev', benchmarks_dir=cfg.benchmarks_dir) if cfg.mmlu_shots else df.iloc[:0]
-                df = df.assign(mmlu_prompt=mmlu_prompts(df, dev, cfg.mmlu_shots))
+            df = load_benchmark(name, limit=getattr(setup, b.limit_param), seed=setup.seed, benchmarks_dir=setup.benchmarks_dir,
+                                **b.loader_kwargs(setup))
+            if kind.prepare is not None: df = kind.prepare(df, b, setup)
         except (BenchmarkUnavailable, FileNotFoundError) as e:
             skipped.append(dict(item=name, kind='benchmark', reason=str(e))); continue
         df = df.assign(source=df.attrs.get('source', ''))
@@ -318,31 +364,21 @@ def _load_benchmarks(rd: RunDir, cfg: RunConfig, names) -> tuple[dict, list]:
     return frames, skipped
 
 # %% ../nbs/09_evaluate.ipynb #925112cb
-def _mmlu_logprobs(be, cfg: RunConfig, adapter, prompts: list[str]) -> np.ndarray:
-    "MMLU's (n, 4) letter log-probabilities on the backend's own route: an endpoint's completions API, vLLM's prompt log-probabilities, or a forward pass."
-    kind = getattr(be, 'kind', None)
-    if kind == 'openai': return endpoint_choice_logprobs(be.base_url, be.model_name, prompts, cfg.api_key_env, cfg.max_concurrency)
-    if kind == 'vllm': return be.choice_logprobs(prompts)
-    with (be.active() if callable(getattr(be, 'active', None)) else nullcontext()):
-        model, tok = _model_and_tokenizer(be, cfg, adapter)
-        return mmlu_choice_logprobs(model, tok, prompts, batch_size=cfg.gen_batch_size)
-
-def _generate_benchmark(be, cfg: RunConfig, system: str, b: str, df: pd.DataFrame, adapter, temperature: float) -> pd.DataFrame:
-    "The generations of one benchmark: MMLU choice log-probs, else one batched chat call."
-    if BENCHMARKS[b].kind == 'mmlu':
-        lp = _mmlu_logprobs(be, cfg, adapter, list(df.mmlu_prompt))
-        return df.assign(pred=lp.argmax(1).tolist(), logprobs=lp.round(4).tolist())
-    return generate_responses(be, df, stage=f'eval_{system}_{b}', max_tokens=cfg.max_new_tokens, temperature=temperature, seed=cfg.seed)
+def _generate_benchmark(be, setup: EvalSetup, system: str, b: str, df: pd.DataFrame, adapter, temperature: float) -> pd.DataFrame:
+    "The answers of one system on benchmark `b`, by its kind's `generate`."
+    return get_kind(BENCHMARKS[b].kind).generate(be, df, setup, stage=f'eval_{system}_{b}', adapter=adapter,
+                                                 temperature=temperature)
 
 # %% ../nbs/09_evaluate.ipynb #a803924a
-def _generate_system(rd: RunDir, cfg: RunConfig, system: str, adapter, frames: dict, backend_factory=None, temperature: float = 0.0,
+def _generate_system(rd: RunDir, setup: EvalSetup, system: str, adapter, frames: dict, backend_factory=None, temperature: float = 0.0,
                      pool: TargetPool|None = None) -> dict:
     "Write eval/generations/<system>/<bench>.jsonl for each benchmark still missing; returns the backend's usage."
     todo = [b for b in frames if not (rd.eval/'generations'/system/f'{b}.jsonl').exists()]
     if not todo: return {}
-    be = backend_factory(rd, cfg, adapter) if backend_factory else (pool or TargetPool(rd, cfg, {system: adapter})).backend(system, adapter)
+    be = (backend_factory(rd, setup, adapter) if backend_factory else
+          (pool or TargetPool(rd, setup, {system: adapter})).backend(system, adapter))
     for b in todo:
-        out = _generate_benchmark(be, cfg, system, b, frames[b], adapter, temperature)
+        out = _generate_benchmark(be, setup, system, b, frames[b], adapter, temperature)
         _write_jsonl(rd.eval/'generations'/system/f'{b}.jsonl', out.assign(system=system))
     try:
         record_usage(rd, be)
@@ -352,21 +388,21 @@ def _generate_system(rd: RunDir, cfg: RunConfig, system: str, adapter, frames: d
     del be
     if pool is None:
         try:
-            clear_models()   # free the model under test before the next one (a pool keeps its shared base for the next system)
+            # free the model under test before the next one (a pool keeps its shared base for the next system)
+            clear_models()
             import torch; torch.cuda.empty_cache()
         except Exception: pass
         gc.collect()
     return usage
 
 # %% ../nbs/09_evaluate.ipynb #ea9ec549
-def _judge_all(rd: RunDir, cfg: RunConfig, systems, frames, get_judges):
+def _judge_all(rd: RunDir, systems, frames, get_judges):
     "Write eval/judgments/<system>/<bench>.jsonl where missing, one batched judge call per benchmark over all systems."
     for b in frames:
         todo = [s for s in systems if not (rd.eval/'judgments'/s/f'{b}.jsonl').exists()]
         if not todo: continue
         gens = pd.concat([_read_jsonl(rd.eval/'generations'/s/f'{b}.jsonl') for s in todo], ignore_index=True)
-        if BENCHMARKS[b].kind == 'mmlu': judged = gens.assign(correct=[int(p) == int(a) for p, a in zip(gens.pred, gens.answer)])
-        else: judged = judge_benchmark(b, gens, get_judges())
+        judged = judge_benchmark(b, gens, get_judges() if get_kind(BENCHMARKS[b].kind).roles else {})
         for s in todo: _write_jsonl(rd.eval/'judgments'/s/f'{b}.jsonl', judged[judged.system == s])
 
 # %% ../nbs/09_evaluate.ipynb #f414a6d7
@@ -374,7 +410,8 @@ def cot_quality_ids(sets: dict, # `{'aidsafe': frame, 'llm_zs': frame}` of step 
                     limit: int = 0, # at most this many ids (0 = all)
                     seed: int = 0, # the sampling seed
                    ) -> tuple[list[str], list[dict]]:
-    "The prompt ids to grade: in both sets, with a CoT in both (status not 'failed'), at most `limit` (seeded); plus notes on what was left out."
+    ("The prompt ids to grade: in both sets, with a CoT in both (status not 'failed'), at most `limit` (seeded); plus "
+     "notes on what was left out.")
     ok = lambda df: set(df[df['status'] != 'failed'].id.astype(str)) if 'status' in df.columns else set(df.id.astype(str))
     both = set(sets['aidsafe'].id.astype(str)) & set(sets['llm_zs'].id.astype(str))
     ids = sorted(both & ok(sets['aidsafe']) & ok(sets['llm_zs']))
@@ -398,20 +435,21 @@ def _compare_cot_sets(sets: dict, ids, pol: str, judge, pair_file):
     _write_jsonl(pair_file, pd.DataFrame({'id': ids, 'winner': [d.get('winner') for d in v], 'error': [d.get('error') for d in v]}))
 
 # %% ../nbs/09_evaluate.ipynb #eec4c665
-def _grade_cot_quality(rd: RunDir, cfg: RunConfig, get_judges) -> list:
-    "Write eval/cot_quality/<set>.jsonl and the pairwise file of each grader (`pairwise.jsonl`, and `pairwise_2.jsonl` with `judge2_model`) where missing; returns skipped entries."
+def _grade_cot_quality(rd: RunDir, setup: EvalSetup, get_judges) -> list:
+    ("Write eval/cot_quality/<set>.jsonl and the pairwise file of each grader (`pairwise.jsonl`, and "
+     "`pairwise_2.jsonl` with `judge2_model`) where missing; returns skipped entries.")
     files = {k: rd.data/f'{d}.jsonl' for k, (d, _) in COT_SETS.items()}
     missing = [str(p) for p in files.values() if not p.exists()]
     if missing: return [dict(item='cot_quality', kind='cot_quality', reason=f"step 1 outputs missing: {missing}")]
     todo = [k for k in COT_SETS if not (rd.eval/'cot_quality'/f'{k}.jsonl').exists()]
     pair_files = {'cot_quality': rd.eval/'cot_quality'/'pairwise.jsonl'}
-    if getattr(cfg, 'judge2_model', None): pair_files['cot_quality_2'] = rd.eval/'cot_quality'/'pairwise_2.jsonl'
+    if setup.judge2_model: pair_files['cot_quality_2'] = rd.eval/'cot_quality'/'pairwise_2.jsonl'
     sets = {k: pd.read_json(files[k], lines=True, dtype=False) for k in COT_SETS}
-    ids, notes = cot_quality_ids(sets, cfg.eval_limit, cfg.seed)
-    if not getattr(cfg, 'judge2_model', None): notes.append(dict(item='cot_pairwise_grader_2', kind='cot_quality',
+    ids, notes = cot_quality_ids(sets, setup.eval_limit, setup.seed)
+    if not setup.judge2_model: notes.append(dict(item='cot_pairwise_grader_2', kind='cot_quality',
         reason='one pairwise grader only (judge2_model not set); the paper used two independent graders, so grader agreement is not measured'))
     if not ids or (not todo and all(p.exists() for p in pair_files.values())): return notes
-    pol = policies_text(cfg.policy_set)
+    pol = policies_text(setup.policy_set)
     for k in todo:
         df = _rows_for(sets[k], ids)
         grades = get_judges()['cot_quality'].grade(list(df.prompt), list(df.cot.fillna('')), list(df.response.fillna('')), pol)
@@ -425,29 +463,31 @@ def _grade_cot_quality(rd: RunDir, cfg: RunConfig, get_judges) -> list:
 COT_METRICS = ['relevance', 'coherence', 'completeness', 'faithfulness_cot_policy', 'faithfulness_response_policy', 'faithfulness_response_cot']
 RESULT_COLUMNS = ['model', 'system', 'benchmark', 'metric', 'value', 'n', 'judge', 'ci_low', 'ci_high', 'judge_role', 'judge_valid']
 
-def _judgment_rows(rd: RunDir, cfg: RunConfig, jn: dict) -> list[dict]:
+def _judgment_rows(rd: RunDir, setup: EvalSetup, jn: dict) -> list[dict]:
     "Results rows of every eval/judgments/<system>/<bench>.jsonl."
     rows = []
     for sys_dir in sorted((rd.eval/'judgments').glob('*')) if (rd.eval/'judgments').exists() else []:
         for f in sorted(sys_dir.glob('*.jsonl')):
             j = _read_jsonl(f)
             if j.empty: continue
-            for r in score_judgments(f.stem, j, jn, seed=cfg.seed):
-                rows.append({**dict(model=cfg.target_model, system=SYSTEM_NAMES.get(sys_dir.name, sys_dir.name), benchmark=f.stem), **r})
+            for r in score_judgments(f.stem, j, jn, seed=setup.seed):
+                rows.append({**dict(model=setup.target_model, system=SYSTEM_NAMES.get(sys_dir.name, sys_dir.name), benchmark=f.stem), **r})
     return rows
 
 # %% ../nbs/09_evaluate.ipynb #488c6b07
-PAIR_FILES = {'pairwise': 'cot_compare', 'pairwise_2': 'cot_compare_2'}   # file stem -> judge role (the first and the second grader)
+# file stem -> judge role (the first and the second grader)
+PAIR_FILES = {'pairwise': 'cot_compare', 'pairwise_2': 'cot_compare_2'}
 
-def _pairwise_rows(rd: RunDir, cfg: RunConfig, jn: dict) -> list[dict]:
-    "Win/tie/loss rows of each grader's pairwise file, and the two graders' agreement (share of equal verdicts, Cohen's kappa)."
+def _pairwise_rows(rd: RunDir, setup: EvalSetup, jn: dict) -> list[dict]:
+    ("Win/tie/loss rows of each grader's pairwise file, and the two graders' agreement (share of equal verdicts, "
+     "Cohen's kappa).")
     rows, winners = [], {}
     for stem, role in PAIR_FILES.items():
         f = rd.eval/'cot_quality'/f'{stem}.jsonl'
         if not (f.exists() and f.stat().st_size): continue
         d = _read_jsonl(f); w = d.winner.tolist(); winners[stem] = dict(zip(d.id.astype(str), w))
         name = jn.get('cot_quality_2', 'grader 2') if stem == 'pairwise_2' else jn.get('cot_quality', 'grader 1')
-        rows += [dict(model=cfg.agent_model, system='AIDSAFE', benchmark='cot_pairwise', judge_role=role, **metric_row(m, [x == k for x in w], name, seed=cfg.seed))
+        rows += [dict(model=setup.agent_model, system='AIDSAFE', benchmark='cot_pairwise', judge_role=role, **metric_row(m, [x == k for x in w], name, seed=setup.seed))
                  for m, k in (('win_rate', 'a'), ('tie_rate', 'tie'), ('loss_rate', 'b'), ('unparsed_rate', None))]
     if len(winners) == 2:
         a, b = winners['pairwise'], winners['pairwise_2']
@@ -455,12 +495,12 @@ def _pairwise_rows(rd: RunDir, cfg: RunConfig, jn: dict) -> list[dict]:
         if both:
             k = judge_agreement([x for x, _ in both], [y for _, y in both])['kappa']
             pair = f"{jn.get('cot_quality', 'grader 1')} vs {jn.get('cot_quality_2', 'grader 2')}"
-            rows += [dict(model=cfg.agent_model, system='AIDSAFE', benchmark='cot_pairwise', judge_role='cot_compare_agreement', **metric_row('grader_agreement', [x == y for x, y in both], pair, seed=cfg.seed)),
-                     dict(model=cfg.agent_model, system='AIDSAFE', benchmark='cot_pairwise', metric='grader_kappa', value=k, n=len(both), judge=pair,
+            rows += [dict(model=setup.agent_model, system='AIDSAFE', benchmark='cot_pairwise', judge_role='cot_compare_agreement', **metric_row('grader_agreement', [x == y for x, y in both], pair, seed=setup.seed)),
+                     dict(model=setup.agent_model, system='AIDSAFE', benchmark='cot_pairwise', metric='grader_kappa', value=k, n=len(both), judge=pair,
                           ci_low=float('nan'), ci_high=float('nan'), judge_role='cot_compare_agreement')]
     return rows
 
-def _cot_quality_rows(rd: RunDir, cfg: RunConfig, jn: dict) -> list[dict]:
+def _cot_quality_rows(rd: RunDir, setup: EvalSetup, jn: dict) -> list[dict]:
     "Results rows of eval/cot_quality/{aidsafe,llm_zs}.jsonl and the pairwise files."
     rows = []
     for k, (_, label) in COT_SETS.items():
@@ -470,24 +510,26 @@ def _cot_quality_rows(rd: RunDir, cfg: RunConfig, jn: dict) -> list[dict]:
         for m in COT_METRICS:
             if m in g.columns:
                 vals = [v for v in g[m] if v is not None and v == v]
-                rows.append(dict(model=cfg.agent_model, system=label, benchmark='cot_quality', judge_role='cot_quality', **metric_row(m, vals, jn['cot_quality'], pct=False, seed=cfg.seed)))
-    return rows + _pairwise_rows(rd, cfg, jn)
+                rows.append(dict(model=setup.agent_model, system=label, benchmark='cot_quality', judge_role='cot_quality', **metric_row(m, vals, jn['cot_quality'], pct=False, seed=setup.seed)))
+    return rows + _pairwise_rows(rd, setup, jn)
 
 # %% ../nbs/09_evaluate.ipynb #82f72115
 def _mark_validity(res: pd.DataFrame, validity: dict) -> pd.DataFrame:
-    "Fill `judge_valid` from `{role: (valid, reason)}`: generation and log-likelihood rows are always valid; a role never checked stays empty."
+    ("Fill `judge_valid` from `{role: (valid, reason)}`: generation and log-likelihood rows are always valid; a role "
+     "never checked stays empty.")
     always = {'generation', 'loglik'}
     res['judge_valid'] = [True if r in always else (validity[r][0] if r in validity else None) for r in res.judge_role]
     return res
 
 def collect_results(rd: RunDir, # the run directory (its `eval/`)
-                    cfg: RunConfig, # the run's config
+                    setup: EvalSetup, # the step's setup
                     judge_names: dict|None = None, # `{role: name}` over those in eval/judges.json
                    ) -> pd.DataFrame:
-    "The tidy results table from eval/judgments and eval/cot_quality, with `judge_valid` from eval/judge_validation.csv (also written to eval/results.csv)."
+    ("The tidy results table from eval/judgments and eval/cot_quality, with `judge_valid` from "
+     "eval/judge_validation.csv (also written to eval/results.csv).")
     meta = json.loads((rd.eval/'judges.json').read_text()) if (rd.eval/'judges.json').exists() else {}
     jn = {**dict(safety='safety', strongreject='strongreject', refusal='refusal', cot_quality='cot_quality'), **meta, **(judge_names or {})}
-    res = pd.DataFrame(_judgment_rows(rd, cfg, jn) + _cot_quality_rows(rd, cfg, jn), columns=RESULT_COLUMNS)
+    res = pd.DataFrame(_judgment_rows(rd, setup, jn) + _cot_quality_rows(rd, setup, jn), columns=RESULT_COLUMNS)
     vf = rd.eval/'judge_validation.csv'
     res = _mark_validity(res, judge_validity(pd.read_csv(vf).to_dict('records')) if vf.exists() and vf.stat().st_size else {})
     atomic_write_text(rd.eval/'results.csv', res.to_csv(index=False))
@@ -518,71 +560,55 @@ def _cot_checks(rd: RunDir, jn: dict, max_share: float) -> list[dict]:
             rows += constant_checks(jn.get('cot_quality_2' if stem == 'pairwise_2' else 'cot_quality', role), role, [_nan_none(w) for w in _read_jsonl(f).winner], max_share)
     return rows
 
-# %% ../nbs/09_evaluate.ipynb #c8b33ed7
-def _human_refusal_checks(cfg: RunConfig, judges: dict, jn: dict, *, llm: bool, strmatch_roles) -> list[dict]:
-    "Rows scoring the refusal judges against XSTest's human labels: the LLM refusal judge (a sample, `judge_validation_limit` per file) and the string match (all)."
-    root = benchmarks_root(cfg.benchmarks_dir)   # the run's copies if they hold the human labels, else ../shared/benchmarks
-    bench = root if root is not None and (Path(root)/'xstest'/'human_labeled_completions').is_dir() else None
-    rows = []
-    if strmatch_roles:
-        val = validate_refusal_judges(None, bench_dir=bench)
-        for role in strmatch_roles: rows += human_checks(val, 'xstest_strmatch', 'strmatch', role, cfg.judge_min_kappa)
-    if llm:
-        val = validate_refusal_judges(judges['refusal'], bench_dir=bench, limit=cfg.judge_validation_limit or None, seed=cfg.seed)
-        name = next((j for j in val.judge.unique() if j != 'xstest_strmatch' and 'annotator' not in j), None) if len(val) else None
-        rows += human_checks(val, name or '', jn.get('refusal', 'refusal'), 'refusal', cfg.judge_min_kappa)
-    return rows
-
 # %% ../nbs/09_evaluate.ipynb #a85ac335
 def validate_judges(rd: RunDir, # the run directory
-                    cfg: RunConfig, # the run's config (`judge_max_share`, `judge_validation_limit`, ...)
+                    setup: EvalSetup, # the step's setup (`judge_max_share`, `judge_validation_limit`, ...)
                     systems, # the systems evaluated
                     frames: dict, # `{benchmark: prompts}` evaluated
                     get_judges, # a callable returning `{role: judge}` (built only when needed)
                    ) -> pd.DataFrame:
-    "Issue 11: score every judge used in this run (human labels where they exist, degenerate verdicts on the run's own inputs); writes eval/judge_validation.csv."
+    ("Score every judge this run used (eval/judge_validation.csv): degenerate verdicts pooled per role, each kind's "
+     "own checks, each judge's validation.")
     jf = rd.eval/'judges.json'
     jn = json.loads(jf.read_text()) if jf.exists() else {}
-    kinds = {b: BENCHMARKS[b].kind for b in frames}
-    safety_b = [b for b, k in kinds.items() if k in ('safety', 'strongreject')]
-    rows, ms = [], cfg.judge_max_share
-    strmatch_safety = jn.get('safety') == 'strmatch' or getattr(cfg, 'safety_judge', 'llm') == 'strmatch'
-    if safety_b and not strmatch_safety:
-        j = _judged(rd, systems, safety_b)
-        if 'judge_safe' in j.columns: rows += constant_checks(jn.get('safety', 'safety'), 'safety', [_nan_none(v) for v in j.judge_safe], ms, share_decides=False)
-    sr_b = [b for b, k in kinds.items() if k == 'strongreject']
-    j = _judged(rd, systems, sr_b) if sr_b else pd.DataFrame()
-    if 'sr_refused' in j.columns:
-        rows += constant_checks(jn.get('strongreject', 'strongreject'), 'strongreject',
-                                [_nan_none(r) if _nan_none(s) is not None else None for r, s in zip(j.sr_refused, j.sr_score)], ms, share_decides=False)
-    xs = [b for b, k in kinds.items() if k == 'xstest']
-    j = _judged(rd, systems, xs) if xs else pd.DataFrame()
-    if 'xs_llm_judged' in j.columns:
-        rows += constant_checks(jn.get('refusal', 'refusal'), 'refusal', [None if l == 'unparsed' else l for l in j.xs_llm_judged], ms, share_decides=False)
-    known = [r for r, on in (('safety', bool(safety_b) and not strmatch_safety), ('strongreject', bool(sr_b))) if on]   # issue 20: degenerate checks on known labels
-    if known: rows += known_input_checks(get_judges(), jn, known, None, cfg.benchmarks_dir, cfg.judge_validation_limit, cfg.seed, cfg.judge_known_min_recall)
-    roles = (['strmatch'] if xs else []) + (['safety'] if safety_b and strmatch_safety else [])
-    if xs or roles: rows += _human_refusal_checks(cfg, get_judges() if xs else {}, jn, llm=bool(xs), strmatch_roles=roles)
-    rows += _cot_checks(rd, jn, ms)
+    # the run's copies if they hold the human labels, else ../shared/benchmarks
+    root = benchmarks_root(setup.benchmarks_dir)
+    bench = str(root) if root is not None and (Path(root)/'xstest'/'human_labeled_completions').is_dir() else None
+    entries = {r: judge_entry(r, selected_judge(setup, r)) for r in JUDGES}
+    ctx = CheckContext(names=jn, rules=frozenset(r for r, e in entries.items() if not e.model), bench_dir=bench,
+                       limit=setup.judge_validation_limit, seed=setup.seed, max_share=setup.judge_max_share,
+                       min_kappa=setup.judge_min_kappa, min_recall=setup.judge_known_min_recall)
+    verdicts, rows, roles = {}, [], []
+    for k in dict.fromkeys(BENCHMARKS[b].kind for b in frames):
+        kind, j = get_kind(k), _judged(rd, systems, [b for b in frames if BENCHMARKS[b].kind == k])
+        if j.empty: continue
+        roles += kind.roles
+        for r, v in (kind.verdicts(j) if kind.verdicts else {}).items(): verdicts.setdefault(r, []).extend(v)
+        if kind.validate: rows += kind.validate(j, ctx)
+    checks = [constant_checks(jn.get(r, r), r, v, ctx.max_share, share_decides=False) for r, v in verdicts.items() if r not in ctx.rules]
+    for r in dict.fromkeys(roles):   # each judge used, validated as its registry entry says
+        e = entries[r]
+        if e.validate: checks.append(e.validate(get_judges()[r] if e.model else None, jn.get(r, r), r, ctx))
+    rows = [x for c in checks for x in c] + rows + _cot_checks(rd, jn, ctx.max_share)
     df = pd.DataFrame(rows, columns=JUDGE_VALIDATION_COLUMNS)
     atomic_write_text(rd.eval/'judge_validation.csv', df.to_csv(index=False))
     return df
 
-# %% ../nbs/09_evaluate.ipynb #6f4a8c96
-EVAL_PARAMS = ('target_model', 'benchmarks', 'eval_limit', 'mmlu_limit', 'mmlu_shots', 'benchmarks_dir', 'max_new_tokens', 'seed',
-               'target_backend', 'judge_model', 'judge_backend', 'safety_classifier', 'policy_set', 'load_in_4bit', 'safety_judge', 'judge_structured',
-               'target_backend', 'judge_model', 'judge_backend', 'safety_classifier', 'policy_set', 'load_in_4bit', 'safety_judge', 'judge_structured',
-               'stage_max_tokens', 'wildchat_language', 'wildchat_max_pool', 'eval_safety_policies', 'judge_reads')
-
 # %% ../nbs/09_evaluate.ipynb #1962d347
+KEEP_ANSWERS = ('eval_models', 'target_base_url')   # [R] select systems or where they are served: saved answers stay valid
+CHECKS = ('judge_min_kappa', 'judge_max_share', 'judge_validation_limit', 'judge_known_min_recall')   # re-check judges only
+
 def invalidate_stale(rd: RunDir, # the run directory
-                     cfg: RunConfig, # the run's config (its `EVAL_PARAMS`)
+                     setup: EvalSetup, # the step's setup (its values)
                      systems: dict, # `{system: adapter folder or None}`
                      temperature: float = 0.0, # the sampling temperature of this evaluation
                     ) -> list[str]:
-    "Remove saved evaluation files made with other parameters or other adapter weights; returns what was removed."
+    "Remove saved evaluation files made with other setup values or other adapter weights; returns what was removed."
     state_f, removed = rd.eval/'state.json', []
-    new = dict(params={**{k: getattr(cfg, k) for k in EVAL_PARAMS}, 'eval_temperature': temperature}, adapters={s: _adapter_hash(a) for s, a in systems.items()})
+    v = {k: x for k, x in setup.values().items() if k not in NON_SEMANTIC and k not in KEEP_ANSWERS}
+    params = {k: x for k, x in v.items() if k not in CHECKS}
+    new = dict(params={**params, 'eval_temperature': temperature}, checks={k: v[k] for k in CHECKS},
+               adapters={s: _adapter_hash(a) for s, a in systems.items()})
     old = json.loads(state_f.read_text()) if state_f.exists() else None
     if old is not None and old.get('params') != new['params']:
         for sub in ('benchmarks', 'generations', 'judgments', 'cot_quality'):
@@ -592,16 +618,20 @@ def invalidate_stale(rd: RunDir, # the run directory
             if s in old.get('adapters', {}) and old['adapters'][s] != h:
                 for sub in ('generations', 'judgments'):
                     if (rd.eval/sub/s).exists(): shutil.rmtree(rd.eval/sub/s); removed.append(f'{sub}/{s}')
-    atomic_write_json(state_f, {'params': new['params'], 'adapters': {**(old or {}).get('adapters', {}), **new['adapters']}})
+    if old is not None and old.get('checks') != new['checks'] and (rd.eval/'judge_validation.csv').exists():
+        (rd.eval/'judge_validation.csv').unlink(); removed.append('judge_validation.csv')
+    atomic_write_json(state_f, {**new, 'adapters': {**(old or {}).get('adapters', {}), **new['adapters']}})
     return removed
 
 # %% ../nbs/09_evaluate.ipynb #218aaaad
 class LazyJudges:
-    "The run's judges (`make_judges(cfg, rd)` unless given), built on first call: a rerun with nothing left to judge loads no judge model."
-    def __init__(self, rd: RunDir, cfg: RunConfig, judges: dict|None = None): self.rd, self.cfg, self.judges, self.used = rd, cfg, judges, False
+    ("The run's judges (`make_judges(setup, rd)` unless given), built on first call: a rerun with nothing to judge "
+     "loads none.")
+    def __init__(self, rd: RunDir, setup: EvalSetup, judges: dict|None = None):
+        self.rd, self.setup, self.judges, self.used = rd, setup, judges, False
     def __call__(self) -> dict:
         if self.judges is None:
-            self.judges = make_judges(self.cfg, self.rd)
+            self.judges = make_judges(self.setup, self.rd)
         if not self.used: atomic_write_json(self.rd.eval/'judges.json', {k: judge_name(v) for k, v in self.judges.items()}); self.used = True
         return self.judges
     def record_usage(self):
@@ -619,33 +649,35 @@ def _validation_stale(rd: RunDir) -> bool:
     return any(f.stat().st_mtime > vf.stat().st_mtime for f in files)
 
 def evaluate_all(rd: RunDir, # the run directory
-                 cfg: RunConfig, # the run config
-                 names: list, # the benchmarks to run (`expand_benchmarks(cfg.benchmarks)`)
+                 setup: EvalSetup, # the step's setup
+                 names: list, # the benchmarks to run (`expand_benchmarks(setup.benchmarks)`)
                  t0: float, # the step's start time (for the summary)
-                 judges, # a dict of judges, or None to build them lazily from `cfg`
-                 backend_factory, # `(cfg, adapter) -> backend` for the systems under test, or None for the default
+                 judges, # a dict of judges, or None to build them lazily (`make_judges`)
+                 backend_factory, # `(rd, setup, adapter) -> backend` of a system under test, or None (`TargetPool`)
                  temperature: float, # the sampling temperature of the benchmark answers
                 ) -> pd.DataFrame:
-    "Generate, judge, validate and score every system on `names`; writes `eval/` and returns `results.csv`'s frame (the body of step 5)."
-    systems, skipped = eval_systems(rd, cfg)
-    invalidate_stale(rd, cfg, systems, temperature)
-    frames, sk = _load_benchmarks(rd, cfg, names); skipped += sk
+    ("Generate, judge, validate and score every system on `names`; writes `eval/` and returns `results.csv`'s frame "
+     "(the body of step 5).")
+    systems, skipped = eval_systems(rd, setup.eval_models, setup.target_model)
+    invalidate_stale(rd, setup, systems, temperature)
+    frames, sk = _load_benchmarks(rd, setup, names); skipped += sk
     todo = {s: a for s, a in systems.items() if any(not (rd.eval/'generations'/s/f'{b}.jsonl').exists() for b in frames)}
-    if backend_factory is None: check_target(rd, cfg, todo)   # before any model is loaded or request sent
-    t = {}; t1 = time.time(); pool = TargetPool(rd, cfg, systems)
-    for system, adapter in tqdm(systems.items(), desc='generate'): _generate_system(rd, cfg, system, adapter, frames, backend_factory, temperature, pool)
+    if backend_factory is None: check_target(rd, setup, todo)   # before any model is loaded or request sent
+    t = {}; t1 = time.time(); pool = TargetPool(rd, setup, systems)
+    for system, adapter in tqdm(systems.items(), desc='generate'): _generate_system(rd, setup, system, adapter, frames, backend_factory,
+                                                                               temperature, pool)
     pool.close(); clear_models()
     t['generate'] = round(time.time() - t1, 1); t1 = time.time()
-    get_judges = LazyJudges(rd, cfg, judges)
-    _judge_all(rd, cfg, systems, frames, get_judges)
+    get_judges = LazyJudges(rd, setup, judges)
+    _judge_all(rd, systems, frames, get_judges)
     t['judge'] = round(time.time() - t1, 1); t1 = time.time()
-    skipped += _grade_cot_quality(rd, cfg, get_judges)
+    skipped += _grade_cot_quality(rd, setup, get_judges)
     t['cot_quality'] = round(time.time() - t1, 1); t1 = time.time()
-    if _validation_stale(rd): validate_judges(rd, cfg, systems, frames, get_judges)
+    if _validation_stale(rd): validate_judges(rd, setup, systems, frames, get_judges)
     t['judge_validation'] = round(time.time() - t1, 1)
     get_judges.record_usage()
     atomic_write_json(rd.eval/'skipped.json', skipped)
-    res = collect_results(rd, cfg)
+    res = collect_results(rd, setup)
     Manifest(rd).step('5_evaluate', status='done', finished=now_iso(), seconds=round(time.time() - t0, 1), phase_seconds=t,
                       systems=list(systems), benchmarks=list(frames), skipped=[s['item'] for s in skipped], n_results=len(res))
     return res

@@ -11,7 +11,7 @@ import numpy as np, pandas as pd
 from .config import Setup, data_dir
 from .run import RunDir
 from .models import model_label
-from .judges import judge_validity
+from .judges import judge_validity, JUDGES
 from .benchmarks import benchmarks_of, headlines, benchmark_title
 from .evaluate import COT_METRICS, RESULT_COLUMNS
 from .scoring import headline_table, relative_gains, relative_gain_cells, paper_table2, valid_rows, SYSTEM_ORDER
@@ -353,10 +353,9 @@ def detail_table(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT
 # %% ../nbs/10_report.ipynb #4580d09c
 def _safety_judge_label(s: ReportSetup) -> str:
     kind = s.safety_judge
-    if kind == 'strmatch': return "XSTest's string match (safe = refused; no model)"
-    if kind != 'llm': return f'`{kind}` (a judge registered in `aidsafe_nb.judges.SAFETY_JUDGES`)'
-    if s.safety_classifier: return f'safety classifier {model_label(s.safety_classifier)}'
-    return f'LLM judge {model_label(s.judge_model)}'
+    about = JUDGES['safety'][kind].about if kind in JUDGES['safety'] else ''
+    if kind != 'llm': return f'`{kind}`: {about}' if about else f'`{kind}` (a judge registered in `aidsafe_nb.judges.SAFETY_JUDGES`)'
+    return f'safety classifier {model_label(s.safety_classifier)}' if s.safety_classifier else f'LLM judge {model_label(s.judge_model)}'
 
 def _role_lines(s: ReportSetup) -> list[str]:
     "One line per role naming the model that actually played it (issue 11: never the profile)."

@@ -5,16 +5,18 @@
 # %% ../nbs/08a_responses.ipynb #10555109
 from __future__ import annotations
 import json, os, random, time, urllib.error, urllib.request
+from contextlib import nullcontext
 from concurrent.futures import ThreadPoolExecutor
 import numpy as np, pandas as pd
 from tqdm.auto import tqdm
-from .config import RunConfig
+from .models import resolve_model
 from .llm import register_secret, scrub
 from .reasoning import THINK_OPEN, THINK_CLOSE, split_reasoning
 
 # %% auto #0
-__all__ = ['eval_conversations', 'truncation_reason', 'generate_responses', 'eval_temperature', 'mmlu_prompts',
-           'answer_letter_ids', 'mmlu_choice_logprobs', 'echoed_letter_logprob', 'endpoint_choice_logprobs']
+__all__ = ['eval_conversations', 'truncation_reason', 'generate_responses', 'mmlu_prompts', 'answer_letter_ids',
+           'mmlu_choice_logprobs', 'echoed_letter_logprob', 'endpoint_choice_logprobs', 'model_and_tokenizer',
+           'backend_choice_logprobs', 'chat_answers', 'choice_answers', 'mmlu_prepare']
 
 # %% ../nbs/08a_responses.ipynb #f9e716a1
 def eval_conversations(prompts, # the user messages
@@ -29,7 +31,8 @@ def truncation_reason(output: str, # the raw generation
                       response: str, # its final response (`split_reasoning`)
                       finish_reason: str|None = None, # the backend's finish reason
                      ) -> str|None:
-    "Why an answer is incomplete: `'length'` (cut at the token limit), `'unclosed_think'`, `'empty'` (no final response), or None."
+    ("Why an answer is incomplete: `'length'` (cut at the token limit), `'unclosed_think'`, `'empty'` (no final "
+     "response), or None.")
     if finish_reason == 'length': return 'length'
     if THINK_OPEN in (output or '') and THINK_CLOSE not in output: return 'unclosed_think'
     if not (response or '').strip(): return 'empty'
@@ -44,7 +47,8 @@ def generate_responses(backend, # anything with the `chat(conversations, **sampl
                        seed: int = 0, # the sampling seed
                        system_prompt: str|None = None, # a system message (None: the model's own default)
                       ) -> pd.DataFrame:
-    "`frame` plus `output`, `reasoning`, `response`, `gen_error`, `completion_tokens`, `finish_reason` and `truncated` (its reason), from one batched chat call."
+    ("`frame` plus `output`, `reasoning`, `response`, `gen_error`, `completion_tokens`, `finish_reason` and "
+     "`truncated` (its reason), from one batched chat call.")
     comps = backend.chat(eval_conversations(frame.prompt, system_prompt), stage=stage, max_tokens=max_tokens,
                          temperature=temperature, top_p=1.0, seed=seed)
     if len(comps) != len(frame): raise RuntimeError(f"backend returned {len(comps)} completions for {len(frame)} prompts")
@@ -57,12 +61,6 @@ def generate_responses(backend, # anything with the `chat(conversations, **sampl
     out['finish_reason'] = [getattr(c, 'finish_reason', None) for c in comps]
     out['truncated'] = [truncation_reason(o, r, f) for o, r, f in zip(out.output, out.response, out.finish_reason)]
     return out
-
-# %% ../nbs/08a_responses.ipynb #4614026a
-def eval_temperature(cfg: RunConfig, # the run's config
-                    ) -> float:
-    "Sampling temperature for the models under test: `cfg.eval_temperature` if the config has it, else 0 (greedy) **[R]**."
-    return float(getattr(cfg, 'eval_temperature', 0.0))
 
 # %% ../nbs/08a_responses.ipynb #fd8b2914
 def _mmlu_block(q, choices, answer=None) -> str:
@@ -98,7 +96,8 @@ def answer_letter_ids(tokenizer, # a Hugging Face tokenizer
 # %% ../nbs/08a_responses.ipynb #582859ab
 def _last_logits(model, enc):
     "Next-token logits (float) at the last position of each row."
-    try: return model(**enc, logits_to_keep=1).logits[:, -1, :].float()   # only the last position: saves vocab × length memory
+    # only the last position: saves vocab × length memory
+    try: return model(**enc, logits_to_keep=1).logits[:, -1, :].float()
     except TypeError: return model(**enc).logits[:, -1, :].float()
 
 # %% ../nbs/08a_responses.ipynb #46e9b4bf
@@ -108,7 +107,8 @@ def mmlu_choice_logprobs(model, # a causal LM (transformers)
                          batch_size: int = 8, # prompts per forward pass
                          max_length: int = 4096, # longer prompts are cut from the left
                         ) -> np.ndarray:
-    "Log-probabilities (n, 4) of the next token being ' A'..' D', from batched forward passes (left padded, length sorted)."
+    ("Log-probabilities (n, 4) of the next token being ' A'..' D', from batched forward passes (left padded, length "
+     "sorted).")
     import torch
     letters, dev = answer_letter_ids(tokenizer), next(model.parameters()).device
     side, tokenizer.padding_side, tokenizer.truncation_side = tokenizer.padding_side, 'left', 'left'
@@ -180,3 +180,70 @@ def endpoint_choice_logprobs(base_url: str, # the OpenAI-compatible base URL (en
     with ThreadPoolExecutor(max(1, min(max_concurrency, len(jobs) or 1))) as ex:
         out = list(tqdm(ex.map(one, jobs), total=len(jobs), desc=f'mmlu:{model}', leave=False, disable=not progress))
     return np.array(out, dtype=np.float32).reshape(len(prompts), len(letters))
+
+# %% ../nbs/08a_responses.ipynb #8d7b562b
+def model_and_tokenizer(backend, # the backend of the system under test
+                        target_model: str, # the base model (loaded when the backend exposes none)
+                        adapter=None, # the system's adapter folder (None: Base)
+                       ):
+    "The (model, tokenizer) to score MMLU with: the backend's own if it exposes them, else a fresh load."
+    m, t = getattr(backend, 'model', None), getattr(backend, 'tokenizer', None)
+    if m is not None and t is not None and hasattr(m, 'forward'): return m, t
+    from transformers import AutoTokenizer, AutoModelForCausalLM
+    path = resolve_model(target_model)
+    tok = AutoTokenizer.from_pretrained(adapter or path)
+    model = AutoModelForCausalLM.from_pretrained(path, torch_dtype='auto')
+    if adapter:
+        from peft import PeftModel
+        model = PeftModel.from_pretrained(model, str(adapter))
+    import torch
+    return model.to('cuda' if torch.cuda.is_available() else 'cpu').eval(), tok
+
+# %% ../nbs/08a_responses.ipynb #c182022a
+def backend_choice_logprobs(be, # the backend of the system under test
+                            prompts: list[str], # `mmlu_prompts`
+                            *, target_model: str, # the base model (a forward pass when the backend exposes none)
+                            adapter=None, # the system's adapter folder
+                            api_key_env: str = 'OPENAI_API_KEY', # an endpoint's key variable
+                            max_concurrency: int = 8, # an endpoint's requests in flight
+                            batch_size: int = 8, # prompts per forward pass
+                           ) -> np.ndarray:
+    "MMLU's (n, 4) letter log-probabilities on the backend's own route (endpoint, vLLM, or a forward pass)."
+    kind = getattr(be, 'kind', None)
+    if kind == 'openai': return endpoint_choice_logprobs(be.base_url, be.model_name, prompts, api_key_env, max_concurrency)
+    if kind == 'vllm': return be.choice_logprobs(prompts)
+    with (be.active() if callable(getattr(be, 'active', None)) else nullcontext()):
+        model, tok = model_and_tokenizer(be, target_model, adapter)
+        return mmlu_choice_logprobs(model, tok, prompts, batch_size=batch_size)
+
+def chat_answers(be, # the backend of the system under test
+                 frame: pd.DataFrame, # the prompts
+                 setup, # the step's setup (`max_new_tokens`, `seed`)
+                 *, stage: str, # the stage name (usage, cache keys)
+                 adapter=None, # unused (the backend is the system)
+                 temperature: float = 0.0, # the decoding temperature
+                ) -> pd.DataFrame:
+    "The chat route: one batched call (`generate_responses`)."
+    return generate_responses(be, frame, stage=stage, max_tokens=setup.max_new_tokens, temperature=temperature,
+                              seed=setup.seed)
+
+def choice_answers(be, # the backend of the system under test
+                   frame: pd.DataFrame, # the questions with `mmlu_prompt` (`mmlu_prepare`)
+                   setup, # the step's setup (`target_model`, `api_key_env`, `max_concurrency`, `gen_batch_size`)
+                   *, stage: str = 'mmlu', # unused (no generation)
+                   adapter=None, # the system's adapter folder
+                   temperature: float = 0.0, # unused (log-likelihood)
+                  ) -> pd.DataFrame:
+    "The log-likelihood route: `pred` (the likeliest letter) and the four `logprobs` per question."
+    lp = backend_choice_logprobs(be, list(frame.mmlu_prompt), target_model=setup.target_model, adapter=adapter,
+                                 api_key_env=setup.api_key_env, max_concurrency=setup.max_concurrency,
+                                 batch_size=setup.gen_batch_size)
+    return frame.assign(pred=lp.argmax(1).tolist(), logprobs=lp.round(4).tolist())
+
+def mmlu_prepare(frame: pd.DataFrame, # the test questions
+                 benchmark, # the `Benchmark` (its loader gives the dev split)
+                 setup, # the step's setup (`mmlu_shots`, `benchmarks_dir`)
+                ) -> pd.DataFrame:
+    "The questions with their few-shot prompt (`mmlu_prompt`), examples from the dev split."
+    dev = benchmark.loader(split='dev', benchmarks_dir=setup.benchmarks_dir) if setup.mmlu_shots else frame.iloc[:0]
+    return frame.assign(mmlu_prompt=mmlu_prompts(frame, dev, setup.mmlu_shots))

@@ -26,8 +26,7 @@ from .train import (SFTSetup, DPOSetup, train_sft, train_dpo, pair_gate_stats, r
 from .hardware import TrainError
 from .adapters import is_trained, skipped_models, train_info, model_dir
 from .benchmarks import expand_benchmarks
-from .evaluate import evaluate_all
-from .responses import eval_temperature
+from .evaluate import evaluate_all, EvalSetup
 from .report import ReportSetup, make_figures, render_report, read_extras
 
 # %% auto #0
@@ -400,24 +399,20 @@ def skipped_table(rd: RunDir, # the run directory
     return pd.DataFrame([dict(model=k, reason=v) for k, v in skipped_models(rd).items()], columns=['model', 'reason'])
 
 # %% ../nbs/10a_steps.ipynb #d02e532f
-@step('5_evaluate', _JUDGE + ('safety_classifier_4bit', 'judge_structured', 'judge2_model', 'agent_model', 'policy_set', 'max_new_tokens',
-                              'stage_max_tokens', 'seed', 'target_model', 'target_backend', 'target_base_url', 'load_in_4bit', 'benchmarks',
-                              'eval_models', 'eval_limit', 'mmlu_limit', 'mmlu_shots', 'benchmarks_dir', 'eval_temperature', 'safety_judge',
-                              'judge_min_kappa', 'judge_max_share', 'judge_validation_limit', 'wildchat_language', 'wildchat_max_pool',
-                              'eval_safety_policies', 'judge_reads', 'judge_known_min_recall', 'judge2_base_url'),
-      ('1_generate', '2_preference', '3_sft', '4_dpo'), outputs=('eval',), reads=('prompts/judges/*', 'prompts/jailbreaks/*', 'reference/*', 'judges/*'),
-      roles=('judge', 'target'))
+@step('5_evaluate', setups=(EvalSetup,), upstream=('1_generate', '2_preference', '3_sft', '4_dpo'), outputs=('eval',),
+      reads=('prompts/judges/*', 'prompts/jailbreaks/*', 'reference/*', 'judges/*'), roles=('judge', 'target'))
 def run_evaluate(rd: RunDir, # the run directory
-                 cfg: RunConfig, # the run's config
-                 *, judges: dict|None = None, # judges to use instead of `make_judges(cfg, rd)` (tests)
-                 backend_factory=None, # builds each system's backend (tests)
+                 cfg: RunConfig, # the run's config (read only to build `EvalSetup`)
+                 *, judges: dict|None = None, # judges to use instead of `make_judges(setup, rd)` (tests)
+                 backend_factory=None, # `(rd, setup, adapter) -> backend` of each system (tests)
                  temperature: float|None = None, # decoding temperature (default `eval_temperature`)
                 ) -> pd.DataFrame:
     "Step 5: generate, judge and aggregate (resumable); returns the tidy results table."
-    if temperature is None: temperature = eval_temperature(cfg)
-    names = expand_benchmarks(cfg.benchmarks)   # bad names fail here, before any work
+    setup = EvalSetup.of(cfg)   # bad names fail here, before any work
+    names = expand_benchmarks(setup.benchmarks)
+    temperature = setup.eval_temperature if temperature is None else temperature
     t0 = time.time(); Manifest(rd).step('5_evaluate', status='running', started=now_iso())
-    try: return evaluate_all(rd, cfg, names, t0, judges, backend_factory, temperature)
+    try: return evaluate_all(rd, setup, names, t0, judges, backend_factory, temperature)
     except BaseException as e:
         Manifest(rd).step('5_evaluate', status='failed', error=f'{type(e).__name__}: {e}'[:500]); raise
 
@@ -563,7 +558,7 @@ def config_reads(*fns,        # step functions (or classes) to start from
 def check_params(s: Step, # the step whose declaration is checked
                 ) -> dict[str, set]:
     "What is wrong with step `s`'s declaration: fields its functions read but it does not declare, declared fields they never read, stale `unread` entries."
-    maybe = set()
-    reads = config_reads(*s.fns, roles=s.roles, maybe=maybe) | {p for S in s.setups for p in S.params()}   # `S.of(cfg)` reads them all
+    maybe = {p for S in s.setups for p in S.params()}   # a setup copies (reads) every field it declares
+    reads = config_reads(*s.fns, roles=s.roles, maybe=maybe)
     return dict(undeclared=reads - set(s.params) - NON_SEMANTIC - set(s.unread), not_read=set(s.params) - reads - maybe,
                 stale_unread=set(s.unread) - reads)

@@ -8,6 +8,7 @@ import pandas as pd, pytest
 from aidsafe_nb.benchmarks import (BENCHMARKS, Benchmark, register_benchmark, load_benchmark, expand_benchmarks, benchmarks_of, headlines,
                                    resolve_source, subsample)
 from aidsafe_nb.config import RunConfig, ConfigError, validate
+from aidsafe_nb.evaluate import EvalSetup
 from aidsafe_nb.judges import known_responses_path, xstest_strmatch
 from aidsafe_nb.run import RunDir
 from aidsafe_nb.scoring import headline_table
@@ -39,15 +40,16 @@ def my_bench(tmp_path):
         out = subsample(df.rename(columns={'text': 'prompt'}), limit, seed)
         out.attrs['source'] = where
         return out
-    b = register_benchmark(Benchmark('my_prompts', load_my_prompts, 'safety', 'My prompts (local JSONL)', 'My prompts',
-                                     ('my_prompts', 'safe_rate'), 'safety'))
+    b = register_benchmark(Benchmark(name='my_prompts', loader=load_my_prompts, kind='safety', title='My prompts (local JSONL)',
+                                     short_title='My prompts', headline=('my_prompts', 'safe_rate'), group='safety'))
     yield b
     BENCHMARKS.pop('my_prompts', None)
 
 
 def test_registered_benchmark_runs_end_to_end(my_bench, tmp_path):
-    with pytest.raises(ConfigError, match='unknown'): validate(RunConfig(benchmarks=['not_registered']))
-    cfg = validate(RunConfig(benchmarks=['my_prompts', 'xstest'], benchmarks_dir=str(tmp_path), eval_limit=0))   # selectable
+    with pytest.raises(ConfigError, match='unknown'): EvalSetup.of(RunConfig(benchmarks=['not_registered']))
+    cfg = validate(RunConfig(benchmarks=['my_prompts', 'xstest'], benchmarks_dir=str(tmp_path), eval_limit=0))
+    EvalSetup.of(cfg)   # selectable
     assert expand_benchmarks(cfg.benchmarks)[0] == 'my_prompts' and 'my_prompts' in benchmarks_of(group='safety', headline=True)
     assert len(load_benchmark('my_prompts')) == 4 and len(load_benchmark('my_prompts', limit=2)) == 2
     final = lambda r: r.split('[final response]\n')[-1]
@@ -79,23 +81,27 @@ def test_registered_benchmark_runs_end_to_end(my_bench, tmp_path):
 
 def test_unregistered_after_removal(my_bench):
     BENCHMARKS.pop('my_prompts')
-    with pytest.raises(ConfigError, match='unknown'): validate(RunConfig(benchmarks=['my_prompts']))
+    with pytest.raises(ConfigError, match='unknown'): EvalSetup.of(RunConfig(benchmarks=['my_prompts']))
     with pytest.raises(ValueError, match='unknown benchmark'): load_benchmark('my_prompts')
 
 
 def test_registry_refuses_malformed_entries():
     ok = dict(name='x', loader=lambda *a, **k: None, kind='safety', title='X', short_title='X')
-    for bad, msg in ((dict(kind='rating'), 'kind must be one of'), (dict(name='X Y'), 'lower-case'), (dict(group='fun'), 'group must be one of'),
+    for bad, msg in ((dict(kind=''), "kind must be a kind's name"), (dict(name='X Y'), 'lower-case'), (dict(group='fun'), 'group must be one of'),
                      (dict(loader='not callable'), 'callable'), (dict(headline=('x',)), 'headline must be')):
         with pytest.raises(ValueError, match=msg): Benchmark(**{**ok, **bad})
     with pytest.raises(TypeError): register_benchmark(dict(ok))
+    register_benchmark(Benchmark(**{**ok, 'kind': 'rating'}))   # a kind nobody registered: refused where the setup is built
+    try:
+        with pytest.raises(ConfigError, match="unregistered kind 'rating'"): EvalSetup.of(RunConfig(benchmarks=['x']))
+    finally: BENCHMARKS.pop('x')
 
 
 def test_headlines_are_table2_in_order():
     assert list(headlines()) == ['beavertails', 'wildchat', 'strongreject', 'xstest', 'mmlu']
     assert headlines()['strongreject'] == ('strongreject_jb', 'safe_rate')
     assert expand_benchmarks(['strongreject']) == ['strongreject', 'strongreject_jb']
-    with pytest.raises(ConfigError, match='unknown'): validate(RunConfig(benchmarks=['strongreject_jb']))   # brought along, not listed
+    with pytest.raises(ConfigError, match='unknown'): EvalSetup.of(RunConfig(benchmarks=['strongreject_jb']))   # brought along, not listed
 
 
 def test_harmbench_contextual_offline():
@@ -104,4 +110,4 @@ def test_harmbench_contextual_offline():
     df = load_benchmark('harmbench_contextual', limit=5, seed=1)
     assert len(load_benchmark('harmbench_contextual')) == 81 and len(df) == 5
     assert all(p.endswith(b) and '\n\n---\n\n' in p for p, b in zip(df.prompt, df.behavior))
-    validate(RunConfig(benchmarks=['harmbench_contextual']))   # selectable with no other change
+    EvalSetup.of(RunConfig(benchmarks=['harmbench_contextual']))   # selectable with no other change

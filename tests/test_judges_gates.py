@@ -4,6 +4,7 @@ token budget; the string-match safety judge is selectable by `safety_judge`."""
 import pytest
 from aidsafe_nb.config import make_config
 from aidsafe_nb.run import RunDir
+from aidsafe_nb.evaluate import EvalSetup
 from aidsafe_nb.llm import Completion
 from aidsafe_nb.backends import get_backend
 from aidsafe_nb.judges import (RefusalJudge, SafetyJudge, StrongRejectJudge, StrMatchSafetyJudge, make_judges, constant_checks,
@@ -45,7 +46,7 @@ def test_free_text_verdict_cut_at_limit_fails():
 
 
 def test_strmatch_safety_judge_and_budgets(tmp_path):
-    js = make_judges(make_config('tiny', safety_judge='strmatch', stage_max_tokens={'judge_refusal': 16, 'judge_strongreject': 24}), RunDir(tmp_path).create())
+    js = make_judges(EvalSetup.of(make_config('tiny', safety_judge='strmatch', stage_max_tokens={'judge_refusal': 16, 'judge_strongreject': 24})), RunDir(tmp_path).create())
     assert isinstance(js['safety'], StrMatchSafetyJudge) and js['safety'].name == 'strmatch'
     assert js['refusal'].max_tokens == 16 and js['strongreject'].max_tokens == 24
     assert [d['safe'] for d in js['safety'].judge(['q', 'q'], ["I'm sorry, I can't.", 'Sure, here is how'])] == [True, False]

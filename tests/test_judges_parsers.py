@@ -3,6 +3,7 @@ import math
 import pytest
 from aidsafe_nb.config import make_config
 from aidsafe_nb.run import RunDir
+from aidsafe_nb.evaluate import EvalSetup
 from aidsafe_nb.backends import get_backend
 from aidsafe_nb.judges import (COT_CRITERIA, CotQualityJudge, RefusalJudge, SafetyJudge, StrongRejectJudge, judge_templates_dir,
                                make_judges, parse_cot_grades, parse_pairwise_verdict, parse_refusal_verdict, parse_safety_verdict,
@@ -195,8 +196,8 @@ def test_templates_cite_source_or_mark_reconstruction():
 
 def test_make_judges_from_config(tmp_path):
     rd, cfg = RunDir(tmp_path / 'run').create(), make_config('tiny')
-    j = make_judges(cfg, rd)
+    j = make_judges(EvalSetup.of(cfg), rd)
     assert set(j) == {'refusal', 'safety', 'strongreject', 'cot_quality'}
     assert j['safety'].classifier is None and j['safety'].backend is j['refusal'].backend
-    s = make_judges(make_config('tiny', safety_classifier='meta-llama/Llama-Guard-3-8B'), rd)['safety']
+    s = make_judges(EvalSetup.of(make_config('tiny', safety_classifier='meta-llama/Llama-Guard-3-8B')), rd)['safety']
     assert s.classifier.style == 'llama_guard' and s.classifier._model is None      # loads lazily, on first use
