@@ -95,7 +95,8 @@ def _hub_frame(spec: str, # a hub id `owner/name[:config]`
 
 # %% ../nbs/03_sources.ipynb #acba392d
 def _aidsafe_kind(spec: str) -> str|None:
-    "The released AIDSAFE configs hold safety prompts: `Beavertails_CoT` (BeaverTails) and `Dataadvisor_CoT` (Data Advisor, Wang et al. 2024, a safety-alignment set)."
+    """The released AIDSAFE configs hold safety prompts: `Beavertails_CoT` (BeaverTails) and `Dataadvisor_CoT` (Data
+    Advisor, Wang et al. 2024, a safety-alignment set)."""
     if not spec.startswith('AmazonScience/AIDSAFE'): return None
     return 'safety'
 
@@ -163,7 +164,8 @@ def load_aidsafe(spec: str = 'AmazonScience/AIDSAFE', # the hub id, or a local f
                  config: str = 'Beavertails_CoT', # the released config (`Beavertails_CoT` or `Dataadvisor_CoT`)
                  split: str = 'train', # the split
                 ) -> list[dict]:
-    "The released AIDSAFE rows (`prompt`, `thoughts` as a list, `response`, `deliberation_log`) from the hub or a local file/folder."
+    """The released AIDSAFE rows (`prompt`, `thoughts` as a list, `response`, `deliberation_log`) from the hub or a
+    local file/folder."""
     path = Path(spec).expanduser()
     df = read_table(path, split) if path.exists() else _hub_frame(f'{spec}:{config}', split)
     tcol = _first(list(df.columns), ('refined_thoughts', 'thoughts'))
@@ -194,7 +196,8 @@ def assign_splits(records: list[dict], # records with a `kind`
                   seed: int = 0, # the run's seed
                   test_fraction: float = 0.0, # [R] share held out for test (per kind)
                  ) -> list[dict]:
-    "Add `split` ('train'|'validation'|'test') to each record: seeded, kind-stratified shares go to validation and test."
+    """Add `split` ('train'|'validation'|'test') to each record: seeded, kind-stratified shares go to validation and
+    test."""
     if not 0 <= val_fraction < 1: raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
     if not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
         raise ConfigError(f"test_fraction must be in [0, 1) and val_fraction + test_fraction < 1, got {val_fraction} + {test_fraction}")
@@ -243,8 +246,8 @@ def sample_prompts(n: int, # prompts in all
     return assign_splits(_ensure_ids(out), val_fraction, seed, test_fraction)
 
 # %% ../nbs/03_sources.ipynb #ee55589d
-def prompts_for(cfg, # a `RunConfig` (its `n_prompts`, `safety_fraction`, sources, `seed`, `val_fraction`, `test_fraction`)
+def prompts_for(setup, # step 1's setup: its `n_prompts`, `safety_fraction`, sources, `seed`, `val_fraction`, `test_fraction`
                ) -> list[dict]:
-    "The prompt set of run config `cfg`."
-    return sample_prompts(cfg.n_prompts, cfg.safety_fraction, cfg.safety_source, cfg.general_source, cfg.seed, cfg.val_fraction,
-                          getattr(cfg, 'test_fraction', 0.0))
+    "The prompt set a run's step 1 uses."
+    s = setup
+    return sample_prompts(s.n_prompts, s.safety_fraction, s.safety_source, s.general_source, s.seed, s.val_fraction, s.test_fraction)

@@ -10,30 +10,31 @@ import pandas as pd
 from pathlib import Path
 import yaml
 from fastcore.basics import patch
-from .config import RunConfig, ConfigError, make_config, config_hash, repo_root, data_dir, shared_benchmarks_dir, _TYPES
+from .config import (RunConfig, ConfigError, make_config, config_hash, repo_root, data_dir, shared_benchmarks_dir, PARAM_TYPES,
+                               NON_SEMANTIC, LOCAL_MODEL_NAMES)
 from .run import RunDir, Manifest, load_config, save_config, now_iso, atomic_write_text
-from .steps import Step, STEPS, NON_SEMANTIC
-from .llm import scrub
-from .cache import CallCache
+from .steps import Step, STEPS, GenerationSetup
+from .cache import CallCache, scrub
 from .openai_compat import probe_endpoint, EndpointError
 from .sources import prompts_for
 
 # %% auto #0
-__all__ = ['DOC_FILES', 'LOCK_ENV', 'NOTEBOOK_PARAMS', 'MAX_TEXT', 'MAX_IMAGE', 'PILOT_EXIT', 'FULL_ITEMS', 'unclaimed_params',
-           'step_files', 'files_digest', 'fingerprints', 'StepFailed', 'study_notebooks_dir', 'KernelRelay', 'run_step',
-           'read_manifest', 'plan', 'move_stale_outputs', 'stale_upstream', 'RunLocked', 'RunLock', 'hold_run_lock',
-           'missing_model', 'preflight', 'step_failures', 'run_config', 'link_cache', 'damaged_inputs', 'run_study',
-           'eval_items', 'estimate', 'dry_run', 'summarize_run', 'stage_calls', 'format_calls', 'read_sweep',
-           'compare_runs', 'run_sweep', 'strict_parameters', 'output_sizes', 'clean_outputs', 'save_outputs',
-           'pilot_config', 'pilot_gates', 'pilot_training', 'pilot_judges', 'pilot_estimate', 'pilot_reasons',
-           'pilot_markdown', 'run_pilot', 'parse_args', 'calls_main', 'outputs_main', 'main']
+__all__ = ['DOC_FILES', 'CONFIG_FILES', 'LOCK_ENV', 'NOTEBOOK_PARAMS', 'MAX_TEXT', 'MAX_IMAGE', 'PILOT_EXIT', 'FULL_ITEMS',
+           'unclaimed_params', 'step_files', 'files_digest', 'fingerprints', 'StepFailed', 'study_notebooks_dir',
+           'KernelRelay', 'run_step', 'read_manifest', 'plan', 'move_stale_outputs', 'stale_upstream', 'RunLocked',
+           'RunLock', 'hold_run_lock', 'missing_model', 'check_setups', 'preflight', 'step_failures', 'run_config',
+           'link_cache', 'damaged_inputs', 'run_study', 'eval_items', 'estimate', 'dry_run', 'summarize_run',
+           'stage_calls', 'format_calls', 'read_sweep', 'compare_runs', 'run_sweep', 'strict_parameters',
+           'output_sizes', 'clean_outputs', 'save_outputs', 'pilot_config', 'pilot_gates', 'pilot_training',
+           'pilot_judges', 'pilot_estimate', 'pilot_reasons', 'pilot_markdown', 'run_pilot', 'parse_args', 'calls_main',
+           'outputs_main', 'main']
 
 # %% ../nbs/11_study.ipynb #72d1f0ee
 def unclaimed_params(steps=STEPS, # the study's steps
                     ) -> set[str]:
     "Parameters no step declares: they count for every step."
     claimed = {p for s in steps for p in s.params}
-    return set(_TYPES) - claimed - NON_SEMANTIC
+    return set(PARAM_TYPES) - claimed - NON_SEMANTIC
 
 # %% ../nbs/11_study.ipynb #7bdbe154
 def _files_under(root: Path) -> list[Path]:
@@ -46,7 +47,10 @@ def _claimed(rel: str, patterns) -> bool: return any(fnmatch.fnmatch(rel, pat) f
 
 # %% ../nbs/11_study.ipynb #47d240cc
 _CONFIG_FILES = ('safety_source', 'general_source', 'policy_set', 'sft_db_source')
-DOC_FILES = ('README.md',)   # documentation beside the data (a policy set's README): no step reads it, so it counts for no fingerprint
+# documentation beside the data (a policy set's README): no step reads it, so it counts for no fingerprint
+DOC_FILES = ('README.md',)
+# the profiles: their values reach the steps as parameters, so the files count for no fingerprint
+CONFIG_FILES = ('profiles/*',)
 
 def step_files(step: Step, # the step
                cfg: RunConfig, # the run's config (local prompt, policy and benchmark files it names count)
@@ -54,12 +58,12 @@ def step_files(step: Step, # the step
               ) -> list[Path]:
     "The files whose contents `step`'s outputs depend on."
     root, params = data_dir(), set(step.params) | unclaimed_params(steps)
-    data = [p for p in _files_under(root) if p.name not in DOC_FILES]
+    data = [p for p in _files_under(root) if p.name not in DOC_FILES and not _claimed(p.relative_to(root).as_posix(), CONFIG_FILES)]
     every = [s.reads for s in steps]
     out = [p for p in data if _claimed(p.relative_to(root).as_posix(), step.reads)
            or not any(_claimed(p.relative_to(root).as_posix(), r) for r in every)]
     for name in _CONFIG_FILES:
-        v = getattr(cfg, name, None)
+        v = getattr(cfg, name)
         if name in params and isinstance(v, str) and v and Path(v).expanduser().exists():
             out += [p for p in _files_under(Path(v).expanduser().resolve()) if p.name not in DOC_FILES]
     if 'benchmarks' in params:
@@ -96,10 +100,11 @@ def _package_version() -> str:
 def fingerprints(cfg: RunConfig, # the run's config
                  steps=STEPS, # the steps, in order (upstream before downstream)
                 ) -> dict[str, str]:
-    "Each step's fingerprint: its parameters (and the unclaimed ones), the contents of the files it reads, the package version, its upstream steps' fingerprints."
+    """Each step's fingerprint: its parameters (and the unclaimed ones), the contents of the files it reads, the package
+    version, its upstream steps' fingerprints."""
     extra, out, version = sorted(unclaimed_params(steps)), {}, _package_version()
     for s in steps:
-        d = {'params': config_hash(cfg, sorted(set(s.params) | set(extra))), 'files': files_digest(step_files(s, cfg, steps)),
+        d = {'params': config_hash(cfg, sorted((set(s.params) - NON_SEMANTIC) | set(extra))), 'files': files_digest(step_files(s, cfg, steps)),
              'version': version, 'upstream': [out[u] for u in s.upstream]}
         out[s.name] = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
     return out
@@ -123,7 +128,8 @@ def _failure_message(step: Step, out_nb: Path, err) -> str:
 
 # %% ../nbs/11_study.ipynb #db4c313a
 class KernelRelay:
-    "A file-like sink for a kernel's output stream: writes its whole lines to `out`, without progress-bar redraws or lines the kernel already printed to the terminal."
+    """A file-like sink for a kernel's output stream: writes its whole lines to `out`, without progress-bar redraws or
+    lines the kernel already printed to the terminal."""
     DROP = re.compile(r'\r|\x1b\[|\d+%\||^\s*\[[^\]]+\] ')    # bar redraws, cursor moves, tqdm bars, `  [model:stage] ...` progress lines
     def __init__(self, out, # where the lines go (e.g. `sys.stderr`)
                  width: int = 300, # longest line passed on (longer ones are cut)
@@ -151,8 +157,10 @@ def run_step(step: Step, # the step to run
     if not src.exists(): raise StepFailed(f"step {step.name}: notebook {src} does not exist")
     out = rd.notebooks/step.notebook
     had = {k: os.environ.get(k) for k in ('AIDSAFE_PROGRESS', LOCK_ENV)}
-    os.environ['AIDSAFE_PROGRESS'] = had['AIDSAFE_PROGRESS'] or '1'  # the kernel (which inherits it) prints progress lines to the terminal
-    os.environ[LOCK_ENV] = str(rd.path)                                 # the notebook's `hold_run_lock`: this process holds the lock
+    # the kernel (which inherits it) prints progress lines to the terminal
+    os.environ['AIDSAFE_PROGRESS'] = had['AIDSAFE_PROGRESS'] or '1'
+    # the notebook's `hold_run_lock`: this process holds the lock
+    os.environ[LOCK_ENV] = str(rd.path)
     try:   # what the kernel's cells print (progress, training lines, warnings) streams to this terminal as it comes
         pm.execute_notebook(str(src), str(out), parameters=dict(run_dir=str(rd.path), profile=cfg.profile), cwd=str(src.parent),
                             kernel_name='python3', progress_bar=progress, log_output=False, stdout_file=KernelRelay(sys.stdout), stderr_file=KernelRelay(sys.stderr))
@@ -185,7 +193,8 @@ def plan(rd: RunDir, # the run directory (its manifest)
          steps=STEPS, # the study's steps
          only=None, # step names to run (None: all)
         ) -> dict[str, str]:
-    "For each step: 'skip' (done, same fingerprint), 'run' (never finished), 'rerun' (changed or incomplete), or 'not selected'."
+    """For each step: 'skip' (done, same fingerprint), 'run' (never finished), 'rerun' (changed or incomplete), or 'not
+    selected'."""
     fps, done, out = fingerprints(cfg, steps), read_manifest(rd).get('steps', {}), {}
     for s in steps:
         info = done.get(s.name, {})
@@ -213,7 +222,8 @@ def stale_upstream(rd: RunDir, # the run directory (its manifest)
                    actions: dict[str, str], # `plan`'s result for the selected steps
                    steps=STEPS, # the study's steps
                   ) -> dict[str, list[str]]:
-    "{step about to run: its upstream steps (and theirs) that are not selected and not done under their current fingerprint}."
+    """{step about to run: its upstream steps (and theirs) that are not selected and not done under their current
+    fingerprint}."""
     by, full, out = {s.name: s for s in steps}, plan(rd, cfg, steps), {}
     for s in steps:
         if actions[s.name] not in ('run', 'rerun'): continue
@@ -248,7 +258,8 @@ class RunLock:
 # %% ../nbs/11_study.ipynb #6840bac5
 @patch
 def acquire(self: RunLock) -> RunLock:
-    "Take the lock or raise `RunLocked` naming the holder (a `ConfigError` when the run directory is a file or lies under one)."
+    """Take the lock or raise `RunLocked` naming the holder (a `ConfigError` when the run directory is a file or lies
+    under one)."""
     try: self.path.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError) as e:
         raise ConfigError(f"run directory {self.path.parent} cannot be a folder: a file is in the way ({e.strerror}); give --run a folder") from None
@@ -284,7 +295,8 @@ _HELD: list = []                  # the locks this process (a notebook's kernel)
 def hold_run_lock(run_dir, # the notebook's `run_dir` parameter ('' = outputs/<profile>)
                   profile: str = 'tiny', # the notebook's profile (names the default run directory)
                  ) -> RunLock|None:
-    "Take the run directory's lock for this process's lifetime (raises `RunLocked` naming the holder); None when the `aidsafe-study` running this notebook holds it."
+    """Take the run directory's lock for this process's lifetime (raises `RunLocked` naming the holder); None when the
+    `aidsafe-study` running this notebook holds it."""
     rd = RunDir(run_dir or repo_root()/'outputs'/profile)
     if os.environ.get(LOCK_ENV) == str(rd.path): return None
     held = next((lk for lk in _HELD if lk.path.parent == rd.path and lk.fd is not None), None)
@@ -293,8 +305,8 @@ def hold_run_lock(run_dir, # the notebook's `run_dir` parameter ('' = outputs/<p
 
 # %% ../nbs/11_study.ipynb #1b2be6a6
 def _hf_models(cfg: RunConfig, steps) -> list[tuple[str, str]]:
-    "(parameter, model) of every model `steps` load in-process (hub ids and local paths; the package's own models left out)."
-    from aidsafe_nb.models import LOCAL_MODELS   # lazy: it loads torch
+    """(parameter, model) of every model `steps` load in-process (hub ids and local paths; the package's own models left
+    out)."""
     roles, out = {r for s in steps for r in s.roles}, []
     for role in ('agent', 'judge'):
         if role in roles and getattr(cfg, f'{role}_backend') == 'hf':
@@ -302,11 +314,12 @@ def _hf_models(cfg: RunConfig, steps) -> list[tuple[str, str]]:
             out += [(f'agent_models[{i}]', m) for i, m in enumerate(cfg.agent_models)] if role == 'agent' else []
     if 'judge' in roles and cfg.safety_classifier: out.append(('safety_classifier', cfg.safety_classifier))
     if 'target' in roles: out.append(('target_model', cfg.target_model))
-    return [(n, m) for n, m in dict.fromkeys(out) if m not in LOCAL_MODELS]
+    return [(n, m) for n, m in dict.fromkeys(out) if m not in LOCAL_MODEL_NAMES]
 
 def missing_model(name: str, # a hub id ('owner/name') or a local folder
                  ) -> str|None:
-    "Why model `name` cannot be loaded (None if it can, or if that cannot be told): a missing folder, a hub id absent from the local cache while offline, or unknown to the hub."
+    """Why model `name` cannot be loaded (None if it can, or if that cannot be told): a missing folder, a hub id absent
+    from the local cache while offline, or unknown to the hub."""
     import huggingface_hub as hh
     from huggingface_hub.utils import RepositoryNotFoundError
     if Path(name).expanduser().exists(): return None if (Path(name).expanduser()/'config.json').exists() or Path(name).is_file() else 'is a folder without config.json'
@@ -319,23 +332,37 @@ def missing_model(name: str, # a hub id ('owner/name') or a local folder
     except Exception: return None     # the hub cannot be asked (network, gated): loading it will tell
 
 # %% ../nbs/11_study.ipynb #da7278ff
+def check_setups(cfg: RunConfig, # the run's config
+                 steps, # the steps about to run
+                ) -> list[str]:
+    """Build every setup of `steps` (`S.of(cfg)`): a setup's `check` refuses a bad value (e.g. an unknown benchmark)
+    naming the parameter."""
+    for s in steps:
+        for S in s.setups:
+            try: S.of(cfg)
+            except ConfigError as e: raise ConfigError(f'pre-flight: step {s.name}: {e}') from None
+    return [f'setups of {s.name}' for s in steps if s.setups]
+
 def preflight(cfg: RunConfig, # the run's config
               steps, # the steps about to run (their `roles` are probed)
              ) -> list[str]:
-    "Probe the OpenAI-compatible endpoints `steps` call (and check offline prompt sources hold `n_prompts`); raise `ConfigError` naming what is wrong. Returns what was checked."
-    done = []
-    for role in dict.fromkeys(r for s in steps for r in s.roles if r != 'target'):   # step 5 checks its endpoint itself, once the adapters exist (evaluate.check_target)
-        if getattr(cfg, f'{role}_backend', None) != 'openai': continue
+    """Build the setups of `steps`, probe the OpenAI-compatible endpoints they call (and check offline prompt sources
+    hold `n_prompts`); raise `ConfigError` naming what is wrong. Returns what was checked."""
+    done = check_setups(cfg, steps)
+    # step 5 checks its endpoint itself, once the adapters exist (evaluate.check_target)
+    for role in dict.fromkeys(r for s in steps for r in s.roles if r != 'target'):
+        if getattr(cfg, f'{role}_backend') != 'openai': continue
         url = getattr(cfg, f'{role}_base_url')
         models = [getattr(cfg, f'{role}_model')] + (list(cfg.agent_models) if role == 'agent' else []) + \
-                 ([cfg.refiner_model] if role == 'agent' and getattr(cfg, 'refiner_model', '') else []) + \
-                 ([cfg.judge2_model] if role == 'judge' and getattr(cfg, 'judge2_model', None) else [])
+                 ([cfg.refiner_model] if role == 'agent' and cfg.refiner_model else []) + \
+                 ([cfg.judge2_model] if role == 'judge' and cfg.judge2_model else [])
         for m in dict.fromkeys(models):
             try: probe_endpoint(url, m, cfg.api_key_env, role)
             except EndpointError as e: raise ConfigError(f'pre-flight: {e}') from None
             done.append(f'{role}:{m}@{url}')
     if any(s.name == '1_generate' for s in steps) and all(v == 'smoke' or Path(v).expanduser().exists() for v in (cfg.safety_source, cfg.general_source)):
-        try: prompts_for(cfg)                       # offline sources: cheap to check that they hold n_prompts
+        # offline sources: cheap to check that they hold n_prompts
+        try: prompts_for(GenerationSetup.of(cfg))
         except ConfigError as e: raise ConfigError(f"pre-flight: parameter 'n_prompts' ({cfg.n_prompts}): {e}") from None
         except Exception as e:
             raise ConfigError(f"pre-flight: the prompt sources {cfg.safety_source!r}, {cfg.general_source!r} cannot be read: {type(e).__name__}: {e}") from None
@@ -355,7 +382,8 @@ def _select(only, steps) -> list[str]|None:
 
 # %% ../nbs/11_study.ipynb #547883cd
 def _config(profile: str, overrides: dict|None) -> RunConfig:
-    "The validated config of `profile` + `overrides` (a `profile` given among the overrides, e.g. `-p profile paper`, wins)."
+    """The validated config of `profile` + `overrides` (a `profile` given among the overrides, e.g. `-p profile paper`,
+    wins)."""
     ov = dict(overrides or {})
     return make_config(str(ov.pop('profile', profile)), **ov)
 
@@ -373,7 +401,8 @@ def _usage_delta(before: dict, after: dict) -> dict:
 def step_failures(rd: RunDir, # the run directory (its call cache)
                   since: float, # when the step started (`time.time()`)
                  ) -> list[dict]:
-    "The calls that failed for non-content reasons while the step ran, each once: every one left a row built from a failure, whatever the cache holds later."
+    """The calls that failed for non-content reasons while the step ran, each once: every one left a row built from a
+    failure, whatever the cache holds later."""
     if not rd.cache.exists(): return []
     con = sqlite3.connect(rd.cache, timeout=60)
     try: rows = con.execute("SELECT key, model, stage, error, MAX(created) FROM failures WHERE retryable=1 AND created>=? GROUP BY key", (since,)).fetchall()
@@ -431,7 +460,8 @@ def run_config(run_dir, # the run directory (its `config.yaml`, if any)
 def link_cache(rd: RunDir, # the run directory
                cfg: RunConfig, # the run's config (`cache_path`)
               ) -> Path:
-    "Make the run's `cache.sqlite` a link to `cfg.cache_path` (if set, and the run has no cache of its own); returns the file its calls go to."
+    """Make the run's `cache.sqlite` a link to `cfg.cache_path` (if set, and the run has no cache of its own); returns
+    the file its calls go to."""
     if not cfg.cache_path: return rd.cache
     target = Path(cfg.cache_path).expanduser().resolve()
     if rd.cache.is_symlink():
@@ -494,7 +524,7 @@ def run_study(run_dir, # the run directory (created if missing)
         preflight(cfg, todo)
         for k, (old, new) in changes.items(): print(f'[config] {k}: {old!r} -> {new!r}')
         rd.create(); man = Manifest(rd)
-        save_config(cfg, rd.config); link_cache(rd, cfg); man.start(cfg)
+        save_config(cfg, rd.config); link_cache(rd, cfg); man.start(cfg.seed, cfg.profile, config_hash(cfg))
         for s in steps:
             if actions[s.name] in ('skip', 'not selected'): print(f'[{s.name}] {actions[s.name]}')
             else: _execute(s, actions[s.name], rd, cfg, fps[s.name], nb_dir, progress)
@@ -589,10 +619,13 @@ def dry_run(run_dir, # the run directory (nothing is written)
             only=None, # steps to run (None: all)
             steps=STEPS, # the study's steps
            ) -> str:
-    "The plan of a run (what runs or is skipped, estimated calls and tokens per step) without writing anything or calling a model."
+    """The plan of a run (what runs or is skipped, estimated calls and tokens per step) without writing anything or
+    calling a model."""
     cfg, changes = run_config(run_dir, profile, overrides)
     rd = RunDir(run_dir)
     actions, est = plan(rd, cfg, steps, _select(only, steps)), estimate(rd, cfg, steps)
+    # a bad value the steps' setups refuse
+    check_setups(cfg, [s for s in steps if actions[s.name] in ('run', 'rerun')])
     stale = stale_upstream(rd, cfg, actions, steps)
     roles = {r: f"{getattr(cfg, f'{r}_backend')}:{getattr(cfg, f'{r}_model')}" for r in ('agent', 'judge')}
     lines = [f'plan for {rd.path} (profile {cfg.profile}; agent {roles["agent"]}, judge {roles["judge"]}, target {cfg.target_model})']
@@ -661,7 +694,8 @@ def summarize_run(run_dir, # the run directory
 
 # %% ../nbs/11_study.ipynb #a32a02d3
 def _results_lines(rd: RunDir) -> list[str]:
-    "The headline metric per benchmark for every system in `eval/results.csv`, from validated judges only (`scoring.headline_by_system`)."
+    """The headline metric per benchmark for every system in `eval/results.csv`, from validated judges only
+    (`scoring.headline_by_system`)."""
     p = rd.eval/'results.csv'
     if not p.exists(): return []
     from aidsafe_nb.scoring import headline_by_system      # lazy: scoring loads the evaluation stack
@@ -695,7 +729,8 @@ def stage_calls(run_dir, # the run directory (its call cache)
                 failed: bool = False, # the stage's failed calls instead of its answers
                 limit: int = 5, # calls shown
                ) -> list[dict]:
-    "The cached calls of `stage` (or the per-stage counts when `stage` is None); `failed` lists the recorded failures instead."
+    """The cached calls of `stage` (or the per-stage counts when `stage` is None); `failed` lists the recorded failures
+    instead."""
     rd = RunDir(run_dir)
     if not rd.cache.exists(): raise ConfigError(f'{rd.cache} does not exist: no model call has been made in this run')
     con = CallCache(rd.cache)._con()
@@ -741,7 +776,7 @@ def read_sweep(path, # a YAML list of override mappings (a `name` key names the 
     out = []
     for i, e in enumerate(entries):
         e = dict(e); name = str(e.pop('name', '') or '_'.join(f'{k}-{v}' for k, v in e.items()) or f'run{i}')
-        unknown = [k for k in e if k not in _TYPES]
+        unknown = [k for k in e if k not in PARAM_TYPES]
         if unknown: raise ConfigError(f"sweep file {path}, entry {i}: unknown parameter {unknown[0]!r}")
         out.append((name.replace('/', '-'), e))
     if len({n for n, _ in out}) != len(out): raise ConfigError(f"sweep file {path}: two entries share a run name")
@@ -752,7 +787,7 @@ def compare_runs(run_dirs: dict[str, Path|str], # {run name: run directory}
                 ):
     "One table across runs: each run's results (if any), the parameters that differ, and step timings."
     cfgs = {n: load_config(Path(d)/'config.yaml') for n, d in run_dirs.items() if (Path(d)/'config.yaml').exists()}
-    varying = [k for k in _TYPES if len({json.dumps(getattr(c, k)) for c in cfgs.values()}) > 1]
+    varying = [k for k in PARAM_TYPES if len({json.dumps(getattr(c, k)) for c in cfgs.values()}) > 1]
     frames = []
     for name, d in run_dirs.items():
         res = Path(d)/'eval'/'results.csv'
@@ -770,9 +805,11 @@ def run_sweep(sweep_file, # the sweep YAML file (`read_sweep`)
               only=None, # steps to run (None: all)
               **kwargs, # passed to `run_study`
              ):
-    "Run every entry of `sweep_file` into `run_dir/<name>`, all sharing the call cache `run_dir/cache.sqlite`, and write `sweep_comparison.csv`; returns the comparison."
+    """Run every entry of `sweep_file` into `run_dir/<name>`, all sharing the call cache `run_dir/cache.sqlite`, and
+    write `sweep_comparison.csv`; returns the comparison."""
     entries, root = read_sweep(sweep_file), Path(run_dir).expanduser().resolve()
-    overrides = {'cache_path': str(root/'cache.sqlite'), **(overrides or {})}   # one cache: a later entry sends only the calls that differ
+    # one cache: a later entry sends only the calls that differ
+    overrides = {'cache_path': str(root/'cache.sqlite'), **(overrides or {})}
     for _, e in entries: _config(profile or 'tiny', {**overrides, **e})      # validate all before running any
     dirs, failed = {}, {}
     for name, e in entries:
@@ -792,7 +829,7 @@ def _check_injected(ns: dict, names: list[str]):
     bad = [n for n in names if n not in NOTEBOOK_PARAMS]
     if bad:
         close = difflib.get_close_matches(bad[0], NOTEBOOK_PARAMS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else (f"; a run parameter goes in overrides: -p overrides \"{{{bad[0]}: ...}}\"" if bad[0] in _TYPES else '')
+        hint = f" (did you mean {close[0]!r}?)" if close else (f"; a run parameter goes in overrides: -p overrides \"{{{bad[0]}: ...}}\"" if bad[0] in PARAM_TYPES else '')
         raise ConfigError(f"unknown notebook parameter {bad[0]!r}{hint}; study notebooks take {list(NOTEBOOK_PARAMS)}")
     ov = ns.get('overrides')
     if isinstance(ov, str):
@@ -818,7 +855,8 @@ def strict_parameters():
     except NameError: return
     def check(lines):
         names = _injected_names(lines)
-        if names is None:                               # the first cell that papermill did not inject: done (kernels may transform a cell twice)
+        # the first cell that papermill did not inject: done (kernels may transform a cell twice)
+        if names is None:
             if check in ip.input_transformers_post: ip.input_transformers_post.remove(check)
             return lines
         return lines + [f"\nfrom aidsafe_nb.study import _check_injected as _ci; _ci(globals(), {names!r}); del _ci\n"]
@@ -844,7 +882,8 @@ def output_sizes(nb: dict, # a notebook (nbformat JSON)
 
 # %% ../nbs/11_study.ipynb #3f44023f
 def _shrink(out: dict, max_text: int) -> dict:
-    "An output over `max_text` characters: markdown cut with a note; else its HTML or plain form, whichever fits, else its plain text cut with a note."
+    """An output over `max_text` characters: markdown cut with a note; else its HTML or plain form, whichever fits, else
+    its plain text cut with a note."""
     if _text_size(out) <= max_text: return out
     note = f'\n… (output cut at {max_text} characters; the run directory has it all)'
     cut = lambda s: s if len(s) <= max_text else s[:max_text - len(note)] + note
@@ -852,7 +891,8 @@ def _shrink(out: dict, max_text: int) -> dict:
     data = out.get('data', {})
     texts = {k: ''.join(v) if isinstance(v, list) else v for k, v in data.items() if k.startswith('text/')}
     rest = {k: v for k, v in data.items() if not k.startswith('text/')}
-    if 'text/markdown' in texts: return dict(out, data=rest | {'text/markdown': cut(texts['text/markdown'])})   # its plain form is only a repr
+    # its plain form is only a repr
+    if 'text/markdown' in texts: return dict(out, data=rest | {'text/markdown': cut(texts['text/markdown'])})
     for k in ('text/html', 'text/plain'):
         if k in texts and len(texts[k]) <= max_text: return dict(out, data=rest | {k: texts[k]})
     return dict(out, data=rest | {'text/plain': cut(texts.get('text/plain', ''))})
@@ -861,7 +901,8 @@ def clean_outputs(nb: dict, # an executed study notebook (nbformat JSON)
                   paths: dict, # {absolute path: what to show instead}, longest first
                   max_text: int = MAX_TEXT, # largest text output of a cell kept whole
                  ) -> dict:
-    "`nb` without papermill's injected cell and metadata, stderr streams or execution counts, with `paths` replaced in every text output."
+    """`nb` without papermill's injected cell and metadata, stderr streams or execution counts, with `paths` replaced in
+    every text output."""
     def _sub(v):
         s = ''.join(v) if isinstance(v, list) else v
         for k, r in paths.items(): s = s.replace(k, r)
@@ -880,7 +921,8 @@ def clean_outputs(nb: dict, # an executed study notebook (nbformat JSON)
                 if o.get('output_type') == 'error': o['traceback'] = [_sub(t) for t in o.get('traceback', [])]
                 outs.append(o)
             n = sum(1 for o in outs if _text_size(o)) or 1
-            budget = max_text if sum(map(_text_size, outs)) <= max_text else max_text // n   # the whole cell within max_text
+            # the whole cell within max_text
+            budget = max_text if sum(map(_text_size, outs)) <= max_text else max_text // n
             c.update(outputs=[_shrink(o, budget) for o in outs], execution_count=None)
         cells.append(c)
     meta = {k: v for k, v in nb.get('metadata', {}).items() if k in ('kernelspec',)}
@@ -894,7 +936,8 @@ def save_outputs(run_dir, # a finished run directory (every step done)
                  max_image: int = MAX_IMAGE, # largest PNG allowed, in bytes
                  progress: bool = True, # papermill's progress bar
                 ) -> list[dict]:
-    "Execute each study notebook against the finished run and save it, with small path-free outputs, into `nb_dir`; returns what was saved."
+    """Execute each study notebook against the finished run and save it, with small path-free outputs, into `nb_dir`;
+    returns what was saved."""
     import papermill as pm
     from nbdev.clean import nbdev_clean
     rd, nb_dir = RunDir(run_dir), Path(nb_dir or study_notebooks_dir())
@@ -994,7 +1037,8 @@ def pilot_judges(rd: RunDir, # the pilot's run directory
     return df
 
 # %% ../nbs/11_study.ipynb #fba02ec4
-FULL_ITEMS = {'mmlu': 14042, 'other': 500}   # [R] items per benchmark assumed when the full run has no eval_limit / mmlu_limit (MMLU's test split; others rough)
+# [R] items per benchmark assumed when the full run has no eval_limit / mmlu_limit (MMLU's test split; others rough)
+FULL_ITEMS = {'mmlu': 14042, 'other': 500}
 
 def _factor(stage: str, step: str, pilot: RunConfig, full: RunConfig) -> float:
     "How much more work stage `stage` of step `step` is in the full run than in the pilot."
@@ -1108,8 +1152,9 @@ def parse_args(argv=None, # the arguments (default: the command line)
     "Parse `aidsafe-study` arguments."
     ap = argparse.ArgumentParser('aidsafe-study', description='Run the aidsafe_nb study notebooks with papermill into one run directory. '
                                  'Subcommands: `aidsafe-study calls --run DIR` (browse model calls), `aidsafe-study push` (publish).')
-    ap.add_argument('--profile', default=None, help="tiny | smol | colab_t4 | paper (default: an existing run's own, else tiny)")
-    ap.add_argument('--run', default=None, help='run directory (default outputs/<profile>)')
+    ap.add_argument('--profile', default=None, help="tiny | smol | colab_t4 | paper, or a profile file (a copy of data/profiles/<name>.yaml, edited) "
+                    "(default: an existing run's own, else tiny)")
+    ap.add_argument('--run', default=None, help='run directory (default outputs/<profile name>)')
     ap.add_argument('-p', '--param', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'), help='override a parameter')
     ap.add_argument('--steps', nargs='+', default=None, help='only these steps (names or numbers)')
     ap.add_argument('--sweep', default=None, help='YAML list of overrides: one run per entry')
@@ -1119,7 +1164,7 @@ def parse_args(argv=None, # the arguments (default: the command line)
     ap.add_argument('--no-progress', action='store_true')
     a = ap.parse_args(argv)
     a.overrides = {k: v for k, v in a.param}
-    a.run = a.run or str(repo_root()/'outputs'/(a.profile or 'tiny'))
+    a.run = a.run or str(repo_root()/'outputs'/Path(a.profile or 'tiny').stem)
     return a
 
 # %% ../nbs/11_study.ipynb #a52a5fa3
