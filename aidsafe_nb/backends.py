@@ -59,22 +59,26 @@ class JudgeRole(Transport):
     judge_load_in_4bit: bool
 
 # %% ../nbs/01f_backends.ipynb #ca432624
-def backend_for(setup, # a step's setup with the role's fields (`AgentRole`, `JudgeRole`; 'target': `target_model`, `load_in_4bit`) and `Transport`'s
+def backend_for(setup, # a step's setup with `Transport`'s fields and the role's (it inherits `AgentRole`, `JudgeRole`)
                 role: str, # 'agent', 'judge' or 'target'
                 rd: RunDir|None = None, # the run directory whose `cache` the backend writes (None: no cache)
                 probe: bool = True, # probe an `openai` endpoint before returning
                 **options, # override what the setup says (e.g. `model=`, `adapter=`)
                ) -> Backend:
-    "The backend of `role` as `setup` describes it, caching into `rd.cache`; an `openai` endpoint is probed first."
+    """The backend of `role` as `setup` describes it (the target: `target_model`, `load_in_4bit`), caching into `rd.cache`;
+    an `openai` endpoint is probed first."""
     cache, s = rd.cache if rd is not None else None, setup
     if role == 'agent': kind, model, url, four = s.agent_backend, s.agent_model, s.agent_base_url, s.agent_load_in_4bit
-    elif role == 'judge': kind, model, url, four = s.judge_backend, s.judge_model, s.judge_base_url, s.judge_load_in_4bit
+    elif role == 'judge':
+        kind, model, url, four = s.judge_backend, s.judge_model, s.judge_base_url, s.judge_load_in_4bit
     elif role == 'target': kind, model, url, four = 'hf', s.target_model, None, s.load_in_4bit
     else: raise ValueError(f"unknown role {role!r}; choose 'agent', 'judge' or 'target'")
-    if kind == 'hf': opts = dict(model=model, load_in_4bit=four, batch_size=s.gen_batch_size, prefix_reuse=s.prefix_reuse)
+    if kind == 'hf':
+        opts = dict(model=model, load_in_4bit=four, batch_size=s.gen_batch_size, prefix_reuse=s.prefix_reuse)
     elif kind == 'openai':
         if not url: raise ValueError(f"{role}_backend='openai' needs {role}_base_url (an OpenAI-compatible endpoint)")
-        opts = dict(model=model, base_url=url, max_concurrency=s.max_concurrency, api_key_env=s.api_key_env, timeout=s.request_timeout)
+        opts = dict(model=model, base_url=url, max_concurrency=s.max_concurrency, api_key_env=s.api_key_env,
+                    timeout=s.request_timeout)
         if probe: probe_endpoint(url, options.get('model', model), opts['api_key_env'], role)
     elif kind == 'vllm': opts = dict(model=model)
     else: raise ValueError(f'unknown backend kind {kind!r} for role {role!r}')

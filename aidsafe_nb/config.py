@@ -167,7 +167,7 @@ def load_profile(path, # a YAML file of `RunConfig` fields (e.g. a copy of `data
     if not path.is_file(): raise ConfigError(f"parameter 'profile': profile file {str(path)!r} does not exist")
     try: d = yaml.safe_load(path.read_text(encoding='utf-8'))
     except yaml.YAMLError as e: raise ConfigError(f"parameter 'profile': {path} is not valid YAML: {e}") from None
-    if not isinstance(d or {}, dict): raise ConfigError(f"parameter 'profile': {path} must hold a mapping of parameters")
+    if not isinstance(d or {}, dict): raise ConfigError(f"parameter 'profile': {path} must hold a mapping")
     return d or {}
 
 PROFILES: dict[str, dict] = {p.stem: load_profile(p) for p in sorted(profiles_dir().glob('*.yaml'))}
@@ -261,11 +261,13 @@ def _check_ranges(cfg: RunConfig):
         if v is None: continue
         if not ((lo <= v if lo_in else lo < v) and (v <= hi if hi_in else v < hi)):
             raise ConfigError(f"parameter {name!r} must be {_range_text(lo, hi, lo_in, hi_in)}, got {v}")
-    if cfg.max_steps == 0 or cfg.max_steps < -1: raise ConfigError(f"parameter 'max_steps' must be -1 (use num_train_epochs) or >= 1, got {cfg.max_steps}")
+    if cfg.max_steps == 0 or cfg.max_steps < -1:
+        raise ConfigError(f"parameter 'max_steps' must be -1 (use num_train_epochs) or >= 1, got {cfg.max_steps}")
     bad = {k: v for k, v in cfg.stage_max_tokens.items() if v < 1}
     if bad: raise ConfigError(f"parameter 'stage_max_tokens' needs budgets >= 1, got {bad}")
     if cfg.val_fraction + cfg.test_fraction >= 1:
-        raise ConfigError(f"parameters 'val_fraction' + 'test_fraction' must leave prompts to train on, got {cfg.val_fraction} + {cfg.test_fraction}")
+        raise ConfigError(f"parameters 'val_fraction' + 'test_fraction' must leave prompts to train on, "
+                          f"got {cfg.val_fraction} + {cfg.test_fraction}")
 
 # %% ../nbs/00_config.ipynb #81a1ccd2
 _HUB_ID = re.compile(r'[A-Za-z0-9][\w.-]*/[\w.-]*[\w]')
@@ -285,21 +287,24 @@ def _check_names(cfg: RunConfig):
     for name, allowed in _CHOICES.items():
         if getattr(cfg, name) not in allowed:
             raise ConfigError(f"parameter {name!r} must be one of {sorted(allowed)}, got {getattr(cfg, name)!r}")
-    if cfg.profile not in PROFILES and not (cfg.profile.endswith(('.yaml', '.yml')) and Path(cfg.profile).expanduser().is_file()):
-        raise ConfigError(f"parameter 'profile' must be one of {sorted(PROFILES)} or a profile file (.yaml), got {cfg.profile!r}")
+    p = cfg.profile
+    if p not in PROFILES and not (p.endswith(('.yaml', '.yml')) and Path(p).expanduser().is_file()):
+        raise ConfigError(f"parameter 'profile' must be one of {sorted(PROFILES)} or a profile file (.yaml), got {p!r}")
     models = [('agent_model', cfg.agent_model, cfg.agent_backend), ('judge_model', cfg.judge_model, cfg.judge_backend),
               ('target_model', cfg.target_model, 'hf')]
     models += [(f'agent_models[{i}]', m, cfg.agent_backend) for i, m in enumerate(cfg.agent_models)]
-    models += [(n, getattr(cfg, n), b) for n, b in (('refiner_model', cfg.agent_backend), ('judge2_model', cfg.judge_backend),
-                                                    ('safety_classifier', 'hf')) if getattr(cfg, n)]
+    extra = (('refiner_model', cfg.agent_backend), ('judge2_model', cfg.judge_backend), ('safety_classifier', 'hf'))
+    models += [(n, getattr(cfg, n), b) for n, b in extra if getattr(cfg, n)]
     for name, v, backend in models:
         if (why := _model_problem(v, backend)): raise ConfigError(f"parameter {name!r} {why}")
     for role in ('agent', 'judge'):
         url = getattr(cfg, f'{role}_base_url')
         if url is not None and not re.fullmatch(r'https?://[^\s/]+(/\S*)?', url):
-            raise ConfigError(f"parameter '{role}_base_url' must be an http(s) URL like http://localhost:8000/v1, got {url!r}")
+            raise ConfigError(f"parameter '{role}_base_url' must be an http(s) URL like http://localhost:8000/v1, "
+                              f"got {url!r}")
     if not re.fullmatch(r'[A-Za-z_][A-Za-z0-9_]*', cfg.api_key_env):
-        raise ConfigError("parameter 'api_key_env' must be the NAME of an environment variable (keys never go into the config)")
+        raise ConfigError("parameter 'api_key_env' must be the NAME of an environment variable "
+                          "(keys never go into the config)")
 
 # %% ../nbs/00_config.ipynb #85d2976e
 def _check_values(cfg: RunConfig):
@@ -330,7 +335,8 @@ def _check_prompt_file(name: str, path: Path):
 def _check_inputs(cfg: RunConfig):
     """Local files and folders exist and read; sources and the policy set exist; an OpenAI-compatible backend has its
     endpoint."""
-    for name in ('agent_model', 'judge_model', 'target_model', 'safety_source', 'general_source', 'policy_set', 'benchmarks_dir', 'sft_db_source'):
+    for name in ('agent_model', 'judge_model', 'target_model', 'safety_source', 'general_source', 'policy_set', 'benchmarks_dir',
+                 'sft_db_source'):
         v = getattr(cfg, name)
         if v and _local_path_missing(v): raise ConfigError(f"parameter {name!r}: file or folder {v!r} does not exist")
     for name in ('safety_source', 'general_source'):
@@ -366,13 +372,16 @@ def make_config(profile: str = 'tiny', # a key of `PROFILES`, or the path of a p
     if profile in PROFILES: values = PROFILES[profile]
     elif str(profile).endswith(('.yaml', '.yml')):
         profile = str(Path(profile).expanduser().resolve()); values = load_profile(profile)
-    else: raise ConfigError(f"parameter 'profile' must be one of {sorted(PROFILES)} or a profile file (.yaml), got {profile!r}")
+    else:
+        raise ConfigError(f"parameter 'profile' must be one of {sorted(PROFILES)} or a profile file (.yaml), got {profile!r}")
     for where, names in ((f' in profile {profile}', [k for k in values if k not in PARAM_TYPES or k == 'profile']),
                          ('', [k for k in overrides if k not in PARAM_TYPES])):
         if names:
             close = difflib.get_close_matches(names[0], list(PARAM_TYPES), n=1)
-            raise ConfigError(f"unknown parameter {names[0]!r}{where}" + (f" (did you mean {close[0]!r}?)" if close else ''))
-    if overrides.get('profile', profile) != profile: raise ConfigError("parameter 'profile' given twice with different values")
+            hint = f" (did you mean {close[0]!r}?)" if close else ''
+            raise ConfigError(f"unknown parameter {names[0]!r}{where}{hint}")
+    if overrides.get('profile', profile) != profile:
+        raise ConfigError("parameter 'profile' given twice with different values")
     overrides.pop('profile', None)
     return validate(RunConfig(profile=profile, **{**values, **overrides}))
 
@@ -411,8 +420,8 @@ def config_hash(cfg: RunConfig, # the run config
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 # %% ../nbs/00_config.ipynb #a1c0e002
-NON_SEMANTIC = frozenset({'profile', 'max_concurrency', 'gen_batch_size', 'api_key_env', 'torch_threads', 'checkpoint_minutes', 'prefix_reuse',
-                          'report_to', 'request_timeout', 'cache_path', 'accept_failed_calls', 'pipeline_rows'})
+NON_SEMANTIC = frozenset({'profile', 'max_concurrency', 'gen_batch_size', 'api_key_env', 'torch_threads', 'checkpoint_minutes',
+                          'prefix_reuse', 'report_to', 'request_timeout', 'cache_path', 'accept_failed_calls', 'pipeline_rows'})
 
 # %% ../nbs/00_config.ipynb #a1c0e004
 def hash_values(values: dict, # {name: value}, JSON-serialisable

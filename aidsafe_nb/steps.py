@@ -40,13 +40,13 @@ class Step:
     """One study notebook: what its outputs depend on (parameters, data files, upstream steps), the roles it calls, its
     outputs and its step functions."""
     name: str                        # the notebook `nbs/study/<name>.ipynb` and the step's key in `manifest.json`
-    params: tuple[str, ...]          # the `RunConfig` fields its outputs depend on: its setups' fields (plus any legacy `params`)
+    params: tuple[str, ...]          # the `RunConfig` fields its outputs depend on: its setups' fields (+ legacy `params`)
     upstream: tuple[str, ...] = ()   # steps whose outputs it reads
     outputs: tuple[str, ...] = ()    # glob patterns (in the run directory) of what it writes
     reads: tuple[str, ...] = ()      # glob patterns under data/ (`*` crosses folders) of the templates, policies and prompt files it reads
     roles: tuple[str, ...] = ()      # model roles it calls ('agent', 'judge', 'target'); OpenAI-compatible endpoints are probed before it starts
-    fns: tuple = field(default=(), compare=False)                             # the step functions its notebook calls, in order
-    setups: tuple = field(default=(), compare=False)                          # the `Setup` classes its step functions build (their fields are its params)
+    fns: tuple = field(default=(), compare=False)      # the step functions its notebook calls, in order
+    setups: tuple = field(default=(), compare=False)   # the `Setup` classes its step functions build (their fields: its params)
     @property
     def notebook(self) -> str: return f'{self.name}.ipynb'
 
@@ -73,7 +73,8 @@ def step(name: str,          # the step's notebook (without `.ipynb`), e.g. '1_g
     "Decorator: declare the decorated function as study step `name` (steps are kept in the order they are declared)."
     def _register(fn):
         ps = tuple(dict.fromkeys([*params, *(p for S in setups for p in S.params())]))
-        _REGISTRY[name] = Step(name, ps, tuple(upstream), tuple(outputs), tuple(reads), tuple(roles), (*before, fn), tuple(setups))
+        _REGISTRY[name] = Step(name, ps, tuple(upstream), tuple(outputs), tuple(reads), tuple(roles), (*before, fn),
+                               tuple(setups))
         return fn
     return _register
 
@@ -98,14 +99,15 @@ class GenerationSetup(AgentRole):
     stage_max_tokens: dict[str, int]
     temperature: float
     top_p: float
-    agents: tuple = field(default=(), compare=False)        # built: the deliberation agents (one backend shared, or one per agent)
+    agents: tuple = field(default=(), compare=False)        # built: the deliberation agents (one shared backend, or one each)
     refiner: object = field(default=None, compare=False)    # built: the refiner's backend
     baseline: object = field(default=None, compare=False)   # built: the LLM_ZS baseline's backend
     policies: str = field(default='', compare=False)        # built: the policy block every stage prompt shows
     tokens: dict = field(default_factory=dict, compare=False)   # built: {stage: max_tokens}
     def check(self):
         if self.agent_models and len(self.agent_models) != self.n_agents:
-            raise ConfigError(f"parameter 'agent_models': {len(self.agent_models)} agent_models for n_agents={self.n_agents}")
+            n = len(self.agent_models)
+            raise ConfigError(f"parameter 'agent_models': {n} agent_models for n_agents={self.n_agents}")
     @property
     def sampling(self) -> dict:
         "Temperature, top_p, seed and the default max_tokens of every stage."
@@ -115,10 +117,12 @@ class GenerationSetup(AgentRole):
         "The sampling of `stage` (its own token budget)."
         return dict(self.sampling, max_tokens=self.tokens.get(stage, self.max_new_tokens))
     @property
-    def backends(self) -> list: return list({id(b): b for b in [*self.agents, self.refiner, self.baseline] if b is not None}.values())
+    def backends(self) -> list:
+        "Each built backend once."
+        return list({id(b): b for b in [*self.agents, self.refiner, self.baseline] if b is not None}.values())
     def built(self, rd: RunDir|None, # the run directory (its call cache)
               agents=None, refiner=None, baseline=None, # backends to use instead of the setup's (tests)
-              read_only: bool = False, # every backend a `CacheView`: answers from the step's call cache only, sends nothing
+              read_only: bool = False, # every backend a `CacheView`: answers from the call cache only, sends nothing
              ) -> GenerationSetup:
         "This setup with its models built (the policies load before any model is built)."
         policies = load_policies(self.policy_set).text()
@@ -133,7 +137,7 @@ class GenerationSetup(AgentRole):
 def generation_setup(rd: RunDir, # the run directory (its call cache)
                      cfg: RunConfig, # the run's config
                      agents=None, refiner=None, baseline=None, # backends to use instead of the config's (tests)
-                     read_only: bool = False, # every backend a `CacheView`: answers from the step's call cache only, sends nothing
+                     read_only: bool = False, # every backend a `CacheView`: answers from the call cache only
                     ) -> GenerationSetup:
     "Step 1's setup, built: the models and settings it runs with."
     return GenerationSetup.of(cfg).built(rd, agents, refiner, baseline, read_only)
@@ -180,16 +184,17 @@ def run_generate(rd: RunDir, # the run directory
     if done is not None: return done
     t0, prompts = time.time(), prompts_for(s)
     g = s.built(rd, agents, refiner, baseline)
-    rows, zs = generate_rows(prompts, g.agents, g.policies, g.refiner, g.baseline, g.n_agents, g.max_rounds, g.near_dup_threshold, g.tokens,
-                             # row by row on openai backends
-                             pipeline=cfg.pipeline_rows, workers=cfg.max_concurrency, **g.sampling)
+    # row by row on openai backends
+    rows, zs = generate_rows(prompts, g.agents, g.policies, g.refiner, g.baseline, g.n_agents, g.max_rounds, g.near_dup_threshold,
+                             g.tokens, pipeline=cfg.pipeline_rows, workers=cfg.max_concurrency, **g.sampling)
     for b in g.backends: usage = record_usage(rd, b)
     card = {k: v for k, v in s.values().items() if k not in NON_SEMANTIC}      # the parameters the data depend on
     zs = save_baseline(rd, zs, card)
     plot_generation(rows, rd.figures/'generate.png')
     summary = generation_summary(fp, rows, zs, t0, usage, g.tokens)
     for name, gs in summary['gates'].items(): write_gate_summary(rd, name, gs)
-    save_rows(rows, rd.data/'cot', COT_COLUMNS, dict(title='AIDSAFE policy-embedded CoT', config=card), extra={'generation.json': summary})
+    save_rows(rows, rd.data/'cot', COT_COLUMNS, dict(title='AIDSAFE policy-embedded CoT', config=card),
+              extra={'generation.json': summary})
     return summary
 
 # %% ../nbs/10a_steps.ipynb #32a513bc
