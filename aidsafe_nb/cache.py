@@ -81,8 +81,10 @@ def _create(self: CallCache):
     con.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, model TEXT, stage TEXT, text TEXT, "
                 "prompt_tokens INTEGER, completion_tokens INTEGER, finish_reason TEXT, created REAL, request TEXT)")
     if 'request' not in [r[1] for r in con.execute('PRAGMA table_info(calls)')]: con.execute('ALTER TABLE calls ADD COLUMN request TEXT')
-    con.execute("CREATE TABLE IF NOT EXISTS failures (key TEXT, model TEXT, stage TEXT, error TEXT, retryable INTEGER, created REAL)")
-    con.execute("CREATE TABLE IF NOT EXISTS quarantine (key TEXT, model TEXT, stage TEXT, text TEXT, reason TEXT, created REAL)")
+    con.execute("CREATE TABLE IF NOT EXISTS failures (key TEXT, model TEXT, stage TEXT, error TEXT, retryable "
+                "INTEGER, created REAL)")
+    con.execute("CREATE TABLE IF NOT EXISTS quarantine (key TEXT, model TEXT, stage TEXT, text TEXT, reason TEXT, "
+                "created REAL)")
     if str(self.path) not in _CHECKED:
         ok = con.execute('PRAGMA quick_check').fetchone()[0]
         if ok != 'ok': raise sqlite3.DatabaseError(f'integrity check: {ok}')
@@ -136,7 +138,8 @@ def retryable_failures(self: CallCache,
                       ) -> list[dict]:
     """Calls that failed for non-content reasons since `since` (a time) and have no answer yet: what a rerun must send
     again."""
-    rows = self._con().execute("SELECT key, model, stage, error, MAX(created) FROM failures WHERE retryable=1 AND created>=? "
+    rows = self._con().execute("SELECT key, model, stage, error, MAX(created) FROM failures WHERE retryable=1 AND "
+                               "created>=? "
                                "AND key NOT IN (SELECT key FROM calls) GROUP BY key", (since,)).fetchall()
     return [dict(key=k, model=m, stage=s, error=e, created=t) for k, m, s, e, t in rows]
 
@@ -188,7 +191,8 @@ def _readable_rows(path) -> list[tuple]:
     except sqlite3.Error: return rows
     for _ in range(10_000):
         try:
-            cur = con.execute("SELECT rowid, key, model, stage, text, prompt_tokens, completion_tokens, finish_reason, created FROM calls "
+            cur = con.execute("SELECT rowid, key, model, stage, text, prompt_tokens, completion_tokens, "
+                              "finish_reason, created FROM calls "
                               "WHERE rowid > ? ORDER BY rowid", (last,))
             for r in cur: rows.append(r[1:]); last = r[0]
             break
@@ -290,5 +294,6 @@ def _salvage(self: CallCache, err):
     rows = [r for r in found.values() if isinstance(r[0], str)]
     self._create()
     self._con().executemany("INSERT OR IGNORE INTO calls VALUES (?,?,?,?,?,?,?,?,NULL)", rows)
-    _warn(f"call cache {self.path} could not be read ({err}); moved it to {bad.name} and salvaged {len(rows)} readable answers "
+    _warn(f"call cache {self.path} could not be read ({err}); moved it to {bad.name} and salvaged {len(rows)} "
+          f"readable answers "
           f"(the other calls are sent again)")

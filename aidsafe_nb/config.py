@@ -289,7 +289,8 @@ def _check_names(cfg: RunConfig):
             raise ConfigError(f"parameter {name!r} must be one of {sorted(allowed)}, got {getattr(cfg, name)!r}")
     p = cfg.profile
     if p not in PROFILES and not (p.endswith(('.yaml', '.yml')) and Path(p).expanduser().is_file()):
-        raise ConfigError(f"parameter 'profile' must be one of {sorted(PROFILES)} or a profile file (.yaml), got {p!r}")
+        raise ConfigError(f"parameter 'profile' must be one of {sorted(PROFILES)} or a profile file (.yaml), got "
+                          f"{p!r}")
     models = [('agent_model', cfg.agent_model, cfg.agent_backend), ('judge_model', cfg.judge_model, cfg.judge_backend),
               ('target_model', cfg.target_model, 'hf')]
     models += [(f'agent_models[{i}]', m, cfg.agent_backend) for i, m in enumerate(cfg.agent_models)]
@@ -327,8 +328,10 @@ def _check_prompt_file(name: str, path: Path):
             if not header: raise ValueError('no header row')
             # the whole file parses (an unterminated quote raises ParserError, a ValueError)
             import pandas as pd; pd.read_csv(path, dtype=str)
-    except json.JSONDecodeError as e: raise ConfigError(f"parameter {name!r}: {path} is not valid JSON{'L' if path.suffix == '.jsonl' else ''} "
-                                                        f"(line {i if path.suffix == '.jsonl' else e.lineno}: {e.msg})") from None
+    except json.JSONDecodeError as e: raise ConfigError(f"parameter {name!r}: {path} is not valid "
+                                                        f"JSON{'L' if path.suffix == '.jsonl' else ''} "
+                                                        f"(line {i if path.suffix == '.jsonl' else e.lineno}: "
+                                                        f"{e.msg})") from None
     except (ValueError, UnicodeDecodeError, OSError) as e: raise ConfigError(f"parameter {name!r}: cannot read {path}: {e}") from None
 
 # %% ../nbs/00_config.ipynb #cbc8852f
@@ -342,16 +345,19 @@ def _check_inputs(cfg: RunConfig):
     for name in ('safety_source', 'general_source'):
         v = getattr(cfg, name)
         if v != 'smoke' and not Path(v).expanduser().exists() and not re.fullmatch(r'[\w.-]+/[\w.-]+(:[\w.-]+)?', v):
-            raise ConfigError(f"parameter {name!r} must be 'smoke', an existing file or folder, or a hub id 'owner/name[:config]', got {v!r}")
+            raise ConfigError(f"parameter {name!r} must be 'smoke', an existing file or folder, or a hub id "
+                              f"'owner/name[:config]', got {v!r}")
         if Path(v).expanduser().is_file(): _check_prompt_file(name, Path(v).expanduser())
     if not (data_dir()/'policies'/cfg.policy_set).is_dir() and not Path(cfg.policy_set).expanduser().is_dir():
         have = sorted(p.name for p in (data_dir()/'policies').iterdir() if p.is_dir()) if (data_dir()/'policies').is_dir() else []
-        raise ConfigError(f"parameter 'policy_set' must be a set under data/policies/ {have} or a folder, got {cfg.policy_set!r}")
+        raise ConfigError(f"parameter 'policy_set' must be a set under data/policies/ {have} or a folder, got "
+                          f"{cfg.policy_set!r}")
     if cfg.benchmarks_dir and not Path(cfg.benchmarks_dir).expanduser().is_dir():
         raise ConfigError(f"parameter 'benchmarks_dir': {cfg.benchmarks_dir!r} is not a folder")
     src = cfg.sft_db_source
     if src != 'generated' and not src.startswith('aidsafe:') and not Path(src).expanduser().exists():
-        raise ConfigError(f"parameter 'sft_db_source' must be 'generated', 'aidsafe:<config>[:<split>]' or an existing file or folder, got {src!r}")
+        raise ConfigError(f"parameter 'sft_db_source' must be 'generated', 'aidsafe:<config>[:<split>]' or an "
+                          f"existing file or folder, got {src!r}")
     for role in ('agent', 'judge'):
         if getattr(cfg, f'{role}_backend') == 'openai' and not getattr(cfg, f'{role}_base_url'):
             raise ConfigError(f"parameter '{role}_base_url' is required when {role}_backend='openai'")
@@ -373,7 +379,8 @@ def make_config(profile: str = 'tiny', # a key of `PROFILES`, or the path of a p
     elif str(profile).endswith(('.yaml', '.yml')):
         profile = str(Path(profile).expanduser().resolve()); values = load_profile(profile)
     else:
-        raise ConfigError(f"parameter 'profile' must be one of {sorted(PROFILES)} or a profile file (.yaml), got {profile!r}")
+        raise ConfigError(f"parameter 'profile' must be one of {sorted(PROFILES)} or a profile file (.yaml), got "
+                          f"{profile!r}")
     for where, names in ((f' in profile {profile}', [k for k in values if k not in PARAM_TYPES or k == 'profile']),
                          ('', [k for k in overrides if k not in PARAM_TYPES])):
         if names:

@@ -243,7 +243,8 @@ def _agents_for(agents, n_agents: int, max_rounds: int) -> list:
     agents = list(agents) if isinstance(agents, (list, tuple)) else [agents]
     if len(agents) == 1: agents = agents * n_agents
     if len(agents) != n_agents: raise ValueError(f'{len(agents)} agent backends given for n_agents={n_agents}')
-    if n_agents < 1 or max_rounds < 1: raise ValueError(f'n_agents and max_rounds must be >= 1, got {n_agents}, {max_rounds}')
+    if n_agents < 1 or max_rounds < 1: raise ValueError(f'n_agents and max_rounds must be >= 1, got {n_agents}, '
+                                                        f'{max_rounds}')
     return agents
 
 # %% ../nbs/04_deliberation.ipynb #5c92e721

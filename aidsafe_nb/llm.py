@@ -53,7 +53,8 @@ def check_conversations(conversations, # a list of conversations, each a non-emp
                        ) -> list[list[dict]]:
     "Validate a list of chat conversations; a clear error names the first bad one."
     if isinstance(conversations, (str, dict)) or not isinstance(conversations, (list, tuple)):
-        raise TypeError(f"chat() takes a list of conversations (each a list of {{'role','content'}} dicts), got {type(conversations).__name__}")
+        raise TypeError(f"chat() takes a list of conversations (each a list of {{'role','content'}} dicts), got "
+                        f"{type(conversations).__name__}")
     for i, conv in enumerate(conversations):
         if not isinstance(conv, (list, tuple)) or not conv:
             raise ValueError(f"conversation {i} must be a non-empty list of messages, got {conv!r:.80}")
@@ -145,7 +146,8 @@ class Progress:
             self.closed = True
             if self.bar is not None: self.bar.close()
         dt = time.monotonic() - self.t0
-        self.write(msg or f'  [{self.desc}] {self.n}{f"/{self.total}" if self.total is not None else ""} {self.unit} done in {_fmt_s(dt)} '
+        self.write(msg or f'  [{self.desc}] {self.n}{f"/{self.total}" if self.total is not None else ""} {self.unit} '
+                          f'done in {_fmt_s(dt)} '
                           f'({self.rate:.1f} {self.unit}/s)')
     def __enter__(self): return self
     def __exit__(self, *a): self.close()
@@ -237,7 +239,8 @@ def chat(self: Backend, conversations, # a list of conversations (see `check_con
     self._prepare(s)
     self._count(stage, chat_calls=1)
     if isinstance(s['seed'], list) and len(s['seed']) != len(convs):
-        raise ValueError(f"seed is a list of {len(s['seed'])} seeds for {len(convs)} conversations; give one per conversation or one int")
+        raise ValueError(f"seed is a list of {len(s['seed'])} seeds for {len(convs)} conversations; give one per "
+                         f"conversation or one int")
     keys = [request_key(self.identity, c, {**s, 'seed': seed_of(s, i)}) for i, c in enumerate(convs)]
     out: list[Completion|None] = [None]*len(convs)
     hits = self.cache.get_many(keys) if self.cache is not None else {}
@@ -276,7 +279,8 @@ def chat(self: Backend, conversations, # a list of conversations (see `check_con
     finally:
         writer.flush()
         errs = sum(o is not None and o.error is not None for o in out)
-        prog.close(f'  [{desc}] {len(convs)} requests done in {time.time() - t0:.1f}s ({n_cached} cached, {errs} failed)')
+        prog.close(f'  [{desc}] {len(convs)} requests done in {time.time() - t0:.1f}s ({n_cached} cached, {errs} '
+                   f'failed)')
     missing = [i for i in todo if out[i] is None]
     for i in missing: out[i] = Completion(error='backend returned no result for this request', retryable=True, key=keys[i])
     return out

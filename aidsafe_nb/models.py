@@ -17,7 +17,8 @@ __all__ = ['CHATML_TEMPLATE', 'SMOL_WHEEL', 'SMOL_GGUF', 'SMOL_HUB_ID', 'LOCAL_M
 # %% ../nbs/00c_models.ipynb #e954587c
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
-    "{% if loop.first and message['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}{% endif %}"
+    "{% if loop.first and message['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful "
+    "assistant.<|im_end|>\n' }}{% endif %}"
     "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")

@@ -175,7 +175,8 @@ def open_run(run_dir=None, # the run's folder (default `outputs/<profile>` in th
         asked = make_config(profile, **overrides) if (overrides or profile != cfg.profile) else cfg
         if asked != cfg:
             diff = {f.name: (getattr(cfg, f.name), getattr(asked, f.name)) for f in fields(cfg) if getattr(cfg, f.name) != getattr(asked, f.name)}
-            raise ConfigError(f"{rd.config} holds a different config (saved vs asked: {diff}); use a new run directory or `aidsafe-study`, which reruns what changed")
+            raise ConfigError(f"{rd.config} holds a different config (saved vs asked: {diff}); use a new run "
+                              f"directory or `aidsafe-study`, which reruns what changed")
     else:
         cfg = make_config(profile, **overrides)
         rd.create(); save_config(cfg, rd.config)

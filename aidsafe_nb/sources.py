@@ -68,7 +68,8 @@ def records_from_frame(df: pd.DataFrame, # a table with a prompt column (`PROMPT
     "Records (`id, prompt, kind, source, source_id, original_response, category`) from a table with a prompt column."
     cols = list(df.columns)
     pcol = _first(cols, PROMPT_COLUMNS)
-    if pcol is None: raise ConfigError(f"source {source!r}: no prompt column; expected one of {PROMPT_COLUMNS}, found {cols}")
+    if pcol is None: raise ConfigError(f"source {source!r}: no prompt column; expected one of {PROMPT_COLUMNS}, "
+                                       f"found {cols}")
     rcol, icol = _first(cols, RESPONSE_COLUMNS), _first(cols, ID_COLUMNS)
     if 'is_safe' in cols: df = df.assign(_safe=df['is_safe'].astype(bool)).sort_values('_safe', ascending=False, kind='stable')
     out = []
@@ -113,7 +114,8 @@ def _source_frame(spec: str, kind: str|None, split: str|None):
     if re.fullmatch(r'[\w.-]+/[\w.-]+(:[\w.-]+)?', spec):
         df = _hub_frame(spec, split)
         return df, spec, kind or HUB_PRESETS.get(spec.partition(':')[0], {}).get('kind') or _aidsafe_kind(spec)
-    raise ConfigError(f"prompt source {spec!r} is neither 'smoke', an existing file or folder, nor a hub id 'owner/name'")
+    raise ConfigError(f"prompt source {spec!r} is neither 'smoke', an existing file or folder, nor a hub id "
+                      f"'owner/name'")
 
 # %% ../nbs/03_sources.ipynb #c32c5b95
 def load_source(spec: str, # `'smoke'`, a local file or folder, or a hub id `owner/name[:config]`
@@ -200,7 +202,8 @@ def assign_splits(records: list[dict], # records with a `kind`
     test."""
     if not 0 <= val_fraction < 1: raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
     if not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
-        raise ConfigError(f"test_fraction must be in [0, 1) and val_fraction + test_fraction < 1, got {val_fraction} + {test_fraction}")
+        raise ConfigError(f"test_fraction must be in [0, 1) and val_fraction + test_fraction < 1, got {val_fraction} "
+                          f"+ {test_fraction}")
     out = [dict(r, split='train') for r in records]
     for kind in sorted({r['kind'] for r in out}):
         idx = [i for i, r in enumerate(out) if r['kind'] == kind]
@@ -215,7 +218,8 @@ def _draw(kind: str, spec: str, n: int, seen: set, seed: int) -> list[dict]:
     "`n` seeded, deduplicated `kind` prompts from source `spec`; too few is an error."
     recs = dedup_records(load_source(spec, kind), seen)
     if len(recs) < n:
-        raise ConfigError(f"{kind}_source {spec!r} has {len(recs)} distinct {kind} prompts, fewer than the {n} asked for")
+        raise ConfigError(f"{kind}_source {spec!r} has {len(recs)} distinct {kind} prompts, fewer than the {n} asked "
+                          f"for")
     random.Random(f'{seed}-{kind}').shuffle(recs)
     return recs[:n]
 

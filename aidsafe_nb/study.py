@@ -123,7 +123,8 @@ def _failure_message(step: Step, out_nb: Path, err) -> str:
     cell = getattr(err, 'exec_count', None)
     src = (getattr(err, 'source', '') or '').strip().splitlines()
     what = f"{getattr(err, 'ename', type(err).__name__)}: {getattr(err, 'evalue', err)}"
-    return scrub(f"step {step.name} failed in notebook {step.notebook}, cell In[{cell}] `{src[0] if src else ''}`:\n  {what}\n"
+    return scrub(f"step {step.name} failed in notebook {step.notebook}, cell In[{cell}] "
+                 f"`{src[0] if src else ''}`:\n  {what}\n"
                  f"  executed notebook: {out_nb}")
 
 # %% ../nbs/11_study.ipynb #db4c313a
@@ -178,14 +179,17 @@ def read_manifest(rd: RunDir, # the run directory
     "The run's manifest; an unreadable one stops the run with a message naming the file and the problem."
     try: m = Manifest(rd).read()
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{rd.manifest} is not valid JSON ({e}); it records which steps finished. Restore it, or move it aside "
+        raise ConfigError(f"{rd.manifest} is not valid JSON ({e}); it records which steps finished. Restore it, or "
+                          f"move it aside "
                           f"to rerun every step (finished model calls still come from the call cache)") from None
     except (NotADirectoryError, IsADirectoryError) as e: raise ConfigError(f"cannot read {rd.manifest}: {e}") from None
     bad = (f'a JSON {type(m).__name__}' if not isinstance(m, dict) else
            next((f"'{k}' is a {type(m[k]).__name__}" for k in ('steps', 'usage') if k in m and not isinstance(m[k], dict)), None) or
            next((f"step '{k}' is a {type(v).__name__}" for k, v in m.get('steps', {}).items() if not isinstance(v, dict)), None))
-    if bad: raise ConfigError(f"{rd.manifest} has the wrong shape ({bad}; expected an object with a 'steps' object of step records). "
-                              f"Restore it, or move it aside to rerun every step (finished model calls still come from the call cache)")
+    if bad: raise ConfigError(f"{rd.manifest} has the wrong shape ({bad}; expected an object with a 'steps' object "
+                              f"of step records). "
+                              f"Restore it, or move it aside to rerun every step (finished model calls still come "
+                              f"from the call cache)")
     return m
 
 def plan(rd: RunDir, # the run directory (its manifest)
@@ -247,7 +251,8 @@ class RunLock:
         try: return json.loads(self.path.read_text() or '{}')
         except (OSError, ValueError): return {}
     def _refuse(self, h: dict):
-        raise RunLocked(f"run directory {self.path.parent} is in use by another aidsafe-study (pid {h.get('pid', '?')} on host "
+        raise RunLocked(f"run directory {self.path.parent} is in use by another aidsafe-study (pid "
+                        f"{h.get('pid', '?')} on host "
                         f"{h.get('host', '?')}, started {h.get('started', '?')}); wait for it to finish or stop it")
     def _pid_alive(self, h: dict) -> bool:
         if h.get('host') != socket.gethostname(): return True
@@ -262,7 +267,8 @@ def acquire(self: RunLock) -> RunLock:
     under one)."""
     try: self.path.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError) as e:
-        raise ConfigError(f"run directory {self.path.parent} cannot be a folder: a file is in the way ({e.strerror}); give --run a folder") from None
+        raise ConfigError(f"run directory {self.path.parent} cannot be a folder: a file is in the way "
+                          f"({e.strerror}); give --run a folder") from None
     fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
     try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError: os.close(fd); self._refuse(self._holder())
@@ -325,8 +331,10 @@ def missing_model(name: str, # a hub id ('owner/name') or a local folder
     if Path(name).expanduser().exists(): return None if (Path(name).expanduser()/'config.json').exists() or Path(name).is_file() else 'is a folder without config.json'
     if os.environ.get('HF_HUB_OFFLINE', '').lower() in ('1', 'true', 'yes', 'on'):
         hit = hh.try_to_load_from_cache(name, 'config.json')
-        return None if isinstance(hit, str) else ("is not in the local Hugging Face cache and the hub is offline (HF_HUB_OFFLINE=1): "
-                                                  "download it first (huggingface-cli download NAME) or name a local folder")
+        return None if isinstance(hit, str) else ("is not in the local Hugging Face cache and the hub is offline "
+                                                  "(HF_HUB_OFFLINE=1): "
+                                                  "download it first (huggingface-cli download NAME) or name a local "
+                                                  "folder")
     try: hh.model_info(name, timeout=10); return None
     except RepositoryNotFoundError: return 'does not exist on the Hugging Face hub (or is private and no token was given)'
     except Exception: return None     # the hub cannot be asked (network, gated): loading it will tell
@@ -365,7 +373,8 @@ def preflight(cfg: RunConfig, # the run's config
         try: prompts_for(GenerationSetup.of(cfg))
         except ConfigError as e: raise ConfigError(f"pre-flight: parameter 'n_prompts' ({cfg.n_prompts}): {e}") from None
         except Exception as e:
-            raise ConfigError(f"pre-flight: the prompt sources {cfg.safety_source!r}, {cfg.general_source!r} cannot be read: {type(e).__name__}: {e}") from None
+            raise ConfigError(f"pre-flight: the prompt sources {cfg.safety_source!r}, {cfg.general_source!r} cannot "
+                              f"be read: {type(e).__name__}: {e}") from None
         done.append('prompt sources')
     for name, m in _hf_models(cfg, steps):
         if (why := missing_model(m)): raise ConfigError(f"pre-flight: parameter {name!r}: model {m!r} {why}")
@@ -405,7 +414,8 @@ def step_failures(rd: RunDir, # the run directory (its call cache)
     failure, whatever the cache holds later."""
     if not rd.cache.exists(): return []
     con = sqlite3.connect(rd.cache, timeout=60)
-    try: rows = con.execute("SELECT key, model, stage, error, MAX(created) FROM failures WHERE retryable=1 AND created>=? GROUP BY key", (since,)).fetchall()
+    try: rows = con.execute("SELECT key, model, stage, error, MAX(created) FROM failures WHERE retryable=1 AND "
+                            "created>=? GROUP BY key", (since,)).fetchall()
     except sqlite3.OperationalError: rows = []           # no failures table yet
     finally: con.close()
     return [dict(key=k, model=m, stage=s, error=e, created=t) for k, m, s, e, t in rows]
@@ -414,7 +424,8 @@ def step_failures(rd: RunDir, # the run directory (its call cache)
 def _execute(s: Step, action: str, rd: RunDir, cfg: RunConfig, fingerprint: str, nb_dir=None, progress=True):
     "Run one step and record its status, time, fingerprint and token use in the manifest."
     man = Manifest(rd)
-    if action == 'rerun': print(f'[{s.name}] changed or incomplete: old outputs moved to .stale/: {len(move_stale_outputs(rd, s))} paths')
+    if action == 'rerun': print(f'[{s.name}] changed or incomplete: old outputs moved to .stale/: '
+                                f'{len(move_stale_outputs(rd, s))} paths')
     before, t0 = man.read().get('usage', {}), time.time()
     man.step(s.name, status='running', started=now_iso(), fingerprint=fingerprint, notebook=str(rd.notebooks/s.notebook), error=None, retry_calls=0)
     print(f'[{s.name}] running {s.notebook}', flush=True)
@@ -424,12 +435,15 @@ def _execute(s: Step, action: str, rd: RunDir, cfg: RunConfig, fingerprint: str,
     usage, failed = _usage_delta(before, man.read().get('usage', {})), step_failures(rd, t0)
     what = lambda: f"{len(failed)} model call(s) failed for non-content reasons after their retries (e.g. stage {failed[0]['stage']!r}: {failed[0]['error'][:300]})"
     if failed and not cfg.accept_failed_calls:
-        msg = scrub(f"step {s.name}: {what()}; rows were built from those failures, so it is not marked done. Rerun the same command once the endpoint "
-                    f"is healthy: exactly those calls are sent again (or finish it as it is with -p accept_failed_calls true).")
+        msg = scrub(f"step {s.name}: {what()}; rows were built from those failures, so it is not marked done. Rerun "
+                    f"the same command once the endpoint "
+                    f"is healthy: exactly those calls are sent again (or finish it as it is with -p "
+                    f"accept_failed_calls true).")
         man.step(s.name, status='incomplete', ended=now_iso(), seconds=round(time.time() - t0, 1), usage=usage, error=msg, retry_calls=len(failed))
         raise StepFailed(msg)
     man.step(s.name, status='done', ended=now_iso(), seconds=round(time.time() - t0, 1), usage=usage, failed_calls=len(failed))
-    if failed: print(scrub(f'[{s.name}] {what()}: accepted (accept_failed_calls); their rows keep the failure as their reason'), flush=True)
+    if failed: print(scrub(f'[{s.name}] {what()}: accepted (accept_failed_calls); their rows keep the failure as '
+                           f'their reason'), flush=True)
     print(f'[{s.name}] done in {time.time() - t0:.0f}s', flush=True)
 
 # %% ../nbs/11_study.ipynb #501b15fa
@@ -446,7 +460,8 @@ def run_config(run_dir, # the run directory (its `config.yaml`, if any)
     if rd.config.exists():
         try: saved = load_config(rd.config)
         except yaml.YAMLError as e:
-            raise ConfigError(f"{rd.config} is not valid YAML ({' '.join(str(e).split())[:200]}): restore it, or move it aside and give the run's "
+            raise ConfigError(f"{rd.config} is not valid YAML ({' '.join(str(e).split())[:200]}): restore it, or "
+                              f"move it aside and give the run's "
                               f"parameters again with -p") from None
         except ConfigError as e: raise ConfigError(f"{rd.config}: {e}") from None
         except (OSError, UnicodeDecodeError) as e: raise ConfigError(f"cannot read {rd.config}: {e}") from None
@@ -468,7 +483,8 @@ def link_cache(rd: RunDir, # the run directory
         if rd.cache.resolve() == target: return target
         rd.cache.unlink()
     elif rd.cache.exists():
-        if rd.cache.resolve() != target: print(f'note: {rd.cache} holds this run\'s own calls and stays its cache (cache_path {target} is not used)')
+        if rd.cache.resolve() != target: print(f'note: {rd.cache} holds this run\'s own calls and stays its cache '
+                                               f'(cache_path {target} is not used)')
         return rd.cache
     target.parent.mkdir(parents=True, exist_ok=True)
     rd.cache.symlink_to(target)
@@ -511,7 +527,8 @@ def run_study(run_dir, # the run directory (created if missing)
         if stale:
             s, ups = next(iter(stale.items()))
             nums = sorted({x.split('_')[0] for x in [*ups, *[n for n, a in actions.items() if a != 'not selected']]})
-            raise ConfigError(f"step {s} would build on the outputs of {', '.join(ups)}, which changed since they ran (or never finished): "
+            raise ConfigError(f"step {s} would build on the outputs of {', '.join(ups)}, which changed since they "
+                              f"ran (or never finished): "
                               f"run them together (--steps {' '.join(nums)}) or without --steps")
         todo = [s for s in steps if actions[s.name] in ('run', 'rerun')]
         for s in todo:
@@ -519,7 +536,8 @@ def run_study(run_dir, # the run directory (created if missing)
             if bad:
                 for u in dict.fromkeys(x[0] for x in bad): Manifest(rd).step(u, status='incomplete', error=f'damaged output {bad[0][1]}')
                 u, f, why = bad[0]
-                raise ConfigError(f"step {s.name} cannot read {f}, an output of step {u} ({why[:200]}); {u} is now marked incomplete: "
+                raise ConfigError(f"step {s.name} cannot read {f}, an output of step {u} ({why[:200]}); {u} is now "
+                                  f"marked incomplete: "
                                   f"the next run rewrites it (its finished calls come from the cache)")
         preflight(cfg, todo)
         for k, (old, new) in changes.items(): print(f'[config] {k}: {old!r} -> {new!r}')
@@ -628,13 +646,15 @@ def dry_run(run_dir, # the run directory (nothing is written)
     check_setups(cfg, [s for s in steps if actions[s.name] in ('run', 'rerun')])
     stale = stale_upstream(rd, cfg, actions, steps)
     roles = {r: f"{getattr(cfg, f'{r}_backend')}:{getattr(cfg, f'{r}_model')}" for r in ('agent', 'judge')}
-    lines = [f'plan for {rd.path} (profile {cfg.profile}; agent {roles["agent"]}, judge {roles["judge"]}, target {cfg.target_model})']
+    lines = [f'plan for {rd.path} (profile {cfg.profile}; agent {roles["agent"]}, judge {roles["judge"]}, target '
+             f'{cfg.target_model})']
     for s in steps:
         a, e = actions[s.name], est[s.name]
         work = f"~{e['calls']:,} calls, ~{e['tokens']:,} tokens [{e['basis']}]" if a in ('run', 'rerun') else ''
         lines.append(f'  {s.name:<13} {a:<13} {work}')
     todo = [est[s.name] for s in steps if actions[s.name] in ('run', 'rerun')]
-    lines.append(f"  total to run: ~{sum(e['calls'] for e in todo):,} model calls, ~{sum(e['tokens'] for e in todo):,} tokens (finished calls come from the cache)")
+    lines.append(f"  total to run: ~{sum(e['calls'] for e in todo):,} model calls, "
+                 f"~{sum(e['tokens'] for e in todo):,} tokens (finished calls come from the cache)")
     lines += [f'  config change: {k}: {old!r} -> {new!r}' for k, (old, new) in changes.items()]
     lines += [f"  refused: step {s} would build on the changed outputs of {', '.join(u)} (run them together)" for s, u in stale.items()]
     return '\n'.join(lines)
@@ -705,7 +725,8 @@ def _results_lines(rd: RunDir) -> list[str]:
     head = headline_by_system(df)
     left = sorted({x for v in head.get('excluded_invalid_judges', pd.Series(dtype=str)).fillna('') for x in str(v).split('; ') if x})
     vals = head.drop(columns=['excluded_invalid_judges'], errors='ignore')
-    if vals.empty or vals.isna().all().all(): lines = ['headline per system: none (no benchmark has a validated judge; see report.md)']
+    if vals.empty or vals.isna().all().all(): lines = ['headline per system: none (no benchmark has a validated '
+                                                       'judge; see report.md)']
     else: lines = ["headline per system (validated judges only; '-' = no result, or its judge failed validation):"]
     lines += ['  ' + l for l in vals.to_string(float_format=lambda v: f'{v:.3f}', na_rep='-').splitlines()] if not vals.empty else []
     lines += [f'  left out, judge failed validation: {x}' for x in left]
@@ -720,7 +741,8 @@ def _steps_lines(rd: RunDir, steps=STEPS) -> list[str]:
         i = done[s.name]; u = i.get('usage') or {}
         calls, cached = sum(v.get('calls', 0) for v in u.values()), sum(v.get('cached', 0) for v in u.values())
         extra = f", {i['failed_calls']} failed call(s) accepted" if i.get('failed_calls') else ''
-        out.append(f"  {s.name:<13} {i.get('status', '?'):<10} {i.get('seconds', 0):>7.0f}s  {calls:>7,} calls sent, {cached:,} from cache{extra}")
+        out.append(f"  {s.name:<13} {i.get('status', '?'):<10} {i.get('seconds', 0):>7.0f}s  {calls:>7,} calls sent, "
+                   f"{cached:,} from cache{extra}")
     return ['steps (wall time, model calls):'] + out if out else []
 
 # %% ../nbs/11_study.ipynb #00be15a3
@@ -739,9 +761,11 @@ def stage_calls(run_dir, # the run directory (its call cache)
         bad = dict(con.execute('SELECT stage, COUNT(DISTINCT key) FROM failures GROUP BY stage').fetchall())
         return [dict(stage=s, answers=ok.get(s, 0), failures=bad.get(s, 0)) for s in sorted(set(ok) | set(bad))]
     if failed:
-        rows = con.execute('SELECT model, stage, error, retryable, created FROM failures WHERE stage=? ORDER BY created DESC LIMIT ?', (stage, limit)).fetchall()
+        rows = con.execute('SELECT model, stage, error, retryable, created FROM failures WHERE stage=? ORDER BY '
+                           'created DESC LIMIT ?', (stage, limit)).fetchall()
         return [dict(model=m, stage=s, error=e, retryable=bool(r), created=t) for m, s, e, r, t in rows]
-    rows = con.execute('SELECT model, stage, request, text, prompt_tokens, completion_tokens, finish_reason FROM calls WHERE stage=? '
+    rows = con.execute('SELECT model, stage, request, text, prompt_tokens, completion_tokens, finish_reason FROM '
+                       'calls WHERE stage=? '
                        'ORDER BY created LIMIT ?', (stage, limit)).fetchall()
     return [dict(model=m, stage=s, request=json.loads(q) if q else None, answer=a, prompt_tokens=pt, completion_tokens=ct, finish_reason=fr)
             for m, s, q, a, pt, ct, fr in rows]
@@ -754,9 +778,11 @@ def format_calls(calls: list[dict], # `stage_calls` results
     out = []
     for i, c in enumerate(calls):
         if 'answers' in c: out.append(f"{c['stage']:<28} {c['answers']:>6} answers  {c['failures']:>4} failures"); continue
-        if 'error' in c: out.append(f"[{i}] {c['model']} {c['stage']}: {'retryable' if c['retryable'] else 'final'}: {c['error'][:width]}"); continue
+        if 'error' in c: out.append(f"[{i}] {c['model']} {c['stage']}: {'retryable' if c['retryable'] else 'final'}: "
+                                    f"{c['error'][:width]}"); continue
         req = c['request'] or {}
-        out.append(f"=== [{i}] {c['model']} · {c['stage']} · {c['prompt_tokens']}+{c['completion_tokens']} tokens · {c['finish_reason']}")
+        out.append(f"=== [{i}] {c['model']} · {c['stage']} · {c['prompt_tokens']}+{c['completion_tokens']} tokens · "
+                   f"{c['finish_reason']}")
         s = req.get('sampling', {})
         if s: out.append('  sampling: ' + ', '.join(f'{k}={v}' for k, v in s.items() if k != 'response_format') + (' + JSON schema' if s.get('response_format') else ''))
         for m in req.get('messages', []): out.append(f"  {m['role']:>9}: {m['content'][:width]}")
@@ -818,7 +844,8 @@ def run_sweep(sweep_file, # the sweep YAML file (`read_sweep`)
         except StepFailed as err: failed[name] = str(err); print(f'sweep run {name} failed:\n{err}')
     table = compare_runs(dirs)
     atomic_write_text(root/'sweep_comparison.csv', table.to_csv(index=False))
-    if failed: raise StepFailed(f"{len(failed)} of {len(entries)} sweep runs failed: {sorted(failed)} (comparison written for all)")
+    if failed: raise StepFailed(f"{len(failed)} of {len(entries)} sweep runs failed: {sorted(failed)} (comparison "
+                                f"written for all)")
     return table
 
 # %% ../nbs/11_study.ipynb #039b627e
@@ -836,7 +863,8 @@ def _check_injected(ns: dict, names: list[str]):
         try: ov = yaml.safe_load(ov) if ov.strip() else {}
         except yaml.YAMLError as e: raise ConfigError(f"parameter 'overrides' is not a YAML mapping: {e}") from None
     if ov is None: ov = {}
-    if not isinstance(ov, dict): raise ConfigError(f"parameter 'overrides' must be a mapping like {{n_prompts: 3}}, got {ov!r}")
+    if not isinstance(ov, dict): raise ConfigError(f"parameter 'overrides' must be a mapping like {{n_prompts: 3}}, "
+                                                   f"got {ov!r}")
     ns['overrides'] = ov
 
 # %% ../nbs/11_study.ipynb #cef975da
@@ -960,7 +988,8 @@ def save_outputs(run_dir, # a finished run directory (every step done)
                 except pm.PapermillExecutionError as e: raise StepFailed(_failure_message(s, Path(d)/'out.ipynb', e)) from None
                 nb = clean_outputs(json.loads(Path(d, 'out.ipynb').read_text()), paths, max_text)
             big = [x for x in output_sizes(nb) if x['png'] > max_image]
-            if big: raise ConfigError(f"{s.notebook}: cell {big[0]['cell']} holds a {big[0]['png']:,}-byte PNG (limit {max_image:,}): make the figure smaller")
+            if big: raise ConfigError(f"{s.notebook}: cell {big[0]['cell']} holds a {big[0]['png']:,}-byte PNG "
+                                      f"(limit {max_image:,}): make the figure smaller")
             atomic_write_text(src, json.dumps(nb, indent=1, ensure_ascii=False) + '\n')
             nbdev_clean(fname=str(src))               # exactly what the sync check's nbdev_clean leaves
             sizes = output_sizes(nb)
@@ -1151,8 +1180,10 @@ def parse_args(argv=None, # the arguments (default: the command line)
               ):
     "Parse `aidsafe-study` arguments."
     ap = argparse.ArgumentParser('aidsafe-study', description='Run the aidsafe_nb study notebooks with papermill into one run directory. '
-                                 'Subcommands: `aidsafe-study calls --run DIR` (browse model calls), `aidsafe-study push` (publish).')
-    ap.add_argument('--profile', default=None, help="tiny | smol | colab_t4 | paper, or a profile file (a copy of data/profiles/<name>.yaml, edited) "
+                                 'Subcommands: `aidsafe-study calls --run DIR` (browse model calls), `aidsafe-study '
+                                 'push` (publish).')
+    ap.add_argument('--profile', default=None, help="tiny | smol | colab_t4 | paper, or a profile file (a copy of "
+                                                    "data/profiles/<name>.yaml, edited) "
                     "(default: an existing run's own, else tiny)")
     ap.add_argument('--run', default=None, help='run directory (default outputs/<profile name>)')
     ap.add_argument('-p', '--param', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'), help='override a parameter')
@@ -1160,7 +1191,8 @@ def parse_args(argv=None, # the arguments (default: the command line)
     ap.add_argument('--sweep', default=None, help='YAML list of overrides: one run per entry')
     ap.add_argument('--dry-run', action='store_true', help='print the plan and an estimate of calls and tokens; run nothing')
     ap.add_argument('--pilot', type=int, default=None, metavar='N', help='run the configured study on N prompts (and N items per benchmark) into '
-                    'RUN/pilot and write RUN/pilot/pilot.md; exit 4 when the full run would skip a system or rest on an invalid judge')
+                    'RUN/pilot and write RUN/pilot/pilot.md; exit 4 when the full run would skip a system or rest on '
+                    'an invalid judge')
     ap.add_argument('--no-progress', action='store_true')
     a = ap.parse_args(argv)
     a.overrides = {k: v for k, v in a.param}
@@ -1189,7 +1221,8 @@ def outputs_main(argv, # the arguments after `outputs`
     a = ap.parse_args(argv)
     try: saved = save_outputs(a.run, progress=not a.no_progress)
     except (ConfigError, StepFailed) as e: print(f'aidsafe-study outputs: {e}', file=sys.stderr); return 2 if isinstance(e, ConfigError) else 1
-    for x in saved: print(f"{x['notebook']:<20} {x['cells_with_output']:>3} cells with output, largest text {x['largest_text']:,} chars, largest PNG {x['largest_png']:,} bytes")
+    for x in saved: print(f"{x['notebook']:<20} {x['cells_with_output']:>3} cells with output, largest text "
+                          f"{x['largest_text']:,} chars, largest PNG {x['largest_png']:,} bytes")
     return 0
 
 # %% ../nbs/11_study.ipynb #b51cc3e0
