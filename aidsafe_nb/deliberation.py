@@ -80,8 +80,11 @@ def string_list(v, # a parsed answer's value: a list, a JSON list or numbered li
                ) -> list[str]:
     "The non-empty strings of a model's list answer (a `ValueError` naming `what` for anything else)."
     if v is None: return []
-    if isinstance(v, str): return parse_thought_list(v) if '\n' in v or v.strip().startswith('[') else [s.strip() for s in v.split(';') if s.strip()]
-    if isinstance(v, (list, tuple)): return [(x if isinstance(x, str) else json.dumps(x)).strip() for x in v if str(x).strip()]
+    if isinstance(v, str):
+        if '\n' in v or v.strip().startswith('['): return parse_thought_list(v)
+        return [s.strip() for s in v.split(';') if s.strip()]
+    if isinstance(v, (list, tuple)):
+        return [(x if isinstance(x, str) else json.dumps(x)).strip() for x in v if str(x).strip()]
     raise ValueError(f'{what} must be a list of strings, got {type(v).__name__}')
 
 # %% ../nbs/04_deliberation.ipynb #1cdb5592

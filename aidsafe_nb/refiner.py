@@ -456,17 +456,20 @@ def generation_done(rd: RunDir, # the run directory
 
 # %% ../nbs/05_refiner.ipynb #53f6a3b7
 def generation_backends(rd: RunDir|None, # the run directory (its call cache)
-                        setup, # step 1's setup (`steps.GenerationSetup`: the agent role, `agent_models`, `refiner_model`)
+                        setup, # step 1's setup (`steps.GenerationSetup`: agent role, `agent_models`, `refiner_model`)
                         agents=None, # agent backends to use instead of the setup's (one per agent, or one shared)
                         refiner=None, # the refiner's backend (None: `refiner_model`, else the first agent)
                         baseline=None, # the LLM_ZS backend (None: the first agent)
                        ) -> tuple:
     "`(agents, refiner, baseline)` backends of step 1."
     models = setup.agent_models
-    if not agents: agents = [backends.backend_for(setup, 'agent', rd, model=m) for m in models] if models else [backends.backend_for(setup, 'agent', rd)]
+    if not agents:
+        agents = ([backends.backend_for(setup, 'agent', rd, model=m) for m in models] if models
+                  else [backends.backend_for(setup, 'agent', rd)])
     agents = list(agents) if isinstance(agents, (list, tuple)) else [agents]
     rm = setup.refiner_model
-    if not refiner and rm and rm != (models[0] if models else setup.agent_model): refiner = backends.backend_for(setup, 'agent', rd, model=rm)
+    if not refiner and rm and rm != (models[0] if models else setup.agent_model):
+        refiner = backends.backend_for(setup, 'agent', rd, model=rm)
     return agents, refiner or agents[0], baseline or agents[0]
 
 # %% ../nbs/05_refiner.ipynb #5f3b1d35
@@ -487,11 +490,13 @@ def generation_summary(fp: str, # the step's fingerprint
 # %% ../nbs/05_refiner.ipynb #8aba80ad
 def save_baseline(rd: RunDir, # the run directory
                   zs: list[dict], # the LLM_ZS rows
-                  config: dict|None = None, # the parameters the rows depend on, for the dataset card (step 1's setup values)
+                  config: dict|None = None, # the parameters the rows depend on, for the card (step 1's setup values)
                  ) -> list[dict]:
     "Save the LLM_ZS rows to `data/baseline_zs`; the saved rows."
     js = lambda v: json.dumps(v, ensure_ascii=False)
-    zs = [dict(r, failures=js(r['failures']), gate_failures=js(r['gate_failures']), gate_stages=js(r['gate_stages'])) for r in zs]
-    save_rows(zs, rd.data/'baseline_zs', ZS_COLUMNS, dict(title='AIDSAFE LLM_ZS baseline', config=config,
-                                                          description='Zero-shot policy-embedded CoT (no deliberation, no refiner).'))
+    zs = [dict(r, failures=js(r['failures']), gate_failures=js(r['gate_failures']), gate_stages=js(r['gate_stages']))
+          for r in zs]
+    card = dict(title='AIDSAFE LLM_ZS baseline', config=config,
+                description='Zero-shot policy-embedded CoT (no deliberation, no refiner).')
+    save_rows(zs, rd.data/'baseline_zs', ZS_COLUMNS, card)
     return zs

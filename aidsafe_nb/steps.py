@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 from .config import RunConfig, ConfigError, NON_SEMANTIC, max_tokens_for
 from .run import RunDir, Manifest, now_iso, atomic_write_text
-from .llm import record_usage, Completion, check_conversations, sampling_params, seed_of, request_key, USAGE_KEYS
+from .llm import (record_usage, Completion, check_conversations, sampling_params, seed_of, request_key,
+                            USAGE_KEYS)
 from .backends import backend_for, AgentRole
 from .policies import load_policies
 from .sources import prompts_for
@@ -40,13 +41,13 @@ class Step:
     """One study notebook: what its outputs depend on (parameters, data files, upstream steps), the roles it calls, its
     outputs and its step functions."""
     name: str                        # the notebook `nbs/study/<name>.ipynb` and the step's key in `manifest.json`
-    params: tuple[str, ...]          # the `RunConfig` fields its outputs depend on: its setups' fields (+ legacy `params`)
+    params: tuple[str, ...]          # the `RunConfig` fields its outputs depend on (its setups' fields, + legacy)
     upstream: tuple[str, ...] = ()   # steps whose outputs it reads
     outputs: tuple[str, ...] = ()    # glob patterns (in the run directory) of what it writes
-    reads: tuple[str, ...] = ()      # glob patterns under data/ (`*` crosses folders) of the templates, policies and prompt files it reads
-    roles: tuple[str, ...] = ()      # model roles it calls ('agent', 'judge', 'target'); OpenAI-compatible endpoints are probed before it starts
+    reads: tuple[str, ...] = ()      # globs under data/ (`*` crosses folders) of the templates, policies, prompts it reads
+    roles: tuple[str, ...] = ()      # model roles it calls ('agent', 'judge', 'target'); endpoints probed first
     fns: tuple = field(default=(), compare=False)      # the step functions its notebook calls, in order
-    setups: tuple = field(default=(), compare=False)   # the `Setup` classes its step functions build (their fields: its params)
+    setups: tuple = field(default=(), compare=False)   # the `Setup` classes its functions build (fields: its params)
     @property
     def notebook(self) -> str: return f'{self.name}.ipynb'
 
@@ -99,7 +100,7 @@ class GenerationSetup(AgentRole):
     stage_max_tokens: dict[str, int]
     temperature: float
     top_p: float
-    agents: tuple = field(default=(), compare=False)        # built: the deliberation agents (one shared backend, or one each)
+    agents: tuple = field(default=(), compare=False)        # built: the deliberation agents (one shared, or one each)
     refiner: object = field(default=None, compare=False)    # built: the refiner's backend
     baseline: object = field(default=None, compare=False)   # built: the LLM_ZS baseline's backend
     policies: str = field(default='', compare=False)        # built: the policy block every stage prompt shows
@@ -150,7 +151,8 @@ class CacheView:
     (`NOT_CACHED`), never sent."""
     def __init__(self, backend, # any `Backend` with a call cache
                 ):
-        self.backend, self.identity, self.cache, self.kind = backend, backend.identity, backend.cache, getattr(backend, 'kind', 'view')
+        self.backend, self.identity, self.cache = backend, backend.identity, backend.cache
+        self.kind = getattr(backend, 'kind', 'view')
         self.usage: dict[str, dict] = {}
     @property
     def name(self) -> str: return self.backend.name
@@ -165,8 +167,10 @@ class CacheView:
         keys = [request_key(self.identity, c, {**s, 'seed': seed_of(s, i)}) for i, c in enumerate(convs)]
         hits = self.cache.get_many(keys) if self.cache is not None else {}
         u = self.usage.setdefault(stage, dict.fromkeys((*USAGE_KEYS, 'missing'), 0))
-        u['chat_calls'] += 1; u['cached'] += len([k for k in keys if k in hits]); u['missing'] += len([k for k in keys if k not in hits])
-        return [dataclasses.replace(hits[k]) if k in hits else Completion(error=NOT_CACHED, retryable=False, key=k) for k in keys]
+        u['chat_calls'] += 1
+        u['cached'] += len([k for k in keys if k in hits]); u['missing'] += len([k for k in keys if k not in hits])
+        return [dataclasses.replace(hits[k]) if k in hits else Completion(error=NOT_CACHED, retryable=False, key=k)
+                for k in keys]
 
 # %% ../nbs/10a_steps.ipynb #c9abbacc
 @step('1_generate', setups=(GenerationSetup,),
@@ -185,8 +189,9 @@ def run_generate(rd: RunDir, # the run directory
     t0, prompts = time.time(), prompts_for(s)
     g = s.built(rd, agents, refiner, baseline)
     # row by row on openai backends
-    rows, zs = generate_rows(prompts, g.agents, g.policies, g.refiner, g.baseline, g.n_agents, g.max_rounds, g.near_dup_threshold,
-                             g.tokens, pipeline=cfg.pipeline_rows, workers=cfg.max_concurrency, **g.sampling)
+    rows, zs = generate_rows(prompts, g.agents, g.policies, g.refiner, g.baseline, g.n_agents, g.max_rounds,
+                             g.near_dup_threshold, g.tokens, pipeline=cfg.pipeline_rows, workers=cfg.max_concurrency,
+                             **g.sampling)
     for b in g.backends: usage = record_usage(rd, b)
     card = {k: v for k, v in s.values().items() if k not in NON_SEMANTIC}      # the parameters the data depend on
     zs = save_baseline(rd, zs, card)
