@@ -11,13 +11,15 @@ import yaml
 import aidsafe_nb
 
 # %% auto #0
-__all__ = ['PROFILES', 'NON_SEMANTIC', 'repo_root', 'data_dir', 'cache_dir', 'shared_benchmarks_dir', 'RunConfig', 'ConfigError',
-           'validate', 'make_config', 'max_tokens_for', 'config_hash', 'hash_values', 'Setup', 'gpu_info',
-           'choose_profile', 'auto_profile']
+__all__ = ['PROFILES', 'PARAM_TYPES', 'LOCAL_MODEL_NAMES', 'NON_SEMANTIC', 'repo_root', 'data_dir', 'cache_dir',
+           'shared_benchmarks_dir', 'RunConfig', 'ConfigError', 'profiles_dir', 'load_profile', 'validate',
+           'make_config', 'save_config', 'load_config', 'max_tokens_for', 'config_hash', 'hash_values', 'Setup',
+           'gpu_info', 'choose_profile', 'auto_profile']
 
 # %% ../nbs/00_config.ipynb #83007b22
 def _resolved(path: str) -> Path:
-    "`Path(path).resolve()`, once per path (and working folder, for a relative one): resolving costs tens of system calls, and templates are looked up for every prompt."
+    """`Path(path).resolve()`, once per path (and working folder, for a relative one): resolving costs tens of system
+    calls, and templates are looked up for every prompt."""
     return _resolve(path, '' if os.path.isabs(path) else os.getcwd())
 
 @functools.lru_cache(maxsize=16)
@@ -29,7 +31,8 @@ def repo_root() -> Path:
     return _resolved(aidsafe_nb.__file__).parent.parent
 
 def data_dir() -> Path:
-    "The project's own small inputs (policies, prompt templates, smoke prompts): `<checkout>/data`, or in an installed wheel its copy `aidsafe_nb/data`."
+    """The project's own small inputs (policies, prompt templates, smoke prompts): `<checkout>/data`, or in an installed
+    wheel its copy `aidsafe_nb/data`."""
     installed = _resolved(aidsafe_nb.__file__).parent/'data'     # setup.py installs the checkout's data/ there
     return installed if installed.is_dir() and not os.environ.get('AIDSAFE_ROOT') else repo_root()/'data'
 
@@ -147,49 +150,31 @@ class RunConfig:
     judge2_base_url: str|None = None     # OpenAI-compatible endpoint of `judge2_model` when judge_backend='openai' (None = judge_base_url)
     benchmarks_dir: str|None = None      # offline benchmark copies; None = ../shared/benchmarks if present, else the hub
 
-# %% ../nbs/00_config.ipynb #9a9161a3
-# [R] step-1 budgets for capable agents (issue 20), sized from measured answer lengths: GPT-4's full-compliance XSTest completions
-# (../shared/benchmarks/xstest/human_labeled_completions/xstest_v2_completions_gpt4.csv, 230 rows) have a median of 127 words,
-# p95 211, max 218 (the set looks capped near 256 tokens, so real answers run longer); at ~1.3 tokens a word an answer is up to
-# ~300 tokens, and a CoT stage writes 3-8 thoughts (~25 words each, ~250 tokens) plus the full response plus JSON in one answer:
-# ~600 tokens at p95, 1024 leaves room for longer answers. Intents: 2-6 short phrases, well under 256. `max_tokens_for` caps
-# every budget at `max_new_tokens`.
-_CAPABLE_STAGE_TOKENS = dict(intents=256, initial_cot=1024, deliberation=1024, refiner=1024, llm_zs=1024)
-
-PROFILES: dict[str, dict] = {
-    'tiny': dict(n_prompts=8, max_new_tokens=48, gen_batch_size=16, safety_source='smoke', general_source='smoke',
-                 max_rounds=2, belief_iterations=2, belief_samples=2, rw_samples=2,
-                 max_steps=4, grad_accum=2, max_seq_len=512, learning_rate=1e-3, dpo_learning_rate=1e-4,
-                 eval_limit=8, mmlu_limit=8, mmlu_shots=2, eval_temperature=0.7,
-                 enforce_gates=False),   # random weights never pass the gates; the tiny run still trains and evaluates every system (plumbing)
-    # [R] sizes chosen so that all six steps finish in about 30 minutes on 2 CPU cores (README, "Measured")
-    'smol': dict(agent_model='smol', judge_model='smol', target_model='smol', safety_source='smoke', general_source='smoke', policy_set='aidsafe5_compact',
-                 n_prompts=8, max_new_tokens=192, gen_batch_size=16, max_rounds=2, belief_iterations=1, belief_samples=1, rw_samples=2,
-                 load_in_4bit=False, num_train_epochs=2.0, grad_accum=4, max_seq_len=768, learning_rate=2e-4, dpo_learning_rate=5e-5,
-                 benchmarks=['strongreject', 'xstest', 'mmlu'], eval_limit=8, mmlu_limit=32, mmlu_shots=0, eval_temperature=0.0,
-                 safety_judge='strmatch', judge_validation_limit=10),   # SmolLM2 as a judge fails validation (kappa -0.05): string match scores safety
-    'colab_t4': dict(agent_model='Qwen/Qwen2.5-7B-Instruct', judge_model='Qwen/Qwen2.5-7B-Instruct',
-                     target_model='Qwen/Qwen2.5-7B-Instruct', agent_load_in_4bit=True, judge_load_in_4bit=True, safety_classifier_4bit=True,
-                     # [R] sized from call counts (a tiny run's per-stage calls, scaled: nbs/study/0_colab.ipynb): about 8,000 calls;
-                     # 200 prompts and 100 per benchmark were about 32,000. Colab wall time is unmeasured; the driver resumes across sessions.
-                     n_prompts=60, belief_iterations=2, gen_batch_size=8, max_new_tokens=768, eval_limit=25, mmlu_limit=285,
-                     grad_accum=8, max_seq_len=1024, stage_max_tokens=dict(_CAPABLE_STAGE_TOKENS)),
-    'paper': dict(agent_model='mistralai/Mixtral-8x22B-Instruct-v0.1', agent_backend='openai',
-                  agent_base_url='http://localhost:8000/v1', judge_model='mistralai/Mixtral-8x22B-Instruct-v0.1',
-                  judge_backend='openai', judge_base_url='http://localhost:8000/v1',
-                  safety_classifier='google/shieldgemma-2b', target_model='Qwen/Qwen2.5-7B-Instruct',
-                  n_prompts=10000, max_new_tokens=1024, num_train_epochs=3.0,
-                  stage_max_tokens=dict(_CAPABLE_STAGE_TOKENS),   # issue 20: the 256-token defaults cut most helpful answers
-                  rw_samples=4,                            # [R] SaRO's shortest rejection sampling on: the shortest of 4 accepted RW samples
-                  # [R] papers.ipynb: two independent pairwise graders; the second from another model family, on its own endpoint
-                  judge2_model='meta-llama/Llama-3.3-70B-Instruct', judge2_base_url='http://localhost:8002/v1'),
-}
-
-# %% ../nbs/00_config.ipynb #3db7802d
+# %% ../nbs/00_config.ipynb #c0e1e001
 class ConfigError(ValueError):
     "A bad run parameter: the message names it."
 
-_CHOICES = dict(profile=set(PROFILES), agent_backend={'hf', 'openai', 'vllm'}, judge_backend={'hf', 'openai', 'vllm'},
+
+# %% ../nbs/00_config.ipynb #9a9161a3
+def profiles_dir() -> Path:
+    "The profile files: `data/profiles/<name>.yaml` (in a wheel, its copy of `data/`)."
+    return data_dir()/'profiles'
+
+def load_profile(path, # a YAML file of `RunConfig` fields (e.g. a copy of `data/profiles/tiny.yaml`)
+                ) -> dict:
+    "The `{field: value}` mapping of a profile file."
+    path = Path(path).expanduser()
+    if not path.is_file(): raise ConfigError(f"parameter 'profile': profile file {str(path)!r} does not exist")
+    try: d = yaml.safe_load(path.read_text(encoding='utf-8'))
+    except yaml.YAMLError as e: raise ConfigError(f"parameter 'profile': {path} is not valid YAML: {e}") from None
+    if not isinstance(d or {}, dict): raise ConfigError(f"parameter 'profile': {path} must hold a mapping")
+    return d or {}
+
+PROFILES: dict[str, dict] = {p.stem: load_profile(p) for p in sorted(profiles_dir().glob('*.yaml'))}
+
+
+# %% ../nbs/00_config.ipynb #3db7802d
+_CHOICES = dict(agent_backend={'hf', 'openai', 'vllm'}, judge_backend={'hf', 'openai', 'vllm'},
                 target_backend={'hf', 'openai', 'vllm'},
                 srpo_branch={'first_unsafe', 'middle', 'random'}, belief_target={'sft_db', 'agent', 'target'},
                 dpo_loss_type={'sigmoid', 'ipo', 'hinge', 'robust', 'bco_pair', 'sppo_hard', 'nca_pair', 'apo_zero', 'apo_down'},
@@ -239,7 +224,8 @@ def _coerce(name, value, tp):
     return float(value) if tp is float else value
 
 # %% ../nbs/00_config.ipynb #21ebc296
-_TYPES = typing.get_type_hints(RunConfig)
+# {field: its type}: the names a profile or `-p` may set
+PARAM_TYPES: dict[str, type] = typing.get_type_hints(RunConfig)
 
 def _local_path_missing(value: str) -> bool:
     "A value that looks like a local path (starts with . or / or ~, or ends in a data suffix) but does not exist."
@@ -269,60 +255,57 @@ def _range_text(lo, hi, lo_in, hi_in) -> str:
 def _check_ranges(cfg: RunConfig):
     "Every numeric field with a range (see `_RANGES`, `_POSITIVE`) lies in it."
     for name in sorted(_POSITIVE):
-        if name in _TYPES and getattr(cfg, name) < 1: raise ConfigError(f"parameter {name!r} must be >= 1, got {getattr(cfg, name)}")
+        if getattr(cfg, name) < 1: raise ConfigError(f"parameter {name!r} must be >= 1, got {getattr(cfg, name)}")
     for name, (lo, hi, lo_in, hi_in) in _RANGES.items():
-        v = getattr(cfg, name, None)
+        v = getattr(cfg, name)
         if v is None: continue
         if not ((lo <= v if lo_in else lo < v) and (v <= hi if hi_in else v < hi)):
             raise ConfigError(f"parameter {name!r} must be {_range_text(lo, hi, lo_in, hi_in)}, got {v}")
-    if cfg.max_steps == 0 or cfg.max_steps < -1: raise ConfigError(f"parameter 'max_steps' must be -1 (use num_train_epochs) or >= 1, got {cfg.max_steps}")
+    if cfg.max_steps == 0 or cfg.max_steps < -1:
+        raise ConfigError(f"parameter 'max_steps' must be -1 (use num_train_epochs) or >= 1, got {cfg.max_steps}")
     bad = {k: v for k, v in cfg.stage_max_tokens.items() if v < 1}
     if bad: raise ConfigError(f"parameter 'stage_max_tokens' needs budgets >= 1, got {bad}")
     if cfg.val_fraction + cfg.test_fraction >= 1:
-        raise ConfigError(f"parameters 'val_fraction' + 'test_fraction' must leave prompts to train on, got {cfg.val_fraction} + {cfg.test_fraction}")
+        raise ConfigError(f"parameters 'val_fraction' + 'test_fraction' must leave prompts to train on, "
+                          f"got {cfg.val_fraction} + {cfg.test_fraction}")
 
 # %% ../nbs/00_config.ipynb #81a1ccd2
 _HUB_ID = re.compile(r'[A-Za-z0-9][\w.-]*/[\w.-]*[\w]')
+LOCAL_MODEL_NAMES = ('tiny', 'smol')   # the package's own models (`models.LOCAL_MODELS`; a test keeps the two equal)
 
 def _model_problem(value, backend: str = 'hf') -> str|None:
     "Why `value` cannot name a model for `backend` (None when it can)."
     if not isinstance(value, str) or not value.strip() or re.search(r'\s', value): return 'must be a model name without spaces'
     if backend == 'openai': return None
-    from aidsafe_nb.models import LOCAL_MODELS   # lazy: `models` imports `config`
-    if value in LOCAL_MODELS or Path(value).expanduser().exists(): return None
+    if value in LOCAL_MODEL_NAMES or Path(value).expanduser().exists(): return None
     if _HUB_ID.fullmatch(value) and '..' not in value: return None
     return f"must be 'tiny', 'smol', an existing local folder or a hub id like 'owner/name', got {value!r}"
 
-def _known_names() -> tuple[set, set]:
-    "(benchmark names a config may list, system names, safety judges) from the `Benchmark` registry, the evaluation and the judges' registry."
-    from aidsafe_nb.benchmarks import BENCHMARKS     # lazy: these modules import `config`
-    from aidsafe_nb.evaluate import SYSTEM_NAMES
-    from aidsafe_nb.judges import SAFETY_JUDGES
-    brought = {b.headline[0] for b in BENCHMARKS.values() if b.headline and b.headline[0] != b.name}   # run along with another entry
-    return set(BENCHMARKS) - brought, set(SYSTEM_NAMES), set(SAFETY_JUDGES)
-
 # %% ../nbs/00_config.ipynb #293e97a0
 def _check_names(cfg: RunConfig):
-    "Choices, model ids, benchmark and system names, URLs and the API-key variable name."
+    "Choices, the profile, model ids, URLs and the API-key variable name."
     for name, allowed in _CHOICES.items():
-        if getattr(cfg, name) not in allowed: raise ConfigError(f"parameter {name!r} must be one of {sorted(allowed)}, got {getattr(cfg, name)!r}")
-    models = [('agent_model', cfg.agent_model, cfg.agent_backend), ('judge_model', cfg.judge_model, cfg.judge_backend), ('target_model', cfg.target_model, 'hf')]
+        if getattr(cfg, name) not in allowed:
+            raise ConfigError(f"parameter {name!r} must be one of {sorted(allowed)}, got {getattr(cfg, name)!r}")
+    p = cfg.profile
+    if p not in PROFILES and not (p.endswith(('.yaml', '.yml')) and Path(p).expanduser().is_file()):
+        raise ConfigError(f"parameter 'profile' must be one of {sorted(PROFILES)} or a profile file (.yaml), got "
+                          f"{p!r}")
+    models = [('agent_model', cfg.agent_model, cfg.agent_backend), ('judge_model', cfg.judge_model, cfg.judge_backend),
+              ('target_model', cfg.target_model, 'hf')]
     models += [(f'agent_models[{i}]', m, cfg.agent_backend) for i, m in enumerate(cfg.agent_models)]
-    models += [(n, getattr(cfg, n), b) for n, b in (('refiner_model', cfg.agent_backend), ('judge2_model', cfg.judge_backend), ('safety_classifier', 'hf'))
-               if getattr(cfg, n, None)]
+    extra = (('refiner_model', cfg.agent_backend), ('judge2_model', cfg.judge_backend), ('safety_classifier', 'hf'))
+    models += [(n, getattr(cfg, n), b) for n, b in extra if getattr(cfg, n)]
     for name, v, backend in models:
         if (why := _model_problem(v, backend)): raise ConfigError(f"parameter {name!r} {why}")
-    benchmarks, systems, safety_judges = _known_names()
-    if cfg.safety_judge not in safety_judges: raise ConfigError(f"parameter 'safety_judge' must be one of {sorted(safety_judges)}, got {cfg.safety_judge!r}")
-    for name, v, known in (('benchmarks', cfg.benchmarks, benchmarks), ('eval_models', cfg.eval_models, systems)):
-        bad = [x for x in v if x not in known]
-        if bad: raise ConfigError(f"parameter {name!r}: unknown {bad[0]!r}; choose from {sorted(known)}")
     for role in ('agent', 'judge'):
         url = getattr(cfg, f'{role}_base_url')
         if url is not None and not re.fullmatch(r'https?://[^\s/]+(/\S*)?', url):
-            raise ConfigError(f"parameter '{role}_base_url' must be an http(s) URL like http://localhost:8000/v1, got {url!r}")
+            raise ConfigError(f"parameter '{role}_base_url' must be an http(s) URL like http://localhost:8000/v1, "
+                              f"got {url!r}")
     if not re.fullmatch(r'[A-Za-z_][A-Za-z0-9_]*', cfg.api_key_env):
-        raise ConfigError("parameter 'api_key_env' must be the NAME of an environment variable (keys never go into the config)")
+        raise ConfigError("parameter 'api_key_env' must be the NAME of an environment variable "
+                          "(keys never go into the config)")
 
 # %% ../nbs/00_config.ipynb #85d2976e
 def _check_values(cfg: RunConfig):
@@ -331,7 +314,8 @@ def _check_values(cfg: RunConfig):
 
 # %% ../nbs/00_config.ipynb #4d52aa51
 def _check_prompt_file(name: str, path: Path):
-    "A local prompt file must be readable: JSONL line by line, CSV by its header; the error names the file, the line and the problem."
+    """A local prompt file must be readable: JSONL line by line, CSV by its header; the error names the file, the line
+    and the problem."""
     if path.is_dir() or path.suffix not in ('.jsonl', '.json', '.csv'): return
     try:
         if path.suffix == '.jsonl':
@@ -342,30 +326,38 @@ def _check_prompt_file(name: str, path: Path):
         else:
             with open(path, encoding='utf-8', newline='') as f: header = next(csv.reader(f), None)
             if not header: raise ValueError('no header row')
-            import pandas as pd; pd.read_csv(path, dtype=str)   # the whole file parses (an unterminated quote raises ParserError, a ValueError)
-    except json.JSONDecodeError as e: raise ConfigError(f"parameter {name!r}: {path} is not valid JSON{'L' if path.suffix == '.jsonl' else ''} "
-                                                        f"(line {i if path.suffix == '.jsonl' else e.lineno}: {e.msg})") from None
+            # the whole file parses (an unterminated quote raises ParserError, a ValueError)
+            import pandas as pd; pd.read_csv(path, dtype=str)
+    except json.JSONDecodeError as e: raise ConfigError(f"parameter {name!r}: {path} is not valid "
+                                                        f"JSON{'L' if path.suffix == '.jsonl' else ''} "
+                                                        f"(line {i if path.suffix == '.jsonl' else e.lineno}: "
+                                                        f"{e.msg})") from None
     except (ValueError, UnicodeDecodeError, OSError) as e: raise ConfigError(f"parameter {name!r}: cannot read {path}: {e}") from None
 
 # %% ../nbs/00_config.ipynb #cbc8852f
 def _check_inputs(cfg: RunConfig):
-    "Local files and folders exist and read; sources and the policy set exist; an OpenAI-compatible backend has its endpoint."
-    for name in ('agent_model', 'judge_model', 'target_model', 'safety_source', 'general_source', 'policy_set', 'benchmarks_dir', 'sft_db_source'):
-        v = getattr(cfg, name, None)
+    """Local files and folders exist and read; sources and the policy set exist; an OpenAI-compatible backend has its
+    endpoint."""
+    for name in ('agent_model', 'judge_model', 'target_model', 'safety_source', 'general_source', 'policy_set', 'benchmarks_dir',
+                 'sft_db_source'):
+        v = getattr(cfg, name)
         if v and _local_path_missing(v): raise ConfigError(f"parameter {name!r}: file or folder {v!r} does not exist")
     for name in ('safety_source', 'general_source'):
         v = getattr(cfg, name)
         if v != 'smoke' and not Path(v).expanduser().exists() and not re.fullmatch(r'[\w.-]+/[\w.-]+(:[\w.-]+)?', v):
-            raise ConfigError(f"parameter {name!r} must be 'smoke', an existing file or folder, or a hub id 'owner/name[:config]', got {v!r}")
+            raise ConfigError(f"parameter {name!r} must be 'smoke', an existing file or folder, or a hub id "
+                              f"'owner/name[:config]', got {v!r}")
         if Path(v).expanduser().is_file(): _check_prompt_file(name, Path(v).expanduser())
     if not (data_dir()/'policies'/cfg.policy_set).is_dir() and not Path(cfg.policy_set).expanduser().is_dir():
         have = sorted(p.name for p in (data_dir()/'policies').iterdir() if p.is_dir()) if (data_dir()/'policies').is_dir() else []
-        raise ConfigError(f"parameter 'policy_set' must be a set under data/policies/ {have} or a folder, got {cfg.policy_set!r}")
+        raise ConfigError(f"parameter 'policy_set' must be a set under data/policies/ {have} or a folder, got "
+                          f"{cfg.policy_set!r}")
     if cfg.benchmarks_dir and not Path(cfg.benchmarks_dir).expanduser().is_dir():
         raise ConfigError(f"parameter 'benchmarks_dir': {cfg.benchmarks_dir!r} is not a folder")
-    src = getattr(cfg, 'sft_db_source', 'generated')
+    src = cfg.sft_db_source
     if src != 'generated' and not src.startswith('aidsafe:') and not Path(src).expanduser().exists():
-        raise ConfigError(f"parameter 'sft_db_source' must be 'generated', 'aidsafe:<config>[:<split>]' or an existing file or folder, got {src!r}")
+        raise ConfigError(f"parameter 'sft_db_source' must be 'generated', 'aidsafe:<config>[:<split>]' or an "
+                          f"existing file or folder, got {src!r}")
     for role in ('agent', 'judge'):
         if getattr(cfg, f'{role}_backend') == 'openai' and not getattr(cfg, f'{role}_base_url'):
             raise ConfigError(f"parameter '{role}_base_url' is required when {role}_backend='openai'")
@@ -374,31 +366,57 @@ def _check_inputs(cfg: RunConfig):
 def validate(cfg: RunConfig, # a config built by hand (values may still be command-line strings)
             ) -> RunConfig:
     "Check every value of `cfg`; raise one `ConfigError` naming the first bad parameter."
-    for name, tp in _TYPES.items(): setattr(cfg, name, _coerce(name, getattr(cfg, name), tp))
+    for name, tp in PARAM_TYPES.items(): setattr(cfg, name, _coerce(name, getattr(cfg, name), tp))
     _check_values(cfg); _check_inputs(cfg)
     return cfg
 
 # %% ../nbs/00_config.ipynb #f67101d1
-def make_config(profile: str = 'tiny', # a key of `PROFILES`
+def make_config(profile: str = 'tiny', # a key of `PROFILES`, or the path of a profile file (.yaml)
                 **overrides, # any `RunConfig` field; strings are parsed (command-line values)
                ) -> RunConfig:
     "Resolve `profile` plus `overrides` into a validated `RunConfig`."
-    if profile not in PROFILES: raise ConfigError(f"parameter 'profile' must be one of {sorted(PROFILES)}, got {profile!r}")
-    unknown = [k for k in overrides if k not in _TYPES]
-    if unknown:
-        k = unknown[0]; close = difflib.get_close_matches(k, list(_TYPES), n=1)
-        raise ConfigError(f"unknown parameter {k!r}" + (f" (did you mean {close[0]!r}?)" if close else ''))
-    if overrides.get('profile', profile) != profile: raise ConfigError("parameter 'profile' given twice with different values")
+    if profile in PROFILES: values = PROFILES[profile]
+    elif str(profile).endswith(('.yaml', '.yml')):
+        profile = str(Path(profile).expanduser().resolve()); values = load_profile(profile)
+    else:
+        raise ConfigError(f"parameter 'profile' must be one of {sorted(PROFILES)} or a profile file (.yaml), got "
+                          f"{profile!r}")
+    for where, names in ((f' in profile {profile}', [k for k in values if k not in PARAM_TYPES or k == 'profile']),
+                         ('', [k for k in overrides if k not in PARAM_TYPES])):
+        if names:
+            close = difflib.get_close_matches(names[0], list(PARAM_TYPES), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ''
+            raise ConfigError(f"unknown parameter {names[0]!r}{where}{hint}")
+    if overrides.get('profile', profile) != profile:
+        raise ConfigError("parameter 'profile' given twice with different values")
     overrides.pop('profile', None)
-    return validate(RunConfig(profile=profile, **{**PROFILES[profile], **overrides}))
+    return validate(RunConfig(profile=profile, **{**values, **overrides}))
+
+# %% ../nbs/00_config.ipynb #bc8d0dbd
+def save_config(cfg: RunConfig, # the config to save
+                path, # where to write it (usually `RunDir.config`)
+               ) -> Path:
+    "Write `cfg` as YAML (atomically: a reader never sees half a file)."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    tmp.write_text(yaml.safe_dump(asdict(cfg), sort_keys=False), encoding='utf-8'); os.replace(tmp, path)
+    return path
+
+def load_config(path, # a `config.yaml` written by `save_config` (or by hand)
+               ) -> RunConfig:
+    "Read and validate a `config.yaml`."
+    path = Path(path)
+    if not path.exists(): raise ConfigError(f"config file {str(path)!r} does not exist")
+    d = yaml.safe_load(path.read_text()) or {}
+    return make_config(d.pop('profile', 'tiny'), **d)
 
 # %% ../nbs/00_config.ipynb #8d5f154c
-def max_tokens_for(cfg: RunConfig, # the run config
+def max_tokens_for(settings, # a `RunConfig` or a step's setup: anything with `stage_max_tokens` and `max_new_tokens`
                    stage: str, # the stage's name (e.g. 'intents', 'cot', 'judge_refusal')
                    default: int, # the stage's own budget when `stage_max_tokens` does not name it
                   ) -> int:
-    "The token budget of `stage`: `cfg.stage_max_tokens[stage]` if set, else `default`; never above `cfg.max_new_tokens`."
-    return max(1, min(int(cfg.stage_max_tokens.get(stage, default)), cfg.max_new_tokens))
+    "The token budget of `stage`: `stage_max_tokens[stage]` if set, else `default`; never above `max_new_tokens`."
+    return max(1, min(int(settings.stage_max_tokens.get(stage, default)), settings.max_new_tokens))
 
 # %% ../nbs/00_config.ipynb #142576a6
 def config_hash(cfg: RunConfig, # the run config
@@ -409,8 +427,8 @@ def config_hash(cfg: RunConfig, # the run config
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 # %% ../nbs/00_config.ipynb #a1c0e002
-NON_SEMANTIC = frozenset({'profile', 'max_concurrency', 'gen_batch_size', 'api_key_env', 'torch_threads', 'checkpoint_minutes', 'prefix_reuse',
-                          'report_to', 'request_timeout', 'cache_path', 'accept_failed_calls', 'pipeline_rows'})
+NON_SEMANTIC = frozenset({'profile', 'max_concurrency', 'gen_batch_size', 'api_key_env', 'torch_threads', 'checkpoint_minutes',
+                          'prefix_reuse', 'report_to', 'request_timeout', 'cache_path', 'accept_failed_calls', 'pipeline_rows'})
 
 # %% ../nbs/00_config.ipynb #a1c0e004
 def hash_values(values: dict, # {name: value}, JSON-serialisable
@@ -423,7 +441,7 @@ class Setup:
     @classmethod
     def params(cls) -> tuple[str, ...]:
         "The `RunConfig` fields this setup copies (its step's parameters), in declaration order."
-        return tuple(f.name for f in fields(cls) if f.name in _TYPES)
+        return tuple(f.name for f in fields(cls) if f.name in PARAM_TYPES)
     @classmethod
     def of(cls, cfg: RunConfig, # the run's config
            **built, # values for the fields that are not `RunConfig` fields (models, texts)
@@ -443,7 +461,8 @@ class Setup:
 
 # %% ../nbs/00_config.ipynb #0d940b76
 def gpu_info() -> dict|None:
-    "This machine's first CUDA GPU as `{name, memory_gb, capability}` (memory in GiB, capability `(major, minor)`); None without one."
+    """This machine's first CUDA GPU as `{name, memory_gb, capability}` (memory in GiB, capability `(major, minor)`);
+    None without one."""
     try: import torch
     except ImportError: return None
     if not torch.cuda.is_available(): return None
@@ -454,7 +473,8 @@ def gpu_info() -> dict|None:
 def choose_profile(gpu: dict|None, # GPU info as `gpu_info()` gives it (None = no GPU)
                    profiles=None, # the profiles to choose from (default: `PROFILES`)
                   ) -> tuple[str, str]:
-    "(profile, reason) for a GPU [R]: none, compute capability < 7.0 or < 14 GiB -> `tiny`; >= 38 GiB -> `gpu_40g` if that profile exists; else `colab_t4`."
+    """(profile, reason) for a GPU [R]: none, compute capability < 7.0 or < 14 GiB -> `tiny`; >= 38 GiB -> `gpu_40g` if
+    that profile exists; else `colab_t4`."""
     profiles = PROFILES if profiles is None else profiles
     if not gpu: return 'tiny', 'no CUDA GPU'
     name, mem, cc = gpu.get('name', 'GPU'), float(gpu.get('memory_gb') or 0), tuple(gpu.get('capability') or (0, 0))
@@ -468,7 +488,8 @@ def auto_profile(profile: str = 'tiny', # the profile asked for: the default `ti
                  gpu='detect', # GPU info in `gpu_info()` form (None = no GPU); 'detect' = this machine's
                  on_colab: bool|None = None, # default: whether `google.colab` is imported
                 ) -> str:
-    "The profile to run: `auto` -> `choose_profile(gpu)`; on Colab, the default `tiny` too (unless `AIDSAFE_KEEP_PROFILE` is set); else `profile`."
+    """The profile to run: `auto` -> `choose_profile(gpu)`; on Colab, the default `tiny` too (unless
+    `AIDSAFE_KEEP_PROFILE` is set); else `profile`."""
     on_colab = 'google.colab' in sys.modules if on_colab is None else on_colab
     if profile == 'auto' or (profile == 'tiny' and on_colab and not os.environ.get('AIDSAFE_KEEP_PROFILE')):
         return choose_profile(gpu_info() if gpu == 'detect' else gpu)[0]

@@ -12,8 +12,9 @@ from .sources import parse_thought_list
 from .gates import gate_text, row_status, CUT_REASONS
 
 # %% auto #0
-__all__ = ['structured_call', 'add_failure', 'gate_items', 'gate_template', 'normalize_intents', 'decompose_intents',
-           'normalize_cot', 'initial_cot', 'normalize_turn', 'turn_conversation', 'deliberate', 'zero_shot_cot']
+__all__ = ['structured_call', 'add_failure', 'gate_items', 'gate_template', 'mark_attempted', 'string_list', 'first_field',
+           'normalize_intents', 'decompose_intents', 'normalize_cot', 'initial_cot', 'normalize_turn',
+           'turn_conversation', 'agent_name', 'deliberate', 'zero_shot_cot']
 
 # %% ../nbs/04_deliberation.ipynb #f0b394ab
 def structured_call(backend, # the model (a `Backend`)
@@ -23,7 +24,8 @@ def structured_call(backend, # the model (a `Backend`)
                     stage: str, # the stage name (usage, cache, failures)
                     **sampling, # `max_tokens`, `temperature`, `seed`, ...
                    ) -> list[tuple]:
-    "`(value, error, raw, finish_reason)` per conversation: `chat_json` with the stage's normaliser (lenient about the schema) and one batched repair."
+    """`(value, error, raw, finish_reason)` per conversation: `chat_json` with the stage's normaliser (lenient about the
+    schema) and one batched repair."""
     res = chat_json(backend, conversations, schema, stage=stage, normalize=normalize, lenient=True, **sampling)
     return [(r.data, r.error, r.raw, r.finish_reason) for r in res]
 
@@ -60,24 +62,38 @@ def gate_items(rec: dict, # the record; failures go to its `gate_failures`
 
 def gate_template(name: str, # the stage's template (`aidsafe_intents`, `aidsafe_initial_cot`, ...)
                  ) -> str:
-    "The source of the stage's own template: the only example text its answers are compared with (not other stages', not the system message)."
+    """The source of the stage's own template: the only example text its answers are compared with (not other stages',
+    not the system message)."""
     return template_source(name)
 
-def _attempted(rec: dict, stage: str) -> dict:
+def mark_attempted(rec: dict, # a record going through the stages
+                   stage: str, # the stage it enters (e.g. 'refiner')
+                  ) -> dict:
     "`rec` with `stage` in its `gate_stages` and its own copies of the failure lists."
     st = list(rec.get('gate_stages', []))
     return dict(rec, failures=list(rec.get('failures', [])), gate_failures=list(rec.get('gate_failures', [])),
                 gate_stages=st + ([stage] if stage not in st else []))
 
 # %% ../nbs/04_deliberation.ipynb #e29e4d63
-def _strings(v, what: str) -> list[str]:
+def string_list(v, # a parsed answer's value: a list, a JSON list or numbered lines, `a; b` text, or None
+                what: str, # what it is, for the error message (e.g. 'thoughts')
+               ) -> list[str]:
+    "The non-empty strings of a model's list answer (a `ValueError` naming `what` for anything else)."
     if v is None: return []
-    if isinstance(v, str): return parse_thought_list(v) if '\n' in v or v.strip().startswith('[') else [s.strip() for s in v.split(';') if s.strip()]
-    if isinstance(v, (list, tuple)): return [(x if isinstance(x, str) else json.dumps(x)).strip() for x in v if str(x).strip()]
+    if isinstance(v, str):
+        if '\n' in v or v.strip().startswith('['): return parse_thought_list(v)
+        return [s.strip() for s in v.split(';') if s.strip()]
+    if isinstance(v, (list, tuple)):
+        return [(x if isinstance(x, str) else json.dumps(x)).strip() for x in v if str(x).strip()]
     raise ValueError(f'{what} must be a list of strings, got {type(v).__name__}')
 
 # %% ../nbs/04_deliberation.ipynb #1cdb5592
-def _field(d: dict, names: Sequence[str], what: str, required: bool = True):
+def first_field(d: dict, # a parsed JSON answer
+                names: Sequence[str], # the keys it may use, preferred first (models rename fields)
+                what: str, # the field, for the error message
+                required: bool = True, # a missing field raises `ValueError` (else None)
+               ):
+    "The value of the first of `names` that `d` has."
     if not isinstance(d, dict): raise ValueError(f'expected a JSON object, got {type(d).__name__}')
     for n in names:
         if n in d: return d[n]
@@ -95,8 +111,8 @@ def _bool(v) -> bool:
 def normalize_intents(d, # the parsed intents answer
                      ) -> dict:
     "`{'explicit': [...], 'implicit': [...]}` from an intents answer (lenient about names and shapes)."
-    exp = _strings(_field(d, ('explicit_intents', 'explicit', 'explicit_intent'), 'explicit intents'), 'explicit intents')
-    imp = _strings(_field(d, ('implicit_intents', 'implicit', 'implicit_intent'), 'implicit intents', required=False), 'implicit intents')
+    exp = string_list(first_field(d, ('explicit_intents', 'explicit', 'explicit_intent'), 'explicit intents'), 'explicit intents')
+    imp = string_list(first_field(d, ('implicit_intents', 'implicit', 'implicit_intent'), 'implicit intents', required=False), 'implicit intents')
     if not exp and not imp: raise ValueError('no intents listed')
     return dict(explicit=exp, implicit=imp)
 
@@ -117,7 +133,7 @@ def decompose_intents(records: list[dict], # records with `id` and `prompt`
     convs = [render_messages('aidsafe_intents', policies, prompt=r['prompt']) for r in records]
     tpl, out = gate_template('aidsafe_intents'), []
     for r, (v, err, raw, fr) in zip(records, structured_call(backend, convs, template_schema('aidsafe_intents'), normalize_intents, stage, **sampling)):
-        r = dict(_attempted(r, stage), intents=dict(explicit=[], implicit=[]))
+        r = dict(mark_attempted(r, stage), intents=dict(explicit=[], implicit=[]))
         if err:
             add_failure(r, stage, err, raw)
             if fr in CUT_REASONS: gate_items(r, stage, [], fr)
@@ -129,8 +145,8 @@ def decompose_intents(records: list[dict], # records with `id` and `prompt`
 def normalize_cot(d, # the parsed CoT answer
                  ) -> dict:
     "`{'thoughts': [...], 'response': str}` from a CoT answer."
-    thoughts = _strings(_field(d, ('thoughts', 'cot', 'chain_of_thought', 'reasoning', 'refined_thoughts'), 'thoughts'), 'thoughts')
-    resp = _field(d, ('response', 'answer', 'final_response'), 'response')
+    thoughts = string_list(first_field(d, ('thoughts', 'cot', 'chain_of_thought', 'reasoning', 'refined_thoughts'), 'thoughts'), 'thoughts')
+    resp = first_field(d, ('response', 'answer', 'final_response'), 'response')
     if not isinstance(resp, str) or not resp.strip(): raise ValueError('empty response')
     if not thoughts: raise ValueError('no thoughts')
     return dict(thoughts=thoughts, response=resp.strip())
@@ -153,7 +169,7 @@ def initial_cot(records: list[dict], # records with `id`, `prompt` and `intents`
              for r in records]
     tpl, out = gate_template('aidsafe_initial_cot'), []
     for r, (v, err, raw, fr) in zip(records, structured_call(backend, convs, template_schema('aidsafe_initial_cot'), normalize_cot, stage, **sampling)):
-        r = _attempted(r, stage)
+        r = mark_attempted(r, stage)
         if err:
             add_failure(r, stage, err, raw)
             if fr in CUT_REASONS: gate_items(r, stage, [], fr)
@@ -165,9 +181,9 @@ def initial_cot(records: list[dict], # records with `id`, `prompt` and `intents`
 def normalize_turn(d, # the parsed deliberation answer
                   ) -> dict:
     "`{'agree': bool, 'thoughts': [...], 'response': str}` from a deliberation answer."
-    agree = _bool(_field(d, ('agree', 'agreement', 'agreed', 'complete'), 'agree'))
-    thoughts = _strings(_field(d, ('thoughts', 'new_thoughts', 'corrections'), 'thoughts', required=False), 'thoughts')
-    resp = _field(d, ('response', 'revised_response', 'answer'), 'response', required=False) or ''
+    agree = _bool(first_field(d, ('agree', 'agreement', 'agreed', 'complete'), 'agree'))
+    thoughts = string_list(first_field(d, ('thoughts', 'new_thoughts', 'corrections'), 'thoughts', required=False), 'thoughts')
+    resp = first_field(d, ('response', 'revised_response', 'answer'), 'response', required=False) or ''
     if not isinstance(resp, str): raise ValueError(f'response must be a string, got {type(resp).__name__}')
     if not agree and not thoughts and not resp.strip(): raise ValueError('disagrees but gives no thoughts and no response')
     return dict(agree=agree, thoughts=thoughts, response=resp.strip())
@@ -185,11 +201,15 @@ def turn_conversation(rec: dict, # the record being deliberated (`prompt`, `inte
                            thoughts=rec['thoughts_all'], response=rec['response'], agent=agent, n_agents=n_agents, round=rnd, max_rounds=max_rounds)
 
 # %% ../nbs/04_deliberation.ipynb #682a293d
-def _agent_name(backend) -> str: return str(getattr(backend, 'name', type(backend).__name__))
+def agent_name(backend, # a backend (or any object; its `name`, else its class name)
+              ) -> str:
+    "How a deliberation log names the agent behind `backend`."
+    return str(getattr(backend, 'name', type(backend).__name__))
 
 # %% ../nbs/04_deliberation.ipynb #26efe406
 def _gated_turn(rec: dict, v: dict, fr: str|None, rnd: int, agent: int, stage: str, template: str, policies: str = '') -> tuple[dict, list]:
-    "`(the turn's thoughts and response that pass the gates, the gates it failed)`; empty strings are not gated (an agreeing turn leaves them empty)."
+    """`(the turn's thoughts and response that pass the gates, the gates it failed)`; empty strings are not gated (an
+    agreeing turn leaves them empty)."""
     n0 = len(rec.get('gate_failures', []))
     items = [(f'thoughts[{i}]', t) for i, t in enumerate(v['thoughts'])] + ([('response', v['response'])] if v['response'] else [])
     keep = gate_items(rec, stage, items, fr, template, policies, round=rnd, agent=agent)
@@ -210,10 +230,12 @@ def _apply_turn(rec: dict, v: dict|None, err: str|None, raw: str, rnd: int, agen
         if fr in CUT_REASONS: gate_items(rec, stage, [], fr, round=rnd, agent=agent); entry['gates'] = ['length_closed']
     else:
         ok, entry['gates'] = _gated_turn(rec, v, fr, rnd, agent, stage, template, policies)
-        entry.update(agree=v['agree'], thoughts=v['thoughts'], response=v['response'])   # the log keeps what the agent wrote
+        # the log keeps what the agent wrote
+        entry.update(agree=v['agree'], thoughts=v['thoughts'], response=v['response'])
         if v['agree'] and not entry['gates']:                                            # agreement changes nothing ...
             rec['agreed'] = True; rec['stop_reason'] = 'agreement'
-        elif not v['agree']:                                                             # ... a revision adds only what passed the gates
+        # ... a revision adds only what passed the gates
+        elif not v['agree']:
             rec['thoughts_all'] = rec['thoughts_all'] + [dict(by=f'agent {agent}', round=rnd, text=t) for t in ok['thoughts']]
             if ok['response']: rec['response'] = ok['response']
     rec['deliberation_log'] = rec['deliberation_log'] + [entry]
@@ -224,13 +246,14 @@ def _agents_for(agents, n_agents: int, max_rounds: int) -> list:
     agents = list(agents) if isinstance(agents, (list, tuple)) else [agents]
     if len(agents) == 1: agents = agents * n_agents
     if len(agents) != n_agents: raise ValueError(f'{len(agents)} agent backends given for n_agents={n_agents}')
-    if n_agents < 1 or max_rounds < 1: raise ValueError(f'n_agents and max_rounds must be >= 1, got {n_agents}, {max_rounds}')
+    if n_agents < 1 or max_rounds < 1: raise ValueError(f'n_agents and max_rounds must be >= 1, got {n_agents}, '
+                                                        f'{max_rounds}')
     return agents
 
 # %% ../nbs/04_deliberation.ipynb #5c92e721
 def _start_deliberation(r: dict, stage: str = 'deliberation') -> dict:
     "Record `r` ready for deliberation."
-    return dict(_attempted(r, stage), response=r.get('initial_response', ''), deliberation_log=[],
+    return dict(mark_attempted(r, stage), response=r.get('initial_response', ''), deliberation_log=[],
                 thoughts_all=[dict(by='initial', round=0, text=t) for t in r.get('initial_thoughts', [])],
                 n_rounds=0, agreed=False, stop_reason='budget')
 
@@ -242,7 +265,7 @@ def _deliberation_round(recs: list, pending: list, agents: list, policies: str, 
     answers = structured_call(agents[a], convs, template_schema('aidsafe_deliberation'), normalize_turn, stage, **sampling)
     tpl, still = gate_template('aidsafe_deliberation'), []
     for i, (v, err, raw, fr) in zip(pending, answers):
-        _apply_turn(recs[i], v, err, raw, rnd, a + 1, _agent_name(agents[a]), stage, fr, tpl, policies)
+        _apply_turn(recs[i], v, err, raw, rnd, a + 1, agent_name(agents[a]), stage, fr, tpl, policies)
         if not recs[i]['agreed']: still.append(i)
     return still
 
@@ -255,7 +278,8 @@ def deliberate(records: list[dict], # records with `initial_thoughts` and `initi
                stage: str = 'deliberation', # the stage name
                **sampling, # `max_tokens`, `temperature`, `seed`, ...
               ) -> list[dict]:
-    "Multi-agent deliberation from each record's initial CoT; one batched call per round over the prompts still deliberating."
+    """Multi-agent deliberation from each record's initial CoT; one batched call per round over the prompts still
+    deliberating."""
     agents = _agents_for(agents, n_agents, max_rounds)
     recs = [_start_deliberation(r, stage) for r in records]
     pending = list(range(len(recs)))
@@ -267,13 +291,15 @@ def deliberate(records: list[dict], # records with `initial_thoughts` and `initi
 # %% ../nbs/04_deliberation.ipynb #e87248df
 def _zs_row(r: dict, v: dict|None, err: str|None, raw: str, model: str, stage: str, fr: str|None = None, template: str = '',
             policies: str = '') -> dict:
-    "One LLM_ZS row from a record and its answer (gated: failing strings are dropped and recorded; `gate_failed` only when no thought or the response is left)."
+    """One LLM_ZS row from a record and its answer (gated: failing strings are dropped and recorded; `gate_failed` only
+    when no thought or the response is left)."""
     row = dict(id=r['id'], prompt=r['prompt'], kind=r.get('kind', ''), split=r.get('split', 'train'), failures=[], gate_failures=[], gate_stages=[stage])
     if err:
         add_failure(row, stage, err, raw)
         if fr in CUT_REASONS: gate_items(row, stage, [], fr)
     v = _gated_cot(row, v, fr, template, stage, policies) if v else dict(thoughts=[], response='')
-    status = 'ok' if v['thoughts'] and v['response'] else row_status(row['gate_failures'], [{}])   # a dropped thought alone is a diagnostic
+    # a dropped thought alone is a diagnostic
+    status = 'ok' if v['thoughts'] and v['response'] else row_status(row['gate_failures'], [{}])
     return dict(row, thoughts=v['thoughts'], cot='\n'.join(v['thoughts']), response=v['response'], model=model, status=status)
 
 # %% ../nbs/04_deliberation.ipynb #e5fb1279
@@ -283,8 +309,9 @@ def zero_shot_cot(records: list[dict], # records with `id` and `prompt` (and `ki
                   stage: str = 'llm_zs', # the stage name
                   **sampling, # `max_tokens`, `temperature`, `seed`, ...
                  ) -> list[dict]:
-    "Rows `id, prompt, kind, split, thoughts, cot, response, model, status, failures, gate_failures, gate_stages` of the LLM_ZS baseline; one batched call."
+    """Rows `id, prompt, kind, split, thoughts, cot, response, model, status, failures, gate_failures, gate_stages` of
+    the LLM_ZS baseline; one batched call."""
     convs = [render_messages('aidsafe_zs', policies, prompt=r['prompt']) for r in records]
     answers = structured_call(backend, convs, template_schema('aidsafe_zs'), normalize_cot, stage, **sampling)
     tpl = gate_template('aidsafe_zs')
-    return [_zs_row(r, v, err, raw, _agent_name(backend), stage, fr, tpl, policies) for r, (v, err, raw, fr) in zip(records, answers)]
+    return [_zs_row(r, v, err, raw, agent_name(backend), stage, fr, tpl, policies) for r, (v, err, raw, fr) in zip(records, answers)]

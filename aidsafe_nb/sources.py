@@ -68,7 +68,8 @@ def records_from_frame(df: pd.DataFrame, # a table with a prompt column (`PROMPT
     "Records (`id, prompt, kind, source, source_id, original_response, category`) from a table with a prompt column."
     cols = list(df.columns)
     pcol = _first(cols, PROMPT_COLUMNS)
-    if pcol is None: raise ConfigError(f"source {source!r}: no prompt column; expected one of {PROMPT_COLUMNS}, found {cols}")
+    if pcol is None: raise ConfigError(f"source {source!r}: no prompt column; expected one of {PROMPT_COLUMNS}, "
+                                       f"found {cols}")
     rcol, icol = _first(cols, RESPONSE_COLUMNS), _first(cols, ID_COLUMNS)
     if 'is_safe' in cols: df = df.assign(_safe=df['is_safe'].astype(bool)).sort_values('_safe', ascending=False, kind='stable')
     out = []
@@ -95,7 +96,8 @@ def _hub_frame(spec: str, # a hub id `owner/name[:config]`
 
 # %% ../nbs/03_sources.ipynb #acba392d
 def _aidsafe_kind(spec: str) -> str|None:
-    "The released AIDSAFE configs hold safety prompts: `Beavertails_CoT` (BeaverTails) and `Dataadvisor_CoT` (Data Advisor, Wang et al. 2024, a safety-alignment set)."
+    """The released AIDSAFE configs hold safety prompts: `Beavertails_CoT` (BeaverTails) and `Dataadvisor_CoT` (Data
+    Advisor, Wang et al. 2024, a safety-alignment set)."""
     if not spec.startswith('AmazonScience/AIDSAFE'): return None
     return 'safety'
 
@@ -112,7 +114,8 @@ def _source_frame(spec: str, kind: str|None, split: str|None):
     if re.fullmatch(r'[\w.-]+/[\w.-]+(:[\w.-]+)?', spec):
         df = _hub_frame(spec, split)
         return df, spec, kind or HUB_PRESETS.get(spec.partition(':')[0], {}).get('kind') or _aidsafe_kind(spec)
-    raise ConfigError(f"prompt source {spec!r} is neither 'smoke', an existing file or folder, nor a hub id 'owner/name'")
+    raise ConfigError(f"prompt source {spec!r} is neither 'smoke', an existing file or folder, nor a hub id "
+                      f"'owner/name'")
 
 # %% ../nbs/03_sources.ipynb #c32c5b95
 def load_source(spec: str, # `'smoke'`, a local file or folder, or a hub id `owner/name[:config]`
@@ -163,7 +166,8 @@ def load_aidsafe(spec: str = 'AmazonScience/AIDSAFE', # the hub id, or a local f
                  config: str = 'Beavertails_CoT', # the released config (`Beavertails_CoT` or `Dataadvisor_CoT`)
                  split: str = 'train', # the split
                 ) -> list[dict]:
-    "The released AIDSAFE rows (`prompt`, `thoughts` as a list, `response`, `deliberation_log`) from the hub or a local file/folder."
+    """The released AIDSAFE rows (`prompt`, `thoughts` as a list, `response`, `deliberation_log`) from the hub or a
+    local file/folder."""
     path = Path(spec).expanduser()
     df = read_table(path, split) if path.exists() else _hub_frame(f'{spec}:{config}', split)
     tcol = _first(list(df.columns), ('refined_thoughts', 'thoughts'))
@@ -194,10 +198,12 @@ def assign_splits(records: list[dict], # records with a `kind`
                   seed: int = 0, # the run's seed
                   test_fraction: float = 0.0, # [R] share held out for test (per kind)
                  ) -> list[dict]:
-    "Add `split` ('train'|'validation'|'test') to each record: seeded, kind-stratified shares go to validation and test."
+    """Add `split` ('train'|'validation'|'test') to each record: seeded, kind-stratified shares go to validation and
+    test."""
     if not 0 <= val_fraction < 1: raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
     if not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
-        raise ConfigError(f"test_fraction must be in [0, 1) and val_fraction + test_fraction < 1, got {val_fraction} + {test_fraction}")
+        raise ConfigError(f"test_fraction must be in [0, 1) and val_fraction + test_fraction < 1, got {val_fraction} "
+                          f"+ {test_fraction}")
     out = [dict(r, split='train') for r in records]
     for kind in sorted({r['kind'] for r in out}):
         idx = [i for i, r in enumerate(out) if r['kind'] == kind]
@@ -212,7 +218,8 @@ def _draw(kind: str, spec: str, n: int, seen: set, seed: int) -> list[dict]:
     "`n` seeded, deduplicated `kind` prompts from source `spec`; too few is an error."
     recs = dedup_records(load_source(spec, kind), seen)
     if len(recs) < n:
-        raise ConfigError(f"{kind}_source {spec!r} has {len(recs)} distinct {kind} prompts, fewer than the {n} asked for")
+        raise ConfigError(f"{kind}_source {spec!r} has {len(recs)} distinct {kind} prompts, fewer than the {n} asked "
+                          f"for")
     random.Random(f'{seed}-{kind}').shuffle(recs)
     return recs[:n]
 
@@ -243,8 +250,8 @@ def sample_prompts(n: int, # prompts in all
     return assign_splits(_ensure_ids(out), val_fraction, seed, test_fraction)
 
 # %% ../nbs/03_sources.ipynb #ee55589d
-def prompts_for(cfg, # a `RunConfig` (its `n_prompts`, `safety_fraction`, sources, `seed`, `val_fraction`, `test_fraction`)
+def prompts_for(setup, # step 1's setup: its `n_prompts`, `safety_fraction`, sources, `seed`, `val_fraction`, `test_fraction`
                ) -> list[dict]:
-    "The prompt set of run config `cfg`."
-    return sample_prompts(cfg.n_prompts, cfg.safety_fraction, cfg.safety_source, cfg.general_source, cfg.seed, cfg.val_fraction,
-                          getattr(cfg, 'test_fraction', 0.0))
+    "The prompt set a run's step 1 uses."
+    s = setup
+    return sample_prompts(s.n_prompts, s.safety_fraction, s.safety_source, s.general_source, s.seed, s.val_fraction, s.test_fraction)

@@ -10,30 +10,31 @@ import pandas as pd
 from pathlib import Path
 import yaml
 from fastcore.basics import patch
-from .config import RunConfig, ConfigError, make_config, config_hash, repo_root, data_dir, shared_benchmarks_dir, _TYPES
+from .config import (RunConfig, ConfigError, make_config, config_hash, repo_root, data_dir, shared_benchmarks_dir, PARAM_TYPES,
+                               NON_SEMANTIC, LOCAL_MODEL_NAMES)
 from .run import RunDir, Manifest, load_config, save_config, now_iso, atomic_write_text
-from .steps import Step, STEPS, NON_SEMANTIC
-from .llm import scrub
-from .cache import CallCache
+from .steps import Step, STEPS, GenerationSetup
+from .cache import CallCache, scrub
 from .openai_compat import probe_endpoint, EndpointError
 from .sources import prompts_for
 
 # %% auto #0
-__all__ = ['DOC_FILES', 'LOCK_ENV', 'NOTEBOOK_PARAMS', 'MAX_TEXT', 'MAX_IMAGE', 'PILOT_EXIT', 'FULL_ITEMS', 'unclaimed_params',
-           'step_files', 'files_digest', 'fingerprints', 'StepFailed', 'study_notebooks_dir', 'KernelRelay', 'run_step',
-           'read_manifest', 'plan', 'move_stale_outputs', 'stale_upstream', 'RunLocked', 'RunLock', 'hold_run_lock',
-           'missing_model', 'preflight', 'step_failures', 'run_config', 'link_cache', 'damaged_inputs', 'run_study',
-           'eval_items', 'estimate', 'dry_run', 'summarize_run', 'stage_calls', 'format_calls', 'read_sweep',
-           'compare_runs', 'run_sweep', 'strict_parameters', 'output_sizes', 'clean_outputs', 'save_outputs',
-           'pilot_config', 'pilot_gates', 'pilot_training', 'pilot_judges', 'pilot_estimate', 'pilot_reasons',
-           'pilot_markdown', 'run_pilot', 'parse_args', 'calls_main', 'outputs_main', 'main']
+__all__ = ['DOC_FILES', 'CONFIG_FILES', 'LOCK_ENV', 'NOTEBOOK_PARAMS', 'MAX_TEXT', 'MAX_IMAGE', 'PILOT_EXIT', 'FULL_ITEMS',
+           'unclaimed_params', 'step_files', 'files_digest', 'fingerprints', 'StepFailed', 'study_notebooks_dir',
+           'KernelRelay', 'run_step', 'read_manifest', 'plan', 'move_stale_outputs', 'stale_upstream', 'RunLocked',
+           'RunLock', 'hold_run_lock', 'missing_model', 'check_setups', 'preflight', 'step_failures', 'run_config',
+           'link_cache', 'damaged_inputs', 'run_study', 'eval_items', 'estimate', 'dry_run', 'summarize_run',
+           'stage_calls', 'format_calls', 'read_sweep', 'compare_runs', 'run_sweep', 'strict_parameters',
+           'output_sizes', 'clean_outputs', 'save_outputs', 'pilot_config', 'pilot_gates', 'pilot_training',
+           'pilot_judges', 'pilot_estimate', 'pilot_reasons', 'pilot_markdown', 'run_pilot', 'parse_args', 'calls_main',
+           'outputs_main', 'main']
 
 # %% ../nbs/11_study.ipynb #72d1f0ee
 def unclaimed_params(steps=STEPS, # the study's steps
                     ) -> set[str]:
     "Parameters no step declares: they count for every step."
     claimed = {p for s in steps for p in s.params}
-    return set(_TYPES) - claimed - NON_SEMANTIC
+    return set(PARAM_TYPES) - claimed - NON_SEMANTIC
 
 # %% ../nbs/11_study.ipynb #7bdbe154
 def _files_under(root: Path) -> list[Path]:
@@ -46,7 +47,10 @@ def _claimed(rel: str, patterns) -> bool: return any(fnmatch.fnmatch(rel, pat) f
 
 # %% ../nbs/11_study.ipynb #47d240cc
 _CONFIG_FILES = ('safety_source', 'general_source', 'policy_set', 'sft_db_source')
-DOC_FILES = ('README.md',)   # documentation beside the data (a policy set's README): no step reads it, so it counts for no fingerprint
+# documentation beside the data (a policy set's README): no step reads it, so it counts for no fingerprint
+DOC_FILES = ('README.md',)
+# the profiles: their values reach the steps as parameters, so the files count for no fingerprint
+CONFIG_FILES = ('profiles/*',)
 
 def step_files(step: Step, # the step
                cfg: RunConfig, # the run's config (local prompt, policy and benchmark files it names count)
@@ -54,12 +58,12 @@ def step_files(step: Step, # the step
               ) -> list[Path]:
     "The files whose contents `step`'s outputs depend on."
     root, params = data_dir(), set(step.params) | unclaimed_params(steps)
-    data = [p for p in _files_under(root) if p.name not in DOC_FILES]
+    data = [p for p in _files_under(root) if p.name not in DOC_FILES and not _claimed(p.relative_to(root).as_posix(), CONFIG_FILES)]
     every = [s.reads for s in steps]
     out = [p for p in data if _claimed(p.relative_to(root).as_posix(), step.reads)
            or not any(_claimed(p.relative_to(root).as_posix(), r) for r in every)]
     for name in _CONFIG_FILES:
-        v = getattr(cfg, name, None)
+        v = getattr(cfg, name)
         if name in params and isinstance(v, str) and v and Path(v).expanduser().exists():
             out += [p for p in _files_under(Path(v).expanduser().resolve()) if p.name not in DOC_FILES]
     if 'benchmarks' in params:
@@ -96,11 +100,11 @@ def _package_version() -> str:
 def fingerprints(cfg: RunConfig, # the run's config
                  steps=STEPS, # the steps, in order (upstream before downstream)
                 ) -> dict[str, str]:
-    "Each step's fingerprint: its parameters (and the unclaimed ones), the contents of the files it reads, the package version, its upstream steps' fingerprints."
+    """Each step's fingerprint: its parameters (and the unclaimed ones), the contents of the files it reads, the package
+    version, its upstream steps' fingerprints."""
     extra, out, version = sorted(unclaimed_params(steps)), {}, _package_version()
     for s in steps:
-        keys = sorted((set(s.params) | set(extra)) - NON_SEMANTIC)     # a setup's transport fields change no result
-        d = {'params': config_hash(cfg, keys), 'files': files_digest(step_files(s, cfg, steps)),
+        d = {'params': config_hash(cfg, sorted((set(s.params) - NON_SEMANTIC) | set(extra))), 'files': files_digest(step_files(s, cfg, steps)),
              'version': version, 'upstream': [out[u] for u in s.upstream]}
         out[s.name] = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
     return out
@@ -119,12 +123,14 @@ def _failure_message(step: Step, out_nb: Path, err) -> str:
     cell = getattr(err, 'exec_count', None)
     src = (getattr(err, 'source', '') or '').strip().splitlines()
     what = f"{getattr(err, 'ename', type(err).__name__)}: {getattr(err, 'evalue', err)}"
-    return scrub(f"step {step.name} failed in notebook {step.notebook}, cell In[{cell}] `{src[0] if src else ''}`:\n  {what}\n"
+    return scrub(f"step {step.name} failed in notebook {step.notebook}, cell In[{cell}] "
+                 f"`{src[0] if src else ''}`:\n  {what}\n"
                  f"  executed notebook: {out_nb}")
 
 # %% ../nbs/11_study.ipynb #db4c313a
 class KernelRelay:
-    "A file-like sink for a kernel's output stream: writes its whole lines to `out`, without progress-bar redraws or lines the kernel already printed to the terminal."
+    """A file-like sink for a kernel's output stream: writes its whole lines to `out`, without progress-bar redraws or
+    lines the kernel already printed to the terminal."""
     DROP = re.compile(r'\r|\x1b\[|\d+%\||^\s*\[[^\]]+\] ')    # bar redraws, cursor moves, tqdm bars, `  [model:stage] ...` progress lines
     def __init__(self, out, # where the lines go (e.g. `sys.stderr`)
                  width: int = 300, # longest line passed on (longer ones are cut)
@@ -152,8 +158,10 @@ def run_step(step: Step, # the step to run
     if not src.exists(): raise StepFailed(f"step {step.name}: notebook {src} does not exist")
     out = rd.notebooks/step.notebook
     had = {k: os.environ.get(k) for k in ('AIDSAFE_PROGRESS', LOCK_ENV)}
-    os.environ['AIDSAFE_PROGRESS'] = had['AIDSAFE_PROGRESS'] or '1'  # the kernel (which inherits it) prints progress lines to the terminal
-    os.environ[LOCK_ENV] = str(rd.path)                                 # the notebook's `hold_run_lock`: this process holds the lock
+    # the kernel (which inherits it) prints progress lines to the terminal
+    os.environ['AIDSAFE_PROGRESS'] = had['AIDSAFE_PROGRESS'] or '1'
+    # the notebook's `hold_run_lock`: this process holds the lock
+    os.environ[LOCK_ENV] = str(rd.path)
     try:   # what the kernel's cells print (progress, training lines, warnings) streams to this terminal as it comes
         pm.execute_notebook(str(src), str(out), parameters=dict(run_dir=str(rd.path), profile=cfg.profile), cwd=str(src.parent),
                             kernel_name='python3', progress_bar=progress, log_output=False, stdout_file=KernelRelay(sys.stdout), stderr_file=KernelRelay(sys.stderr))
@@ -171,14 +179,17 @@ def read_manifest(rd: RunDir, # the run directory
     "The run's manifest; an unreadable one stops the run with a message naming the file and the problem."
     try: m = Manifest(rd).read()
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{rd.manifest} is not valid JSON ({e}); it records which steps finished. Restore it, or move it aside "
+        raise ConfigError(f"{rd.manifest} is not valid JSON ({e}); it records which steps finished. Restore it, or "
+                          f"move it aside "
                           f"to rerun every step (finished model calls still come from the call cache)") from None
     except (NotADirectoryError, IsADirectoryError) as e: raise ConfigError(f"cannot read {rd.manifest}: {e}") from None
     bad = (f'a JSON {type(m).__name__}' if not isinstance(m, dict) else
            next((f"'{k}' is a {type(m[k]).__name__}" for k in ('steps', 'usage') if k in m and not isinstance(m[k], dict)), None) or
            next((f"step '{k}' is a {type(v).__name__}" for k, v in m.get('steps', {}).items() if not isinstance(v, dict)), None))
-    if bad: raise ConfigError(f"{rd.manifest} has the wrong shape ({bad}; expected an object with a 'steps' object of step records). "
-                              f"Restore it, or move it aside to rerun every step (finished model calls still come from the call cache)")
+    if bad: raise ConfigError(f"{rd.manifest} has the wrong shape ({bad}; expected an object with a 'steps' object "
+                              f"of step records). "
+                              f"Restore it, or move it aside to rerun every step (finished model calls still come "
+                              f"from the call cache)")
     return m
 
 def plan(rd: RunDir, # the run directory (its manifest)
@@ -186,7 +197,8 @@ def plan(rd: RunDir, # the run directory (its manifest)
          steps=STEPS, # the study's steps
          only=None, # step names to run (None: all)
         ) -> dict[str, str]:
-    "For each step: 'skip' (done, same fingerprint), 'run' (never finished), 'rerun' (changed or incomplete), or 'not selected'."
+    """For each step: 'skip' (done, same fingerprint), 'run' (never finished), 'rerun' (changed or incomplete), or 'not
+    selected'."""
     fps, done, out = fingerprints(cfg, steps), read_manifest(rd).get('steps', {}), {}
     for s in steps:
         info = done.get(s.name, {})
@@ -214,7 +226,8 @@ def stale_upstream(rd: RunDir, # the run directory (its manifest)
                    actions: dict[str, str], # `plan`'s result for the selected steps
                    steps=STEPS, # the study's steps
                   ) -> dict[str, list[str]]:
-    "{step about to run: its upstream steps (and theirs) that are not selected and not done under their current fingerprint}."
+    """{step about to run: its upstream steps (and theirs) that are not selected and not done under their current
+    fingerprint}."""
     by, full, out = {s.name: s for s in steps}, plan(rd, cfg, steps), {}
     for s in steps:
         if actions[s.name] not in ('run', 'rerun'): continue
@@ -238,7 +251,8 @@ class RunLock:
         try: return json.loads(self.path.read_text() or '{}')
         except (OSError, ValueError): return {}
     def _refuse(self, h: dict):
-        raise RunLocked(f"run directory {self.path.parent} is in use by another aidsafe-study (pid {h.get('pid', '?')} on host "
+        raise RunLocked(f"run directory {self.path.parent} is in use by another aidsafe-study (pid "
+                        f"{h.get('pid', '?')} on host "
                         f"{h.get('host', '?')}, started {h.get('started', '?')}); wait for it to finish or stop it")
     def _pid_alive(self, h: dict) -> bool:
         if h.get('host') != socket.gethostname(): return True
@@ -249,10 +263,12 @@ class RunLock:
 # %% ../nbs/11_study.ipynb #6840bac5
 @patch
 def acquire(self: RunLock) -> RunLock:
-    "Take the lock or raise `RunLocked` naming the holder (a `ConfigError` when the run directory is a file or lies under one)."
+    """Take the lock or raise `RunLocked` naming the holder (a `ConfigError` when the run directory is a file or lies
+    under one)."""
     try: self.path.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError) as e:
-        raise ConfigError(f"run directory {self.path.parent} cannot be a folder: a file is in the way ({e.strerror}); give --run a folder") from None
+        raise ConfigError(f"run directory {self.path.parent} cannot be a folder: a file is in the way "
+                          f"({e.strerror}); give --run a folder") from None
     fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
     try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError: os.close(fd); self._refuse(self._holder())
@@ -285,7 +301,8 @@ _HELD: list = []                  # the locks this process (a notebook's kernel)
 def hold_run_lock(run_dir, # the notebook's `run_dir` parameter ('' = outputs/<profile>)
                   profile: str = 'tiny', # the notebook's profile (names the default run directory)
                  ) -> RunLock|None:
-    "Take the run directory's lock for this process's lifetime (raises `RunLocked` naming the holder); None when the `aidsafe-study` running this notebook holds it."
+    """Take the run directory's lock for this process's lifetime (raises `RunLocked` naming the holder); None when the
+    `aidsafe-study` running this notebook holds it."""
     rd = RunDir(run_dir or repo_root()/'outputs'/profile)
     if os.environ.get(LOCK_ENV) == str(rd.path): return None
     held = next((lk for lk in _HELD if lk.path.parent == rd.path and lk.fd is not None), None)
@@ -294,8 +311,8 @@ def hold_run_lock(run_dir, # the notebook's `run_dir` parameter ('' = outputs/<p
 
 # %% ../nbs/11_study.ipynb #1b2be6a6
 def _hf_models(cfg: RunConfig, steps) -> list[tuple[str, str]]:
-    "(parameter, model) of every model `steps` load in-process (hub ids and local paths; the package's own models left out)."
-    from aidsafe_nb.models import LOCAL_MODELS   # lazy: it loads torch
+    """(parameter, model) of every model `steps` load in-process (hub ids and local paths; the package's own models left
+    out)."""
     roles, out = {r for s in steps for r in s.roles}, []
     for role in ('agent', 'judge'):
         if role in roles and getattr(cfg, f'{role}_backend') == 'hf':
@@ -303,43 +320,61 @@ def _hf_models(cfg: RunConfig, steps) -> list[tuple[str, str]]:
             out += [(f'agent_models[{i}]', m) for i, m in enumerate(cfg.agent_models)] if role == 'agent' else []
     if 'judge' in roles and cfg.safety_classifier: out.append(('safety_classifier', cfg.safety_classifier))
     if 'target' in roles: out.append(('target_model', cfg.target_model))
-    return [(n, m) for n, m in dict.fromkeys(out) if m not in LOCAL_MODELS]
+    return [(n, m) for n, m in dict.fromkeys(out) if m not in LOCAL_MODEL_NAMES]
 
 def missing_model(name: str, # a hub id ('owner/name') or a local folder
                  ) -> str|None:
-    "Why model `name` cannot be loaded (None if it can, or if that cannot be told): a missing folder, a hub id absent from the local cache while offline, or unknown to the hub."
+    """Why model `name` cannot be loaded (None if it can, or if that cannot be told): a missing folder, a hub id absent
+    from the local cache while offline, or unknown to the hub."""
     import huggingface_hub as hh
     from huggingface_hub.utils import RepositoryNotFoundError
     if Path(name).expanduser().exists(): return None if (Path(name).expanduser()/'config.json').exists() or Path(name).is_file() else 'is a folder without config.json'
     if os.environ.get('HF_HUB_OFFLINE', '').lower() in ('1', 'true', 'yes', 'on'):
         hit = hh.try_to_load_from_cache(name, 'config.json')
-        return None if isinstance(hit, str) else ("is not in the local Hugging Face cache and the hub is offline (HF_HUB_OFFLINE=1): "
-                                                  "download it first (huggingface-cli download NAME) or name a local folder")
+        return None if isinstance(hit, str) else ("is not in the local Hugging Face cache and the hub is offline "
+                                                  "(HF_HUB_OFFLINE=1): "
+                                                  "download it first (huggingface-cli download NAME) or name a local "
+                                                  "folder")
     try: hh.model_info(name, timeout=10); return None
     except RepositoryNotFoundError: return 'does not exist on the Hugging Face hub (or is private and no token was given)'
     except Exception: return None     # the hub cannot be asked (network, gated): loading it will tell
 
 # %% ../nbs/11_study.ipynb #da7278ff
+def check_setups(cfg: RunConfig, # the run's config
+                 steps, # the steps about to run
+                ) -> list[str]:
+    """Build every setup of `steps` (`S.of(cfg)`): a setup's `check` refuses a bad value (e.g. an unknown benchmark)
+    naming the parameter."""
+    for s in steps:
+        for S in s.setups:
+            try: S.of(cfg)
+            except ConfigError as e: raise ConfigError(f'pre-flight: step {s.name}: {e}') from None
+    return [f'setups of {s.name}' for s in steps if s.setups]
+
 def preflight(cfg: RunConfig, # the run's config
               steps, # the steps about to run (their `roles` are probed)
              ) -> list[str]:
-    "Probe the OpenAI-compatible endpoints `steps` call (and check offline prompt sources hold `n_prompts`); raise `ConfigError` naming what is wrong. Returns what was checked."
-    done = []
-    for role in dict.fromkeys(r for s in steps for r in s.roles if r != 'target'):   # step 5 checks its endpoint itself, once the adapters exist (evaluate.check_target)
-        if getattr(cfg, f'{role}_backend', None) != 'openai': continue
+    """Build the setups of `steps`, probe the OpenAI-compatible endpoints they call (and check offline prompt sources
+    hold `n_prompts`); raise `ConfigError` naming what is wrong. Returns what was checked."""
+    done = check_setups(cfg, steps)
+    # step 5 checks its endpoint itself, once the adapters exist (evaluate.check_target)
+    for role in dict.fromkeys(r for s in steps for r in s.roles if r != 'target'):
+        if getattr(cfg, f'{role}_backend') != 'openai': continue
         url = getattr(cfg, f'{role}_base_url')
         models = [getattr(cfg, f'{role}_model')] + (list(cfg.agent_models) if role == 'agent' else []) + \
-                 ([cfg.refiner_model] if role == 'agent' and getattr(cfg, 'refiner_model', '') else []) + \
-                 ([cfg.judge2_model] if role == 'judge' and getattr(cfg, 'judge2_model', None) else [])
+                 ([cfg.refiner_model] if role == 'agent' and cfg.refiner_model else []) + \
+                 ([cfg.judge2_model] if role == 'judge' and cfg.judge2_model else [])
         for m in dict.fromkeys(models):
             try: probe_endpoint(url, m, cfg.api_key_env, role)
             except EndpointError as e: raise ConfigError(f'pre-flight: {e}') from None
             done.append(f'{role}:{m}@{url}')
     if any(s.name == '1_generate' for s in steps) and all(v == 'smoke' or Path(v).expanduser().exists() for v in (cfg.safety_source, cfg.general_source)):
-        try: prompts_for(cfg)                       # offline sources: cheap to check that they hold n_prompts
+        # offline sources: cheap to check that they hold n_prompts
+        try: prompts_for(GenerationSetup.of(cfg))
         except ConfigError as e: raise ConfigError(f"pre-flight: parameter 'n_prompts' ({cfg.n_prompts}): {e}") from None
         except Exception as e:
-            raise ConfigError(f"pre-flight: the prompt sources {cfg.safety_source!r}, {cfg.general_source!r} cannot be read: {type(e).__name__}: {e}") from None
+            raise ConfigError(f"pre-flight: the prompt sources {cfg.safety_source!r}, {cfg.general_source!r} cannot "
+                              f"be read: {type(e).__name__}: {e}") from None
         done.append('prompt sources')
     for name, m in _hf_models(cfg, steps):
         if (why := missing_model(m)): raise ConfigError(f"pre-flight: parameter {name!r}: model {m!r} {why}")
@@ -356,7 +391,8 @@ def _select(only, steps) -> list[str]|None:
 
 # %% ../nbs/11_study.ipynb #547883cd
 def _config(profile: str, overrides: dict|None) -> RunConfig:
-    "The validated config of `profile` + `overrides` (a `profile` given among the overrides, e.g. `-p profile paper`, wins)."
+    """The validated config of `profile` + `overrides` (a `profile` given among the overrides, e.g. `-p profile paper`,
+    wins)."""
     ov = dict(overrides or {})
     return make_config(str(ov.pop('profile', profile)), **ov)
 
@@ -374,10 +410,12 @@ def _usage_delta(before: dict, after: dict) -> dict:
 def step_failures(rd: RunDir, # the run directory (its call cache)
                   since: float, # when the step started (`time.time()`)
                  ) -> list[dict]:
-    "The calls that failed for non-content reasons while the step ran, each once: every one left a row built from a failure, whatever the cache holds later."
+    """The calls that failed for non-content reasons while the step ran, each once: every one left a row built from a
+    failure, whatever the cache holds later."""
     if not rd.cache.exists(): return []
     con = sqlite3.connect(rd.cache, timeout=60)
-    try: rows = con.execute("SELECT key, model, stage, error, MAX(created) FROM failures WHERE retryable=1 AND created>=? GROUP BY key", (since,)).fetchall()
+    try: rows = con.execute("SELECT key, model, stage, error, MAX(created) FROM failures WHERE retryable=1 AND "
+                            "created>=? GROUP BY key", (since,)).fetchall()
     except sqlite3.OperationalError: rows = []           # no failures table yet
     finally: con.close()
     return [dict(key=k, model=m, stage=s, error=e, created=t) for k, m, s, e, t in rows]
@@ -386,7 +424,8 @@ def step_failures(rd: RunDir, # the run directory (its call cache)
 def _execute(s: Step, action: str, rd: RunDir, cfg: RunConfig, fingerprint: str, nb_dir=None, progress=True):
     "Run one step and record its status, time, fingerprint and token use in the manifest."
     man = Manifest(rd)
-    if action == 'rerun': print(f'[{s.name}] changed or incomplete: old outputs moved to .stale/: {len(move_stale_outputs(rd, s))} paths')
+    if action == 'rerun': print(f'[{s.name}] changed or incomplete: old outputs moved to .stale/: '
+                                f'{len(move_stale_outputs(rd, s))} paths')
     before, t0 = man.read().get('usage', {}), time.time()
     man.step(s.name, status='running', started=now_iso(), fingerprint=fingerprint, notebook=str(rd.notebooks/s.notebook), error=None, retry_calls=0)
     print(f'[{s.name}] running {s.notebook}', flush=True)
@@ -396,12 +435,15 @@ def _execute(s: Step, action: str, rd: RunDir, cfg: RunConfig, fingerprint: str,
     usage, failed = _usage_delta(before, man.read().get('usage', {})), step_failures(rd, t0)
     what = lambda: f"{len(failed)} model call(s) failed for non-content reasons after their retries (e.g. stage {failed[0]['stage']!r}: {failed[0]['error'][:300]})"
     if failed and not cfg.accept_failed_calls:
-        msg = scrub(f"step {s.name}: {what()}; rows were built from those failures, so it is not marked done. Rerun the same command once the endpoint "
-                    f"is healthy: exactly those calls are sent again (or finish it as it is with -p accept_failed_calls true).")
+        msg = scrub(f"step {s.name}: {what()}; rows were built from those failures, so it is not marked done. Rerun "
+                    f"the same command once the endpoint "
+                    f"is healthy: exactly those calls are sent again (or finish it as it is with -p "
+                    f"accept_failed_calls true).")
         man.step(s.name, status='incomplete', ended=now_iso(), seconds=round(time.time() - t0, 1), usage=usage, error=msg, retry_calls=len(failed))
         raise StepFailed(msg)
     man.step(s.name, status='done', ended=now_iso(), seconds=round(time.time() - t0, 1), usage=usage, failed_calls=len(failed))
-    if failed: print(scrub(f'[{s.name}] {what()}: accepted (accept_failed_calls); their rows keep the failure as their reason'), flush=True)
+    if failed: print(scrub(f'[{s.name}] {what()}: accepted (accept_failed_calls); their rows keep the failure as '
+                           f'their reason'), flush=True)
     print(f'[{s.name}] done in {time.time() - t0:.0f}s', flush=True)
 
 # %% ../nbs/11_study.ipynb #501b15fa
@@ -418,7 +460,8 @@ def run_config(run_dir, # the run directory (its `config.yaml`, if any)
     if rd.config.exists():
         try: saved = load_config(rd.config)
         except yaml.YAMLError as e:
-            raise ConfigError(f"{rd.config} is not valid YAML ({' '.join(str(e).split())[:200]}): restore it, or move it aside and give the run's "
+            raise ConfigError(f"{rd.config} is not valid YAML ({' '.join(str(e).split())[:200]}): restore it, or "
+                              f"move it aside and give the run's "
                               f"parameters again with -p") from None
         except ConfigError as e: raise ConfigError(f"{rd.config}: {e}") from None
         except (OSError, UnicodeDecodeError) as e: raise ConfigError(f"cannot read {rd.config}: {e}") from None
@@ -432,14 +475,16 @@ def run_config(run_dir, # the run directory (its `config.yaml`, if any)
 def link_cache(rd: RunDir, # the run directory
                cfg: RunConfig, # the run's config (`cache_path`)
               ) -> Path:
-    "Make the run's `cache.sqlite` a link to `cfg.cache_path` (if set, and the run has no cache of its own); returns the file its calls go to."
+    """Make the run's `cache.sqlite` a link to `cfg.cache_path` (if set, and the run has no cache of its own); returns
+    the file its calls go to."""
     if not cfg.cache_path: return rd.cache
     target = Path(cfg.cache_path).expanduser().resolve()
     if rd.cache.is_symlink():
         if rd.cache.resolve() == target: return target
         rd.cache.unlink()
     elif rd.cache.exists():
-        if rd.cache.resolve() != target: print(f'note: {rd.cache} holds this run\'s own calls and stays its cache (cache_path {target} is not used)')
+        if rd.cache.resolve() != target: print(f'note: {rd.cache} holds this run\'s own calls and stays its cache '
+                                               f'(cache_path {target} is not used)')
         return rd.cache
     target.parent.mkdir(parents=True, exist_ok=True)
     rd.cache.symlink_to(target)
@@ -482,7 +527,8 @@ def run_study(run_dir, # the run directory (created if missing)
         if stale:
             s, ups = next(iter(stale.items()))
             nums = sorted({x.split('_')[0] for x in [*ups, *[n for n, a in actions.items() if a != 'not selected']]})
-            raise ConfigError(f"step {s} would build on the outputs of {', '.join(ups)}, which changed since they ran (or never finished): "
+            raise ConfigError(f"step {s} would build on the outputs of {', '.join(ups)}, which changed since they "
+                              f"ran (or never finished): "
                               f"run them together (--steps {' '.join(nums)}) or without --steps")
         todo = [s for s in steps if actions[s.name] in ('run', 'rerun')]
         for s in todo:
@@ -490,12 +536,13 @@ def run_study(run_dir, # the run directory (created if missing)
             if bad:
                 for u in dict.fromkeys(x[0] for x in bad): Manifest(rd).step(u, status='incomplete', error=f'damaged output {bad[0][1]}')
                 u, f, why = bad[0]
-                raise ConfigError(f"step {s.name} cannot read {f}, an output of step {u} ({why[:200]}); {u} is now marked incomplete: "
+                raise ConfigError(f"step {s.name} cannot read {f}, an output of step {u} ({why[:200]}); {u} is now "
+                                  f"marked incomplete: "
                                   f"the next run rewrites it (its finished calls come from the cache)")
         preflight(cfg, todo)
         for k, (old, new) in changes.items(): print(f'[config] {k}: {old!r} -> {new!r}')
         rd.create(); man = Manifest(rd)
-        save_config(cfg, rd.config); link_cache(rd, cfg); man.start(cfg)
+        save_config(cfg, rd.config); link_cache(rd, cfg); man.start(cfg.seed, cfg.profile, config_hash(cfg))
         for s in steps:
             if actions[s.name] in ('skip', 'not selected'): print(f'[{s.name}] {actions[s.name]}')
             else: _execute(s, actions[s.name], rd, cfg, fps[s.name], nb_dir, progress)
@@ -590,19 +637,24 @@ def dry_run(run_dir, # the run directory (nothing is written)
             only=None, # steps to run (None: all)
             steps=STEPS, # the study's steps
            ) -> str:
-    "The plan of a run (what runs or is skipped, estimated calls and tokens per step) without writing anything or calling a model."
+    """The plan of a run (what runs or is skipped, estimated calls and tokens per step) without writing anything or
+    calling a model."""
     cfg, changes = run_config(run_dir, profile, overrides)
     rd = RunDir(run_dir)
     actions, est = plan(rd, cfg, steps, _select(only, steps)), estimate(rd, cfg, steps)
+    # a bad value the steps' setups refuse
+    check_setups(cfg, [s for s in steps if actions[s.name] in ('run', 'rerun')])
     stale = stale_upstream(rd, cfg, actions, steps)
     roles = {r: f"{getattr(cfg, f'{r}_backend')}:{getattr(cfg, f'{r}_model')}" for r in ('agent', 'judge')}
-    lines = [f'plan for {rd.path} (profile {cfg.profile}; agent {roles["agent"]}, judge {roles["judge"]}, target {cfg.target_model})']
+    lines = [f'plan for {rd.path} (profile {cfg.profile}; agent {roles["agent"]}, judge {roles["judge"]}, target '
+             f'{cfg.target_model})']
     for s in steps:
         a, e = actions[s.name], est[s.name]
         work = f"~{e['calls']:,} calls, ~{e['tokens']:,} tokens [{e['basis']}]" if a in ('run', 'rerun') else ''
         lines.append(f'  {s.name:<13} {a:<13} {work}')
     todo = [est[s.name] for s in steps if actions[s.name] in ('run', 'rerun')]
-    lines.append(f"  total to run: ~{sum(e['calls'] for e in todo):,} model calls, ~{sum(e['tokens'] for e in todo):,} tokens (finished calls come from the cache)")
+    lines.append(f"  total to run: ~{sum(e['calls'] for e in todo):,} model calls, "
+                 f"~{sum(e['tokens'] for e in todo):,} tokens (finished calls come from the cache)")
     lines += [f'  config change: {k}: {old!r} -> {new!r}' for k, (old, new) in changes.items()]
     lines += [f"  refused: step {s} would build on the changed outputs of {', '.join(u)} (run them together)" for s, u in stale.items()]
     return '\n'.join(lines)
@@ -662,7 +714,8 @@ def summarize_run(run_dir, # the run directory
 
 # %% ../nbs/11_study.ipynb #a32a02d3
 def _results_lines(rd: RunDir) -> list[str]:
-    "The headline metric per benchmark for every system in `eval/results.csv`, from validated judges only (`scoring.headline_by_system`)."
+    """The headline metric per benchmark for every system in `eval/results.csv`, from validated judges only
+    (`scoring.headline_by_system`)."""
     p = rd.eval/'results.csv'
     if not p.exists(): return []
     from aidsafe_nb.scoring import headline_by_system      # lazy: scoring loads the evaluation stack
@@ -672,7 +725,8 @@ def _results_lines(rd: RunDir) -> list[str]:
     head = headline_by_system(df)
     left = sorted({x for v in head.get('excluded_invalid_judges', pd.Series(dtype=str)).fillna('') for x in str(v).split('; ') if x})
     vals = head.drop(columns=['excluded_invalid_judges'], errors='ignore')
-    if vals.empty or vals.isna().all().all(): lines = ['headline per system: none (no benchmark has a validated judge; see report.md)']
+    if vals.empty or vals.isna().all().all(): lines = ['headline per system: none (no benchmark has a validated '
+                                                       'judge; see report.md)']
     else: lines = ["headline per system (validated judges only; '-' = no result, or its judge failed validation):"]
     lines += ['  ' + l for l in vals.to_string(float_format=lambda v: f'{v:.3f}', na_rep='-').splitlines()] if not vals.empty else []
     lines += [f'  left out, judge failed validation: {x}' for x in left]
@@ -687,7 +741,8 @@ def _steps_lines(rd: RunDir, steps=STEPS) -> list[str]:
         i = done[s.name]; u = i.get('usage') or {}
         calls, cached = sum(v.get('calls', 0) for v in u.values()), sum(v.get('cached', 0) for v in u.values())
         extra = f", {i['failed_calls']} failed call(s) accepted" if i.get('failed_calls') else ''
-        out.append(f"  {s.name:<13} {i.get('status', '?'):<10} {i.get('seconds', 0):>7.0f}s  {calls:>7,} calls sent, {cached:,} from cache{extra}")
+        out.append(f"  {s.name:<13} {i.get('status', '?'):<10} {i.get('seconds', 0):>7.0f}s  {calls:>7,} calls sent, "
+                   f"{cached:,} from cache{extra}")
     return ['steps (wall time, model calls):'] + out if out else []
 
 # %% ../nbs/11_study.ipynb #00be15a3
@@ -696,7 +751,8 @@ def stage_calls(run_dir, # the run directory (its call cache)
                 failed: bool = False, # the stage's failed calls instead of its answers
                 limit: int = 5, # calls shown
                ) -> list[dict]:
-    "The cached calls of `stage` (or the per-stage counts when `stage` is None); `failed` lists the recorded failures instead."
+    """The cached calls of `stage` (or the per-stage counts when `stage` is None); `failed` lists the recorded failures
+    instead."""
     rd = RunDir(run_dir)
     if not rd.cache.exists(): raise ConfigError(f'{rd.cache} does not exist: no model call has been made in this run')
     con = CallCache(rd.cache)._con()
@@ -705,9 +761,11 @@ def stage_calls(run_dir, # the run directory (its call cache)
         bad = dict(con.execute('SELECT stage, COUNT(DISTINCT key) FROM failures GROUP BY stage').fetchall())
         return [dict(stage=s, answers=ok.get(s, 0), failures=bad.get(s, 0)) for s in sorted(set(ok) | set(bad))]
     if failed:
-        rows = con.execute('SELECT model, stage, error, retryable, created FROM failures WHERE stage=? ORDER BY created DESC LIMIT ?', (stage, limit)).fetchall()
+        rows = con.execute('SELECT model, stage, error, retryable, created FROM failures WHERE stage=? ORDER BY '
+                           'created DESC LIMIT ?', (stage, limit)).fetchall()
         return [dict(model=m, stage=s, error=e, retryable=bool(r), created=t) for m, s, e, r, t in rows]
-    rows = con.execute('SELECT model, stage, request, text, prompt_tokens, completion_tokens, finish_reason FROM calls WHERE stage=? '
+    rows = con.execute('SELECT model, stage, request, text, prompt_tokens, completion_tokens, finish_reason FROM '
+                       'calls WHERE stage=? '
                        'ORDER BY created LIMIT ?', (stage, limit)).fetchall()
     return [dict(model=m, stage=s, request=json.loads(q) if q else None, answer=a, prompt_tokens=pt, completion_tokens=ct, finish_reason=fr)
             for m, s, q, a, pt, ct, fr in rows]
@@ -720,9 +778,11 @@ def format_calls(calls: list[dict], # `stage_calls` results
     out = []
     for i, c in enumerate(calls):
         if 'answers' in c: out.append(f"{c['stage']:<28} {c['answers']:>6} answers  {c['failures']:>4} failures"); continue
-        if 'error' in c: out.append(f"[{i}] {c['model']} {c['stage']}: {'retryable' if c['retryable'] else 'final'}: {c['error'][:width]}"); continue
+        if 'error' in c: out.append(f"[{i}] {c['model']} {c['stage']}: {'retryable' if c['retryable'] else 'final'}: "
+                                    f"{c['error'][:width]}"); continue
         req = c['request'] or {}
-        out.append(f"=== [{i}] {c['model']} · {c['stage']} · {c['prompt_tokens']}+{c['completion_tokens']} tokens · {c['finish_reason']}")
+        out.append(f"=== [{i}] {c['model']} · {c['stage']} · {c['prompt_tokens']}+{c['completion_tokens']} tokens · "
+                   f"{c['finish_reason']}")
         s = req.get('sampling', {})
         if s: out.append('  sampling: ' + ', '.join(f'{k}={v}' for k, v in s.items() if k != 'response_format') + (' + JSON schema' if s.get('response_format') else ''))
         for m in req.get('messages', []): out.append(f"  {m['role']:>9}: {m['content'][:width]}")
@@ -742,7 +802,7 @@ def read_sweep(path, # a YAML list of override mappings (a `name` key names the 
     out = []
     for i, e in enumerate(entries):
         e = dict(e); name = str(e.pop('name', '') or '_'.join(f'{k}-{v}' for k, v in e.items()) or f'run{i}')
-        unknown = [k for k in e if k not in _TYPES]
+        unknown = [k for k in e if k not in PARAM_TYPES]
         if unknown: raise ConfigError(f"sweep file {path}, entry {i}: unknown parameter {unknown[0]!r}")
         out.append((name.replace('/', '-'), e))
     if len({n for n, _ in out}) != len(out): raise ConfigError(f"sweep file {path}: two entries share a run name")
@@ -753,7 +813,7 @@ def compare_runs(run_dirs: dict[str, Path|str], # {run name: run directory}
                 ):
     "One table across runs: each run's results (if any), the parameters that differ, and step timings."
     cfgs = {n: load_config(Path(d)/'config.yaml') for n, d in run_dirs.items() if (Path(d)/'config.yaml').exists()}
-    varying = [k for k in _TYPES if len({json.dumps(getattr(c, k)) for c in cfgs.values()}) > 1]
+    varying = [k for k in PARAM_TYPES if len({json.dumps(getattr(c, k)) for c in cfgs.values()}) > 1]
     frames = []
     for name, d in run_dirs.items():
         res = Path(d)/'eval'/'results.csv'
@@ -771,9 +831,11 @@ def run_sweep(sweep_file, # the sweep YAML file (`read_sweep`)
               only=None, # steps to run (None: all)
               **kwargs, # passed to `run_study`
              ):
-    "Run every entry of `sweep_file` into `run_dir/<name>`, all sharing the call cache `run_dir/cache.sqlite`, and write `sweep_comparison.csv`; returns the comparison."
+    """Run every entry of `sweep_file` into `run_dir/<name>`, all sharing the call cache `run_dir/cache.sqlite`, and
+    write `sweep_comparison.csv`; returns the comparison."""
     entries, root = read_sweep(sweep_file), Path(run_dir).expanduser().resolve()
-    overrides = {'cache_path': str(root/'cache.sqlite'), **(overrides or {})}   # one cache: a later entry sends only the calls that differ
+    # one cache: a later entry sends only the calls that differ
+    overrides = {'cache_path': str(root/'cache.sqlite'), **(overrides or {})}
     for _, e in entries: _config(profile or 'tiny', {**overrides, **e})      # validate all before running any
     dirs, failed = {}, {}
     for name, e in entries:
@@ -782,7 +844,8 @@ def run_sweep(sweep_file, # the sweep YAML file (`read_sweep`)
         except StepFailed as err: failed[name] = str(err); print(f'sweep run {name} failed:\n{err}')
     table = compare_runs(dirs)
     atomic_write_text(root/'sweep_comparison.csv', table.to_csv(index=False))
-    if failed: raise StepFailed(f"{len(failed)} of {len(entries)} sweep runs failed: {sorted(failed)} (comparison written for all)")
+    if failed: raise StepFailed(f"{len(failed)} of {len(entries)} sweep runs failed: {sorted(failed)} (comparison "
+                                f"written for all)")
     return table
 
 # %% ../nbs/11_study.ipynb #039b627e
@@ -793,14 +856,15 @@ def _check_injected(ns: dict, names: list[str]):
     bad = [n for n in names if n not in NOTEBOOK_PARAMS]
     if bad:
         close = difflib.get_close_matches(bad[0], NOTEBOOK_PARAMS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else (f"; a run parameter goes in overrides: -p overrides \"{{{bad[0]}: ...}}\"" if bad[0] in _TYPES else '')
+        hint = f" (did you mean {close[0]!r}?)" if close else (f"; a run parameter goes in overrides: -p overrides \"{{{bad[0]}: ...}}\"" if bad[0] in PARAM_TYPES else '')
         raise ConfigError(f"unknown notebook parameter {bad[0]!r}{hint}; study notebooks take {list(NOTEBOOK_PARAMS)}")
     ov = ns.get('overrides')
     if isinstance(ov, str):
         try: ov = yaml.safe_load(ov) if ov.strip() else {}
         except yaml.YAMLError as e: raise ConfigError(f"parameter 'overrides' is not a YAML mapping: {e}") from None
     if ov is None: ov = {}
-    if not isinstance(ov, dict): raise ConfigError(f"parameter 'overrides' must be a mapping like {{n_prompts: 3}}, got {ov!r}")
+    if not isinstance(ov, dict): raise ConfigError(f"parameter 'overrides' must be a mapping like {{n_prompts: 3}}, "
+                                                   f"got {ov!r}")
     ns['overrides'] = ov
 
 # %% ../nbs/11_study.ipynb #cef975da
@@ -819,7 +883,8 @@ def strict_parameters():
     except NameError: return
     def check(lines):
         names = _injected_names(lines)
-        if names is None:                               # the first cell that papermill did not inject: done (kernels may transform a cell twice)
+        # the first cell that papermill did not inject: done (kernels may transform a cell twice)
+        if names is None:
             if check in ip.input_transformers_post: ip.input_transformers_post.remove(check)
             return lines
         return lines + [f"\nfrom aidsafe_nb.study import _check_injected as _ci; _ci(globals(), {names!r}); del _ci\n"]
@@ -845,7 +910,8 @@ def output_sizes(nb: dict, # a notebook (nbformat JSON)
 
 # %% ../nbs/11_study.ipynb #3f44023f
 def _shrink(out: dict, max_text: int) -> dict:
-    "An output over `max_text` characters: markdown cut with a note; else its HTML or plain form, whichever fits, else its plain text cut with a note."
+    """An output over `max_text` characters: markdown cut with a note; else its HTML or plain form, whichever fits, else
+    its plain text cut with a note."""
     if _text_size(out) <= max_text: return out
     note = f'\n… (output cut at {max_text} characters; the run directory has it all)'
     cut = lambda s: s if len(s) <= max_text else s[:max_text - len(note)] + note
@@ -853,7 +919,8 @@ def _shrink(out: dict, max_text: int) -> dict:
     data = out.get('data', {})
     texts = {k: ''.join(v) if isinstance(v, list) else v for k, v in data.items() if k.startswith('text/')}
     rest = {k: v for k, v in data.items() if not k.startswith('text/')}
-    if 'text/markdown' in texts: return dict(out, data=rest | {'text/markdown': cut(texts['text/markdown'])})   # its plain form is only a repr
+    # its plain form is only a repr
+    if 'text/markdown' in texts: return dict(out, data=rest | {'text/markdown': cut(texts['text/markdown'])})
     for k in ('text/html', 'text/plain'):
         if k in texts and len(texts[k]) <= max_text: return dict(out, data=rest | {k: texts[k]})
     return dict(out, data=rest | {'text/plain': cut(texts.get('text/plain', ''))})
@@ -862,7 +929,8 @@ def clean_outputs(nb: dict, # an executed study notebook (nbformat JSON)
                   paths: dict, # {absolute path: what to show instead}, longest first
                   max_text: int = MAX_TEXT, # largest text output of a cell kept whole
                  ) -> dict:
-    "`nb` without papermill's injected cell and metadata, stderr streams or execution counts, with `paths` replaced in every text output."
+    """`nb` without papermill's injected cell and metadata, stderr streams or execution counts, with `paths` replaced in
+    every text output."""
     def _sub(v):
         s = ''.join(v) if isinstance(v, list) else v
         for k, r in paths.items(): s = s.replace(k, r)
@@ -881,7 +949,8 @@ def clean_outputs(nb: dict, # an executed study notebook (nbformat JSON)
                 if o.get('output_type') == 'error': o['traceback'] = [_sub(t) for t in o.get('traceback', [])]
                 outs.append(o)
             n = sum(1 for o in outs if _text_size(o)) or 1
-            budget = max_text if sum(map(_text_size, outs)) <= max_text else max_text // n   # the whole cell within max_text
+            # the whole cell within max_text
+            budget = max_text if sum(map(_text_size, outs)) <= max_text else max_text // n
             c.update(outputs=[_shrink(o, budget) for o in outs], execution_count=None)
         cells.append(c)
     meta = {k: v for k, v in nb.get('metadata', {}).items() if k in ('kernelspec',)}
@@ -895,7 +964,8 @@ def save_outputs(run_dir, # a finished run directory (every step done)
                  max_image: int = MAX_IMAGE, # largest PNG allowed, in bytes
                  progress: bool = True, # papermill's progress bar
                 ) -> list[dict]:
-    "Execute each study notebook against the finished run and save it, with small path-free outputs, into `nb_dir`; returns what was saved."
+    """Execute each study notebook against the finished run and save it, with small path-free outputs, into `nb_dir`;
+    returns what was saved."""
     import papermill as pm
     from nbdev.clean import nbdev_clean
     rd, nb_dir = RunDir(run_dir), Path(nb_dir or study_notebooks_dir())
@@ -918,7 +988,8 @@ def save_outputs(run_dir, # a finished run directory (every step done)
                 except pm.PapermillExecutionError as e: raise StepFailed(_failure_message(s, Path(d)/'out.ipynb', e)) from None
                 nb = clean_outputs(json.loads(Path(d, 'out.ipynb').read_text()), paths, max_text)
             big = [x for x in output_sizes(nb) if x['png'] > max_image]
-            if big: raise ConfigError(f"{s.notebook}: cell {big[0]['cell']} holds a {big[0]['png']:,}-byte PNG (limit {max_image:,}): make the figure smaller")
+            if big: raise ConfigError(f"{s.notebook}: cell {big[0]['cell']} holds a {big[0]['png']:,}-byte PNG "
+                                      f"(limit {max_image:,}): make the figure smaller")
             atomic_write_text(src, json.dumps(nb, indent=1, ensure_ascii=False) + '\n')
             nbdev_clean(fname=str(src))               # exactly what the sync check's nbdev_clean leaves
             sizes = output_sizes(nb)
@@ -995,7 +1066,8 @@ def pilot_judges(rd: RunDir, # the pilot's run directory
     return df
 
 # %% ../nbs/11_study.ipynb #fba02ec4
-FULL_ITEMS = {'mmlu': 14042, 'other': 500}   # [R] items per benchmark assumed when the full run has no eval_limit / mmlu_limit (MMLU's test split; others rough)
+# [R] items per benchmark assumed when the full run has no eval_limit / mmlu_limit (MMLU's test split; others rough)
+FULL_ITEMS = {'mmlu': 14042, 'other': 500}
 
 def _factor(stage: str, step: str, pilot: RunConfig, full: RunConfig) -> float:
     "How much more work stage `stage` of step `step` is in the full run than in the pilot."
@@ -1108,19 +1180,23 @@ def parse_args(argv=None, # the arguments (default: the command line)
               ):
     "Parse `aidsafe-study` arguments."
     ap = argparse.ArgumentParser('aidsafe-study', description='Run the aidsafe_nb study notebooks with papermill into one run directory. '
-                                 'Subcommands: `aidsafe-study calls --run DIR` (browse model calls), `aidsafe-study push` (publish).')
-    ap.add_argument('--profile', default=None, help="tiny | smol | colab_t4 | paper (default: an existing run's own, else tiny)")
-    ap.add_argument('--run', default=None, help='run directory (default outputs/<profile>)')
+                                 'Subcommands: `aidsafe-study calls --run DIR` (browse model calls), `aidsafe-study '
+                                 'push` (publish).')
+    ap.add_argument('--profile', default=None, help="tiny | smol | colab_t4 | paper, or a profile file (a copy of "
+                                                    "data/profiles/<name>.yaml, edited) "
+                    "(default: an existing run's own, else tiny)")
+    ap.add_argument('--run', default=None, help='run directory (default outputs/<profile name>)')
     ap.add_argument('-p', '--param', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'), help='override a parameter')
     ap.add_argument('--steps', nargs='+', default=None, help='only these steps (names or numbers)')
     ap.add_argument('--sweep', default=None, help='YAML list of overrides: one run per entry')
     ap.add_argument('--dry-run', action='store_true', help='print the plan and an estimate of calls and tokens; run nothing')
     ap.add_argument('--pilot', type=int, default=None, metavar='N', help='run the configured study on N prompts (and N items per benchmark) into '
-                    'RUN/pilot and write RUN/pilot/pilot.md; exit 4 when the full run would skip a system or rest on an invalid judge')
+                    'RUN/pilot and write RUN/pilot/pilot.md; exit 4 when the full run would skip a system or rest on '
+                    'an invalid judge')
     ap.add_argument('--no-progress', action='store_true')
     a = ap.parse_args(argv)
     a.overrides = {k: v for k, v in a.param}
-    a.run = a.run or str(repo_root()/'outputs'/(a.profile or 'tiny'))
+    a.run = a.run or str(repo_root()/'outputs'/Path(a.profile or 'tiny').stem)
     return a
 
 # %% ../nbs/11_study.ipynb #a52a5fa3
@@ -1145,7 +1221,8 @@ def outputs_main(argv, # the arguments after `outputs`
     a = ap.parse_args(argv)
     try: saved = save_outputs(a.run, progress=not a.no_progress)
     except (ConfigError, StepFailed) as e: print(f'aidsafe-study outputs: {e}', file=sys.stderr); return 2 if isinstance(e, ConfigError) else 1
-    for x in saved: print(f"{x['notebook']:<20} {x['cells_with_output']:>3} cells with output, largest text {x['largest_text']:,} chars, largest PNG {x['largest_png']:,} bytes")
+    for x in saved: print(f"{x['notebook']:<20} {x['cells_with_output']:>3} cells with output, largest text "
+                          f"{x['largest_text']:,} chars, largest PNG {x['largest_png']:,} bytes")
     return 0
 
 # %% ../nbs/11_study.ipynb #b51cc3e0

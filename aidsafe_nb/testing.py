@@ -10,7 +10,7 @@ from typing import Callable
 from fastcore.basics import patch
 from .llm import Backend, Completion
 from .structured import response_schema, schema_example
-from .publish import is_ignored
+from huggingface_hub.utils import filter_repo_objects
 
 # %% auto #0
 __all__ = ['FakeBackend', 'FakeOpenAIServer', 'fake_agent_responder', 'RecordingApi']
@@ -203,5 +203,5 @@ class RecordingApi:
                       commit_message=None, # the commit's message
                       **kw):
         root = Path(folder_path)
-        files = {str(f.relative_to(root)): f.read_bytes() for f in sorted(root.rglob('*')) if f.is_file() and not is_ignored(f.relative_to(root), ignore_patterns)}
+        files = {str(f.relative_to(root)): f.read_bytes() for f in sorted(root.rglob('*')) if f.is_file() and not (ignore_patterns and not list(filter_repo_objects([f.relative_to(root).as_posix()], ignore_patterns=ignore_patterns)))}
         self.calls.append(dict(op='upload_folder', repo_id=repo_id, repo_type=repo_type, files=files, commit_message=commit_message))

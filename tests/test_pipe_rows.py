@@ -83,7 +83,7 @@ def test_pipelined_rows_equal_stagewise(tmp_path, n_agents):
 
 def test_step1_pipeline_rows_parameter(tmp_path):
     "Step 1 (`run_generate`) with pipeline_rows off, on and auto: the same data files, cache and requests; the setting does not change the fingerprint."
-    from aidsafe_nb.steps import NON_SEMANTIC
+    from aidsafe_nb.config import NON_SEMANTIC
     assert 'pipeline_rows' in NON_SEMANTIC
     res = {}
     with TailServer(reply=varied, raw_reply=undecodable) as srv:
