@@ -7,10 +7,6 @@ import pytest
 PKG = Path(__file__).resolve().parent.parent/'aidsafe_nb'
 MODULES = {f.stem: ast.parse(f.read_text()) for f in sorted(PKG.glob('*.py')) if not f.name.startswith('_')}
 
-# Modules of other issue-21 helpers that still break a rule on this branch (they remove RunConfig / private imports from
-# their own modules in parallel); the lead empties these at the merge.
-_PENDING_CFG = {'belief', 'dataio', 'evaluate', 'judges', 'report', 'responses', 'saro', 'train'}
-_PENDING_PRIVATE = {'saro'}
 # `config` owns RunConfig (its validation and serialisation take it); `steps` and `study` build the setups from it.
 CFG_OWNERS = {'config', 'steps', 'study'}
 
@@ -70,15 +66,11 @@ def test_the_cycle_check_can_fail():
     assert any({'config', 'steps'} <= set(c) for c in _cycles(g))
 
 def test_no_library_function_outside_steps_and_study_takes_runconfig():
-    found = {m: _takes_runconfig(t) for m, t in MODULES.items() if m not in CFG_OWNERS | _PENDING_CFG}
+    found = {m: _takes_runconfig(t) for m, t in MODULES.items() if m not in CFG_OWNERS}
     assert {m: fs for m, fs in found.items() if fs} == {}
     assert _takes_runconfig(ast.parse('def f(x, cfg): pass\ndef g(c: RunConfig): pass\ndef h(setup): pass')) == ['f', 'g']
 
-def test_pending_cfg_modules_are_still_pending():
-    "An allow-listed module that no longer takes RunConfig leaves the list (so the list only shrinks)."
-    assert {m for m in _PENDING_CFG if not _takes_runconfig(MODULES[m])} == set()
-
 def test_no_private_name_imported_across_modules():
-    bad = [f'{m} <- {t}.{x}' for m, tree in MODULES.items() if m not in _PENDING_PRIVATE
+    bad = [f'{m} <- {t}.{x}' for m, tree in MODULES.items()
            for t, names in _imports(tree) for x in names if x.startswith('_') and not x.startswith('__')]
     assert bad == []
