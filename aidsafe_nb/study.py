@@ -573,12 +573,13 @@ def _sft_fate(rd: RunDir, cfg: RunConfig, name: str) -> tuple[bool|None, str]:
     from aidsafe_nb.train import sft_dataset, check_gates, TrainSkip
     if not (Path(rd.data)/('rw' if name == 'rw' else 'cot')).exists(): return None, 'its data is not written yet'
     try:
-        source = cfg.sft_db_source if name == 'sft_db' else 'generated'
-        ds, _, st = sft_dataset(rd, name, 'train', source, cfg.enforce_gates)
-        if name != 'sft_og': check_gates(name, st, cfg.min_gate_pass_rate if cfg.enforce_gates else 0.0)
-        elif cfg.sft_og_rows == 'same_as_sft_db' and cfg.sft_db_source == 'generated':
-            return _sft_fate(rd, cfg, 'sft_db')[0] is True, "shares SFT_DB's train rows (sft_og_rows='same_as_sft_db')"
-        return len(ds) > 0, (f"{st['n_passed']}/{st['n']} train rows pass the gates" if name != 'sft_og' else f'{len(ds)} train rows')
+        source, only = cfg.sft_db_source if name == 'sft_db' else 'generated', None
+        if name == 'sft_og' and cfg.sft_og_rows == 'same_as_sft_db' and cfg.sft_db_source == 'generated':   # the rows of SFT_DB's that pass the gates
+            only = [r['id'] for r in sft_dataset(rd, 'sft_db', 'train', 'generated', cfg.enforce_gates)[0]]
+        ds, _, st = sft_dataset(rd, name, 'train', source, cfg.enforce_gates, only)
+        check_gates(name, st, cfg.min_gate_pass_rate if cfg.enforce_gates else 0.0)
+        if name == 'sft_og': return len(ds) > 0, f'{len(ds)} train rows' + (" (SFT_DB's that pass the gates)" if only is not None else '')
+        return len(ds) > 0, f"{st['n_passed']}/{st['n']} train rows pass the gates"
     except TrainSkip as e: return False, str(e).split(': ', 1)[-1][:80]
     except Exception as e: return None, f'its data could not be read ({type(e).__name__})'
 
