@@ -30,17 +30,18 @@ def step1_done(tmp_path, name: str):
 def within(est: int, real: int, tol: float = 0.2) -> bool: return abs(est - real) <= tol * real
 
 @needs_benchmarks
-def test_smol_estimate_once_step1_is_done_is_within_20_percent(tmp_path, monkeypatch):
+@pytest.mark.parametrize('name', ['smol_run', 'smol_run2'])
+def test_smol_estimate_once_step1_is_done_is_within_20_percent(tmp_path, monkeypatch, name):
     "smol, 8 prompts: after step 1, the later steps' estimate uses step 1's rows and the systems the gates leave; within 20% of what they sent."
     monkeypatch.setenv('HF_HUB_OFFLINE', '1')
-    run, cfg, full = step1_done(tmp_path, 'smol_run')
+    run, cfg, full = step1_done(tmp_path, name)
     est, real = estimate(RunDir(run), cfg), sent(full, LATER)
     got = sum(est[s]['calls'] for s in LATER)
     assert within(got, real), ({s: est[s]['calls'] for s in LATER}, {s: sent(full, [s]) for s in LATER})
     assert all(est[s]['basis'].startswith("from the run's data") for s in ('2_preference', '4_dpo', '5_evaluate')), est
     assert '2/7 systems expected to train' in est['5_evaluate']['basis'] and est['4_dpo']['calls'] == 0
     fates = {m: ok for m, (ok, _) in est['5_evaluate']['fates'].items()}          # the run skipped exactly these five
-    skipped = {x['model'] for x in json.loads((FIX/'smol_run'/'skipped.json').read_text())}
+    skipped = {x['model'] for x in json.loads((FIX/name/'skipped.json').read_text())}
     assert {m for m, ok in fates.items() if not ok} == skipped, fates
     # the config alone cannot know that: an upper bound, far above what was sent, and labelled so
     blind = estimate(RunDir(tmp_path/'never-run'), cfg)
