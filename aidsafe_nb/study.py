@@ -23,11 +23,11 @@ __all__ = ['DOC_FILES', 'CONFIG_FILES', 'LOCK_ENV', 'NOTEBOOK_PARAMS', 'MAX_TEXT
            'unclaimed_params', 'step_files', 'files_digest', 'fingerprints', 'StepFailed', 'study_notebooks_dir',
            'KernelRelay', 'run_step', 'read_manifest', 'plan', 'move_stale_outputs', 'stale_upstream', 'RunLocked',
            'RunLock', 'hold_run_lock', 'missing_model', 'check_setups', 'preflight', 'step_failures', 'run_config',
-           'link_cache', 'damaged_inputs', 'run_study', 'eval_items', 'estimate', 'dry_run', 'summarize_run',
-           'stage_calls', 'format_calls', 'read_sweep', 'compare_runs', 'run_sweep', 'strict_parameters',
-           'output_sizes', 'clean_outputs', 'save_outputs', 'pilot_config', 'pilot_gates', 'pilot_training',
-           'pilot_judges', 'pilot_estimate', 'pilot_reasons', 'pilot_markdown', 'run_pilot', 'parse_args', 'calls_main',
-           'outputs_main', 'main']
+           'link_cache', 'damaged_inputs', 'run_study', 'eval_items', 'step_calls', 'config_counts',
+           'expected_training', 'run_counts', 'estimate', 'dry_run', 'summarize_run', 'stage_calls', 'format_calls',
+           'read_sweep', 'compare_runs', 'run_sweep', 'strict_parameters', 'output_sizes', 'clean_outputs',
+           'save_outputs', 'pilot_config', 'pilot_gates', 'pilot_training', 'pilot_judges', 'pilot_estimate',
+           'pilot_reasons', 'pilot_markdown', 'run_pilot', 'parse_args', 'calls_main', 'outputs_main', 'main']
 
 # %% ../nbs/11_study.ipynb #72d1f0ee
 def unclaimed_params(steps=STEPS, # the study's steps
@@ -571,48 +571,147 @@ def eval_items(cfg: RunConfig, # the run's config
         out[b] = n * (len(load_jailbreak_templates()) if b.endswith('_jb') else 1)
     return out
 
-def _config_estimate(s: Step, cfg: RunConfig) -> tuple[int, int]:
-    "(calls, tokens) for step `s`, counted the way its stages issue requests (see `eval_items`); deliberation assumed to end after one round."
-    n, harm = _prompt_mix(cfg)
-    if s.name == '1_generate': calls = n * (4 + cfg.n_agents)                                   # LLM_ZS, intents, initial CoT, a round per agent, refiner
-    elif s.name == '2_preference':
+def _eval_calls(cfg: RunConfig, systems: int, n: int) -> int:
+    "Step 5's calls for `systems` evaluated systems and `n` step-1 prompts (CoT grading)."
+    from aidsafe_nb.benchmarks import BENCHMARKS
+    items, kind = eval_items(cfg), lambda b: BENCHMARKS[b].kind
+    calls = systems * sum(items.values())                                                       # generations
+    calls += systems * sum(v for b, v in items.items() if kind(b) in ('safety', 'strongreject')) * (cfg.safety_judge != 'strmatch')
+    calls += systems * sum(v for b, v in items.items() if kind(b) == 'strongreject')            # the StrongREJECT rubric
+    xs = sum(v for b, v in items.items() if kind(b) == 'xstest')
+    root = Path(cfg.benchmarks_dir).expanduser() if cfg.benchmarks_dir else shared_benchmarks_dir()
+    labelled = bool(xs) and root is not None and (Path(root)/'xstest'/'human_labeled_completions').is_dir()
+    calls += systems * xs + labelled * 2 * (cfg.judge_validation_limit or 450)                  # refusal judge; its validation on two human-labelled files
+    return calls + n * (4 + 2 * bool(cfg.judge2_model))                                          # CoT quality: both sets graded and compared
+
+def step_calls(s: Step, # the step
+               cfg: RunConfig, # the run's config
+               k: dict, # the counts (`config_counts`, `run_counts`): n, harm, systems, chain_steps, p_clean, belief
+              ) -> int:
+    "Model calls of step `s`, counted the way its stages issue requests, given the prompts, the systems that train and the share of clean generations in `k`."
+    n, harm, p = k['n'], k['harm'], k['p_clean']
+    if s.name == '1_generate': return n * (4 + cfg.n_agents)                                     # LLM_ZS, intents, initial CoT, a round per agent, refiner
+    if s.name == '2_preference':
         items = n + (harm if cfg.rw_jailbreaks else 0)                                          # RW prompts: each, plus a jailbreak-wrapped copy of the harmful ones
-        calls = items * (2 * cfg.rw_samples + 4)                                                # RW samples and their acceptance; SRPO base, 2 continuations, score
-    elif s.name == '4_dpo':
+        per = cfg.rw_samples * (1 + p) + 3 + k['chain_steps'] + 2 * p**3 + 2 * p**2            # RW samples, the clean ones judged; SRPO base, 2 continuations,
+        return round(items * per)                                                               # a score per prefix step; clean process (3 sides) and outcome pairs scored
+    if s.name == '4_dpo':
+        if not k['belief']: return 0                                                            # belief and baseline pairs are sampled from SFT_DB
         draws = cfg.belief_iterations * cfg.belief_samples
-        calls = n * (cfg.belief_iterations + draws + (cfg.baseline_samples or draws))         # beliefs, their target samples, the baseline's equal draws
-    elif s.name == '5_evaluate':
-        from aidsafe_nb.benchmarks import BENCHMARKS
-        items, sys_ = eval_items(cfg), len(cfg.eval_models)
-        kind = lambda b: BENCHMARKS[b].kind
-        calls = sys_ * sum(items.values())                                                      # generations
-        calls += sys_ * sum(v for b, v in items.items() if kind(b) in ('safety', 'strongreject')) * (cfg.safety_judge != 'strmatch')
-        calls += sys_ * sum(v for b, v in items.items() if kind(b) == 'strongreject')           # the StrongREJECT rubric
-        xs = sum(v for b, v in items.items() if kind(b) == 'xstest')
-        root = Path(cfg.benchmarks_dir).expanduser() if cfg.benchmarks_dir else shared_benchmarks_dir()
-        labelled = bool(xs) and root is not None and (Path(root)/'xstest'/'human_labeled_completions').is_dir()
-        calls += sys_ * xs + labelled * 2 * (cfg.judge_validation_limit or 450)                # refusal judge; its validation on two human-labelled files
-        calls += n * (4 + 2 * bool(cfg.judge2_model))                                           # CoT quality: both sets graded and compared
-    else: calls = 0
+        return n * (cfg.belief_iterations + draws + (cfg.baseline_samples or draws))           # beliefs, their target samples, the baseline's equal draws
+    if s.name == '5_evaluate': return _eval_calls(cfg, len(k['systems']), n)
+    return 0
+
+def config_counts(cfg: RunConfig, # the run's config
+                 ) -> dict:
+    "The counts of a run not started: every system trains, every generation is clean, each SRPO chain has `srpo_max_steps` steps (an upper bound for steps 2-5)."
+    n, harm = _prompt_mix(cfg)
+    return dict(n=n, harm=harm, systems=list(cfg.eval_models), chain_steps=cfg.srpo_max_steps if cfg.srpo_branch == 'first_unsafe' else 0,
+                p_clean=1.0, belief=True)
+
+def _config_estimate(s: Step, cfg: RunConfig) -> tuple[int, int]:
+    "(calls, tokens) for step `s` from the config alone (`config_counts`); deliberation assumed to end after one round."
+    calls = step_calls(s, cfg, config_counts(cfg))
     return calls, calls * (600 + cfg.max_new_tokens)
+
+# %% ../nbs/11_study.ipynb #e5a1c0d3
+def _sft_fate(rd: RunDir, cfg: RunConfig, name: str) -> tuple[bool|None, str]:
+    "(trains?, why) of SFT model `name` from its saved data as `train` will check it; None when its data is not written yet."
+    from aidsafe_nb.train import sft_dataset, check_gates, TrainSkip
+    if not (Path(rd.data)/('rw' if name == 'rw' else 'cot')).exists(): return None, 'its data is not written yet'
+    try:
+        source, only = cfg.sft_db_source if name == 'sft_db' else 'generated', None
+        if name == 'sft_og' and cfg.sft_og_rows == 'same_as_sft_db' and cfg.sft_db_source == 'generated':   # the rows of SFT_DB's that pass the gates
+            only = [r['id'] for r in sft_dataset(rd, 'sft_db', 'train', 'generated', cfg.enforce_gates)[0]]
+        ds, _, st = sft_dataset(rd, name, 'train', source, cfg.enforce_gates, only)
+        check_gates(name, st, cfg.min_gate_pass_rate if cfg.enforce_gates else 0.0)
+        if name == 'sft_og': return len(ds) > 0, f'{len(ds)} train rows' + (" (SFT_DB's that pass the gates)" if only is not None else '')
+        return len(ds) > 0, f"{st['n_passed']}/{st['n']} train rows pass the gates"
+    except TrainSkip as e: return False, str(e).split(': ', 1)[-1][:80]
+    except Exception as e: return None, f'its data could not be read ({type(e).__name__})'
+
+def expected_training(rd: RunDir, # the run directory (its models and data so far)
+                      cfg: RunConfig, # the run's config (`enforce_gates`, `min_gate_pass_rate`, `sft_og_rows`)
+                     ) -> dict[str, tuple[bool, str]]:
+    "Per trainable system: (expected to train, why): what the run recorded, else its saved data checked as `train` checks it, else its start adapter's fate; RW before step 2 is predicted from step 1's gate pass rate, a system with nothing known is assumed to train."
+    from aidsafe_nb.train import skipped_models, is_trained, dpo_dataset, pair_gate_stats, check_gates, TrainSkip, DPO_JOBS
+    skipped, out = skipped_models(rd), {}
+    for name in ('sft_og', 'sft_db', 'rw'):
+        if name in skipped: out[name] = (False, 'skipped in this run')
+        elif is_trained(rd, name): out[name] = (True, 'trained in this run')
+        else:
+            ok, why = _sft_fate(rd, cfg, name)
+            if ok is None and name == 'rw':                 # step 2's data not written: step 1's rows under the same gates predict it
+                db, dwhy = _sft_fate(rd, cfg, 'sft_db')
+                if db is not None: ok, why = db, f"predicted from step 1's rows ({dwhy})"
+            out[name] = (True, 'assumed') if ok is None else (ok, why)
+    for name, (pairs, start) in DPO_JOBS.items():
+        if name in skipped: out[name] = (False, 'skipped in this run'); continue
+        if is_trained(rd, name): out[name] = (True, 'trained in this run'); continue
+        if not out[start][0]: out[name] = (False, f'its start adapter {start} is not expected to train'); continue
+        present = [p for p in ((pairs,) if isinstance(pairs, str) else pairs) if (Path(rd.data)/p).exists()]
+        if not present: out[name] = (True, f'its pairs are not built yet; {start} is expected to train'); continue
+        try:
+            st = check_gates(name, pair_gate_stats(rd, tuple(present)), cfg.min_gate_pass_rate if cfg.enforce_gates else 0.0, 'pairs')
+            out[name] = (len(dpo_dataset(rd, tuple(present), enforce_gates=cfg.enforce_gates)) > 0, f"{st['n_passed']}/{st['n']} train pairs pass the gates")
+        except TrainSkip as e: out[name] = (False, str(e).split(': ', 1)[-1][:80])
+        except Exception as e: out[name] = (True, f'assumed (its pairs could not be read: {type(e).__name__})')
+    return out
+
+def run_counts(rd: RunDir, # the run directory
+               cfg: RunConfig, # the run's config
+               steps=STEPS, # the study's steps (step 1's fingerprint)
+              ) -> tuple[dict, str]|None:
+    "(counts, basis) from what the run knows once step 1 is done with this config: its rows, the initial CoT's gate pass rate and steps per chain, and the systems `expected_training` keeps; None before (or when step 1 would rerun)."
+    s1 = read_manifest(rd).get('steps', {}).get('1_generate', {})
+    if s1.get('status') != 'done' or not (Path(rd.data)/'cot').is_dir(): return None
+    if s1.get('fingerprint') not in (None, fingerprints(cfg, steps).get('1_generate')): return None
+    from aidsafe_nb.belief import load_cot_rows
+    from aidsafe_nb.saro import split_steps
+    try: rows, gp = load_cot_rows(rd), Path(rd.data)/'cot.gates.json'
+    except Exception: return None
+    try: gates = json.loads(gp.read_text()) if gp.exists() else {}
+    except Exception: gates = {}
+    p = (((gates if isinstance(gates, dict) else {}).get('stages') or {}).get('initial_cot') or {}).get('pass_rate')
+    p = float(p) if isinstance(p, (int, float)) else 1.0
+    chain = sum(len(split_steps(r.get('initial_cot') or '', cfg.srpo_max_steps)) for r in rows) / len(rows) if cfg.srpo_branch == 'first_unsafe' else 0
+    fates = expected_training(rd, cfg)
+    systems = [m for m in cfg.eval_models if m == 'base' or fates.get(m, (True,))[0]]
+    k = dict(n=len(rows), harm=sum(r.get('kind') == 'safety' for r in rows), systems=systems, chain_steps=chain, p_clean=p,
+             belief=cfg.belief_target != 'sft_db' or fates['sft_db'][0], fates=fates)
+    basis = f"from the run's data: {len(rows)} step-1 rows, initial CoT {p:.0%} clean, ~{chain:.1f} steps per chain"
+    return k, basis
 
 # %% ../nbs/11_study.ipynb #0c9a00c6
 def _usage_total(usage: dict) -> tuple[int, int]:
     return (sum(u.get('calls', 0) for u in usage.values()),
             sum(u.get('prompt_tokens', 0) + u.get('completion_tokens', 0) for u in usage.values()))
 
+def _counted(s: Step, cfg: RunConfig, known) -> dict:
+    "The estimate of step `s` counted by `step_calls`: from the run's data (`run_counts`) where step 1 is done, else from the config alone."
+    if known is not None and s.name != '1_generate':
+        k, calls, basis = known[0], step_calls(s, cfg, known[0]), known[1]
+        if s.name == '4_dpo' and not k['belief']: return dict(calls=0, tokens=0, basis="from the run's data: no belief pairs, SFT_DB is not expected to train")
+        if s.name == '5_evaluate': basis += f"; {len(k['systems'])}/{len(cfg.eval_models)} systems expected to train"
+    else:
+        calls = step_calls(s, cfg, config_counts(cfg))
+        basis = 'config only: one deliberation round assumed' if s.name == '1_generate' else 'config only: upper bound, every system trains'
+    out = dict(calls=calls, tokens=calls * (600 + cfg.max_new_tokens), basis=basis if calls else 'no model calls (training or report)')
+    if known is not None and s.name == '5_evaluate': out['fates'] = known[0]['fates']       # which systems it counts, and why
+    return out
+
 def estimate(rd: RunDir, # the run directory (a previous run's usage, if any)
              cfg: RunConfig, # the config to run with
              steps=STEPS, # the study's steps
             ) -> dict[str, dict]:
-    "Per step: estimated model calls and tokens, and what the estimate is based on: this run's own usage, else its pilot's (`--pilot`), each scaled; else counted from the config."
+    "Per step: estimated model calls and tokens, and what the estimate is based on: this run's own usage, else its pilot's (`--pilot`), each scaled; else counted, from step 1's rows and the systems expected to train once step 1 is done (`run_counts`), else from the config alone (an upper bound: every system trains)."
     man = read_manifest(rd).get('steps', {})
     try: prev = load_config(rd.config) if rd.config.exists() else None
     except (ConfigError, yaml.YAMLError, OSError, UnicodeDecodeError): prev = None
     prd = RunDir(rd.path/'pilot')
     try: pilot, pman = (load_config(prd.config), read_manifest(prd).get('steps', {})) if prd.config.exists() else (None, {})
     except (ConfigError, yaml.YAMLError, OSError, UnicodeDecodeError): pilot, pman = None, {}
-    out = {}
+    out, known = {}, run_counts(rd, cfg, steps)
     for s in steps:
         usage, pusage = man.get(s.name, {}).get('usage') or {}, pman.get(s.name, {}).get('usage') or {}
         if not usage and pilot is not None and pman.get(s.name, {}).get('status') == 'done':   # measured by the pilot: its usage per stage, scaled
@@ -625,9 +724,7 @@ def estimate(rd: RunDir, # the run directory (a previous run's usage, if any)
             k = 'eval_limit' if s.name == '5_evaluate' else 'n_prompts'
             f = (getattr(cfg, k) / getattr(prev, k)) if getattr(prev, k) else 1.0
             out[s.name] = dict(calls=round(calls * f), tokens=round(toks * f), basis=f'previous run x {f:g} ({k})')
-        else:
-            calls, toks = _config_estimate(s, cfg)
-            out[s.name] = dict(calls=calls, tokens=toks, basis='counted from the config' if calls else 'no model calls (training or report)')
+        else: out[s.name] = _counted(s, cfg, known)
     return out
 
 # %% ../nbs/11_study.ipynb #12a192c8
@@ -653,6 +750,9 @@ def dry_run(run_dir, # the run directory (nothing is written)
         work = f"~{e['calls']:,} calls, ~{e['tokens']:,} tokens [{e['basis']}]" if a in ('run', 'rerun') else ''
         lines.append(f'  {s.name:<13} {a:<13} {work}')
     todo = [est[s.name] for s in steps if actions[s.name] in ('run', 'rerun')]
+    fates = est.get('5_evaluate', {}).get('fates') if actions.get('5_evaluate') in ('run', 'rerun') else None
+    if fates: lines.append('  systems expected to train: '
+                           + '; '.join(f"{m} {'yes' if ok else 'no'} ({why})" for m, (ok, why) in fates.items()))
     lines.append(f"  total to run: ~{sum(e['calls'] for e in todo):,} model calls, "
                  f"~{sum(e['tokens'] for e in todo):,} tokens (finished calls come from the cache)")
     lines += [f'  config change: {k}: {old!r} -> {new!r}' for k, (old, new) in changes.items()]
