@@ -634,7 +634,8 @@ def expected_training(rd: RunDir, # the run directory (its models and data so fa
                       cfg: RunConfig, # the run's config (`enforce_gates`, `min_gate_pass_rate`, `sft_og_rows`)
                      ) -> dict[str, tuple[bool, str]]:
     "Per trainable system: (expected to train, why): what the run recorded, else its saved data checked as `train` checks it, else its start adapter's fate; RW before step 2 is predicted from step 1's gate pass rate, a system with nothing known is assumed to train."
-    from aidsafe_nb.train import skipped_models, is_trained, dpo_dataset, pair_gate_stats, check_gates, TrainSkip, DPO_JOBS
+    from aidsafe_nb.train import dpo_dataset, pair_gate_stats, check_gates, TrainSkip, DPO_JOBS
+    from aidsafe_nb.adapters import skipped_models, is_trained
     skipped, out = skipped_models(rd), {}
     for name in ('sft_og', 'sft_db', 'rw'):
         if name in skipped: out[name] = (False, 'skipped in this run')
@@ -666,7 +667,7 @@ def run_counts(rd: RunDir, # the run directory
     s1 = read_manifest(rd).get('steps', {}).get('1_generate', {})
     if s1.get('status') != 'done' or not (Path(rd.data)/'cot').is_dir(): return None
     if s1.get('fingerprint') not in (None, fingerprints(cfg, steps).get('1_generate')): return None
-    from aidsafe_nb.belief import load_cot_rows
+    from aidsafe_nb.pairs import load_cot_rows
     from aidsafe_nb.saro import split_steps
     try: rows, gp = load_cot_rows(rd), Path(rd.data)/'cot.gates.json'
     except Exception: return None
