@@ -466,6 +466,7 @@ def run_config(run_dir, # the run directory (its `config.yaml`, if any)
     if any(p.exists() and not p.is_dir() for p in (rd.path, *rd.path.parents)):
         raise ConfigError(f"run directory {rd.path} cannot be a folder: a file is in the way; give --run a folder")
     prof = str(ov.pop('profile', None) or profile or '') or None
+    if prof and prof.endswith(('.yaml', '.yml')): prof = str(Path(prof).expanduser().resolve())   # as `make_config` stores it
     saved = None
     if rd.config.exists():
         try: saved = load_config(rd.config)
