@@ -4,14 +4,15 @@
 
 # %% ../nbs/11_study.ipynb #80386989
 from __future__ import annotations
-import argparse, ast, base64, dataclasses, datetime, difflib, re, fcntl, fnmatch, hashlib, json, os, shutil, socket, sqlite3, sys, tempfile, time, traceback
+import argparse, ast, base64, dataclasses, datetime, difflib, re, fcntl, fnmatch, hashlib, json, os, shutil, socket, sqlite3, sys
+import tempfile, time, traceback
 from importlib.metadata import version, PackageNotFoundError
 import pandas as pd
 from pathlib import Path
 import yaml
 from fastcore.basics import patch
-from .config import (RunConfig, ConfigError, make_config, config_hash, repo_root, data_dir, shared_benchmarks_dir, PARAM_TYPES,
-                               NON_SEMANTIC, LOCAL_MODEL_NAMES)
+from .config import (RunConfig, ConfigError, make_config, config_hash, repo_root, data_dir, shared_benchmarks_dir,
+                               PARAM_TYPES, NON_SEMANTIC, LOCAL_MODEL_NAMES)
 from .run import RunDir, Manifest, load_config, save_config, now_iso, atomic_write_text
 from .steps import Step, STEPS, GenerationSetup
 from .cache import CallCache, scrub
@@ -41,7 +42,8 @@ def _files_under(root: Path) -> list[Path]:
     "Every regular file under `root` (no hidden files or caches), sorted."
     if root.is_file(): return [root]
     if not root.is_dir(): return []
-    return sorted(p for p in root.rglob('*') if p.is_file() and not any(part.startswith(('.', '__')) for part in p.relative_to(root).parts))
+    hidden = lambda p: any(part.startswith(('.', '__')) for part in p.relative_to(root).parts)
+    return sorted(p for p in root.rglob('*') if p.is_file() and not hidden(p))
 
 def _claimed(rel: str, patterns) -> bool: return any(fnmatch.fnmatch(rel, pat) for pat in patterns)
 
@@ -58,7 +60,8 @@ def step_files(step: Step, # the step
               ) -> list[Path]:
     "The files whose contents `step`'s outputs depend on."
     root, params = data_dir(), set(step.params) | unclaimed_params(steps)
-    data = [p for p in _files_under(root) if p.name not in DOC_FILES and not _claimed(p.relative_to(root).as_posix(), CONFIG_FILES)]
+    data = [p for p in _files_under(root)
+            if p.name not in DOC_FILES and not _claimed(p.relative_to(root).as_posix(), CONFIG_FILES)]
     every = [s.reads for s in steps]
     out = [p for p in data if _claimed(p.relative_to(root).as_posix(), step.reads)
            or not any(_claimed(p.relative_to(root).as_posix(), r) for r in every)]
@@ -89,7 +92,8 @@ def files_digest(paths, # the files (`step_files`)
     "One hash over the names and contents of `paths` (names relative to `data/` where they lie inside it)."
     root, h = data_dir(), hashlib.sha256()
     for p in paths:
-        h.update((p.relative_to(root).as_posix() if root in p.parents else p.name).encode()); h.update(_file_digest(p).encode())
+        h.update((p.relative_to(root).as_posix() if root in p.parents else p.name).encode())
+        h.update(_file_digest(p).encode())
     return h.hexdigest()[:16]
 
 # %% ../nbs/11_study.ipynb #e268feb8
@@ -104,7 +108,8 @@ def fingerprints(cfg: RunConfig, # the run's config
     version, its upstream steps' fingerprints."""
     extra, out, version = sorted(unclaimed_params(steps)), {}, _package_version()
     for s in steps:
-        d = {'params': config_hash(cfg, sorted((set(s.params) - NON_SEMANTIC) | set(extra))), 'files': files_digest(step_files(s, cfg, steps)),
+        d = {'params': config_hash(cfg, sorted((set(s.params) - NON_SEMANTIC) | set(extra))),
+             'files': files_digest(step_files(s, cfg, steps)),
              'version': version, 'upstream': [out[u] for u in s.upstream]}
         out[s.name] = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
     return out
@@ -204,7 +209,8 @@ def plan(rd: RunDir, # the run directory (its manifest)
         info = done.get(s.name, {})
         if only and s.name not in only: out[s.name] = 'not selected'
         elif info.get('status') == 'done' and info.get('fingerprint') == fps[s.name]: out[s.name] = 'skip'
-        elif info.get('fingerprint') not in (None, fps[s.name]) or info.get('status') == 'incomplete' or info.get('retry_calls'): out[s.name] = 'rerun'
+        elif info.get('fingerprint') not in (None, fps[s.name]) or info.get('status') == 'incomplete' or info.get('retry_calls'):
+            out[s.name] = 'rerun'
         else: out[s.name] = 'run'
     return out
 
@@ -371,7 +377,8 @@ def preflight(cfg: RunConfig, # the run's config
     if any(s.name == '1_generate' for s in steps) and all(v == 'smoke' or Path(v).expanduser().exists() for v in (cfg.safety_source, cfg.general_source)):
         # offline sources: cheap to check that they hold n_prompts
         try: prompts_for(GenerationSetup.of(cfg))
-        except ConfigError as e: raise ConfigError(f"pre-flight: parameter 'n_prompts' ({cfg.n_prompts}): {e}") from None
+        except ConfigError as e:
+            raise ConfigError(f"pre-flight: parameter 'n_prompts' ({cfg.n_prompts}): {e}") from None
         except Exception as e:
             raise ConfigError(f"pre-flight: the prompt sources {cfg.safety_source!r}, {cfg.general_source!r} cannot "
                               f"be read: {type(e).__name__}: {e}") from None
@@ -427,7 +434,8 @@ def _execute(s: Step, action: str, rd: RunDir, cfg: RunConfig, fingerprint: str,
     if action == 'rerun': print(f'[{s.name}] changed or incomplete: old outputs moved to .stale/: '
                                 f'{len(move_stale_outputs(rd, s))} paths')
     before, t0 = man.read().get('usage', {}), time.time()
-    man.step(s.name, status='running', started=now_iso(), fingerprint=fingerprint, notebook=str(rd.notebooks/s.notebook), error=None, retry_calls=0)
+    man.step(s.name, status='running', started=now_iso(), fingerprint=fingerprint, notebook=str(rd.notebooks/s.notebook),
+             error=None, retry_calls=0)
     print(f'[{s.name}] running {s.notebook}', flush=True)
     try: run_step(s, rd, cfg, nb_dir, progress)
     except StepFailed as e:
@@ -439,9 +447,11 @@ def _execute(s: Step, action: str, rd: RunDir, cfg: RunConfig, fingerprint: str,
                     f"the same command once the endpoint "
                     f"is healthy: exactly those calls are sent again (or finish it as it is with -p "
                     f"accept_failed_calls true).")
-        man.step(s.name, status='incomplete', ended=now_iso(), seconds=round(time.time() - t0, 1), usage=usage, error=msg, retry_calls=len(failed))
+        man.step(s.name, status='incomplete', ended=now_iso(), seconds=round(time.time() - t0, 1), usage=usage, error=msg,
+                 retry_calls=len(failed))
         raise StepFailed(msg)
-    man.step(s.name, status='done', ended=now_iso(), seconds=round(time.time() - t0, 1), usage=usage, failed_calls=len(failed))
+    man.step(s.name, status='done', ended=now_iso(), seconds=round(time.time() - t0, 1), usage=usage,
+             failed_calls=len(failed))
     if failed: print(scrub(f'[{s.name}] {what()}: accepted (accept_failed_calls); their rows keep the failure as '
                            f'their reason'), flush=True)
     print(f'[{s.name}] done in {time.time() - t0:.0f}s', flush=True)
@@ -456,6 +466,7 @@ def run_config(run_dir, # the run directory (its `config.yaml`, if any)
     if any(p.exists() and not p.is_dir() for p in (rd.path, *rd.path.parents)):
         raise ConfigError(f"run directory {rd.path} cannot be a folder: a file is in the way; give --run a folder")
     prof = str(ov.pop('profile', None) or profile or '') or None
+    if prof and prof.endswith(('.yaml', '.yml')): prof = str(Path(prof).expanduser().resolve())   # as `make_config` stores it
     saved = None
     if rd.config.exists():
         try: saved = load_config(rd.config)
@@ -466,7 +477,9 @@ def run_config(run_dir, # the run directory (its `config.yaml`, if any)
         except ConfigError as e: raise ConfigError(f"{rd.config}: {e}") from None
         except (OSError, UnicodeDecodeError) as e: raise ConfigError(f"cannot read {rd.config}: {e}") from None
     if saved is None or (prof and prof != saved.profile): cfg = make_config(prof or 'tiny', **ov)
-    else: cfg = make_config(saved.profile, **{**{k: v for k, v in dataclasses.asdict(saved).items() if k != 'profile'}, **ov})
+    else:
+        kept = {k: v for k, v in dataclasses.asdict(saved).items() if k != 'profile'}
+        cfg = make_config(saved.profile, **{**kept, **ov})
     changes = {} if saved is None else {f.name: (getattr(saved, f.name), getattr(cfg, f.name)) for f in dataclasses.fields(cfg)
                                        if getattr(saved, f.name) != getattr(cfg, f.name)}
     return cfg, changes
@@ -511,7 +524,7 @@ def damaged_inputs(rd: RunDir, # the run directory
 # %% ../nbs/11_study.ipynb #fc5dfa1e
 def run_study(run_dir, # the run directory (created if missing)
               profile: str|None = None, # tiny | smol | colab_t4 | paper (None: the saved run's, else tiny)
-              overrides: dict|None = None, # config fields to change, e.g. {'n_prompts': 3} (an existing run keeps the others)
+              overrides: dict|None = None, # config fields to change, e.g. {'n_prompts': 3} (a run keeps the others)
               only=None, # steps to run (names or numbers; None: all)
               steps=STEPS, # the study's steps
               nb_dir=None, # where the step notebooks are (default `study_notebooks_dir()`)
@@ -532,9 +545,11 @@ def run_study(run_dir, # the run directory (created if missing)
                               f"run them together (--steps {' '.join(nums)}) or without --steps")
         todo = [s for s in steps if actions[s.name] in ('run', 'rerun')]
         for s in todo:
-            bad = [x for x in damaged_inputs(rd, s, steps) if actions.get(x[0]) != 'rerun' and x[0] not in {t.name for t in todo}]
+            bad = [x for x in damaged_inputs(rd, s, steps)
+                   if actions.get(x[0]) != 'rerun' and x[0] not in {t.name for t in todo}]
             if bad:
-                for u in dict.fromkeys(x[0] for x in bad): Manifest(rd).step(u, status='incomplete', error=f'damaged output {bad[0][1]}')
+                for u in dict.fromkeys(x[0] for x in bad):
+                    Manifest(rd).step(u, status='incomplete', error=f'damaged output {bad[0][1]}')
                 u, f, why = bad[0]
                 raise ConfigError(f"step {s.name} cannot read {f}, an output of step {u} ({why[:200]}); {u} is now "
                                   f"marked incomplete: "
@@ -1287,10 +1302,12 @@ def parse_args(argv=None, # the arguments (default: the command line)
                                                     "data/profiles/<name>.yaml, edited) "
                     "(default: an existing run's own, else tiny)")
     ap.add_argument('--run', default=None, help='run directory (default outputs/<profile name>)')
-    ap.add_argument('-p', '--param', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'), help='override a parameter')
+    ap.add_argument('-p', '--param', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'),
+                    help='override a parameter')
     ap.add_argument('--steps', nargs='+', default=None, help='only these steps (names or numbers)')
     ap.add_argument('--sweep', default=None, help='YAML list of overrides: one run per entry')
-    ap.add_argument('--dry-run', action='store_true', help='print the plan and an estimate of calls and tokens; run nothing')
+    ap.add_argument('--dry-run', action='store_true',
+                    help='print the plan and an estimate of calls and tokens; run nothing')
     ap.add_argument('--pilot', type=int, default=None, metavar='N', help='run the configured study on N prompts (and N items per benchmark) into '
                     'RUN/pilot and write RUN/pilot/pilot.md; exit 4 when the full run would skip a system or rest on '
                     'an invalid judge')

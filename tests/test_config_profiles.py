@@ -20,3 +20,14 @@ def test_own_profile_file(tmp_path):
     cfg = make_config(str(p))
     assert (cfg.n_prompts, cfg.agent_model, cfg.profile) == (5, 'smol', str(p.resolve()))
 
+
+def test_profile_file_run_keeps_its_overrides(tmp_path, monkeypatch):
+    "Running an existing run again with the same profile file (given relative) keeps the run's saved overrides."
+    from aidsafe_nb.study import run_config
+    from aidsafe_nb.config import save_config
+    monkeypatch.chdir(tmp_path)
+    (tmp_path/'my.yaml').write_text((profiles_dir()/'tiny.yaml').read_text())
+    cfg, _ = run_config(tmp_path/'run', 'my.yaml', {'max_rounds': 3})
+    (tmp_path/'run').mkdir(); save_config(cfg, tmp_path/'run'/'config.yaml')
+    again, changes = run_config(tmp_path/'run', 'my.yaml', {})
+    assert (again.max_rounds, changes) == (3, {})
