@@ -28,17 +28,17 @@ _log = logging.getLogger(__name__)
 class GateParams:
     """Every threshold of the content gates in one place ([R]: the papers have no gates; values set on the labelled
     gate set, `data/gates/`)."""
-    min_copy_words: int = 8        # [R] an exact copy of (or a text containing) a template example value this long (words) is a placeholder
-    min_prose_words: int = 5       # [R] a text this long (words) that lies wholly inside the template's instructions is a placeholder
-    near_copy: float = 0.85        # [R] character similarity to a long example value (or its start) that counts as a copy
+    min_copy_words: int = 8        # [R] a copy of (or text containing) a template example this many words long: placeholder
+    min_prose_words: int = 5       # [R] a text this many words long wholly inside the instructions: placeholder
+    near_copy: float = 0.85        # [R] character similarity to a long example value (or its start) = a copy
     fuzzy_words: int = 14          # [R] texts and example values shorter than this (words) are never fuzzy-matched
-    policy_copy_words: int = 25    # [R] a field is a `policy_copy` only if at least this many of its words are copied from the policy text ...
+    policy_copy_words: int = 25    # [R] a `policy_copy` has at least this many words copied from the policy text ...
     policy_copy_share: float = 0.8 # [R] ... and copied spans cover at least this share of its words
     policy_span_words: int = 5     # [R] the shortest run of words that counts as copied from the policy text
     min_repeats: int = 3           # [R] word n-gram repeats that can make a loop
     min_share: float = 0.4         # [R] share of the words a repeated word n-gram (n >= 3) must cover
     short_share: float = 0.7       # [R] the same for single words and word pairs (parallel lists reach 50-67%)
-    novel_share: float = 0.25      # [R] a loop leaves fewer distinct other words than this share of the text (a parallel list or recipe has more)
+    novel_share: float = 0.25      # [R] a loop leaves fewer distinct other words than this share (a list has more)
     char_repeats: int = 5          # [R] character k-gram repeats that make a loop
     char_share: float = 0.6        # [R] share of the (non-space) characters the k-gram must cover
 
@@ -174,7 +174,7 @@ def is_empty_marker(text: str, # the generated text
 
 # %% ../nbs/02a_gates.ipynb #0ad8cc0c
 def is_fragment(text: str, # the generated text
-                keys=(), # the stage's JSON keys (`template_keys`): a field that holds `"key":` holds the answer's own JSON
+                keys=(), # the stage's JSON keys (`template_keys`): a field holding `"key":` holds the answer's JSON
                ) -> bool:
     """Whether `text` is a piece of the answer's JSON rather than content: unbalanced JSON, or the stage's own keys
     inside a field."""
@@ -252,7 +252,7 @@ def _loop(seq, n: int, grams: Counter|None = None) -> tuple[int, float, list]:
 
 # %% ../nbs/02a_gates.ipynb #bd0fb95b
 def is_loop(text: str, # the generated text
-            params: GateParams = GATE_PARAMS, # `min_repeats`, `min_share`, `short_share`, `novel_share`, `char_repeats`, `char_share`
+            params: GateParams = GATE_PARAMS, # its loop thresholds (`min_repeats` ... `char_share`)
            ) -> bool:
     "Whether an n-gram loop (of words, or of characters) makes up most of `text`, with little else in it."
     p, words = params, _WORD.findall(text.lower())
@@ -337,7 +337,7 @@ def _row_stages(row: dict, gf: list, other: list, stage_key: str) -> list[str]:
 
 def _rate(k: int, n: int) -> float: return round(k / n, 4) if n else 0.0
 
-def gate_summary(rows, # rows (dicts, or a DataFrame) with `gate_failures` and optionally `gate_stages`, `failures`, `kind`
+def gate_summary(rows, # rows (dicts or a DataFrame): `gate_failures`, optionally `gate_stages`, `failures`, `kind`
                  stage_key: str = 'stage', # the key naming the stage in each failure dict
                 ) -> dict:
     """Per stage `{n, passed, pass_rate, failures: {gate: rows}, cut, cut_rate, cut_rate_by_kind: {kind: rate}}`
@@ -361,7 +361,7 @@ def gate_summary(rows, # rows (dicts, or a DataFrame) with `gate_failures` and o
 
 # %% ../nbs/02a_gates.ipynb #9e223517
 def cut_warnings(summary: dict, # `gate_summary(...)`
-                 max_cut_rate: float = 0.05, # [R] a stage (or a prompt kind in it) whose answers are cut at the token limit more often than this is flagged
+                 max_cut_rate: float = 0.05, # [R] a stage (or prompt kind) cut at the token limit more often is flagged
                 ) -> list[str]:
     """One message per stage, and per prompt kind within a stage, cut more often than `max_cut_rate` (its budget is
     too small)."""
@@ -447,7 +447,7 @@ def write_gate_validation(data_dir, # the run's data folder (`rd.data`)
     return path
 
 # %% ../nbs/02a_gates.ipynb #07a9bc13
-def row_counts(rows, # a data set's rows (dicts, or a DataFrame) with `status` and optionally `excluded`, `exclude_reason`
+def row_counts(rows, # a data set's rows (dicts or a DataFrame): `status`, optionally `excluded`, `exclude_reason`
               ) -> dict:
     """`{n, n_ok, n_gate_failed, status: {status: rows}, exclude_reasons: {reason: rows}}`: content-gate failures
     (`status == 'gate_failed'`) apart from every other status and recipe exclusion."""
@@ -461,9 +461,9 @@ def row_counts(rows, # a data set's rows (dicts, or a DataFrame) with `status` a
 def write_gate_summary(rd, # the run directory (`RunDir`)
                        set_name: str, # the data set's name (`cot`, `baseline_zs`, ...)
                        summary: dict, # `gate_summary(...)` of its rows
-                       max_cut_rate: float = 0.05, # [R] stages cut at the token limit more often than this are warned about (`cut_warnings`)
-                       params: GateParams = GATE_PARAMS, # the gate thresholds the run used (recorded, and validated into `gate_validation.csv`)
-                       rows=None, # the set's rows: adds `row_counts` (`n_gate_failed` apart from the other statuses and exclusion reasons)
+                       max_cut_rate: float = 0.05, # [R] stages cut at the token limit more often: warned (`cut_warnings`)
+                       params: GateParams = GATE_PARAMS, # the run's gate thresholds (recorded, validated)
+                       rows=None, # the set's rows: adds `row_counts` (statuses, exclusion reasons)
                       ) -> Path:
     """Write `summary` (with cut-rate `warnings` and the thresholds) to `rd.data/'<set_name>.gates.json'`, and
     `gate_validation.csv` if missing; its path."""

@@ -148,7 +148,7 @@ class HFBackend(Backend):
                  cache=None, # a `CallCache` or its path
                  progress: bool = True, # progress bar per call
                  any_whitespace: bool = False, # let the JSON grammar allow free whitespace (False: compact JSON)
-                 prefix_reuse: bool = True, # compute the batch's common token prefix once and refill finished slots (`_run_shared`); False: static left-padded batches (`_run_static`)
+                 prefix_reuse: bool = True, # shared prefix once, finished slots refilled (False: static batches)
                 ):
         if batch_size < 1: raise ValueError(f'batch_size must be >= 1, got {batch_size}')
         super().__init__({'model': model, 'adapter': _adapter_identity(adapter), 'load_in_4bit': bool(load_in_4bit)},
@@ -265,7 +265,7 @@ def _close(self: HFBackend, grammar, body, finished) -> tuple[str, str]:
 
 # %% ../nbs/01c_hf.ipynb #3a2c9af0
 def common_prefix(seqs, # token id lists
-                  keep: int = 1, # tokens of each sequence left out of the prefix (a row needs at least one own token to predict from)
+                  keep: int = 1, # tokens of each sequence left out of the prefix (a row needs one own token to predict from)
                  ) -> int:
     "Length of the token prefix that all `seqs` share."
     if not seqs: return 0

@@ -144,7 +144,7 @@ class OpenAIBackend(Backend):
                  cache=None, # a `CallCache` or its path
                  api_key_env: str = 'OPENAI_API_KEY', # NAME of the environment variable holding the key
                  max_attempts: int = 6, # tries per request
-                 timeout: float = 600.0, # seconds per request, queueing at the server included (`request_timeout` in the run config)
+                 timeout: float = 600.0, # seconds per request, queueing at the server included (the run's `request_timeout`)
                  connect_timeout: float = 5.0, # seconds to connect
                  backoff_base: float = 0.5, # first backoff (seconds), doubled per attempt, full jitter
                  backoff_max: float = 30.0, # the longest backoff

@@ -19,16 +19,16 @@ __all__ = ['MAX_JSON_CHARS', 'MAX_JSON_DEPTH', 'REPAIR_PROMPT', 'JsonResult', 'r
 class JsonResult:
     "A structured answer: `data` is the parsed object (None on failure, then `error` says why)."
     data: Any = None          # the parsed, schema-valid JSON (None on failure)
-    error: str|None = None    # why there is no data (parse or schema reason, with the repair's reason after `; after repair:`)
+    error: str|None = None    # why there is no data (parse or schema reason; the repair's after `; after repair:`)
     raw: str = ''             # the answer text the result comes from (the repair's, when repaired)
     repaired: bool = False    # the data (or final error) comes from the repair turn
-    finish_reason: str|None = None   # the backend's: 'length' means the token limit cut (and, with a grammar, closed) the answer
-    readable: bool = False    # not usable JSON, but the caller's `readable(raw)` check accepts the text (kept as text in `raw`, not repaired)
-    attempts: list = field(default_factory=list, compare=False, repr=False)   # the trace: `dict(raw, error, finish_reason)` per answer (first, then the repair's)
-    parsed: Any = field(default=None, compare=False, repr=False)   # the parsed JSON before the schema check (what `lenient` reads)
+    finish_reason: str|None = None   # the backend's: 'length' = cut at the token limit (closed, with a grammar)
+    readable: bool = False    # not usable JSON, but `readable(raw)` accepts the text (kept in `raw`, not repaired)
+    attempts: list = field(default_factory=list, compare=False, repr=False) # `dict(raw, error, finish_reason)` per answer
+    parsed: Any = field(default=None, compare=False, repr=False) # the parsed JSON before the schema check (for `lenient`)
 
 # %% ../nbs/01b_structured.ipynb #c3e771e3
-def response_schema(response_format, # None, a bare JSON schema, `{'type': 'json_schema', ...}` or `{'type': 'json_object'}`
+def response_schema(response_format, # None, a bare schema, `{'type': 'json_schema', ...}` or `{'type': 'json_object'}`
                    ) -> dict|None:
     "The JSON schema inside a `response_format` (None when unconstrained)."
     if response_format is None: return None
@@ -207,14 +207,14 @@ def _settle(r: JsonResult, normalize=None, lenient: bool = False, readable=None)
 # %% ../nbs/01b_structured.ipynb #47d0a8fe
 def chat_json(backend: Backend, # any backend (`hf`, `openai`, `vllm`, `fake`)
               conversations, # a list of conversations (see `check_conversations`)
-              schema: dict, # the JSON schema the answers must match (sent as `response_format`; the backend enforces it where it can)
+              schema: dict, # the JSON schema the answers must match (sent as `response_format`; enforced where it can be)
               stage: str = 'default', # the stage usage and the cache count the calls under (the repair call too)
-              repair: bool = True, # send the unusable answers back once, in ONE batched call, with the reason and the schema
-              normalize: Callable|None = None, # `normalize(data) -> value`: the value becomes `data`; raising ValueError/TypeError/AttributeError makes the answer unusable (`unusable answer: ...`, repaired)
-              lenient: bool = False, # with `normalize`: an answer that parses but fails the schema goes to `normalize` instead of being rejected
-              readable: Callable|None = None, # `readable(raw) -> bool`: an answer that is not usable JSON but readable as text is kept (`readable=True`, the text in `raw`), not repaired
-              gate: Callable|None = None, # `gate(result) -> str|None`: after the repair, a reason to reject an answer (e.g. content gates): `data` becomes None and the reason joins `error`; not repaired
-              repair_sampling: dict|None = None, # sampling overrides for the repair call only (e.g. `{'max_tokens': 512}`)
+              repair: bool = True, # send the unusable answers back once, in ONE batched call, with reason and schema
+              normalize: Callable|None = None, # `normalize(data) -> value` becomes `data`; raising: repaired
+              lenient: bool = False, # with `normalize`: an answer that fails the schema goes to `normalize`, not rejected
+              readable: Callable|None = None, # `readable(raw) -> bool`: a readable non-JSON answer is kept
+              gate: Callable|None = None, # `gate(result) -> str|None`: a reason to reject, after the repair
+              repair_sampling: dict|None = None, # sampling overrides for the repair call (e.g. `{'max_tokens': 512}`)
               **sampling, # the call's sampling (see `sampling_params`); `response_format` is `schema`
              ) -> list[JsonResult]:
     "One `JsonResult` per conversation: schema-constrained call, tolerant parse, one batched repair of the failures."

@@ -59,9 +59,9 @@ class FakeOpenAIServer:
                  retry_after: float = 1, seed: int = 0, host: str = '127.0.0.1', port: int = 0,
                  api_key: str|None = None, # if set, requests without `Bearer <api_key>` get a 401
                  models: list[str]|None = None, # served model ids (`GET /models`; others get a 404); None = any model
-                 reply: Callable|None = None, # `reply(request_body) -> str` replaces the default answer (e.g. hostile text)
+                 reply: Callable|None = None, # `reply(request_body) -> str` replaces the default answer (e.g. hostile)
                  echo_auth: bool = False, # error bodies quote the request's Authorization header (a leaky proxy)
-                 raw_reply: Callable|None = None): # `raw_reply(request_body) -> bytes|None`: a 200 answer with exactly these bytes as its body (None: the normal answer)
+                 raw_reply: Callable|None = None): # `raw_reply(body) -> bytes|None`: a 200 answer of exactly these bytes
         self.latency, self.failure_rate, self.statuses, self.retry_after_rate, self.retry_after = latency, failure_rate, statuses, retry_after_rate, retry_after
         self.api_key, self.models, self.reply, self.echo_auth, self.raw_reply = api_key, models, reply, echo_auth, raw_reply
         self.rng, self.lock = random.Random(seed), threading.Lock()

@@ -40,7 +40,7 @@ class VLLMBackend(Backend):
                  adapter=None, # a LoRA adapter folder every request goes through (None: the base)
                  adapter_name: str|None = None, # the adapter's name in the engine (default: its folder's name)
                  engine=None, # a `vllm.LLM` to share (None: build one from `model` and `engine_options`)
-                 **engine_options, # passed to `vllm.LLM` (e.g. `gpu_memory_utilization`; `enable_lora=True` is set for an adapter)
+                 **engine_options, # passed to `vllm.LLM` (e.g. `gpu_memory_utilization`; an adapter sets `enable_lora`)
                 ):
         try: import vllm
         except ImportError as e: raise ImportError(f"backend kind 'vllm' {VLLM_MISSING}") from e

@@ -61,3 +61,25 @@ def test_tool_keeps_clean_outputs_and_nbdev_clean_leaves_them(tmp_path):
     assert not ABSOLUTE.search(test_text) and not ADDRESS.search(test_text), test_text[:500]
     nbdev_clean(fname=str(src))
     assert src.read_text() == saved, 'nbdev_clean changed what the tool saved: the sync check would fail'
+
+spec = importlib.util.spec_from_file_location('wrap_lines', ROOT/'.ci'/'wrap_lines.py')
+wl = importlib.util.module_from_spec(spec); spec.loader.exec_module(wl)
+
+def test_wrap_lines_keeps_the_code_and_docments():
+    src = ('def f(a, # ' + 'a docment that stays on its line ' * 4 + '\n'
+           '      b=1):\n'
+           '    "' + 'A long docstring ' * 9 + '"\n'
+           '    x = g(a, ' + ', '.join(f'name{i}' for i in range(25)) + ')  # why\n'
+           "    if a: raise ValueError(f'the value {a} is ' + 'not one we can use, ' * 1 + 'because the text goes on and on and on')\n"
+           '    return x\n')
+    out = wl.wrap_code(src)
+    assert wl._norm(wl.ast.parse(out)) == wl._norm(wl.ast.parse(src))          # the same code
+    lines = out.split('\n')
+    assert lines[0] == src.split('\n')[0], 'a docment comment left its parameter'
+    assert all(len(l) <= 120 for l in lines[1:]), [l for l in lines if len(l) > 120]
+    assert wl.wrap_code(out) == out                                               # idempotent
+    md = '- ' + 'word ' * 30 + '- not a new item ' + 'more ' * 20 + '\n| a table | ' + 'x' * 130 + ' |'
+    w = wl.wrap_md(md).split('\n')
+    assert all(len(l) <= 120 for l in w[:-1]) and w[-1] == md.split('\n')[-1]   # tables left alone
+    assert not any(l.lstrip().startswith('- ') for l in w[1:-1]), 'a continuation line would start a list item'
+    assert wl.wrap_md(wl.wrap_md(md)) == wl.wrap_md(md)
