@@ -1,5 +1,6 @@
 """Execute library notebooks and save them with their outputs, cleaned as the study pages' are (issue 21).
-usage: python .ci/lib_outputs.py [NOTEBOOK ...]   (default: every nbs/*.ipynb but index; `make lib-outputs NBS=...`)
+usage: python .ci/lib_outputs.py [--out DIR] [NOTEBOOK ...]   (default: every nbs/*.ipynb but index;
+       `make lib-outputs NBS=...`; --out DIR: save the executed copies there and leave the notebooks as they are)
 Each notebook runs in a fresh kernel (cwd its folder, OMP_NUM_THREADS=1, IN_TEST=1 as under nbdev_test). Cells that
 nbdev_test skips (the `tst_flags` of settings.ini, e.g. `#| slow`; `#| eval: false`; `nbdev_export()`) do not run and
 keep no output. Outputs go through `aidsafe_nb.study.clean_outputs` (no stderr, no execution counts, text cut at
@@ -60,8 +61,8 @@ def execute(src: Path, flags, timeout: int = 1200) -> dict:
         if c.cell_type == 'code':
             c.outputs = []
             if skipped(c.source, flags): c.source = ''
-    old = {k: os.environ.get(k) for k in QUIET}
-    os.environ.update(QUIET)
+    old = {k: os.environ.get(k) for k in [*QUIET, 'AIDSAFE_PROGRESS']}
+    os.environ.update(QUIET); os.environ.pop('AIDSAFE_PROGRESS', None)
     client = NotebookClient(run, timeout=timeout, kernel_name='python3',
                             resources={'metadata': {'path': str(Path(src).parent)}})
     try: client.execute()
@@ -87,11 +88,14 @@ def save(src: Path, nb: dict, root: Path, max_text: int = MAX_TEXT, max_image: i
                 largest_png=max([x['png'] for x in sizes] or [0]))
 
 def main(args):
-    root = repo_root()
+    root, out = repo_root(), None
+    if args[:1] == ['--out']: out, args = Path(args[1]), args[2:]
     nbs = [Path(p).resolve() for p in args] or sorted(p for p in (root/'nbs').glob('*.ipynb') if p.stem != 'index')
     flags = set(str(get_config().get('tst_flags', '')).split())
     for src in nbs:
-        s = save(src, execute(src, flags), root)
+        dst = src if out is None else out/src.name
+        if out is not None: out.mkdir(parents=True, exist_ok=True)
+        s = save(dst, execute(src, flags), root)
         print(f"{src.name:<28} {s['cells_with_output']:>3} cells with output, "
               f"largest text {s['largest_text']:,} chars, largest PNG {s['largest_png']:,} bytes", flush=True)
 
