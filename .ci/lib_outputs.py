@@ -21,6 +21,10 @@ QUIET = dict(TQDM_DISABLE='1', HF_DATASETS_DISABLE_PROGRESS_BARS='1', TRANSFORME
              PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1', IN_TEST='1')
 TMP = re.compile(r'(?:/private)?(?:/var/folders/[^\s\'"]+?/T|/tmp)/(?:pytest-of-[^/\s\'"]+/)?[^/\s\'"<>]+')
 ADDR = re.compile(r'\b0x[0-9a-fA-F]{6,}\b')
+CLOCK = [(re.compile(r'\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?'), '<time>'),   # timestamps
+         (re.compile(r'\b[0-9a-f]{40}\b'), '<commit>'),                                     # git commits
+         (re.compile(r'\b\d+(?:\.\d+)?(?:e[+-]?\d+)? ((?:call|step|it|request|token)s?/s)\b'), r'… \1'),   # rates
+         (re.compile(r'\b(done in|ETA) \d+(?:\.\d+)?(?:h\d*|m\d*|s)*(?:s\b)?'), r'\1 …')]       # durations
 DIRECTIVE = re.compile(r'^\s*#\s*\|\s*([\w-]+:?)\s*(.*)$')
 
 def machine_paths(root: Path) -> dict:
@@ -32,8 +36,10 @@ def machine_paths(root: Path) -> dict:
     return dict(sorted(p.items(), key=lambda kv: -len(kv[0])))
 
 def scrub(s: str) -> str:
-    "`s` with temporary paths shown as `<tmp>` and memory addresses as `0x…`, so a rerun saves the same text."
-    return ADDR.sub('0x…', TMP.sub('<tmp>', s))
+    "`s` with temporary paths, memory addresses, timestamps, commits, rates and durations masked (reruns agree)."
+    s = ADDR.sub('0x…', TMP.sub('<tmp>', s))
+    for rx, r in CLOCK: s = rx.sub(r, s)
+    return s
 
 def skipped(source: str, flags) -> bool:
     "Whether nbdev_test skips this code cell: a directive in `flags`, `eval: false`, or an `nbdev_export()` call."

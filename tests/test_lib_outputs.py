@@ -32,6 +32,12 @@ def test_library_outputs_small_and_clean(path):
 def test_scrub_and_skip_rules():
     assert lo.scrub('<Foo at 0x7f3a2b1c0d90> in /tmp/tmpab_12x/cache.sqlite') == '<Foo at 0x…> in <tmp>/cache.sqlite'
     assert lo.scrub('/tmp/pytest-of-root/pytest-7/test_a0/x.ipynb, 0x1f') == '<tmp>/test_a0/x.ipynb, 0x1f'
+    sha = 'bfbbf01fa379a613e63cc023393d19cca2212f6a'
+    assert lo.scrub(f"('{sha}', '2026-12-05T15:46:28+00:00')") == "('<commit>', '<time>')"
+    assert lo.scrub('[demo] 20/100 call (20%) 314.9 call/s, ETA 0s') == '[demo] 20/100 call (20%) … call/s, ETA …'
+    assert lo.scrub('3.52e+04 step/s, ETA 2m03s; [a] done in 2s') == '… step/s, ETA …; [a] done in …'
+    kept = 'hold it for 10 seconds on 2025-01-02; fingerprint 9f3a2b1c0d9e8f7a'
+    assert lo.scrub(kept) == kept
     flags = {'slow', 'gpu'}
     assert lo.skipped('#| slow\nrun()', flags) and lo.skipped('#| eval: false\nrun()', flags)
     assert lo.skipped('import nbdev; nbdev.nbdev_export()', flags)
@@ -70,7 +76,8 @@ def test_wrap_lines_keeps_the_code_and_docments():
            '      b=1):\n'
            '    "' + 'A long docstring ' * 9 + '"\n'
            '    x = g(a, ' + ', '.join(f'name{i}' for i in range(25)) + ')  # why\n'
-           "    if a: raise ValueError(f'the value {a} is ' + 'not one we can use, ' * 1 + 'because the text goes on and on and on')\n"
+           "    if a: raise ValueError(f'the value {a} is ' + 'not one we can use, ' * 1 + "
+           "'because the text goes on and on and on')\n"
            '    return x\n')
     out = wl.wrap_code(src)
     assert wl._norm(wl.ast.parse(out)) == wl._norm(wl.ast.parse(src))          # the same code
