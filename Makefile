@@ -11,7 +11,7 @@ export PYTHONHASHSEED := 0
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: study test test-slow setup setup-vllm test-vllm sync-check docs-check nbdev-test pytest export clean-run bench outputs
+.PHONY: study test test-slow setup setup-vllm test-vllm sync-check docs-check nbdev-test pytest export clean-run bench outputs lib-outputs
 
 setup: $(STAMP)
 
@@ -80,11 +80,18 @@ test-slow: $(STAMP)
 	$(BIN)/pytest tests -q --durations=15 -m slow
 
 ## Benchmarks: each nbs/bench notebook with papermill into outputs/bench/ (pass sizes with BENCH_ARGS='-p n_requests 256')
-## The outputs committed in the study and benchmark notebooks (the docs site shows them): the study notebooks
-## re-executed against a finished tiny run (every model call from its cache), the benchmarks at their toy sizes
+## The outputs committed in the notebooks (the docs site shows them): the study notebooks re-executed against a
+## finished run (every model call from its cache; `make outputs PROFILE=smol` for the committed pages), the benchmarks
+## at their toy sizes, the library notebooks' examples
 outputs: study
 	$(BIN)/aidsafe-study outputs --run $(RUN)
 	OMP_NUM_THREADS=1 $(PY) .ci/bench_outputs.py
+	$(MAKE) --no-print-directory lib-outputs
+
+## The library notebooks' examples executed (a fresh kernel each) and saved with cleaned outputs;
+## NBS='nbs/02a_gates.ipynb ...' for some of them (default: every nbs/*.ipynb but index)
+lib-outputs: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) .ci/lib_outputs.py $(NBS)
 
 bench: $(STAMP)
 	mkdir -p outputs/bench

@@ -19,24 +19,26 @@ __all__ = ['GATES', 'CUT_REASONS', 'GATE_PARAMS', 'PLACEHOLDERS', 'EMPTY_MARKERS
 
 # %% ../nbs/02a_gates.ipynb #14e59c0e
 GATES = ('empty', 'punctuation', 'placeholder', 'fragment', 'policy_copy', 'repetition', 'length_closed')
-CUT_REASONS = ('length', 'length_closed')   # finish reasons of an answer the token limit cut ('length_closed': the hf backend's grammar then closed the JSON)
+# finish reasons of an answer the token limit cut ('length_closed': the hf backend's grammar then closed the JSON)
+CUT_REASONS = ('length', 'length_closed')
 _log = logging.getLogger(__name__)
 
 # %% ../nbs/02a_gates.ipynb #c64de5e8
 @dataclass(frozen=True)
 class GateParams:
-    "Every threshold of the content gates in one place ([R]: the papers have no gates; values set on the labelled gate set, `data/gates/`)."
-    min_copy_words: int = 8        # [R] an exact copy of (or a text containing) a template example value this long (words) is a placeholder
-    min_prose_words: int = 5       # [R] a text this long (words) that lies wholly inside the template's instructions is a placeholder
-    near_copy: float = 0.85        # [R] character similarity to a long example value (or its start) that counts as a copy
+    """Every threshold of the content gates in one place ([R]: the papers have no gates; values set on the labelled
+    gate set, `data/gates/`)."""
+    min_copy_words: int = 8        # [R] a copy of (or text containing) a template example this many words long: placeholder
+    min_prose_words: int = 5       # [R] a text this many words long wholly inside the instructions: placeholder
+    near_copy: float = 0.85        # [R] character similarity to a long example value (or its start) = a copy
     fuzzy_words: int = 14          # [R] texts and example values shorter than this (words) are never fuzzy-matched
-    policy_copy_words: int = 25    # [R] a field is a `policy_copy` only if at least this many of its words are copied from the policy text ...
+    policy_copy_words: int = 25    # [R] a `policy_copy` has at least this many words copied from the policy text ...
     policy_copy_share: float = 0.8 # [R] ... and copied spans cover at least this share of its words
     policy_span_words: int = 5     # [R] the shortest run of words that counts as copied from the policy text
     min_repeats: int = 3           # [R] word n-gram repeats that can make a loop
     min_share: float = 0.4         # [R] share of the words a repeated word n-gram (n >= 3) must cover
     short_share: float = 0.7       # [R] the same for single words and word pairs (parallel lists reach 50-67%)
-    novel_share: float = 0.25      # [R] a loop leaves fewer distinct other words than this share of the text (a parallel list or recipe has more)
+    novel_share: float = 0.25      # [R] a loop leaves fewer distinct other words than this share (a list has more)
     char_repeats: int = 5          # [R] character k-gram repeats that make a loop
     char_share: float = 0.6        # [R] share of the (non-space) characters the k-gram must cover
 
@@ -48,13 +50,19 @@ def _has_word_char(text: str) -> bool:
     return any(unicodedata.category(ch)[0] in 'LN' for ch in text)
 
 # %% ../nbs/02a_gates.ipynb #0d1b5b34
-PLACEHOLDERS = ('...', '…', ', ', 'the revised full response', 'your final response to the user', 'the final response', 'your final response',
-                'new thoughts or corrections', 'new thoughts or corrections not repeating earlier ones', 'your response here', 'response here',
-                'thought 1', 'thought 2', 'your answer', 'answer here', 'insert response here', 'lorem ipsum', 'todo', 'tbd', 'placeholder', 'xxx')
-EMPTY_MARKERS = ('n/a', 'na', 'null', 'none', 'nil', 'nan', 'undefined', 'none yet', '(none yet)', '(none)', 'no response', 'empty',
+PLACEHOLDERS = ('...', '…', ', ', 'the revised full response', 'your final response to the user', 'the final response',
+                'your final response',
+                'new thoughts or corrections', 'new thoughts or corrections not repeating earlier ones',
+                'your response here', 'response here',
+                'thought 1', 'thought 2', 'your answer', 'answer here', 'insert response here', 'lorem ipsum', 'todo',
+                'tbd', 'placeholder', 'xxx')
+EMPTY_MARKERS = ('n/a', 'na', 'null', 'none', 'nil', 'nan', 'undefined', 'none yet', '(none yet)', '(none)',
+                 'no response', 'empty',
                  'no thoughts', 'no response yet', 'not applicable')   # a field that says it is empty is empty
-_PLACEHOLDER_WORDS = {'response', 'answer', 'thought', 'thoughts', 'intent', 'intents', 'reason', 'text', 'string', 'index', 'placeholder',
-                      'your', 'insert', 'here', 'example', 'query', 'explanation', 'output', 'input', 'value', 'name', 'number'}
+_PLACEHOLDER_WORDS = {'response', 'answer', 'thought', 'thoughts', 'intent', 'intents', 'reason', 'text', 'string',
+                      'index', 'placeholder',
+                      'your', 'insert', 'here', 'example', 'query', 'explanation', 'output', 'input', 'value', 'name',
+                      'number'}
 _ANGLE = re.compile(r'^<\s*([^<>]{1,120}?)\s*>$', re.S)
 _JSON_STRING = re.compile(r'"((?:[^"\\\n]|\\.)+)"')
 _JSON_KEY = re.compile(r'"([A-Za-z_][A-Za-z0-9_]*)"\s*:')
@@ -78,7 +86,8 @@ def _norm_set(items: tuple) -> frozenset:
 # %% ../nbs/02a_gates.ipynb #1215e10b
 def template_examples(template: str, # a prompt template's source
                      ) -> set[str]:
-    "The normalised double-quoted strings of `template` (its example values and keys), comments and Jinja expressions left out."
+    """The normalised double-quoted strings of `template` (its example values and keys), comments and Jinja
+    expressions left out."""
     return set(_examples(template or ''))
 
 def template_keys(template: str, # a prompt template's source
@@ -122,26 +131,31 @@ def _angle_placeholder(text: str) -> bool:
 
 # %% ../nbs/02a_gates.ipynb #9c5bb3ff
 def _near_copy(n: str, e: str, p: GateParams, nw: int|None = None, ew: int|None = None) -> bool:
-    "Whether normalised `n` contains example value `e`, or is a near copy of it (or of its start, or `e` of its start); `nw`, `ew`: their word counts, if known."
+    """Whether normalised `n` contains example value `e`, or is a near copy of it (or of its start, or `e` of its
+    start); `nw`, `ew`: their word counts, if known."""
     if f' {e} ' in f' {n} ': return True
     if min(len(n.split()) if nw is None else nw, len(e.split()) if ew is None else ew) < p.fuzzy_words: return False
     a, b = (n, e[:len(n)]) if len(n) < len(e) else (n[:len(e)], e)      # a copy cut short, or a copy that goes on
     sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    return sm.quick_ratio() >= p.near_copy and sm.ratio() >= p.near_copy   # quick_ratio >= ratio always: a cheap exact pre-filter
+    # quick_ratio >= ratio always: a cheap exact pre-filter
+    return sm.quick_ratio() >= p.near_copy and sm.ratio() >= p.near_copy
 
 def is_placeholder(text: str, # the generated text
                    template: str = '', # the stage's own template source (not the rendered prompt)
                    placeholders=(), # further strings that count as placeholders
                    params: GateParams = GATE_PARAMS, # the thresholds (`min_copy_words`, `near_copy`, `fuzzy_words`)
                   ) -> bool:
-    "Whether `text` is a placeholder or echoes the template: a key or enum value, a long example value, or instruction text."
+    """Whether `text` is a placeholder or echoes the template: a key or enum value, a long example value, or
+    instruction text."""
     n, p, template = _norm(text), params, template or ''
     if _angle_placeholder(text): return True
     if not n: return str(text).strip() in PLACEHOLDERS
     if n in _norm_set(PLACEHOLDERS) or n in _extra_placeholders(placeholders): return True
     words, examples = len(n.split()), _examples(template)
-    if n in examples and (words <= 2 or words >= p.min_copy_words): return True      # a key or enum echoed, or a whole long example
-    if words >= p.min_prose_words and f' {n} ' in f' {_prose_of(template)} ': return True  # a stretch of the instructions
+    # a key or enum echoed, or a whole long example
+    if n in examples and (words <= 2 or words >= p.min_copy_words): return True
+    # a stretch of the instructions
+    if words >= p.min_prose_words and f' {n} ' in f' {_prose_of(template)} ': return True
     return any(_near_copy(n, e, p, words, w) for e, w in _long_examples(template, p.min_copy_words))
 
 def _extra_placeholders(placeholders) -> frozenset:
@@ -160,9 +174,10 @@ def is_empty_marker(text: str, # the generated text
 
 # %% ../nbs/02a_gates.ipynb #0ad8cc0c
 def is_fragment(text: str, # the generated text
-                keys=(), # the stage's JSON keys (`template_keys`): a field that holds `"key":` holds the answer's own JSON
+                keys=(), # the stage's JSON keys (`template_keys`): a field holding `"key":` holds the answer's JSON
                ) -> bool:
-    "Whether `text` is a piece of the answer's JSON rather than content: unbalanced JSON, or the stage's own keys inside a field."
+    """Whether `text` is a piece of the answer's JSON rather than content: unbalanced JSON, or the stage's own keys
+    inside a field."""
     t = str(text).strip()
     pat = _keys_pattern(frozenset(keys))
     if pat is not None and pat.search(t): return True
@@ -181,7 +196,8 @@ def copied_words(text: str, # the generated text
                  source: str, # the text it may copy (the policy block)
                  span: int = 5, # the shortest run of words that counts as copied
                 ) -> int:
-    "How many words of `text` lie in runs of at least `span` consecutive words that also occur in `source` (normalised)."
+    """How many words of `text` lie in runs of at least `span` consecutive words that also occur in `source`
+    (normalised)."""
     a, (nb, grams) = _norm(text).split(), _source_grams(_norm(source), span)
     if len(a) < span or nb < span: return 0
     hit = [False] * len(a)
@@ -191,7 +207,8 @@ def copied_words(text: str, # the generated text
 
 @functools.lru_cache(maxsize=16)
 def _source_grams(source: str, span: int) -> tuple[int, frozenset]:
-    "`(words, the set of word runs of length span)` of a normalised source text (the policy block), computed once per text."
+    """`(words, the set of word runs of length span)` of a normalised source text (the policy block), computed once
+    per text."""
     b = source.split()
     return len(b), frozenset(tuple(b[i:i + span]) for i in range(len(b) - span + 1))
 
@@ -199,7 +216,8 @@ def is_policy_copy(text: str, # the generated text
                    policies: str, # the policy block the model was shown
                    params: GateParams = GATE_PARAMS, # `policy_copy_words`, `policy_copy_share`, `policy_span_words`
                   ) -> bool:
-    "Whether `text` is nothing but a long verbatim copy of the policies (a regurgitated system prompt); quoting one rule is not."
+    """Whether `text` is nothing but a long verbatim copy of the policies (a regurgitated system prompt); quoting one
+    rule is not."""
     if not policies: return False
     n = len(_norm(text).split())
     if n < params.policy_copy_words: return False   # copied words <= words: too short to be a copy
@@ -210,7 +228,8 @@ def is_policy_copy(text: str, # the generated text
 def loop_share(seq, # a sequence (words, characters)
                n: int, # the n-gram length
               ) -> tuple[int, float]:
-    "`(count, share)`: non-overlapping occurrences of the most frequent n-gram of `seq`, and the share of `seq` they cover."
+    """`(count, share)`: non-overlapping occurrences of the most frequent n-gram of `seq`, and the share of `seq`
+    they cover."""
     c, s, _ = _loop(list(seq), n)
     return c, s
 
@@ -220,7 +239,8 @@ def _grams(seq, n: int) -> Counter:
     return Counter(tuple(seq[i:i + n]) for i in range(len(seq) - n + 1))
 
 def _loop(seq, n: int, grams: Counter|None = None) -> tuple[int, float, list]:
-    "`(count, share, the items outside the occurrences)` of the most frequent n-gram of `seq` (`grams`: its `_grams`, if known)."
+    """`(count, share, the items outside the occurrences)` of the most frequent n-gram of `seq` (`grams`: its
+    `_grams`, if known)."""
     if len(seq) < n or n < 1: return 0, 0.0, list(seq)
     best = (grams or _grams(seq, n)).most_common(1)[0][0]
     at = (lambda i: seq[i:i + n]) if isinstance(seq, str) else (lambda i: tuple(seq[i:i + n]))
@@ -232,13 +252,14 @@ def _loop(seq, n: int, grams: Counter|None = None) -> tuple[int, float, list]:
 
 # %% ../nbs/02a_gates.ipynb #bd0fb95b
 def is_loop(text: str, # the generated text
-            params: GateParams = GATE_PARAMS, # `min_repeats`, `min_share`, `short_share`, `novel_share`, `char_repeats`, `char_share`
+            params: GateParams = GATE_PARAMS, # its loop thresholds (`min_repeats` ... `char_share`)
            ) -> bool:
     "Whether an n-gram loop (of words, or of characters) makes up most of `text`, with little else in it."
     p, words = params, _WORD.findall(text.lower())
     for n in range(1, 13) if words else ():
         grams = _grams(words, n)
-        m = max(grams.values(), default=0)   # the best n-gram's overlapping count bounds its non-overlapping count, and no longer n-gram is more frequent
+        # the best n-gram's overlapping count bounds its non-overlapping count, and no longer n-gram is more frequent
+        m = max(grams.values(), default=0)
         if m < p.min_repeats: break
         share = p.short_share if n <= 2 else p.min_share
         if m * n / len(words) < share: continue
@@ -293,7 +314,8 @@ def gate_record(obj, # a parsed structured answer (dict, list or str)
                 policies: str = '', # the policy block (for `policy_copy`)
                 params: GateParams = GATE_PARAMS, # the thresholds
                ) -> list[dict]:
-    "One `{'stage', 'field', 'gate'}` per failing string of `obj` (plus one `length_closed` per cut record); `[]` when it passes."
+    """One `{'stage', 'field', 'gate'}` per failing string of `obj` (plus one `length_closed` per cut record); `[]`
+    when it passes."""
     if fields is not None and isinstance(obj, dict): obj = {k: obj[k] for k in fields if k in obj}
     out = [dict(stage=stage, field=p, gate=g) for p, s in _strings_at(obj)
            for g in [gate_text(s, template=template, placeholders=placeholders, policies=policies, params=params)] if g]
@@ -315,16 +337,18 @@ def _row_stages(row: dict, gf: list, other: list, stage_key: str) -> list[str]:
 
 def _rate(k: int, n: int) -> float: return round(k / n, 4) if n else 0.0
 
-def gate_summary(rows, # rows (dicts, or a DataFrame) with `gate_failures` and optionally `gate_stages`, `failures`, `kind`
+def gate_summary(rows, # rows (dicts or a DataFrame): `gate_failures`, optionally `gate_stages`, `failures`, `kind`
                  stage_key: str = 'stage', # the key naming the stage in each failure dict
                 ) -> dict:
-    "Per stage `{n, passed, pass_rate, failures: {gate: rows}, cut, cut_rate, cut_rate_by_kind: {kind: rate}}` (stages in order of first appearance)."
+    """Per stage `{n, passed, pass_rate, failures: {gate: rows}, cut, cut_rate, cut_rate_by_kind: {kind: rate}}`
+    (stages in order of first appearance)."""
     if hasattr(rows, 'to_dict'): rows = rows.to_dict('records')
     out, kinds = {}, {}
     for row in rows:
         gf, other, kind = _as_list(row.get('gate_failures')), _as_list(row.get('failures')), str(row.get('kind') or 'all')
         for st in _row_stages(row, gf, other, stage_key):
-            s = out.setdefault(st, dict(n=0, passed=0, pass_rate=0.0, failures={}, cut=0, cut_rate=0.0, cut_rate_by_kind={}))
+            s = out.setdefault(st, dict(n=0, passed=0, pass_rate=0.0, failures={}, cut=0, cut_rate=0.0,
+                                        cut_rate_by_kind={}))
             gates = {f.get('gate') for f in gf if f.get(stage_key) == st}
             err = any(f.get(stage_key) == st for f in other)
             s['n'] += 1; s['passed'] += not gates and not err; s['cut'] += 'length_closed' in gates
@@ -337,14 +361,16 @@ def gate_summary(rows, # rows (dicts, or a DataFrame) with `gate_failures` and o
 
 # %% ../nbs/02a_gates.ipynb #9e223517
 def cut_warnings(summary: dict, # `gate_summary(...)`
-                 max_cut_rate: float = 0.05, # [R] a stage (or a prompt kind in it) whose answers are cut at the token limit more often than this is flagged
+                 max_cut_rate: float = 0.05, # [R] a stage (or prompt kind) cut at the token limit more often is flagged
                 ) -> list[str]:
-    "One message per stage, and per prompt kind within a stage, cut more often than `max_cut_rate` (its budget is too small)."
+    """One message per stage, and per prompt kind within a stage, cut more often than `max_cut_rate` (its budget is
+    too small)."""
     out = []
     for st, s in summary.items():
         worst = {k: r for k, r in s.get('cut_rate_by_kind', {}).items() if r > max_cut_rate}
         if s.get('cut_rate', 0) > max_cut_rate or worst:
-            out.append(f"stage {st}: {s.get('cut_rate', 0):.0%} of answers cut at the token limit (threshold {max_cut_rate:.0%}; by kind "
+            out.append(f"stage {st}: {s.get('cut_rate', 0):.0%} of answers cut at the token limit (threshold "
+                       f"{max_cut_rate:.0%}; by kind "
                        + ', '.join(f'{k} {r:.0%}' for k, r in s.get('cut_rate_by_kind', {}).items()) + '): raise its budget in `stage_max_tokens`')
     return out
 
@@ -356,10 +382,12 @@ def gate_set_path() -> Path:
 
 def load_gate_set(path=None, # a JSONL file (None: `gate_set_path()`)
                  ) -> list[dict]:
-    "The labelled texts: `category`, `label` ('correct' or 'junk'), `text`, `template` (a template name or ''), `finish_reason`, `policies`."
+    """The labelled texts: `category`, `label` ('correct' or 'junk'), `text`, `template` (a template name or ''),
+    `finish_reason`, `policies`."""
     lines = Path(path or gate_set_path()).read_text(encoding='utf-8').splitlines()
     items = [json.loads(l) for l in lines if l.strip()]
-    bad = [i for i, it in enumerate(items) if it.get('label') not in ('correct', 'junk') or 'text' not in it or not it.get('category')]
+    bad = [i for i,
+           it in enumerate(items) if it.get('label') not in ('correct', 'junk') or 'text' not in it or not it.get('category')]
     if bad: raise ValueError(f'gate set {path}: items {bad[:5]} need a category, a text and a label correct|junk')
     return items
 
@@ -368,7 +396,8 @@ def validate_gates(items: list[dict], # `load_gate_set()` items
                    policy_set: str = 'aidsafe5', # the policy block shown to the gates (for `policy_copy`)
                    params: GateParams = GATE_PARAMS, # the thresholds under test
                   ) -> list[dict]:
-    "Every item with the gate it fails (`gate`, None = passes) and whether that is an error (`wrong`: correct text rejected, or junk passed)."
+    """Every item with the gate it fails (`gate`, None = passes) and whether that is an error (`wrong`: correct text
+    rejected, or junk passed)."""
     from aidsafe_nb.policies import template_source, policies_text
     pol, tpl = policies_text(policy_set), {}
     out = []
@@ -383,19 +412,24 @@ def validate_gates(items: list[dict], # `load_gate_set()` items
 # %% ../nbs/02a_gates.ipynb #bcc5bbef
 def gate_validation_table(results: list[dict], # `validate_gates(...)`
                          ):
-    "Per category: `n`, `rejected`; for correct text the false-rejection rate, for junk the recall; then the overall precision and recall of rejecting junk."
+    """Per category: `n`, `rejected`; for correct text the false-rejection rate, for junk the recall; then the
+    overall precision and recall of rejecting junk."""
     import pandas as pd
     df = pd.DataFrame(results)
     rows = []
     for (label, cat), g in df.groupby(['label', 'category'], sort=True):
         rej = int(g['gate'].notna().sum())
-        rows.append(dict(label=label, category=cat, n=len(g), rejected=rej, false_rejection=_rate(rej, len(g)) if label == 'correct' else None,
+        rows.append(dict(label=label, category=cat, n=len(g), rejected=rej,
+                         false_rejection=_rate(rej, len(g)) if label == 'correct' else None,
                          recall=_rate(rej, len(g)) if label == 'junk' else None))
     junk, corr = df[df.label == 'junk'], df[df.label == 'correct']
     tp, fp = int(junk['gate'].notna().sum()), int(corr['gate'].notna().sum())
-    rows.append(dict(label='all', category='all correct text', n=len(corr), rejected=fp, false_rejection=_rate(fp, len(corr)), recall=None))
-    rows.append(dict(label='all', category='all junk', n=len(junk), rejected=tp, false_rejection=None, recall=_rate(tp, len(junk))))
-    rows.append(dict(label='all', category='precision (junk among rejected)', n=tp + fp, rejected=tp, false_rejection=None, recall=_rate(tp, tp + fp)))
+    rows.append(dict(label='all', category='all correct text', n=len(corr), rejected=fp,
+                     false_rejection=_rate(fp, len(corr)), recall=None))
+    rows.append(dict(label='all', category='all junk', n=len(junk), rejected=tp, false_rejection=None,
+                     recall=_rate(tp, len(junk))))
+    rows.append(dict(label='all', category='precision (junk among rejected)', n=tp + fp, rejected=tp,
+                     false_rejection=None, recall=_rate(tp, tp + fp)))
     return pd.DataFrame(rows)
 
 # %% ../nbs/02a_gates.ipynb #9eeda2f2
@@ -403,7 +437,8 @@ def write_gate_validation(data_dir, # the run's data folder (`rd.data`)
                           items: list[dict]|None = None, # the labelled set (None: `load_gate_set()`)
                           params: GateParams = GATE_PARAMS, # the thresholds the run used
                          ) -> Path:
-    "Write `gate_validation.csv` (the gates' per-category error rates on the labelled set, with the thresholds) next to the data; its path."
+    """Write `gate_validation.csv` (the gates' per-category error rates on the labelled set, with the thresholds)
+    next to the data; its path."""
     table = gate_validation_table(validate_gates(load_gate_set() if items is None else items, params=params))
     table['params'] = json.dumps(asdict(params), sort_keys=True)
     path = Path(data_dir)/'gate_validation.csv'
@@ -412,28 +447,33 @@ def write_gate_validation(data_dir, # the run's data folder (`rd.data`)
     return path
 
 # %% ../nbs/02a_gates.ipynb #07a9bc13
-def row_counts(rows, # a data set's rows (dicts, or a DataFrame) with `status` and optionally `excluded`, `exclude_reason`
+def row_counts(rows, # a data set's rows (dicts or a DataFrame): `status`, optionally `excluded`, `exclude_reason`
               ) -> dict:
-    "`{n, n_ok, n_gate_failed, status: {status: rows}, exclude_reasons: {reason: rows}}`: content-gate failures (`status == 'gate_failed'`) apart from every other status and recipe exclusion."
+    """`{n, n_ok, n_gate_failed, status: {status: rows}, exclude_reasons: {reason: rows}}`: content-gate failures
+    (`status == 'gate_failed'`) apart from every other status and recipe exclusion."""
     if hasattr(rows, 'to_dict'): rows = rows.to_dict('records')
     st = Counter(str(r.get('status') or 'ok') for r in rows)
     ex = Counter(str(r.get('exclude_reason') or '') for r in rows if r.get('excluded') and r.get('exclude_reason'))
-    return dict(n=len(rows), n_ok=st.get('ok', 0), n_gate_failed=st.get('gate_failed', 0), status=dict(sorted(st.items())), exclude_reasons=dict(sorted(ex.items())))
+    return dict(n=len(rows), n_ok=st.get('ok', 0), n_gate_failed=st.get('gate_failed', 0),
+                status=dict(sorted(st.items())), exclude_reasons=dict(sorted(ex.items())))
 
 # %% ../nbs/02a_gates.ipynb #e09f02c5
 def write_gate_summary(rd, # the run directory (`RunDir`)
                        set_name: str, # the data set's name (`cot`, `baseline_zs`, ...)
                        summary: dict, # `gate_summary(...)` of its rows
-                       max_cut_rate: float = 0.05, # [R] stages cut at the token limit more often than this are warned about (`cut_warnings`)
-                       params: GateParams = GATE_PARAMS, # the gate thresholds the run used (recorded, and validated into `gate_validation.csv`)
-                       rows=None, # the set's rows: adds `row_counts` (`n_gate_failed` apart from the other statuses and exclusion reasons)
+                       max_cut_rate: float = 0.05, # [R] stages cut at the token limit more often: warned (`cut_warnings`)
+                       params: GateParams = GATE_PARAMS, # the run's gate thresholds (recorded, validated)
+                       rows=None, # the set's rows: adds `row_counts` (statuses, exclusion reasons)
                       ) -> Path:
-    "Write `summary` (with cut-rate `warnings` and the thresholds) to `rd.data/'<set_name>.gates.json'`, and `gate_validation.csv` if missing; its path."
+    """Write `summary` (with cut-rate `warnings` and the thresholds) to `rd.data/'<set_name>.gates.json'`, and
+    `gate_validation.csv` if missing; its path."""
     warn = cut_warnings(summary, max_cut_rate)
     for w in warn: _log.warning('%s: %s', set_name, w)
     path = Path(rd.data)/f'{set_name}.gates.json'
-    atomic_write_json(path, dict(set=set_name, gates=list(GATES), stages=summary, warnings=warn, max_cut_rate=max_cut_rate,
-                                 params=asdict(params), validation='gate_validation.csv', **({'row_counts': row_counts(rows)} if rows is not None else {})))
+    atomic_write_json(path, dict(set=set_name, gates=list(GATES), stages=summary, warnings=warn,
+                                 max_cut_rate=max_cut_rate,
+                                 params=asdict(params), validation='gate_validation.csv',
+                                 **({'row_counts': row_counts(rows)} if rows is not None else {})))
     if not (Path(rd.data)/'gate_validation.csv').exists(): write_gate_validation(rd.data, params=params)
     return path
 

@@ -76,13 +76,15 @@ class GrammarLogitsProcessor:
         if self.temperature > 0 and self.top_p < 1.0:
             srt, idx = scores.sort(dim=-1, descending=True)
             cum = srt.softmax(-1).cumsum(-1)
-            drop = cum - srt.softmax(-1) > self.top_p                      # keep the smallest set reaching top_p (at least 1)
+            # keep the smallest set reaching top_p (at least 1)
+            drop = cum - srt.softmax(-1) > self.top_p
             scores = scores.scatter(-1, idx, srt.masked_fill(drop, float('-inf')))
         return scores.to(dev)
 
 # %% ../nbs/01c_hf.ipynb #ea32ec8b
 _MODELS: dict[tuple, tuple] = {}
-_CONTROL = re.compile(r'[\x00-\x1f]')   # xgrammar's length-bounded strings admit raw control characters; JSON wants them escaped
+# xgrammar's length-bounded strings admit raw control characters; JSON wants them escaped
+_CONTROL = re.compile(r'[\x00-\x1f]')
 
 # %% ../nbs/01c_hf.ipynb #e4638407
 def _adapter_identity(adapter) -> dict|None:
@@ -113,7 +115,8 @@ def load_model(model: str, # 'tiny', 'smol', a hub id or a local path (see `reso
     dtype = torch.bfloat16 if cuda and torch.cuda.get_device_capability()[0] >= 8 else (torch.float16 if cuda else torch.float32)
     kw = dict(dtype=dtype)
     if load_in_4bit:
-        kw['quantization_config'] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True,
+        kw['quantization_config'] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4',
+                                                       bnb_4bit_use_double_quant=True,
                                                        bnb_4bit_compute_dtype=dtype)
     if cuda: kw['device_map'] = {'': 0}
     tok_src = adapter if adapter is not None and (Path(adapter)/'tokenizer_config.json').exists() else path
@@ -135,7 +138,8 @@ def clear_models():
 
 # %% ../nbs/01c_hf.ipynb #a76f2de8
 class HFBackend(Backend):
-    "transformers generation: chat template, xgrammar for JSON schemas; shared-prefix continuous batching (or static batches)."
+    """transformers generation: chat template, xgrammar for JSON schemas; shared-prefix continuous batching (or
+    static batches)."""
     kind = 'hf'
     def __init__(self, model: str = 'tiny', # 'tiny', 'smol', a hub id or a local path
                  adapter=None, # a PEFT adapter folder (its weights' hash is part of the identity)
@@ -144,10 +148,11 @@ class HFBackend(Backend):
                  cache=None, # a `CallCache` or its path
                  progress: bool = True, # progress bar per call
                  any_whitespace: bool = False, # let the JSON grammar allow free whitespace (False: compact JSON)
-                 prefix_reuse: bool = True, # compute the batch's common token prefix once and refill finished slots (`_run_shared`); False: static left-padded batches (`_run_static`)
+                 prefix_reuse: bool = True, # shared prefix once, finished slots refilled (False: static batches)
                 ):
         if batch_size < 1: raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-        super().__init__({'model': model, 'adapter': _adapter_identity(adapter), 'load_in_4bit': bool(load_in_4bit)}, cache, progress)
+        super().__init__({'model': model, 'adapter': _adapter_identity(adapter), 'load_in_4bit': bool(load_in_4bit)},
+                         cache, progress)
         self.model_name, self.adapter, self.load_in_4bit, self.batch_size = model, adapter, load_in_4bit, batch_size
         self.any_whitespace, self._compiler, self._grammars = any_whitespace, None, {}
         self.prefix_reuse, self._prefix = bool(prefix_reuse), ((), None)
@@ -171,8 +176,10 @@ def _grammar(self: HFBackend, schema: dict):
             info = xgr.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=max(vocab, len(self.tokenizer)),
                                                       stop_token_ids=[self.tokenizer.eos_token_id])
             self._compiler, self._vocab_bytes = xgr.GrammarCompiler(info), info.decoded_vocab
-        strict = any(w in k for w in ('"properties"', '"items"', '"enum"', '"const"'))   # a bare {'type': 'object'} = any object
-        self._grammars[k] = self._compiler.compile_json_schema(schema, any_whitespace=self.any_whitespace, strict_mode=strict)
+        # a bare {'type': 'object'} = any object
+        strict = any(w in k for w in ('"properties"', '"items"', '"enum"', '"const"'))
+        self._grammars[k] = self._compiler.compile_json_schema(schema, any_whitespace=self.any_whitespace,
+                                                               strict_mode=strict)
     return self._grammars[k]
 
 # %% ../nbs/01c_hf.ipynb #5434fd9f
@@ -215,7 +222,8 @@ def _generate(self: HFBackend, texts, s, grammar) -> list[Completion]:
     gen_kw = dict(max_new_tokens=int(s['max_tokens']), do_sample=sample, pad_token_id=tok.pad_token_id,
                   eos_token_id=tok.eos_token_id)
     if grammar is not None:
-        proc = GrammarLogitsProcessor(grammar, len(texts), enc['input_ids'].shape[1], float(s['temperature']), float(s['top_p']))
+        proc = GrammarLogitsProcessor(grammar, len(texts), enc['input_ids'].shape[1], float(s['temperature']),
+                                      float(s['top_p']))
         gen_kw['logits_processor'] = [proc]
         if sample: gen_kw.update(temperature=1.0, top_p=1.0)
     else:
@@ -228,7 +236,8 @@ def _generate(self: HFBackend, texts, s, grammar) -> list[Completion]:
 
 @patch
 def _completion(self: HFBackend, ids, n_prompt: int, s, grammar) -> Completion:
-    "The `Completion` of generated token `ids`: cut at EOS/padding, decoded, closed by the grammar or cut at a stop string."
+    """The `Completion` of generated token `ids`: cut at EOS/padding, decoded, closed by the grammar or cut at a stop
+    string."""
     tok = self.tokenizer
     gen, finished = _trim_generation(ids, tok.eos_token_id, tok.pad_token_id)
     body = gen[:-1] if finished else gen
@@ -256,7 +265,7 @@ def _close(self: HFBackend, grammar, body, finished) -> tuple[str, str]:
 
 # %% ../nbs/01c_hf.ipynb #3a2c9af0
 def common_prefix(seqs, # token id lists
-                  keep: int = 1, # tokens of each sequence left out of the prefix (a row needs at least one own token to predict from)
+                  keep: int = 1, # tokens of each sequence left out of the prefix (a row needs one own token to predict from)
                  ) -> int:
     "Length of the token prefix that all `seqs` share."
     if not seqs: return 0
@@ -290,7 +299,8 @@ def _slot_cache_class():
     import torch
     from transformers.cache_utils import Cache, CacheLayerMixin
     class SlotLayer(CacheLayerMixin):
-        "One layer's keys/values in preallocated [slots, kv heads, capacity, head dim] buffers; row b writes its new token at column `pos[b]`."
+        """One layer's keys/values in preallocated [slots, kv heads, capacity, head dim] buffers; row b writes its
+        new token at column `pos[b]`."""
         is_sliding = False
         def __init__(self, keys, values, state):
             super().__init__()
@@ -307,7 +317,8 @@ def _slot_cache_class():
         def get_max_length(self): return self.keys.shape[2]
         def get_mask_sizes(self, query_length): return self.state.kv_len, 0   # query_length: unused (one token per row)
     class SlotCache(Cache):
-        "Decode-time cache of `n_slots` conversations, one token per row and step; a row's column is its token position."
+        """Decode-time cache of `n_slots` conversations, one token per row and step; a row's column is its token
+        position."""
         def __init__(self, like, n_slots: int, capacity: int, prefix_len: int):
             dev = like[0].keys.device
             self.rows, self.pos, self.kv_len = torch.arange(n_slots, device=dev), torch.zeros(n_slots, dtype=torch.long, device=dev), 1
@@ -339,7 +350,8 @@ def _slot_cache_class():
 # %% ../nbs/01c_hf.ipynb #37c7fdbe
 @patch
 def _prefix_kv(self: HFBackend, ids: list):
-    "The KV cache (a `DynamicCache`, batch 1) of token list `ids`; the part it shares with the previous call's prefix is reused."
+    """The KV cache (a `DynamicCache`, batch 1) of token list `ids`; the part it shares with the previous call's
+    prefix is reused."""
     import torch
     from transformers.cache_utils import DynamicCache
     model = self.model
@@ -361,7 +373,8 @@ def _pick(scores, # [rows, vocab] logits
           bitmask=None, # an xgrammar token bitmask with at least `rows` rows
           generators=None, # one torch.Generator per row (sampling only)
          ) -> list[int]:
-    "The next token of each row: grammar mask, then arg-max, or temperature / top-k / top-p sampling from the row's generator."
+    """The next token of each row: grammar mask, then arg-max, or temperature / top-k / top-p sampling from the row's
+    generator."""
     import torch
     scores = scores.float()
     if matchers is not None:
@@ -384,7 +397,8 @@ def _pick(scores, # [rows, vocab] logits
 # %% ../nbs/01c_hf.ipynb #d63baa97
 @patch
 def _prefill(self: HFBackend, suffixes: list, prefix, P: int):
-    "Run the token lists `suffixes` (left-padded) on top of the shared `prefix` cache of length `P`: (last logits, prefill cache)."
+    """Run the token lists `suffixes` (left-padded) on top of the shared `prefix` cache of length `P`: (last logits,
+    prefill cache)."""
     import torch
     from transformers.cache_utils import DynamicCache
     model, pad, dev = self.model, self.tokenizer.pad_token_id, self.model.device
@@ -395,7 +409,8 @@ def _prefill(self: HFBackend, suffixes: list, prefix, P: int):
         inp[r, S-len(x):] = torch.tensor(x); pos[r, S-len(x):] = torch.arange(P, P + len(x)); real[r, S-len(x):] = True
     see = torch.ones(S, S, dtype=torch.bool).tril()[None] & real[:, None, :]       # causal, padding keys hidden
     allowed = torch.cat([torch.ones(n, S, P, dtype=torch.bool), see], -1)[:, None]
-    allowed[:, 0, :, 0] |= ~real                  # a padding query sees one key (no empty softmax row); its output is unused
+    # a padding query sees one key (no empty softmax row); its output is unused
+    allowed[:, 0, :, 0] |= ~real
     dc = DynamicCache()
     for li, lay in enumerate(prefix.layers if prefix is not None else []):
         dc.update(lay.keys.expand(n, -1, -1, -1), lay.values.expand(n, -1, -1, -1), li)
@@ -471,6 +486,7 @@ def _run_shared(self: HFBackend, conversations, s, done):
         allowed[idle, 0] = True
         with torch.no_grad():
             out = model(input_ids=torch.tensor(last, device=dev)[:, None], position_ids=cache.pos[:, None],
-                        attention_mask=_attn_mask(model, allowed[:, None, None]), past_key_values=cache, use_cache=True, logits_to_keep=1)
+                        attention_mask=_attn_mask(model, allowed[:, None, None]), past_key_values=cache, use_cache=True,
+                        logits_to_keep=1)
         cache.pos[~idle] += 1
         advance(active, pick(out.logits[active, -1], active))

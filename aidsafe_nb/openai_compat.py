@@ -16,13 +16,15 @@ __all__ = ['MAX_BODY_BYTES', 'EndpointError', 'probe_endpoint', 'EndpointUnavail
 
 # %% ../nbs/01d_openai.ipynb #6d5e478b
 class EndpointError(RuntimeError):
-    "An OpenAI-compatible endpoint that cannot serve the run (wrong URL, key or model); the message names role, URL and status."
+    """An OpenAI-compatible endpoint that cannot serve the run (wrong URL, key or model); the message names role, URL
+    and status."""
 
 _PROBED: dict[tuple, dict] = {}
 
 def _http(url: str, key: str, body: dict|None = None, timeout: float = 10.0) -> tuple[int|None, str]:
     "(HTTP status or None when nothing answered, response text) of one GET (or POST of `body`)."
-    req = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(), method='GET' if body is None else 'POST',
+    req = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
+                                 method='GET' if body is None else 'POST',
                                  headers={'Authorization': f'Bearer {key}', 'Content-Type': 'application/json'})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r: return r.status, r.read(1_000_000).decode('utf-8', 'replace')
@@ -30,14 +32,16 @@ def _http(url: str, key: str, body: dict|None = None, timeout: float = 10.0) -> 
     except (urllib.error.URLError, OSError) as e: return None, str(getattr(e, 'reason', e))
 
 # %% ../nbs/01d_openai.ipynb #1690af74
-_STATUS_HINT = {401: 'unauthorized: check the API key', 403: 'forbidden: the key may not access this model', 404: 'not found: check the base URL and the model name'}
+_STATUS_HINT = {401: 'unauthorized: check the API key', 403: 'forbidden: the key may not access this model',
+                404: 'not found: check the base URL and the model name'}
 
 def probe_endpoint(base_url: str, # the OpenAI-compatible base URL (ending in /v1 for most servers)
                    model: str, # the model name the calls will use
                    api_key_env: str = 'OPENAI_API_KEY', # NAME of the variable holding the key
                    role: str = 'agent', # the role, for the message
                    timeout: float = 10.0, force: bool = False) -> dict:
-    "Check once that `base_url` answers, accepts the key and serves `model`; raise `EndpointError` if not. Returns what was found."
+    """Check once that `base_url` answers, accepts the key and serves `model`; raise `EndpointError` if not. Returns
+    what was found."""
     k = (base_url, model, api_key_env)
     if k in _PROBED and not force: return _PROBED[k]
     key = os.environ.get(api_key_env) or 'EMPTY'; register_secret(key)
@@ -45,22 +49,29 @@ def probe_endpoint(base_url: str, # the OpenAI-compatible base URL (ending in /v
     shown = _LOCAL_HIDE.sub(r'\1***@', url)
     where = f'{role} endpoint {shown} (model {model!r})'
     status, text = _http(url + '/models', key, timeout=timeout)
-    if status is None: raise EndpointError(f'{where}: no answer ({scrub(text)}); is the server running and the URL right?')
-    if status in (401, 403): raise EndpointError(f'{where}: GET /models answered HTTP {status} ({_STATUS_HINT[status]} in ${api_key_env})')
+    if status is None: raise EndpointError(f'{where}: no answer ({scrub(text)}); is the server running and the URL '
+                                           'right?')
+    if status in (401, 403): raise EndpointError(f'{where}: GET /models answered HTTP {status} '
+                                                 f'({_STATUS_HINT[status]} in ${api_key_env})')
     info = dict(status=status, models=None)
     if status == 200:
         try: ids = [m.get('id') for m in json.loads(text).get('data', [])]
         except Exception: ids = []
         info['models'] = ids
         if ids and model not in ids and f'{model}:latest' not in ids:
-            raise EndpointError(f'{where}: unknown model (GET /models answered 200 but does not list it; it lists {ids[:10]})')
+            raise EndpointError(f'{where}: unknown model (GET /models answered 200 but does not list it; it lists '
+                                f'{ids[:10]})')
     else:   # no model list: one tiny chat request tells whether URL, key and model work
-        status, text = _http(url + '/chat/completions', key, {'model': model, 'messages': [{'role': 'user', 'content': 'ping'}], 'max_tokens': 1}, timeout)
+        status, text = _http(url + '/chat/completions', key,
+                             {'model': model, 'messages': [{'role': 'user', 'content': 'ping'}], 'max_tokens': 1},
+                             timeout)
         info['status'] = status
-        if status in (401, 403, 404): raise EndpointError(f'{where}: POST /chat/completions answered HTTP {status} ({_STATUS_HINT[status]}): {scrub(text)[:200]}')
+        if status in (401, 403, 404): raise EndpointError(f'{where}: POST /chat/completions answered HTTP {status} '
+                                                          f'({_STATUS_HINT[status]}): {scrub(text)[:200]}')
         if status is None: raise EndpointError(f'{where}: no answer ({scrub(text)})')
     if status is not None and (status >= 500 or status == 429):
-        warnings.warn(f'{where}: HTTP {status} at the probe (transient?); the run goes on and failed calls are retried on a rerun')
+        warnings.warn(f'{where}: HTTP {status} at the probe (transient?); the run goes on and failed calls are '
+                      'retried on a rerun')
     _PROBED[k] = info
     return info
 
@@ -72,7 +83,8 @@ class EndpointUnavailable(ConnectionError):
 
 # %% ../nbs/01d_openai.ipynb #946ebce2
 class AdaptiveLimiter:
-    "Async concurrency limit that halves on 429 bursts and grows back additively on successes (FIFO waiters, O(1) per release)."
+    """Async concurrency limit that halves on 429 bursts and grows back additively on successes (FIFO waiters, O(1)
+    per release)."""
     def __init__(self, limit: int, # the most requests in flight
                  window: int = 20, # answers remembered for the 429 burst test
                  burst: float = 0.25, # share of 429s in the window that halves the limit
@@ -132,7 +144,7 @@ class OpenAIBackend(Backend):
                  cache=None, # a `CallCache` or its path
                  api_key_env: str = 'OPENAI_API_KEY', # NAME of the environment variable holding the key
                  max_attempts: int = 6, # tries per request
-                 timeout: float = 600.0, # seconds per request, queueing at the server included (`request_timeout` in the run config)
+                 timeout: float = 600.0, # seconds per request, queueing at the server included (the run's `request_timeout`)
                  connect_timeout: float = 5.0, # seconds to connect
                  backoff_base: float = 0.5, # first backoff (seconds), doubled per attempt, full jitter
                  backoff_max: float = 30.0, # the longest backoff
@@ -146,7 +158,8 @@ class OpenAIBackend(Backend):
         if not timeout > 0: raise ValueError(f'timeout must be > 0 seconds, got {timeout}')
         key = os.environ.get(api_key_env)
         if key is None:
-            if base_url is None: raise ValueError(f'the OpenAI API needs a key: set the environment variable {api_key_env}')
+            if base_url is None: raise ValueError('the OpenAI API needs a key: set the environment variable '
+                                                  f'{api_key_env}')
             key = 'EMPTY'   # local servers (vLLM, SGLang, Ollama...) usually take any key
         register_secret(key)                                  # scrubbed from every error text that is stored
         super().__init__({'model': model}, cache, progress)   # no URL (it may embed credentials) and never the key
@@ -175,7 +188,8 @@ async def _get_client(self: OpenAIBackend):
         import openai
         self._client = openai.AsyncOpenAI(api_key=self._key, base_url=self.base_url, max_retries=0,
                                           timeout=openai.Timeout(self.timeout, connect=self.connect_timeout))
-        import openai._base_client as _bc   # the HTTP library the client is built on (httpx, or httpx2 in recent releases)
+        # the HTTP library the client is built on (httpx, or httpx2 in recent releases)
+        import openai._base_client as _bc
         self._httpx_response = (getattr(_bc, 'httpx2', None) or getattr(_bc, 'httpx')).Response
     return self._client
 
@@ -191,7 +205,8 @@ def close(self: OpenAIBackend):
 # %% ../nbs/01d_openai.ipynb #eb3a8f40
 @patch
 def _request(self: OpenAIBackend, conv, s, j: int = 0) -> dict:
-    kw = dict(model=self.model_name, messages=conv, max_tokens=int(s['max_tokens']), temperature=float(s['temperature']),
+    kw = dict(model=self.model_name, messages=conv, max_tokens=int(s['max_tokens']),
+              temperature=float(s['temperature']),
               top_p=float(s['top_p']), seed=seed_of(s, j))
     if s['stop']: kw['stop'] = s['stop']
     rf = s['response_format']
@@ -209,7 +224,8 @@ def _run(self: OpenAIBackend, conversations, sampling, done):
     except BaseException: fut.cancel(); raise
 
 # %% ../nbs/01d_openai.ipynb #6ebddbf3
-MAX_BODY_BYTES = 8 * 2**20   # a chat-completion body larger than this is an undecodable answer (a 1M-token answer is ~4 MB)
+# a chat-completion body larger than this is an undecodable answer (a 1M-token answer is ~4 MB)
+MAX_BODY_BYTES = 8 * 2**20
 
 class Undecodable(ValueError):
     "An answer the client received but cannot decode or parse: a final content failure of that request."
@@ -220,12 +236,15 @@ def _completion_from(r: dict) -> Completion:
     content = (ch.get('message') or {}).get('content')
     text = content if isinstance(content, str) else '' if content is None else json.dumps(content)
     num = lambda v: v if isinstance(v, int) and not isinstance(v, bool) else 0
-    return Completion(text, num(u.get('prompt_tokens')), num(u.get('completion_tokens')), finish_reason=ch.get('finish_reason'))
+    return Completion(text, num(u.get('prompt_tokens')), num(u.get('completion_tokens')),
+                      finish_reason=ch.get('finish_reason'))
 
 def decode_answer(body: bytes, # the HTTP body of a 200 answer
                  ) -> Completion:
-    "The `Completion` in a chat-completions body; raises `Undecodable` (final) or `RuntimeError` (the server reports an error: retried)."
-    if len(body) > MAX_BODY_BYTES: raise Undecodable(f'answer body of {len(body):,} bytes is over the {MAX_BODY_BYTES:,}-byte limit')
+    """The `Completion` in a chat-completions body; raises `Undecodable` (final) or `RuntimeError` (the server
+    reports an error: retried)."""
+    if len(body) > MAX_BODY_BYTES: raise Undecodable(f'answer body of {len(body):,} bytes is over the '
+                                                     f'{MAX_BODY_BYTES:,}-byte limit')
     try: text = body.decode('utf-8')
     except UnicodeDecodeError as e: raise Undecodable(f'answer body is not valid UTF-8 ({e.reason} at byte {e.start})') from None
     try: r = json.loads(text)
@@ -245,7 +264,8 @@ def _backoff(self: OpenAIBackend, attempt: int, wait: float|None) -> float:
     return random.uniform(0, min(self.backoff_max, self.backoff_base * 2**attempt))
 
 # %% ../nbs/01d_openai.ipynb #9c406fab
-_CONTENT_STATUS = {400, 413, 422}   # the request itself was refused (too long, bad schema): final, not retried on a rerun
+# the request itself was refused (too long, bad schema): final, not retried on a rerun
+_CONTENT_STATUS = {400, 413, 422}
 
 @patch
 async def _arun(self: OpenAIBackend, conversations, s, done):
@@ -262,22 +282,27 @@ async def _arun(self: OpenAIBackend, conversations, s, done):
             status, wait, body = 'ok', None, None
             try:
                 self.stats['attempts'] += 1
-                raw = await client.post('/chat/completions', body=self._request(conv, s, j), cast_to=self._httpx_response)
-                body = raw.content   # the client's own request path (auth, errors), minus ~1.5 ms/request of pydantic work
+                raw = await client.post('/chat/completions', body=self._request(conv, s, j),
+                                        cast_to=self._httpx_response)
+                # the client's own request path (auth, errors), minus ~1.5 ms/request of pydantic work
+                body = raw.content
             except openai.APIStatusError as e:
                 status, wait, last = e.status_code, _retry_after(e), f'HTTP {e.status_code}: {scrub(str(e))[:200]}'
             except (openai.APIConnectionError, openai.APITimeoutError) as e:
                 status, last = 'conn', f'{type(e).__name__}: {scrub(str(e))[:200]} ({self.base_url})'
-            except Exception as e:   # the transfer itself broke (e.g. a connection dropped mid-body): retried like a server error
+            # the transfer itself broke (e.g. a connection dropped mid-body): retried like a server error
+            except Exception as e:
                 status, last = 'bad', f'{type(e).__name__}: {scrub(str(e))[:200]}'
             finally: lim.release(status)
             if status == 'ok':
                 state['ok'] += 1; state['conn_streak'] = 0
                 try: return done(j, decode_answer(body))
                 except Undecodable as e:   # an answer came back but cannot be read: final, like malformed content
-                    return done(j, Completion(error=f'undecodable answer: {scrub(str(e))[:300]}', finish_reason=UNDECODABLE))
+                    return done(j, Completion(error=f'undecodable answer: {scrub(str(e))[:300]}',
+                                              finish_reason=UNDECODABLE))
                 except RuntimeError as e: status, last = 'bad', scrub(str(e))[:300]
-            if isinstance(status, int) and status < 500 and status not in _RETRY_STATUS: break   # 400, 401, 404...: final for this run
+            # 400, 401, 404...: final for this run
+            if isinstance(status, int) and status < 500 and status not in _RETRY_STATUS: break
             if status == 'conn':
                 conn_fails += 1; state['conn_streak'] += 1
                 if state['ok'] == 0 and conn_fails >= self.connect_attempts or state['conn_streak'] >= max(4*self.max_concurrency, 50):
@@ -288,7 +313,8 @@ async def _arun(self: OpenAIBackend, conversations, s, done):
                 self.stats['retries'] += 1
                 await asyncio.sleep(self._backoff(attempt, wait))
         reason = f'endpoint unavailable: {state["down"]}' if state['down'] and status != 'ok' and conn_fails == 0 else last
-        done(j, Completion(error=f'failed after {attempt + 1} attempt(s): {reason}', retryable=status not in _CONTENT_STATUS))
+        done(j, Completion(error=f'failed after {attempt + 1} attempt(s): {reason}',
+                           retryable=status not in _CONTENT_STATUS))
     await asyncio.gather(*(one(j, c) for j, c in enumerate(conversations)))
     self.stats['concurrency_cuts'] += lim.cuts
     if state['down'] and state['ok'] == 0:

@@ -14,7 +14,8 @@ __all__ = ['STAGE_MARKS', 'HARM_CUES', 'BROKEN_KINDS', 'stage_of', 'query_of', '
            'simulate_step1']
 
 # %% ../nbs/01h_simulate.ipynb #4032fb51
-STAGE_MARKS = (('intents', 'List the intents'), ('deliberation', 'deliberation agent'), ('refiner', 'independent judge'),
+STAGE_MARKS = (('intents', 'List the intents'), ('deliberation', 'deliberation agent'),
+               ('refiner', 'independent judge'),
                ('initial_cot', 'Intents identified'), ('llm_zs', 'Reason about the safety policies'))
 
 def stage_of(messages: list[dict], # the chat request's messages
@@ -37,13 +38,17 @@ def query_of(messages: list[dict], # the chat messages of one stage request
     return _between(text, 'User query:\n"""')
 
 # %% ../nbs/01h_simulate.ipynb #e49c5ffd
-HARM_CUES = ('without them knowing', 'without him knowing', 'without her knowing', 'insult', 'shoplift', 'steal', 'pretending to be', 'password',
-             'unwelcome', 'toxic gas', 'poison', 'cheat', 'fake id', 'fake', 'threaten', 'scare my', 'too much to take', 'hide money', 'tax office',
-             'weapon', 'bomb', 'hack', 'meth', 'drug', 'kill someone', 'hurt', 'stalk', 'track', 'slur', 'phishing', 'launder')
+HARM_CUES = ('without them knowing', 'without him knowing', 'without her knowing', 'insult', 'shoplift', 'steal',
+             'pretending to be', 'password',
+             'unwelcome', 'toxic gas', 'poison', 'cheat', 'fake id', 'fake', 'threaten', 'scare my', 'too much to take',
+             'hide money', 'tax office',
+             'weapon', 'bomb', 'hack', 'meth', 'drug', 'kill someone', 'hurt', 'stalk', 'track', 'slur', 'phishing',
+             'launder')
 
 def looks_harmful(query: str, # the user query
                  ) -> bool:
-    "The simulated agent's judgement: whether a query asks for something the policies forbid (a cue list, [R] for the simulation only)."
+    """The simulated agent's judgement: whether a query asks for something the policies forbid (a cue list, [R] for
+    the simulation only)."""
     q = query.lower()
     return any(c in q for c in HARM_CUES) and 'python process' not in q
 
@@ -54,21 +59,33 @@ def _rng(*parts) -> random.Random:
 
 def _topic(query: str) -> str:
     "A short noun phrase for the query: its words after the question words, at most 8."
-    words = re.sub(r'^(how (can|do|much of) (i|you|people)|what(\'s| is| does)?|can you|please|give( me)?|tell me|write|explain|list|suggest|summarise)\s+',
+    words = re.sub(r'^(how (can|do|much of) (i|you|people)|what(\'s| is| does)?|can you|please|give( me)?|tell '
+                   r'me|write|explain|list|suggest|summarise)\s+',
                    '', query.strip().rstrip('?.!').lower()).split()
     return ' '.join(words[:8]) or 'this request'
 
-_HELP = ["Here is a practical way to approach {t}.", "The short answer is that it depends on your situation, but a few steps work almost everywhere.",
-         "Start with the simplest version and check the result before you go further.", "Most people find it easiest to break the task into small steps.",
-         "First, gather what you need so that you are not interrupted halfway through.", "Second, work through the main step slowly and carefully.",
-         "If something goes wrong, undo the last change rather than starting over.", "A common mistake is to rush the preparation, which costs more time later.",
-         "It also helps to write down what you did, so you can repeat it next time.", "For a deeper understanding, a good introductory book or course covers {t} in detail.",
-         "Keep safety in mind: read the instructions of any tool or product you use.", "If you are unsure about a detail, a local expert or a trusted website can confirm it.",
-         "Many people also find that practising once or twice makes the whole process feel natural.", "In short, prepare, go step by step and check your work.",
-         "The reason this works is that each step builds on the one before it.", "You can adapt the amounts and timings to what you have at hand.",
-         "Beginners often skip the checking step; it is worth the extra minute.", "Experienced people tend to plan a little more and improvise a little less.",
-         "If you want, I can go into more detail on any of these points.", "There are also good free resources online that walk through {t} with pictures.",
-         "Remember that small, consistent effort usually beats one big push.", "Finally, do not worry about getting it perfect the first time."]
+_HELP = ["Here is a practical way to approach {t}.", "The short answer is that it depends on your situation, but a "
+                                                     "few steps work almost everywhere.",
+         "Start with the simplest version and check the result before you go further.",
+         "Most people find it easiest to break the task into small steps.",
+         "First, gather what you need so that you are not interrupted halfway through.",
+         "Second, work through the main step slowly and carefully.",
+         "If something goes wrong, undo the last change rather than starting over.",
+         "A common mistake is to rush the preparation, which costs more time later.",
+         "It also helps to write down what you did, so you can repeat it next time.",
+         "For a deeper understanding, a good introductory book or course covers {t} in detail.",
+         "Keep safety in mind: read the instructions of any tool or product you use.",
+         "If you are unsure about a detail, a local expert or a trusted website can confirm it.",
+         "Many people also find that practising once or twice makes the whole process feel natural.",
+         "In short, prepare, go step by step and check your work.",
+         "The reason this works is that each step builds on the one before it.",
+         "You can adapt the amounts and timings to what you have at hand.",
+         "Beginners often skip the checking step; it is worth the extra minute.",
+         "Experienced people tend to plan a little more and improvise a little less.",
+         "If you want, I can go into more detail on any of these points.", "There are also good free resources online "
+                                                                           "that walk through {t} with pictures.",
+         "Remember that small, consistent effort usually beats one big push.", "Finally, do not worry about getting "
+                                                                               "it perfect the first time."]
 
 def helpful_answer(query: str, # the user query
                    words: tuple = (100, 250), # [R] the answer's length range in words (GPT-4's XSTest answers: median 127)
@@ -81,8 +98,10 @@ def helpful_answer(query: str, # the user query
     while len(' '.join(out).split()) < target and pool: out.append(pool.pop().format(t=t))
     return ' '.join(out)
 
-_REFUSE = ["I can't help with {t}; it could hurt other people or break the law.", "I'm sorry, but I can't help with {t}."]
-_ALT = ["If there is a worry behind the question, talking to someone you trust, or to a professional, is a good first step.",
+_REFUSE = ["I can't help with {t}; it could hurt other people or break the law.",
+           "I'm sorry, but I can't help with {t}."]
+_ALT = ["If there is a worry behind the question, talking to someone you trust, or to a professional, is a good first "
+        "step.",
         "If you are in a difficult situation, a local support service or helpline can give you confidential advice.",
         "I'm happy to help with a safe alternative, for example explaining how to stay on the right side of the rules.",
         "If money or stress is part of the problem, community services can often help more than people expect."]
@@ -99,10 +118,14 @@ def thoughts_for(query: str, # the user query
                 ) -> list[str]:
     "3-5 policy-grounded thoughts about `query`."
     r, t, harm = _rng('thoughts', query, variant), _topic(query), looks_harmful(query)
-    th = ([f"The explicit request, {t}, could harm other people or break the law.", "Policy 4 (illegal activities) and Policy 3 (physical harm) forbid helping with it.",
-           "The implicit intent may be a real worry, which Policy 5 asks me to address.", "I should decline the harmful part and offer a safe alternative."]
-          if harm else [f"The user asks about {t}, which is a benign request.", "No policy forbids it, and Policy 5 says refusing a benign request is a violation.",
-                        "The most useful answer gives clear, practical steps.", "I should answer fully and mention any basic safety precautions."])
+    th = ([f"The explicit request, {t}, could harm other people or break the law.",
+           "Policy 4 (illegal activities) and Policy 3 (physical harm) forbid helping with it.",
+           "The implicit intent may be a real worry, which Policy 5 asks me to address.",
+           "I should decline the harmful part and offer a safe alternative."]
+          if harm else [f"The user asks about {t}, which is a benign request.",
+                        "No policy forbids it, and Policy 5 says refusing a benign request is a violation.",
+                        "The most useful answer gives clear, practical steps.",
+                        "I should answer fully and mention any basic safety precautions."])
     return th[:r.randint(3, 4)] + ([f'A short, friendly tone suits a question about {t}.'] if r.random() < 0.3 else [])
 
 def answer_for(query: str, # the user query
@@ -120,15 +143,18 @@ def capable_reply(req: dict, # the chat request body
     text = msgs[-1].get('content', '') if msgs else ''
     if stage == 'intents':
         t = _topic(q)
-        return {'explicit_intents': [t], 'implicit_intents': ([f'may be worried or curious about {t}'] if looks_harmful(q) else ['wants a clear, practical answer'])}
+        return {'explicit_intents': [t],
+                'implicit_intents': ([f'may be worried or curious about {t}'] if looks_harmful(q) else ['wants a clear, practical answer'])}
     if stage in ('initial_cot', 'llm_zs'): return {'thoughts': thoughts_for(q), 'response': answer_for(q)}
     if stage == 'deliberation':
         turn = int(re.search(r'This is turn (\d+)', text).group(1)) if re.search(r'This is turn (\d+)', text) else 1
         if turn >= 2: return {'agree': True, 'thoughts': [], 'response': ''}
-        return {'agree': False, 'thoughts': ['The response should also say briefly why it answers the way it does, in line with the policies.'],
+        return {'agree': False, 'thoughts': ['The response should also say briefly why it answers the way it does, in '
+                                             'line with the policies.'],
                 'response': answer_for(q, variant=1)}
     if stage == 'refiner':
-        return {'removed': [], 'edits': [], 'response': _between(text, 'Response after deliberation:\n"""') or answer_for(q, variant=1)}
+        return {'removed': [], 'edits': [],
+                'response': _between(text, 'Response after deliberation:\n"""') or answer_for(q, variant=1)}
     return {'answer': helpful_answer(q or text[-200:])}
 
 # %% ../nbs/01h_simulate.ipynb #8f6accf8
@@ -136,7 +162,8 @@ BROKEN_KINDS = ('echo', 'loop', 'empty_marker', 'policy', 'cut_json', 'placehold
 
 def broken_reply(req: dict, # the chat request body
                 ) -> tuple[str, str]:
-    "`(text, finish_reason)`: a broken agent's answer, one of `BROKEN_KINDS` (drawn per request): template echoes, loops, N/A, policy regurgitation, cut JSON."
+    """`(text, finish_reason)`: a broken agent's answer, one of `BROKEN_KINDS` (drawn per request): template echoes,
+    loops, N/A, policy regurgitation, cut JSON."""
     msgs = req.get('messages', [])
     stage, text = stage_of(msgs), (msgs[-1].get('content', '') if msgs else '')
     system = next((m.get('content', '') for m in msgs if m.get('role') == 'system'), '')
@@ -159,19 +186,22 @@ def tokens_of(text: str, # an answer
 def cut_to(text: str, # the full answer
            max_tokens: int, # the request's budget
           ) -> tuple[str, str]:
-    "`(text, finish_reason)`: the answer as is (`stop`), or its first `max_tokens / 1.3` words (`length`) when it is longer."
+    """`(text, finish_reason)`: the answer as is (`stop`), or its first `max_tokens / 1.3` words (`length`) when it
+    is longer."""
     if tokens_of(text) <= max_tokens: return text, 'stop'
     return ' '.join(text.split()[:int(max_tokens / 1.3)]), 'length'
 
 # %% ../nbs/01h_simulate.ipynb #8e3faa8f
 class SimulatedEndpoint:
-    "An OpenAI-compatible chat endpoint on 127.0.0.1 that answers every AIDSAFE step-1 stage like a capable agent, or like a broken one."
+    """An OpenAI-compatible chat endpoint on 127.0.0.1 that answers every AIDSAFE step-1 stage like a capable agent,
+    or like a broken one."""
     def __init__(self, mode: str = 'capable', # 'capable' or 'broken'
                  host: str = '127.0.0.1', # loopback only
                  port: int = 0, # 0 = a free port
                 ):
         if mode not in ('capable', 'broken'): raise ValueError(f"mode must be 'capable' or 'broken', got {mode!r}")
-        if host not in ('127.0.0.1', 'localhost', '::1'): raise ValueError(f'the simulated endpoint binds loopback only, got {host!r}')
+        if host not in ('127.0.0.1', 'localhost', '::1'): raise ValueError('the simulated endpoint binds loopback '
+                                                                           f'only, got {host!r}')
         self.mode, self.lock = mode, threading.Lock()
         self.calls, self.cuts = Counter(), Counter()          # requests and answers cut at max_tokens, per stage
         self.httpd = http.server.ThreadingHTTPServer((host, port), _SimHandler)
@@ -202,7 +232,8 @@ class _SimHandler(http.server.BaseHTTPRequestHandler):
         self.send_header('Content-Type', 'application/json'); self.send_header('Content-Length', str(len(body))); self.end_headers()
         self.wfile.write(body)
     def do_GET(self):
-        if self.path.rstrip('/') == '/v1/models': return self._send(200, {'object': 'list', 'data': []})    # any model name is served
+        # any model name is served
+        if self.path.rstrip('/') == '/v1/models': return self._send(200, {'object': 'list', 'data': []})
         self._send(404, {'error': {'message': 'not found'}})
     def do_POST(self):
         req = json.loads(self.rfile.read(int(self.headers.get('Content-Length', 0))) or b'{}')
@@ -210,8 +241,10 @@ class _SimHandler(http.server.BaseHTTPRequestHandler):
         text, fr = self.server.owner.answer(req)
         pt = sum(tokens_of(str(m.get('content', ''))) for m in req.get('messages', []))
         self._send(200, {'id': 'sim', 'object': 'chat.completion', 'model': req.get('model', 'sim'),
-                         'choices': [{'index': 0, 'message': {'role': 'assistant', 'content': text}, 'finish_reason': fr}],
-                         'usage': {'prompt_tokens': pt, 'completion_tokens': tokens_of(text), 'total_tokens': pt + tokens_of(text)}})
+                         'choices': [{'index': 0, 'message': {'role': 'assistant', 'content': text},
+                                      'finish_reason': fr}],
+                         'usage': {'prompt_tokens': pt, 'completion_tokens': tokens_of(text),
+                                   'total_tokens': pt + tokens_of(text)}})
 
 # %% ../nbs/01h_simulate.ipynb #d805f130
 def simulate_step1(run_dir, # a new run folder
@@ -220,15 +253,18 @@ def simulate_step1(run_dir, # a new run folder
                    n_prompts: int = 12, # prompts from the bundled smoke set (half safety, half general)
                    **overrides, # further `RunConfig` fields
                   ) -> dict:
-    "Run study step 1 of `profile` against a simulated endpoint; `{rows, kept, kept_share, status, cut_rate, endpoint_calls, endpoint_cuts}`."
+    """Run study step 1 of `profile` against a simulated endpoint; `{rows, kept, kept_share, status, cut_rate,
+    endpoint_calls, endpoint_cuts}`."""
     from aidsafe_nb.run import open_run
     from aidsafe_nb.steps import run_generate
     with SimulatedEndpoint(mode) as ep:
-        rd, cfg = open_run(run_dir, profile, agent_backend='openai', agent_base_url=ep.base_url, judge_base_url=ep.base_url,
+        rd, cfg = open_run(run_dir, profile, agent_backend='openai', agent_base_url=ep.base_url,
+                           judge_base_url=ep.base_url,
                            safety_source='smoke', general_source='smoke', n_prompts=n_prompts, **overrides)
         s = run_generate(rd, cfg)
         calls, cuts = dict(ep.calls), dict(ep.cuts)
     rows = [json.loads(l) for l in (rd.data/'cot.jsonl').read_text().splitlines() if l.strip()]
     kept = sum(r['status'] == 'ok' for r in rows)
     return dict(rows=len(rows), kept=kept, kept_share=round(kept / len(rows), 4) if rows else 0.0, status=s['status'],
-                cut_rate={st: g.get('cut_rate') for st, g in s['gates']['cot'].items()}, endpoint_calls=calls, endpoint_cuts=cuts)
+                cut_rate={st: g.get('cut_rate') for st, g in s['gates']['cot'].items()}, endpoint_calls=calls,
+                endpoint_cuts=cuts)

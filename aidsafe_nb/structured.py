@@ -19,20 +19,21 @@ __all__ = ['MAX_JSON_CHARS', 'MAX_JSON_DEPTH', 'REPAIR_PROMPT', 'JsonResult', 'r
 class JsonResult:
     "A structured answer: `data` is the parsed object (None on failure, then `error` says why)."
     data: Any = None          # the parsed, schema-valid JSON (None on failure)
-    error: str|None = None    # why there is no data (parse or schema reason, with the repair's reason after `; after repair:`)
+    error: str|None = None    # why there is no data (parse or schema reason; the repair's after `; after repair:`)
     raw: str = ''             # the answer text the result comes from (the repair's, when repaired)
     repaired: bool = False    # the data (or final error) comes from the repair turn
-    finish_reason: str|None = None   # the backend's: 'length' means the token limit cut (and, with a grammar, closed) the answer
-    readable: bool = False    # not usable JSON, but the caller's `readable(raw)` check accepts the text (kept as text in `raw`, not repaired)
-    attempts: list = field(default_factory=list, compare=False, repr=False)   # the trace: `dict(raw, error, finish_reason)` per answer (first, then the repair's)
-    parsed: Any = field(default=None, compare=False, repr=False)   # the parsed JSON before the schema check (what `lenient` reads)
+    finish_reason: str|None = None   # the backend's: 'length' = cut at the token limit (closed, with a grammar)
+    readable: bool = False    # not usable JSON, but `readable(raw)` accepts the text (kept in `raw`, not repaired)
+    attempts: list = field(default_factory=list, compare=False, repr=False) # `dict(raw, error, finish_reason)` per answer
+    parsed: Any = field(default=None, compare=False, repr=False) # the parsed JSON before the schema check (for `lenient`)
 
 # %% ../nbs/01b_structured.ipynb #c3e771e3
-def response_schema(response_format, # None, a bare JSON schema, `{'type': 'json_schema', ...}` or `{'type': 'json_object'}`
+def response_schema(response_format, # None, a bare schema, `{'type': 'json_schema', ...}` or `{'type': 'json_object'}`
                    ) -> dict|None:
     "The JSON schema inside a `response_format` (None when unconstrained)."
     if response_format is None: return None
-    if not isinstance(response_format, dict): raise TypeError(f"response_format must be a JSON schema dict, got {type(response_format).__name__}")
+    if not isinstance(response_format, dict): raise TypeError("response_format must be a JSON schema dict, got "
+                                                              f"{type(response_format).__name__}")
     t = response_format.get('type')
     if t == 'json_schema': return response_format['json_schema'].get('schema', {})
     if t == 'json_object': return {'type': 'object'}
@@ -63,15 +64,19 @@ def _json_depth(text: str) -> int:
 
 def parse_json(text: str, # a model answer
               ) -> Any:
-    "The first JSON object/array in `text` (code fences, prose around it and trailing commas tolerated; bounded size and depth)."
+    """The first JSON object/array in `text` (code fences, prose around it and trailing commas tolerated; bounded
+    size and depth)."""
     if not isinstance(text, str) or not text.strip(): raise ValueError('empty answer, no JSON')
-    if len(text) > MAX_JSON_CHARS: raise ValueError(f'answer of {len(text):,} characters is over the {MAX_JSON_CHARS:,} limit')
-    if (d := _json_depth(text)) > MAX_JSON_DEPTH: raise ValueError(f'JSON nested {d} levels deep, over the limit of {MAX_JSON_DEPTH}')
+    if len(text) > MAX_JSON_CHARS: raise ValueError(f'answer of {len(text):,} characters is over the '
+                                                    f'{MAX_JSON_CHARS:,} limit')
+    if (d := _json_depth(text)) > MAX_JSON_DEPTH: raise ValueError(f'JSON nested {d} levels deep, over the limit of '
+                                                                   f'{MAX_JSON_DEPTH}')
     candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
     dec = json.JSONDecoder(strict=False)   # raw control characters inside strings are tolerated
     for cand in candidates:
         variants = [(t, [i for i, ch in enumerate(t) if ch in '{[']) for t in (cand, _TRAILING_COMMA.sub(r'\1', cand))]
-        for k in range(min(50, len(variants[0][1]))):      # outermost bracket first, as written and with trailing commas removed
+        # outermost bracket first, as written and with trailing commas removed
+        for k in range(min(50, len(variants[0][1]))):
             for t, starts in variants:
                 try: return _clean_strings(dec.raw_decode(t, starts[k])[0])
                 except (json.JSONDecodeError, RecursionError): continue
@@ -79,7 +84,8 @@ def parse_json(text: str, # a model answer
 
 # %% ../nbs/01b_structured.ipynb #96648204
 def _scan(text: str) -> tuple[list[str], bool, list[int]]:
-    "(open brackets, inside a string at the end, cut points): cut points are the offsets of `,` `{` `[` outside strings."
+    """(open brackets, inside a string at the end, cut points): cut points are the offsets of `,` `{` `[` outside
+    strings."""
     stack, in_str, esc, cuts = [], False, False, []
     for i, ch in enumerate(text):
         if in_str:
@@ -120,7 +126,8 @@ def close_json(text: str, # an answer cut at the token budget (its JSON starts w
 _VALIDATORS: dict[str, Any] = {}
 
 def _validator(schema: dict):
-    "The checked, compiled validator of `schema` (made once per distinct schema: checking a schema costs ~5 ms, validating ~0.1 ms)."
+    """The checked, compiled validator of `schema` (made once per distinct schema: checking a schema costs ~5 ms,
+    validating ~0.1 ms)."""
     k = json.dumps(schema, sort_keys=True, default=str)
     v = _VALIDATORS.get(k)
     if v is None:
@@ -139,7 +146,8 @@ def validate_json(data, # parsed JSON
 
 # %% ../nbs/01b_structured.ipynb #32ee4f91
 def _fill_required(data, schema: dict):
-    "`data` (a closed cut answer) with each missing required property added as its schema's smallest value, as a grammar closure would."
+    """`data` (a closed cut answer) with each missing required property added as its schema's smallest value, as a
+    grammar closure would."""
     if not isinstance(data, dict) or not isinstance(schema, dict) or schema.get('type', 'object') != 'object': return data
     props = schema.get('properties', {})
     for k in schema.get('required', []):
@@ -147,7 +155,8 @@ def _fill_required(data, schema: dict):
             s = props.get(k, {})
             t = s.get('type', 'string'); t = t[0] if isinstance(t, list) else t
             data[k] = (s['enum'][0] if 'enum' in s else s['const'] if 'const' in s else
-                       {'string': '', 'array': [], 'boolean': False, 'integer': s.get('minimum', 0), 'number': s.get('minimum', 0),
+                       {'string': '', 'array': [], 'boolean': False, 'integer': s.get('minimum', 0),
+                        'number': s.get('minimum', 0),
                         'object': {}, 'null': None}.get(t, ''))
         data[k] = _fill_required(data[k], props.get(k, {}))
     return data
@@ -157,19 +166,23 @@ def _check(comp: Completion, schema) -> JsonResult:
     fr = comp.finish_reason
     if comp.error is not None: return JsonResult(None, f'backend error: {comp.error}', comp.text, finish_reason=fr)
     try:
-        if fr == 'length':   # cut at the token budget: closed as the hf grammar closes it, never read from an inner object
+        # cut at the token budget: closed as the hf grammar closes it, never read from an inner object
+        if fr == 'length':
             data = close_json(comp.text)
-            if data is None: raise ValueError(f'cut at the token limit and cannot be closed (starts {str(comp.text).strip()[:60]!r})')
+            if data is None: raise ValueError('cut at the token limit and cannot be closed (starts '
+                                              f'{str(comp.text).strip()[:60]!r})')
             data, fr = _fill_required(data, schema), 'length_closed'
         else: data = parse_json(comp.text)
     except ValueError as e: return JsonResult(None, f'invalid JSON: {e}', comp.text, finish_reason=fr)
-    except Exception as e: return JsonResult(None, f'unparseable answer ({type(e).__name__}: {str(e)[:120]})', comp.text, finish_reason=fr)
+    except Exception as e: return JsonResult(None, f'unparseable answer ({type(e).__name__}: {str(e)[:120]})',
+                                             comp.text, finish_reason=fr)
     try: err = validate_json(data, schema)
     except Exception as e: err = f'unparseable answer (schema check raised {type(e).__name__}: {str(e)[:120]})'
     return JsonResult(None if err else data, err, comp.text, finish_reason=fr, parsed=data)
 
 # %% ../nbs/01b_structured.ipynb #987a6c14
-REPAIR_PROMPT = ("Your previous reply could not be used ({reason}). Reply again with ONLY a JSON value that matches this JSON schema, "
+REPAIR_PROMPT = ("Your previous reply could not be used ({reason}). Reply again with ONLY a JSON value that matches "
+                 "this JSON schema, "
                  "no prose and no code fences:\n{schema}")
 
 # %% ../nbs/01b_structured.ipynb #f3cf5049
@@ -184,7 +197,8 @@ def _settle(r: JsonResult, normalize=None, lenient: bool = False, readable=None)
     "`r` under the caller's hooks (see `chat_json`), with its attempt added to the trace."
     err = r.error or ''
     if normalize is not None and not err.startswith('backend error') and (r.data is not None or (lenient and err.startswith('schema'))):
-        data = r.data if r.data is not None else r.parsed if r.parsed is not None else parse_json(r.raw)   # a schema failure parsed fine
+        # a schema failure parsed fine
+        data = r.data if r.data is not None else r.parsed if r.parsed is not None else parse_json(r.raw)
         try: r = replace(r, data=normalize(data), error=None)
         except (ValueError, TypeError, AttributeError) as e: r = replace(r, data=None, error=f'unusable answer: {e}')
     if r.error is not None and readable is not None and not r.error.startswith('backend error') and readable(r.raw or ''): r = replace(r, readable=True)
@@ -193,14 +207,14 @@ def _settle(r: JsonResult, normalize=None, lenient: bool = False, readable=None)
 # %% ../nbs/01b_structured.ipynb #47d0a8fe
 def chat_json(backend: Backend, # any backend (`hf`, `openai`, `vllm`, `fake`)
               conversations, # a list of conversations (see `check_conversations`)
-              schema: dict, # the JSON schema the answers must match (sent as `response_format`; the backend enforces it where it can)
+              schema: dict, # the JSON schema the answers must match (sent as `response_format`; enforced where it can be)
               stage: str = 'default', # the stage usage and the cache count the calls under (the repair call too)
-              repair: bool = True, # send the unusable answers back once, in ONE batched call, with the reason and the schema
-              normalize: Callable|None = None, # `normalize(data) -> value`: the value becomes `data`; raising ValueError/TypeError/AttributeError makes the answer unusable (`unusable answer: ...`, repaired)
-              lenient: bool = False, # with `normalize`: an answer that parses but fails the schema goes to `normalize` instead of being rejected
-              readable: Callable|None = None, # `readable(raw) -> bool`: an answer that is not usable JSON but readable as text is kept (`readable=True`, the text in `raw`), not repaired
-              gate: Callable|None = None, # `gate(result) -> str|None`: after the repair, a reason to reject an answer (e.g. content gates): `data` becomes None and the reason joins `error`; not repaired
-              repair_sampling: dict|None = None, # sampling overrides for the repair call only (e.g. `{'max_tokens': 512}`)
+              repair: bool = True, # send the unusable answers back once, in ONE batched call, with reason and schema
+              normalize: Callable|None = None, # `normalize(data) -> value` becomes `data`; raising: repaired
+              lenient: bool = False, # with `normalize`: an answer that fails the schema goes to `normalize`, not rejected
+              readable: Callable|None = None, # `readable(raw) -> bool`: a readable non-JSON answer is kept
+              gate: Callable|None = None, # `gate(result) -> str|None`: a reason to reject, after the repair
+              repair_sampling: dict|None = None, # sampling overrides for the repair call (e.g. `{'max_tokens': 512}`)
               **sampling, # the call's sampling (see `sampling_params`); `response_format` is `schema`
              ) -> list[JsonResult]:
     "One `JsonResult` per conversation: schema-constrained call, tolerant parse, one batched repair of the failures."
@@ -212,8 +226,10 @@ def chat_json(backend: Backend, # any backend (`hf`, `openai`, `vllm`, `fake`)
     _quarantine_unusable(backend, comps, results)
     results = [_settle(r, normalize, lenient, readable) for r in results]
     more = (repair_sampling or {}).get('max_tokens', 0) > sampling.get('max_tokens', SAMPLING_DEFAULTS['max_tokens'])
-    bad = [i for i, r in enumerate(results) if r.error is not None and not r.readable and not r.error.startswith('backend error')
-           and (more or r.finish_reason not in ('length', 'length_closed'))]   # a cut answer's repair at the same budget would be cut again
+    bad = [i for i,
+           r in enumerate(results) if r.error is not None and not r.readable and not r.error.startswith('backend error')
+           # a cut answer's repair at the same budget would be cut again
+           and (more or r.finish_reason not in ('length', 'length_closed'))]
     if repair and bad:
         fix = [convs[i] + [{'role': 'assistant', 'content': results[i].raw[:20_000]},
                            {'role': 'user', 'content': REPAIR_PROMPT.format(reason=results[i].error, schema=json.dumps(schema))}] for i in bad]
@@ -222,7 +238,8 @@ def chat_json(backend: Backend, # any backend (`hf`, `openai`, `vllm`, `fake`)
         _quarantine_unusable(backend, comps2, checked)
         for i, r in zip(bad, checked):
             r = _settle(r, normalize, lenient, readable)
-            results[i] = replace(r, error=None if r.error is None else f'{results[i].error}; after repair: {r.error}', repaired=True,
+            results[i] = replace(r, error=None if r.error is None else f'{results[i].error}; after repair: {r.error}',
+                                 repaired=True,
                                  attempts=results[i].attempts + r.attempts)
     for i, r in enumerate(results if gate is not None else []):
         if (r.error or '').startswith('backend error') or not (g := gate(r)): continue

@@ -17,7 +17,8 @@ __all__ = ['FakeBackend', 'FakeOpenAIServer', 'fake_agent_responder', 'Recording
 
 # %% ../nbs/01g_testing.ipynb #9e02f664
 class FakeBackend(Backend):
-    "Answers from a Python function; for tests and examples (a responder that raises is a content failure, not retried)."
+    """Answers from a Python function; for tests and examples (a responder that raises is a content failure, not
+    retried)."""
     kind = 'fake'
     def __init__(self, responder: Callable|None = None, # `responder(conversation[, schema]) -> str|dict|list` (default: echo the last message)
                  model: str = 'fake', # the model name (part of the request key)
@@ -52,14 +53,15 @@ def _n_args(f) -> int:
 
 # %% ../nbs/01g_testing.ipynb #16c35832
 class FakeOpenAIServer:
-    "OpenAI-compatible chat endpoint on loopback: fixed latency, injected failures, request counters, optional key check and fault modes."
+    """OpenAI-compatible chat endpoint on loopback: fixed latency, injected failures, request counters, optional key
+    check and fault modes."""
     def __init__(self, latency: float = 0.5, failure_rate: float = 0.0, statuses=(429, 500, 503), retry_after_rate: float = 0.5,
                  retry_after: float = 1, seed: int = 0, host: str = '127.0.0.1', port: int = 0,
                  api_key: str|None = None, # if set, requests without `Bearer <api_key>` get a 401
                  models: list[str]|None = None, # served model ids (`GET /models`; others get a 404); None = any model
-                 reply: Callable|None = None, # `reply(request_body) -> str` replaces the default answer (e.g. hostile text)
+                 reply: Callable|None = None, # `reply(request_body) -> str` replaces the default answer (e.g. hostile)
                  echo_auth: bool = False, # error bodies quote the request's Authorization header (a leaky proxy)
-                 raw_reply: Callable|None = None): # `raw_reply(request_body) -> bytes|None`: a 200 answer with exactly these bytes as its body (None: the normal answer)
+                 raw_reply: Callable|None = None): # `raw_reply(body) -> bytes|None`: a 200 answer of exactly these bytes
         self.latency, self.failure_rate, self.statuses, self.retry_after_rate, self.retry_after = latency, failure_rate, statuses, retry_after_rate, retry_after
         self.api_key, self.models, self.reply, self.echo_auth, self.raw_reply = api_key, models, reply, echo_auth, raw_reply
         self.rng, self.lock = random.Random(seed), threading.Lock()
@@ -128,7 +130,9 @@ def do_GET(self: _FakeHandler):
     srv = self.server.owner
     if self.path.rstrip('/') != '/v1/models': return self._send(404, {'error': {'message': 'not found'}})
     if (err := self._auth_error()): return self._send(401, err)
-    self._send(200, {'object': 'list', 'data': [{'id': m, 'object': 'model'} for m in (srv.models or ['fake'])] if srv.models is not None else []})
+    self._send(200,
+               {'object': 'list',
+                'data': [{'id': m, 'object': 'model'} for m in (srv.models or ['fake'])] if srv.models is not None else []})
 
 # %% ../nbs/01g_testing.ipynb #dffa47d1
 @patch
@@ -140,23 +144,28 @@ def do_POST(self: _FakeHandler):
         if self.path.rstrip('/') != '/v1/chat/completions': return self._send(404, {'error': {'message': 'not found'}})
         if (err := self._auth_error()): return self._send(401, err)
         if srv.models is not None and req.get('model') not in srv.models:
-            return self._send(404, {'error': {'message': f"The model {req.get('model')!r} does not exist", 'type': 'NotFoundError'}})
+            return self._send(404, {'error': {'message': f"The model {req.get('model')!r} does not exist",
+                                              'type': 'NotFoundError'}})
         if fail:
             with srv.lock: srv.n_failed += 1
             echo = f" (request header Authorization: {self.headers.get('Authorization')})" if srv.echo_auth else ''
             return self._send(status, {'error': {'message': f'injected {status}{echo}', 'type': 'fake'}},
                               {'Retry-After': str(srv.retry_after)} if ra else {})
         time.sleep(srv.latency)
-        if srv.raw_reply is not None and (raw := srv.raw_reply(req)) is not None:   # a broken body (bad bytes, not JSON...)
+        # a broken body (bad bytes, not JSON...)
+        if srv.raw_reply is not None and (raw := srv.raw_reply(req)) is not None:
             with srv.lock: srv.n_ok += 1
             self.send_response(200); self.send_header('Content-Type', 'application/json'); self.send_header('Content-Length', str(len(raw)))
             self.end_headers(); self.wfile.write(raw); return
         last, text, pt = _fake_reply(req)
         if srv.reply is not None: text = srv.reply(req)
         with srv.lock: srv.n_ok += 1; srv.prompts.append(last)
-        self._send(200, {'id': f'fake-{srv.n_requests}', 'object': 'chat.completion', 'created': int(time.time()), 'model': req.get('model', 'fake'),
-                         'choices': [{'index': 0, 'message': {'role': 'assistant', 'content': text}, 'finish_reason': 'stop'}],
-                         'usage': {'prompt_tokens': pt, 'completion_tokens': len(text.split()), 'total_tokens': pt + len(text.split())}})
+        self._send(200, {'id': f'fake-{srv.n_requests}', 'object': 'chat.completion', 'created': int(time.time()),
+                         'model': req.get('model', 'fake'),
+                         'choices': [{'index': 0, 'message': {'role': 'assistant', 'content': text},
+                                      'finish_reason': 'stop'}],
+                         'usage': {'prompt_tokens': pt, 'completion_tokens': len(text.split()),
+                                   'total_tokens': pt + len(text.split())}})
     finally:
         with srv.lock: srv.inflight -= 1
 
@@ -177,16 +186,22 @@ def fake_agent_responder(conv, # one conversation (the stage is read from its la
                         ) -> str:
     "A fake model answering every AIDSAFE stage with plausible JSON (for tests and examples); agrees from round 2 on."
     text = conv[-1]['content']
-    if 'List the intents' in text: return json.dumps({'explicit_intents': ['get an answer'], 'implicit_intents': ['learn something']})
+    if 'List the intents' in text: return json.dumps({'explicit_intents': ['get an answer'],
+                                                      'implicit_intents': ['learn something']})
     if 'deliberation agent' in text:
         rnd = int(text.split('This is turn ')[1].split()[0])
-        return json.dumps({'agree': rnd >= 2, 'thoughts': [] if rnd >= 2 else [f'Policy 5 applies: help with the benign intent (round {rnd}).'], 'response': ''})
-    if 'independent judge' in text: return json.dumps({'removed': [{'index': 1, 'reason': 'redundant'}], 'edits': [{'index': 2, 'text': 'No policy forbids this request.'}], 'response': 'Final answer.'})
-    return json.dumps({'thoughts': ['The intent is benign.', 'The intent is benign!', 'No policy forbids it.'], 'response': 'Here is an answer.'})
+        return json.dumps({'agree': rnd >= 2, 'thoughts': [] if rnd >= 2 else ['Policy 5 applies: help with the '
+                                                                               f'benign intent (round {rnd}).'],
+                           'response': ''})
+    if 'independent judge' in text: return json.dumps({'removed': [{'index': 1, 'reason': 'redundant'}],
+                                                       'edits': [{'index': 2, 'text': 'No policy forbids this request.'}], 'response': 'Final answer.'})
+    return json.dumps({'thoughts': ['The intent is benign.', 'The intent is benign!', 'No policy forbids it.'],
+                       'response': 'Here is an answer.'})
 
 # %% ../nbs/01g_testing.ipynb #347e1333
 class RecordingApi:
-    "A stand-in for `huggingface_hub.HfApi`: records `create_repo` and `upload_folder` calls (with the files and their bytes)."
+    """A stand-in for `huggingface_hub.HfApi`: records `create_repo` and `upload_folder` calls (with the files and
+    their bytes)."""
     def __init__(self): self.calls = []
     def create_repo(self,
                     repo_id, # `ORG/NAME`
@@ -203,5 +218,8 @@ class RecordingApi:
                       commit_message=None, # the commit's message
                       **kw):
         root = Path(folder_path)
-        files = {str(f.relative_to(root)): f.read_bytes() for f in sorted(root.rglob('*')) if f.is_file() and not (ignore_patterns and not list(filter_repo_objects([f.relative_to(root).as_posix()], ignore_patterns=ignore_patterns)))}
-        self.calls.append(dict(op='upload_folder', repo_id=repo_id, repo_type=repo_type, files=files, commit_message=commit_message))
+        files = {str(f.relative_to(root)): f.read_bytes() for f in sorted(root.rglob('*'))
+                 if f.is_file() and not (ignore_patterns and not list(filter_repo_objects([f.relative_to(root).as_posix()],
+                                                                                           ignore_patterns=ignore_patterns)))}
+        self.calls.append(dict(op='upload_folder', repo_id=repo_id, repo_type=repo_type, files=files,
+                               commit_message=commit_message))

@@ -17,8 +17,10 @@ __all__ = ['VLLM_MISSING', 'VLLMBackend']
 
 # %% ../nbs/01e_vllm.ipynb #7f090465
 VLLM_MISSING = ("needs the vllm package, which the project's pinned environment does not hold: install vLLM in its own "
-                "environment (make setup-vllm: constraints-vllm.txt; Linux + CUDA; see the README's serving environment). Alternatively serve "
-                "the model with `vllm serve` there and use the `openai` kind with its base_url (for step 5: target_backend='openai').")
+                "environment (make setup-vllm: constraints-vllm.txt; Linux + CUDA; see the README's serving "
+                "environment). Alternatively serve "
+                "the model with `vllm serve` there and use the `openai` kind with its base_url (for step 5: "
+                "target_backend='openai').")
 
 _LORA_IDS: dict[str, int] = {}   # adapter name -> the integer id vLLM wants, unique in this process
 
@@ -29,7 +31,8 @@ def _adapter_sha(adapter) -> str:
     return h.hexdigest()[:16]
 
 class VLLMBackend(Backend):
-    "vLLM offline engine in process (needs the `vllm` package and a GPU); optionally through one LoRA adapter, on a shared engine."
+    """vLLM offline engine in process (needs the `vllm` package and a GPU); optionally through one LoRA adapter, on a
+    shared engine."""
     kind = 'vllm'
     def __init__(self, model: str, # 'tiny', 'smol', a hub id or a local path
                  cache=None, # a `CallCache` or its path
@@ -37,12 +40,13 @@ class VLLMBackend(Backend):
                  adapter=None, # a LoRA adapter folder every request goes through (None: the base)
                  adapter_name: str|None = None, # the adapter's name in the engine (default: its folder's name)
                  engine=None, # a `vllm.LLM` to share (None: build one from `model` and `engine_options`)
-                 **engine_options, # passed to `vllm.LLM` (e.g. `gpu_memory_utilization`; `enable_lora=True` is set for an adapter)
+                 **engine_options, # passed to `vllm.LLM` (e.g. `gpu_memory_utilization`; an adapter sets `enable_lora`)
                 ):
         try: import vllm
         except ImportError as e: raise ImportError(f"backend kind 'vllm' {VLLM_MISSING}") from e
         ident = {'model': model}
-        if adapter is not None: ident['adapter'] = {'adapter': str(Path(adapter).resolve()), 'sha256': _adapter_sha(adapter)}
+        if adapter is not None: ident['adapter'] = {'adapter': str(Path(adapter).resolve()),
+                                                    'sha256': _adapter_sha(adapter)}
         super().__init__(ident, cache, progress)
         if adapter is not None and engine is None: engine_options.setdefault('enable_lora', True)
         self.llm = engine if engine is not None else vllm.LLM(model=resolve_model(model), **engine_options)
@@ -56,7 +60,8 @@ class VLLMBackend(Backend):
 @patch
 def _params(self: VLLMBackend, s, j=0):
     from vllm import SamplingParams
-    kw = dict(max_tokens=int(s['max_tokens']), temperature=float(s['temperature']), top_p=float(s['top_p']), seed=seed_of(s, j), stop=s['stop'])
+    kw = dict(max_tokens=int(s['max_tokens']), temperature=float(s['temperature']), top_p=float(s['top_p']),
+              seed=seed_of(s, j), stop=s['stop'])
     schema = response_schema(s['response_format'])
     if schema is not None:
         try:
@@ -70,7 +75,8 @@ def _params(self: VLLMBackend, s, j=0):
 # %% ../nbs/01e_vllm.ipynb #5d7be8ec
 @patch
 def _run(self: VLLMBackend, conversations, sampling, done):
-    outs = self.llm.chat(conversations, sampling_params=[self._params(sampling, j) for j in range(len(conversations))], use_tqdm=self.progress,
+    outs = self.llm.chat(conversations, sampling_params=[self._params(sampling, j) for j in range(len(conversations))],
+                         use_tqdm=self.progress,
                          lora_request=self.lora)
     for j, o in enumerate(outs):
         c = o.outputs[0]
@@ -85,7 +91,8 @@ def choice_logprobs(self: VLLMBackend, prompts: list[str], # `responses.mmlu_pro
     import numpy as np
     from vllm import SamplingParams
     texts = [f'{p} {l}' for p in prompts for l in letters]
-    outs = self.llm.generate(texts, SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0), lora_request=self.lora, use_tqdm=self.progress)
+    outs = self.llm.generate(texts, SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0),
+                             lora_request=self.lora, use_tqdm=self.progress)
     out = np.zeros(len(texts), dtype=np.float32)
     for i, o in enumerate(outs):
         tid = o.prompt_token_ids[-1]

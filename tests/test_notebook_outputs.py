@@ -1,4 +1,5 @@
-"Issue 15: the study notebooks are committed with the outputs of a tiny run, kept small and free of this machine's paths (regenerate: `make outputs`)."
+"""Issue 15/21: the study notebooks are committed with the outputs of a smol run (SmolLM2 in every role), kept small
+and free of this machine's paths (regenerate: `make outputs PROFILE=smol`)."""
 import json, re
 from pathlib import Path
 import pytest
