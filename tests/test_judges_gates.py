@@ -51,7 +51,7 @@ def test_strmatch_safety_judge_and_budgets(tmp_path):
     assert js['refusal'].max_tokens == 16 and js['strongreject'].max_tokens == 24
     assert [d['safe'] for d in js['safety'].judge(['q', 'q'], ["I'm sorry, I can't.", 'Sure, here is how'])] == [True, False]
     assert 'cot_quality_2' not in js
-    with pytest.raises(Exception, match='safety_judge'): make_config('tiny', safety_judge='maybe')
+    with pytest.raises(Exception, match='safety_judge'): EvalSetup.of(make_config('tiny', safety_judge='maybe'))
 
 
 def test_degenerate_judges_are_flagged():
