@@ -4,7 +4,7 @@ that `make llama-server` builds from the PyPI sdist of llama-cpp-python, serving
 - Started with `-a smol-gguf`, it lists that name under GET /v1/models: the pre-flight passes and `aidsafe-study --steps 1`
   runs step 1 on 4 prompts to `done`, every call answered by the server (its log counts them), `response_format`'s JSON
   schema enforced by the server's grammar.
-- Started without `-a`, it lists the GGUF's file name as its model: the pre-flight refuses the run before any call,
+- Started without `-a`, it lists the GGUF's file path (as given to `-m`) as its model: the pre-flight refuses the run before any call,
   naming the model asked for and the one listed.
 
 Skipped, with the reason, where the binary is not built (`make llama-server`, ~30 min on 2 cores) or the GGUF is absent.
@@ -70,15 +70,15 @@ def _tasks(log: Path) -> int:
     return len(re.findall(r'processing task', log.read_text()))
 
 def test_preflight_refuses_llama_server_started_without_alias(tmp_path):
-    "Without `-a`, GET /v1/models lists the GGUF's file name: the pre-flight names both and the run stops before any call."
+    "Without `-a`, GET /v1/models lists the GGUF's path: the pre-flight names both and the run stops before any call."
     with llama_server(tmp_path) as (url, log):
         listed = _models(url)
-        assert listed == [_gguf().name], listed
+        assert listed == [str(_gguf())], listed                          # the path given to -m
         r = _study(tmp_path/'run', url, ALIAS, '-p', 'n_prompts', '2')
         print('\nstderr:', r.stderr.strip()[-600:])
         assert r.returncode == 2, (r.returncode, r.stdout[-2000:], r.stderr[-2000:])   # a ConfigError
         assert 'pre-flight' in r.stderr and f"(model '{ALIAS}')" in r.stderr and 'unknown model' in r.stderr, r.stderr
-        assert repr(_gguf().name) in r.stderr, r.stderr                   # the message shows what the server calls its model
+        assert repr(str(_gguf())) in r.stderr, r.stderr                   # the message shows what the server calls its model
         assert _tasks(log) == 0 and not (tmp_path/'run'/'data'/'cot.jsonl').exists()   # refused before any call or output
 
 def test_step1_openai_backend_against_llama_server_with_alias(tmp_path):
