@@ -7,14 +7,14 @@ that `make llama-server` builds from the PyPI sdist of llama-cpp-python, serving
 - Started without `-a`, it lists the GGUF's file path (as given to `-m`) as its model: the pre-flight refuses the run before any call,
   naming the model asked for and the one listed.
 
-Skipped, with the reason, where the binary is not built (`make llama-server`, ~30 min on 2 cores) or the GGUF is absent.
+Skipped, with the reason, where the binary is not built (`make llama-server`: 37 min on the loaded 2-core dev machine, 10 min of CPU) or the GGUF is absent.
 """
 import json, os, re, shutil, signal, socket, subprocess, sys, time, urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 import pytest
 
-pytestmark = pytest.mark.slow   # step 1 on 4 prompts: a few minutes on the loaded 2-core dev machine
+pytestmark = pytest.mark.slow   # both tests: 114-570 s on the loaded 2-core dev machine (step 1 on 4 prompts: 109-560 s)
 ROOT = Path(__file__).resolve().parents[1]
 ALIAS = 'smol-gguf'
 
