@@ -93,6 +93,29 @@ outputs: study
 lib-outputs: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) .ci/lib_outputs.py $(NBS)
 
+## llama.cpp's `llama-server`, a CPU OpenAI endpoint (README): built from the llama.cpp source that the PyPI sdist of
+## llama-cpp-python vendors (a package registry only, no GitHub), pinned by version and sha256, without curl, the web UI
+## download or tests; `make llama-server` is idempotent and writes $(LLAMA_SERVER) (git-ignored)
+LLAMA_CPP_PY ?= 0.3.36
+LLAMA_CPP_PY_SHA256 ?= 832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
+LLAMA_DIR ?= .cache/llama-server
+LLAMA_SERVER := $(LLAMA_DIR)/bin/llama-server
+LLAMA_JOBS ?= 2
+LLAMA_SDIST := $(LLAMA_DIR)/llama_cpp_python-$(LLAMA_CPP_PY).tar.gz
+llama-server: $(LLAMA_SERVER)
+$(LLAMA_SERVER):
+	mkdir -p $(LLAMA_DIR)
+	test -f $(LLAMA_SDIST) || $(if $(wildcard $(PY)),$(PY),python3) -m pip download -q --no-binary :all: --no-deps -d $(LLAMA_DIR) 'llama-cpp-python==$(LLAMA_CPP_PY)'
+	echo '$(LLAMA_CPP_PY_SHA256)  $(LLAMA_SDIST)' | sha256sum -c -
+	rm -rf $(LLAMA_DIR)/src && mkdir -p $(LLAMA_DIR)/src && tar xzf $(LLAMA_SDIST) -C $(LLAMA_DIR)/src --strip-components=1
+	test -f $(LLAMA_DIR)/src/vendor/llama.cpp/tools/server/server.cpp
+	cmake -S $(LLAMA_DIR)/src/vendor/llama.cpp -B $(LLAMA_DIR)/build -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=OFF \
+	  -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_OPENSSL=OFF \
+	  -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_NUMBER=0 >/dev/null
+	nice cmake --build $(LLAMA_DIR)/build --target llama-server -j$(LLAMA_JOBS)
+	install -D -m 755 $(LLAMA_DIR)/build/bin/llama-server $@
+	$@ --version
+
 bench: $(STAMP)
 	mkdir -p outputs/bench
 	for nb in nbs/bench/*.ipynb; do $(BIN)/papermill $$nb outputs/bench/$$(basename $$nb) --cwd nbs/bench $(BENCH_ARGS) || exit 1; done
