@@ -11,7 +11,7 @@ export PYTHONHASHSEED := 0
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: study test test-slow setup setup-vllm test-vllm sync-check docs-check nbdev-test pytest export clean-run bench outputs lib-outputs
+.PHONY: study test test-slow setup setup-vllm test-vllm sync-check docs-check nbdev-test pytest export clean-run bench outputs lib-outputs llama-server
 
 setup: $(STAMP)
 

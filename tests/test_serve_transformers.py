@@ -69,7 +69,10 @@ def test_step1_openai_backend_against_transformers_serve(server, tmp_path, monke
     print('\nserve outcome:', json.dumps(outcome, indent=1))
     for r in rows:                                                # every failure accounted for, none hidden
         gate = json.loads(r['gate_failures']) if isinstance(r.get('gate_failures'), str) else (r.get('gate_failures') or [])
-        assert (r['status'] == 'ok') == (json.loads(r['failures']) == [] and gate == []), r
+        from aidsafe_nb.refiner import cot_status
+        fails = json.loads(r['failures'])           # the project's rule: earlier stages' failures are diagnostics
+        assert r['status'] == cot_status(r['cot'] or '', r['response'] or '', fails, gate), r
+        assert r['status'] == 'ok' or fails or gate, r                   # a row that is not ok carries its reason
     assert outcome['requests'] >= 5 and "Ignoring unsupported fields in the request: {'response_format'}" in log   # sent, and ignored by the server
     from datasets import load_from_disk
     assert sum(len(d) for d in load_from_disk(str(rd.data/'cot')).values()) == cfg.n_prompts     # the DatasetDict holds every row
