@@ -176,7 +176,8 @@ def ear_whisper(items: Sequence[dict], # the prompts: `id`, `prompt`, `kind`
                 target_mode: str = 'json', # how the attacked model is asked (`TARGET_MODES`)
                 progress: bool = True, # show a progress bar over the rounds
                ) -> list[dict]:
-    "Refine one bad belief per item over `iterations` batched rounds; per item `beliefs` (all tried), `best`, `n_draws`."
+    """Refine one bad belief per item over `iterations` batched rounds; per item `beliefs` (all tried), `best`,
+    `n_draws`."""
     if iterations < 1 or samples < 1:
         raise ValueError(f"iterations and samples must be >= 1, got {iterations}, {samples}")
     out, tpl = [dict(id=it['id'], beliefs=[], best=None) for it in items], template_source('belief_whisper')
@@ -186,7 +187,8 @@ def ear_whisper(items: Sequence[dict], # the prompts: `id`, `prompt`, `kind`
         if not active: break
         convs = [whisper_conversation(items[i]['prompt'], policies, items[i].get('kind', 'safety'), out[i]['beliefs'])
                  for i in active]
-        comps = agent.chat(convs, stage='belief_whisper', max_tokens=belief_tokens, temperature=temperature, top_p=top_p,
+        comps = agent.chat(convs, stage='belief_whisper', max_tokens=belief_tokens, temperature=temperature,
+                           top_p=top_p,
                            seed=seed + rnd)
         beliefs = [clean_belief(c.text) for c in comps]
         tconvs = [target_conversation(items[i]['prompt'], policies, b, target_mode) for i, b in zip(active, beliefs)]
@@ -371,7 +373,8 @@ def plot_pair_quality(long, # `grade_pair_quality`'s table
                       path=None, # where to save the PNG (None: not saved)
                       note: str = '', # a line above the panels
                      ):
-    "Chosen vs rejected faithfulness grades per method (one panel each), mean shift and n in the titles; saved to `path`."
+    """Chosen vs rejected faithfulness grades per method (one panel each), mean shift and n in the titles; saved to
+    `path`."""
     import matplotlib.pyplot as plt, seaborn as sns
     methods = list(summary) or ['(none)']
     fig, axes = plt.subplots(1, len(methods), figsize=(3.4 * len(methods), 3.4), sharey=True, squeeze=False)

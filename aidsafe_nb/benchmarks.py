@@ -30,7 +30,8 @@ class BenchmarkUnavailable(DataUnavailable):
 def load_url_table(url: str, # an http(s) URL of a CSV file
                   ) -> pd.DataFrame:
     "Read a CSV from an http(s) URL (the official file of a benchmark)."
-    if not host_reachable(urlparse(url).hostname): raise BenchmarkUnavailable(f"{url}: no offline copy and the host is unreachable")
+    if not host_reachable(urlparse(url).hostname): raise BenchmarkUnavailable(f"{url}: no offline copy and the host "
+                                                                              "is unreachable")
     try: return pd.read_csv(url, keep_default_na=False)
     except Exception as e: raise BenchmarkUnavailable(f"{url}: download failed ({type(e).__name__}: {str(e)[:200]})") from e
 
@@ -110,7 +111,8 @@ def load_beavertails(source=None, # a local file or folder, URL or hub id instea
     "BeaverTails-Evaluation: 700 unsafe prompts, 50 for each of 14 harm categories (hub only; papers.ipynb)."
     df, where = resolve_source(source, offline='beavertails/beavertails_evaluation.csv', benchmarks_dir=benchmarks_dir,
                                hub=dict(path='PKU-Alignment/BeaverTails-Evaluation', split='test'))
-    return _finish(df, _prompt_column(df, ['prompt', 'question'], 'BeaverTails'), 'bt', where, limit, seed, keep=['category'])
+    return _finish(df, _prompt_column(df, ['prompt', 'question'], 'BeaverTails'), 'bt', where, limit, seed,
+                   keep=['category'])
 
 # %% ../nbs/08_benchmarks.ipynb #cfd52a0c
 def _first_user_turn(conv) -> str:
@@ -132,7 +134,8 @@ def load_wildchat(source=None, # a local file or folder, URL or hub id instead o
     "WildChat toxic-flagged prompts (first user turn of each toxic conversation)."
     keep = lambda r: bool(r.get('toxic')) and (language is None or r.get('language') == language)
     df, where = resolve_source(source, offline='wildchat/wildchat_toxic.jsonl', benchmarks_dir=benchmarks_dir,
-                               hub=dict(path='allenai/WildChat-1M', split='train', streaming=True, max_rows=max_pool, filter_fn=keep))
+                               hub=dict(path='allenai/WildChat-1M', split='train', streaming=True, max_rows=max_pool,
+                                        filter_fn=keep))
     if 'toxic' in df.columns: df = df[df.toxic.astype(bool)]
     if language and 'language' in df.columns: df = df[df.language == language]
     if 'prompt' not in df.columns and 'conversation' in df.columns: df = df.assign(prompt=df.conversation.map(_first_user_turn))
@@ -150,8 +153,10 @@ def load_strongreject(source=None, # a local file or folder, URL or hub id inste
                      ) -> pd.DataFrame:
     "StrongREJECT forbidden prompts (313, or the 60 of the small set)."
     fname = 'strongreject_small_dataset.csv' if small else 'strongreject_dataset.csv'
-    df, where = resolve_source(source, offline=f'strongreject/{fname}', benchmarks_dir=benchmarks_dir, hub=dict(path=_SR_URL + fname))
-    return _finish(df, _prompt_column(df, ['forbidden_prompt', 'prompt'], 'StrongREJECT'), 'sr', where, limit, seed, keep=['category'])
+    df, where = resolve_source(source, offline=f'strongreject/{fname}', benchmarks_dir=benchmarks_dir,
+                               hub=dict(path=_SR_URL + fname))
+    return _finish(df, _prompt_column(df, ['forbidden_prompt', 'prompt'], 'StrongREJECT'), 'sr', where, limit, seed,
+                   keep=['category'])
 
 # %% ../nbs/08_benchmarks.ipynb #699e6679
 def jailbreaks_dir() -> Path:
@@ -177,7 +182,8 @@ def load_jailbreak_templates(folder=None, # a folder of `*.j2` templates (None: 
     folder = Path(folder) if folder else jailbreaks_dir()
     out = {p.stem: p.read_text() for p in sorted(folder.glob('*.j2'))}
     bad = [n for n, t in out.items() if not _uses_prompt(t, whole_prompt)]
-    if not out or bad: raise ValueError(f"jailbreak templates in {folder}: none found or without '{{{{ prompt }}}}': {bad}")
+    if not out or bad: raise ValueError(f"jailbreak templates in {folder}: none found or without '{{{{ prompt }}}}': "
+                                        f"{bad}")
     return out
 
 # %% ../nbs/08_benchmarks.ipynb #792498e1
@@ -211,7 +217,8 @@ def load_xstest(source=None, # a local file or folder, URL or hub id instead of 
                                hub=dict(path='https://raw.githubusercontent.com/paul-rottger/exaggerated-safety/main/xstest_prompts.csv'))
     if 'label' not in df.columns: raise BenchmarkUnavailable(f"XSTest {where}: no 'label' column (safe/unsafe)")
     df = df.assign(label=df.label.astype(str).str.strip().str.lower().map(lambda l: 'unsafe' if l.startswith('contrast') or l == 'unsafe' else 'safe'))
-    return _finish(df, _prompt_column(df, ['prompt'], 'XSTest'), 'xs', where, limit, seed, stratify='label', keep=['label', 'type'])
+    return _finish(df, _prompt_column(df, ['prompt'], 'XSTest'), 'xs', where, limit, seed, stratify='label',
+                   keep=['label', 'type'])
 
 # %% ../nbs/08_benchmarks.ipynb #393e9968
 def load_harmbench(source=None, # a local file or folder, URL or hub id instead of the default (offline copy, else the hub)
@@ -221,12 +228,14 @@ def load_harmbench(source=None, # a local file or folder, URL or hub id instead 
                    functional_category='standard', # keep this FunctionalCategory (None: all)
                   ) -> pd.DataFrame:
     "HarmBench text behaviours (test split; `standard` functional category by default)."
-    df, where = resolve_source(source, offline='harmbench/harmbench_behaviors_text_test.csv', benchmarks_dir=benchmarks_dir,
+    df, where = resolve_source(source, offline='harmbench/harmbench_behaviors_text_test.csv',
+                               benchmarks_dir=benchmarks_dir,
                                hub=dict(path='walledai/HarmBench', name='standard', split='train'))
     if functional_category and 'FunctionalCategory' in df.columns: df = df[df.FunctionalCategory == functional_category]
     if 'BehaviorID' in df.columns: df = df.rename(columns={'BehaviorID': 'id'})
     df = df.rename(columns={'SemanticCategory': 'category'})
-    return _finish(df, _prompt_column(df, ['Behavior', 'prompt'], 'HarmBench'), 'hb', where, limit, seed, keep=['category'])
+    return _finish(df, _prompt_column(df, ['Behavior', 'prompt'], 'HarmBench'), 'hb', where, limit, seed,
+                   keep=['category'])
 
 # %% ../nbs/08_benchmarks.ipynb #054c4cf8
 def load_jbb(source=None, # a local file or folder, URL or hub id instead of the default (offline copy, else the hub)
@@ -238,7 +247,8 @@ def load_jbb(source=None, # a local file or folder, URL or hub id instead of the
     df, where = resolve_source(source, offline='jbb_behaviors/jbb_harmful_behaviors.csv', benchmarks_dir=benchmarks_dir,
                                hub=dict(path='JailbreakBench/JBB-Behaviors', name='behaviors', split='harmful'))
     df = df.rename(columns={'Category': 'category'})
-    return _finish(df, _prompt_column(df, ['goal', 'Goal', 'prompt'], 'JBB-Behaviors'), 'jbb', where, limit, seed, keep=['category'])
+    return _finish(df, _prompt_column(df, ['goal', 'Goal', 'prompt'], 'JBB-Behaviors'), 'jbb', where, limit, seed,
+                   keep=['category'])
 
 # %% ../nbs/08_benchmarks.ipynb #29090c77
 def load_wildjailbreak(source=None, # a local file or folder, URL or hub id instead of the default (offline copy, else the hub)
@@ -269,7 +279,8 @@ def _mmlu_frame(df: pd.DataFrame, split: str) -> pd.DataFrame:
     "Normalise the hub layout (`choices` list) and the CSV re-export (`choice0..3`, subject from the file name)."
     if 'choices' not in df.columns: df = df.assign(choices=df[[f'choice{i}' for i in range(4)]].astype(str).values.tolist())
     if 'subject' not in df.columns: df = df.assign(subject=df['_file'].str.replace(f'_{split}$', '', regex=True))
-    df = df.assign(choices=df.choices.map(list), answer=df.answer.map(lambda a: 'ABCD'.index(a) if isinstance(a, str) and a in 'ABCD' else int(a)))
+    df = df.assign(choices=df.choices.map(list),
+                   answer=df.answer.map(lambda a: 'ABCD'.index(a) if isinstance(a, str) and a in 'ABCD' else int(a)))
     return df[['subject', 'question', 'choices', 'answer']].reset_index(drop=True)
 
 # %% ../nbs/08_benchmarks.ipynb #ab732bac
@@ -280,7 +291,8 @@ def load_mmlu(source=None, # a local file or folder, URL or hub id instead of th
               split: str = 'test', # 'test' (14,042 questions) or 'dev' (285, the few-shot examples)
              ) -> pd.DataFrame:
     "MMLU questions of `split` ('test' or 'dev')."
-    df, where = resolve_source(source, offline=f'mmlu/{split}', benchmarks_dir=benchmarks_dir, hub=dict(path='cais/mmlu', name='all', split=split))
+    df, where = resolve_source(source, offline=f'mmlu/{split}', benchmarks_dir=benchmarks_dir,
+                               hub=dict(path='cais/mmlu', name='all', split=split))
     df = _mmlu_frame(df, split)
     df['id'] = [f'mmlu_{s}_{i}' for i, s in enumerate(df.subject)]
     out = subsample(df, limit, seed)[['id', 'subject', 'question', 'choices', 'answer']]
@@ -307,12 +319,14 @@ class Benchmark:
     def __post_init__(self):
         if not re.fullmatch(r'[a-z0-9_]+', str(self.name)):
             raise ValueError(f"benchmark name {self.name!r}: use lower-case letters, digits and '_'")
-        if not isinstance(self.kind, str) or not self.kind: raise ValueError(f"benchmark {self.name!r}: kind must be a kind's name")
+        if not isinstance(self.kind, str) or not self.kind: raise ValueError(f"benchmark {self.name!r}: kind must be "
+                                                                             "a kind's name")
         if self.group not in BENCHMARK_GROUPS + ('',):
             raise ValueError(f"benchmark {self.name!r}: group must be one of {BENCHMARK_GROUPS}, got {self.group!r}")
         if not callable(self.loader): raise ValueError(f"benchmark {self.name!r}: loader must be callable")
         if self.headline is not None and (len(self.headline) != 2 or not all(isinstance(x, str) for x in self.headline)):
-            raise ValueError(f"benchmark {self.name!r}: headline must be (results benchmark key, metric), got {self.headline!r}")
+            raise ValueError(f"benchmark {self.name!r}: headline must be (results benchmark key, metric), got "
+                             f"{self.headline!r}")
         if not self.short_title: object.__setattr__(self, 'short_title', self.title)
     def fields(self) -> tuple[str, ...]:
         "The setup fields it reads (its row limit and its `params`)."
@@ -346,26 +360,31 @@ def load_strongreject_jb(source=None, # a local file or folder, URL or hub id in
                          benchmarks_dir=None, # the folder of offline copies (None: `../shared/benchmarks` if present)
                         ) -> pd.DataFrame:
     "StrongREJECT prompts, each wrapped in every evaluation jailbreak template (`wrap_jailbreaks`)."
-    return wrap_jailbreaks(load_strongreject(source, limit=limit, seed=seed, benchmarks_dir=benchmarks_dir), load_jailbreak_templates(), seed)
+    return wrap_jailbreaks(load_strongreject(source, limit=limit, seed=seed, benchmarks_dir=benchmarks_dir),
+                           load_jailbreak_templates(), seed)
 
 # %% ../nbs/08_benchmarks.ipynb #5914c24c
 for _b in (
     Benchmark(name='beavertails', loader=load_beavertails, kind='safety', title='BeaverTails',
               headline=('beavertails', 'safe_rate'), group='safety'),
-    Benchmark(name='wildchat', loader=load_wildchat, kind='safety', title='WildChat', headline=('wildchat', 'safe_rate'),
+    Benchmark(name='wildchat', loader=load_wildchat, kind='safety', title='WildChat',
+              headline=('wildchat', 'safe_rate'),
               group='safety', params={'language': 'wildchat_language', 'max_pool': 'wildchat_max_pool'}),
     Benchmark(name='strongreject', loader=load_strongreject, kind='strongreject', title='StrongREJECT (plain)',
               short_title='StrongREJECT', headline=('strongreject_jb', 'safe_rate'), group='safety'),
-    Benchmark(name='strongreject_jb', loader=load_strongreject_jb, kind='strongreject', title='StrongREJECT (jailbreak)',
+    Benchmark(name='strongreject_jb', loader=load_strongreject_jb, kind='strongreject',
+              title='StrongREJECT (jailbreak)',
               group='jailbreak'),
-    Benchmark(name='xstest', loader=load_xstest, kind='xstest', title='XSTest', headline=('xstest', 'safe_full_compliance'),
+    Benchmark(name='xstest', loader=load_xstest, kind='xstest', title='XSTest',
+              headline=('xstest', 'safe_full_compliance'),
               group='overrefusal'),
     Benchmark(name='mmlu', loader=load_mmlu, kind='mmlu', title='MMLU', headline=('mmlu', 'accuracy'), group='utility',
               limit_param='mmlu_limit'),
     Benchmark(name='harmbench', loader=load_harmbench, kind='safety', title='HarmBench', group='safety'),
     Benchmark(name='jbb', loader=load_jbb, kind='safety', title='JBB-Behaviors', group='safety'),
     Benchmark(name='advbench', loader=load_advbench, kind='safety', title='AdvBench', group='safety'),
-    Benchmark(name='wildjailbreak', loader=load_wildjailbreak, kind='safety', title='WildJailbreak', group='jailbreak')):
+    Benchmark(name='wildjailbreak', loader=load_wildjailbreak, kind='safety', title='WildJailbreak',
+              group='jailbreak')):
     register_benchmark(_b)
 
 # %% ../nbs/08_benchmarks.ipynb #7ad046ba
@@ -422,7 +441,8 @@ def load_harmbench_contextual(source=None, # a local file or folder, URL or hub 
                              ) -> pd.DataFrame:
     ("HarmBench contextual behaviours (test split), each prompt its context, a `---` line and the request (HarmBench's"
      " layout).")
-    df, where = resolve_source(source, offline='harmbench/harmbench_behaviors_text_test.csv', benchmarks_dir=benchmarks_dir,
+    df, where = resolve_source(source, offline='harmbench/harmbench_behaviors_text_test.csv',
+                               benchmarks_dir=benchmarks_dir,
                                hub=dict(path='walledai/HarmBench', name='contextual', split='train'))
     if 'FunctionalCategory' in df.columns: df = df[df.FunctionalCategory == 'contextual']
     ask, ctx = _prompt_column(df, ['Behavior', 'prompt'], 'HarmBench'), _prompt_column(df, ['ContextString', 'context'], 'HarmBench (context)')

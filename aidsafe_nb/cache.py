@@ -104,7 +104,8 @@ def put(self: CallCache,
     "Store one successful completion (committed immediately) with its rendered request."
     req = clean_text(scrub(json.dumps(request, ensure_ascii=False, default=str))) if request is not None else None
     self._con().execute("INSERT OR REPLACE INTO calls VALUES (?,?,?,?,?,?,?,?,?)",
-                        (key, model, stage, clean_text(comp.text), comp.prompt_tokens, comp.completion_tokens, comp.finish_reason, time.time(), req))
+                        (key, model, stage, clean_text(comp.text), comp.prompt_tokens, comp.completion_tokens,
+                         comp.finish_reason, time.time(), req))
 
 @patch
 def get_many(self: CallCache,
@@ -130,7 +131,8 @@ def put_failure(self: CallCache,
                 stage: str = '', # the stage name
                ):
     "Record a failed call (its reason scrubbed); a later success of the same request supersedes it."
-    self._con().execute("INSERT INTO failures VALUES (?,?,?,?,?,?)", (key, model, stage, clean_text(scrub(comp.error)), int(comp.retryable), time.time()))
+    self._con().execute("INSERT INTO failures VALUES (?,?,?,?,?,?)", (key, model, stage, clean_text(scrub(comp.error)),
+                                                                      int(comp.retryable), time.time()))
 
 @patch
 def retryable_failures(self: CallCache,
@@ -151,13 +153,15 @@ def quarantine(self: CallCache,
     """Move a cached answer that cannot be used out of `calls` (kept in `quarantine`), so the request is sent again next
     time."""
     con = self._con()
-    con.execute("INSERT INTO quarantine SELECT key, model, stage, text, ?, ? FROM calls WHERE key=?", (clean_text(scrub(reason))[:500], time.time(), key))
+    con.execute("INSERT INTO quarantine SELECT key, model, stage, text, ?, ? FROM calls WHERE key=?",
+                (clean_text(scrub(reason))[:500], time.time(), key))
     con.execute("DELETE FROM calls WHERE key=?", (key,))
 
 # %% ../nbs/01a_cache.ipynb #9754f5c8
 def _call_row(key, comp, model, stage, request) -> tuple:
     req = clean_text(scrub(json.dumps(request, ensure_ascii=False, default=str))) if request is not None else None
-    return (key, model, stage, clean_text(comp.text), comp.prompt_tokens, comp.completion_tokens, comp.finish_reason, time.time(), req)
+    return (key, model, stage, clean_text(comp.text), comp.prompt_tokens, comp.completion_tokens, comp.finish_reason,
+            time.time(), req)
 
 @patch
 def put_many(self: CallCache,

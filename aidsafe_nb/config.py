@@ -177,11 +177,14 @@ PROFILES: dict[str, dict] = {p.stem: load_profile(p) for p in sorted(profiles_di
 _CHOICES = dict(agent_backend={'hf', 'openai', 'vllm'}, judge_backend={'hf', 'openai', 'vllm'},
                 target_backend={'hf', 'openai', 'vllm'},
                 srpo_branch={'first_unsafe', 'middle', 'random'}, belief_target={'sft_db', 'agent', 'target'},
-                dpo_loss_type={'sigmoid', 'ipo', 'hinge', 'robust', 'bco_pair', 'sppo_hard', 'nca_pair', 'apo_zero', 'apo_down'},
+                dpo_loss_type={'sigmoid', 'ipo', 'hinge', 'robust', 'bco_pair', 'sppo_hard', 'nca_pair', 'apo_zero',
+                               'apo_down'},
                 sft_og_rows={'same_as_sft_db', 'all'}, report_to={'none', 'tensorboard', 'wandb', 'trackio'},
                 pipeline_rows={'auto', 'on', 'off'})
-_POSITIVE = {'n_prompts', 'n_agents', 'max_rounds', 'belief_iterations', 'belief_samples', 'rw_samples', 'srpo_max_steps', 'lora_r',
-             'per_device_batch_size', 'grad_accum', 'max_seq_len', 'max_concurrency', 'gen_batch_size', 'max_new_tokens', 'wildchat_max_pool'}
+_POSITIVE = {'n_prompts', 'n_agents', 'max_rounds', 'belief_iterations', 'belief_samples', 'rw_samples',
+             'srpo_max_steps', 'lora_r',
+             'per_device_batch_size', 'grad_accum', 'max_seq_len', 'max_concurrency', 'gen_batch_size',
+             'max_new_tokens', 'wildchat_max_pool'}
 
 # %% ../nbs/00_config.ipynb #2f60381c
 def _unwrap_optional(tp):
@@ -216,7 +219,8 @@ def _coerce(name, value, tp):
         if not isinstance(value, (list, tuple)): raise ConfigError(f"parameter {name!r} must be a list, got {value!r}")
         return [_coerce(f'{name}[{i}]', v, typing.get_args(tp)[0]) for i, v in enumerate(value)]
     if typing.get_origin(tp) is dict:
-        if not isinstance(value, dict): raise ConfigError(f"parameter {name!r} must be a mapping like {{a: 1}}, got {value!r}")
+        if not isinstance(value, dict): raise ConfigError(f"parameter {name!r} must be a mapping like {{a: 1}}, got "
+                                                          f"{value!r}")
         kt, vt = typing.get_args(tp)
         return {_coerce(f'{name} key', k, kt): _coerce(f'{name}[{k}]', v, vt) for k, v in value.items()}
     ok, what = _SCALAR_CHECKS[tp]
@@ -235,13 +239,16 @@ def _local_path_missing(value: str) -> bool:
 # %% ../nbs/00_config.ipynb #f659e6a3
 _INF = float('inf')
 _RANGES = {   # name: (low, high, low included, high included)
-    'top_p': (0, 1, False, True), 'temperature': (0, 2, True, True), 'eval_temperature': (0, 2, True, True), 'judge_temperature': (0, 2, True, True),
-    **{n: (0, 1, True, True) for n in ('safety_fraction', 'val_fraction', 'near_dup_threshold', 'belief_stop_score', 'srpo_threshold',
+    'top_p': (0, 1, False, True), 'temperature': (0, 2, True, True), 'eval_temperature': (0, 2, True, True),
+           'judge_temperature': (0, 2, True, True),
+    **{n: (0, 1, True, True) for n in ('safety_fraction', 'val_fraction', 'near_dup_threshold', 'belief_stop_score',
+                                       'srpo_threshold',
                                       'judge_min_kappa', 'min_gate_pass_rate')},
     'judge_max_share': (0, 1, False, True), 'test_fraction': (0, 1, True, False), 'lora_dropout': (0, 1, True, False),
     'learning_rate': (0, 1, False, True), 'dpo_learning_rate': (0, 1, False, True),
     **{n: (0, _INF, False, True) for n in ('num_train_epochs', 'dpo_beta', 'lora_alpha', 'checkpoint_minutes')},
-    **{n: (0, _INF, True, True) for n in ('pair_min_gap', 'eval_limit', 'mmlu_limit', 'eval_steps', 'judge_validation_limit',
+    **{n: (0, _INF, True, True) for n in ('pair_min_gap', 'eval_limit', 'mmlu_limit', 'eval_steps',
+                                          'judge_validation_limit',
                                          'baseline_samples', 'torch_threads')},
     'seed': (0, 2**32 - 1, True, True), 'mmlu_shots': (0, 5, True, True),
     'request_timeout': (0, _INF, False, True),
@@ -332,13 +339,15 @@ def _check_prompt_file(name: str, path: Path):
                                                         f"JSON{'L' if path.suffix == '.jsonl' else ''} "
                                                         f"(line {i if path.suffix == '.jsonl' else e.lineno}: "
                                                         f"{e.msg})") from None
-    except (ValueError, UnicodeDecodeError, OSError) as e: raise ConfigError(f"parameter {name!r}: cannot read {path}: {e}") from None
+    except (ValueError, UnicodeDecodeError, OSError) as e: raise ConfigError(f"parameter {name!r}: cannot read "
+                                                                             f"{path}: {e}") from None
 
 # %% ../nbs/00_config.ipynb #cbc8852f
 def _check_inputs(cfg: RunConfig):
     """Local files and folders exist and read; sources and the policy set exist; an OpenAI-compatible backend has its
     endpoint."""
-    for name in ('agent_model', 'judge_model', 'target_model', 'safety_source', 'general_source', 'policy_set', 'benchmarks_dir',
+    for name in ('agent_model', 'judge_model', 'target_model', 'safety_source', 'general_source', 'policy_set',
+                 'benchmarks_dir',
                  'sft_db_source'):
         v = getattr(cfg, name)
         if v and _local_path_missing(v): raise ConfigError(f"parameter {name!r}: file or folder {v!r} does not exist")
@@ -427,8 +436,10 @@ def config_hash(cfg: RunConfig, # the run config
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 # %% ../nbs/00_config.ipynb #a1c0e002
-NON_SEMANTIC = frozenset({'profile', 'max_concurrency', 'gen_batch_size', 'api_key_env', 'torch_threads', 'checkpoint_minutes',
-                          'prefix_reuse', 'report_to', 'request_timeout', 'cache_path', 'accept_failed_calls', 'pipeline_rows'})
+NON_SEMANTIC = frozenset({'profile', 'max_concurrency', 'gen_batch_size', 'api_key_env', 'torch_threads',
+                          'checkpoint_minutes',
+                          'prefix_reuse', 'report_to', 'request_timeout', 'cache_path', 'accept_failed_calls',
+                          'pipeline_rows'})
 
 # %% ../nbs/00_config.ipynb #a1c0e004
 def hash_values(values: dict, # {name: value}, JSON-serialisable

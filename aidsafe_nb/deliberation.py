@@ -56,7 +56,8 @@ def gate_items(rec: dict, # the record; failures go to its `gate_failures`
         if g: fails.append(dict(stage=stage, field=field, gate=g, text=str(text)[:120], **info))
         keep.append(g is None)
     if finish_reason in CUT_REASONS:
-        fails.append(dict(stage=stage, field=items[-1][0] if items else '', gate='length_closed', text=str(items[-1][1])[:120] if items else '', **info))
+        fails.append(dict(stage=stage, field=items[-1][0] if items else '', gate='length_closed',
+                          text=str(items[-1][1])[:120] if items else '', **info))
         if keep: keep[-1] = False
     return keep
 
@@ -111,7 +112,8 @@ def _bool(v) -> bool:
 def normalize_intents(d, # the parsed intents answer
                      ) -> dict:
     "`{'explicit': [...], 'implicit': [...]}` from an intents answer (lenient about names and shapes)."
-    exp = string_list(first_field(d, ('explicit_intents', 'explicit', 'explicit_intent'), 'explicit intents'), 'explicit intents')
+    exp = string_list(first_field(d, ('explicit_intents', 'explicit', 'explicit_intent'), 'explicit intents'),
+                      'explicit intents')
     imp = string_list(first_field(d, ('implicit_intents', 'implicit', 'implicit_intent'), 'implicit intents', required=False), 'implicit intents')
     if not exp and not imp: raise ValueError('no intents listed')
     return dict(explicit=exp, implicit=imp)
@@ -121,7 +123,8 @@ def _gated_intents(r: dict, v: dict, fr: str|None, template: str, stage: str, po
     "The intents of answer `v` that pass the gates."
     items = [(f'explicit_intents[{i}]', t) for i, t in enumerate(v['explicit'])] + [(f'implicit_intents[{i}]', t) for i, t in enumerate(v['implicit'])]
     keep, ne = gate_items(r, stage, items, fr, template, policies), len(v['explicit'])
-    return dict(explicit=[t for (_, t), k in zip(items[:ne], keep[:ne]) if k], implicit=[t for (_, t), k in zip(items[ne:], keep[ne:]) if k])
+    return dict(explicit=[t for (_, t), k in zip(items[:ne], keep[:ne]) if k],
+                implicit=[t for (_, t), k in zip(items[ne:], keep[ne:]) if k])
 
 def decompose_intents(records: list[dict], # records with `id` and `prompt`
                       backend, # the agent model (a `Backend`)
@@ -132,7 +135,8 @@ def decompose_intents(records: list[dict], # records with `id` and `prompt`
     "Records with `intents` ({'explicit', 'implicit'}, gated) added; one batched call."
     convs = [render_messages('aidsafe_intents', policies, prompt=r['prompt']) for r in records]
     tpl, out = gate_template('aidsafe_intents'), []
-    for r, (v, err, raw, fr) in zip(records, structured_call(backend, convs, template_schema('aidsafe_intents'), normalize_intents, stage, **sampling)):
+    for r, (v, err, raw, fr) in zip(records, structured_call(backend, convs, template_schema('aidsafe_intents'),
+                                                             normalize_intents, stage, **sampling)):
         r = dict(mark_attempted(r, stage), intents=dict(explicit=[], implicit=[]))
         if err:
             add_failure(r, stage, err, raw)
@@ -156,7 +160,8 @@ def _gated_cot(r: dict, v: dict, fr: str|None, template: str, stage: str, polici
     "The thoughts and response of CoT answer `v` that pass the gates (a failed response becomes '')."
     items = [(f'thoughts[{i}]', t) for i, t in enumerate(v['thoughts'])] + [('response', v['response'])]
     keep = gate_items(r, stage, items, fr, template, policies)
-    return dict(thoughts=[t for (_, t), k in zip(items[:-1], keep[:-1]) if k], response=v['response'] if keep[-1] else '')
+    return dict(thoughts=[t for (_, t), k in zip(items[:-1], keep[:-1]) if k],
+                response=v['response'] if keep[-1] else '')
 
 def initial_cot(records: list[dict], # records with `id`, `prompt` and `intents`
                 backend, # the agent model (a `Backend`)
@@ -165,10 +170,12 @@ def initial_cot(records: list[dict], # records with `id`, `prompt` and `intents`
                 **sampling, # `max_tokens`, `temperature`, `seed`, ...
                ) -> list[dict]:
     "Records with `initial_thoughts` and `initial_response` (gated) added; one batched call."
-    convs = [render_messages('aidsafe_initial_cot', policies, prompt=r['prompt'], intents=r.get('intents') or dict(explicit=[], implicit=[]))
+    convs = [render_messages('aidsafe_initial_cot', policies, prompt=r['prompt'],
+                             intents=r.get('intents') or dict(explicit=[], implicit=[]))
              for r in records]
     tpl, out = gate_template('aidsafe_initial_cot'), []
-    for r, (v, err, raw, fr) in zip(records, structured_call(backend, convs, template_schema('aidsafe_initial_cot'), normalize_cot, stage, **sampling)):
+    for r, (v, err, raw, fr) in zip(records, structured_call(backend, convs, template_schema('aidsafe_initial_cot'),
+                                                             normalize_cot, stage, **sampling)):
         r = mark_attempted(r, stage)
         if err:
             add_failure(r, stage, err, raw)
@@ -182,10 +189,12 @@ def normalize_turn(d, # the parsed deliberation answer
                   ) -> dict:
     "`{'agree': bool, 'thoughts': [...], 'response': str}` from a deliberation answer."
     agree = _bool(first_field(d, ('agree', 'agreement', 'agreed', 'complete'), 'agree'))
-    thoughts = string_list(first_field(d, ('thoughts', 'new_thoughts', 'corrections'), 'thoughts', required=False), 'thoughts')
+    thoughts = string_list(first_field(d, ('thoughts', 'new_thoughts', 'corrections'), 'thoughts', required=False),
+                           'thoughts')
     resp = first_field(d, ('response', 'revised_response', 'answer'), 'response', required=False) or ''
     if not isinstance(resp, str): raise ValueError(f'response must be a string, got {type(resp).__name__}')
-    if not agree and not thoughts and not resp.strip(): raise ValueError('disagrees but gives no thoughts and no response')
+    if not agree and not thoughts and not resp.strip(): raise ValueError('disagrees but gives no thoughts and no '
+                                                                         'response')
     return dict(agree=agree, thoughts=thoughts, response=resp.strip())
 
 # %% ../nbs/04_deliberation.ipynb #eb5baad4
@@ -197,8 +206,10 @@ def turn_conversation(rec: dict, # the record being deliberated (`prompt`, `inte
                       max_rounds: int, # the round budget
                      ) -> list[dict]:
     "The conversation (system: policies, user: the turn) for agent `agent` (1-based) in round `rnd` of record `rec`."
-    return render_messages('aidsafe_deliberation', policies, prompt=rec['prompt'], intents=rec.get('intents') or dict(explicit=[], implicit=[]),
-                           thoughts=rec['thoughts_all'], response=rec['response'], agent=agent, n_agents=n_agents, round=rnd, max_rounds=max_rounds)
+    return render_messages('aidsafe_deliberation', policies, prompt=rec['prompt'],
+                           intents=rec.get('intents') or dict(explicit=[], implicit=[]),
+                           thoughts=rec['thoughts_all'], response=rec['response'], agent=agent, n_agents=n_agents,
+                           round=rnd, max_rounds=max_rounds)
 
 # %% ../nbs/04_deliberation.ipynb #682a293d
 def agent_name(backend, # a backend (or any object; its `name`, else its class name)
@@ -262,7 +273,8 @@ def _deliberation_round(recs: list, pending: list, agents: list, policies: str, 
     "Run round `rnd` over `recs[pending]`; the indices still deliberating."
     n_agents = len(agents); a = (rnd - 1) % n_agents
     convs = [turn_conversation(recs[i], policies, a + 1, n_agents, rnd, max_rounds) for i in pending]
-    answers = structured_call(agents[a], convs, template_schema('aidsafe_deliberation'), normalize_turn, stage, **sampling)
+    answers = structured_call(agents[a], convs, template_schema('aidsafe_deliberation'), normalize_turn, stage,
+                              **sampling)
     tpl, still = gate_template('aidsafe_deliberation'), []
     for i, (v, err, raw, fr) in zip(pending, answers):
         _apply_turn(recs[i], v, err, raw, rnd, a + 1, agent_name(agents[a]), stage, fr, tpl, policies)
@@ -293,14 +305,16 @@ def _zs_row(r: dict, v: dict|None, err: str|None, raw: str, model: str, stage: s
             policies: str = '') -> dict:
     """One LLM_ZS row from a record and its answer (gated: failing strings are dropped and recorded; `gate_failed` only
     when no thought or the response is left)."""
-    row = dict(id=r['id'], prompt=r['prompt'], kind=r.get('kind', ''), split=r.get('split', 'train'), failures=[], gate_failures=[], gate_stages=[stage])
+    row = dict(id=r['id'], prompt=r['prompt'], kind=r.get('kind', ''), split=r.get('split', 'train'), failures=[],
+               gate_failures=[], gate_stages=[stage])
     if err:
         add_failure(row, stage, err, raw)
         if fr in CUT_REASONS: gate_items(row, stage, [], fr)
     v = _gated_cot(row, v, fr, template, stage, policies) if v else dict(thoughts=[], response='')
     # a dropped thought alone is a diagnostic
     status = 'ok' if v['thoughts'] and v['response'] else row_status(row['gate_failures'], [{}])
-    return dict(row, thoughts=v['thoughts'], cot='\n'.join(v['thoughts']), response=v['response'], model=model, status=status)
+    return dict(row, thoughts=v['thoughts'], cot='\n'.join(v['thoughts']), response=v['response'], model=model,
+                status=status)
 
 # %% ../nbs/04_deliberation.ipynb #e5fb1279
 def zero_shot_cot(records: list[dict], # records with `id` and `prompt` (and `kind`, `split`)
@@ -314,4 +328,5 @@ def zero_shot_cot(records: list[dict], # records with `id` and `prompt` (and `ki
     convs = [render_messages('aidsafe_zs', policies, prompt=r['prompt']) for r in records]
     answers = structured_call(backend, convs, template_schema('aidsafe_zs'), normalize_cot, stage, **sampling)
     tpl = gate_template('aidsafe_zs')
-    return [_zs_row(r, v, err, raw, agent_name(backend), stage, fr, tpl, policies) for r, (v, err, raw, fr) in zip(records, answers)]
+    return [_zs_row(r, v, err, raw, agent_name(backend), stage, fr, tpl, policies) for r,
+            (v, err, raw, fr) in zip(records, answers)]

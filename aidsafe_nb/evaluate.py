@@ -44,7 +44,8 @@ def judge_name(judge, # a judge object
     return f"{type(judge).__name__}({be.name})" if getattr(be, 'name', None) else type(judge).__name__
 
 # %% ../nbs/09_evaluate.ipynb #b5cf2ca2
-SYSTEM_NAMES = {'base': 'Base', 'sft_og': 'SFT_OG', 'sft_db': 'SFT_DB', 'rw': 'RW', 'dpo': 'DPO', 'dpo_baseline': 'DPO_BASELINE', 'dpo_saro': 'SaRO'}
+SYSTEM_NAMES = {'base': 'Base', 'sft_og': 'SFT_OG', 'sft_db': 'SFT_DB', 'rw': 'RW', 'dpo': 'DPO',
+                'dpo_baseline': 'DPO_BASELINE', 'dpo_saro': 'SaRO'}
 
 # %% ../nbs/09_evaluate.ipynb #f829c9dd
 @dataclass(frozen=True)
@@ -90,12 +91,14 @@ class EvalSetup(JudgeRole):
         bad = [s for s in self.eval_models if s not in SYSTEM_NAMES]
         if bad: raise ConfigError(f"parameter 'eval_models': unknown {bad[0]!r}; choose from {sorted(SYSTEM_NAMES)}")
         if self.safety_judge not in JUDGES['safety']:
-            raise ConfigError(f"parameter 'safety_judge' must be one of {sorted(JUDGES['safety'])}, got {self.safety_judge!r}")
+            raise ConfigError(f"parameter 'safety_judge' must be one of {sorted(JUDGES['safety'])}, got "
+                              f"{self.safety_judge!r}")
         if self.judge_reads not in JUDGE_READS:
             raise ConfigError(f"parameter 'judge_reads' must be one of {list(JUDGE_READS)}, got {self.judge_reads!r}")
         for b in self.benchmarks:
             e = BENCHMARKS[b]
-            if e.kind not in KINDS: raise ConfigError(f"parameter 'benchmarks': {b!r} has the unregistered kind {e.kind!r}")
+            if e.kind not in KINDS: raise ConfigError(f"parameter 'benchmarks': {b!r} has the unregistered kind "
+                                                      f"{e.kind!r}")
             miss = [f for f in e.fields() if f not in self.params()]
             if miss: raise ConfigError(f"parameter 'benchmarks': {b!r} reads {miss}, which EvalSetup does not carry")
 
@@ -129,7 +132,8 @@ def eval_systems(rd: RunDir, # the run directory (its `models/`)
             skipped.append(dict(item=name, kind='model', reason=reason))
         elif info.get('base_model', target_model) != target_model:
             skipped.append(dict(item=name, kind='model',
-                                reason=f"adapter trained on {info['base_model']!r}, but target_model is {target_model!r}"))
+                                reason=f"adapter trained on {info['base_model']!r}, but target_model is "
+                                       f"{target_model!r}"))
         else: systems[name] = p
     return systems, skipped
 
@@ -143,7 +147,8 @@ def load_base(model: str, # a local path or hub id (`resolve_model` of the confi
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
     dtype, cuda = compute_dtype(), torch.cuda.is_available()
     kw = dict(dtype=dtype, device_map={'': 0} if cuda else None)
-    if load_in_4bit: kw['quantization_config'] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True,
+    if load_in_4bit: kw['quantization_config'] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4',
+                                                                    bnb_4bit_use_double_quant=True,
                                                                     bnb_4bit_compute_dtype=dtype)
     return AutoModelForCausalLM.from_pretrained(model, **kw).eval()
 
@@ -224,7 +229,8 @@ def lora_rank(adapters, # adapter folders
     for a in adapters:
         f = Path(a)/'adapter_config.json'
         if f.exists():
-            c = json.loads(f.read_text()); ranks += [int(c.get('r') or 0), *map(int, (c.get('rank_pattern') or {}).values())]
+            c = json.loads(f.read_text()); ranks += [int(c.get('r') or 0),
+                                                     *map(int, (c.get('rank_pattern') or {}).values())]
     return max([r for r in ranks if r] or [16])
 
 def serve_command(base_model: str, # the base model (hub id or local path) the adapters were trained on
@@ -241,7 +247,8 @@ def serve_command(base_model: str, # the base model (hub id or local path) the a
     parts = ['vllm', 'serve', str(base_model)]
     if served_name and served_name != base_model: parts += ['--served-model-name', served_name]
     if adapters:
-        parts += ['--enable-lora', '--max-lora-rank', str(max_lora_rank), '--max-loras', str(len(adapters)), '--lora-modules']
+        parts += ['--enable-lora', '--max-lora-rank', str(max_lora_rank), '--max-loras', str(len(adapters)),
+                  '--lora-modules']
         parts += [f'{n}={Path(a).resolve()}' for n, a in adapters.items()]
     return shlex.join(parts + ['--port', str(port)])
 
@@ -269,7 +276,8 @@ def check_served(base_url: str, # the endpoint
             missing.append(n); why = str(e)
     if missing:
         listed = why.split('it lists ')[-1].rstrip(')') if 'it lists ' in why else 'not these'
-        raise EndpointError(f"target endpoint {base_url} does not serve {missing} (each system is asked for by that name; it lists {listed})"
+        raise EndpointError(f"target endpoint {base_url} does not serve {missing} (each system is asked for by that "
+                            f"name; it lists {listed})"
                             + (f'. Serve every system with:\n  {hint}' if hint else ''))
     return list(names)
 
@@ -298,15 +306,18 @@ def check_target(rd: RunDir, # the run directory
     if not systems: return
     openai = setup.target_backend == 'openai'
     if openai and not re.fullmatch(r'https?://[^\s/]+(/\S*)?', setup.target_base_url or ''):
-        raise ValueError(f"target_backend='openai' needs target_base_url, an http(s) URL like http://localhost:8001/v1; got {setup.target_base_url!r}")
+        raise ValueError("target_backend='openai' needs target_base_url, an http(s) URL like "
+                         f"http://localhost:8001/v1; got {setup.target_base_url!r}")
     cmd = target_serve_command(setup.target_model, setup.target_base_url, systems)
     atomic_write_text(rd.eval/'serve_command.txt', cmd + '\n')
     msg = (f"[target] {len(systems)} system(s) through {setup.target_base_url}; serve them with:\n  {cmd}" if openai else
-           f"[target] {len(systems)} system(s) in process ({setup.target_backend}); to serve them with vLLM instead (target_backend='openai'):\n  {cmd}")
+           f"[target] {len(systems)} system(s) in process ({setup.target_backend}); to serve them with vLLM instead "
+           f"(target_backend='openai'):\n  {cmd}")
     print(msg, flush=True)
     # the study's terminal, not only the executed notebook
     if os.environ.get('AIDSAFE_PROGRESS'): print(msg, file=sys.__stderr__, flush=True)
-    if openai: check_served(setup.target_base_url, list(served_names(setup.target_model, systems).values()), setup.api_key_env, cmd)
+    if openai: check_served(setup.target_base_url, list(served_names(setup.target_model, systems).values()),
+                            setup.api_key_env, cmd)
 
 class TargetPool:
     ("The backends of the systems under test, each base loaded once (hf: a `SharedBase`; openai: one endpoint; vllm: "
@@ -322,7 +333,8 @@ class TargetPool:
         "The backend of `system`."
         s, cache = self.setup, self.rd.cache
         if s.target_backend == 'openai':
-            be = get_backend('openai', cache=cache, model=served_names(s.target_model, [system])[system], base_url=s.target_base_url,
+            be = get_backend('openai', cache=cache, model=served_names(s.target_model, [system])[system],
+                             base_url=s.target_base_url,
                              max_concurrency=s.max_concurrency, api_key_env=s.api_key_env)
             # a retrained adapter is another model
             if adapter is not None: be.identity = {**be.identity, 'adapter': _adapter_hash(adapter)}
@@ -330,14 +342,16 @@ class TargetPool:
         kw = _trained_as(self.rd, s, adapter)
         if s.target_backend == 'vllm':
             opts = dict(adapter=str(adapter), adapter_name=system) if adapter is not None else {}
-            if self.engine is not None: return get_backend('vllm', cache=cache, model=kw['model'], engine=self.engine, **opts)
+            if self.engine is not None: return get_backend('vllm', cache=cache, model=kw['model'], engine=self.engine,
+                                                           **opts)
             loras = [a for a in self.systems.values() if a is not None]
             eng = dict(enable_lora=True, max_lora_rank=next(x for x in VLLM_LORA_RANKS if x >= lora_rank(loras)), max_loras=len(loras)) if loras else {}
             be = get_backend('vllm', cache=cache, model=kw['model'], **opts, **eng); self.engine = be.llm
             return be
         key = (resolve_model(kw['model']), bool(kw['load_in_4bit']))
         if key not in self.bases: self.bases[key] = SharedBase(*key)
-        return SharedBaseBackend(self.bases[key], system, adapter, batch_size=s.gen_batch_size, prefix_reuse=s.prefix_reuse, cache=cache)
+        return SharedBaseBackend(self.bases[key], system, adapter, batch_size=s.gen_batch_size,
+                                 prefix_reuse=s.prefix_reuse, cache=cache)
     def close(self):
         "Free the bases and the engine."
         self.bases.clear(); self.engine = None; gc.collect()
@@ -354,7 +368,8 @@ def _load_benchmarks(rd: RunDir, setup: EvalSetup, names) -> tuple[dict, list]:
         if path.exists(): frames[name] = _read_jsonl(path); continue
         b = get_benchmark(name); kind = get_kind(b.kind)
         try:
-            df = load_benchmark(name, limit=getattr(setup, b.limit_param), seed=setup.seed, benchmarks_dir=setup.benchmarks_dir,
+            df = load_benchmark(name, limit=getattr(setup, b.limit_param), seed=setup.seed,
+                                benchmarks_dir=setup.benchmarks_dir,
                                 **b.loader_kwargs(setup))
             if kind.prepare is not None: df = kind.prepare(df, b, setup)
         except (BenchmarkUnavailable, FileNotFoundError) as e:
@@ -415,7 +430,9 @@ def cot_quality_ids(sets: dict, # `{'aidsafe': frame, 'llm_zs': frame}` of step 
     ok = lambda df: set(df[df['status'] != 'failed'].id.astype(str)) if 'status' in df.columns else set(df.id.astype(str))
     both = set(sets['aidsafe'].id.astype(str)) & set(sets['llm_zs'].id.astype(str))
     ids = sorted(both & ok(sets['aidsafe']) & ok(sets['llm_zs']))
-    notes = [dict(item='cot_quality_rows', kind='cot_quality', reason=f"{len(both) - len(ids)} of {len(both)} prompts left out: no CoT (status 'failed' in step 1) in one of the two sets")] if len(ids) < len(both) else []
+    notes = [dict(item='cot_quality_rows', kind='cot_quality', reason=f"{len(both) - len(ids)} of {len(both)} prompts "
+                                                                      "left out: no CoT (status 'failed' in step 1) "
+                                                                      "in one of the two sets")] if len(ids) < len(both) else []
     if not ids: notes.append(dict(item='cot_quality', kind='cot_quality', reason='no prompt with a CoT in both sets'))
     if limit and len(ids) > limit: ids = sorted(np.random.default_rng(seed).choice(ids, limit, replace=False).tolist())
     return ids, notes
@@ -432,7 +449,8 @@ def _compare_cot_sets(sets: dict, ids, pol: str, judge, pair_file):
     "Write `pair_file`: per id, is the AIDSAFE CoT (a) better than the LLM_ZS one (b)?"
     a, b = (_rows_for(sets[k], ids) for k in ('aidsafe', 'llm_zs'))
     v = judge.compare(list(a.prompt), list(a.cot.fillna('')), list(b.cot.fillna('')), pol)
-    _write_jsonl(pair_file, pd.DataFrame({'id': ids, 'winner': [d.get('winner') for d in v], 'error': [d.get('error') for d in v]}))
+    _write_jsonl(pair_file, pd.DataFrame({'id': ids, 'winner': [d.get('winner') for d in v],
+                                          'error': [d.get('error') for d in v]}))
 
 # %% ../nbs/09_evaluate.ipynb #eec4c665
 def _grade_cot_quality(rd: RunDir, setup: EvalSetup, get_judges) -> list:
@@ -447,21 +465,26 @@ def _grade_cot_quality(rd: RunDir, setup: EvalSetup, get_judges) -> list:
     sets = {k: pd.read_json(files[k], lines=True, dtype=False) for k in COT_SETS}
     ids, notes = cot_quality_ids(sets, setup.eval_limit, setup.seed)
     if not setup.judge2_model: notes.append(dict(item='cot_pairwise_grader_2', kind='cot_quality',
-        reason='one pairwise grader only (judge2_model not set); the paper used two independent graders, so grader agreement is not measured'))
+        reason='one pairwise grader only (judge2_model not set); the paper used two independent graders, so grader '
+               'agreement is not measured'))
     if not ids or (not todo and all(p.exists() for p in pair_files.values())): return notes
     pol = policies_text(setup.policy_set)
     for k in todo:
         df = _rows_for(sets[k], ids)
-        grades = get_judges()['cot_quality'].grade(list(df.prompt), list(df.cot.fillna('')), list(df.response.fillna('')), pol)
+        grades = get_judges()['cot_quality'].grade(list(df.prompt), list(df.cot.fillna('')),
+                                                   list(df.response.fillna('')), pol)
         g = pd.DataFrame([{kk: vv for kk, vv in d.items()} for d in grades])
-        _write_jsonl(rd.eval/'cot_quality'/f'{k}.jsonl', pd.concat([df[['id', 'prompt', 'cot', 'response']], g], axis=1))
+        _write_jsonl(rd.eval/'cot_quality'/f'{k}.jsonl', pd.concat([df[['id', 'prompt', 'cot', 'response']], g],
+                                                                   axis=1))
     for key, pf in pair_files.items():
         if not pf.exists(): _compare_cot_sets(sets, ids, pol, get_judges()[key], pf)
     return notes
 
 # %% ../nbs/09_evaluate.ipynb #589b194d
-COT_METRICS = ['relevance', 'coherence', 'completeness', 'faithfulness_cot_policy', 'faithfulness_response_policy', 'faithfulness_response_cot']
-RESULT_COLUMNS = ['model', 'system', 'benchmark', 'metric', 'value', 'n', 'judge', 'ci_low', 'ci_high', 'judge_role', 'judge_valid']
+COT_METRICS = ['relevance', 'coherence', 'completeness', 'faithfulness_cot_policy', 'faithfulness_response_policy',
+               'faithfulness_response_cot']
+RESULT_COLUMNS = ['model', 'system', 'benchmark', 'metric', 'value', 'n', 'judge', 'ci_low', 'ci_high', 'judge_role',
+                  'judge_valid']
 
 def _judgment_rows(rd: RunDir, setup: EvalSetup, jn: dict) -> list[dict]:
     "Results rows of every eval/judgments/<system>/<bench>.jsonl."
@@ -487,7 +510,8 @@ def _pairwise_rows(rd: RunDir, setup: EvalSetup, jn: dict) -> list[dict]:
         if not (f.exists() and f.stat().st_size): continue
         d = _read_jsonl(f); w = d.winner.tolist(); winners[stem] = dict(zip(d.id.astype(str), w))
         name = jn.get('cot_quality_2', 'grader 2') if stem == 'pairwise_2' else jn.get('cot_quality', 'grader 1')
-        rows += [dict(model=setup.agent_model, system='AIDSAFE', benchmark='cot_pairwise', judge_role=role, **metric_row(m, [x == k for x in w], name, seed=setup.seed))
+        rows += [dict(model=setup.agent_model, system='AIDSAFE', benchmark='cot_pairwise', judge_role=role,
+                      **metric_row(m, [x == k for x in w], name, seed=setup.seed))
                  for m, k in (('win_rate', 'a'), ('tie_rate', 'tie'), ('loss_rate', 'b'), ('unparsed_rate', None))]
     if len(winners) == 2:
         a, b = winners['pairwise'], winners['pairwise_2']
@@ -495,8 +519,12 @@ def _pairwise_rows(rd: RunDir, setup: EvalSetup, jn: dict) -> list[dict]:
         if both:
             k = judge_agreement([x for x, _ in both], [y for _, y in both])['kappa']
             pair = f"{jn.get('cot_quality', 'grader 1')} vs {jn.get('cot_quality_2', 'grader 2')}"
-            rows += [dict(model=setup.agent_model, system='AIDSAFE', benchmark='cot_pairwise', judge_role='cot_compare_agreement', **metric_row('grader_agreement', [x == y for x, y in both], pair, seed=setup.seed)),
-                     dict(model=setup.agent_model, system='AIDSAFE', benchmark='cot_pairwise', metric='grader_kappa', value=k, n=len(both), judge=pair,
+            rows += [dict(model=setup.agent_model, system='AIDSAFE', benchmark='cot_pairwise',
+                          judge_role='cot_compare_agreement', **metric_row('grader_agreement',
+                                                                           [x == y for x, y in both], pair,
+                                                                           seed=setup.seed)),
+                     dict(model=setup.agent_model, system='AIDSAFE', benchmark='cot_pairwise', metric='grader_kappa',
+                          value=k, n=len(both), judge=pair,
                           ci_low=float('nan'), ci_high=float('nan'), judge_role='cot_compare_agreement')]
     return rows
 
@@ -510,7 +538,9 @@ def _cot_quality_rows(rd: RunDir, setup: EvalSetup, jn: dict) -> list[dict]:
         for m in COT_METRICS:
             if m in g.columns:
                 vals = [v for v in g[m] if v is not None and v == v]
-                rows.append(dict(model=setup.agent_model, system=label, benchmark='cot_quality', judge_role='cot_quality', **metric_row(m, vals, jn['cot_quality'], pct=False, seed=setup.seed)))
+                rows.append(dict(model=setup.agent_model, system=label, benchmark='cot_quality',
+                                 judge_role='cot_quality', **metric_row(m, vals, jn['cot_quality'], pct=False,
+                                                                        seed=setup.seed)))
     return rows + _pairwise_rows(rd, setup, jn)
 
 # %% ../nbs/09_evaluate.ipynb #82f72115
@@ -528,10 +558,12 @@ def collect_results(rd: RunDir, # the run directory (its `eval/`)
     ("The tidy results table from eval/judgments and eval/cot_quality, with `judge_valid` from "
      "eval/judge_validation.csv (also written to eval/results.csv).")
     meta = json.loads((rd.eval/'judges.json').read_text()) if (rd.eval/'judges.json').exists() else {}
-    jn = {**dict(safety='safety', strongreject='strongreject', refusal='refusal', cot_quality='cot_quality'), **meta, **(judge_names or {})}
+    jn = {**dict(safety='safety', strongreject='strongreject', refusal='refusal', cot_quality='cot_quality'), **meta,
+          **(judge_names or {})}
     res = pd.DataFrame(_judgment_rows(rd, setup, jn) + _cot_quality_rows(rd, setup, jn), columns=RESULT_COLUMNS)
     vf = rd.eval/'judge_validation.csv'
-    res = _mark_validity(res, judge_validity(pd.read_csv(vf).to_dict('records')) if vf.exists() and vf.stat().st_size else {})
+    res = _mark_validity(res,
+                         judge_validity(pd.read_csv(vf).to_dict('records')) if vf.exists() and vf.stat().st_size else {})
     atomic_write_text(rd.eval/'results.csv', res.to_csv(index=False))
     return res
 
@@ -551,13 +583,16 @@ def _cot_checks(rd: RunDir, jn: dict, max_share: float) -> list[dict]:
     grades = [r for k in COT_SETS if (d/f'{k}.jsonl').exists() and (d/f'{k}.jsonl').stat().st_size for r in _read_jsonl(d/f'{k}.jsonl').to_dict('records')]
     if grades:
         tuples = [tuple(_nan_none(g.get(c)) for c in COT_CRITERIA) for g in grades]
-        rows += constant_checks(jn.get('cot_quality', 'cot_quality'), 'cot_quality', [None if None in t else t for t in tuples], max_share)
-        so = schema_order_check(jn.get('cot_quality', 'cot_quality'), [{c: _nan_none(g.get(c)) for c in COT_CRITERIA} for g in grades])
+        rows += constant_checks(jn.get('cot_quality', 'cot_quality'), 'cot_quality',
+                                [None if None in t else t for t in tuples], max_share)
+        so = schema_order_check(jn.get('cot_quality', 'cot_quality'),
+                                [{c: _nan_none(g.get(c)) for c in COT_CRITERIA} for g in grades])
         if so: rows.append(so)
     for stem, role in PAIR_FILES.items():
         f = d/f'{stem}.jsonl'
         if f.exists() and f.stat().st_size:
-            rows += constant_checks(jn.get('cot_quality_2' if stem == 'pairwise_2' else 'cot_quality', role), role, [_nan_none(w) for w in _read_jsonl(f).winner], max_share)
+            rows += constant_checks(jn.get('cot_quality_2' if stem == 'pairwise_2' else 'cot_quality', role), role,
+                                    [_nan_none(w) for w in _read_jsonl(f).winner], max_share)
     return rows
 
 # %% ../nbs/09_evaluate.ipynb #a85ac335
@@ -585,7 +620,8 @@ def validate_judges(rd: RunDir, # the run directory
         roles += kind.roles
         for r, v in (kind.verdicts(j) if kind.verdicts else {}).items(): verdicts.setdefault(r, []).extend(v)
         if kind.validate: rows += kind.validate(j, ctx)
-    checks = [constant_checks(jn.get(r, r), r, v, ctx.max_share, share_decides=False) for r, v in verdicts.items() if r not in ctx.rules]
+    checks = [constant_checks(jn.get(r, r), r, v, ctx.max_share, share_decides=False) for r,
+              v in verdicts.items() if r not in ctx.rules]
     for r in dict.fromkeys(roles):   # each judge used, validated as its registry entry says
         e = entries[r]
         if e.validate: checks.append(e.validate(get_judges()[r] if e.model else None, jn.get(r, r), r, ctx))
@@ -595,8 +631,10 @@ def validate_judges(rd: RunDir, # the run directory
     return df
 
 # %% ../nbs/09_evaluate.ipynb #1962d347
-KEEP_ANSWERS = ('eval_models', 'target_base_url')   # [R] select systems or where they are served: saved answers stay valid
-CHECKS = ('judge_min_kappa', 'judge_max_share', 'judge_validation_limit', 'judge_known_min_recall')   # re-check judges only
+# [R] select systems or where they are served: saved answers stay valid
+KEEP_ANSWERS = ('eval_models', 'target_base_url')
+# re-check judges only
+CHECKS = ('judge_min_kappa', 'judge_max_share', 'judge_validation_limit', 'judge_known_min_recall')
 
 def invalidate_stale(rd: RunDir, # the run directory
                      setup: EvalSetup, # the step's setup (its values)
@@ -661,7 +699,8 @@ def evaluate_all(rd: RunDir, # the run directory
     systems, skipped = eval_systems(rd, setup.eval_models, setup.target_model)
     invalidate_stale(rd, setup, systems, temperature)
     frames, sk = _load_benchmarks(rd, setup, names); skipped += sk
-    todo = {s: a for s, a in systems.items() if any(not (rd.eval/'generations'/s/f'{b}.jsonl').exists() for b in frames)}
+    todo = {s: a for s,
+            a in systems.items() if any(not (rd.eval/'generations'/s/f'{b}.jsonl').exists() for b in frames)}
     if backend_factory is None: check_target(rd, setup, todo)   # before any model is loaded or request sent
     t = {}; t1 = time.time(); pool = TargetPool(rd, setup, systems)
     for system, adapter in tqdm(systems.items(), desc='generate'): _generate_system(rd, setup, system, adapter, frames, backend_factory,
@@ -678,6 +717,8 @@ def evaluate_all(rd: RunDir, # the run directory
     get_judges.record_usage()
     atomic_write_json(rd.eval/'skipped.json', skipped)
     res = collect_results(rd, setup)
-    Manifest(rd).step('5_evaluate', status='done', finished=now_iso(), seconds=round(time.time() - t0, 1), phase_seconds=t,
-                      systems=list(systems), benchmarks=list(frames), skipped=[s['item'] for s in skipped], n_results=len(res))
+    Manifest(rd).step('5_evaluate', status='done', finished=now_iso(), seconds=round(time.time() - t0, 1),
+                      phase_seconds=t,
+                      systems=list(systems), benchmarks=list(frames), skipped=[s['item'] for s in skipped],
+                      n_results=len(res))
     return res

@@ -25,7 +25,8 @@ def sampling_params(**kw, # `max_tokens`, `temperature`, `top_p`, `seed` (int or
     if bad: raise TypeError(f"unknown sampling parameter(s) {sorted(bad)}; expected {sorted(SAMPLING_DEFAULTS)}")
     s = {**SAMPLING_DEFAULTS, **{k: v for k, v in kw.items() if v is not None or k in ('stop', 'response_format')}}
     if isinstance(s['stop'], str): s['stop'] = [s['stop']]
-    if s['max_tokens'] is None or int(s['max_tokens']) < 1: raise ValueError(f"max_tokens must be >= 1, got {s['max_tokens']}")
+    if s['max_tokens'] is None or int(s['max_tokens']) < 1: raise ValueError("max_tokens must be >= 1, got "
+                                                                             f"{s['max_tokens']}")
     if float(s['temperature']) < 0: raise ValueError(f"temperature must be >= 0, got {s['temperature']}")
     seeds = s['seed'] if isinstance(s['seed'], (list, tuple)) else [s['seed']]
     if not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds): raise TypeError(f"seed must be an int or a list of ints, got {s['seed']!r:.80}")
@@ -45,7 +46,8 @@ def request_key(identity: dict, # the model identity (kind, model, adapter, quan
                 sampling: dict, # the full sampling dict, seed and `response_format` included
                ) -> str:
     "SHA-256 of model identity + messages + sampling (canonical JSON)."
-    blob = json.dumps(dict(model=identity, messages=messages, sampling=sampling), sort_keys=True, ensure_ascii=False, default=str)
+    blob = json.dumps(dict(model=identity, messages=messages, sampling=sampling), sort_keys=True, ensure_ascii=False,
+                      default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 # %% ../nbs/01_llm.ipynb #038a8087
@@ -261,9 +263,11 @@ def chat(self: Backend, conversations, # a list of conversations (see `check_con
              comp: Completion, # its answer or failure
             ):
         i = uniq[j]
-        comp = dataclasses.replace(comp, text=scrub(clean_text(comp.text)), error=scrub(clean_text(comp.error)), key=keys[i])
+        comp = dataclasses.replace(comp, text=scrub(clean_text(comp.text)), error=scrub(clean_text(comp.error)),
+                                   key=keys[i])
         for i2 in todo_keys[keys[i]]: out[i2] = comp
-        self._count(stage, calls=1, errors=int(comp.error is not None), retryable_errors=int(comp.error is not None and comp.retryable),
+        self._count(stage, calls=1, errors=int(comp.error is not None),
+                    retryable_errors=int(comp.error is not None and comp.retryable),
                     prompt_tokens=comp.prompt_tokens, completion_tokens=comp.completion_tokens)
         req = {'messages': convs[i], 'sampling': {**s, 'seed': seed_of(s, i)}}
         if comp.error is None: writer.add((keys[i], comp, self.name, stage, req), True)
@@ -282,7 +286,8 @@ def chat(self: Backend, conversations, # a list of conversations (see `check_con
         prog.close(f'  [{desc}] {len(convs)} requests done in {time.time() - t0:.1f}s ({n_cached} cached, {errs} '
                    f'failed)')
     missing = [i for i in todo if out[i] is None]
-    for i in missing: out[i] = Completion(error='backend returned no result for this request', retryable=True, key=keys[i])
+    for i in missing: out[i] = Completion(error='backend returned no result for this request', retryable=True,
+                                          key=keys[i])
     return out
 
 # %% ../nbs/01_llm.ipynb #e0beca1b

@@ -43,7 +43,8 @@ def _train_tiny_tokenizer(vocab_size: int):
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator([_TINY_CORPUS] * 4, trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=None, eos_token='<|im_end|>', pad_token='<|endoftext|>',
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=None, eos_token='<|im_end|>',
+                                   pad_token='<|endoftext|>',
                                    unk_token=None, padding_side='left')
     fast.chat_template = CHATML_TEMPLATE
     return fast
@@ -53,12 +54,16 @@ def _random_tiny_model(tok, seed: int, hidden_size: int, num_layers: int):
     "A randomly initialised small Qwen2 causal LM matching `tok`, seeded without touching the global RNG."
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM, GenerationConfig
-    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=hidden_size, intermediate_size=2*hidden_size, num_hidden_layers=num_layers,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=True,
-                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None, torch_dtype='float32')
+    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=hidden_size, intermediate_size=2*hidden_size,
+                      num_hidden_layers=num_layers,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+                      tie_word_embeddings=True,
+                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None,
+                      torch_dtype='float32')
     with torch.random.fork_rng():
         torch.manual_seed(seed); model = Qwen2ForCausalLM(cfg)
-    model.generation_config = GenerationConfig(eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, do_sample=True, temperature=0.7, top_p=0.95)
+    model.generation_config = GenerationConfig(eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                                               do_sample=True, temperature=0.7, top_p=0.95)
     return model
 
 # %% ../nbs/00c_models.ipynb #3f4f502b
@@ -139,8 +144,11 @@ class LocalModel(NamedTuple):
     about: str          # what it is, in one line of plain text
     build: Callable     # builds its Hugging Face folder once and returns the path
 
-LOCAL_MODELS = {'tiny': LocalModel("the package's random-weight tiny model", 'random-weight tiny Qwen2-architecture model (no real behaviour)', build_tiny_model),
-                'smol': LocalModel('SmolLM2-135M-Instruct', f'SmolLM2-135M-Instruct ({SMOL_HUB_ID}, de-quantized Q4_1 GGUF)', build_smol_model)}
+LOCAL_MODELS = {'tiny': LocalModel("the package's random-weight tiny model", 'random-weight tiny Qwen2-architecture '
+                                                                             'model (no real behaviour)',
+                                   build_tiny_model),
+                'smol': LocalModel('SmolLM2-135M-Instruct', f'SmolLM2-135M-Instruct ({SMOL_HUB_ID}, de-quantized Q4_1 '
+                                                            'GGUF)', build_smol_model)}
 
 # %% ../nbs/00c_models.ipynb #c440b766
 def resolve_model(name: str, # 'tiny', 'smol', a hub id or a local path

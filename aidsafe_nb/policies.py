@@ -109,7 +109,8 @@ def template_path(name: str, # a template name under `data/prompts/` or a path t
     return path
 
 # %% ../nbs/02_policies.ipynb #7e3ab062
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                          keep_trailing_newline=False)
 
 @functools.lru_cache(maxsize=128)
 def _compiled(source: str) -> jinja2.Template:

@@ -50,13 +50,15 @@ def _strip_yaml(text: str) -> str:
 def _root_card(repo: str, sets: dict, metas: list[dict]):
     lic = sorted({m.get('license') for m in metas if m.get('license')})
     srcs = sorted({s for m in metas for s in (m.get('source_datasets') or [])})
-    configs = [dict(config_name=n, data_files=[dict(split=s, path=f'data/{n}/{s}-*.parquet') for s in splits]) for n, splits in sets.items()]
+    configs = [dict(config_name=n, data_files=[dict(split=s, path=f'data/{n}/{s}-*.parquet') for s in splits]) for n,
+               splits in sets.items()]
     data = DatasetCardData(license=lic[0] if len(lic) == 1 else lic or None, language=['en'],
                            task_categories=['text-generation'],
                            source_datasets=srcs or None,
                            tags=['safety', 'chain-of-thought', 'aidsafe_nb', 'synthetic'], configs=configs,
                            pretty_name=repo.split('/')[-1])
-    rows = '\n'.join(f"| `{n}` | {', '.join(f'{s}: {k}' for s, k in splits.items())} | [card](cards/{n}.md) |" for n, splits in sets.items())
+    rows = '\n'.join(f"| `{n}` | {', '.join(f'{s}: {k}' for s, k in splits.items())} | [card](cards/{n}.md) |" for n,
+                     splits in sets.items())
     body = (f"# {repo.split('/')[-1]}\n\nData sets of one aidsafe_nb study run (AIDSAFE and SaRO recipes; see each "
             "set's card for the recipe, "
             "models, policy set, template hashes, gate pass rates and config). Load one with "
@@ -168,7 +170,8 @@ def push_run(run_dir, # the run directory (`outputs/<run>`)
         sets = stage_datasets(run_dir, repo, Path(tmp)/'ds')
         todo = ([(repo, 'dataset', Path(tmp)/'ds', None,
                   dict(configs=sets, empty=empty_sets(run_dir)))] if sets else []) + \
-               [(f'{repo}-{n}', 'model', p, ADAPTER_IGNORE, dict(card=(p/'README.md').exists())) for n, p in adapters(run_dir).items()]
+               [(f'{repo}-{n}', 'model', p, ADAPTER_IGNORE, dict(card=(p/'README.md').exists())) for n,
+                p in adapters(run_dir).items()]
         for rid, kind, folder, ignore, info in todo:
             files = sorted(str(f.relative_to(folder)) for f in folder.rglob('*') if f.is_file() and not is_ignored(f.relative_to(folder), ignore))
             plan[rid] = dict(repo_type=kind, private=private, files=files, **info)

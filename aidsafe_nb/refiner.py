@@ -18,7 +18,8 @@ from .policies import load_policies, render_template, render_messages, template_
 from .dataio import save_dataset_dict
 from .gates import gate_summary, write_gate_summary
 from . import backends   # `backends.backend_for` looked up at call time: tests replace it there
-from .deliberation import (structured_call, add_failure, gate_items, gate_template, mark_attempted, string_list, first_field, decompose_intents, initial_cot,
+from .deliberation import (structured_call, add_failure, gate_items, gate_template, mark_attempted,
+                                     string_list, first_field, decompose_intents, initial_cot,
                                      deliberate, zero_shot_cot, agent_name)
 
 # %% auto #0
@@ -28,7 +29,8 @@ __all__ = ['REMOVAL_REASONS', 'COT_COLUMNS', 'ZS_COLUMNS', 'STAGE_TOKENS', 'PIPE
            'plot_generation', 'generation_done', 'generation_backends', 'generation_summary', 'save_baseline']
 
 # %% ../nbs/05_refiner.ipynb #4302ed0d
-_NEGATIONS = {'not', 'no', 'never', 'cannot', 'cant', 'wont', 'dont', 'doesnt', 'shouldnt', 'mustnt', 'isnt', 'arent', 'nor', 'without'}
+_NEGATIONS = {'not', 'no', 'never', 'cannot', 'cant', 'wont', 'dont', 'doesnt', 'shouldnt', 'mustnt', 'isnt', 'arent',
+              'nor', 'without'}
 
 def thought_words(text: str, # a thought
                  ) -> list[str]:
@@ -71,8 +73,10 @@ def dedup_thoughts(thoughts: list[str], # the thoughts of all rounds, in order
 
 # %% ../nbs/05_refiner.ipynb #0ab8ff2f
 REMOVAL_REASONS = ('redundant', 'deceptive', 'policy_inconsistent')
-_REASON_ALIASES = {'repetitive': 'redundant', 'duplicate': 'redundant', 'repeated': 'redundant', 'redundancy': 'redundant',
-                   'inconsistent': 'policy_inconsistent', 'policy_violation': 'policy_inconsistent', 'unsafe': 'policy_inconsistent',
+_REASON_ALIASES = {'repetitive': 'redundant', 'duplicate': 'redundant', 'repeated': 'redundant',
+                   'redundancy': 'redundant',
+                   'inconsistent': 'policy_inconsistent', 'policy_violation': 'policy_inconsistent',
+                   'unsafe': 'policy_inconsistent',
                    'misleading': 'deceptive', 'false': 'deceptive', 'incorrect': 'deceptive'}
 
 def _reason(r) -> str:
@@ -108,7 +112,8 @@ def normalize_refined(d, # the parsed refiner answer
     resp = first_field(d, ('response', 'final_response', 'answer'), 'response')
     if not isinstance(resp, str) or not resp.strip(): raise ValueError('empty response')
     own = string_list(first_field(d, ('thoughts', 'final_thoughts', 'refined_thoughts', 'cot'), 'thoughts', required=False), 'thoughts')
-    return dict(removed=[_removal(x) for x in rem], edits=[_edit(x) for x in eds], response=resp.strip(), own_thoughts=own)
+    return dict(removed=[_removal(x) for x in rem], edits=[_edit(x) for x in eds], response=resp.strip(),
+                own_thoughts=own)
 
 # %% ../nbs/05_refiner.ipynb #82f8b5fa
 def refiner_plan(kept: list[str], # the thoughts the refiner was shown, numbered from 1
@@ -117,7 +122,8 @@ def refiner_plan(kept: list[str], # the thoughts the refiner was shown, numbered
     "`({index: reason} removed, {index: text} edits, [ignored entries with why])`."
     n, gone, edits, ignored = len(kept), {}, {}, []
     for idx, why in v['removed']:
-        bad = (f'index out of range 1..{n}' if not 1 <= idx <= n else f'reason {why!r} is not one of {list(REMOVAL_REASONS)}' if why not in REMOVAL_REASONS
+        bad = (f'index out of range 1..{n}' if not 1 <= idx <= n else f'reason {why!r} is not one of '
+                                                                      f'{list(REMOVAL_REASONS)}' if why not in REMOVAL_REASONS
                else 'thought already removed' if idx in gone else None)
         if bad: ignored.append(dict(what='removal', index=idx, reason=why, why=bad))
         else: gone[idx] = why
@@ -126,7 +132,9 @@ def refiner_plan(kept: list[str], # the thoughts the refiner was shown, numbered
                else 'thought already edited' if idx in edits else 'same wording' if text == kept[idx - 1].strip() else None)
         if bad: ignored.append(dict(what='edit', index=idx, text=text, why=bad))
         else: edits[idx] = text
-    if v.get('own_thoughts'): ignored.append(dict(what='thoughts', text=v['own_thoughts'], why='the refiner wrote its own thought list; the final CoT is the kept thoughts'))
+    if v.get('own_thoughts'): ignored.append(dict(what='thoughts', text=v['own_thoughts'],
+                                                  why='the refiner wrote its own thought list; the final CoT is the '
+                                                      'kept thoughts'))
     return gone, edits, ignored
 
 # %% ../nbs/05_refiner.ipynb #1ab06fca
@@ -142,7 +150,8 @@ def _apply_refiner(r: dict, kept: list, removed: list, v: dict|None, err: str|No
                    fr: str|None = None, template: str = '', policies: str = '') -> dict:
     """One record after the refiner: final thoughts (kept minus removed, edits applied), response, the ledger, and the
     final gate check."""
-    r = dict(mark_attempted(r, stage), removed_thoughts=list(removed), deliberated_response=r.get('response', ''), n_thoughts_prepass=len(kept),
+    r = dict(mark_attempted(r, stage), removed_thoughts=list(removed), deliberated_response=r.get('response', ''),
+             n_thoughts_prepass=len(kept),
              edited_thoughts=[], refiner_ignored=[])
     final, response = list(kept), r['deliberated_response']
     if err is not None:
@@ -151,7 +160,8 @@ def _apply_refiner(r: dict, kept: list, removed: list, v: dict|None, err: str|No
     else:
         gone, edits, ignored = refiner_plan(kept, v)
         if _gated_plan(r, edits, ignored, v, fr, stage, template, policies): response = v['response']
-        r['removed_thoughts'] += [dict(index=i, thought=kept[i - 1], reason=why, stage='refiner') for i, why in sorted(gone.items())]
+        r['removed_thoughts'] += [dict(index=i, thought=kept[i - 1], reason=why, stage='refiner') for i,
+                                  why in sorted(gone.items())]
         r['edited_thoughts'] = [dict(index=i, original=kept[i - 1], edited=t) for i, t in sorted(edits.items())]
         r['refiner_ignored'] = ignored
         final = [edits.get(i, t) for i, t in enumerate(kept, 1) if i not in gone]
@@ -170,7 +180,8 @@ def final_check(r: dict, # a record after the refiner (`thoughts`, `response`)
     # counted `empty` here, as the row's status does
     if not items and gated_away: items = [('thoughts', '')]
     resp = str(r.get('response', '')).strip()
-    gate_items(r, 'final', items + ([('response', r.get('response', ''))] if resp or gated_away else []), None, '', policies)
+    gate_items(r, 'final', items + ([('response', r.get('response', ''))] if resp or gated_away else []), None, '',
+               policies)
     return r
 
 # %% ../nbs/05_refiner.ipynb #6e2e0099
@@ -189,14 +200,19 @@ def refine(records: list[dict], # records after deliberation (`thoughts_all`, `r
              for r, (kept, _) in zip(records, pre)]
     answers = structured_call(backend, convs, template_schema('aidsafe_refiner'), normalize_refined, stage, **sampling)
     tpl = gate_template('aidsafe_refiner')
-    return [_apply_refiner(r, kept, removed, v, err, raw, stage, fr, tpl, policies) for r, (kept, removed), (v, err, raw, fr) in zip(records, pre, answers)]
+    return [_apply_refiner(r, kept, removed, v, err, raw, stage, fr, tpl, policies) for r, (kept, removed),
+            (v, err, raw, fr) in zip(records, pre, answers)]
 
 # %% ../nbs/05_refiner.ipynb #c1271138
-COT_COLUMNS = ('id', 'prompt', 'kind', 'source', 'source_id', 'split', 'category', 'original_response', 'intents', 'initial_cot',
-               'initial_response', 'deliberation_log', 'n_rounds', 'agreed', 'stop_reason', 'thoughts', 'removed_thoughts',
+COT_COLUMNS = ('id', 'prompt', 'kind', 'source', 'source_id', 'split', 'category', 'original_response', 'intents',
+               'initial_cot',
+               'initial_response', 'deliberation_log', 'n_rounds', 'agreed', 'stop_reason', 'thoughts',
+               'removed_thoughts',
                'edited_thoughts', 'refiner_ignored', 'cot', 'response', 'n_thoughts_initial', 'n_thoughts_deliberation',
-               'n_thoughts_prepass', 'n_thoughts_final', 'agent_models', 'refiner_model', 'status', 'failures', 'gate_failures', 'gate_stages')
-ZS_COLUMNS = ('id', 'prompt', 'kind', 'split', 'thoughts', 'cot', 'response', 'model', 'status', 'failures', 'gate_failures', 'gate_stages')
+               'n_thoughts_prepass', 'n_thoughts_final', 'agent_models', 'refiner_model', 'status', 'failures',
+               'gate_failures', 'gate_stages')
+ZS_COLUMNS = ('id', 'prompt', 'kind', 'split', 'thoughts', 'cot', 'response', 'model', 'status', 'failures',
+              'gate_failures', 'gate_stages')
 
 # %% ../nbs/05_refiner.ipynb #d5432a62
 def cot_status(cot: str, # the final CoT
@@ -220,18 +236,26 @@ def cot_row(r: dict, # a record after all stages
            ) -> dict:
     "The flat dataset row of one record after all stages."
     js = lambda v: json.dumps(v, ensure_ascii=False)
-    row = dict(id=r['id'], prompt=r['prompt'], kind=r.get('kind', ''), source=r.get('source', ''), source_id=str(r.get('source_id', '')),
-               split=r.get('split', 'train'), category=r.get('category', ''), original_response=r.get('original_response', ''),
-               intents=js(r.get('intents') or dict(explicit=[], implicit=[])), initial_cot='\n'.join(r.get('initial_thoughts', [])),
+    row = dict(id=r['id'], prompt=r['prompt'], kind=r.get('kind', ''), source=r.get('source', ''),
+               source_id=str(r.get('source_id', '')),
+               split=r.get('split', 'train'), category=r.get('category', ''),
+               original_response=r.get('original_response', ''),
+               intents=js(r.get('intents') or dict(explicit=[], implicit=[])),
+               initial_cot='\n'.join(r.get('initial_thoughts', [])),
                initial_response=r.get('initial_response', ''), deliberation_log=js(r.get('deliberation_log', [])),
-               n_rounds=int(r.get('n_rounds', 0)), agreed=bool(r.get('agreed', False)), stop_reason=r.get('stop_reason', ''),
+               n_rounds=int(r.get('n_rounds', 0)), agreed=bool(r.get('agreed', False)),
+               stop_reason=r.get('stop_reason', ''),
                thoughts=list(r.get('thoughts', [])), removed_thoughts=js(r.get('removed_thoughts', [])),
-               edited_thoughts=js(r.get('edited_thoughts', [])), refiner_ignored=js(r.get('refiner_ignored', [])), cot=r.get('cot', ''),
+               edited_thoughts=js(r.get('edited_thoughts', [])), refiner_ignored=js(r.get('refiner_ignored', [])),
+               cot=r.get('cot', ''),
                response=r.get('response', ''), n_thoughts_initial=len(r.get('initial_thoughts', [])),
-               n_thoughts_deliberation=len(r.get('thoughts_all', [])), n_thoughts_prepass=int(r.get('n_thoughts_prepass', 0)),
+               n_thoughts_deliberation=len(r.get('thoughts_all', [])),
+               n_thoughts_prepass=int(r.get('n_thoughts_prepass', 0)),
                n_thoughts_final=len(r.get('thoughts', [])), agent_models=js(agent_models), refiner_model=refiner_model,
-               status=cot_status(r.get('cot', ''), r.get('response', ''), r.get('failures', []), r.get('gate_failures', [])),
-               failures=js(r.get('failures', [])), gate_failures=js(r.get('gate_failures', [])), gate_stages=js(r.get('gate_stages', [])))
+               status=cot_status(r.get('cot', ''), r.get('response', ''), r.get('failures', []),
+                                 r.get('gate_failures', [])),
+               failures=js(r.get('failures', [])), gate_failures=js(r.get('gate_failures', [])),
+               gate_stages=js(r.get('gate_stages', [])))
     assert tuple(row) == COT_COLUMNS
     return row
 
@@ -245,10 +269,12 @@ def to_sft_messages(row: dict, # a CoT row (`prompt`, `cot` or `thoughts`, `resp
     cot = row.get('cot') or '\n'.join(row.get('thoughts') or [])
     text = (format_reasoning(cot, row['response']) if (open_tag, close_tag) == (THINK_OPEN, THINK_CLOSE)
             else f"{open_tag}\n{cot.strip()}\n{close_tag}\n{row['response'].strip()}")
-    return ([{'role': 'system', 'content': system}] if system else []) + [{'role': 'user', 'content': row['prompt']}, {'role': 'assistant', 'content': text}]
+    return ([{'role': 'system', 'content': system}] if system else []) + [{'role': 'user', 'content': row['prompt']},
+                                                                          {'role': 'assistant', 'content': text}]
 
 # %% ../nbs/05_refiner.ipynb #95e5dc2c
-_JSON_COLUMNS = {'intents', 'deliberation_log', 'removed_thoughts', 'agent_models', 'failures', 'gate_failures', 'gate_stages'}
+_JSON_COLUMNS = {'intents', 'deliberation_log', 'removed_thoughts', 'agent_models', 'failures', 'gate_failures',
+                 'gate_stages'}
 
 def _features(columns):
     """Declared features of the flat columns; JSON-text columns (`_JSON_COLUMNS`) are typed from their values by
@@ -303,7 +329,8 @@ def generate_cot(prompts: list[dict], # the prompt records (`sources.prompts_for
     own token budget)."""
     agents = list(agents) if isinstance(agents, (list, tuple)) else [agents]
     refiner = refiner or agents[0]
-    recs = _cot_records(prompts, agents, policies, refiner, n_agents, max_rounds, near_dup_threshold, _stage_sampling(sampling, stage_tokens))
+    recs = _cot_records(prompts, agents, policies, refiner, n_agents, max_rounds, near_dup_threshold,
+                        _stage_sampling(sampling, stage_tokens))
     return [cot_row(r, _agent_names(agents, n_agents), agent_name(refiner)) for r in recs]
 
 def _agent_names(agents: list, n_agents: int) -> list[str]:
@@ -361,12 +388,14 @@ def generate_rows(prompts: list[dict], # the prompt records (`sources.prompts_fo
     """`(CoT rows, LLM_ZS rows)` of `prompts`, in prompt order: stage by stage, or row by row (the same requests and
     rows)."""
     mode = {True: 'on', False: 'off'}.get(pipeline, pipeline) if isinstance(pipeline, bool) else pipeline
-    if mode not in ('auto', 'on', 'off'): raise ValueError(f"pipeline must be 'auto', 'on' or 'off' (or a bool), got {pipeline!r}")
+    if mode not in ('auto', 'on', 'off'): raise ValueError("pipeline must be 'auto', 'on' or 'off' (or a bool), got "
+                                                           f"{pipeline!r}")
     if workers < 1: raise ValueError(f'workers must be >= 1, got {workers}')
     agents = list(agents) if isinstance(agents, (list, tuple)) else [agents]
     refiner, baseline = refiner or agents[0], baseline or agents[0]
     at, bes = _stage_sampling(sampling, stage_tokens), list({id(b): b for b in [*agents, refiner, baseline]}.values())
-    stagewise = lambda: generate_cot(prompts, agents, policies, refiner, n_agents, max_rounds, near_dup_threshold, stage_tokens, **sampling)
+    stagewise = lambda: generate_cot(prompts, agents, policies, refiner, n_agents, max_rounds, near_dup_threshold,
+                                     stage_tokens, **sampling)
     if mode == 'off' or not can_pipeline(bes, sampling):
         zs = zero_shot_cot(prompts, baseline, policies, **at('llm_zs'))
         return stagewise(), zs
@@ -485,7 +514,8 @@ def generation_summary(fp: str, # the step's fingerprint
                 status={s: sum(r['status'] == s for r in rows) for s in ('ok', 'gate_failed', 'partial', 'failed')},
                 baseline_status={s: sum(r['status'] == s for r in zs) for s in ('ok', 'gate_failed', 'failed')},
                 gates=dict(cot=gate_summary(rows), baseline_zs=gate_summary(zs)), stage_tokens=stage_tokens or {},
-                usage={k: v for k, v in usage.items() if k in ('intents', 'initial_cot', 'deliberation', 'refiner', 'llm_zs')})
+                usage={k: v for k, v in usage.items() if k in ('intents', 'initial_cot', 'deliberation', 'refiner',
+                                                               'llm_zs')})
 
 # %% ../nbs/05_refiner.ipynb #8aba80ad
 def save_baseline(rd: RunDir, # the run directory

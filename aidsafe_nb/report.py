@@ -163,7 +163,8 @@ def figure_caveats(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESU
     not enforced."""
     out = []
     if s is not None:
-        tiny = [r for r, m in (('model under test', s.target_model), ('agents', s.agent_model), ('judge', s.judge_model))
+        tiny = [r for r, m in (('model under test', s.target_model), ('agents', s.agent_model),
+                               ('judge', s.judge_model))
                 if m == 'tiny']
     else: tiny = (['model under test'] if (results.get('model',
                                                        pd.Series(dtype=str)).astype(str) == 'tiny').any() else []) + \
@@ -172,7 +173,8 @@ def figure_caveats(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESU
     if tiny: out.append(f"RANDOM WEIGHTS ({', '.join(tiny)}: the tiny model): a plumbing check, not a result")
     if s is not None and not s.enforce_gates: out.append('content gates NOT enforced: trained on rows that failed them')
     if 'judge_valid' in results.columns:
-        bad = sorted({f'{j} ({r})' for j, r, v in zip(results.judge, results.judge_role, results.judge_valid) if _invalid(v)})
+        bad = sorted({f'{j} ({r})' for j, r,
+                      v in zip(results.judge, results.judge_role, results.judge_valid) if _invalid(v)})
         if bad:
             out.append('INVALID judges (failed validation; left out of headline and trade-off, marked where shown): ' + ', '.join(bad))
     return out
@@ -346,7 +348,8 @@ def detail_table(results: pd.DataFrame, # `eval/results.csv` as a frame (`RESULT
                  for v, lo, hi, n in zip(r.value, r.ci_low, r.ci_high, r.n)]
     r['benchmark'] = r.benchmark.map(benchmark_title)
     if 'judge_valid' in r.columns:   # a judge that failed validation is marked wherever its numbers appear
-        r['judge'] = [f'{j} (INVALID judge)' if v is False or str(v) == 'False' else j for j, v in zip(r.judge, r.judge_valid)]
+        r['judge'] = [f'{j} (INVALID judge)' if v is False or str(v) == 'False' else j for j,
+                      v in zip(r.judge, r.judge_valid)]
     t = r.pivot_table(index=['benchmark', 'metric', 'judge'], columns='system', values='cell', aggfunc='first')
     return t[_systems(t.columns)].reset_index().rename_axis(columns=None)
 
@@ -374,7 +377,8 @@ def _run_lines(results: pd.DataFrame, s: ReportSetup, m: dict, run_dir, profile:
     L += _role_lines(s)
     L += [f'- prompts per benchmark: {s.eval_limit or "all"} (StrongREJECT jailbreak: each in all six templates); '
           f'MMLU: {s.mmlu_limit or "all"} questions, {s.mmlu_shots}-shot log-likelihood',
-          f'- systems evaluated: {", ".join(_systems(results[~results.benchmark.isin(["cot_quality", "cot_pairwise"])].system.unique())) or "none"}', '']
+          '- systems evaluated: '
+          f'{", ".join(_systems(results[~results.benchmark.isin(["cot_quality", "cot_pairwise"])].system.unique())) or "none"}', '']
     return L
 
 def _random_note(s: ReportSetup) -> list[str]:
@@ -389,7 +393,8 @@ def _random_note(s: ReportSetup) -> list[str]:
     if not s.enforce_gates:
         L += ["**Content gates not enforced** (`enforce_gates=False`, a plumbing setting): models were trained on "
               "rows that failed the "
-              "content gates too. The gate pass rates below are still measured; no number in this report is a result.", '']
+              "content gates too. The gate pass rates below are still measured; no number in this report is a result.",
+              '']
     return L
 
 # %% ../nbs/10_report.ipynb #c65dfa62
@@ -438,7 +443,8 @@ def _gate_lines(gates: pd.DataFrame|None) -> list[str]:
          'not a copy of the template, '
          'no n-gram loop, not cut at the token limit); a row that fails never becomes a training target.', '']
     return L + ([md_table(gates, floatfmt='.1f', index=False),
-                 ''] if gates is not None and len(gates) else ['_no gate summaries (`data/*.gates.json`) in this run_', ''])
+                 ''] if gates is not None and len(gates) else ['_no gate summaries (`data/*.gates.json`) in this run_',
+                                                               ''])
 
 def _validation_lines(val: pd.DataFrame|None, results: pd.DataFrame) -> list[str]:
     "The `## Judge validation` section: every check, and the judges kept out of the headline with the reason."
@@ -491,7 +497,8 @@ def _cut_lines(cuts: pd.DataFrame|None) -> list[str]:
     if cuts is None or not len(cuts): return []
     L = ['## Answers cut at the token budget (generated data)', '',
          'Share of each stage\'s answers cut at its token budget (`stage_max_tokens`), '
-         'overall and per prompt kind. A cut answer fails the gates and loses its row, and long answers are cut first.', '', md_table(cuts, floatfmt='.1f', index=False), '']
+         'overall and per prompt kind. A cut answer fails the gates and loses its row, and long answers are cut first.',
+         '', md_table(cuts, floatfmt='.1f', index=False), '']
     over = cuts[cuts['cut (%)'] > cuts['limit (%)']]
     L += [f"- **warning:** `{r['set']}` stage `{r['stage']}` cut {r['cut (%)']:.1f}% of its answers (limit "
           f"{r['limit (%)']:.0f}%): raise its budget "

@@ -51,7 +51,8 @@ def generate_responses(backend, # anything with the `chat(conversations, **sampl
      "`truncated` (its reason), from one batched chat call.")
     comps = backend.chat(eval_conversations(frame.prompt, system_prompt), stage=stage, max_tokens=max_tokens,
                          temperature=temperature, top_p=1.0, seed=seed)
-    if len(comps) != len(frame): raise RuntimeError(f"backend returned {len(comps)} completions for {len(frame)} prompts")
+    if len(comps) != len(frame): raise RuntimeError(f"backend returned {len(comps)} completions for {len(frame)} "
+                                                    "prompts")
     out = frame.copy()
     out['output'] = [c.text or '' for c in comps]
     split = [split_reasoning(t) for t in out.output]
@@ -88,7 +89,8 @@ def answer_letter_ids(tokenizer, # a Hugging Face tokenizer
     ids = []
     for l in 'ABCD':
         full = tokenizer.encode(f'Answer: {l}', add_special_tokens=False)
-        if full[:len(ctx)] != ctx or len(full) == len(ctx): raise ValueError(f"tokenizer merges 'Answer:' with ' {l}'; cannot score MMLU by next token")
+        if full[:len(ctx)] != ctx or len(full) == len(ctx): raise ValueError("tokenizer merges 'Answer:' with ' "
+                                                                             f"{l}'; cannot score MMLU by next token")
         ids.append(full[len(ctx)])
     if len(set(ids)) != 4: raise ValueError(f"answer letters share tokens: {ids}")
     return ids
@@ -118,7 +120,8 @@ def mmlu_choice_logprobs(model, # a causal LM (transformers)
         with torch.inference_mode():
             for i in tqdm(range(0, len(prompts), batch_size), desc='mmlu', leave=False):
                 idx = order[i:i + batch_size]
-                enc = tokenizer([prompts[j] for j in idx], return_tensors='pt', padding=True, truncation=True, max_length=max_length,
+                enc = tokenizer([prompts[j] for j in idx], return_tensors='pt', padding=True, truncation=True,
+                                max_length=max_length,
                                 add_special_tokens=True).to(dev)
                 out[idx] = torch.log_softmax(_last_logits(model, enc), -1)[:, letters].cpu().numpy()
     finally: tokenizer.padding_side = side
@@ -132,16 +135,20 @@ def echoed_letter_logprob(body: dict, # the JSON answer of a completions request
     ch = (body.get('choices') or [{}])[0]
     lp = ch.get('logprobs') or {}
     toks, lps = lp.get('tokens'), lp.get('token_logprobs')
-    if not toks or not lps: raise ValueError('the endpoint returned no log-probabilities for the prompt (completions with echo=true, logprobs=1)')
+    if not toks or not lps: raise ValueError('the endpoint returned no log-probabilities for the prompt (completions '
+                                             'with echo=true, logprobs=1)')
     gen = int((body.get('usage') or {}).get('completion_tokens', 1) or 0)
     i = len(toks) - 1 - gen
     if i < 1 or str(toks[i]).strip().lstrip('\u0120\u2581') != letter or lps[i] is None:
-        raise ValueError(f'the echoed token before the {gen} generated one(s) is {toks[i] if 0 <= i < len(toks) else None!r}, not the letter {letter!r}')
+        raise ValueError(f'the echoed token before the {gen} generated one(s) is '
+                         f'{toks[i] if 0 <= i < len(toks) else None!r}, not the letter {letter!r}')
     return float(lps[i])
 
 # %% ../nbs/08a_responses.ipynb #e66a5bdc
-_NO_LOGPROBS = ("cannot score MMLU through {url} (model {model!r}): {why}. The completions API with echo=true and logprobs=1 must return the "
-                "prompt's log-probabilities (vLLM's does; `transformers serve` ignores logprobs): serve the target with vLLM, or leave "
+_NO_LOGPROBS = ("cannot score MMLU through {url} (model {model!r}): {why}. The completions API with echo=true and "
+                "logprobs=1 must return the "
+                "prompt's log-probabilities (vLLM's does; `transformers serve` ignores logprobs): serve the target "
+                "with vLLM, or leave "
                 "'mmlu' out of `benchmarks`")
 
 def _post(url: str, body: dict, key: str, timeout: float) -> dict:
@@ -159,7 +166,8 @@ def endpoint_choice_logprobs(base_url: str, # the OpenAI-compatible base URL (en
                              letters: str = 'ABCD', # the answer letters
                              progress: bool = True, # a progress bar
                             ) -> np.ndarray:
-    "Log-probabilities (n, 4) of ' A'..' D' after each prompt, through an endpoint's completions API (echoed prompt log-probabilities)."
+    """Log-probabilities (n, 4) of ' A'..' D' after each prompt, through an endpoint's completions API (echoed prompt
+    log-probabilities)."""
     key = os.environ.get(api_key_env) or 'EMPTY'; register_secret(key)
     url = base_url.rstrip('/') + '/completions'
     def one(job):
@@ -172,7 +180,8 @@ def endpoint_choice_logprobs(base_url: str, # the OpenAI-compatible base URL (en
                 if e.code != 429 and e.code < 500 or a + 1 == attempts:
                     raise RuntimeError(_NO_LOGPROBS.format(url=base_url, model=model, why=f'HTTP {e.code}: {msg}')) from None
             except (urllib.error.URLError, OSError) as e:
-                if a + 1 == attempts: raise RuntimeError(f'cannot reach {base_url} (model {model!r}) for MMLU: {scrub(str(e))}') from None
+                if a + 1 == attempts: raise RuntimeError(f'cannot reach {base_url} (model {model!r}) for MMLU: '
+                                                         f'{scrub(str(e))}') from None
             time.sleep(random.uniform(0, min(30.0, 0.5 * 2**a)))
         try: return echoed_letter_logprob(r, l)
         except ValueError as e: raise RuntimeError(_NO_LOGPROBS.format(url=base_url, model=model, why=str(e))) from None
@@ -210,7 +219,8 @@ def backend_choice_logprobs(be, # the backend of the system under test
                            ) -> np.ndarray:
     "MMLU's (n, 4) letter log-probabilities on the backend's own route (endpoint, vLLM, or a forward pass)."
     kind = getattr(be, 'kind', None)
-    if kind == 'openai': return endpoint_choice_logprobs(be.base_url, be.model_name, prompts, api_key_env, max_concurrency)
+    if kind == 'openai': return endpoint_choice_logprobs(be.base_url, be.model_name, prompts, api_key_env,
+                                                         max_concurrency)
     if kind == 'vllm': return be.choice_logprobs(prompts)
     with (be.active() if callable(getattr(be, 'active', None)) else nullcontext()):
         model, tok = model_and_tokenizer(be, target_model, adapter)

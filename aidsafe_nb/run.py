@@ -98,7 +98,8 @@ class RunDir:
 # %% ../nbs/00a_run.ipynb #b1491892
 def _versions():
     out = {'python': platform.python_version(), 'platform': platform.platform()}
-    for pkg in ('aidsafe_nb', 'torch', 'transformers', 'trl', 'peft', 'bitsandbytes', 'datasets', 'accelerate', 'papermill', 'openai', 'xgrammar'):
+    for pkg in ('aidsafe_nb', 'torch', 'transformers', 'trl', 'peft', 'bitsandbytes', 'datasets', 'accelerate',
+                'papermill', 'openai', 'xgrammar'):
         try: out[pkg] = version(pkg)
         except PackageNotFoundError: out[pkg] = None
     return out
@@ -142,7 +143,8 @@ def start(self: Manifest, seed: int, # the run's seed
     "Record versions, commit, seed, profile, config hash and `info` such as thread counts (first start time is kept)."
     with self._locked() as m:
         m.setdefault('started', now_iso()); m['updated'] = now_iso()
-        m.update(versions=_versions(), git_commit=git_commit(), seed=seed, profile=profile, config_hash=config_hash, **info)
+        m.update(versions=_versions(), git_commit=git_commit(), seed=seed, profile=profile, config_hash=config_hash,
+                 **info)
         m.setdefault('steps', {}); m.setdefault('usage', {})
 
 # %% ../nbs/00a_run.ipynb #50a4ef4c

@@ -90,7 +90,8 @@ def shortest_accepted(texts: Sequence[str], # the samples of one prompt
 # %% ../nbs/06a_saro.ipynb #9db882ff
 def _rw_verdicts(items: Sequence[dict], texts: Sequence[list], gates: Sequence[list], judge, policies: str, seed: int,
                  judge_temperature: float, max_tokens: int = 16) -> tuple[list[list], list[list]]:
-    "(accept verdict True/False/None, its gate failures) per sample; only clean samples are judged, in one batched call."
+    """(accept verdict True/False/None, its gate failures) per sample; only clean samples are judged, in one batched
+    call."""
     todo = [(i, j) for i, per in enumerate(texts) for j in range(len(per)) if not gates[i][j]]
     acc, vg = [[None] * len(per) for per in texts], [[[] for _ in per] for per in texts]
     if not todo: return acc, vg
@@ -121,8 +122,10 @@ def _rw_row(it: dict, parsed: list, texts: list, accepted: list, gates: list, ve
                 id=it['id'], kind=it['kind'], variant=it['variant'], jailbreak=it['jailbreak'],
                 source=it.get('source', ''), **split_field(it),
                 n_samples=k, n_clean=len(clean), n_accepted=sum(x is True for x in accepted), picked=j,
-                accepted=accepted[j], sample_words=json.dumps([len(t.split()) for t in texts]), words=len(texts[j].split()),
-                has_reflection=bool(REFLECTION_RE.search(parsed[j][0])), sample_errors=json.dumps([e for _, _, e in parsed]),
+                accepted=accepted[j], sample_words=json.dumps([len(t.split()) for t in texts]),
+                words=len(texts[j].split()),
+                has_reflection=bool(REFLECTION_RE.search(parsed[j][0])),
+                sample_errors=json.dumps([e for _, _, e in parsed]),
                 gate_failures=json.dumps(gf), status=status,
                 samples=json.dumps(samples), excluded=bool(reason), exclude_reason=reason, **provenance)
 
@@ -160,7 +163,8 @@ def save_sft(rows: list[dict], # RW rows (`rw_rows`), flagged with `excluded` / 
              folder, # the set's dataset folder, e.g. `data/rw`
              reason: str = '', # why the set is empty (required for an empty set)
             ) -> Path:
-    "Write `folder.jsonl` (all rows, flagged), the dataset `folder/` (trainable `messages` rows) and `folder.meta.json`."
+    """Write `folder.jsonl` (all rows, flagged), the dataset `folder/` (trainable `messages` rows) and
+    `folder.meta.json`."""
     from datasets import Dataset
     folder = Path(folder)
     if not rows and not reason:
@@ -324,7 +328,8 @@ def srpo_pairs(items: Sequence[dict], # SRPO prompts (`rw_items`)
     sides = [format_reasoning('\n'.join(x for x in (p, c) if x), a) for p, (c, a, *_) in zip(two, conts)]
     reasons = [_srpo_reason(len(steps[i]), base[i][3], conts[2 * i], conts[2 * i + 1]) for i in range(len(items))]
     todo = [i for i, r in enumerate(reasons) if not r]
-    sc = (scorer.score([items[i]['prompt'] for i in todo for _ in (0, 1)], [sides[2 * i + s] for i in todo for s in (0, 1)])
+    sc = (scorer.score([items[i]['prompt'] for i in todo for _ in (0, 1)],
+                       [sides[2 * i + s] for i in todo for s in (0, 1)])
           if todo else [])
     scores = [None] * (2 * len(items))
     for m, i in enumerate(todo): scores[2 * i], scores[2 * i + 1] = sc[2 * m], sc[2 * m + 1]
@@ -333,12 +338,14 @@ def srpo_pairs(items: Sequence[dict], # SRPO prompts (`rw_items`)
         ch, rj = conts[2 * i], conts[2 * i + 1]
         gf = side_failures('base', base[i][3]) + side_failures('chosen', ch[3]) + side_failures('rejected', rj[3])
         rows.append(pair_row(it['prompt'], sides[2 * i], sides[2 * i + 1], id=it['id'], kind=it['kind'],
-                             variant=it.get('variant', ''), jailbreak=it.get('jailbreak', ''), source=it.get('source', ''),
+                             variant=it.get('variant', ''), jailbreak=it.get('jailbreak', ''),
+                             source=it.get('source', ''),
                              **split_field(it), method='srpo_process', chosen_score=scores[2 * i],
                              rejected_score=scores[2 * i + 1], scorer=getattr(scorer, 'name', ''),
                              generator=getattr(agent, 'name', ''), branch_rule=rule, branch_rule_used=branches[i][1],
                              branch_step=branches[i][0], n_steps=len(steps[i]), shared_prefix=prefixes[i],
-                             prefix_scores=json.dumps(prefix_scores[i]), chosen_reflects=bool(REFLECTION_RE.search(ch[0])),
+                             prefix_scores=json.dumps(prefix_scores[i]),
+                             chosen_reflects=bool(REFLECTION_RE.search(ch[0])),
                              exclude_reason=reasons[i], gate_stages=json.dumps(['srpo_base', 'srpo_continue']),
                              gate_failures=json.dumps(gf), status=row_status(gf),
                              generation_errors=json.dumps([base[i][2], ch[2], rj[2]]), **provenance))
@@ -362,7 +369,8 @@ def outcome_pairs(items: Sequence[dict], # SRPO prompts (`rw_items`)
     reasons = ['rw_excluded' if by_rw[it['id']].get('excluded') else
                ('rejected_gated' if by_chain[it['id']].get('gate_failures') else '') for it in use]
     todo = [i for i, r in enumerate(reasons) if not r]
-    sc = (scorer.score([use[i]['prompt'] for i in todo for _ in (0, 1)], [t for i in todo for t in (chosen[i], rejected[i])])
+    sc = (scorer.score([use[i]['prompt'] for i in todo for _ in (0, 1)],
+                       [t for i in todo for t in (chosen[i], rejected[i])])
           if todo else [])
     scores = [None] * (2 * len(use))
     for m, i in enumerate(todo): scores[2 * i], scores[2 * i + 1] = sc[2 * m], sc[2 * m + 1]

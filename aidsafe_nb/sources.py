@@ -51,7 +51,8 @@ def _row_prompt(row, pcol: str, cols: list) -> str:
 def _row_kind(row, kind: str|None, source: str) -> str:
     "The row's kind (`safety`|`general`)."
     k = kind or _text(row.get('kind')) or None
-    if k not in ('safety', 'general'): raise ConfigError(f"source {source!r}: kind must be 'safety' or 'general' (give kind= or a 'kind' column), got {k!r}")
+    if k not in ('safety', 'general'): raise ConfigError(f"source {source!r}: kind must be 'safety' or 'general' "
+                                                         f"(give kind= or a 'kind' column), got {k!r}")
     return k
 
 # %% ../nbs/03_sources.ipynb #123171ac
@@ -74,9 +75,11 @@ def records_from_frame(df: pd.DataFrame, # a table with a prompt column (`PROMPT
     if 'is_safe' in cols: df = df.assign(_safe=df['is_safe'].astype(bool)).sort_values('_safe', ascending=False, kind='stable')
     out = []
     for i, row in df.iterrows():
-        out.append(dict(id=_text(row[icol]) if icol else '', prompt=_row_prompt(row, pcol, cols), kind=_row_kind(row, kind, source),
+        out.append(dict(id=_text(row[icol]) if icol else '', prompt=_row_prompt(row, pcol, cols),
+                        kind=_row_kind(row, kind, source),
                         source=source, source_id=_text(row[icol]) if icol else str(i),
-                        original_response=_text(row[rcol]).strip() if rcol else '', category=_category(row.get('category', ''))))
+                        original_response=_text(row[rcol]).strip() if rcol else '',
+                        category=_category(row.get('category', ''))))
     return [r for r in out if r['prompt']]
 
 # %% ../nbs/03_sources.ipynb #169db0e8
@@ -174,8 +177,10 @@ def load_aidsafe(spec: str = 'AmazonScience/AIDSAFE', # the hub id, or a local f
     missing = [c for c in ('prompt', 'response') if c not in df.columns] + ([] if tcol else ['thoughts|refined_thoughts'])
     if missing: raise ConfigError(f"AIDSAFE source {spec!r}: missing columns {missing} (found {list(df.columns)})")
     kind = _aidsafe_kind(f'AmazonScience/AIDSAFE:{config}')
-    return [dict(id=prompt_id(r['prompt'], kind), prompt=str(r['prompt']), kind=kind, source=f'AIDSAFE:{config}', source_id=str(i),
-                 thoughts=parse_thought_list(r[tcol]), response=_text(r['response']), deliberation_log=_text(r.get('deliberation_log', '')))
+    return [dict(id=prompt_id(r['prompt'], kind), prompt=str(r['prompt']), kind=kind, source=f'AIDSAFE:{config}',
+                 source_id=str(i),
+                 thoughts=parse_thought_list(r[tcol]), response=_text(r['response']),
+                 deliberation_log=_text(r.get('deliberation_log', '')))
             for i, r in df.iterrows()]
 
 # %% ../nbs/03_sources.ipynb #8bd44b87
@@ -254,4 +259,5 @@ def prompts_for(setup, # step 1's setup: its `n_prompts`, `safety_fraction`, sou
                ) -> list[dict]:
     "The prompt set a run's step 1 uses."
     s = setup
-    return sample_prompts(s.n_prompts, s.safety_fraction, s.safety_source, s.general_source, s.seed, s.val_fraction, s.test_fraction)
+    return sample_prompts(s.n_prompts, s.safety_fraction, s.safety_source, s.general_source, s.seed, s.val_fraction,
+                          s.test_fraction)

@@ -199,9 +199,11 @@ def _short(v, width: int = 160) -> str:
     s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
     return s if len(s) <= width else s[:width - 1] + '…'
 
-_STAGE_FIELDS = {'prompts': ('kind', 'source', 'split', 'prompt'), 'intents': ('intents',), 'initial_cot': ('initial_thoughts', 'initial_response'),
+_STAGE_FIELDS = {'prompts': ('kind', 'source', 'split', 'prompt'), 'intents': ('intents',),
+                 'initial_cot': ('initial_thoughts', 'initial_response'),
                  'deliberation': ('n_rounds', 'stop_reason', 'thoughts_all', 'response'),
-                 'refiner': ('thoughts', 'removed_thoughts', 'edited_thoughts', 'response'), 'llm_zs': ('cot', 'response', 'status')}
+                 'refiner': ('thoughts', 'removed_thoughts', 'edited_thoughts', 'response'),
+                 'llm_zs': ('cot', 'response', 'status')}
 
 def stage_table(records: list[dict], # records after `stage` (e.g. `decompose_intents`'s output)
                 stage: str, # one of 'prompts', 'intents', 'initial_cot', 'deliberation', 'refiner', 'llm_zs'
@@ -228,7 +230,8 @@ def round_table(records: list[dict], # records after `deliberate` (or CoT rows, 
                ) -> pd.DataFrame:
     """The turns of deliberation round `rnd`: which agent spoke, whether it agreed, its new thoughts and revised
     response, what failed."""
-    return pd.DataFrame([dict(id=r['id'], agent=t['agent'], agree=t['agree'], thoughts=_short(t['thoughts'], width), response=_short(t['response'], width),
+    return pd.DataFrame([dict(id=r['id'], agent=t['agent'], agree=t['agree'], thoughts=_short(t['thoughts'], width),
+                              response=_short(t['response'], width),
                               error=_short(t['error'] or '-', width), gates_failed=_gate_names(t.get('gates')))
                          for r in records for t in _turns(r) if t['round'] == rnd])
 
@@ -236,8 +239,10 @@ def calls_table(backends, # backends that made calls (e.g. `GenerationSetup.back
                ) -> pd.DataFrame:
     """Per backend and stage: requests sent to the model, requests the call cache answered, and requests a `CacheView`
     found missing."""
-    return pd.DataFrame([dict(model=getattr(b, 'name', type(b).__name__), stage=s, sent=u.get('calls', 0), from_cache=u.get('cached', 0),
-                              missing=u.get('missing', 0)) for b in backends for s, u in (getattr(b, 'usage', None) or {}).items()],
+    return pd.DataFrame([dict(model=getattr(b, 'name', type(b).__name__), stage=s, sent=u.get('calls', 0),
+                              from_cache=u.get('cached', 0),
+                              missing=u.get('missing', 0)) for b in backends for s,
+                         u in (getattr(b, 'usage', None) or {}).items()],
                         columns=['model', 'stage', 'sent', 'from_cache', 'missing'])
 
 # %% ../nbs/10a_steps.ipynb #af49a6cb
@@ -246,7 +251,8 @@ def _js(v): return json.loads(v) if isinstance(v, str) else (v or [])
 def failures_table(rows: pd.DataFrame, # saved rows (`pd.read_json(rd.data/'cot.jsonl', lines=True)`)
                   ) -> pd.DataFrame:
     "Every recorded failure: row, stage and reason (rows are never dropped)."
-    return pd.DataFrame([dict(id=r['id'], stage=f.get('stage'), reason=_short(f.get('reason', ''))) for _, r in rows.iterrows() for f in _js(r['failures'])],
+    return pd.DataFrame([dict(id=r['id'], stage=f.get('stage'), reason=_short(f.get('reason', ''))) for _,
+                         r in rows.iterrows() for f in _js(r['failures'])],
                         columns=['id', 'stage', 'reason'])
 
 def gate_failures_table(rows: pd.DataFrame, # saved rows with a `gate_failures` column
@@ -255,7 +261,8 @@ def gate_failures_table(rows: pd.DataFrame, # saved rows with a `gate_failures` 
                        ) -> pd.DataFrame:
     """The first `n` strings that failed a content gate: row, status, stage, field, gate, round and the start of the
     text."""
-    return pd.DataFrame([dict(id=r['id'], status=r['status'], stage=f.get('stage'), field=f.get('field'), gate=f.get('gate'), round=f.get('round'),
+    return pd.DataFrame([dict(id=r['id'], status=r['status'], stage=f.get('stage'), field=f.get('field'),
+                              gate=f.get('gate'), round=f.get('round'),
                               text=_short(f.get('text', ''), width)) for _, r in rows.iterrows() for f in _js(r['gate_failures'])][:n],
                         columns=['id', 'status', 'stage', 'field', 'gate', 'round', 'text'])
 
@@ -264,9 +271,12 @@ def ledger_table(rows: pd.DataFrame, # saved CoT rows
                 ) -> pd.DataFrame:
     """The refiner's ledger: thoughts that reached it, kept, removed (with the reasons), edited, and refiner
     instructions it ignored."""
-    return pd.DataFrame([dict(id=r['id'], thoughts_in=r['n_thoughts_deliberation'], final=r['n_thoughts_final'], removed=len(_js(r['removed_thoughts'])),
-                              reasons=', '.join(sorted({x['reason'] for x in _js(r['removed_thoughts'])})), edits=len(_js(r['edited_thoughts'])),
-                              ignored=', '.join(x['why'] for x in _js(r['refiner_ignored']))) for _, r in rows.head(n).iterrows()])
+    return pd.DataFrame([dict(id=r['id'], thoughts_in=r['n_thoughts_deliberation'], final=r['n_thoughts_final'],
+                              removed=len(_js(r['removed_thoughts'])),
+                              reasons=', '.join(sorted({x['reason'] for x in _js(r['removed_thoughts'])})),
+                              edits=len(_js(r['edited_thoughts'])),
+                              ignored=', '.join(x['why'] for x in _js(r['refiner_ignored']))) for _,
+                         r in rows.head(n).iterrows()])
 
 def gates_table(rd: RunDir, # the run directory
                 sets=('cot', 'baseline_zs'), # data sets whose `data/<set>.gates.json` is read
@@ -387,7 +397,8 @@ def chat_table(ds, # a prompt-completion or preference dataset (`sft_dataset`, `
                width: int = 200, # longest text shown per cell
                extra=(), # more columns to show as they are (e.g. 'exclude_reason' of a pair record)
               ) -> pd.DataFrame:
-    "The first `n` rows of a chat training set: its id, each message column as 'role: text' (cut at `width`), and the `extra` columns."
+    """The first `n` rows of a chat training set: its id, each message column as 'role: text' (cut at `width`), and
+    the `extra` columns."""
     rows = [ds[i] for i in range(min(n, len(ds)))]
     text = lambda msgs: _short(' | '.join(f"{m['role']}: {m['content']}" for m in msgs), width) if isinstance(msgs, list) else _short(msgs, width)
     cols = [k for k in ('id', 'prompt', 'completion', 'chosen', 'rejected') if rows and k in rows[0]]
@@ -395,26 +406,35 @@ def chat_table(ds, # a prompt-completion or preference dataset (`sft_dataset`, `
 
 def dpo_plan(rd: RunDir, # the run directory
             ) -> pd.DataFrame:
-    "Per DPO model: its pair sets, whether they exist, train pairs and how many passed the gates, and its start adapter's state."
+    """Per DPO model: its pair sets, whether they exist, train pairs and how many passed the gates, and its start
+    adapter's state."""
     skipped = skipped_models(rd)
     def _job(n, pairs, start):
         present = tuple(x for x in as_tuple(pairs) if (Path(rd.data)/x).exists())
         g = pair_gate_stats(rd, present) if present else None
-        return dict(model=n, pairs=' + '.join(as_tuple(pairs)), pairs_present=bool(present), train_pairs=g['n'] if g else 0,
-                    passed=g['n_passed'] if g else 0, start=start, start_trained=is_trained(rd, start), start_skipped=skipped.get(start, ''))
+        return dict(model=n, pairs=' + '.join(as_tuple(pairs)), pairs_present=bool(present),
+                    train_pairs=g['n'] if g else 0,
+                    passed=g['n_passed'] if g else 0, start=start, start_trained=is_trained(rd, start),
+                    start_skipped=skipped.get(start, ''))
     return pd.DataFrame([_job(n, p, s) for n, (p, s) in DPO_JOBS.items()])
 
 def sft_summary(rd: RunDir, # the run directory
                 names, # trained SFT models (e.g. `run_sft`'s result)
                ) -> pd.DataFrame:
-    "Per trained SFT model in `names`: its data, gate pass, rows kept and too long, steps, final train and validation loss, time."
+    """Per trained SFT model in `names`: its data, gate pass, rows kept and too long, steps, final train and
+    validation loss, time."""
     def _one(n):
         i, rep = train_info(rd, n), json.loads((model_dir(rd, n)/'data_report.json').read_text())
-        return dict(model=n, data=i.get('data_source', 'generated'), gate_pass=f"{i['gates']['n_passed']}/{i['gates']['n']}", train_rows=i['n_train_rows'],
-                    too_long=rep['n_too_long'], tokens_median=rep['tokens']['median'], validation_rows=i.get('n_eval_rows', 0), steps=i['steps'],
-                    final_loss=i['final_loss'], final_validation_loss=i.get('final_eval_loss'), base_precision=i['base_precision'], seconds=i['train_seconds'])
-    return pd.DataFrame([_one(n) for n in names], columns=['model', 'data', 'gate_pass', 'train_rows', 'too_long', 'tokens_median', 'validation_rows',
-                                                          'steps', 'final_loss', 'final_validation_loss', 'base_precision', 'seconds'])
+        return dict(model=n, data=i.get('data_source', 'generated'),
+                    gate_pass=f"{i['gates']['n_passed']}/{i['gates']['n']}", train_rows=i['n_train_rows'],
+                    too_long=rep['n_too_long'], tokens_median=rep['tokens']['median'],
+                    validation_rows=i.get('n_eval_rows', 0), steps=i['steps'],
+                    final_loss=i['final_loss'], final_validation_loss=i.get('final_eval_loss'),
+                    base_precision=i['base_precision'], seconds=i['train_seconds'])
+    return pd.DataFrame([_one(n) for n in names], columns=['model', 'data', 'gate_pass', 'train_rows', 'too_long',
+                                                           'tokens_median', 'validation_rows',
+                                                          'steps', 'final_loss', 'final_validation_loss',
+                                                           'base_precision', 'seconds'])
 
 # %% ../nbs/10a_steps.ipynb #082d0f52
 def log_table(trained: dict, # {model: its folder} (`run_sft` / `run_dpo`'s result)
@@ -467,7 +487,8 @@ def run_report(rd: RunDir, # the run directory (reads `eval/results.csv`)
     read = lambda name, default: json.loads((rd.eval/name).read_text()) if (rd.eval/name).exists() else default
     figures = make_figures(results, rd.figures)
     md = render_report(results, rs, profile=cfg.profile, skipped=read('skipped.json', []),
-                       judges=read('judges.json', {}), figures=figures, manifest=Manifest(rd).read(), run_dir=rd.path, extras=read_extras(rd))
+                       judges=read('judges.json', {}), figures=figures, manifest=Manifest(rd).read(), run_dir=rd.path,
+                       extras=read_extras(rd))
     atomic_write_text(rd.report, md)
     Manifest(rd).step('6_report', status='done', finished=now_iso(), seconds=round(time.time() - t0, 1),
                       figures=sorted(figures))

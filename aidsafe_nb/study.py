@@ -11,7 +11,8 @@ import pandas as pd
 from pathlib import Path
 import yaml
 from fastcore.basics import patch
-from .config import (RunConfig, ConfigError, make_config, config_hash, repo_root, data_dir, shared_benchmarks_dir,
+from .config import (RunConfig, ConfigError, make_config, config_hash, repo_root, data_dir,
+                               shared_benchmarks_dir,
                                PARAM_TYPES, NON_SEMANTIC, LOCAL_MODEL_NAMES)
 from .run import RunDir, Manifest, load_config, save_config, now_iso, atomic_write_text
 from .steps import Step, STEPS, GenerationSetup
@@ -168,8 +169,10 @@ def run_step(step: Step, # the step to run
     # the notebook's `hold_run_lock`: this process holds the lock
     os.environ[LOCK_ENV] = str(rd.path)
     try:   # what the kernel's cells print (progress, training lines, warnings) streams to this terminal as it comes
-        pm.execute_notebook(str(src), str(out), parameters=dict(run_dir=str(rd.path), profile=cfg.profile), cwd=str(src.parent),
-                            kernel_name='python3', progress_bar=progress, log_output=False, stdout_file=KernelRelay(sys.stdout), stderr_file=KernelRelay(sys.stderr))
+        pm.execute_notebook(str(src), str(out), parameters=dict(run_dir=str(rd.path), profile=cfg.profile),
+                            cwd=str(src.parent),
+                            kernel_name='python3', progress_bar=progress, log_output=False,
+                            stdout_file=KernelRelay(sys.stdout), stderr_file=KernelRelay(sys.stderr))
     except pm.PapermillExecutionError as e: raise StepFailed(_failure_message(step, out, e)) from None
     except Exception as e: raise StepFailed(_failure_message(step, out, e)) from e
     finally:
@@ -434,7 +437,8 @@ def _execute(s: Step, action: str, rd: RunDir, cfg: RunConfig, fingerprint: str,
     if action == 'rerun': print(f'[{s.name}] changed or incomplete: old outputs moved to .stale/: '
                                 f'{len(move_stale_outputs(rd, s))} paths')
     before, t0 = man.read().get('usage', {}), time.time()
-    man.step(s.name, status='running', started=now_iso(), fingerprint=fingerprint, notebook=str(rd.notebooks/s.notebook),
+    man.step(s.name, status='running', started=now_iso(), fingerprint=fingerprint,
+             notebook=str(rd.notebooks/s.notebook),
              error=None, retry_calls=0)
     print(f'[{s.name}] running {s.notebook}', flush=True)
     try: run_step(s, rd, cfg, nb_dir, progress)
@@ -447,7 +451,8 @@ def _execute(s: Step, action: str, rd: RunDir, cfg: RunConfig, fingerprint: str,
                     f"the same command once the endpoint "
                     f"is healthy: exactly those calls are sent again (or finish it as it is with -p "
                     f"accept_failed_calls true).")
-        man.step(s.name, status='incomplete', ended=now_iso(), seconds=round(time.time() - t0, 1), usage=usage, error=msg,
+        man.step(s.name, status='incomplete', ended=now_iso(), seconds=round(time.time() - t0, 1), usage=usage,
+                 error=msg,
                  retry_calls=len(failed))
         raise StepFailed(msg)
     man.step(s.name, status='done', ended=now_iso(), seconds=round(time.time() - t0, 1), usage=usage,
@@ -466,7 +471,8 @@ def run_config(run_dir, # the run directory (its `config.yaml`, if any)
     if any(p.exists() and not p.is_dir() for p in (rd.path, *rd.path.parents)):
         raise ConfigError(f"run directory {rd.path} cannot be a folder: a file is in the way; give --run a folder")
     prof = str(ov.pop('profile', None) or profile or '') or None
-    if prof and prof.endswith(('.yaml', '.yml')): prof = str(Path(prof).expanduser().resolve())   # as `make_config` stores it
+    # as `make_config` stores it
+    if prof and prof.endswith(('.yaml', '.yml')): prof = str(Path(prof).expanduser().resolve())
     saved = None
     if rd.config.exists():
         try: saved = load_config(rd.config)
@@ -566,7 +572,8 @@ def run_study(run_dir, # the run directory (created if missing)
 
 # %% ../nbs/11_study.ipynb #d801ca39
 def _prompt_mix(cfg: RunConfig) -> tuple[int, int]:
-    "(prompts, harmful prompts) of step 1: from `prompts_for` when the sources are offline (what step 1 will read), else from `safety_fraction`."
+    """(prompts, harmful prompts) of step 1: from `prompts_for` when the sources are offline (what step 1 will read),
+    else from `safety_fraction`."""
     if all(v == 'smoke' or Path(v).expanduser().exists() for v in (cfg.safety_source, cfg.general_source)):
         try: ps = prompts_for(cfg); return len(ps), sum(p.get('kind') == 'safety' for p in ps)
         except Exception: pass
@@ -574,7 +581,9 @@ def _prompt_mix(cfg: RunConfig) -> tuple[int, int]:
 
 def eval_items(cfg: RunConfig, # the run's config
               ) -> dict[str, int]:
-    "{benchmark: prompts each system answers} as step 5 loads them (`expand_benchmarks`, `load_benchmark`; MMLU is scored by log-probabilities, 0 calls). Offline, a benchmark that cannot be read counts 0, as the run skips it; online, `eval_limit` (or 500) is assumed."
+    """{benchmark: prompts each system answers} as step 5 loads them (`expand_benchmarks`, `load_benchmark`; MMLU is
+    scored by log-probabilities, 0 calls). Offline, a benchmark that cannot be read counts 0, as the run skips it;
+    online, `eval_limit` (or 500) is assumed."""
     from aidsafe_nb.benchmarks import expand_benchmarks, load_benchmark, load_jailbreak_templates, BENCHMARKS
     offline, out = os.environ.get('HF_HUB_OFFLINE', '').lower() in ('1', 'true', 'yes', 'on'), {}
     for b in expand_benchmarks(cfg.benchmarks):
@@ -592,36 +601,48 @@ def _eval_calls(cfg: RunConfig, systems: int, n: int) -> int:
     items, kind = eval_items(cfg), lambda b: BENCHMARKS[b].kind
     calls = systems * sum(items.values())                                                       # generations
     calls += systems * sum(v for b, v in items.items() if kind(b) in ('safety', 'strongreject')) * (cfg.safety_judge != 'strmatch')
-    calls += systems * sum(v for b, v in items.items() if kind(b) == 'strongreject')            # the StrongREJECT rubric
+    # the StrongREJECT rubric
+    calls += systems * sum(v for b, v in items.items() if kind(b) == 'strongreject')
     xs = sum(v for b, v in items.items() if kind(b) == 'xstest')
     root = Path(cfg.benchmarks_dir).expanduser() if cfg.benchmarks_dir else shared_benchmarks_dir()
     labelled = bool(xs) and root is not None and (Path(root)/'xstest'/'human_labeled_completions').is_dir()
-    calls += systems * xs + labelled * 2 * (cfg.judge_validation_limit or 450)                  # refusal judge; its validation on two human-labelled files
-    return calls + n * (4 + 2 * bool(cfg.judge2_model))                                          # CoT quality: both sets graded and compared
+    # refusal judge; its validation on two human-labelled files
+    calls += systems * xs + labelled * 2 * (cfg.judge_validation_limit or 450)
+    # CoT quality: both sets graded and compared
+    return calls + n * (4 + 2 * bool(cfg.judge2_model))
 
 def step_calls(s: Step, # the step
                cfg: RunConfig, # the run's config
                k: dict, # the counts (`config_counts`, `run_counts`): n, harm, systems, chain_steps, p_clean, belief
               ) -> int:
-    "Model calls of step `s`, counted the way its stages issue requests, given the prompts, the systems that train and the share of clean generations in `k`."
+    """Model calls of step `s`, counted the way its stages issue requests, given the prompts, the systems that train
+    and the share of clean generations in `k`."""
     n, harm, p = k['n'], k['harm'], k['p_clean']
-    if s.name == '1_generate': return n * (4 + cfg.n_agents)                                     # LLM_ZS, intents, initial CoT, a round per agent, refiner
+    # LLM_ZS, intents, initial CoT, a round per agent, refiner
+    if s.name == '1_generate': return n * (4 + cfg.n_agents)
     if s.name == '2_preference':
-        items = n + (harm if cfg.rw_jailbreaks else 0)                                          # RW prompts: each, plus a jailbreak-wrapped copy of the harmful ones
-        per = cfg.rw_samples * (1 + p) + 3 + k['chain_steps'] + 2 * p**3 + 2 * p**2            # RW samples, the clean ones judged; SRPO base, 2 continuations,
-        return round(items * per)                                                               # a score per prefix step; clean process (3 sides) and outcome pairs scored
+        # RW prompts: each, plus a jailbreak-wrapped copy of the harmful ones
+        items = n + (harm if cfg.rw_jailbreaks else 0)
+        # RW samples, the clean ones judged; SRPO base, 2 continuations,
+        per = cfg.rw_samples * (1 + p) + 3 + k['chain_steps'] + 2 * p**3 + 2 * p**2
+        # a score per prefix step; clean process (3 sides) and outcome pairs scored
+        return round(items * per)
     if s.name == '4_dpo':
-        if not k['belief']: return 0                                                            # belief and baseline pairs are sampled from SFT_DB
+        # belief and baseline pairs are sampled from SFT_DB
+        if not k['belief']: return 0
         draws = cfg.belief_iterations * cfg.belief_samples
-        return n * (cfg.belief_iterations + draws + (cfg.baseline_samples or draws))           # beliefs, their target samples, the baseline's equal draws
+        # beliefs, their target samples, the baseline's equal draws
+        return n * (cfg.belief_iterations + draws + (cfg.baseline_samples or draws))
     if s.name == '5_evaluate': return _eval_calls(cfg, len(k['systems']), n)
     return 0
 
 def config_counts(cfg: RunConfig, # the run's config
                  ) -> dict:
-    "The counts of a run not started: every system trains, every generation is clean, each SRPO chain has `srpo_max_steps` steps (an upper bound for steps 2-5)."
+    """The counts of a run not started: every system trains, every generation is clean, each SRPO chain has
+    `srpo_max_steps` steps (an upper bound for steps 2-5)."""
     n, harm = _prompt_mix(cfg)
-    return dict(n=n, harm=harm, systems=list(cfg.eval_models), chain_steps=cfg.srpo_max_steps if cfg.srpo_branch == 'first_unsafe' else 0,
+    return dict(n=n, harm=harm, systems=list(cfg.eval_models),
+                chain_steps=cfg.srpo_max_steps if cfg.srpo_branch == 'first_unsafe' else 0,
                 p_clean=1.0, belief=True)
 
 def _config_estimate(s: Step, cfg: RunConfig) -> tuple[int, int]:
@@ -631,12 +652,14 @@ def _config_estimate(s: Step, cfg: RunConfig) -> tuple[int, int]:
 
 # %% ../nbs/11_study.ipynb #e5a1c0d3
 def _sft_fate(rd: RunDir, cfg: RunConfig, name: str) -> tuple[bool|None, str]:
-    "(trains?, why) of SFT model `name` from its saved data as `train` will check it; None when its data is not written yet."
+    """(trains?, why) of SFT model `name` from its saved data as `train` will check it; None when its data is not
+    written yet."""
     from aidsafe_nb.train import sft_dataset, check_gates, TrainSkip
     if not (Path(rd.data)/('rw' if name == 'rw' else 'cot')).exists(): return None, 'its data is not written yet'
     try:
         source, only = cfg.sft_db_source if name == 'sft_db' else 'generated', None
-        if name == 'sft_og' and cfg.sft_og_rows == 'same_as_sft_db' and cfg.sft_db_source == 'generated':   # the rows of SFT_DB's that pass the gates
+        # the rows of SFT_DB's that pass the gates
+        if name == 'sft_og' and cfg.sft_og_rows == 'same_as_sft_db' and cfg.sft_db_source == 'generated':
             only = [r['id'] for r in sft_dataset(rd, 'sft_db', 'train', 'generated', cfg.enforce_gates)[0]]
         ds, _, st = sft_dataset(rd, name, 'train', source, cfg.enforce_gates, only)
         check_gates(name, st, cfg.min_gate_pass_rate if cfg.enforce_gates else 0.0)
@@ -648,7 +671,9 @@ def _sft_fate(rd: RunDir, cfg: RunConfig, name: str) -> tuple[bool|None, str]:
 def expected_training(rd: RunDir, # the run directory (its models and data so far)
                       cfg: RunConfig, # the run's config (`enforce_gates`, `min_gate_pass_rate`, `sft_og_rows`)
                      ) -> dict[str, tuple[bool, str]]:
-    "Per trainable system: (expected to train, why): what the run recorded, else its saved data checked as `train` checks it, else its start adapter's fate; RW before step 2 is predicted from step 1's gate pass rate, a system with nothing known is assumed to train."
+    """Per trainable system: (expected to train, why): what the run recorded, else its saved data checked as `train`
+    checks it, else its start adapter's fate; RW before step 2 is predicted from step 1's gate pass rate, a system
+    with nothing known is assumed to train."""
     from aidsafe_nb.train import dpo_dataset, pair_gate_stats, check_gates, TrainSkip, DPO_JOBS
     from aidsafe_nb.adapters import skipped_models, is_trained
     skipped, out = skipped_models(rd), {}
@@ -657,7 +682,8 @@ def expected_training(rd: RunDir, # the run directory (its models and data so fa
         elif is_trained(rd, name): out[name] = (True, 'trained in this run')
         else:
             ok, why = _sft_fate(rd, cfg, name)
-            if ok is None and name == 'rw':                 # step 2's data not written: step 1's rows under the same gates predict it
+            # step 2's data not written: step 1's rows under the same gates predict it
+            if ok is None and name == 'rw':
                 db, dwhy = _sft_fate(rd, cfg, 'sft_db')
                 if db is not None: ok, why = db, f"predicted from step 1's rows ({dwhy})"
             out[name] = (True, 'assumed') if ok is None else (ok, why)
@@ -668,8 +694,10 @@ def expected_training(rd: RunDir, # the run directory (its models and data so fa
         present = [p for p in ((pairs,) if isinstance(pairs, str) else pairs) if (Path(rd.data)/p).exists()]
         if not present: out[name] = (True, f'its pairs are not built yet; {start} is expected to train'); continue
         try:
-            st = check_gates(name, pair_gate_stats(rd, tuple(present)), cfg.min_gate_pass_rate if cfg.enforce_gates else 0.0, 'pairs')
-            out[name] = (len(dpo_dataset(rd, tuple(present), enforce_gates=cfg.enforce_gates)) > 0, f"{st['n_passed']}/{st['n']} train pairs pass the gates")
+            st = check_gates(name, pair_gate_stats(rd, tuple(present)),
+                             cfg.min_gate_pass_rate if cfg.enforce_gates else 0.0, 'pairs')
+            out[name] = (len(dpo_dataset(rd, tuple(present), enforce_gates=cfg.enforce_gates)) > 0,
+                         f"{st['n_passed']}/{st['n']} train pairs pass the gates")
         except TrainSkip as e: out[name] = (False, str(e).split(': ', 1)[-1][:80])
         except Exception as e: out[name] = (True, f'assumed (its pairs could not be read: {type(e).__name__})')
     return out
@@ -678,7 +706,9 @@ def run_counts(rd: RunDir, # the run directory
                cfg: RunConfig, # the run's config
                steps=STEPS, # the study's steps (step 1's fingerprint)
               ) -> tuple[dict, str]|None:
-    "(counts, basis) from what the run knows once step 1 is done with this config: its rows, the initial CoT's gate pass rate and steps per chain, and the systems `expected_training` keeps; None before (or when step 1 would rerun)."
+    """(counts, basis) from what the run knows once step 1 is done with this config: its rows, the initial CoT's gate
+    pass rate and steps per chain, and the systems `expected_training` keeps; None before (or when step 1 would
+    rerun)."""
     s1 = read_manifest(rd).get('steps', {}).get('1_generate', {})
     if s1.get('status') != 'done' or not (Path(rd.data)/'cot').is_dir(): return None
     if s1.get('fingerprint') not in (None, fingerprints(cfg, steps).get('1_generate')): return None
@@ -693,7 +723,8 @@ def run_counts(rd: RunDir, # the run directory
     chain = sum(len(split_steps(r.get('initial_cot') or '', cfg.srpo_max_steps)) for r in rows) / len(rows) if cfg.srpo_branch == 'first_unsafe' else 0
     fates = expected_training(rd, cfg)
     systems = [m for m in cfg.eval_models if m == 'base' or fates.get(m, (True,))[0]]
-    k = dict(n=len(rows), harm=sum(r.get('kind') == 'safety' for r in rows), systems=systems, chain_steps=chain, p_clean=p,
+    k = dict(n=len(rows), harm=sum(r.get('kind') == 'safety' for r in rows), systems=systems, chain_steps=chain,
+             p_clean=p,
              belief=cfg.belief_target != 'sft_db' or fates['sft_db'][0], fates=fates)
     basis = f"from the run's data: {len(rows)} step-1 rows, initial CoT {p:.0%} clean, ~{chain:.1f} steps per chain"
     return k, basis
@@ -704,23 +735,30 @@ def _usage_total(usage: dict) -> tuple[int, int]:
             sum(u.get('prompt_tokens', 0) + u.get('completion_tokens', 0) for u in usage.values()))
 
 def _counted(s: Step, cfg: RunConfig, known) -> dict:
-    "The estimate of step `s` counted by `step_calls`: from the run's data (`run_counts`) where step 1 is done, else from the config alone."
+    """The estimate of step `s` counted by `step_calls`: from the run's data (`run_counts`) where step 1 is done,
+    else from the config alone."""
     if known is not None and s.name != '1_generate':
         k, calls, basis = known[0], step_calls(s, cfg, known[0]), known[1]
-        if s.name == '4_dpo' and not k['belief']: return dict(calls=0, tokens=0, basis="from the run's data: no belief pairs, SFT_DB is not expected to train")
+        if s.name == '4_dpo' and not k['belief']: return dict(calls=0, tokens=0,
+                                                              basis="from the run's data: no belief pairs, SFT_DB is "
+                                                                    "not expected to train")
         if s.name == '5_evaluate': basis += f"; {len(k['systems'])}/{len(cfg.eval_models)} systems expected to train"
     else:
         calls = step_calls(s, cfg, config_counts(cfg))
         basis = 'config only: one deliberation round assumed' if s.name == '1_generate' else 'config only: upper bound, every system trains'
-    out = dict(calls=calls, tokens=calls * (600 + cfg.max_new_tokens), basis=basis if calls else 'no model calls (training or report)')
-    if known is not None and s.name == '5_evaluate': out['fates'] = known[0]['fates']       # which systems it counts, and why
+    out = dict(calls=calls, tokens=calls * (600 + cfg.max_new_tokens),
+               basis=basis if calls else 'no model calls (training or report)')
+    # which systems it counts, and why
+    if known is not None and s.name == '5_evaluate': out['fates'] = known[0]['fates']
     return out
 
 def estimate(rd: RunDir, # the run directory (a previous run's usage, if any)
              cfg: RunConfig, # the config to run with
              steps=STEPS, # the study's steps
             ) -> dict[str, dict]:
-    "Per step: estimated model calls and tokens, and what the estimate is based on: this run's own usage, else its pilot's (`--pilot`), each scaled; else counted, from step 1's rows and the systems expected to train once step 1 is done (`run_counts`), else from the config alone (an upper bound: every system trains)."
+    """Per step: estimated model calls and tokens, and what the estimate is based on: this run's own usage, else its
+    pilot's (`--pilot`), each scaled; else counted, from step 1's rows and the systems expected to train once step 1
+    is done (`run_counts`), else from the config alone (an upper bound: every system trains)."""
     man = read_manifest(rd).get('steps', {})
     try: prev = load_config(rd.config) if rd.config.exists() else None
     except (ConfigError, yaml.YAMLError, OSError, UnicodeDecodeError): prev = None
@@ -730,11 +768,14 @@ def estimate(rd: RunDir, # the run directory (a previous run's usage, if any)
     out, known = {}, run_counts(rd, cfg, steps)
     for s in steps:
         usage, pusage = man.get(s.name, {}).get('usage') or {}, pman.get(s.name, {}).get('usage') or {}
-        if not usage and pilot is not None and pman.get(s.name, {}).get('status') == 'done':   # measured by the pilot: its usage per stage, scaled
-            calls = sum((u.get('calls', 0) + u.get('cached', 0)) * _factor(k, s.name, pilot, cfg) for k, u in pusage.items())
+        # measured by the pilot: its usage per stage, scaled
+        if not usage and pilot is not None and pman.get(s.name, {}).get('status') == 'done':
+            calls = sum((u.get('calls', 0) + u.get('cached', 0)) * _factor(k, s.name, pilot, cfg) for k,
+                        u in pusage.items())
             toks = sum((u.get('prompt_tokens', 0) + u.get('completion_tokens', 0)) / max(u.get('calls', 0), 1) * (u.get('calls', 0) + u.get('cached', 0))
                        * _factor(k, s.name, pilot, cfg) for k, u in pusage.items())
-            out[s.name] = dict(calls=round(calls), tokens=round(toks), basis=f'pilot ({pilot.n_prompts} prompts) scaled')
+            out[s.name] = dict(calls=round(calls), tokens=round(toks),
+                               basis=f'pilot ({pilot.n_prompts} prompts) scaled')
         elif usage and prev is not None:
             calls, toks = _usage_total(usage)
             k = 'eval_limit' if s.name == '5_evaluate' else 'n_prompts'
@@ -772,7 +813,8 @@ def dry_run(run_dir, # the run directory (nothing is written)
     lines.append(f"  total to run: ~{sum(e['calls'] for e in todo):,} model calls, "
                  f"~{sum(e['tokens'] for e in todo):,} tokens (finished calls come from the cache)")
     lines += [f'  config change: {k}: {old!r} -> {new!r}' for k, (old, new) in changes.items()]
-    lines += [f"  refused: step {s} would build on the changed outputs of {', '.join(u)} (run them together)" for s, u in stale.items()]
+    lines += [f"  refused: step {s} would build on the changed outputs of {', '.join(u)} (run them together)" for s,
+              u in stale.items()]
     return '\n'.join(lines)
 
 # %% ../nbs/11_study.ipynb #e46cbdff
@@ -822,7 +864,8 @@ def summarize_run(run_dir, # the run directory
     out += _results_lines(rd)
     usage = read_manifest(rd).get('usage', {})
     if usage:
-        tot = {k: sum(u.get(k, 0) for u in usage.values()) for k in ('calls', 'cached', 'errors', 'prompt_tokens', 'completion_tokens')}
+        tot = {k: sum(u.get(k, 0) for u in usage.values()) for k in ('calls', 'cached', 'errors', 'prompt_tokens',
+                                                                     'completion_tokens')}
         out.append(f"model calls: {tot['calls']:,} sent, {tot['cached']:,} from cache, {tot['errors']:,} failed; "
                    f"{tot['prompt_tokens'] + tot['completion_tokens']:,} tokens")
     out.append(f'report: {rd.report}' if rd.report.exists() else 'report: not written yet (step 6_report)')
@@ -883,7 +926,8 @@ def stage_calls(run_dir, # the run directory (its call cache)
     rows = con.execute('SELECT model, stage, request, text, prompt_tokens, completion_tokens, finish_reason FROM '
                        'calls WHERE stage=? '
                        'ORDER BY created LIMIT ?', (stage, limit)).fetchall()
-    return [dict(model=m, stage=s, request=json.loads(q) if q else None, answer=a, prompt_tokens=pt, completion_tokens=ct, finish_reason=fr)
+    return [dict(model=m, stage=s, request=json.loads(q) if q else None, answer=a, prompt_tokens=pt,
+                 completion_tokens=ct, finish_reason=fr)
             for m, s, q, a, pt, ct, fr in rows]
 
 # %% ../nbs/11_study.ipynb #4581e176
@@ -933,7 +977,8 @@ def compare_runs(run_dirs: dict[str, Path|str], # {run name: run directory}
     frames = []
     for name, d in run_dirs.items():
         res = Path(d)/'eval'/'results.csv'
-        df = pd.read_csv(res) if res.exists() else pd.DataFrame({'metric': ['minutes'], 'value': [sum(s.get('seconds', 0) for s in Manifest(d).read().get('steps', {}).values()) / 60]})
+        df = pd.read_csv(res) if res.exists() else pd.DataFrame({'metric': ['minutes'],
+                                                                 'value': [sum(s.get('seconds', 0) for s in Manifest(d).read().get('steps', {}).values()) / 60]})
         df.insert(0, 'run', name)
         for k in varying: df[k] = json.dumps(getattr(cfgs[name], k)) if name in cfgs else None
         frames.append(df)
@@ -972,7 +1017,8 @@ def _check_injected(ns: dict, names: list[str]):
     bad = [n for n in names if n not in NOTEBOOK_PARAMS]
     if bad:
         close = difflib.get_close_matches(bad[0], NOTEBOOK_PARAMS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else (f"; a run parameter goes in overrides: -p overrides \"{{{bad[0]}: ...}}\"" if bad[0] in PARAM_TYPES else '')
+        hint = f" (did you mean {close[0]!r}?)" if close else ("; a run parameter goes in overrides: -p overrides "
+                                                               f"\"{{{bad[0]}: ...}}\"" if bad[0] in PARAM_TYPES else '')
         raise ConfigError(f"unknown notebook parameter {bad[0]!r}{hint}; study notebooks take {list(NOTEBOOK_PARAMS)}")
     ov = ns.get('overrides')
     if isinstance(ov, str):
@@ -1012,7 +1058,8 @@ MAX_TEXT, MAX_IMAGE = 4096, 150_000      # per cell: characters of text output; 
 def _text_size(out: dict) -> int:
     "Characters of text in one output (stream text, or the text/plain, text/html, text/markdown of a result)."
     if out.get('output_type') == 'stream': return len(''.join(out.get('text', '')))
-    return sum(len(''.join(v) if isinstance(v, list) else v) for k, v in out.get('data', {}).items() if k.startswith('text/'))
+    return sum(len(''.join(v) if isinstance(v, list) else v) for k,
+               v in out.get('data', {}).items() if k.startswith('text/'))
 
 def _png_size(out: dict) -> int:
     v = out.get('data', {}).get('image/png')
@@ -1021,7 +1068,8 @@ def _png_size(out: dict) -> int:
 def output_sizes(nb: dict, # a notebook (nbformat JSON)
                 ) -> list[dict]:
     "Per code cell with outputs: its index, characters of text output and the largest PNG in bytes."
-    return [dict(cell=i, text=sum(_text_size(o) for o in c.get('outputs', [])), png=max([_png_size(o) for o in c.get('outputs', [])] or [0]))
+    return [dict(cell=i, text=sum(_text_size(o) for o in c.get('outputs', [])),
+                 png=max([_png_size(o) for o in c.get('outputs', [])] or [0]))
             for i, c in enumerate(nb['cells']) if c['cell_type'] == 'code' and c.get('outputs')]
 
 # %% ../nbs/11_study.ipynb #3f44023f
@@ -1091,7 +1139,8 @@ def save_outputs(run_dir, # a finished run directory (every step done)
     root, run = repo_root(), rd.path.resolve()
     shown = run.relative_to(root).as_posix() if root in run.parents else f'outputs/{run.name}'
     paths = {str(run): shown, str(root): '.', str(Path.home()): '~'}
-    quiet = dict(TQDM_DISABLE='1', HF_DATASETS_DISABLE_PROGRESS_BARS='1', TRANSFORMERS_VERBOSITY='error', PYTHONWARNINGS='ignore')
+    quiet = dict(TQDM_DISABLE='1', HF_DATASETS_DISABLE_PROGRESS_BARS='1', TRANSFORMERS_VERBOSITY='error',
+                 PYTHONWARNINGS='ignore')
     old = {k: os.environ.get(k) for k in [*quiet, 'AIDSAFE_PROGRESS']}
     os.environ.update(quiet); os.environ.pop('AIDSAFE_PROGRESS', None)
     out = []
@@ -1099,8 +1148,10 @@ def save_outputs(run_dir, # a finished run directory (every step done)
         for s in steps:
             src = nb_dir/s.notebook
             with tempfile.TemporaryDirectory() as d:
-                try: pm.execute_notebook(str(src), f'{d}/out.ipynb', parameters=dict(run_dir=str(run), profile=load_config(rd.config).profile),
-                                         cwd=str(src.parent), kernel_name='python3', progress_bar=progress, log_output=False)
+                try: pm.execute_notebook(str(src), f'{d}/out.ipynb',
+                                         parameters=dict(run_dir=str(run), profile=load_config(rd.config).profile),
+                                         cwd=str(src.parent), kernel_name='python3', progress_bar=progress,
+                                         log_output=False)
                 except pm.PapermillExecutionError as e: raise StepFailed(_failure_message(s, Path(d)/'out.ipynb', e)) from None
                 nb = clean_outputs(json.loads(Path(d, 'out.ipynb').read_text()), paths, max_text)
             big = [x for x in output_sizes(nb) if x['png'] > max_image]
@@ -1109,7 +1160,8 @@ def save_outputs(run_dir, # a finished run directory (every step done)
             atomic_write_text(src, json.dumps(nb, indent=1, ensure_ascii=False) + '\n')
             nbdev_clean(fname=str(src))               # exactly what the sync check's nbdev_clean leaves
             sizes = output_sizes(nb)
-            out.append(dict(notebook=s.notebook, cells_with_output=len(sizes), largest_text=max([x['text'] for x in sizes] or [0]),
+            out.append(dict(notebook=s.notebook, cells_with_output=len(sizes),
+                            largest_text=max([x['text'] for x in sizes] or [0]),
                             largest_png=max([x['png'] for x in sizes] or [0])))
     finally:
         for k, v in old.items():
@@ -1127,7 +1179,8 @@ def pilot_config(cfg: RunConfig, # the full run's config
     "The pilot's config: `cfg` on `n` prompts and `n` items per benchmark (MMLU too), writing its calls into `cache`."
     if int(n) < 1: raise ConfigError(f"--pilot must be a number of prompts >= 1, got {n}")
     d = {k: v for k, v in dataclasses.asdict(cfg).items() if k != 'profile'}
-    return make_config(cfg.profile, **{**d, 'n_prompts': int(n), 'eval_limit': int(n), 'mmlu_limit': int(n), 'cache_path': str(cache)})
+    return make_config(cfg.profile, **{**d, 'n_prompts': int(n), 'eval_limit': int(n), 'mmlu_limit': int(n),
+                                       'cache_path': str(cache)})
 
 # %% ../nbs/11_study.ipynb #847faa72
 def _read_json(p: Path, default):
@@ -1139,22 +1192,26 @@ def _top(failures: dict, k: int = 3) -> str:
 
 def pilot_gates(rd: RunDir, # the pilot's run directory
                ) -> pd.DataFrame:
-    "Per data set and stage: rows, gate pass rate, cut rate (and per prompt kind) where recorded, and the commonest failures (`data/*.gates.json`)."
+    """Per data set and stage: rows, gate pass rate, cut rate (and per prompt kind) where recorded, and the commonest
+    failures (`data/*.gates.json`)."""
     rows = []
     for p in sorted(rd.data.glob('*.gates.json')) if rd.data.is_dir() else []:
         g = _read_json(p, {})
         for stage, v in (g.get('stages') or {}).items() if isinstance(g, dict) else []:
             if not isinstance(v, dict) or 'n' not in v: continue
             by_kind = v.get('cut_rate_by_kind') or {}
-            rows.append(dict(set=p.name[:-len('.gates.json')], stage=stage, n=v['n'], pass_rate=v.get('pass_rate'), cut_rate=v.get('cut_rate'),
+            rows.append(dict(set=p.name[:-len('.gates.json')], stage=stage, n=v['n'], pass_rate=v.get('pass_rate'),
+                             cut_rate=v.get('cut_rate'),
                              cut_by_kind=', '.join(f'{k} {x:.0%}' for k, x in by_kind.items() if isinstance(x, (int, float))) or '-',
                              commonest_failures=_top(v.get('failures'))))
-    return pd.DataFrame(rows, columns=['set', 'stage', 'n', 'pass_rate', 'cut_rate', 'cut_by_kind', 'commonest_failures'])
+    return pd.DataFrame(rows, columns=['set', 'stage', 'n', 'pass_rate', 'cut_rate', 'cut_by_kind',
+                                       'commonest_failures'])
 
 def pilot_training(rd: RunDir, # the pilot's run directory
                    cfg: RunConfig, # its config (`enforce_gates`, `min_gate_pass_rate`)
                   ) -> pd.DataFrame:
-    "Per trainable system: its data, rows trained on, rows that passed the gates, and whether it trained, was skipped (why) or would be skipped were the gates enforced."
+    """Per trainable system: its data, rows trained on, rows that passed the gates, and whether it trained, was
+    skipped (why) or would be skipped were the gates enforced."""
     skipped = _read_json(rd.models/'skipped.json', {})
     skipped = skipped if isinstance(skipped, dict) else {x.get('model', '?'): x.get('reason', '') for x in skipped if isinstance(x, dict)}
     rows = []
@@ -1168,13 +1225,15 @@ def pilot_training(rd: RunDir, # the pilot's run directory
         elif not cfg.enforce_gates and isinstance(rate, (int, float)) and rate < cfg.min_gate_pass_rate:
             fate = f'trained (gates not enforced); enforced, it would be skipped: pass rate {rate:.0%} < min_gate_pass_rate {cfg.min_gate_pass_rate:.0%}'
         else: fate = 'trained'
-        rows.append(dict(system=system, data=(info or {}).get('pairs') or (info or {}).get('data_source', '-'), train_rows=(info or {}).get('n_train_rows'),
+        rows.append(dict(system=system, data=(info or {}).get('pairs') or (info or {}).get('data_source', '-'),
+                         train_rows=(info or {}).get('n_train_rows'),
                          passed_gates=f"{g['n_passed']}/{g['n']}" if 'n' in g and 'n_passed' in g else '-', fate=fate))
     return pd.DataFrame(rows)
 
 def pilot_judges(rd: RunDir, # the pilot's run directory
                 ) -> pd.DataFrame:
-    "Every judge check of the pilot's evaluation (`eval/judge_validation.csv`): judge, role, check, value, threshold, passed."
+    """Every judge check of the pilot's evaluation (`eval/judge_validation.csv`): judge, role, check, value,
+    threshold, passed."""
     p = rd.eval/'judge_validation.csv'
     if not p.exists(): return pd.DataFrame(columns=['judge', 'role', 'check', 'n', 'value', 'threshold', 'passed'])
     df = pd.read_csv(p)
@@ -1199,7 +1258,8 @@ def pilot_estimate(rd: RunDir, # the pilot's run directory (its manifest)
                    full: RunConfig, # the full run's config
                    steps=STEPS, # the study's steps
                   ) -> pd.DataFrame:
-    "Per step: the pilot's requests, tokens and seconds, and the full run's, scaled per stage (prompts for steps 1-4, items per benchmark for step 5)."
+    """Per step: the pilot's requests, tokens and seconds, and the full run's, scaled per stage (prompts for steps
+    1-4, items per benchmark for step 5)."""
     man, rows = read_manifest(rd).get('steps', {}), []
     for s in steps:
         i = man.get(s.name, {}); u = i.get('usage') or {}
@@ -1209,8 +1269,10 @@ def pilot_estimate(rd: RunDir, # the pilot's run directory (its manifest)
         est_tok = sum((v.get('prompt_tokens', 0) + v.get('completion_tokens', 0)) / max(v.get('calls', 0), 1) * (v.get('calls', 0) + v.get('cached', 0))
                       * _factor(k, s.name, pilot, full) for k, v in u.items())
         f = est_req / req if req else _factor('', s.name, pilot, full)
-        rows.append(dict(step=s.name, status=i.get('status', 'not run'), pilot_calls=req, pilot_tokens=tok, pilot_seconds=i.get('seconds', 0),
-                         full_calls=round(est_req), full_tokens=round(est_tok), full_seconds=round((i.get('seconds') or 0) * f)))
+        rows.append(dict(step=s.name, status=i.get('status', 'not run'), pilot_calls=req, pilot_tokens=tok,
+                         pilot_seconds=i.get('seconds', 0),
+                         full_calls=round(est_req), full_tokens=round(est_tok),
+                         full_seconds=round((i.get('seconds') or 0) * f)))
     return pd.DataFrame(rows)
 
 # %% ../nbs/11_study.ipynb #c9740e94
@@ -1218,7 +1280,8 @@ def pilot_reasons(rd: RunDir, # the pilot's run directory
                   cfg: RunConfig, # the pilot's config
                   failed: str|None = None, # the error of a step that failed, if one did
                  ) -> list[str]:
-    "Why the full run would lose something: a step that failed, a system skipped or left unevaluated, a judge that failed validation."
+    """Why the full run would lose something: a step that failed, a system skipped or left unevaluated, a judge that
+    failed validation."""
     out = [f'a step failed, so the pilot could not check the rest: {failed}'] if failed else []
     tr = pilot_training(rd, cfg)
     out += [f"{r.system} would not be trained: {r.fate[len('skipped: '):]}" for r in tr.itertuples() if r.fate.startswith('skipped')]
@@ -1251,27 +1314,38 @@ def pilot_markdown(rd: RunDir, # the pilot's run directory
                    reasons: list[str], # `pilot_reasons`
                    steps=STEPS, # the study's steps
                   ) -> str:
-    "`pilot.md`: the verdict, then gates and cut rates, training sets, judges, skipped benchmarks and the full run's estimate."
+    """`pilot.md`: the verdict, then gates and cut rates, training sets, judges, skipped benchmarks and the full
+    run's estimate."""
     est, skipped = pilot_estimate(rd, pilot, full, steps), _read_json(rd.eval/'skipped.json', [])
     tot = est[['full_calls', 'full_tokens', 'full_seconds']].sum()
     out = [f'# Pilot of the `{full.profile}` profile on {pilot.n_prompts} prompts', '',
-           f'Pilot run: `{rd.path}`. Full run: {full.n_prompts:,} prompts, {full.eval_limit or "all"} items per benchmark, '
-           f'MMLU {full.mmlu_limit or "all"}; the pilot ran every step on {pilot.n_prompts} prompts and {pilot.eval_limit} items per benchmark.', '']
+           f'Pilot run: `{rd.path}`. Full run: {full.n_prompts:,} prompts, {full.eval_limit or "all"} items per '
+           'benchmark, '
+           f'MMLU {full.mmlu_limit or "all"}; the pilot ran every step on {pilot.n_prompts} prompts and '
+           f'{pilot.eval_limit} items per benchmark.', '']
     if 'tiny' in (full.agent_model, full.judge_model, full.target_model):
-        out += ['**Random weights (the tiny model):** every judge and gate figure below is plumbing; what the pilot says about systems is real.', '']
+        out += ['**Random weights (the tiny model):** every judge and gate figure below is plumbing; what the pilot '
+                'says about systems is real.', '']
     out += ['## Verdict', ''] + ([f'**The full run would lose something ({len(reasons)}):**', ''] + [f'- {r}' for r in reasons] if reasons else
                                 ['Nothing found that the full run would skip, and every judge passed validation.'])
     if not pilot.enforce_gates:
-        out += ['', f'This profile does not enforce the content gates (`enforce_gates` false), so no system is skipped for its gate pass rate: '
-                f'"would be skipped" below is what `min_gate_pass_rate` ({pilot.min_gate_pass_rate:.0%}) would do if they were enforced, a note, not a reason.']
+        out += ['', 'This profile does not enforce the content gates (`enforce_gates` false), so no system is '
+                    'skipped for its gate pass rate: '
+                f'"would be skipped" below is what `min_gate_pass_rate` ({pilot.min_gate_pass_rate:.0%}) would do if '
+                'they were enforced, a note, not a reason.']
     out += ['', '## Content gates and cut rates per stage', '', _md_table(pilot_gates(rd)), '',
-            '`cut_rate`: share of the stage\'s answers cut at their token budget (`-` where this version does not record it).',
-            '', '## Training sets', '', _md_table(pilot_training(rd, pilot)), '', '## Judges', '', _md_table(pilot_judges(rd)), '']
+            '`cut_rate`: share of the stage\'s answers cut at their token budget (`-` where this version does not '
+            'record it).',
+            '', '## Training sets', '', _md_table(pilot_training(rd, pilot)), '', '## Judges', '',
+            _md_table(pilot_judges(rd)), '']
     if skipped: out += ['## Skipped in the evaluation', ''] + [f"- {x.get('item')} ({x.get('kind')}): {x.get('reason')}" for x in skipped if isinstance(x, dict)] + ['']
     out += ['## The full run, estimated', '', _md_table(est), '',
-            f"Total: ~{tot.full_calls:,.0f} model calls, ~{tot.full_tokens:,.0f} tokens, ~{tot.full_seconds / 3600:.1f} h of step time on this machine "
-            f"(scaled per stage from the pilot's measured calls, tokens and seconds: steps 1-4 by prompts, step 5 by items per benchmark; "
-            f"start-up costs scale too, so the time is an upper estimate). Calls the pilot made come from the shared cache."]
+            f"Total: ~{tot.full_calls:,.0f} model calls, ~{tot.full_tokens:,.0f} tokens, "
+            f"~{tot.full_seconds / 3600:.1f} h of step time on this machine "
+            "(scaled per stage from the pilot's measured calls, tokens and seconds: steps 1-4 by prompts, step 5 by "
+            "items per benchmark; "
+            "start-up costs scale too, so the time is an upper estimate). Calls the pilot made come from the shared "
+            "cache."]
     return '\n'.join(out) + '\n'
 
 def run_pilot(run_dir, # the full run's directory; the pilot runs in `run_dir/pilot`
@@ -1280,12 +1354,14 @@ def run_pilot(run_dir, # the full run's directory; the pilot runs in `run_dir/pi
               overrides: dict|None = None, # as `run_study` (the full run's parameters)
               **kwargs, # passed to `run_study` (steps, nb_dir, progress)
              ) -> tuple[Path, list[str]]:
-    "Run the configured study on `n` prompts into `run_dir/pilot`, write its `pilot.md`; returns (its path, the reasons the full run would lose something)."
+    """Run the configured study on `n` prompts into `run_dir/pilot`, write its `pilot.md`; returns (its path, the
+    reasons the full run would lose something)."""
     full, _ = run_config(run_dir, profile, overrides)
     rd = RunDir(run_dir); prd = RunDir(rd.path/'pilot')
     pilot = pilot_config(full, n, rd.cache.resolve() if rd.cache.is_symlink() else rd.cache)
     failed = None
-    try: run_study(prd.path, full.profile, {k: v for k, v in dataclasses.asdict(pilot).items() if k != 'profile'}, **kwargs)
+    try: run_study(prd.path, full.profile, {k: v for k, v in dataclasses.asdict(pilot).items() if k != 'profile'},
+                   **kwargs)
     except StepFailed as e: failed = str(e).splitlines()[0]
     reasons = pilot_reasons(prd, pilot, failed)
     md = atomic_write_text(prd.path/'pilot.md', pilot_markdown(prd, pilot, full, reasons, kwargs.get('steps', STEPS)))
@@ -1295,7 +1371,8 @@ def run_pilot(run_dir, # the full run's directory; the pilot runs in `run_dir/pi
 def parse_args(argv=None, # the arguments (default: the command line)
               ):
     "Parse `aidsafe-study` arguments."
-    ap = argparse.ArgumentParser('aidsafe-study', description='Run the aidsafe_nb study notebooks with papermill into one run directory. '
+    ap = argparse.ArgumentParser('aidsafe-study', description='Run the aidsafe_nb study notebooks with papermill into '
+                                                              'one run directory. '
                                  'Subcommands: `aidsafe-study calls --run DIR` (browse model calls), `aidsafe-study '
                                  'push` (publish).')
     ap.add_argument('--profile', default=None, help="tiny | smol | colab_t4 | paper, or a profile file (a copy of "
@@ -1308,7 +1385,8 @@ def parse_args(argv=None, # the arguments (default: the command line)
     ap.add_argument('--sweep', default=None, help='YAML list of overrides: one run per entry')
     ap.add_argument('--dry-run', action='store_true',
                     help='print the plan and an estimate of calls and tokens; run nothing')
-    ap.add_argument('--pilot', type=int, default=None, metavar='N', help='run the configured study on N prompts (and N items per benchmark) into '
+    ap.add_argument('--pilot', type=int, default=None, metavar='N', help='run the configured study on N prompts (and '
+                                                                         'N items per benchmark) into '
                     'RUN/pilot and write RUN/pilot/pilot.md; exit 4 when the full run would skip a system or rest on '
                     'an invalid judge')
     ap.add_argument('--no-progress', action='store_true')
@@ -1321,7 +1399,8 @@ def parse_args(argv=None, # the arguments (default: the command line)
 def calls_main(argv, # the arguments after `calls`
               ) -> int:
     "`aidsafe-study calls --run DIR [--stage NAME] [--failed] [--limit N]`: browse the model calls of a run."
-    ap = argparse.ArgumentParser('aidsafe-study calls', description="Show a run's model calls: the stages, or one stage's requests and answers.")
+    ap = argparse.ArgumentParser('aidsafe-study calls', description="Show a run's model calls: the stages, or one "
+                                                                    "stage's requests and answers.")
     ap.add_argument('--run', required=True); ap.add_argument('--stage', default=None); ap.add_argument('--failed', action='store_true')
     ap.add_argument('--limit', type=int, default=5); ap.add_argument('--width', type=int, default=400)
     a = ap.parse_args(argv)
@@ -1333,7 +1412,8 @@ def calls_main(argv, # the arguments after `calls`
 def outputs_main(argv, # the arguments after `outputs`
                 ) -> int:
     "`aidsafe-study outputs --run DIR`: save the study notebooks with the outputs of the finished run `DIR`."
-    ap = argparse.ArgumentParser('aidsafe-study outputs', description='Execute the study notebooks against a finished run (every model call comes from '
+    ap = argparse.ArgumentParser('aidsafe-study outputs', description='Execute the study notebooks against a finished '
+                                                                      'run (every model call comes from '
                                  'its cache) and save them into nbs/study/ with small, path-free outputs.')
     ap.add_argument('--run', required=True); ap.add_argument('--no-progress', action='store_true')
     a = ap.parse_args(argv)
@@ -1359,7 +1439,8 @@ def main(argv=None, # the arguments (default: the command line)
         if a.dry_run and a.sweep:                       # every entry's plan, as the sweep would run it
             root = Path(a.run).expanduser().resolve()
             for name, e in read_sweep(a.sweep):
-                print(f'== sweep entry {name}'); print(dry_run(root/name, a.profile, {'cache_path': str(root/'cache.sqlite'), **a.overrides, **e}, a.steps))
+                print(f'== sweep entry {name}'); print(dry_run(root/name, a.profile,
+                                                               {'cache_path': str(root/'cache.sqlite'), **a.overrides, **e}, a.steps))
             return 0
         if a.dry_run: print(dry_run(a.run, a.profile, a.overrides, a.steps)); return 0
         if a.pilot is not None:
