@@ -52,58 +52,18 @@ print(f'imports inside functions: {inner_imp} ({inner_imp_pkg} within the packag
 print('module lines:', ', '.join(f'{k} {v}' for k, v in sorted(mods.items(), key=lambda kv: -kv[1])))
 
 # --- issue 21: the import graph, RunConfig's reach, private names across modules, long lines
-pkg = root/'aidsafe_nb'
-modfiles = {f.stem: f for f in sorted(pkg.glob('*.py')) if not f.name.startswith('_')}
-def _target(node, me):
-    "The package modules an import node names (module-level or inside a function)."
-    if isinstance(node, ast.ImportFrom):
-        m = node.module or ''
-        if node.level: base = m
-        elif m.startswith('aidsafe_nb.'): base = m[len('aidsafe_nb.'):]
-        elif m == 'aidsafe_nb': base = ''
-        else: return []
-        if base: return [(base.split('.')[0], [a.name for a in node.names])]
-        return [(a.name, []) for a in node.names if a.name in modfiles]
-    if isinstance(node, ast.Import):
-        return [(a.name.split('.')[1], []) for a in node.names if a.name.startswith('aidsafe_nb.')]
-    return []
-graph, private, cfg_funcs = {m: set() for m in modfiles}, [], []
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from package_graph import package_modules, import_graph, private_imports, cycles as import_cycles, takes_runconfig
+modules = package_modules(root/'aidsafe_nb')
+private = private_imports(modules)
+cfg_funcs = [f'{m}.{fn}' for m, tree in modules.items() for fn in takes_runconfig(tree)]
 long_lines = total_lines = 0
-for m, f in modfiles.items():
-    tree = ast.parse(f.read_text())
-    for n in ast.walk(tree):
-        for t, names in _target(n, m):
-            if t in modfiles and t != m:
-                graph[m].add(t)
-                private += [f'{m} <- {t}.{x}' for x in names if x.startswith('_') and not x.startswith('__')]
-        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            args = n.args.posonlyargs + n.args.args + n.args.kwonlyargs
-            if any(a.arg == 'cfg' or 'RunConfig' in (ast.unparse(a.annotation) if a.annotation else '') for a in args):
-                cfg_funcs.append(f'{m}.{n.name}')
-def _sccs(g):
-    "Tarjan's strongly connected components of `g` with more than one node."
-    idx, low, st, on, out, i = {}, {}, [], set(), [], [0]
-    def visit(v):
-        idx[v] = low[v] = i[0]; i[0] += 1; st.append(v); on.add(v)
-        for w in sorted(g[v]):
-            if w not in idx: visit(w); low[v] = min(low[v], low[w])
-            elif w in on: low[v] = min(low[v], idx[w])
-        if low[v] == idx[v]:
-            c = []
-            while True:
-                w = st.pop(); on.discard(w); c.append(w)
-                if w == v: break
-            if len(c) > 1: out.append(sorted(c))
-    sys.setrecursionlimit(10000)
-    for v in sorted(g):
-        if v not in idx: visit(v)
-    return out
 for p in lib:
     for c in json.load(open(p))['cells']:
         if c['cell_type'] != 'code': continue
         for l in ''.join(c['source']).splitlines():
             if l.strip(): total_lines += 1; long_lines += len(l) > 120
-cycles = _sccs(graph)
+cycles = import_cycles(import_graph(modules))
 by_mod = {}
 for x in cfg_funcs: by_mod[x.split('.')[0]] = by_mod.get(x.split('.')[0], 0) + 1
 big = max(mods.items(), key=lambda kv: kv[1])
