@@ -8,7 +8,8 @@ import functools, gc, hashlib, json, re
 from pathlib import Path
 from fastcore.basics import patch
 from .models import resolve_model
-from .llm import Backend, Completion, seed_of
+from .llm import Backend, seed_of
+from .cache import Completion
 from .structured import response_schema
 # torch, transformers, xgrammar and peft are imported inside the functions that use them, so that importing this module
 # (and `backends`, which every stage imports, also for the `openai` and `fake` kinds) does not load them

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 from .run import RunDir, Manifest
-from .cache import CallCache, Completion, UNDECODABLE, clean_text, register_secret, scrub
+from .cache import CallCache, Completion, UNDECODABLE, clean_text, scrub
 
 # %% auto #0
 __all__ = ['SAMPLING_DEFAULTS', 'USAGE_KEYS', 'sampling_params', 'seed_of', 'request_key', 'check_conversations', 'Progress',

@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio, email.utils, json, os, random, re, threading, time, urllib.error, urllib.request, warnings
 from collections import deque
 from fastcore.basics import patch
-from .llm import Backend, Completion, register_secret, scrub, seed_of, UNDECODABLE
+from .llm import Backend, seed_of
+from .cache import Completion, register_secret, scrub, UNDECODABLE
 # `openai` is imported when a backend is made (about a second): importing this module stays light
 
 # %% auto #0

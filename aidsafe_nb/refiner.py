@@ -4,14 +4,13 @@
 
 # %% ../nbs/05_refiner.ipynb #262befd3
 from __future__ import annotations
-import contextlib, difflib, hashlib, json, logging, os, re, shutil, tempfile, time
+import contextlib, difflib, json, logging, os, re, tempfile, time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict
 from pathlib import Path
 import pandas as pd, yaml
 from .reasoning import format_reasoning, THINK_OPEN, THINK_CLOSE
-from .run import RunDir, atomic_write_text, atomic_write_json
+from .run import RunDir, atomic_write_json
 from .llm import progress
 from .openai_compat import EndpointUnavailable
 from .policies import load_policies, render_template, render_messages, template_schema, template_source

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np, pandas as pd
 from tqdm.auto import tqdm
 from .models import resolve_model
-from .llm import register_secret, scrub
+from .cache import register_secret, scrub
 from .reasoning import THINK_OPEN, THINK_CLOSE, split_reasoning
 
 # %% auto #0

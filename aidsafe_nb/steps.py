@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 from .config import RunConfig, ConfigError, NON_SEMANTIC, max_tokens_for
 from .run import RunDir, Manifest, now_iso, atomic_write_text
-from .llm import (record_usage, Completion, check_conversations, sampling_params, seed_of, request_key,
-                            USAGE_KEYS)
+from .llm import record_usage, check_conversations, sampling_params, seed_of, request_key, USAGE_KEYS
+from .cache import Completion
 from .backends import backend_for, AgentRole
 from .policies import load_policies
 from .sources import prompts_for

@@ -8,7 +8,8 @@ import json, re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 import jsonschema
-from .llm import Backend, Completion, check_conversations, SAMPLING_DEFAULTS
+from .llm import Backend, check_conversations, SAMPLING_DEFAULTS
+from .cache import Completion
 
 # %% auto #0
 __all__ = ['MAX_JSON_CHARS', 'MAX_JSON_DEPTH', 'REPAIR_PROMPT', 'JsonResult', 'response_schema', 'parse_json', 'close_json',

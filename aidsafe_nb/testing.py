@@ -8,7 +8,8 @@ import http.server, inspect, json, random, socket, threading, time
 from pathlib import Path
 from typing import Callable
 from fastcore.basics import patch
-from .llm import Backend, Completion
+from .llm import Backend
+from .cache import Completion
 from .structured import response_schema, schema_example
 from huggingface_hub.utils import filter_repo_objects
 

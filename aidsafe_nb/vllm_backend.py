@@ -8,7 +8,8 @@ import hashlib
 from pathlib import Path
 from fastcore.basics import patch
 from .models import resolve_model
-from .llm import Backend, Completion, seed_of
+from .llm import Backend, seed_of
+from .cache import Completion
 from .structured import response_schema
 # `vllm` is optional (Linux + CUDA): it is imported when a backend is made
 

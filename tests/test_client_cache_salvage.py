@@ -3,7 +3,7 @@ import json, os, subprocess, sys
 import nbformat
 from conftest import ROOT
 from aidsafe_nb.cache import CallCache
-from aidsafe_nb.llm import Completion
+from aidsafe_nb.cache import Completion
 
 def test_truncated_cache_salvaged_and_warned_on_terminal(tmp_path):
     db = tmp_path/'cache.sqlite'

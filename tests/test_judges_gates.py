@@ -5,7 +5,7 @@ import pytest
 from aidsafe_nb.config import make_config
 from aidsafe_nb.run import RunDir
 from aidsafe_nb.evaluate import EvalSetup
-from aidsafe_nb.llm import Completion
+from aidsafe_nb.cache import Completion
 from aidsafe_nb.backends import get_backend
 from aidsafe_nb.judges import (RefusalJudge, SafetyJudge, StrongRejectJudge, StrMatchSafetyJudge, make_judges, constant_checks,
                                schema_order_check, judge_validity, COT_CRITERIA, UNPARSED)

@@ -60,7 +60,7 @@ def test_per_conversation_seeds_give_k_samples(tiny):
 def test_hostile_answers_are_recorded_failures_and_cache_is_clean(tmp_path):
     "2,000-deep nesting, lone surrogates and huge answers never raise; what is cached is valid UTF-8; a crashing cached answer is quarantined."
     import sqlite3
-    from aidsafe_nb.llm import Completion
+    from aidsafe_nb.cache import Completion
     from aidsafe_nb.structured import _check
     from aidsafe_nb.cache import CallCache
     answers = {'deep': '{"explicit": ' + '[' * 2000 + ']' * 2000 + '}', 'surrogate': '{"explicit": ["a\ud800b"], "implicit": []}',
@@ -75,7 +75,7 @@ def test_hostile_answers_are_recorded_failures_and_cache_is_clean(tmp_path):
     cc.quarantine(key, 'test'); assert len(cc) == 2
 
 def test_check_never_raises():
-    from aidsafe_nb.llm import Completion
+    from aidsafe_nb.cache import Completion
     from aidsafe_nb.structured import _check
     class Evil(str):
         def strip(self): raise RuntimeError('boom')
